@@ -1,0 +1,88 @@
+/* digest.c — see digest.h. */
+#include "base/digest.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+struct sha256_ctx {
+        EVP_MD_CTX *md;
+};
+
+int sha256_new(sha256_ctx **ret)
+{
+        sha256_ctx *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->md = EVP_MD_CTX_new();
+        if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+                sha256_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+void sha256_free(sha256_ctx *c)
+{
+        if (!c)
+                return;
+        EVP_MD_CTX_free(c->md);
+        free(c);
+}
+
+int sha256_update(sha256_ctx *c, const void *data, size_t len)
+{
+        return EVP_DigestUpdate(c->md, data, len) == 1 ? 0 : -EIO;
+}
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+        static const char hx[] = "0123456789abcdef";
+        for (size_t i = 0; i < len; i++) {
+                out[2 * i] = hx[in[i] >> 4];
+                out[2 * i + 1] = hx[in[i] & 15];
+        }
+        out[2 * len] = 0;
+}
+
+int sha256_final_str(sha256_ctx *c, char out[DIGEST_STR_LEN + 1])
+{
+        uint8_t md[32];
+        unsigned n = 0;
+        if (EVP_DigestFinal_ex(c->md, md, &n) != 1 || n != 32)
+                return -EIO;
+        memcpy(out, DIGEST_PREFIX, 7);
+        hex_encode(md, 32, out + 7);
+        if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        return 0;
+}
+
+int sha256_buf_raw(const void *data, size_t len, uint8_t out[32])
+{
+        unsigned n = 0;
+        return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -EIO;
+}
+
+int sha256_buf_str(const void *data, size_t len, char out[DIGEST_STR_LEN + 1])
+{
+        uint8_t md[32];
+        int r = sha256_buf_raw(data, len, md);
+        if (r < 0)
+                return r;
+        memcpy(out, DIGEST_PREFIX, 7);
+        hex_encode(md, 32, out + 7);
+        return 0;
+}
+
+bool digest_valid(const char *s)
+{
+        if (!s || strncmp(s, DIGEST_PREFIX, 7) != 0)
+                return false;
+        s += 7;
+        for (int i = 0; i < DIGEST_HEX_LEN; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return s[DIGEST_HEX_LEN] == 0;
+}

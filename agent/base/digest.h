@@ -1,0 +1,31 @@
+/* digest.h — SHA-256 through libcrypto's EVP (uses the CPU's SHA extensions).
+ *
+ * OCI digests are "sha256:" + 64 lowercase hex digits; digest_valid() is the only
+ * gate for strings that later become file names in the content store.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DIGEST_PREFIX "sha256:"
+#define DIGEST_HEX_LEN 64
+#define DIGEST_STR_LEN (7 + DIGEST_HEX_LEN) /* without NUL */
+
+typedef struct sha256_ctx sha256_ctx;
+
+int sha256_new(sha256_ctx **ret);
+void sha256_free(sha256_ctx *c);
+int sha256_update(sha256_ctx *c, const void *data, size_t len);
+/* Writes "sha256:<hex>" into out (DIGEST_STR_LEN + 1 bytes) and resets the context. */
+int sha256_final_str(sha256_ctx *c, char out[DIGEST_STR_LEN + 1]);
+/* One-shot helpers. */
+int sha256_buf_raw(const void *data, size_t len, uint8_t out[32]);
+int sha256_buf_str(const void *data, size_t len, char out[DIGEST_STR_LEN + 1]);
+
+/* True for "sha256:" followed by exactly 64 lowercase hex digits and nothing else. */
+bool digest_valid(const char *s);
+/* The hex part of a valid digest. */
+static inline const char *digest_hex(const char *d) { return d + 7; }
+void hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);

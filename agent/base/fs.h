@@ -1,0 +1,28 @@
+/* fs.h — crash-safe file helpers.
+ *
+ * Everything berth persists goes through write_file_atomic(): temp file in the same
+ * directory → write → fsync → rename → fsync(dir), so a power cut leaves either the
+ * old or the new content, never a mix. All fds are O_CLOEXEC.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int mkdir_p(const char *path, mode_t mode);
+int fsync_dir(const char *dir);
+/* fsync the directory that contains path. */
+int fsync_parent(const char *path);
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Reads a whole regular file of at most max bytes; *ret is NUL-terminated. -EFBIG if larger. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Writes all of buf, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len);
+/* Bytes available to an unprivileged-style writer on the filesystem holding path. */
+int fs_free_bytes(const char *path, uint64_t *ret);
+/* Removes a directory tree (no symlink following). Missing path is not an error. */
+int rm_rf(const char *path);
+/* Joins two path parts into a new string; NULL on OOM. */
+char *path_join(const char *a, const char *b);

@@ -1,0 +1,57 @@
+/* cli.c — top-level command dispatch and global options. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+
+static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+        const char *help;
+} commands[] = {
+        {"keygen", cmd_keygen, "generate an Ed25519 signing key pair"},
+        {"bundle", cmd_bundle, "create, sign, verify and inspect .berth bundles"},
+        {"import", cmd_import, "verify a bundle and import it into this node (USB/offline path)"},
+        {"status", cmd_status, "show installed bundles, images and store usage"},
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: berth [--verbose] COMMAND [OPTIONS...]\n\n"
+                   "Signed OTA and container-image distribution for edge gateways.\n\nCommands:\n");
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "\nRun 'berth COMMAND --help' for a command's options.\n");
+}
+
+int cli_main(int argc, char **argv)
+{
+        int i = 1;
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if (!strcmp(argv[i], "--version")) {
+                        printf("berth %s\n", BERTH_VERSION);
+                        return 0;
+                } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                        usage(stdout);
+                        return 0;
+                } else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
+                        log_set_max_level(LOG_LEVEL_DEBUG);
+                } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+                        log_set_max_level(LOG_LEVEL_WARNING);
+                } else {
+                        log_error("unknown option '%s'; see 'berth --help'", argv[i]);
+                        return EXIT_USAGE;
+                }
+        }
+        if (i >= argc) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+                if (!strcmp(argv[i], commands[c].name))
+                        return commands[c].fn(argc - i, argv + i);
+        log_error("unknown command '%s'; see 'berth --help'", argv[i]);
+        return EXIT_USAGE;
+}

@@ -1,0 +1,55 @@
+/* import.h — the one path by which a bundle enters a node (USB, CLI, and later the
+ * agent's downloads).
+ *
+ * Order: read head → verify signatures (threshold) → parse → expiry → refuse a version
+ * not newer than the installed one (same version + same manifest digest = no-op) →
+ * stream every blob through SHA-256 into a stage (blobs already stored are only
+ * hashed) → check end of archive → publish the stage → record in the DB → run the
+ * preload backends. A failure before the DB commit changes nothing visible; a backend
+ * failure leaves the bundle stored and recorded, and rerunning the import completes
+ * the preload (backends are idempotent).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "bundle/keys.h"
+#include "bundle/manifest.h"
+#include "store/content.h"
+
+/* A preload target (containerd, registry mirror). */
+struct import_backend {
+        const char *name;
+        /* Makes every image of m available from the backend, reading blobs from cs.
+         * Must be idempotent: it runs again when the same bundle is imported again. */
+        int (*preload)(struct import_backend *b, const struct bundle_manifest *m, struct content_store *cs,
+                       berr *e);
+        void (*free)(struct import_backend *b);
+};
+
+struct import_opts {
+        const char *state_dir;
+        const char *trust_dir;
+        const char *source;             /* recorded in the DB, e.g. "usb", "cli", "ddi" */
+        struct import_backend **backends;
+        size_t n_backends;
+        int64_t now;                    /* 0 = current time */
+};
+
+struct import_result {
+        char name[BUNDLE_MAX_NAME_LEN + 1];
+        int64_t version;
+        char digest[DIGEST_STR_LEN + 1];
+        bool already_installed;
+        unsigned n_images;
+        unsigned blobs_stored;          /* new blobs written to the store */
+        unsigned blobs_present;         /* blobs the store already had (verified, not written) */
+        uint64_t bytes_read;
+        uint64_t bytes_stored;
+};
+
+int berth_import_file(const struct import_opts *o, const char *path, struct import_result *res, berr *e);
+int berth_import_fd(const struct import_opts *o, int fd, const char *display_name, struct import_result *res,
+                    berr *e);

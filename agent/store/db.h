@@ -1,0 +1,46 @@
+/* db.h — berth's state database (SQLite, STATE/berth.db).
+ *
+ * WAL, synchronous=FULL, foreign keys on; every change is one transaction. Only this
+ * module includes sqlite3.h. The schema is migrated forward on open (PRAGMA
+ * user_version); a newer schema than this binary knows is refused.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/digest.h"
+#include "base/err.h"
+#include "bundle/manifest.h"
+
+struct berth_db;
+
+struct db_bundle {
+        char *name;
+        int64_t version;
+        char digest[DIGEST_STR_LEN + 1];
+        int64_t created;
+        int64_t expires;
+        int64_t imported_at;
+        char *source;
+        uint64_t size;
+        unsigned n_images;
+};
+
+int db_open(const char *state_dir, struct berth_db **ret, berr *e);
+void db_close(struct berth_db *db);
+/* Highest installed version of a bundle name: 1 and fills out-params when there is one, 0 when none. */
+int db_installed(struct berth_db *db, const char *name, int64_t *ret_version, char ret_digest[DIGEST_STR_LEN + 1]);
+/* Records an imported bundle (manifest and signature bytes verbatim), its images and blobs. */
+int db_record_bundle(struct berth_db *db, const struct bundle_manifest *m, const void *manifest, size_t mlen,
+                     const void *sigs, size_t slen, const char *source, int64_t now, berr *e);
+typedef int (*db_bundle_fn)(void *userdata, const struct db_bundle *b);
+int db_list_bundles(struct berth_db *db, db_bundle_fn fn, void *userdata);
+/* Exact manifest bytes of an installed bundle version. */
+int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
+/* Low-level escape hatch for modules that add their own tables (migrations live in db.c). */
+struct sqlite3 *db_handle(struct berth_db *db);
+
+#include "base/cleanup.h"
+DEFINE_CLEANUP(struct berth_db *, db_close)
