@@ -110,7 +110,7 @@ static const char *const sql[_S_MAX] = {
                 "   json_object('bundleId', b.id, 'name', b.name, 'version', b.version) END,"
                 " 'reported', CASE WHEN t.reported_name IS NULL THEN NULL ELSE"
                 "   json_object('name', t.reported_name, 'version', t.reported_version) END,"
-                " 'currentAction', (SELECT json_object('id', a.id, 'status', a.status, 'rolloutId', a.rollout_id,"
+                " 'currentAction', (SELECT json_object('id', a.id, 'status', a.status, 'rolloutId', a.rollout_id, 'group', a.grp + 1,"
                 "   'bundleId', a.bundle_id, 'lastExecution', a.last_execution) FROM actions a"
                 "   WHERE a.target_id=t.id ORDER BY a.active DESC, a.id DESC LIMIT 1))"
                 " FROM targets t LEFT JOIN bundles b ON b.id=t.installed_bundle"

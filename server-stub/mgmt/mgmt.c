@@ -200,14 +200,6 @@ static void targets_list(struct server *s, struct http_request *r, const char *c
                 http_reply_error(r, 503, "server.db", "cannot list targets");
                 return;
         }
-        if (cid) {
-                if (json_array_size(arr) == 0)
-                        http_reply_error(r, 404, "target.notFound", "target '%s' is not registered", cid);
-                else
-                        http_reply_json(r, 200, json_incref(json_array_get(arr, 0)));
-                json_decref(arr);
-                return;
-        }
         /* Action status is stored as a number; name it for humans. */
         size_t i;
         json_t *t;
@@ -216,6 +208,14 @@ static void targets_list(struct server *s, struct http_request *r, const char *c
                 json_t *st = json_object_get(ca, "status");
                 if (json_is_integer(st))
                         json_object_set_new(ca, "status", json_string(action_status_str((int)json_integer_value(st))));
+        }
+        if (cid) {
+                if (json_array_size(arr) == 0)
+                        http_reply_error(r, 404, "target.notFound", "target '%s' is not registered", cid);
+                else
+                        http_reply_json(r, 200, json_incref(json_array_get(arr, 0)));
+                json_decref(arr);
+                return;
         }
         http_reply_json(r, 200, arr);
 }

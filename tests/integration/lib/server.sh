@@ -156,3 +156,53 @@ can_sign_bundles() {
         [ -x "$BERTH_BIN" ] && "$BERTH_BIN" keygen --help >/dev/null 2>&1 && \
                 "$BERTH_BIN" bundle create --help >/dev/null 2>&1
 }
+
+# upload_test_bundle NAME VERSION: uploads a bundle and sets BUNDLE_ID and BUNDLE_FILE.
+# Signed with the berth CLI when it can (the server verifies it against $T/trust);
+# otherwise a random file through bundles.insecure_skip_verify (needs that config line).
+upload_test_bundle() {
+        local name=$1 version=$2
+        BUNDLE_FILE="$T/$name-$version.berth"
+        if [ "${SRV_SIGNED:-0}" = 1 ]; then
+                make_signed_bundle "$name" "$version" "$BUNDLE_FILE"
+                mgmt POST /api/v1/bundles "" --data-binary @"$BUNDLE_FILE" -H 'Content-Type: application/octet-stream'
+        else
+                head -c "${BUNDLE_SIZE:-300000}" /dev/urandom > "$BUNDLE_FILE"
+                mgmt POST "/api/v1/bundles?name=$name&version=$version" "" --data-binary @"$BUNDLE_FILE" \
+                        -H 'Content-Type: application/octet-stream'
+        fi
+        expect_code 201 "upload bundle $name $version"
+        BUNDLE_ID=$(echo "$BODY" | jq -r .id)
+}
+
+# bundle_config_lines: the config lines a test needs for its bundles.
+bundle_config_lines() {
+        if can_sign_bundles; then
+                SRV_SIGNED=1
+                "$BERTH_BIN" keygen -o "$T/keys" --name test >/dev/null
+                mkdir -p "$T/trust"
+                cp "$T/keys/test.pub" "$T/trust/"
+                echo "[bundles]"
+        else
+                SRV_SIGNED=0
+                printf '%s\n' "[bundles]" "insecure_skip_verify = true"
+        fi
+}
+
+make_signed_bundle() {
+        local name=$1 version=$2 out=$3
+        local img="$T/img.tar"
+        if [ ! -f "$img" ]; then
+                bash "$BERTH_SRC/scripts/make-oci-image.sh" "$img" >/dev/null 2>&1 || \
+                        fail "cannot build a test OCI image with scripts/make-oci-image.sh"
+        fi
+        "$BERTH_BIN" bundle create -k "$T/keys/test.key" --name "$name" --version "$version" \
+                --image "registry.local/test/app:$version=$img" -o "$out" >/dev/null || fail "berth bundle create failed"
+}
+
+# action_of CID TOKEN: polls once and prints the deploymentBase action id (or nothing).
+action_of() {
+        ddi GET "$1" "" "$2"
+        [ "$CODE" = 200 ] || return 0
+        echo "$BODY" | jq -r '._links.deploymentBase.href // empty' | sed 's,.*/deploymentBase/,,;s,?.*,,'
+}
