@@ -5,8 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
 
-mapfile -t extra < <(bundle_config_lines)
-srv_config "${extra[@]}"
+bundle_setup
+srv_config "${BUNDLE_CONF[@]}"
 srv_start
 
 upload_test_bundle gw 2
@@ -85,3 +85,45 @@ echo "$BODY" | jq -e '.installed.name == "gw" and .installed.version == 2 and .r
 wait_until 10 bash -c '"$0" rollout status "$1" | jq -e ".state == \"finished\"" >/dev/null' "$SERVER_BIN" "$RID" ||
         fail "rollout did not finish"
 pass "history, target view, rollout finished"
+
+# Uploading the same name+version twice is refused; a tampered bundle never becomes deployable.
+mgmt POST "/api/v1/bundles?name=gw&version=2" "" --data-binary @"$BUNDLE_FILE" -H 'Content-Type: application/octet-stream'
+expect_code 409 "duplicate upload"
+if [ "$SRV_SIGNED" = 1 ]; then
+        cp "$BUNDLE_FILE" "$T/bad.berth"
+        size=$(stat -c %s "$T/bad.berth")
+        printf 'X' | dd of="$T/bad.berth" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+        mgmt POST /api/v1/bundles "" --data-binary @"$T/bad.berth" -H 'Content-Type: application/octet-stream'
+        expect_code 422 "tampered bundle"
+        echo "$BODY" | jq -e '.message | test("rejected")' >/dev/null || fail "rejection message: $BODY"
+        mgmt GET /api/v1/bundles
+        [ "$(echo "$BODY" | jq length)" = 1 ] || fail "tampered bundle was recorded: $BODY"
+        [ "$(ls "$SRV_STATE/artifacts" | wc -l)" = 1 ] || fail "tampered bundle left in artifacts"
+        [ -z "$(ls "$SRV_STATE/spool")" ] || fail "spool not cleaned"
+        pass "tampered bundle rejected"
+fi
+
+# Cancelling a rollout sends targets that already switched back to their previous bundle.
+PREV_ID=$BUNDLE_ID
+upload_test_bundle gw 3
+# dev-2 never reports, so r2 stays running after dev-1 switched.
+mgmt POST /api/v1/targets '{"controllerId":"dev-2","token":"0123456789abcdef-dev2"}'
+expect_code 201 "register dev-2"
+RID2=$("$SERVER_BIN" rollout create --name r2 --bundle "$BUNDLE_ID" --filter 'controllerId=dev-[12]' | jq -r .id)
+"$SERVER_BIN" rollout start "$RID2" >/dev/null
+AID=$(action_of dev-1 "$TOK")
+[ -n "$AID" ] || fail "no deployment for r2"
+ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" "$(feedback closed success 'gw 3')"
+expect_code 200 "r2 feedback"
+"$SERVER_BIN" rollout cancel "$RID2" >/dev/null
+mgmt GET /api/v1/targets/dev-1
+if [ "$(echo "$BODY" | jq -r .installed.version)" = 3 ] && "$SERVER_BIN" rollout status "$RID2" | jq -e '.state == "canceled"' >/dev/null; then
+        RB=$(action_of dev-1 "$TOK")
+        [ -n "$RB" ] || fail "no rollback deployment after cancel: $BODY"
+        ddi GET dev-1 "/deploymentBase/$RB" "$TOK"
+        echo "$BODY" | jq -e '.deployment.chunks[0].version == "2" and .deployment.download == "forced"' >/dev/null ||
+                fail "rollback deploys the wrong bundle: $BODY"
+        pass "cancel rolls back targets that switched"
+else
+        fail "r2 not canceled or dev-1 not on gw 3: $BODY"
+fi

@@ -6,8 +6,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
 
-mapfile -t extra < <(bundle_config_lines)
-srv_config "${extra[@]}"
+bundle_setup
+srv_config "${BUNDLE_CONF[@]}"
 srv_start
 upload_test_bundle fleet 7
 

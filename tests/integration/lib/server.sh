@@ -175,17 +175,18 @@ upload_test_bundle() {
         BUNDLE_ID=$(echo "$BODY" | jq -r .id)
 }
 
-# bundle_config_lines: the config lines a test needs for its bundles.
-bundle_config_lines() {
+# bundle_setup: signing key + trust dir when the berth CLI can sign; sets BUNDLE_CONF
+# (config lines for srv_config) and SRV_SIGNED.
+bundle_setup() {
         if can_sign_bundles; then
                 SRV_SIGNED=1
                 "$BERTH_BIN" keygen -o "$T/keys" --name test >/dev/null
                 mkdir -p "$T/trust"
                 cp "$T/keys/test.pub" "$T/trust/"
-                echo "[bundles]"
+                BUNDLE_CONF=("[bundles]")
         else
                 SRV_SIGNED=0
-                printf '%s\n' "[bundles]" "insecure_skip_verify = true"
+                BUNDLE_CONF=("[bundles]" "insecure_skip_verify = true")
         fi
 }
 
@@ -193,7 +194,7 @@ make_signed_bundle() {
         local name=$1 version=$2 out=$3
         local img="$T/img.tar"
         if [ ! -f "$img" ]; then
-                bash "$BERTH_SRC/scripts/make-oci-image.sh" "$img" >/dev/null 2>&1 || \
+                bash "$BERTH_SRC/scripts/make-oci-image.sh" -o "$img" >/dev/null 2>&1 || \
                         fail "cannot build a test OCI image with scripts/make-oci-image.sh"
         fi
         "$BERTH_BIN" bundle create -k "$T/keys/test.key" --name "$name" --version "$version" \
