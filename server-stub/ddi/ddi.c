@@ -396,10 +396,11 @@ static void config_data(struct ddi_ctx *c)
         json_t *v;
         json_object_foreach(data, k, v) {
                 if (!json_is_string(v) || strlen(k) > MAX_ATTR_KEY || json_string_length(v) > MAX_ATTR_VALUE) {
-                        json_decref(j);
+                        /* k lives in j: answer before releasing it. */
                         http_reply_error(c->r, 400, "configData.invalid",
                                          "attribute '%.64s' must be a string (key ≤ %d, value ≤ %d bytes)", k, MAX_ATTR_KEY,
                                          MAX_ATTR_VALUE);
+                        json_decref(j);
                         return;
                 }
         }

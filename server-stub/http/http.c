@@ -30,6 +30,7 @@ struct http_server {
         char *spool_dir;
         bool tls;
         bool client_ca;
+        gnutls_datum_t ticket_key;      /* TLS session tickets (resumption) */
 };
 
 struct http_request {
@@ -118,6 +119,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 {
         request_free(*con_cls);
         *con_cls = NULL;
+}
+
+/* Runs before MHD starts the handshake: enable session tickets on the fresh GnuTLS
+ * session so reconnecting clients resume instead of doing a full handshake. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+        struct http_server *s = cls;
+        if (toe != MHD_CONNECTION_NOTIFY_STARTED || !s->ticket_key.data)
+                return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci && ci->tls_session)
+                (void)gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key);
 }
 
 static void set_response(struct http_request *r, unsigned status, struct MHD_Response *resp)
@@ -443,6 +456,8 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
         if (o->threads > 1)
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
+        if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) == GNUTLS_E_SUCCESS)
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
         if (s->tls) {
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem};
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem};
@@ -454,6 +469,10 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!s->daemon) {
                 free(s->spool_dir);
+                if (s->ticket_key.data) {
+                        gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+                        gnutls_free(s->ticket_key.data);
+                }
                 return berr_set(e, -EADDRNOTAVAIL,
                                 "cannot start the HTTP%s listener on %s (address in use, bad certificate or key?)",
                                 s->tls ? "S" : "", o->address);
@@ -474,5 +493,9 @@ void http_server_stop(struct http_server *s)
                 return;
         MHD_stop_daemon(s->daemon);
         free(s->spool_dir);
+        if (s->ticket_key.data) {
+                gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+                gnutls_free(s->ticket_key.data);
+        }
         free(s);
 }

@@ -122,3 +122,6 @@ expect_code 200 "token with client certificate"
 ddi GET dev-b "" "" "" --cert "$T/pki/dev-b.crt" --key "$T/pki/dev-b.key"
 expect_code 200 "certificate alone"
 pass "client certificate required"
+
+srv_stop
+pass "server shut down cleanly"

@@ -127,3 +127,16 @@ if [ "$(echo "$BODY" | jq -r .installed.version)" = 3 ] && "$SERVER_BIN" rollout
 else
         fail "r2 not canceled or dev-1 not on gw 3: $BODY"
 fi
+
+# TLS session resumption: a reconnecting client resumes with the ticket it was given.
+req=$'GET /default/controller/v1/dev-1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: TargetToken '"$TOK"$'\r\nConnection: close\r\n\r\n'
+printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$CA" -ign_eof -sess_out "$T/tls.sess" \
+        > "$T/s1.out" 2>&1 || fail "openssl s_client"
+grep -q '^New, TLS' "$T/s1.out" && grep -q 'HTTP/1.1 200' "$T/s1.out" || fail "first TLS connection: $(head -c 400 "$T/s1.out")"
+printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$CA" -ign_eof -sess_in "$T/tls.sess" \
+        > "$T/s2.out" 2>&1 || fail "openssl s_client (resume)"
+grep -q '^Reused, TLS' "$T/s2.out" && grep -q 'HTTP/1.1 200' "$T/s2.out" || fail "TLS session not resumed"
+pass "TLS session resumption"
+
+srv_stop
+pass "server shut down cleanly"

@@ -96,3 +96,6 @@ growth=$(( (peak - before) / 1024 ))
 [ "$growth" -lt 64 ] || fail "server RSS grew by $growth MiB while serving a 256 MiB artifact"
 rm -f "$T/big.out"
 pass "256 MiB artifact streamed (RSS growth $growth MiB)"
+
+srv_stop
+pass "server shut down cleanly"

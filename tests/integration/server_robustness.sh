@@ -108,3 +108,6 @@ for c in "${g1[@]:6:3}"; do report "$c" success; done
 report "${g1[9]}" success
 wait_until 10 group2_started || fail "group 2 did not start after the restart: $("$SERVER_BIN" rollout status "$RID")"
 pass "restarted engine advances the rollout"
+
+srv_stop
+pass "server shut down cleanly"

@@ -132,3 +132,6 @@ expect_code 200 "reject cancel"
 status | jq -e '.groups[3].canceled == 1 and .groups[3].running == 1 and .groups[3].success == 1' >/dev/null ||
         fail "counts after cancel: $(status | jq -c .groups[3])"
 pass "cancel: cancelAction, confirmation, rejection"
+
+srv_stop
+pass "server shut down cleanly"

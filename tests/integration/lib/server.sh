@@ -22,6 +22,7 @@ SRV_CONF="$T/server.conf"
 SRV_LOG="$T/server.log"
 
 srv_cleanup() {
+        SRV_IN_CLEANUP=1
         srv_stop || true
         if [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$T"; fi
 }
@@ -93,7 +94,9 @@ CONF
 
 srv_start() {
         rm -f "$T/ports"
-        "$SERVER_BIN" -c "$SRV_CONF" serve >> "$SRV_LOG" 2>&1 &
+        # A small ASan quarantine keeps RSS measurements meaningful in sanitizer builds.
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4" \
+                "$SERVER_BIN" -c "$SRV_CONF" serve >> "$SRV_LOG" 2>&1 &
         SRV_PID=$!
         wait_until 20 test -s "$T/ports" || fail "berth-server did not start"
         DDI_PORT=$(sed -n 's/^ddi=//p' "$T/ports")
@@ -104,11 +107,16 @@ srv_start() {
         export BERTH_SERVER_URL="$MGMT" BERTH_SERVER_TOKEN="$ADMIN_TOKEN"
 }
 
+# srv_stop: SIGTERM and wait; a non-zero exit (crash, sanitizer report) fails the test.
 srv_stop() {
         if [ -n "$SRV_PID" ]; then
+                local rc=0
                 kill -TERM "$SRV_PID" 2>/dev/null || true
-                wait "$SRV_PID" 2>/dev/null || true
+                wait "$SRV_PID" 2>/dev/null || rc=$?
                 SRV_PID=""
+                if [ "$rc" != 0 ] && [ -z "${SRV_IN_CLEANUP:-}" ]; then
+                        fail "berth-server exited with status $rc"
+                fi
         fi
 }
 
