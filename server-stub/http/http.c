@@ -366,7 +366,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = r;
                 if (!r->method || !r->path)
                         return MHD_NO;
-                bool spool = s->o.spool && s->o.spool(s->o.userdata, method, url);
+                int sp = s->o.spool ? s->o.spool(s->o.userdata, r) : 0;
+                if (sp < 0)
+                        return queue(r);
+                bool spool = sp > 0;
                 uint64_t limit = spool ? s->o.max_spool : s->o.max_body;
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl) {

@@ -18,8 +18,10 @@ struct http_request;
 struct http_server;
 
 typedef void (*http_handler_fn)(void *userdata, struct http_request *r);
-/* Returns true when the request's body should be spooled to a file (bundle uploads). */
-typedef bool (*http_spool_fn)(void *userdata, const char *method, const char *path);
+/* Called when a request's headers are in, before any body is read: returns 1 to spool the
+ * body to a file (bundle uploads), 0 to buffer it in memory, or -1 after answering the
+ * request itself (e.g. 401), in which case the body is never read. */
+typedef int (*http_spool_fn)(void *userdata, struct http_request *r);
 
 struct http_listen_opts {
         const char *address;            /* "127.0.0.1:8443", "[::1]:0", "0.0.0.0:8443" */

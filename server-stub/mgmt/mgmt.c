@@ -34,9 +34,22 @@ static bool name_ok(const char *n)
         return true;
 }
 
-bool mgmt_spool(void *userdata, const char *method, const char *path)
+static bool authorized(struct server *s, struct http_request *r)
 {
-        return !strcmp(method, "POST") && !strcmp(path, "/api/v1/bundles");
+        const char *tok;
+        if (auth_parse(http_header(r, "Authorization"), &tok) == AUTH_BEARER && auth_equal(tok, s->admin_token))
+                return true;
+        http_add_header(r, "WWW-Authenticate", "Bearer");
+        http_reply_error(r, 401, "auth.failed", "send 'Authorization: Bearer <admin token>'");
+        return false;
+}
+
+int mgmt_spool(void *userdata, struct http_request *r)
+{
+        /* Unauthenticated uploads are refused before a single byte is stored. */
+        if (!authorized(userdata, r))
+                return -1;
+        return !strcmp(http_method(r), "POST") && !strcmp(http_path(r), "/api/v1/bundles");
 }
 
 static json_t *bundle_json(const struct sdb_bundle *b)
@@ -297,12 +310,7 @@ static void action_show(struct server *s, struct http_request *r, const char *id
 void mgmt_handle(void *userdata, struct http_request *r)
 {
         struct server *s = userdata;
-        const char *tok;
-        if (auth_parse(http_header(r, "Authorization"), &tok) != AUTH_BEARER || !auth_equal(tok, s->admin_token)) {
-                http_add_header(r, "WWW-Authenticate", "Bearer");
-                http_reply_error(r, 401, "auth.failed", "send 'Authorization: Bearer <admin token>'");
-                return;
-        }
+        /* mgmt_spool() already checked the admin token before the body was read. */
         const char *m = http_method(r);
         char path[512];
         if (strlen(http_path(r)) >= sizeof path) {

@@ -10,5 +10,5 @@
 struct http_request;
 
 void mgmt_handle(void *userdata, struct http_request *r);
-/* Upload routes are spooled to disk instead of memory. */
-bool mgmt_spool(void *userdata, const char *method, const char *path);
+/* Checks the admin token before any body is read; upload routes are spooled to disk. */
+int mgmt_spool(void *userdata, struct http_request *r);

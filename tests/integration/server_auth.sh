@@ -85,6 +85,10 @@ _req "$MGMT/api/v1/targets" GET ""
 expect_code 401 "mgmt without token"
 _req "$MGMT/api/v1/targets" GET "Bearer $TA"
 expect_code 401 "mgmt with a target token"
+head -c 1000000 /dev/urandom > "$T/junk.berth"
+_req "$MGMT/api/v1/bundles" POST "" "" --data-binary @"$T/junk.berth" -H 'Content-Type: application/octet-stream'
+expect_code 401 "upload without token"
+[ -z "$(ls "$SRV_STATE/spool")" ] || fail "an unauthenticated upload was spooled"
 pass "management token"
 
 srv_stop

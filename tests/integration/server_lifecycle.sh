@@ -138,5 +138,30 @@ printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$C
 grep -q '^Reused, TLS' "$T/s2.out" && grep -q 'HTTP/1.1 200' "$T/s2.out" || fail "TLS session not resumed"
 pass "TLS session resumption"
 
+
+# Maintenance windows (daily, UTC): outside the window the update part is "skip".
+hhmm() { date -u -d "@$(( $(date +%s) + $1 ))" +%H:%M; }
+mgmt POST /api/v1/targets '[{"controllerId":"mw-open","token":"0123456789abcdef-mwo","attributes":{"mw":"open"}},
+        {"controllerId":"mw-closed","token":"0123456789abcdef-mwc","attributes":{"mw":"closed"}}]'
+expect_code 201 "register mw targets"
+# open: everything but [now+1h, now+2h); closed: only [now+1h, now+2h)
+R_OPEN=$("$SERVER_BIN" rollout create --name mwo --bundle "$BUNDLE_ID" --filter mw=open \
+        --window "$(hhmm 7200)-$(hhmm 3600)" | jq -r .id)
+R_CLOSED=$("$SERVER_BIN" rollout create --name mwc --bundle "$BUNDLE_ID" --filter mw=closed \
+        --window "$(hhmm 3600)-$(hhmm 7200)" | jq -r .id)
+"$SERVER_BIN" rollout start "$R_OPEN" >/dev/null
+"$SERVER_BIN" rollout start "$R_CLOSED" >/dev/null
+A=$(action_of mw-open 0123456789abcdef-mwo)
+ddi GET mw-open "/deploymentBase/$A" 0123456789abcdef-mwo
+echo "$BODY" | jq -e '.deployment.maintenanceWindow == "available" and .deployment.update == "forced"' >/dev/null ||
+        fail "open window: $BODY"
+A=$(action_of mw-closed 0123456789abcdef-mwc)
+ddi GET mw-closed "/deploymentBase/$A" 0123456789abcdef-mwc
+echo "$BODY" | jq -e '.deployment.maintenanceWindow == "unavailable" and .deployment.update == "skip"
+        and .deployment.download == "forced"' >/dev/null || fail "closed window: $BODY"
+"$SERVER_BIN" rollout create --name bad --bundle "$BUNDLE_ID" --window 25:00-01:00 >/dev/null 2>&1 &&
+        fail "invalid maintenance window accepted"
+pass "maintenance window"
+
 srv_stop
 pass "server shut down cleanly"
