@@ -21,15 +21,11 @@
 #include "base/timeutil.h"
 #include "core/server.h"
 #include "db/db.h"
+#include "ddi/body.h"
 #include "http/http.h"
 #include "rollout/rollout.h"
 
 #define MAX_SEGMENTS 10
-#define MAX_DETAILS 100
-#define MAX_DETAIL_LEN 4096
-#define MAX_ATTRS 100
-#define MAX_ATTR_KEY 128
-#define MAX_ATTR_VALUE 512
 
 struct ddi_ctx {
         struct server *s;
@@ -226,87 +222,14 @@ static void deployment_base(struct ddi_ctx *c, const char *id_s, bool installed)
         http_reply_json(c->r, 200, deployment_json(c, &a, &b, installed));
 }
 
-static const char *const executions[] = {"closed", "proceeding", "canceled", "scheduled", "rejected",
-                                         "resumed", "downloaded", "download", NULL};
-static const char *const finishes[] = {"success", "failure", "none", NULL};
-
-static bool in_list(const char *s, const char *const *l)
+/* Answers 400 for a body parser's error; returns r. */
+static int bad_body(struct ddi_ctx *c, int r, const berr *e, const char *code)
 {
-        for (; s && *l; l++)
-                if (!strcmp(s, *l))
-                        return true;
-        return false;
-}
-
-static json_t *parse_body(struct http_request *r)
-{
-        size_t len;
-        const char *b = http_body(r, &len);
-        json_error_t je;
-        json_t *j = json_loadb(b, len, JSON_REJECT_DUPLICATES, &je);
-        if (!j)
-                http_reply_error(r, 400, "request.malformedJson", "request body is not valid JSON: %s (line %d, column %d)",
-                                 je.text, je.line, je.column);
-        return j;
-}
-
-/* Validates a DDI feedback body into f (pointers into j). */
-static bool parse_feedback(struct http_request *r, json_t *j, struct sdb_feedback *f, char **details)
-{
-        json_t *status = json_object_get(j, "status");
-        json_t *result = json_object_get(status, "result");
-        f->execution = json_string_value(json_object_get(status, "execution"));
-        f->finished = json_string_value(json_object_get(result, "finished"));
-        f->progress_cnt = f->progress_of = -1;
-        f->code = INT64_MIN;
-        if (!json_is_object(j) || !json_is_object(status) || !in_list(f->execution, executions)) {
-                http_reply_error(r, 400, "feedback.invalid",
-                                 "feedback needs status.execution: closed, proceeding, canceled, scheduled, rejected, "
-                                 "resumed, downloaded or download");
-                return false;
-        }
-        if (!json_is_object(result) || !in_list(f->finished, finishes)) {
-                http_reply_error(r, 400, "feedback.invalid", "feedback needs status.result.finished: success, failure or none");
-                return false;
-        }
-        json_t *p = json_object_get(result, "progress");
-        if (p) {
-                json_t *cnt = json_object_get(p, "cnt"), *of = json_object_get(p, "of");
-                if (!json_is_object(p) || !json_is_integer(cnt) || (of && !json_is_integer(of)) ||
-                    json_integer_value(cnt) < 0 || (of && json_integer_value(of) < 0)) {
-                        http_reply_error(r, 400, "feedback.invalid", "status.result.progress must be {\"cnt\": N, \"of\": M} with N, M ≥ 0");
-                        return false;
-                }
-                f->progress_cnt = json_integer_value(cnt);
-                f->progress_of = of ? json_integer_value(of) : -1;
-        }
-        json_t *code = json_object_get(status, "code");
-        if (code) {
-                if (!json_is_integer(code)) {
-                        http_reply_error(r, 400, "feedback.invalid", "status.code must be an integer");
-                        return false;
-                }
-                f->code = json_integer_value(code);
-        }
-        json_t *d = json_object_get(status, "details");
-        if (d) {
-                size_t i;
-                json_t *x;
-                if (!json_is_array(d) || json_array_size(d) > MAX_DETAILS) {
-                        http_reply_error(r, 400, "feedback.invalid", "status.details must be an array of at most %d strings",
-                                         MAX_DETAILS);
-                        return false;
-                }
-                json_array_foreach(d, i, x) if (!json_is_string(x) || json_string_length(x) > MAX_DETAIL_LEN)
-                {
-                        http_reply_error(r, 400, "feedback.invalid", "status.details[%zu] must be a string of at most %d bytes",
-                                         i, MAX_DETAIL_LEN);
-                        return false;
-                }
-                *details = json_dumps(d, JSON_COMPACT);
-                f->details_json = *details;
-        }
-        return true;
+        if (r == -ENOMEM)
+                http_reply_error(c->r, 503, "server.oom", "out of memory, retry later");
+        else
+                http_reply_error(c->r, 400, r == -EBADMSG ? "request.malformedJson" : code, "%s", berr_msg(e, r));
+        return r;
 }
 
 static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
@@ -314,44 +237,49 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
         struct sdb_action a;
         if (load_action(c, id_s, &a) <= 0)
                 return;
-        json_t *j = parse_body(c->r);
-        if (!j)
-                return;
-        struct sdb_feedback f = {0};
-        _cleanup_free_ char *details = NULL;
-        if (!parse_feedback(c->r, j, &f, &details)) {
-                json_decref(j);
+        size_t len;
+        const char *body = http_body(c->r, &len);
+        struct ddi_feedback fb;
+        berr e = {0};
+        int k = ddi_parse_feedback(body, len, &fb, &e);
+        if (k < 0) {
+                bad_body(c, k, &e, "feedback.invalid");
                 return;
         }
         if (!a.active) {
-                json_decref(j);
+                ddi_feedback_done(&fb);
                 http_reply_error(c->r, 410, "action.closed", "action %s is already closed (%s)", id_s, action_status_str(a.status));
                 return;
         }
         int st;
-        bool closed = !strcmp(f.execution, "closed");
+        bool closed = !strcmp(fb.execution, "closed");
         if (cancel) {
                 if (a.status != ACTION_CANCELING) {
-                        json_decref(j);
+                        ddi_feedback_done(&fb);
                         http_reply_error(c->r, 404, "action.notCanceling", "action %s has no pending cancellation", id_s);
                         return;
                 }
-                if ((closed || !strcmp(f.execution, "canceled")) && strcmp(f.finished, "failure"))
+                if ((closed || !strcmp(fb.execution, "canceled")) && strcmp(fb.finished, "failure"))
                         st = ACTION_CANCELED;
-                else if (!strcmp(f.execution, "rejected") || !strcmp(f.finished, "failure"))
+                else if (!strcmp(fb.execution, "rejected") || !strcmp(fb.finished, "failure"))
                         st = ACTION_RUNNING; /* the target refused to stop; the update goes on */
                 else
                         st = ACTION_CANCELING;
         } else {
+                /* hawkBit: "closed" with "none" counts as success. */
                 if (closed)
-                        st = !strcmp(f.finished, "failure") ? ACTION_FAILURE : ACTION_SUCCESS;
-                else if (!strcmp(f.execution, "canceled"))
+                        st = !strcmp(fb.finished, "failure") ? ACTION_FAILURE : ACTION_SUCCESS;
+                else if (!strcmp(fb.execution, "canceled"))
                         st = ACTION_CANCELED;
                 else
                         st = a.status == ACTION_CANCELING ? ACTION_CANCELING : ACTION_RUNNING;
         }
-        int k = sdb_action_feedback(c->s->db, &a, &f, st);
-        json_decref(j);
+        struct sdb_feedback f = {
+                .execution = fb.execution, .finished = fb.finished, .progress_cnt = fb.progress_cnt,
+                .progress_of = fb.progress_of, .code = fb.code, .details_json = fb.details_json,
+        };
+        k = sdb_action_feedback(c->s->db, &a, &f, st);
+        ddi_feedback_done(&fb);
         if (k < 0) {
                 http_reply_error(c->r, 503, "server.db", "cannot store feedback, retry later");
                 return;
@@ -377,53 +305,20 @@ static void cancel_action(struct ddi_ctx *c, const char *id_s)
 
 static void config_data(struct ddi_ctx *c)
 {
-        json_t *j = parse_body(c->r);
-        if (!j)
-                return;
-        json_t *data = json_object_get(j, "data");
-        const char *mode = json_string_value(json_object_get(j, "mode"));
-        if (!mode)
-                mode = "merge";
-        if (!json_is_object(data) || json_object_size(data) > MAX_ATTRS ||
-            (strcmp(mode, "merge") && strcmp(mode, "replace") && strcmp(mode, "remove"))) {
-                json_decref(j);
-                http_reply_error(c->r, 400, "configData.invalid",
-                                 "configData needs \"data\": an object of at most %d string attributes, and \"mode\": merge, replace or remove",
-                                 MAX_ATTRS);
+        size_t len;
+        const char *body = http_body(c->r, &len);
+        _cleanup_free_ char *current = NULL, *attrs = NULL;
+        berr e = {0};
+        if (sdb_target_attrs(c->s->db, c->t.id, &current) < 0) {
+                http_reply_error(c->r, 503, "server.db", "database unavailable, retry later");
                 return;
         }
-        const char *k;
-        json_t *v;
-        json_object_foreach(data, k, v) {
-                if (!json_is_string(v) || strlen(k) > MAX_ATTR_KEY || json_string_length(v) > MAX_ATTR_VALUE) {
-                        /* k lives in j: answer before releasing it. */
-                        http_reply_error(c->r, 400, "configData.invalid",
-                                         "attribute '%.64s' must be a string (key ≤ %d, value ≤ %d bytes)", k, MAX_ATTR_KEY,
-                                         MAX_ATTR_VALUE);
-                        json_decref(j);
-                        return;
-                }
-        }
-        _cleanup_free_ char *old_text = NULL;
-        json_t *attrs = NULL;
-        if (strcmp(mode, "replace") && sdb_target_attrs(c->s->db, c->t.id, &old_text) > 0)
-                attrs = json_loads(old_text, 0, NULL);
-        if (!attrs)
-                attrs = json_object();
-        if (!strcmp(mode, "remove")) {
-                json_object_foreach(data, k, v) json_object_del(attrs, k);
-        } else
-                json_object_update(attrs, data);
-        if (json_object_size(attrs) > MAX_ATTRS) {
-                json_decref(attrs);
-                json_decref(j);
-                http_reply_error(c->r, 400, "configData.invalid", "a target keeps at most %d attributes", MAX_ATTRS);
+        int k = ddi_apply_config_data(body, len, current, &attrs, &e);
+        if (k < 0) {
+                bad_body(c, k, &e, "configData.invalid");
                 return;
         }
-        _cleanup_free_ char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(attrs);
-        json_decref(j);
-        if (!text || sdb_target_set_attrs(c->s->db, c->t.id, text) < 0) {
+        if (sdb_target_set_attrs(c->s->db, c->t.id, attrs) < 0) {
                 http_reply_error(c->r, 503, "server.db", "cannot store attributes, retry later");
                 return;
         }
@@ -433,21 +328,16 @@ static void config_data(struct ddi_ctx *c)
 static void installed_base(struct ddi_ctx *c, bool put)
 {
         if (put) {
-                json_t *j = parse_body(c->r);
-                if (!j)
-                        return;
-                const char *name = json_string_value(json_object_get(j, "name"));
-                const char *version = json_string_value(json_object_get(j, "version"));
-                if (!name || !version || strlen(name) > SDB_NAME_MAX || strlen(version) > 64) {
-                        json_decref(j);
-                        http_reply_error(c->r, 400, "installedBase.invalid",
-                                         "installedBase needs \"name\" (≤ %d bytes) and \"version\" (≤ 64 bytes) strings",
-                                         SDB_NAME_MAX);
+                size_t len;
+                const char *body = http_body(c->r, &len);
+                char name[DDI_MAX_NAME + 1], version[DDI_MAX_VERSION + 1];
+                berr e = {0};
+                int k = ddi_parse_installed(body, len, name, version, &e);
+                if (k < 0) {
+                        bad_body(c, k, &e, "installedBase.invalid");
                         return;
                 }
-                int k = sdb_target_set_reported(c->s->db, c->t.id, name, version);
-                json_decref(j);
-                if (k < 0)
+                if (sdb_target_set_reported(c->s->db, c->t.id, name, version) < 0)
                         http_reply_error(c->r, 503, "server.db", "cannot store the installed version, retry later");
                 else
                         http_reply_empty(c->r, 200);
