@@ -129,7 +129,7 @@ static int usage(void)
                 "  target list [--after ID] [--limit N]\n"
                 "  target show CONTROLLER_ID\n"
                 "  rollout create --name N --bundle ID [--groups 1,10,50,100] [--success PCT] [--error PCT]\n"
-                "                 [--soak SECONDS] [--type forced|soft|downloadonly] [--window HH:MM-HH:MM]\n"
+                "                 [--soak SECONDS|S1,S2,...] [--type forced|soft|downloadonly] [--window HH:MM-HH:MM]\n"
                 "                 [--filter KEY=GLOB]...\n"
                 "  rollout list | rollout status ID | rollout start|pause|resume|cancel ID\n"
                 "  action show ID\n");
@@ -241,8 +241,14 @@ static int cmd_rollout(const struct client *cl, int argc, char **argv)
                         json_object_set_new(spec, "successThreshold", json_integer(atoll(v)));
                 else if (!strcmp(o, "--error"))
                         json_object_set_new(spec, "errorThreshold", json_integer(atoll(v)));
-                else if (!strcmp(o, "--soak"))
+                else if (!strcmp(o, "--soak") && !strchr(v, ','))
                         json_object_set_new(spec, "soakSeconds", json_integer(atoll(v)));
+                else if (!strcmp(o, "--soak")) {
+                        json_t *a = json_array();
+                        for (const char *p = v; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                                json_array_append_new(a, json_integer(atoll(p)));
+                        json_object_set_new(spec, "soakSeconds", a);
+                }
                 else if (!strcmp(o, "--type"))
                         json_object_set_new(spec, "actionType", json_string(v));
                 else if (!strcmp(o, "--window"))

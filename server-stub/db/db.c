@@ -85,6 +85,8 @@ static const char *const migrations[] = {
         "  execution TEXT NOT NULL, finished TEXT NOT NULL, progress_cnt INTEGER, progress_of INTEGER,"
         "  code INTEGER, details TEXT NOT NULL DEFAULT '[]');"
         "CREATE INDEX action_status_action ON action_status(action_id);",
+        /* 2: soak time per group ("0,3600,7200"); rollouts.soak stays the first group's */
+        "ALTER TABLE rollouts ADD COLUMN soaks TEXT NOT NULL DEFAULT '';",
 };
 
 /* Stored feedback rows per action are capped; later ones only update the action. */
@@ -150,10 +152,10 @@ static const char *const sql[_S_MAX] = {
         [S_BUNDLE_GET] = "SELECT id, name, version, filename, path, size, sha256, sha1, md5 FROM bundles WHERE id=?",
         [S_BUNDLE_LIST] = "SELECT id, name, version, filename, path, size, sha256, sha1, md5 FROM bundles ORDER BY id",
         [S_ROLLOUT_ADD] = "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold,"
-                          " soak, action_type, mwindow, filter, created, updated) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                          " soak, action_type, mwindow, filter, created, updated, soaks) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [S_ROLLOUT_TARGET_ADD] = "INSERT INTO rollout_targets(rollout_id, target_id, grp) VALUES(?,?,?)",
         [S_ROLLOUT_GET] = "SELECT id, name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
-                          " action_type, mwindow, current_group, threshold_met_at, fail_baseline, reason, filter"
+                          " action_type, mwindow, current_group, threshold_met_at, fail_baseline, reason, filter, soaks"
                           " FROM rollouts WHERE id=?",
         [S_ROLLOUT_SAVE] = "UPDATE rollouts SET state=?, current_group=?, threshold_met_at=?, fail_baseline=?,"
                            " reason=?, updated=? WHERE id=?",
@@ -785,31 +787,37 @@ int sdb_bundles_list(struct sdb *db, int (*fn)(void *ud, const struct sdb_bundle
 
 /* --- rollouts --- */
 
-static void groups_format(const struct sdb_rollout *r, char *out, size_t n)
+static void list_format(const int64_t *v, int n, char *out, size_t size)
 {
         size_t o = 0;
         out[0] = 0;
-        for (int i = 0; i < r->n_groups && o < n; i++)
-                o += (size_t)snprintf(out + o, n - o, "%s%d", i ? "," : "", r->groups[i]);
+        for (int i = 0; i < n && o < size; i++)
+                o += (size_t)snprintf(out + o, size - o, "%s%" PRId64, i ? "," : "", v[i]);
 }
 
-static void groups_parse(struct sdb_rollout *r, const char *s)
+/* Parses "a,b,c" into at most max values; returns how many. */
+static int list_parse(const char *s, int64_t *v, int max)
 {
-        r->n_groups = 0;
-        while (s && *s && r->n_groups < (int)ELEMENTSOF(r->groups)) {
-                r->groups[r->n_groups++] = atoi(s);
+        int n = 0;
+        while (s && *s && n < max) {
+                v[n++] = strtoll(s, NULL, 10);
                 s = strchr(s, ',');
                 if (s)
                         s++;
         }
+        return n;
 }
 
 int sdb_rollout_create(struct sdb *db, struct sdb_rollout *ro, size_t n_targets, const int64_t *target_ids,
                        const int *grp, berr *e)
 {
         int r;
-        char groups[256];
-        groups_format(ro, groups, sizeof groups);
+        char groups[256], soaks[512];
+        int64_t g64[16];
+        for (int i = 0; i < ro->n_groups; i++)
+                g64[i] = ro->groups[i];
+        list_format(g64, ro->n_groups, groups, sizeof groups);
+        list_format(ro->soak, ro->n_groups, soaks, sizeof soaks);
         int64_t now = (int64_t)time(NULL);
         LOCKED(db) {
                 if ((r = begin(db)) < 0)
@@ -821,12 +829,13 @@ int sdb_rollout_create(struct sdb *db, struct sdb_rollout *ro, size_t n_targets,
                 sqlite3_bind_text(s, 4, groups, -1, SQLITE_STATIC);
                 sqlite3_bind_int(s, 5, ro->success_threshold);
                 sqlite3_bind_int(s, 6, ro->error_threshold);
-                sqlite3_bind_int64(s, 7, ro->soak);
+                sqlite3_bind_int64(s, 7, ro->soak[0]);
                 sqlite3_bind_text(s, 8, ro->action_type, -1, SQLITE_STATIC);
                 sqlite3_bind_text(s, 9, ro->mwindow, -1, SQLITE_STATIC);
                 sqlite3_bind_text(s, 10, ro->filter_json, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(s, 11, now);
                 sqlite3_bind_int64(s, 12, now);
+                sqlite3_bind_text(s, 13, soaks, -1, SQLITE_STATIC);
                 r = step_done(s);
                 if (r >= 0) {
                         ro->id = sqlite3_last_insert_rowid(db->h);
@@ -864,10 +873,17 @@ int sdb_rollout_get(struct sdb *db, int64_t id, struct sdb_rollout *ro)
                         copy_text(ro->name, sizeof ro->name, s, 1);
                         ro->bundle_id = sqlite3_column_int64(s, 2);
                         copy_text(ro->state, sizeof ro->state, s, 3);
-                        groups_parse(ro, (const char *)sqlite3_column_text(s, 4));
+                        int64_t g64[16];
+                        ro->n_groups = list_parse((const char *)sqlite3_column_text(s, 4), g64, 16);
+                        for (int i = 0; i < ro->n_groups; i++)
+                                ro->groups[i] = (int)g64[i];
                         ro->success_threshold = sqlite3_column_int(s, 5);
                         ro->error_threshold = sqlite3_column_int(s, 6);
-                        ro->soak = sqlite3_column_int64(s, 7);
+                        /* Rows from schema 1 have one soak time for every group. */
+                        int64_t one = sqlite3_column_int64(s, 7);
+                        for (int i = 0; i < 16; i++)
+                                ro->soak[i] = one;
+                        list_parse((const char *)sqlite3_column_text(s, 15), ro->soak, 16);
                         copy_text(ro->action_type, sizeof ro->action_type, s, 8);
                         copy_text(ro->mwindow, sizeof ro->mwindow, s, 9);
                         ro->current_group = sqlite3_column_int(s, 10);

@@ -124,7 +124,7 @@ struct sdb_rollout {
         int groups[16];         /* cumulative percentages */
         int n_groups;
         int success_threshold, error_threshold;
-        int64_t soak;
+        int64_t soak[16];       /* per group: seconds to wait after its success threshold is met */
         char action_type[16];
         char mwindow[32];
         int current_group;      /* -1 before start */

@@ -173,10 +173,16 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
         if ((r = spec_int(spec, "successThreshold", 100, 1, 100, &ro.success_threshold, e)) < 0 ||
             (r = spec_int(spec, "errorThreshold", 0, 0, 100, &ro.error_threshold, e)) < 0)
                 return r;
-        int soak;
-        if ((r = spec_int(spec, "soakSeconds", 0, 0, 365 * 86400, &soak, e)) < 0)
-                return r;
-        ro.soak = soak;
+        json_t *soak = json_object_get(spec, "soakSeconds");
+        for (int g = 0; g < ro.n_groups; g++) {
+                json_t *v = json_is_array(soak) ? json_array_get(soak, (size_t)g) : soak;
+                if (json_is_array(soak) && json_array_size(soak) != (size_t)ro.n_groups)
+                        v = NULL;
+                if (soak && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 365 * 86400))
+                        return berr_set(e, -EINVAL, "rollout field 'soakSeconds' must be seconds (0 to 1 year), "
+                                                    "or an array with one value per group");
+                ro.soak[g] = v ? json_integer_value(v) : 0;
+        }
         const char *type = json_string_value(json_object_get(spec, "actionType"));
         if (!type)
                 type = "forced";
@@ -260,7 +266,7 @@ static int evaluate(struct server *s, struct sdb_rollout *ro)
                 if (r < 0)
                         return r;
         }
-        if (now - ro->threshold_met_at < ro->soak)
+        if (now - ro->threshold_met_at < ro->soak[g])
                 return 0;
         if (g + 1 >= ro->n_groups) {
                 snprintf(ro->state, sizeof ro->state, "finished");
@@ -441,8 +447,9 @@ json_t *rollout_status(struct server *s, int64_t id)
         for (int g = 0; g < ro.n_groups; g++) {
                 struct sdb_group_counts c;
                 sdb_rollout_group_counts(s->db, id, g, &c);
-                json_t *o = json_pack("{s:i, s:i, s:I, s:I}", "group", g + 1, "percent", ro.groups[g], "targets",
-                                      (json_int_t)c.total, "notStarted", (json_int_t)(c.total - c.actions));
+                json_t *o = json_pack("{s:i, s:i, s:I, s:I, s:I}", "group", g + 1, "percent", ro.groups[g], "soakSeconds",
+                                      (json_int_t)ro.soak[g], "targets", (json_int_t)c.total, "notStarted",
+                                      (json_int_t)(c.total - c.actions));
                 for (int k = 0; k < _ACTION_STATUS_MAX; k++) {
                         json_object_set_new(o, action_status_str(k), json_integer(c.by_status[k]));
                         tot[k] += c.by_status[k];
@@ -453,11 +460,14 @@ json_t *rollout_status(struct server *s, int64_t id)
         json_t *totals = json_pack("{s:I}", "targets", (json_int_t)targets);
         for (int k = 0; k < _ACTION_STATUS_MAX; k++)
                 json_object_set_new(totals, action_status_str(k), json_integer(tot[k]));
-        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:I, s:s, s:s, s:o, s:o, s:o}", "id",
+        /* While the current group soaks: when the next group starts (epoch seconds). */
+        json_t *soak_until = ro.threshold_met_at && ro.current_group >= 0
+                                     ? json_integer(ro.threshold_met_at + ro.soak[ro.current_group])
+                                     : json_null();
+        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:o, s:o, s:o}", "id",
                          (json_int_t)ro.id, "name", ro.name, "bundleId", (json_int_t)ro.bundle_id, "state", ro.state,
                          "reason", ro.reason, "currentGroup", ro.current_group + 1, "successThreshold",
-                         ro.success_threshold, "errorThreshold", ro.error_threshold, "soakSeconds",
-                         (json_int_t)ro.soak, "actionType", ro.action_type, "maintenanceWindow", ro.mwindow,
-                         "filter", json_loads(ro.filter_json, 0, NULL) ?: json_object(), "groups", groups, "totals",
-                         totals);
+                         ro.success_threshold, "errorThreshold", ro.error_threshold, "soakUntil", soak_until,
+                         "actionType", ro.action_type, "maintenanceWindow", ro.mwindow, "filter",
+                         json_loads(ro.filter_json, 0, NULL) ?: json_object(), "groups", groups, "totals", totals);
 }

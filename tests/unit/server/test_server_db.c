@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 
 #include "db/db.h"
 
@@ -157,11 +158,44 @@ static void test_rollout_groups_and_cancel(void **state)
         test_rmdir(dir);
 }
 
+/* A database written by schema 1 (one soak time per rollout) is migrated on open. */
+static void test_migration_from_v1(void **state)
+{
+        char *dir = test_tmpdir("srvdb");
+        struct sdb *db = open_db(dir);
+        int64_t b = add_bundle(db, "gw", 1);
+        sdb_close(db);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/server.db", dir);
+        sqlite3 *h;
+        assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "ALTER TABLE rollouts DROP COLUMN soaks; PRAGMA user_version=1;"
+                 "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
+                 " action_type, created, updated) VALUES('old', %lld, 'ready', '10,100', 90, 5, 77, 'forced', 1, 1);",
+                 (long long)b);
+        assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+
+        db = open_db(dir);
+        struct sdb_rollout ro;
+        assert_int_equal(sdb_rollout_get(db, 1, &ro), 1);
+        assert_string_equal(ro.name, "old");
+        assert_int_equal(ro.n_groups, 2);
+        assert_int_equal(ro.groups[0], 10);
+        assert_int_equal(ro.soak[0], 77);
+        assert_int_equal(ro.soak[1], 77);
+        sdb_close(db);
+        test_rmdir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_targets_and_actions),
                 cmocka_unit_test(test_rollout_groups_and_cancel),
+                cmocka_unit_test(test_migration_from_v1),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
