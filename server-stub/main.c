@@ -19,7 +19,7 @@ static int usage(FILE *f)
                    "  bundle upload|list                   manage bundles\n"
                    "  target add|list|show                 manage targets\n"
                    "  rollout create|list|status|start|pause|resume|cancel\n"
-                   "  action show ID\n\n"
+                   "  action show|cancel ID\n\n"
                    "CONFIG defaults to " DEFAULT_CONFIG " (env BERTH_SERVER_CONFIG). See server-stub/README.md.\n");
         return f == stdout ? 0 : 2;
 }

@@ -132,7 +132,7 @@ static int usage(void)
                 "                 [--soak SECONDS|S1,S2,...] [--type forced|soft|downloadonly] [--window HH:MM-HH:MM]\n"
                 "                 [--filter KEY=GLOB]...\n"
                 "  rollout list | rollout status ID | rollout start|pause|resume|cancel ID\n"
-                "  action show ID\n");
+                "  action show|cancel ID\n");
         return 2;
 }
 
@@ -329,6 +329,10 @@ int client_main(const struct berth_config *c, const char *url, const char *token
                 char path[128];
                 snprintf(path, sizeof path, "/api/v1/actions/%lld", atoll(argv[2]));
                 r = request(&cl, "GET", path, NULL, -1, NULL);
+        } else if (!strcmp(argv[0], "action") && argc == 3 && !strcmp(argv[1], "cancel")) {
+                char path[128];
+                snprintf(path, sizeof path, "/api/v1/actions/%lld/cancel", atoll(argv[2]));
+                r = request(&cl, "POST", path, NULL, -1, NULL);
         } else
                 r = usage();
         curl_global_cleanup();

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +33,7 @@ static const char *const known_keys[] = {
         "server.state_dir", "server.trust_dir", "server.tenant", "server.ports_file", "server.log_level",
         "ddi.listen", "ddi.public_url", "ddi.cert", "ddi.key", "ddi.client_ca", "ddi.require_client_cert",
         "ddi.gateway_token", "ddi.gateway_token_file", "ddi.auto_register", "ddi.polling_sleep", "ddi.threads",
-        "ddi.max_connections", "ddi.idle_timeout", "ddi.max_body",
+        "ddi.max_connections", "ddi.idle_timeout", "ddi.max_body", "ddi.tls_priorities",
         "mgmt.listen", "mgmt.admin_token", "mgmt.admin_token_file", "mgmt.cert", "mgmt.key", "mgmt.ca_file",
         "mgmt.max_bundle_size", "mgmt.max_body",
         "rollout.tick_ms", "bundles.insecure_skip_verify", NULL,
@@ -157,6 +158,19 @@ static int write_ports(const char *path, unsigned ddi, unsigned mgmt, berr *e)
         return r < 0 ? berr_set(e, r, "cannot write ports file %s: %s", path, strerror(-r)) : 0;
 }
 
+/* Thousands of keep-alive devices need as many fds; raise the soft limit up to the hard one. */
+static void raise_fd_limit(uint64_t want)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        rlim_t target = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? (rlim_t)want : rl.rlim_max;
+        rl.rlim_cur = target;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || target < want)
+                log_warning("open-file limit is %llu, below ddi.max_connections; raise it (LimitNOFILE=)",
+                            (unsigned long long)target);
+}
+
 int server_run(const char *config_path, char *const *overrides, berr *e)
 {
         _cleanup_(config_freep) struct berth_config *c = NULL;
@@ -217,6 +231,11 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         }
         if (!ddi_cert)
                 log_warning("DDI listener runs without TLS (no ddi.cert); use this only for tests");
+        const char *ml = config_get(c, "mgmt.listen", "127.0.0.1:8444");
+        if (!mgmt_cert && strncmp(ml, "127.", 4) && strncmp(ml, "[::1]", 5))
+                log_warning("management listener %s is not on loopback and has no TLS (mgmt.cert): "
+                            "the admin token travels in clear text", ml);
+        raise_fd_limit((uint64_t)max_conn + 64);
 
         sigset_t mask;
         sigemptyset(&mask);
@@ -235,6 +254,7 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         struct http_listen_opts dopts = {
                 .address = config_get(c, "ddi.listen", "0.0.0.0:8443"),
                 .cert_pem = ddi_cert, .key_pem = ddi_key, .client_ca_pem = ddi_ca,
+                .tls_priorities = config_get(c, "ddi.tls_priorities", NULL),
                 .threads = (unsigned)threads, .max_connections = (unsigned)max_conn,
                 .idle_timeout = (unsigned)idle, .max_body = max_body,
                 .handler = ddi_handle, .userdata = &s,
@@ -242,7 +262,7 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         if ((r = http_server_start(&dopts, &ddi, e)) < 0)
                 goto out;
         struct http_listen_opts mopts = {
-                .address = config_get(c, "mgmt.listen", "127.0.0.1:8444"),
+                .address = ml,
                 .cert_pem = mgmt_cert, .key_pem = mgmt_key,
                 .threads = 0, .max_connections = 64, .idle_timeout = 600,
                 .max_body = mgmt_body, .max_spool = max_bundle, .spool_dir = s.spool_dir,

@@ -25,6 +25,7 @@ enum stmt_id {
         S_BUNDLE_ADD, S_BUNDLE_GET, S_BUNDLE_LIST,
         S_ROLLOUT_ADD, S_ROLLOUT_TARGET_ADD, S_ROLLOUT_GET, S_ROLLOUT_SAVE, S_ROLLOUT_IDS,
         S_GROUP_TOTAL, S_GROUP_COUNTS, S_GROUP_TARGETS, S_ROLLOUT_OPEN_ACTIONS, S_ROLLOUT_SUCCEEDED,
+        S_ACTION_CANCEL,
         _S_MAX
 };
 
@@ -166,6 +167,7 @@ static const char *const sql[_S_MAX] = {
         [S_GROUP_TARGETS] = "SELECT target_id FROM rollout_targets WHERE rollout_id=? AND grp=? ORDER BY target_id",
         [S_ROLLOUT_OPEN_ACTIONS] = "UPDATE actions SET status=?, updated=? WHERE rollout_id=? AND active=1"
                                    " AND kind='update' AND status IN (?,?)",
+        [S_ACTION_CANCEL] = "UPDATE actions SET status=?, updated=? WHERE id=? AND active=1 AND status IN (?,?)",
         [S_ROLLOUT_SUCCEEDED] = "SELECT a.target_id, a.prev_bundle FROM actions a JOIN targets t ON t.id=a.target_id"
                                 " WHERE a.rollout_id=? AND a.kind='update' AND a.status=? AND a.prev_bundle<>0"
                                 " AND t.installed_action=a.id",
@@ -691,6 +693,23 @@ static int fetch_json(struct sdb *db, enum stmt_id id, int64_t key, char **ret)
                 } else if (rc != SQLITE_DONE)
                         r = sq_err(rc);
                 sqlite3_reset(s);
+        }
+        return r;
+}
+
+int sdb_action_cancel(struct sdb *db, int64_t action_id)
+{
+        int r;
+        LOCKED(db) {
+                sqlite3_stmt *s = st(db, S_ACTION_CANCEL);
+                sqlite3_bind_int(s, 1, ACTION_CANCELING);
+                sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+                sqlite3_bind_int64(s, 3, action_id);
+                sqlite3_bind_int(s, 4, ACTION_SCHEDULED);
+                sqlite3_bind_int(s, 5, ACTION_RUNNING);
+                r = step_done(s);
+                if (r >= 0)
+                        r = sqlite3_changes(db->h);
         }
         return r;
 }

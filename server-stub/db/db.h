@@ -105,6 +105,9 @@ int sdb_action_feedback(struct sdb *db, const struct sdb_action *a, const struct
 /* Creates an update action; supersedes (cancels) any open action of the target. */
 int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int grp, int64_t bundle_id,
                       const char *action_type, const char *mwindow, int64_t *ret_id);
+/* Asks the target to stop an open action (scheduled/running → canceling); 1 when it did,
+ * 0 when the action is not open. */
+int sdb_action_cancel(struct sdb *db, int64_t action_id);
 /* JSON text of an action with its feedback history. */
 int sdb_action_json(struct sdb *db, int64_t action_id, char **ret);
 /* Whether the target was ever assigned this bundle (artifact download authorisation). */

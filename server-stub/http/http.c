@@ -23,6 +23,7 @@
 #include "base/cleanup.h"
 
 #define MAX_REPLY_HEADERS 8
+#define DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct http_server {
         struct MHD_Daemon *daemon;
@@ -464,6 +465,8 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         if (s->tls) {
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem};
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem};
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                    (void *)(o->tls_priorities ? o->tls_priorities : DEFAULT_PRIORITIES)};
                 if (o->client_ca_pem)
                         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)o->client_ca_pem};
         }

@@ -28,6 +28,7 @@ struct http_listen_opts {
         const char *cert_pem;           /* NULL: plain HTTP */
         const char *key_pem;
         const char *client_ca_pem;      /* request client certificates signed by this CA */
+        const char *tls_priorities;     /* GnuTLS priority string; NULL: TLS 1.2 and 1.3 only */
         unsigned threads;               /* thread pool size (epoll); 0 = thread per connection */
         unsigned max_connections;
         unsigned idle_timeout;          /* seconds */

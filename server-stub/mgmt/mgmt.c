@@ -307,6 +307,25 @@ static void action_show(struct server *s, struct http_request *r, const char *id
         http_reply_json(r, 200, o);
 }
 
+static void action_cancel(struct server *s, struct http_request *r, const char *id_s)
+{
+        int64_t id;
+        _cleanup_free_ char *text = NULL;
+        if (!parse_id(id_s, &id) || sdb_action_json(s->db, id, &text) <= 0) {
+                http_reply_error(r, 404, "action.notFound", "action %s does not exist", id_s);
+                return;
+        }
+        int k = sdb_action_cancel(s->db, id);
+        if (k < 0)
+                http_reply_error(r, 503, "server.db", "cannot cancel action %s", id_s);
+        else if (k == 0)
+                http_reply_error(r, 409, "action.notOpen", "action %s is not open (already finished or canceling)", id_s);
+        else {
+                engine_kick(s->engine);
+                action_show(s, r, id_s);
+        }
+}
+
 void mgmt_handle(void *userdata, struct http_request *r)
 {
         struct server *s = userdata;
@@ -374,6 +393,8 @@ void mgmt_handle(void *userdata, struct http_request *r)
                         http_reply_error(r, 405, "request.notSupported", "%s is not supported on %s", m, http_path(r));
         } else if (!strcmp(what, "actions") && n == 4 && get)
                 action_show(s, r, seg[3]);
+        else if (!strcmp(what, "actions") && n == 5 && post && !strcmp(seg[4], "cancel"))
+                action_cancel(s, r, seg[3]);
         else
                 http_reply_error(r, 405, "request.notSupported", "%s is not supported on %s", m, http_path(r));
 }

@@ -163,5 +163,14 @@ echo "$BODY" | jq -e '.deployment.maintenanceWindow == "unavailable" and .deploy
         fail "invalid maintenance window accepted"
 pass "maintenance window"
 
+# Cancelling one action from the management API.
+"$SERVER_BIN" action cancel "$A" > "$T/a.json"
+jq -e '.status == "canceling"' "$T/a.json" >/dev/null || fail "action cancel: $(cat "$T/a.json")"
+ddi GET mw-closed "" 0123456789abcdef-mwc
+echo "$BODY" | jq -e --arg a "$A" '._links.cancelAction.href | endswith("/cancelAction/" + $a)' >/dev/null ||
+        fail "no cancelAction after action cancel: $BODY"
+"$SERVER_BIN" action cancel "$A" >/dev/null 2>&1 && fail "cancelling a canceling action must fail"
+pass "single action cancel"
+
 srv_stop
 pass "server shut down cleanly"
