@@ -126,7 +126,7 @@ static const char *const sql[_S_MAX] = {
         [S_ACTION_GET] = "SELECT id, target_id, IFNULL(rollout_id,0), grp, bundle_id, status, active,"
                          " action_type, mwindow, prev_bundle FROM actions WHERE target_id=? AND id=?",
         [S_ACTION_STATUS_SET] = "UPDATE actions SET status=?, active=?, last_execution=?, progress_cnt=?,"
-                                " progress_of=?, n_feedback=n_feedback+1, updated=? WHERE id=?",
+                                " progress_of=?, n_feedback=n_feedback+1, updated=? WHERE id=? AND active=1",
         [S_ACTION_FEEDBACK_ADD] = "INSERT INTO action_status(action_id, time, execution, finished, progress_cnt,"
                                   " progress_of, code, details) SELECT ?1,?2,?3,?4,?5,?6,?7,?8"
                                   " WHERE (SELECT n_feedback FROM actions WHERE id=?1) < ?9",
@@ -618,6 +618,9 @@ int sdb_action_feedback(struct sdb *db, const struct sdb_action *a, const struct
                         sqlite3_bind_int64(s, 6, now);
                         sqlite3_bind_int64(s, 7, a->id);
                         r = step_done(s);
+                        /* Closed (or superseded) since the caller read it: nothing to record. */
+                        if (r >= 0 && sqlite3_changes(db->h) != 1)
+                                r = -ESTALE;
                 }
                 if (r >= 0 && new_status == ACTION_SUCCESS) {
                         s = st(db, S_TARGET_INSTALLED);

@@ -100,7 +100,8 @@ int sdb_action_active(struct sdb *db, int64_t target_id, struct sdb_action *a);
 /* Looks up an action of this target only (other targets' actions are "not found"). */
 int sdb_action_get(struct sdb *db, int64_t target_id, int64_t action_id, struct sdb_action *a);
 /* Stores a feedback row and moves the action to new_status; on SUCCESS also records the
- * installed bundle on the target. */
+ * installed bundle on the target. -ESTALE (nothing stored) when the action is no longer
+ * active. */
 int sdb_action_feedback(struct sdb *db, const struct sdb_action *a, const struct sdb_feedback *f, int new_status);
 /* Creates an update action; supersedes (cancels) any open action of the target. */
 int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int grp, int64_t bundle_id,

@@ -280,6 +280,10 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
         };
         k = sdb_action_feedback(c->s->db, &a, &f, st);
         ddi_feedback_done(&fb);
+        if (k == -ESTALE) {
+                http_reply_error(c->r, 410, "action.closed", "action %s was closed meanwhile", id_s);
+                return;
+        }
         if (k < 0) {
                 http_reply_error(c->r, 503, "server.db", "cannot store feedback, retry later");
                 return;
