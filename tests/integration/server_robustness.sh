@@ -109,5 +109,21 @@ report "${g1[9]}" success
 wait_until 10 group2_started || fail "group 2 did not start after the restart: $("$SERVER_BIN" rollout status "$RID")"
 pass "restarted engine advances the rollout"
 
+# Bundle uploads are bounded too: over mgmt.max_bundle_size → 413, nothing kept.
+srv_stop
+srv_config "${BUNDLE_CONF[@]}" "[mgmt]" "max_bundle_size = 100000"
+srv_start
+head -c 200000 /dev/urandom > "$T/huge.berth"
+mgmt POST /api/v1/bundles "" --data-binary @"$T/huge.berth" -H 'Content-Type: application/octet-stream'
+[ "$CODE" = 413 ] || fail "oversized upload with Content-Length: $CODE $BODY"
+mgmt POST /api/v1/bundles "" --data-binary @"$T/huge.berth" -H 'Content-Type: application/octet-stream' \
+        -H 'Transfer-Encoding: chunked'
+[ "$CODE" = 413 ] || fail "oversized chunked upload: $CODE $BODY"
+echo "$BODY" | jq -e '.message | test("exceeds")' >/dev/null || fail "413 message: $BODY"
+[ -z "$(ls "$SRV_STATE/spool")" ] || fail "oversized upload left a spool file"
+mgmt GET /api/v1/bundles
+[ "$(echo "$BODY" | jq length)" = 1 ] || fail "bundle list changed: $BODY"
+pass "oversized uploads → 413, nothing stored"
+
 srv_stop
 pass "server shut down cleanly"
