@@ -25,7 +25,7 @@ enum stmt_id {
         S_BUNDLE_ADD, S_BUNDLE_GET, S_BUNDLE_LIST,
         S_ROLLOUT_ADD, S_ROLLOUT_TARGET_ADD, S_ROLLOUT_GET, S_ROLLOUT_SAVE, S_ROLLOUT_IDS,
         S_GROUP_TOTAL, S_GROUP_COUNTS, S_GROUP_TARGETS, S_ROLLOUT_OPEN_ACTIONS, S_ROLLOUT_SUCCEEDED,
-        S_ACTION_CANCEL,
+        S_ACTION_CANCEL, S_ACTION_HISTORY,
         _S_MAX
 };
 
@@ -167,6 +167,10 @@ static const char *const sql[_S_MAX] = {
         [S_GROUP_TARGETS] = "SELECT target_id FROM rollout_targets WHERE rollout_id=? AND grp=? ORDER BY target_id",
         [S_ROLLOUT_OPEN_ACTIONS] = "UPDATE actions SET status=?, updated=? WHERE rollout_id=? AND active=1"
                                    " AND kind='update' AND status IN (?,?)",
+        [S_ACTION_HISTORY] =
+                "SELECT json_group_array(m) FROM (SELECT strftime('%Y-%m-%dT%H:%M:%SZ', time, 'unixepoch') || ' '"
+                " || execution || '/' || finished || (SELECT group_concat(' ' || value, '') FROM json_each(details)) AS m"
+                " FROM action_status WHERE action_id=? ORDER BY id DESC LIMIT ?)",
         [S_ACTION_CANCEL] = "UPDATE actions SET status=?, updated=? WHERE id=? AND active=1 AND status IN (?,?)",
         [S_ROLLOUT_SUCCEEDED] = "SELECT a.target_id, a.prev_bundle FROM actions a JOIN targets t ON t.id=a.target_id"
                                 " WHERE a.rollout_id=? AND a.kind='update' AND a.status=? AND a.prev_bundle<>0"
@@ -713,6 +717,23 @@ int sdb_action_cancel(struct sdb *db, int64_t action_id)
                 r = step_done(s);
                 if (r >= 0)
                         r = sqlite3_changes(db->h);
+        }
+        return r;
+}
+
+int sdb_action_history(struct sdb *db, int64_t action_id, int limit, char **ret)
+{
+        int r = 0;
+        LOCKED(db) {
+                sqlite3_stmt *s = st(db, S_ACTION_HISTORY);
+                sqlite3_bind_int64(s, 1, action_id);
+                sqlite3_bind_int(s, 2, limit);
+                if (sqlite3_step(s) == SQLITE_ROW) {
+                        const unsigned char *t = sqlite3_column_text(s, 0);
+                        *ret = strdup(t ? (const char *)t : "[]");
+                        r = *ret ? 1 : -ENOMEM;
+                }
+                sqlite3_reset(s);
         }
         return r;
 }

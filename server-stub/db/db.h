@@ -109,6 +109,9 @@ int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int
 /* Asks the target to stop an open action (scheduled/running → canceling); 1 when it did,
  * 0 when the action is not open. */
 int sdb_action_cancel(struct sdb *db, int64_t action_id);
+/* JSON array text of the action's last limit feedback messages, newest first
+ * ("<time> <execution>/<finished> <details...>"), for DDI's actionHistory. */
+int sdb_action_history(struct sdb *db, int64_t action_id, int limit, char **ret);
 /* JSON text of an action with its feedback history. */
 int sdb_action_json(struct sdb *db, int64_t action_id, char **ret);
 /* Whether the target was ever assigned this bundle (artifact download authorisation). */

@@ -219,7 +219,16 @@ static void deployment_base(struct ddi_ctx *c, const char *id_s, bool installed)
                 http_reply_error(c->r, 404, "bundle.notFound", "the bundle of action %s no longer exists", id_s);
                 return;
         }
-        http_reply_json(c->r, 200, deployment_json(c, &a, &b, installed));
+        json_t *j = deployment_json(c, &a, &b, installed);
+        /* hawkBit's ?actionHistory=N: the last N feedback messages (-1: all, 0: none). */
+        const char *ah = http_query(c->r, "actionHistory");
+        long n = ah ? strtol(ah, NULL, 10) : 0;
+        _cleanup_free_ char *hist = NULL;
+        if (n != 0 && sdb_action_history(c->s->db, a.id, n < 0 || n > 200 ? 200 : (int)n, &hist) > 0)
+                json_object_set_new(j, "actionHistory",
+                                    json_pack("{s:s, s:o}", "status", action_status_str(a.status), "messages",
+                                              json_loads(hist, 0, NULL) ?: json_array()));
+        http_reply_json(c->r, 200, j);
 }
 
 /* Answers 400 for a body parser's error; returns r. */

@@ -58,6 +58,10 @@ ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" "$(feedback closed success
 expect_code 200 "final feedback"
 ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" "$(feedback closed success again)"
 expect_code 410 "feedback on a closed action"
+ddi GET dev-1 "/deploymentBase/$AID?actionHistory=5" "$TOK"
+echo "$BODY" | jq -e '.actionHistory.status == "success" and (.actionHistory.messages | length) == 2
+        and (.actionHistory.messages[0] | test("closed/success switched to gw 2$"))
+        and (.actionHistory.messages[1] | test("proceeding/none fetching$"))' >/dev/null || fail "actionHistory: $BODY"
 pass "feedback"
 
 ddi GET dev-1 "" "$TOK"
