@@ -69,8 +69,10 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         uint64_t threads, max_conn, idle, max_body, max_bundle, mgmt_body, tick;
         if ((r = settings_load(&s, c, e)) < 0)
                 goto out;
+        /* Uploads interrupted by a crash left their spool files behind: none is ever
+         * resumed, so the spool starts empty. */
         if ((r = mkdir_p(s.state_dir, 0750)) < 0 || (r = mkdir_p(s.artifacts_dir, 0750)) < 0 ||
-            (r = mkdir_p(s.spool_dir, 0700)) < 0) {
+            (r = rm_rf(s.spool_dir)) < 0 || (r = mkdir_p(s.spool_dir, 0700)) < 0) {
                 berr_set(e, r, "cannot create state directories under %s: %s", s.state_dir, strerror(-r));
                 goto out;
         }

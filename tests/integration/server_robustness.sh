@@ -109,6 +109,23 @@ report "${g1[9]}" success
 wait_until 10 group2_started || fail "group 2 did not start after the restart: $("$SERVER_BIN" rollout status "$RID")"
 pass "restarted engine advances the rollout"
 
+# A crash in the middle of an upload leaves nothing behind after the restart.
+head -c 50000000 /dev/zero > "$T/slow.berth"
+curl -s -o /dev/null --limit-rate 2M -H "Authorization: Bearer $ADMIN_TOKEN" --data-binary @"$T/slow.berth" \
+        "$MGMT/api/v1/bundles" &
+up=$!
+spooling() { [ -n "$(ls "$SRV_STATE/spool")" ]; }
+wait_until 10 spooling || fail "upload never reached the spool"
+kill -KILL "$SRV_PID"
+wait "$SRV_PID" 2>/dev/null || true
+SRV_PID=""
+wait "$up" 2>/dev/null || true
+srv_start
+[ -z "$(ls "$SRV_STATE/spool")" ] || fail "spool not cleaned after a crash during upload"
+mgmt GET /api/v1/bundles
+[ "$(echo "$BODY" | jq length)" = 1 ] || fail "interrupted upload became a bundle: $BODY"
+pass "crash during upload: nothing kept"
+
 # Bundle uploads are bounded too: over mgmt.max_bundle_size → 413, nothing kept.
 srv_stop
 srv_config "${BUNDLE_CONF[@]}" "[mgmt]" "max_bundle_size = 100000"
