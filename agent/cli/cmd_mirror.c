@@ -1,0 +1,166 @@
+/* cmd_mirror.c — `berth mirror config`: writes the runtime's mirror configuration
+ * (K3s registries.yaml, containerd certs.d hosts.toml) for the local registry mirror
+ * that `berth import --registry` fills.
+ */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "registry/mirror_config.h"
+
+#define MAX_UPSTREAMS 64
+#define K3S_DEFAULT_OUTPUT "/etc/rancher/k3s/registries.yaml"
+
+static void mirror_usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: berth mirror config [--k3s [--output FILE]] [--containerd DIR]\n"
+                "                           [--registry URL] [--registry-ca FILE] [--prefix P]\n"
+                "                           [--upstream HOST]... [--config FILE]\n\n"
+                "Writes the runtime's mirror configuration so it pulls from the local registry\n"
+                "mirror first and from the upstream registry second.\n\n"
+                "  --k3s               write K3s registries.yaml (default " K3S_DEFAULT_OUTPUT ")\n"
+                "  --output FILE       where to write registries.yaml\n"
+                "  --containerd DIR    write DIR/<upstream>/hosts.toml (e.g. /etc/containerd/certs.d)\n"
+                "  --registry URL      the mirror (default: registry.url from the config)\n"
+                "  --registry-ca FILE  CA of an https mirror (default: registry.ca_file)\n"
+                "  --insecure          https mirror without certificate verification (testing only)\n"
+                "  --prefix P          repository prefix on the mirror (default: registry.prefix)\n"
+                "  --upstream HOST     an upstream registry whose images the mirror holds, e.g.\n"
+                "                      docker.io (repeatable; default: registry.upstreams)\n"
+                "  --config FILE       config file (default " BERTH_DEFAULT_CONFIG ")\n");
+}
+
+static int mirror_config_cmd(int argc, char **argv)
+{
+        enum { OPT_OUTPUT = 0x100, OPT_CONTAINERD, OPT_REGISTRY, OPT_CA, OPT_PREFIX, OPT_UPSTREAM, OPT_CONFIG,
+               OPT_INSECURE, OPT_K3S };
+        static const struct option opts[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"k3s", no_argument, NULL, OPT_K3S},
+                {"output", required_argument, NULL, OPT_OUTPUT},
+                {"containerd", required_argument, NULL, OPT_CONTAINERD},
+                {"registry", required_argument, NULL, OPT_REGISTRY},
+                {"registry-ca", required_argument, NULL, OPT_CA},
+                {"insecure", no_argument, NULL, OPT_INSECURE},
+                {"prefix", required_argument, NULL, OPT_PREFIX},
+                {"upstream", required_argument, NULL, OPT_UPSTREAM},
+                {"config", required_argument, NULL, OPT_CONFIG},
+                {},
+        };
+        bool k3s = false, insecure = false, insecure_set = false;
+        const char *output = NULL, *containerd = NULL, *url = NULL, *ca = NULL, *prefix = NULL;
+        const char *config_path = BERTH_DEFAULT_CONFIG;
+        const char *upstreams[MAX_UPSTREAMS];
+        size_t n_up = 0;
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        mirror_usage(stdout);
+                        return 0;
+                case OPT_K3S: k3s = true; break;
+                case OPT_OUTPUT: output = optarg; k3s = true; break;
+                case OPT_CONTAINERD: containerd = optarg; break;
+                case OPT_REGISTRY: url = optarg; break;
+                case OPT_CA: ca = optarg; break;
+                case OPT_INSECURE: insecure = insecure_set = true; break;
+                case OPT_PREFIX: prefix = optarg; break;
+                case OPT_CONFIG: config_path = optarg; break;
+                case OPT_UPSTREAM:
+                        if (n_up >= MAX_UPSTREAMS) {
+                                log_error("at most %d --upstream options", MAX_UPSTREAMS);
+                                return EXIT_USAGE;
+                        }
+                        upstreams[n_up++] = optarg;
+                        break;
+                default:
+                        mirror_usage(stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument '%s'; see 'berth mirror --help'", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (!k3s && !containerd) {
+                log_error("say what to write: --k3s and/or --containerd DIR; see 'berth mirror --help'");
+                return EXIT_USAGE;
+        }
+
+        berr e = {0};
+        _cleanup_(config_freep) struct berth_config *cfg = NULL;
+        int r = config_load(config_path, !strcmp(config_path, BERTH_DEFAULT_CONFIG), &cfg, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s", berr_msg(&e, r)), 1;
+        if (!url)
+                url = config_get(cfg, "registry.url", NULL);
+        if (!ca)
+                ca = config_get(cfg, "registry.ca_file", NULL);
+        if (!prefix)
+                prefix = config_get(cfg, "registry.prefix", NULL);
+        if (!insecure_set && config_get_bool(cfg, "registry.insecure", false, &insecure, &e) < 0)
+                return log_error("%s", berr_msg(&e, -EINVAL)), 1;
+        _cleanup_free_ char *up_list = NULL;
+        if (n_up == 0 && config_get(cfg, "registry.upstreams", NULL)) {
+                /* registry.upstreams = docker.io registry.local */
+                up_list = strdup(config_get(cfg, "registry.upstreams", NULL));
+                if (!up_list)
+                        return log_error("out of memory"), 1;
+                char *save = NULL;
+                for (char *t = strtok_r(up_list, " ,\t", &save); t && n_up < MAX_UPSTREAMS;
+                     t = strtok_r(NULL, " ,\t", &save))
+                        upstreams[n_up++] = t;
+        }
+        if (!url) {
+                log_error("no mirror given: use --registry URL or set registry.url in %s", config_path);
+                return EXIT_USAGE;
+        }
+        if (n_up == 0) {
+                log_error("name the upstream registries the mirror stands in for: --upstream HOST (e.g. docker.io)");
+                return EXIT_USAGE;
+        }
+        /* The runtime reads the CA path later, from its own working directory. */
+        _cleanup_free_ char *ca_abs = NULL;
+        if (ca && !(ca_abs = realpath(ca, NULL)))
+                return log_error_errno(-errno, "CA file %s: %m; check --registry-ca", ca), 1;
+
+        struct mirror_config mc = {.mirror_url = url, .upstreams = upstreams, .n_upstreams = n_up,
+                                   .ca_file = ca_abs, .insecure = insecure, .prefix = prefix};
+        if (k3s) {
+                const char *path = output ? output : K3S_DEFAULT_OUTPUT;
+                r = mirror_write_k3s(&mc, path, &e);
+                if (r < 0)
+                        return log_error_errno(r, "%s", berr_msg(&e, r)), 1;
+                log_info("wrote %s: %zu upstream(s) mirrored by %s; restart k3s to apply", path, n_up, url);
+        }
+        if (containerd) {
+                r = mirror_write_containerd(&mc, containerd, &e);
+                if (r < 0)
+                        return log_error_errno(r, "%s", berr_msg(&e, r)), 1;
+                log_info("wrote %s/<host>/hosts.toml for %zu upstream(s) mirrored by %s; containerd needs "
+                         "config_path = \"%s\" in its CRI registry section",
+                         containerd, n_up, url, containerd);
+        }
+        return 0;
+}
+
+int cmd_mirror(int argc, char **argv)
+{
+        if (argc >= 2 && !strcmp(argv[1], "config"))
+                return mirror_config_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+                mirror_usage(stdout);
+                return 0;
+        }
+        mirror_usage(stderr);
+        return EXIT_USAGE;
+}
