@@ -339,6 +339,16 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
         }
 }
 
+/* curl rewinds the body when it resends on a fresh connection (a kept-alive one was closed). */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+        struct body_src *s = ud;
+        if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > s->q->len)
+                return CURL_SEEKFUNC_CANTSEEK;
+        s->r->sent = (uint64_t)offset;
+        return CURL_SEEKFUNC_OK;
+}
+
 static int curl_code_to_errno(CURLcode cc)
 {
         switch (cc) {
@@ -435,6 +445,8 @@ static int perform(struct registry_client *c, const struct req *q, const char *a
                 curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(q->has_body ? q->len : 0));
                 curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
                 curl_easy_setopt(h, CURLOPT_READDATA, &src);
+                curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+                curl_easy_setopt(h, CURLOPT_SEEKDATA, &src);
                 if (!strcmp(q->method, "PATCH"))
                         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
         } else if (strcmp(q->method, "GET"))
@@ -450,8 +462,12 @@ static int perform(struct registry_client *c, const struct req *q, const char *a
         }
         if (cc != CURLE_OK) {
                 rc = curl_code_to_errno(cc);
-                berr_set(e, rc, "registry %s is not reachable (%s: %s): check that it runs and that registry.url is right",
-                         c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
+                if (rc == -ECONNRESET || rc == -ETIMEDOUT)
+                        berr_set(e, rc, "lost the connection to registry %s (%s: %s): check the registry and the network, then rerun to resume the push",
+                                 c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
+                else
+                        berr_set(e, rc, "registry %s is not reachable (%s: %s): check that it runs and that registry.url is right, then rerun to complete the push",
+                                 c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
                 goto out;
         }
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -542,6 +558,13 @@ static int fetch_token(struct registry_client *c, const char *scope, berr *e)
         if (rc < 0) {
                 resp_done(&r);
                 return berr_prefix(e, rc, "token service %s", c->realm);
+        }
+        if ((r.status == 401 || r.status == 403) && !c->username) {
+                long st = r.status;
+                resp_done(&r);
+                return berr_set(e, -EACCES,
+                                "registry %s requires credentials (its token service %s answered HTTP %ld to an anonymous request): set registry.username and registry.password",
+                                c->url, c->realm, st);
         }
         if (r.status == 401 || r.status == 403) {
                 long st = r.status;
