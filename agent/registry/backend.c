@@ -96,9 +96,7 @@ static int backend_preload(struct import_backend *b, const struct bundle_manifes
                         berr_prefix(e, r, "image %s", img->ref);
         }
         rb->stats = *registry_client_stats(c);
-        if (r < 0)
-                return berr_prefix(e, r, "registry mirror (the bundle stays imported; rerun the import to complete the push)");
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 #define DUP_OPT(field)                                                                                     \
