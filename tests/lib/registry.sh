@@ -44,3 +44,49 @@ rt_proxy_start() {
 rt_requests() {
         grep -cE "$2" "$1" || true
 }
+
+# rt_registry_start DIR YAML: like t_registry_start, with YAML appended to the registry
+# config at top level (auth:, or an http: block must then be given whole — see callers:
+# they pass "auth:" sections, and TLS via RT_REGISTRY_TLS="cert key").
+# Exports RT_REGISTRY=127.0.0.1:PORT and RT_REGISTRY_PID; stopped at exit.
+rt_registry_start() {
+        local dir=$1 extra=$2 port tls="" scheme=http curlopt=()
+        command -v docker-registry >/dev/null || t_skip "docker-registry not installed (scripts/deps.sh)"
+        mkdir -p "$dir/data"
+        if [ -n "${RT_REGISTRY_TLS:-}" ]; then
+                tls=$(printf '  tls:\n    certificate: %s\n    key: %s\n' ${RT_REGISTRY_TLS})
+                scheme=https
+                curlopt=(-k)
+        fi
+        for _ in 1 2 3 4 5; do
+                port=$(t_free_port)
+                cat >"$dir/config.yml" <<CONF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+http:
+  addr: 127.0.0.1:$port
+$tls
+$extra
+CONF
+                docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+                RT_REGISTRY_PID=$!
+                RT_REGISTRY=127.0.0.1:$port
+                if t_wait_for "! kill -0 $RT_REGISTRY_PID || curl -sS ${curlopt[*]} -o /dev/null $scheme://$RT_REGISTRY/v2/" 20 &&
+                        kill -0 "$RT_REGISTRY_PID" 2>/dev/null; then
+                        t_defer "kill $RT_REGISTRY_PID; wait $RT_REGISTRY_PID"
+                        export RT_REGISTRY RT_REGISTRY_PID
+                        return 0
+                fi
+                kill -KILL "$RT_REGISTRY_PID" 2>/dev/null || true
+                wait "$RT_REGISTRY_PID" 2>/dev/null || true
+                grep -q "address already in use" "$dir/registry.log" || break
+        done
+        tail -n 20 "$dir/registry.log" >&2 || true
+        t_fail "docker-registry did not start (log above)"
+}
