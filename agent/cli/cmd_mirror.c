@@ -12,6 +12,7 @@
 
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "cli/common.h"
 #include "config/config.h"
 #include "registry/mirror_config.h"
 
@@ -57,7 +58,7 @@ static int mirror_config_cmd(int argc, char **argv)
         };
         bool k3s = false, insecure = false, insecure_set = false;
         const char *output = NULL, *containerd = NULL, *url = NULL, *ca = NULL, *prefix = NULL;
-        const char *config_path = BERTH_DEFAULT_CONFIG;
+        const char *config_path = NULL;
         const char *upstreams[MAX_UPSTREAMS];
         size_t n_up = 0;
         int c;
@@ -98,9 +99,9 @@ static int mirror_config_cmd(int argc, char **argv)
 
         berr e = {0};
         _cleanup_(config_freep) struct berth_config *cfg = NULL;
-        int r = config_load(config_path, !strcmp(config_path, BERTH_DEFAULT_CONFIG), &cfg, &e);
-        if (r < 0)
-                return log_error_errno(r, "%s", berr_msg(&e, r)), 1;
+        if (cli_load_config(config_path, &cfg) < 0)
+                return 1;
+        int r;
         if (!url)
                 url = config_get(cfg, "registry.url", NULL);
         if (!ca)
@@ -121,7 +122,8 @@ static int mirror_config_cmd(int argc, char **argv)
                         upstreams[n_up++] = t;
         }
         if (!url) {
-                log_error("no mirror given: use --registry URL or set registry.url in %s", config_path);
+                log_error("no mirror given: use --registry URL or set registry.url in %s",
+                          config_path ? config_path : BERTH_DEFAULT_CONFIG);
                 return EXIT_USAGE;
         }
         if (n_up == 0) {
