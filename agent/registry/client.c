@@ -462,7 +462,10 @@ static int perform(struct registry_client *c, const struct req *q, const char *a
         }
         if (cc != CURLE_OK) {
                 rc = curl_code_to_errno(cc);
-                if (rc == -ECONNRESET || rc == -ETIMEDOUT)
+                if (rc == -EPERM)
+                        berr_set(e, rc, "TLS with registry %s failed (%s: %s): give the registry's CA with --registry-ca or registry.ca_file",
+                                 c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
+                else if (rc == -ECONNRESET || rc == -ETIMEDOUT)
                         berr_set(e, rc, "lost the connection to registry %s (%s: %s): check the registry and the network, then rerun to resume the push",
                                  c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
                 else
