@@ -15,6 +15,7 @@ struct registry_backend {
         bool insecure;
         uint64_t chunk_size;
         uint64_t monolithic_max;
+        unsigned parallel;
         struct registry_stats stats;
 };
 
@@ -34,6 +35,13 @@ int registry_opts_from_config(const struct berth_config *c, struct registry_opts
                 r = config_get_u64(c, "registry.chunk_size", 0, &o->chunk_size, e);
         if (r >= 0)
                 r = config_get_u64(c, "registry.monolithic_max", 0, &o->monolithic_max, e);
+        uint64_t par = 0;
+        if (r >= 0)
+                r = config_get_u64(c, "registry.parallel", 0, &par, e);
+        if (r >= 0 && par > REGISTRY_MAX_PARALLEL)
+                r = berr_set(e, -EINVAL, "registry.parallel = %llu is above %u", (unsigned long long)par,
+                             REGISTRY_MAX_PARALLEL);
+        o->parallel = (unsigned)par;
         return r;
 }
 
@@ -81,7 +89,7 @@ static int backend_preload(struct import_backend *b, const struct bundle_manifes
         struct registry_opts o = {
                 .url = rb->url, .ca_file = rb->ca_file, .username = rb->username, .password = rb->password,
                 .password_file = rb->password_file, .insecure = rb->insecure, .prefix = rb->prefix,
-                .chunk_size = rb->chunk_size, .monolithic_max = rb->monolithic_max,
+                .chunk_size = rb->chunk_size, .monolithic_max = rb->monolithic_max, .parallel = rb->parallel,
                 .journal_dir = rb->journal_dir ? rb->journal_dir : journal,
         };
         _cleanup_(registry_client_freep) struct registry_client *c = NULL;
@@ -125,6 +133,7 @@ int registry_backend_new(const struct registry_opts *o, struct import_backend **
         rb->insecure = o->insecure;
         rb->chunk_size = o->chunk_size;
         rb->monolithic_max = o->monolithic_max;
+        rb->parallel = o->parallel;
         DUP_OPT(url);
         DUP_OPT(ca_file);
         DUP_OPT(username);

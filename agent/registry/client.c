@@ -50,6 +50,7 @@ struct registry_client {
         uint64_t monolithic_max;
         char *journal_dir;
         long timeout_s;
+        unsigned parallel;
 
         enum auth_scheme auth;  /* what the registry asked for so far */
         char *realm;
@@ -168,6 +169,9 @@ int registry_client_new(const struct registry_opts *o, struct registry_client **
         c->chunk_size = chunk;
         c->monolithic_max = o->monolithic_max ? o->monolithic_max : REGISTRY_DEFAULT_MONOLITHIC_MAX;
         c->timeout_s = o->timeout_s > 0 ? o->timeout_s : 30;
+        c->parallel = o->parallel ? o->parallel : REGISTRY_DEFAULT_PARALLEL;
+        if (c->parallel > REGISTRY_MAX_PARALLEL)
+                return berr_set(e, -EINVAL, "registry.parallel %u is above %u", c->parallel, REGISTRY_MAX_PARALLEL);
         c->curl = curl_easy_init();
         if (!c->curl)
                 return berr_set(e, -ENOMEM, "cannot initialise libcurl");
@@ -198,6 +202,55 @@ void registry_client_free(struct registry_client *c)
                 free(c->known[i].repo);
         free(c->known);
         free(c);
+}
+
+unsigned registry_client_parallel(const struct registry_client *c) { return c->parallel; }
+
+static int dup_opt(const char *s, char **ret)
+{
+        *ret = NULL;
+        if (s && !(*ret = strdup(s)))
+                return -ENOMEM;
+        return 0;
+}
+
+int registry_client_clone(const struct registry_client *c, struct registry_client **ret)
+{
+        _cleanup_(registry_client_freep) struct registry_client *n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        if (dup_opt(c->url, &n->url) < 0 || dup_opt(c->ca_file, &n->ca_file) < 0 ||
+            dup_opt(c->username, &n->username) < 0 || dup_opt(c->password, &n->password) < 0 ||
+            dup_opt(c->prefix, &n->prefix) < 0 || dup_opt(c->journal_dir, &n->journal_dir) < 0 ||
+            dup_opt(c->realm, &n->realm) < 0 || dup_opt(c->service, &n->service) < 0 ||
+            dup_opt(c->token, &n->token) < 0 || dup_opt(c->token_scope, &n->token_scope) < 0)
+                return -ENOMEM;
+        n->insecure = c->insecure;
+        n->chunk_size = c->chunk_size;
+        n->monolithic_max = c->monolithic_max;
+        n->timeout_s = c->timeout_s;
+        n->parallel = 1;
+        n->auth = c->auth;
+        n->curl = curl_easy_init();
+        if (!n->curl)
+                return -ENOMEM;
+        /* What this run learnt (mount sources) carries over; it is only an optimisation. */
+        for (size_t i = 0; i < c->n_known; i++)
+                registry_client_note_blob(n, c->known[i].repo, c->known[i].digest);
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+void registry_client_add_stats(struct registry_client *c, const struct registry_stats *s)
+{
+        c->stats.requests += s->requests;
+        c->stats.blobs_present += s->blobs_present;
+        c->stats.blobs_mounted += s->blobs_mounted;
+        c->stats.blobs_uploaded += s->blobs_uploaded;
+        c->stats.uploads_resumed += s->uploads_resumed;
+        c->stats.manifests_present += s->manifests_present;
+        c->stats.manifests_pushed += s->manifests_pushed;
+        c->stats.bytes_uploaded += s->bytes_uploaded;
 }
 
 bool registry_client_knows(struct registry_client *c, const char *repo, const char *digest)
@@ -1074,8 +1127,11 @@ int registry_manifest_exists(struct registry_client *c, const char *repo, const 
         struct resp r = {0};
         int rc = do_request(c, &q, &r, e);
         if (rc >= 0) {
-                if (r.status == 200)
+                if (r.status == 200) {
                         rc = r.docker_digest && !strcmp(r.docker_digest, digest);
+                        if (rc)
+                                c->stats.manifests_present++;
+                }
                 else if (r.status == 404)
                         rc = 0;
                 else

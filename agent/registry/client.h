@@ -19,6 +19,8 @@
 #define REGISTRY_DEFAULT_MONOLITHIC_MAX (32u * 1024 * 1024)
 #define REGISTRY_MIN_CHUNK_SIZE (64u * 1024)
 #define REGISTRY_MAX_MANIFEST_SIZE (4u * 1024 * 1024)
+#define REGISTRY_DEFAULT_PARALLEL 4u
+#define REGISTRY_MAX_PARALLEL 16u
 
 struct registry_opts {
         const char *url;            /* "http://host:port" or "https://host[:port]" */
@@ -32,6 +34,7 @@ struct registry_opts {
         uint64_t monolithic_max;    /* blobs up to this size go in one PUT; 0 = default */
         const char *journal_dir;    /* where upload sessions are journalled; NULL = no resume */
         long timeout_s;             /* connect timeout and stall limit; 0 = 30 s */
+        unsigned parallel;          /* blobs uploaded at once; 0 = default (4), 1 = one by one */
 };
 
 struct registry_stats {
@@ -74,6 +77,14 @@ int registry_manifest_exists(struct registry_client *c, const char *repo, const 
  * with Content-Type media_type, and checks the digest the registry computed. */
 int registry_manifest_put(struct registry_client *c, const char *repo, const char *reference,
                           const char *media_type, const void *data, size_t len, const char *digest, berr *e);
+
+/* How many blobs to upload at once (opts.parallel). */
+unsigned registry_client_parallel(const struct registry_client *c);
+/* A second client with the same settings and credentials (own connection), for a
+ * worker thread: clients are not shared between threads. */
+int registry_client_clone(const struct registry_client *c, struct registry_client **ret);
+/* Adds a clone's counters to c's. */
+void registry_client_add_stats(struct registry_client *c, const struct registry_stats *s);
 
 /* Remembers that repo holds digest (in this run), so later pushes skip or mount it. */
 void registry_client_note_blob(struct registry_client *c, const char *repo, const char *digest);

@@ -1,9 +1,16 @@
-/* push.c — see push.h. Walks manifests with jansson; blobs are streamed by the client. */
+/* push.c — see push.h. Walks manifests with jansson; blobs are streamed by the client.
+ *
+ * The blobs of one image manifest go up concurrently (registry.parallel, default 4:
+ * skopeo and containerd do the same), each worker thread with its own client and
+ * connection. Workers share only the job index and the first error, under a mutex;
+ * the manifest is PUT after every worker finished.
+ */
 #include "registry/push.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,11 +88,10 @@ static int read_manifest(struct push *p, const char *digest, char **ret, size_t 
         return 0;
 }
 
-static int push_blob(struct push *p, const char *digest, uint64_t size, const char *media_type, berr *e)
+static int push_blob(struct push *p, struct registry_client *c, const char *digest, uint64_t size,
+                     const char *media_type, berr *e)
 {
-        if (!digest_valid(digest))
-                return berr_set(e, -EBADMSG, "invalid blob digest '%s' in a manifest", digest);
-        if (registry_client_knows(p->c, p->repo, digest))
+        if (registry_client_knows(c, p->repo, digest))
                 return 0;
         _cleanup_close_ int fd = -1;
         int r = p->open_blob(p->ud, digest, &fd);
@@ -100,10 +106,118 @@ static int push_blob(struct push *p, const char *digest, uint64_t size, const ch
         if ((uint64_t)st.st_size != size)
                 return berr_set(e, -EBADMSG, "stored blob %s has %" PRIu64 " bytes, the manifest says %" PRIu64, digest,
                                 (uint64_t)st.st_size, size);
-        r = registry_blob_push(p->c, p->repo, digest, size, fd, e);
+        r = registry_blob_push(c, p->repo, digest, size, fd, e);
         if (r < 0)
                 return berr_prefix(e, r, "blob %s (%" PRIu64 " bytes)", digest, size);
         return 0;
+}
+
+struct blob_job {
+        const char *digest;
+        uint64_t size;
+        const char *media_type;
+        bool done;
+};
+
+struct pool {
+        struct push *p;
+        struct blob_job *jobs;
+        size_t n;
+        size_t next;
+        pthread_mutex_t lock;
+        int err;
+        berr e;
+};
+
+struct worker {
+        struct pool *pool;
+        struct registry_client *c;
+        pthread_t thread;
+        bool started;
+};
+
+static void *worker_main(void *ud)
+{
+        struct worker *w = ud;
+        struct pool *pool = w->pool;
+        for (;;) {
+                pthread_mutex_lock(&pool->lock);
+                bool stop = pool->err < 0 || pool->next >= pool->n;
+                size_t i = pool->next++;
+                pthread_mutex_unlock(&pool->lock);
+                if (stop)
+                        break;
+                struct blob_job *j = &pool->jobs[i];
+                berr e = {0};
+                int r = push_blob(pool->p, w->c, j->digest, j->size, j->media_type, &e);
+                pthread_mutex_lock(&pool->lock);
+                if (r < 0 && pool->err >= 0) {
+                        pool->err = r;
+                        pool->e = e;
+                }
+                j->done = r >= 0;
+                pthread_mutex_unlock(&pool->lock);
+                if (r < 0)
+                        break;
+        }
+        return NULL;
+}
+
+/* Pushes n blobs, up to registry_client_parallel() at once. */
+static int push_blobs(struct push *p, struct blob_job *jobs, size_t n, berr *e)
+{
+        size_t nw = registry_client_parallel(p->c);
+        if (nw > n)
+                nw = n;
+        if (nw <= 1) {
+                for (size_t i = 0; i < n; i++) {
+                        int r = push_blob(p, p->c, jobs[i].digest, jobs[i].size, jobs[i].media_type, e);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        struct pool pool = {.p = p, .jobs = jobs, .n = n};
+        struct worker w[REGISTRY_MAX_PARALLEL] = {0};
+        int r = 0;
+        if (pthread_mutex_init(&pool.lock, NULL) != 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < nw && r >= 0; i++) {
+                w[i].pool = &pool;
+                r = registry_client_clone(p->c, &w[i].c);
+                if (r >= 0) {
+                        int k = pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
+                        if (k != 0)
+                                r = -k;
+                        else
+                                w[i].started = true;
+                }
+        }
+        if (r < 0) {
+                /* Let the started workers stop after their current blob. */
+                pthread_mutex_lock(&pool.lock);
+                if (pool.err >= 0)
+                        pool.err = r;
+                pthread_mutex_unlock(&pool.lock);
+        }
+        for (size_t i = 0; i < nw; i++) {
+                if (w[i].started)
+                        pthread_join(w[i].thread, NULL);
+                if (w[i].c) {
+                        registry_client_add_stats(p->c, registry_client_stats(w[i].c));
+                        registry_client_free(w[i].c);
+                }
+        }
+        pthread_mutex_destroy(&pool.lock);
+        for (size_t i = 0; i < n; i++)
+                if (jobs[i].done)
+                        registry_client_note_blob(p->c, p->repo, jobs[i].digest);
+        if (pool.err < 0) {
+                if (pool.e.msg[0] && e && !e->msg[0])
+                        *e = pool.e;
+                return r < 0 && !pool.e.msg[0] ? berr_set(e, r, "cannot start upload workers") : pool.err;
+        }
+        return r;
 }
 
 static int descriptor(json_t *d, const char **digest, uint64_t *size, const char **mt, berr *e)
@@ -175,24 +289,29 @@ static int push_manifest(struct push *p, const char *digest, const char *mt_hint
                 json_t *layers = json_object_get(root, "layers");
                 if (!json_is_object(config) || !json_is_array(layers) || json_array_size(layers) > MAX_CHILDREN)
                         return berr_set(e, -EBADMSG, "manifest %s lacks config or layers", digest);
-                const char *bd, *bmt;
-                uint64_t bsize;
-                r = descriptor(config, &bd, &bsize, &bmt, e);
-                if (r < 0)
-                        return berr_prefix(e, r, "manifest %s config", digest);
-                r = push_blob(p, bd, bsize, bmt, e);
+                size_t n = json_array_size(layers) + 1;
+                _cleanup_free_ struct blob_job *jobs = calloc(n, sizeof *jobs);
+                if (!jobs)
+                        return -ENOMEM;
+                size_t k = 0;
+                for (size_t i = 0; i < n; i++) {
+                        json_t *d = i == 0 ? config : json_array_get(layers, i - 1);
+                        struct blob_job *j = &jobs[k];
+                        r = descriptor(d, &j->digest, &j->size, &j->media_type, e);
+                        if (r < 0)
+                                return berr_prefix(e, r, "manifest %s %s", digest, i == 0 ? "config" : "layer");
+                        if (!digest_valid(j->digest))
+                                return berr_set(e, -EBADMSG, "invalid blob digest '%s' in manifest %s", j->digest,
+                                                digest);
+                        bool dup = false;
+                        for (size_t q = 0; q < k; q++)
+                                dup = dup || !strcmp(jobs[q].digest, j->digest);
+                        if (!dup && !registry_client_knows(p->c, p->repo, j->digest))
+                                k++;
+                }
+                r = push_blobs(p, jobs, k, e);
                 if (r < 0)
                         return r;
-                size_t i;
-                json_t *d;
-                json_array_foreach(layers, i, d) {
-                        r = descriptor(d, &bd, &bsize, &bmt, e);
-                        if (r < 0)
-                                return berr_prefix(e, r, "manifest %s layer %zu", digest, i);
-                        r = push_blob(p, bd, bsize, bmt, e);
-                        if (r < 0)
-                                return r;
-                }
         }
         r = registry_manifest_put(p->c, p->repo, digest, mt, buf, len, digest, e);
         if (r < 0)

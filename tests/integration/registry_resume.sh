@@ -11,8 +11,9 @@ command -v skopeo >/dev/null || t_skip "skopeo not installed (scripts/deps.sh)"
 W=$(t_tmpdir)
 rt_bundle "$W/b" gw registry.local/gw/broker:2.0 --random-layers 1 --random-size 4M
 t_registry_start "$W/reg"
+# One blob at a time, so exactly one upload session is open when berth dies.
 conf() { # URL
-        printf '[registry]\nurl = %s\nchunk_size = 524288\nmonolithic_max = 524288\n' "$1" >"$W/agent.conf"
+        printf "[registry]\nurl = %s\nchunk_size = 524288\nmonolithic_max = 524288\nparallel = 1\n" "$1" >"$W/agent.conf"
 }
 
 t_log "case 1: berth killed during a chunk"
