@@ -530,6 +530,9 @@ static int perform(struct registry_client *c, const struct req *q, const char *a
         if (q->has_body && r->status >= 200 && r->status < 300)
                 c->stats.bytes_uploaded += q->len;
 out:
+        /* The handle outlives r and hdrs: drop its pointers to them. */
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(hdrs);
         return rc;
 }
@@ -661,6 +664,21 @@ static int handle_challenge(struct registry_client *c, const struct req *q, cons
                         rc = 1;
                 }
         } else if (ch.scheme == AUTH_SCHEME_BEARER) {
+                bool realm_https = !strncmp(ch.realm, "https://", 8);
+                if (!realm_https && strncmp(ch.realm, "http://", 7)) {
+                        rc = berr_set(e, -EPROTO, "registry %s names a token service '%.200s' that is not an http(s) URL",
+                                      c->url, ch.realm);
+                        auth_challenge_done(&ch);
+                        return rc;
+                }
+                /* Never send credentials in clear text to get into a TLS-protected registry. */
+                if (!realm_https && !strncmp(c->url, "https://", 8)) {
+                        rc = berr_set(e, -EPERM,
+                                      "registry %s sends berth to the plain-http token service %.200s: refusing to send credentials unencrypted, fix the registry's auth realm",
+                                      c->url, ch.realm);
+                        auth_challenge_done(&ch);
+                        return rc;
+                }
                 c->auth = AUTH_SCHEME_BEARER;
                 free(c->realm);
                 free(c->service);
@@ -732,7 +750,11 @@ static void error_detail(const struct resp *r, char *out, size_t n)
         if (first) {
                 const char *code = json_string_value(json_object_get(first, "code"));
                 const char *msg = json_string_value(json_object_get(first, "message"));
-                snprintf(out, n, ": %s%s%s", code ? code : "", code && msg ? " " : "", msg ? msg : "");
+                snprintf(out, n, ": %s%s%.200s", code ? code : "", code && msg ? " " : "", msg ? msg : "");
+                /* The text comes from the network: no control characters into logs. */
+                for (char *q = out; *q; q++)
+                        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                                *q = ' ';
         } else {
                 size_t k = snprintf(out, n, ": ");
                 for (size_t i = 0; i < r->body_len && k + 1 < n && i < 200; i++)
