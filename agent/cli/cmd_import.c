@@ -91,10 +91,11 @@ int cmd_import(int argc, char **argv)
                 for (size_t b = 0; b < n_backends; b++)
                         if (!strcmp(backends[b]->name, "registry")) {
                                 const struct registry_stats *st = registry_backend_stats(backends[b]);
-                                printf("registry mirror: %u blob(s) uploaded (%s), %u already there, %u mounted, "
-                                       "%u manifest(s) written, %u upload(s) resumed\n",
-                                       st->blobs_uploaded, format_size(st->bytes_uploaded, sz), st->blobs_present,
-                                       st->blobs_mounted, st->manifests_pushed, st->uploads_resumed);
+                                printf("registry mirror: %u blob(s) uploaded, %u already there, %u mounted, "
+                                       "%u manifest(s) written, %s sent, %u upload(s) resumed\n",
+                                       st->blobs_uploaded, st->blobs_present, st->blobs_mounted,
+                                       st->manifests_pushed, format_size(st->bytes_uploaded, sz),
+                                       st->uploads_resumed);
                         }
         }
         for (size_t i = 0; i < n_backends; i++)

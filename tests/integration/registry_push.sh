@@ -63,6 +63,15 @@ t_assert_eq "$(rt_requests "$W/third.log" '^PATCH ')" 0 "nothing uploaded for th
 got=$(skopeo inspect --tls-verify=false "docker://$T_REGISTRY/gw/broker-copy:1" | jq -r .Digest)
 t_assert_eq "$got" "$RT_DIGEST" "second repository's digest"
 
+t_log "an index with Docker media types keeps its bytes and media type"
+rt_bundle "$W/d" gw3 registry.local/gw/multi:1 --index --docker-media-types
+"$BERTH" import --state-dir "$W/state" --trust "$RT_TRUST" --config "$W/agent.conf" "$RT_BUNDLE" >/dev/null
+raw=$(skopeo inspect --raw --tls-verify=false "docker://$T_REGISTRY/gw/multi:1" | sha256sum | cut -d' ' -f1)
+t_assert_eq "sha256:$raw" "$RT_DIGEST" "index bytes unchanged"
+ct=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+        "http://$T_REGISTRY/v2/gw/multi/manifests/1" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-type" {print $2}')
+t_assert_eq "$ct" "application/vnd.docker.distribution.manifest.list.v2+json" "index media type"
+
 t_log "mirror config for K3s and containerd"
 "$BERTH" mirror config --k3s --output "$W/k3s/registries.yaml" --containerd "$W/certs.d" \
         --registry "http://$T_REGISTRY" --upstream registry.local --upstream docker.io --config "$W/agent.conf"
