@@ -7,8 +7,9 @@
 # registry on a new port (skopeo's blob-info cache, kept by root in /var/lib, then
 # knows no repository to mount from) and berth starts with an empty state directory,
 # so neither tool can skip or mount a blob. berth's time is a whole import (signature check,
-# streaming verification into its store, then the push); "push only" reruns the
-# preload of an installed bundle into another fresh repository, for reference.
+# streaming verification into its store, then the push); "re-import" imports the
+# installed bundle again into another fresh repository (verify the file + push,
+# nothing stored), for reference.
 # Prints per-run seconds, medians and the ratio berth/skopeo (goal: <= 0.8).
 #
 #   BERTH=build/agent/berth tests/bench/registry-push.sh [RUNS]   (default 3)
@@ -48,7 +49,7 @@ run_berth() { # i
         t0=$(now)
         "$BERTH" -q import --state-dir "$state" --trust "$W/trust" --config "$W/berth-$1.conf" "$W/b.berth" >/dev/null
         secs $(($(now) - t0)) >>"$W/berth.times"
-        # Push only: the bundle is installed; forget the mount hints so every blob goes up again.
+        # Re-import: the bundle is installed; forget the mount hints so every blob goes up again.
         rm -rf "$state/registry"
         printf '[registry]\nurl = http://%s\nprefix = push-%s\n' "$T_REGISTRY" "$1" >"$W/push-$1.conf"
         t0=$(now)
@@ -60,7 +61,7 @@ run_berth() { # i
 for i in $(seq "$RUNS"); do
         t_registry_start "$W/reg-$i" >/dev/null 2>&1
         if [ $((i % 2)) = 1 ]; then run_skopeo "$i"; run_berth "$i"; else run_berth "$i"; run_skopeo "$i"; fi
-        t_log "run $i: skopeo $(tail -n1 "$W/skopeo.times") s, berth import $(tail -n1 "$W/berth.times") s, berth push only $(tail -n1 "$W/push.times") s"
+        t_log "run $i: skopeo $(tail -n1 "$W/skopeo.times") s, berth import $(tail -n1 "$W/berth.times") s, berth re-import $(tail -n1 "$W/push.times") s"
         # Sanity: both pushed the same manifest.
         d1=$(skopeo inspect --tls-verify=false "docker://$T_REGISTRY/bench/skopeo-$i:1" | jq -r .Digest)
         d2=$(skopeo inspect --tls-verify=false "docker://$T_REGISTRY/berth-$i/bench/app:1" | jq -r .Digest)
@@ -75,5 +76,5 @@ mp=$(median <"$W/push.times")
 echo "registry-push: runs=$RUNS image=200MiB/5 layers, load average: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "  skopeo copy --preserve-digests (median): $ms s   [$(tr '\n' ' ' <"$W/skopeo.times")]"
 echo "  berth import --registry        (median): $mb s   [$(tr '\n' ' ' <"$W/berth.times")]"
-echo "  berth push only (installed)    (median): $mp s   [$(tr '\n' ' ' <"$W/push.times")]"
-awk -v b="$mb" -v s="$ms" -v p="$mp" 'BEGIN { printf "  ratio berth/skopeo: %.2f (whole import), %.2f (push only); goal <= 0.8\n", b / s, p / s }'
+echo "  berth re-import (verify + push)(median): $mp s   [$(tr '\n' ' ' <"$W/push.times")]"
+awk -v b="$mb" -v s="$ms" -v p="$mp" 'BEGIN { printf "  ratio berth/skopeo: %.2f (whole import), %.2f (re-import: verify + push); goal <= 0.8\n", b / s, p / s }'
