@@ -9,22 +9,89 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "cli/common.h"
 #include "config/config.h"
 #include "registry/mirror_config.h"
+#include "registry/reference.h"
+#include "store/db.h"
 
 #define MAX_UPSTREAMS 64
 #define K3S_DEFAULT_OUTPUT "/etc/rancher/k3s/registries.yaml"
+
+struct upstream_set {
+        char *hosts[MAX_UPSTREAMS];
+        size_t n;
+        struct {
+                char *name;
+                int64_t version;
+        } bundles[256];
+        size_t n_bundles;
+};
+
+static int collect_bundle(void *ud, const struct db_bundle *b)
+{
+        struct upstream_set *u = ud;
+        if (u->n_bundles >= ELEMENTSOF(u->bundles))
+                return 0;
+        if (!(u->bundles[u->n_bundles].name = strdup(b->name)))
+                return -ENOMEM;
+        u->bundles[u->n_bundles++].version = b->version;
+        return 0;
+}
+
+static int collect_image(void *ud, const struct db_image *im)
+{
+        struct upstream_set *u = ud;
+        struct image_ref ref;
+        if (image_ref_parse(im->ref, &ref) < 0)
+                return 0;
+        bool seen = false;
+        for (size_t i = 0; i < u->n; i++)
+                seen = seen || !strcmp(u->hosts[i], ref.domain);
+        if (!seen && u->n < MAX_UPSTREAMS)
+                u->hosts[u->n++] = TAKE_PTR(ref.domain);
+        image_ref_done(&ref);
+        return 0;
+}
+
+static void upstream_set_done(struct upstream_set *u)
+{
+        for (size_t i = 0; i < u->n; i++)
+                free(u->hosts[i]);
+        for (size_t i = 0; i < u->n_bundles; i++)
+                free(u->bundles[i].name);
+}
+
+/* The registries named by the images of the installed bundles. */
+static int upstreams_from_state(const char *state_dir, struct upstream_set *u)
+{
+        _cleanup_free_ char *dbpath = path_join(state_dir, "berth.db");
+        if (!dbpath)
+                return -ENOMEM;
+        if (access(dbpath, F_OK) < 0)
+                return 0;
+        berr e = {0};
+        _cleanup_(db_closep) struct berth_db *db = NULL;
+        int r = db_open(state_dir, &db, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s", berr_msg(&e, r));
+        r = db_list_bundles(db, collect_bundle, u);
+        for (size_t i = 0; r >= 0 && i < u->n_bundles; i++)
+                r = db_list_images(db, u->bundles[i].name, u->bundles[i].version, collect_image, u);
+        return r;
+}
 
 static void mirror_usage(FILE *f)
 {
         fprintf(f,
                 "Usage: berth mirror config [--k3s [--output FILE]] [--containerd DIR]\n"
                 "                           [--registry URL] [--registry-ca FILE] [--prefix P]\n"
-                "                           [--upstream HOST]... [--config FILE]\n\n"
+                "                           [--upstream HOST]... [--state-dir DIR] [--config FILE]\n\n"
                 "Writes the runtime's mirror configuration so it pulls from the local registry\n"
                 "mirror first and from the upstream registry second.\n\n"
                 "  --k3s               write K3s registries.yaml (default " K3S_DEFAULT_OUTPUT ")\n"
@@ -35,14 +102,16 @@ static void mirror_usage(FILE *f)
                 "  --insecure          https mirror without certificate verification (testing only)\n"
                 "  --prefix P          repository prefix on the mirror (default: registry.prefix)\n"
                 "  --upstream HOST     an upstream registry whose images the mirror holds, e.g.\n"
-                "                      docker.io (repeatable; default: registry.upstreams)\n"
+                "                      docker.io (repeatable; default: registry.upstreams, else the\n"
+                "                      registries named by the installed bundles' images)\n"
+                "  --state-dir DIR     state directory (config 'state_dir', default " BERTH_DEFAULT_STATE_DIR ")\n"
                 "  --config FILE       config file (default " BERTH_DEFAULT_CONFIG ")\n");
 }
 
 static int mirror_config_cmd(int argc, char **argv)
 {
         enum { OPT_OUTPUT = 0x100, OPT_CONTAINERD, OPT_REGISTRY, OPT_CA, OPT_PREFIX, OPT_UPSTREAM, OPT_CONFIG,
-               OPT_INSECURE, OPT_K3S };
+               OPT_INSECURE, OPT_K3S, OPT_STATE };
         static const struct option opts[] = {
                 {"help", no_argument, NULL, 'h'},
                 {"k3s", no_argument, NULL, OPT_K3S},
@@ -54,11 +123,12 @@ static int mirror_config_cmd(int argc, char **argv)
                 {"prefix", required_argument, NULL, OPT_PREFIX},
                 {"upstream", required_argument, NULL, OPT_UPSTREAM},
                 {"config", required_argument, NULL, OPT_CONFIG},
+                {"state-dir", required_argument, NULL, OPT_STATE},
                 {},
         };
         bool k3s = false, insecure = false, insecure_set = false;
         const char *output = NULL, *containerd = NULL, *url = NULL, *ca = NULL, *prefix = NULL;
-        const char *config_path = NULL;
+        const char *config_path = NULL, *state_dir = NULL;
         const char *upstreams[MAX_UPSTREAMS];
         size_t n_up = 0;
         int c;
@@ -76,6 +146,7 @@ static int mirror_config_cmd(int argc, char **argv)
                 case OPT_INSECURE: insecure = insecure_set = true; break;
                 case OPT_PREFIX: prefix = optarg; break;
                 case OPT_CONFIG: config_path = optarg; break;
+                case OPT_STATE: state_dir = optarg; break;
                 case OPT_UPSTREAM:
                         if (n_up >= MAX_UPSTREAMS) {
                                 log_error("at most %d --upstream options", MAX_UPSTREAMS);
@@ -121,13 +192,23 @@ static int mirror_config_cmd(int argc, char **argv)
                      t = strtok_r(NULL, " ,\t", &save))
                         upstreams[n_up++] = t;
         }
+        _cleanup_(upstream_set_done) struct upstream_set found = {0};
+        if (n_up == 0) {
+                if (!state_dir)
+                        state_dir = config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR);
+                if (upstreams_from_state(state_dir, &found) < 0)
+                        return 1;
+                for (size_t i = 0; i < found.n; i++)
+                        upstreams[n_up++] = found.hosts[i];
+        }
         if (!url) {
                 log_error("no mirror given: use --registry URL or set registry.url in %s",
                           config_path ? config_path : BERTH_DEFAULT_CONFIG);
                 return EXIT_USAGE;
         }
         if (n_up == 0) {
-                log_error("name the upstream registries the mirror stands in for: --upstream HOST (e.g. docker.io)");
+                log_error("name the upstream registries the mirror stands in for: --upstream HOST (e.g. docker.io); "
+                          "no installed bundle names any");
                 return EXIT_USAGE;
         }
         /* The runtime reads the CA path later, from its own working directory. */

@@ -80,6 +80,10 @@ t_assert_contains "$(cat "$W/k3s/registries.yaml")" "\"registry.local\":
       - \"http://$T_REGISTRY\"" "registries.yaml mirror entry"
 t_assert_contains "$(cat "$W/certs.d/registry.local/hosts.toml")" "[host.\"http://$T_REGISTRY\"]" "hosts.toml host"
 t_assert_contains "$(cat "$W/certs.d/docker.io/hosts.toml")" 'server = "https://registry-1.docker.io"' "docker.io upstream"
+# Without --upstream: the registries named by the installed bundles' images.
+"$BERTH" mirror config --containerd "$W/certs-auto" --registry "http://$T_REGISTRY" --state-dir "$W/state" \
+        --config "$W/agent.conf" 2>/dev/null
+t_assert_eq "$(ls "$W/certs-auto")" "registry.local" "upstreams from the installed bundles"
 t_expect_fail "$BERTH" mirror config --k3s --output "$W/x.yaml" --registry "http://$T_REGISTRY" --upstream ../etc
 t_assert_contains "$T_ERR" "upstream '../etc'" "bad upstream is named"
 t_log "ok"
