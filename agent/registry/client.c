@@ -759,6 +759,8 @@ static void error_detail(const struct resp *r, char *out, size_t n)
                 size_t k = snprintf(out, n, ": ");
                 for (size_t i = 0; i < r->body_len && k + 1 < n && i < 200; i++)
                         out[k++] = (r->body[i] >= 0x20 && r->body[i] < 0x7f) ? r->body[i] : ' ';
+                while (k > 2 && out[k - 1] == ' ')
+                        k--;
                 out[k] = 0;
         }
         json_decref(root);
@@ -774,6 +776,10 @@ static int http_error(struct registry_client *c, const struct resp *r, const cha
                 return berr_set(e, -EACCES,
                                 "%s: registry %s denied access (HTTP %ld%s): check registry.username and registry.password (or the token service's permissions)",
                                 what, c->url, r->status, detail);
+        if (r->status == 405)
+                return berr_set(e, -EROFS,
+                                "%s: registry %s does not accept pushes (HTTP 405%s): a pull-through cache or read-only registry cannot be a berth mirror, use a normal registry",
+                                what, c->url, detail);
         if (r->status == 413)
                 return berr_set(e, -EFBIG, "%s: registry %s refused the size (HTTP 413%s): raise its upload limit",
                                 what, c->url, detail);
