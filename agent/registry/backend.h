@@ -11,7 +11,7 @@
  *   password_file = /etc/berth/mirror-password    (or password = …)
  *   prefix = site1                    # optional repository prefix on the mirror
  *   insecure = false                  # https without verification (testing only)
- *   chunk_size = 33554432             # bytes per PATCH for large blobs
+ *   chunk_size = 67108864             # bytes per PATCH for large blobs
  *   parallel = 4                      # blobs uploaded at once (1 = one by one)
  *
  * Interrupted uploads are journalled under STATE/registry and resumed by the next run.

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -872,6 +873,26 @@ static char *journal_path(struct registry_client *c, const char *kind, const cha
         return p;
 }
 
+/* Replaces path with value via a temp file and rename(), without fsync: journal
+ * entries are hints. After a power cut an entry may be old, empty or missing; the
+ * registry is asked before an entry is trusted (GET on the session), and a bad one
+ * only costs uploading that blob again. An fsync per chunk would cost more. */
+static int write_hint(const char *path, const char *value)
+{
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp.%d.%lx", path, (int)getpid(), (unsigned long)pthread_self()) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, value, strlen(value));
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void)unlink(tmp);
+        return r;
+}
+
 static int journal_write(struct registry_client *c, const char *kind, const char *repo, const char *digest,
                          const char *value, berr *e)
 {
@@ -883,7 +904,7 @@ static int journal_write(struct registry_client *c, const char *kind, const char
                 return -ENOMEM;
         int r = mkdir_p(dir, 0700);
         if (r >= 0)
-                r = write_file_atomic(p, value, strlen(value), 0600);
+                r = write_hint(p, value);
         if (r < 0)
                 return berr_set(e, r, "cannot write the registry upload journal %s (%s): check free space in the state directory",
                                 p, strerror(-r));

@@ -15,8 +15,10 @@
 
 #include "base/err.h"
 
-#define REGISTRY_DEFAULT_CHUNK_SIZE (32u * 1024 * 1024)
-#define REGISTRY_DEFAULT_MONOLITHIC_MAX (32u * 1024 * 1024)
+/* The mirror is on the local network: large chunks keep round trips few; a blob up
+ * to MONOLITHIC_MAX goes up in one PUT, larger ones in resumable chunks. */
+#define REGISTRY_DEFAULT_CHUNK_SIZE (64u * 1024 * 1024)
+#define REGISTRY_DEFAULT_MONOLITHIC_MAX (64u * 1024 * 1024)
 #define REGISTRY_MIN_CHUNK_SIZE (64u * 1024)
 #define REGISTRY_MAX_MANIFEST_SIZE (4u * 1024 * 1024)
 #define REGISTRY_DEFAULT_PARALLEL 4u
