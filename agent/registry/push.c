@@ -231,6 +231,12 @@ static int descriptor(json_t *d, const char **digest, uint64_t *size, const char
         return 0;
 }
 
+static bool local_has(struct push *p, const char *digest)
+{
+        _cleanup_close_ int fd = -1;
+        return digest_valid(digest) && p->open_blob(p->ud, digest, &fd) >= 0;
+}
+
 /* Pushes the manifest or index digest and, first, everything it references. */
 static int push_manifest(struct push *p, const char *digest, const char *mt_hint, int depth, berr *e)
 {
@@ -272,7 +278,7 @@ static int push_manifest(struct push *p, const char *digest, const char *mt_hint
         if (is_index_type(mt)) {
                 if (!json_is_array(children) || json_array_size(children) > MAX_CHILDREN)
                         return berr_set(e, -EBADMSG, "index %s has no usable \"manifests\" list", digest);
-                size_t i;
+                size_t i, missing = 0;
                 json_t *d;
                 json_array_foreach(children, i, d) {
                         const char *cd, *cmt;
@@ -280,9 +286,26 @@ static int push_manifest(struct push *p, const char *digest, const char *mt_hint
                         r = descriptor(d, &cd, &csize, &cmt, e);
                         if (r < 0)
                                 return berr_prefix(e, r, "index %s entry %zu", digest, i);
+                        /* A single-platform export lists the other platforms without their blobs. */
+                        if (!local_has(p, cd)) {
+                                r = digest_valid(cd) ? registry_manifest_exists(p->c, p->repo, cd, cd, e) : 0;
+                                if (r < 0)
+                                        return berr_prefix(e, r, "manifest %s", cd);
+                                missing += r == 0;
+                                continue;
+                        }
                         r = push_manifest(p, cd, cmt, depth + 1, e);
                         if (r < 0)
                                 return berr_prefix(e, r, "index %s", digest);
+                }
+                if (missing > 0) {
+                        r = registry_manifest_put(p->c, p->repo, digest, mt, buf, len, digest, e);
+                        if (r < 0)
+                                return berr_prefix(e, r,
+                                                   "index %s lists %zu platform manifest(s) the bundle lacks; this registry wants all: bundle a complete or a single-platform image",
+                                                   digest, missing);
+                        registry_client_note_blob(p->c, p->repo, digest);
+                        return 0;
                 }
         } else {
                 json_t *config = json_object_get(root, "config");
