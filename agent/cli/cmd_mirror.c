@@ -1,6 +1,7 @@
 /* cmd_mirror.c — `berth mirror config`: writes the runtime's mirror configuration
  * (K3s registries.yaml, containerd certs.d hosts.toml) for the local registry mirror
- * that `berth import --registry` fills.
+ * that `berth import --registry` fills; `berth mirror push`: pushes installed bundles
+ * from this node's store into the mirror again (a new or emptied mirror).
  */
 #include "cli/cli.h"
 
@@ -17,6 +18,8 @@
 #include "base/log.h"
 #include "cli/common.h"
 #include "config/config.h"
+#include "bundle/manifest.h"
+#include "registry/backend.h"
 #include "registry/mirror_config.h"
 #include "registry/reference.h"
 #include "store/db.h"
@@ -90,11 +93,13 @@ static int upstreams_from_state(const char *state_dir, struct upstream_set *u)
 static void mirror_usage(FILE *f)
 {
         fprintf(f,
-                "Usage: berth mirror config [--k3s [--output FILE]] [--containerd DIR]\n"
+                "Usage: berth mirror push [--registry URL] [BUNDLE-NAME...]   (see 'berth mirror push --help')\n"
+                "       berth mirror config [--k3s [--output FILE]] [--containerd DIR]\n"
                 "                           [--registry URL] [--registry-ca FILE] [--prefix P]\n"
                 "                           [--upstream HOST]... [--state-dir DIR] [--config FILE]\n\n"
-                "Writes the runtime's mirror configuration so it pulls from the local registry\n"
-                "mirror first and from the upstream registry second.\n\n"
+                "push fills the mirror from the installed bundles; config writes the runtime's\n"
+                "mirror configuration so it pulls from the local registry mirror first and from\n"
+                "the upstream registry second.\n\n"
                 "  --k3s               write K3s registries.yaml (default " K3S_DEFAULT_OUTPUT ")\n"
                 "  --output FILE       where to write registries.yaml\n"
                 "  --containerd DIR    write DIR/<upstream>/hosts.toml (e.g. /etc/containerd/certs.d)\n"
@@ -237,10 +242,112 @@ static int mirror_config_cmd(int argc, char **argv)
         return 0;
 }
 
+static int push_one(struct berth_db *db, struct content_store *cs, struct import_backend *b, const char *name,
+                    int64_t version)
+{
+        _cleanup_free_ char *raw = NULL;
+        size_t len = 0;
+        int r = db_get_manifest(db, name, version, &raw, &len);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the manifest of %s %lld from the state database: %m", name,
+                                       (long long)version);
+        berr e = {0};
+        _cleanup_(bundle_manifest_freep) struct bundle_manifest *m = NULL;
+        r = bundle_manifest_parse(raw, len, &m, &e);
+        if (r >= 0)
+                r = b->preload(b, m, cs, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s %lld: %s", name, (long long)version, berr_msg(&e, r));
+        const struct registry_stats *st = registry_backend_stats(b);
+        char sz[32];
+        printf("%s %lld: %zu image(s); %u blob(s) uploaded, %u already there, %u mounted, %u manifest(s) written, "
+               "%s sent\n",
+               name, (long long)version, m->n_images, st->blobs_uploaded, st->blobs_present, st->blobs_mounted,
+               st->manifests_pushed, format_size(st->bytes_uploaded, sz));
+        return 0;
+}
+
+static int mirror_push_cmd(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"registry", required_argument, NULL, 'R'},
+                {"registry-ca", required_argument, NULL, 'A'},
+                {"state-dir", required_argument, NULL, 's'},
+                {"config", required_argument, NULL, 'c'},
+                {},
+        };
+        const char *url = NULL, *ca = NULL, *state_dir = NULL, *config_path = NULL;
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        printf("Usage: berth mirror push [--registry URL] [--registry-ca FILE] [--state-dir DIR]\n"
+                               "                         [--config FILE] [BUNDLE-NAME...]\n\n"
+                               "Pushes the images of the installed bundles (all, or the named ones) from this\n"
+                               "node's store into the registry mirror, e.g. after the mirror was replaced.\n");
+                        return 0;
+                case 'R': url = optarg; break;
+                case 'A': ca = optarg; break;
+                case 's': state_dir = optarg; break;
+                case 'c': config_path = optarg; break;
+                default: return EXIT_USAGE;
+                }
+        }
+        _cleanup_(config_freep) struct berth_config *cfg = NULL;
+        if (cli_load_config(config_path, &cfg) < 0)
+                return 1;
+        if (!state_dir)
+                state_dir = config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR);
+        berr e = {0};
+        struct import_backend *b = NULL;
+        int r = registry_backend_from_cli(cfg, url, ca, &b, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s", berr_msg(&e, r)), 1;
+        if (!b) {
+                log_error("no mirror given: use --registry URL or set registry.url");
+                return EXIT_USAGE;
+        }
+        _cleanup_(upstream_set_done) struct upstream_set list = {0};
+        _cleanup_(db_closep) struct berth_db *db = NULL;
+        _cleanup_(content_store_freep) struct content_store *cs = NULL;
+        r = db_open(state_dir, &db, &e);
+        if (r >= 0)
+                r = content_store_open(state_dir, &cs, &e);
+        if (r >= 0)
+                r = db_list_bundles(db, collect_bundle, &list);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                b->free(b);
+                return 1;
+        }
+        int ret = 0;
+        size_t done = 0;
+        for (size_t i = 0; i < list.n_bundles; i++) {
+                bool wanted = optind >= argc;
+                for (int k = optind; k < argc; k++)
+                        wanted = wanted || !strcmp(argv[k], list.bundles[i].name);
+                if (!wanted)
+                        continue;
+                done++;
+                if (push_one(db, cs, b, list.bundles[i].name, list.bundles[i].version) < 0)
+                        ret = 1;
+        }
+        b->free(b);
+        if (done == 0) {
+                log_error("no installed bundle %s in %s", optind < argc ? "matches" : "found", state_dir);
+                return 1;
+        }
+        return ret;
+}
+
 int cmd_mirror(int argc, char **argv)
 {
         if (argc >= 2 && !strcmp(argv[1], "config"))
                 return mirror_config_cmd(argc - 1, argv + 1);
+        if (argc >= 2 && !strcmp(argv[1], "push"))
+                return mirror_push_cmd(argc - 1, argv + 1);
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
                 mirror_usage(stdout);
                 return 0;

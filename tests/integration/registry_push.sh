@@ -72,6 +72,16 @@ ct=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.list.v2
         "http://$T_REGISTRY/v2/gw/multi/manifests/1" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-type" {print $2}')
 t_assert_eq "$ct" "application/vnd.docker.distribution.manifest.list.v2+json" "index media type"
 
+t_log "berth mirror push fills a new, empty mirror from the installed bundles"
+rt_registry_start "$W/reg2" ""
+"$BERTH" mirror push --state-dir "$W/state" --registry "http://$RT_REGISTRY" --config "$W/agent.conf" >"$W/out4"
+t_assert_contains "$(cat "$W/out4")" "gw3 1: 1 image(s)" "each installed bundle is pushed"
+for pair in "gw/broker:2.0 $first_digest" "gw/broker-copy:1 $first_digest" "gw/multi:1 $RT_DIGEST"; do
+        set -- $pair
+        raw=$(skopeo inspect --raw --tls-verify=false "docker://$RT_REGISTRY/$1" | sha256sum | cut -d' ' -f1)
+        t_assert_eq "sha256:$raw" "$2" "$1 on the new mirror"
+done
+
 t_log "mirror config for K3s and containerd"
 "$BERTH" mirror config --k3s --output "$W/k3s/registries.yaml" --containerd "$W/certs.d" \
         --registry "http://$T_REGISTRY" --upstream registry.local --upstream docker.io --config "$W/agent.conf"
