@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "import/import.h"
+#include "registry/backend.h"
 
 #define MAX_BACKENDS 4
 
@@ -19,7 +20,9 @@ static void help(void)
                "store and database exactly as they were.\n\n"
                "  --state-dir DIR  state directory (config 'state_dir', default %s)\n"
                "  --trust DIR      trusted *.pub keys + threshold (config 'trust_dir', default %s)\n"
-               "  --config FILE    configuration file (default %s, optional)\n",
+               "  --config FILE    configuration file (default %s, optional)\n"
+               "  --registry URL   also push the images into this registry mirror (config 'registry.url')\n"
+               "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n",
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
 }
 
@@ -28,9 +31,10 @@ int cmd_import(int argc, char **argv)
         static const struct option opts[] = {
                 {"state-dir", required_argument, NULL, 's'}, {"trust", required_argument, NULL, 't'},
                 {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
+                {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
                 {0},
         };
-        const char *state = NULL, *trust = NULL, *config = NULL;
+        const char *state = NULL, *trust = NULL, *config = NULL, *registry = NULL, *registry_ca = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "s:t:c:h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -38,6 +42,8 @@ int cmd_import(int argc, char **argv)
                 case 't': trust = optarg; break;
                 case 'c': config = optarg; break;
                 case 'h': help(); return 0;
+                case 'R': registry = optarg; break;
+                case 'A': registry_ca = optarg; break;
                 default: return EXIT_USAGE;
                 }
         }
@@ -50,6 +56,14 @@ int cmd_import(int argc, char **argv)
                 return 1;
         struct import_backend *backends[MAX_BACKENDS];
         size_t n_backends = 0;
+        berr be = {0};
+        int rb = registry_backend_from_cli(cfg, registry, registry_ca, &backends[n_backends], &be);
+        if (rb < 0) {
+                log_error_errno(rb, "%s", berr_msg(&be, rb));
+                return 1;
+        }
+        if (backends[n_backends])
+                n_backends++;
         struct import_opts o = {
                 .state_dir = state ? state : config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR),
                 .trust_dir = trust ? trust : config_get(cfg, "trust_dir", BERTH_DEFAULT_TRUST_DIR),
@@ -74,6 +88,15 @@ int cmd_import(int argc, char **argv)
                         printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present\n",
                                res.name, (long long)res.version, res.n_images, res.blobs_stored,
                                format_size(res.bytes_stored, sz), res.blobs_present);
+                for (size_t b = 0; b < n_backends; b++)
+                        if (!strcmp(backends[b]->name, "registry")) {
+                                const struct registry_stats *st = registry_backend_stats(backends[b]);
+                                printf("registry mirror: %u blob(s) uploaded, %u already there, %u mounted, "
+                                       "%u manifest(s) written, %s sent, %u upload(s) resumed\n",
+                                       st->blobs_uploaded, st->blobs_present, st->blobs_mounted,
+                                       st->manifests_pushed, format_size(st->bytes_uploaded, sz),
+                                       st->uploads_resumed);
+                        }
         }
         for (size_t i = 0; i < n_backends; i++)
                 if (backends[i]->free)
