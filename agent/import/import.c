@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -72,6 +73,27 @@ static int run_backends(const struct import_opts *o, const struct bundle_manifes
         return 0;
 }
 
+/* 1 when exactly this bundle is already recorded, 0 when it is newer than what is
+ * installed, <0 (with e set) when it is refused as not newer. */
+static int check_version(struct berth_db *db, const struct bundle_manifest *m, berr *e)
+{
+        int64_t have = 0;
+        char have_digest[DIGEST_STR_LEN + 1] = "";
+        int r = db_installed(db, m->name, &have, have_digest);
+        if (r < 0)
+                return berr_set(e, r, "cannot read installed versions from the database");
+        if (r > 0 && have == m->version && !strcmp(have_digest, m->digest))
+                return 1;
+        if (r > 0 && have == m->version)
+                return berr_set(e, -ESTALE, "bundle %s: version %lld is already installed with different content "
+                                "(manifest %s); a new release needs a higher version", m->name, (long long)have, have_digest);
+        if (r > 0 && have > m->version)
+                return berr_set(e, -ESTALE, "bundle %s: version %lld is older than the installed version %lld; "
+                                "downgrades are refused; to go back, publish the old release under a higher version",
+                                m->name, (long long)m->version, (long long)have);
+        return 0;
+}
+
 int berth_import_fd(const struct import_opts *o, int fd, const char *display_name, struct import_result *res,
                     berr *e)
 {
@@ -112,12 +134,10 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
 
-        int64_t have = 0;
-        char have_digest[DIGEST_STR_LEN + 1] = "";
-        r = db_installed(db, m->name, &have, have_digest);
+        r = check_version(db, m, e);
         if (r < 0)
-                return berr_set(e, r, "cannot read installed versions from the database");
-        if (r > 0 && have == m->version && !strcmp(have_digest, m->digest)) {
+                return r;
+        if (r > 0) {
                 /* Same bundle again: nothing to store, but the file is still checked to
                  * the last byte, so a damaged copy is reported as damaged rather than
                  * "already installed". Then let backends finish what they may not have. */
@@ -136,13 +156,6 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                 res->bytes_read = bundle_reader_bytes_read(rd);
                 return run_backends(o, m, cs, e);
         }
-        if (r > 0 && have == m->version)
-                return berr_set(e, -ESTALE, "bundle %s: version %lld is already installed with different content "
-                                "(manifest %s); a new release needs a higher version", m->name, (long long)have, have_digest);
-        if (r > 0 && have > m->version)
-                return berr_set(e, -ESTALE, "bundle %s: version %lld is older than the installed version %lld; "
-                                "downgrades are refused; to go back, publish the old release under a higher version",
-                                m->name, (long long)m->version, (long long)have);
 
         uint64_t need = 0;
         for (size_t i = 0; i < m->n_blobs; i++)
@@ -213,4 +226,121 @@ int berth_import_file(const struct import_opts *o, const char *path, struct impo
         if (fd < 0)
                 return berr_set(e, -errno, "cannot open bundle %s: %s", path, strerror(errno));
         return berth_import_fd(o, fd, path, res, e);
+}
+
+struct import_head {
+        struct bundle_reader *rd;
+        bool installed;
+};
+
+void import_head_free(struct import_head *h)
+{
+        if (!h)
+                return;
+        bundle_reader_free(h->rd);
+        free(h);
+}
+
+const struct bundle_manifest *import_head_manifest(const struct import_head *h)
+{
+        return bundle_reader_manifest(h->rd);
+}
+
+bool import_head_installed(const struct import_head *h)
+{
+        return h->installed;
+}
+
+int import_head_verify(const struct import_opts *o, const void *head, size_t len, struct import_head **ret, berr *e)
+{
+        if (len > BUNDLE_MAX_MANIFEST_SIZE + BUNDLE_MAX_SIGNATURES_SIZE + 4 * BUNDLE_TAR_BLOCK)
+                return berr_set(e, -EFBIG, "bundle head of %zu bytes is over the format's limit", len);
+        /* The head goes through the very reader a file import uses, from an anonymous
+         * in-memory file, so the checks cannot drift apart. */
+        int fd = memfd_create("berth-head", MFD_CLOEXEC);
+        if (fd < 0)
+                return berr_set(e, -errno, "cannot create a memory file: %s", strerror(errno));
+        int r = write_all(fd, head, len);
+        if (r >= 0 && lseek(fd, 0, SEEK_SET) < 0)
+                r = -errno;
+        if (r < 0) {
+                close(fd);
+                return berr_set(e, r, "cannot buffer the bundle head: %s", strerror(-r));
+        }
+        _cleanup_(import_head_freep) struct import_head *h = calloc(1, sizeof *h);
+        if (!h) {
+                close(fd);
+                return -ENOMEM;
+        }
+        r = bundle_reader_new(fd, "download", &h->rd, e);
+        if (r < 0)
+                return r;
+        _cleanup_(trust_freep) struct trust *t = NULL;
+        r = trust_load(o->trust_dir, &t, e);
+        if (r >= 0)
+                r = bundle_reader_read_head(h->rd, e);
+        if (r >= 0)
+                r = bundle_reader_verify(h->rd, t, o->now ? o->now : now_seconds(), e);
+        if (r < 0)
+                return r;
+        _cleanup_(db_closep) struct berth_db *db = NULL;
+        r = db_open(o->state_dir, &db, e);
+        if (r < 0)
+                return r;
+        r = check_version(db, bundle_reader_manifest(h->rd), e);
+        if (r < 0)
+                return r;
+        h->installed = r > 0;
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
+int berth_import_stored(const struct import_opts *o, const void *head, size_t len, struct import_result *res, berr *e)
+{
+        struct import_result dummy;
+        if (!res)
+                res = &dummy;
+        memset(res, 0, sizeof *res);
+        int64_t now = o->now ? o->now : now_seconds();
+        _cleanup_(import_head_freep) struct import_head *h = NULL;
+        int r = import_head_verify(o, head, len, &h, e);
+        if (r < 0)
+                return r;
+        const struct bundle_manifest *m = import_head_manifest(h);
+        snprintf(res->name, sizeof res->name, "%s", m->name);
+        res->version = m->version;
+        res->n_images = (unsigned)m->n_images;
+        memcpy(res->digest, m->digest, sizeof res->digest);
+
+        _cleanup_close_ int lock = -1;
+        r = lock_state(o->state_dir, &lock, e);
+        if (r < 0)
+                return r;
+        _cleanup_(db_closep) struct berth_db *db = NULL;
+        _cleanup_(content_store_freep) struct content_store *cs = NULL;
+        r = db_open(o->state_dir, &db, e);
+        if (r >= 0)
+                r = content_store_open(o->state_dir, &cs, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_blobs; i++)
+                if (!content_has(cs, m->blobs[i].digest, m->blobs[i].size))
+                        return berr_set(e, -ENOENT, "bundle %s %lld: blob %s is not in the store yet", m->name,
+                                        (long long)m->version, m->blobs[i].digest);
+        res->blobs_present = (unsigned)m->n_blobs;
+        r = check_version(db, m, e);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                res->already_installed = true;
+        else {
+                const void *mraw, *sraw;
+                size_t mlen, slen;
+                bundle_reader_head_bytes(h->rd, &mraw, &mlen, &sraw, &slen);
+                r = db_record_bundle(db, m, mraw, mlen, sraw, slen, o->source, now, e);
+                if (r < 0)
+                        return r;
+        }
+        /* Backends read from the store; they run after the DB row and are idempotent. */
+        return run_backends(o, m, cs, e);
 }

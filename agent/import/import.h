@@ -54,3 +54,27 @@ struct import_result {
 int berth_import_file(const struct import_opts *o, const char *path, struct import_result *res, berr *e);
 int berth_import_fd(const struct import_opts *o, int fd, const char *display_name, struct import_result *res,
                     berr *e);
+
+/* ---- Remote bundles (the agent's Range downloads) -------------------------------
+ *
+ * The agent fetches the head (manifest.json + signatures.json entries, the first bytes
+ * of the .berth) and verifies it with import_head_verify(): the same reader and checks
+ * as a file import (signature threshold, strict parse, expiry, installed version).
+ * It then downloads only the blobs the store lacks, verifying and publishing each one
+ * as it completes (content_publish_file), and finishes with berth_import_stored(),
+ * which re-checks the head, requires every blob in the store, records the bundle and
+ * runs the preload backends — the tail of a file import. */
+struct import_head;
+
+/* head/len: exactly the head bytes (bundle_head_need). *ret owns a copy. */
+int import_head_verify(const struct import_opts *o, const void *head, size_t len, struct import_head **ret, berr *e);
+/* The verified, laid-out manifest (blob offsets within the artifact). */
+const struct bundle_manifest *import_head_manifest(const struct import_head *h);
+/* True when this exact bundle (name, version, manifest digest) is already recorded. */
+bool import_head_installed(const struct import_head *h);
+void import_head_free(struct import_head *h);
+int berth_import_stored(const struct import_opts *o, const void *head, size_t len, struct import_result *res,
+                        berr *e);
+
+#include "base/cleanup.h"
+DEFINE_CLEANUP(struct import_head *, import_head_free)

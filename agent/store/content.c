@@ -16,6 +16,7 @@ struct content_store {
         char *dir;      /* STATE/store */
         char *blobs;    /* STATE/store/blobs/sha256 */
         char *staging;  /* STATE/store/staging */
+        char *partial;  /* STATE/store/partial */
 };
 
 struct staged {
@@ -38,6 +39,7 @@ void content_store_free(struct content_store *cs)
         free(cs->dir);
         free(cs->blobs);
         free(cs->staging);
+        free(cs->partial);
         free(cs);
 }
 
@@ -49,11 +51,14 @@ int content_store_open(const char *state_dir, struct content_store **ret, berr *
         cs->dir = path_join(state_dir, "store");
         cs->blobs = path_join(state_dir, "store/blobs/sha256");
         cs->staging = path_join(state_dir, "store/staging");
-        if (!cs->dir || !cs->blobs || !cs->staging)
+        cs->partial = path_join(state_dir, "store/partial");
+        if (!cs->dir || !cs->blobs || !cs->staging || !cs->partial)
                 return -ENOMEM;
         int r = mkdir_p(cs->blobs, 0755);
         if (r >= 0)
                 r = mkdir_p(cs->staging, 0700);
+        if (r >= 0)
+                r = mkdir_p(cs->partial, 0700);
         if (r < 0)
                 return berr_set(e, r, "cannot create the content store in %s: %s", cs->dir, strerror(-r));
         /* Leftovers of an import that was killed: nothing in there was ever published. */
@@ -230,6 +235,30 @@ int content_stage_commit(struct content_stage *st, berr *e)
         if (r < 0)
                 return berr_set(e, r, "cannot sync the store directory %s: %s", st->cs->blobs, strerror(-r));
         st->committed = true;
+        return 0;
+}
+
+const char *content_partial_dir(const struct content_store *cs)
+{
+        return cs->partial;
+}
+
+int content_publish_file(struct content_store *cs, const char *digest, const char *path, berr *e)
+{
+        _cleanup_free_ char *to = content_path(cs, digest);
+        if (!to)
+                return -EINVAL;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return berr_set(e, -errno, "cannot open downloaded blob %s: %s", path, strerror(errno));
+        /* Data durable before the name appears in the store. */
+        if (fsync(fd) < 0 || fchmod(fd, 0444) < 0)
+                return berr_set(e, -errno, "cannot write blob %s to the store: %s", digest, strerror(errno));
+        if (rename(path, to) < 0)
+                return berr_set(e, -errno, "cannot move blob %s into the store: %s", digest, strerror(errno));
+        int r = fsync_dir(cs->blobs);
+        if (r < 0)
+                return berr_set(e, r, "cannot sync the store directory %s: %s", cs->blobs, strerror(-r));
         return 0;
 }
 

@@ -2,6 +2,8 @@
  *
  *   STATE/store/blobs/sha256/<hex>   verified blobs, read-only (0444), immutable
  *   STATE/store/staging/<id>/<hex>   blobs of one import in flight
+ *   STATE/store/partial/<hex>.part   resumable downloads (kept across restarts; the
+ *                                    agent journals how much of each is good)
  *
  * A blob becomes visible under blobs/ only by rename() from a fully written, fsynced,
  * digest-checked staging file, so a crash never leaves a partial blob visible. A stage
@@ -41,6 +43,13 @@ int content_stage_done(struct content_stage *st, const char *digest, int fd, ber
 void content_stage_discard(struct content_stage *st, const char *digest, int fd);
 /* Publishes every completed blob into the store (rename + fsync dir). */
 int content_stage_commit(struct content_stage *st, berr *e);
+/* Directory for resumable partial downloads (exists after content_store_open). */
+const char *content_partial_dir(const struct content_store *cs);
+/* Publishes a fully written file whose content the caller verified hashes to digest:
+ * fsync, read-only, rename into the store, fsync the directory. path must be on the
+ * store's filesystem (e.g. in content_partial_dir). */
+int content_publish_file(struct content_store *cs, const char *digest, const char *path, berr *e);
+
 /* Removes whatever is still staged; NULL is fine. */
 void content_stage_free(struct content_stage *st);
 

@@ -42,6 +42,34 @@ static const char *const migrations[] = {
         "  media_type TEXT NOT NULL,"
         "  PRIMARY KEY (bundle_id, digest));"
         "CREATE INDEX bundle_blobs_digest ON bundle_blobs(digest);",
+        /* 2: the agent daemon (agent/store/agentdb.c). */
+        "CREATE TABLE agent_kv ("
+        "  key TEXT PRIMARY KEY,"
+        "  value TEXT NOT NULL);"
+        "CREATE TABLE agent_actions ("
+        "  id TEXT PRIMARY KEY,"
+        "  state TEXT NOT NULL,"
+        "  url TEXT NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  download_only INTEGER NOT NULL,"
+        "  name TEXT,"
+        "  version INTEGER,"
+        "  head BLOB,"
+        "  detail TEXT,"
+        "  created INTEGER NOT NULL,"
+        "  updated INTEGER NOT NULL);"
+        "CREATE TABLE agent_downloads ("
+        "  digest TEXT PRIMARY KEY,"
+        "  good_bytes INTEGER NOT NULL,"
+        "  updated INTEGER NOT NULL);"
+        "CREATE TABLE agent_outbox ("
+        "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  kind TEXT NOT NULL,"
+        "  action_id TEXT,"
+        "  method TEXT NOT NULL,"
+        "  url TEXT NOT NULL,"
+        "  body TEXT NOT NULL,"
+        "  created INTEGER NOT NULL);",
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)

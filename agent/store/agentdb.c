@@ -1,0 +1,330 @@
+/* agentdb.c — the agent daemon's tables (see agentdb.h). Statements are prepared per
+ * call: the agent writes a few rows a second at most, and this keeps no cached state
+ * tied to a connection. */
+#include "store/agentdb.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+
+static void stmt_finalize(sqlite3_stmt **st)
+{
+        sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_ _cleanup_(stmt_finalize)
+
+static int prep(struct berth_db *db, const char *sql, sqlite3_stmt **st)
+{
+        return sqlite3_prepare_v2(db_handle(db), sql, -1, st, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+        int k = sqlite3_step(st);
+        return k == SQLITE_DONE || k == SQLITE_ROW ? 0 : -EIO;
+}
+
+static char *col_strdup(sqlite3_stmt *st, int i)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *)t) : NULL;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+        if (s)
+                sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, i);
+}
+
+void agent_action_clear(struct agent_action *a)
+{
+        if (!a)
+                return;
+        free(a->url);
+        free(a->name);
+        free(a->head);
+        free(a->detail);
+        memset(a, 0, sizeof *a);
+}
+
+bool agent_action_final(const char *state)
+{
+        return !strcmp(state, ACTION_INSTALLED) || !strcmp(state, ACTION_FAILED) || !strcmp(state, ACTION_CANCELED);
+}
+
+int agentdb_kv_get(struct berth_db *db, const char *key, char **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT value FROM agent_kv WHERE key=?", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, key);
+        int k = sqlite3_step(st);
+        if (k == SQLITE_DONE)
+                return 0;
+        if (k != SQLITE_ROW)
+                return -EIO;
+        *ret = col_strdup(st, 0);
+        return *ret ? 1 : -ENOMEM;
+}
+
+int agentdb_kv_set(struct berth_db *db, const char *key, const char *value)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "INSERT INTO agent_kv (key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                 &st) < 0)
+                return -EIO;
+        bind_text(st, 1, key);
+        bind_text(st, 2, value);
+        return step_done(st);
+}
+
+#define ACTION_COLS "id, state, url, size, download_only, name, version, detail"
+
+static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
+{
+        memset(a, 0, sizeof *a);
+        snprintf(a->id, sizeof a->id, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(a->state, sizeof a->state, "%s", (const char *)sqlite3_column_text(st, 1));
+        a->url = col_strdup(st, 2);
+        a->size = (uint64_t)sqlite3_column_int64(st, 3);
+        a->download_only = sqlite3_column_int(st, 4) != 0;
+        a->name = col_strdup(st, 5);
+        a->version = sqlite3_column_int64(st, 6);
+        a->detail = col_strdup(st, 7);
+        if (with_head) {
+                const void *h = sqlite3_column_blob(st, 8);
+                int n = sqlite3_column_bytes(st, 8);
+                if (h && n > 0) {
+                        a->head = malloc((size_t)n);
+                        if (!a->head) {
+                                agent_action_clear(a);
+                                return -ENOMEM;
+                        }
+                        memcpy(a->head, h, (size_t)n);
+                        a->head_len = (size_t)n;
+                }
+        }
+        if (!a->url) {
+                agent_action_clear(a);
+                return -ENOMEM;
+        }
+        return 1;
+}
+
+int agentdb_action_get(struct berth_db *db, const char *id, struct agent_action *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT " ACTION_COLS ", head FROM agent_actions WHERE id=?", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, id);
+        int k = sqlite3_step(st);
+        if (k == SQLITE_DONE)
+                return 0;
+        if (k != SQLITE_ROW)
+                return -EIO;
+        return read_action(st, ret, true);
+}
+
+int agentdb_action_open(struct berth_db *db, struct agent_action *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT " ACTION_COLS ", head FROM agent_actions WHERE state NOT IN ('installed','failed','canceled') "
+                     "ORDER BY created DESC, rowid DESC LIMIT 1", &st) < 0)
+                return -EIO;
+        int k = sqlite3_step(st);
+        if (k == SQLITE_DONE)
+                return 0;
+        if (k != SQLITE_ROW)
+                return -EIO;
+        return read_action(st, ret, true);
+}
+
+int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, uint64_t size, bool download_only,
+                          int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "INSERT INTO agent_actions (id, state, url, size, download_only, created, updated) "
+                     "VALUES (?,'new',?,?,?,?,?)", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, id);
+        bind_text(st, 2, url);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+        sqlite3_bind_int(st, 4, download_only);
+        sqlite3_bind_int64(st, 5, now);
+        sqlite3_bind_int64(st, 6, now);
+        return step_done(st);
+}
+
+int agentdb_action_set_state(struct berth_db *db, const char *id, const char *state, const char *detail, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "UPDATE agent_actions SET state=?, detail=coalesce(?, detail), updated=? WHERE id=?", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, state);
+        bind_text(st, 2, detail);
+        sqlite3_bind_int64(st, 3, now);
+        bind_text(st, 4, id);
+        return step_done(st);
+}
+
+int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,
+                            int64_t version, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "UPDATE agent_actions SET state='fetching', head=?, name=?, version=?, updated=? WHERE id=?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_blob64(st, 1, head, len, SQLITE_TRANSIENT);
+        bind_text(st, 2, name);
+        sqlite3_bind_int64(st, 3, version);
+        sqlite3_bind_int64(st, 4, now);
+        bind_text(st, 5, id);
+        return step_done(st);
+}
+
+int agentdb_action_list(struct berth_db *db, unsigned n, agentdb_action_fn fn, void *ud)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT " ACTION_COLS " FROM agent_actions ORDER BY created DESC, rowid DESC LIMIT ?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int(st, 1, (int)n);
+        int k;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                struct agent_action a;
+                int r = read_action(st, &a, false);
+                if (r < 0)
+                        return r;
+                r = fn(ud, &a);
+                agent_action_clear(&a);
+                if (r < 0)
+                        return r;
+        }
+        return k == SQLITE_DONE ? 0 : -EIO;
+}
+
+int agentdb_download_get(struct berth_db *db, const char *digest, uint64_t *good)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT good_bytes FROM agent_downloads WHERE digest=?", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, digest);
+        int k = sqlite3_step(st);
+        if (k == SQLITE_DONE)
+                return 0;
+        if (k != SQLITE_ROW)
+                return -EIO;
+        *good = (uint64_t)sqlite3_column_int64(st, 0);
+        return 1;
+}
+
+int agentdb_download_set(struct berth_db *db, const char *digest, uint64_t good, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "INSERT INTO agent_downloads (digest, good_bytes, updated) VALUES (?,?,?) "
+                     "ON CONFLICT(digest) DO UPDATE SET good_bytes=excluded.good_bytes, updated=excluded.updated", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, digest);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)good);
+        sqlite3_bind_int64(st, 3, now);
+        return step_done(st);
+}
+
+int agentdb_download_del(struct berth_db *db, const char *digest)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "DELETE FROM agent_downloads WHERE digest=?", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, digest);
+        return step_done(st);
+}
+
+void outbox_item_clear(struct outbox_item *it)
+{
+        if (!it)
+                return;
+        free(it->action_id);
+        free(it->method);
+        free(it->url);
+        free(it->body);
+        memset(it, 0, sizeof *it);
+}
+
+int agentdb_outbox_add(struct berth_db *db, const char *kind, const char *action_id, const char *method,
+                       const char *url, const char *body, bool replace_kind, int64_t now)
+{
+        if (replace_kind) {
+                _cleanup_stmt_ sqlite3_stmt *up = NULL;
+                if (prep(db, "UPDATE agent_outbox SET body=?, url=?, method=?, created=? WHERE seq = (SELECT max(seq) FROM "
+                             "agent_outbox) AND kind=? AND action_id IS ?", &up) < 0)
+                        return -EIO;
+                bind_text(up, 1, body);
+                bind_text(up, 2, url);
+                bind_text(up, 3, method);
+                sqlite3_bind_int64(up, 4, now);
+                bind_text(up, 5, kind);
+                bind_text(up, 6, action_id);
+                if (step_done(up) < 0)
+                        return -EIO;
+                if (sqlite3_changes(db_handle(db)) > 0)
+                        return 0;
+        }
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "INSERT INTO agent_outbox (kind, action_id, method, url, body, created) VALUES (?,?,?,?,?,?)", &st) < 0)
+                return -EIO;
+        bind_text(st, 1, kind);
+        bind_text(st, 2, action_id);
+        bind_text(st, 3, method);
+        bind_text(st, 4, url);
+        bind_text(st, 5, body);
+        sqlite3_bind_int64(st, 6, now);
+        return step_done(st);
+}
+
+int agentdb_outbox_first(struct berth_db *db, struct outbox_item *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT seq, kind, action_id, method, url, body FROM agent_outbox ORDER BY seq LIMIT 1", &st) < 0)
+                return -EIO;
+        int k = sqlite3_step(st);
+        if (k == SQLITE_DONE)
+                return 0;
+        if (k != SQLITE_ROW)
+                return -EIO;
+        memset(ret, 0, sizeof *ret);
+        ret->seq = sqlite3_column_int64(st, 0);
+        snprintf(ret->kind, sizeof ret->kind, "%s", (const char *)sqlite3_column_text(st, 1));
+        ret->action_id = col_strdup(st, 2);
+        ret->method = col_strdup(st, 3);
+        ret->url = col_strdup(st, 4);
+        ret->body = col_strdup(st, 5);
+        if (!ret->method || !ret->url || !ret->body) {
+                outbox_item_clear(ret);
+                return -ENOMEM;
+        }
+        return 1;
+}
+
+int agentdb_outbox_del(struct berth_db *db, int64_t seq)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "DELETE FROM agent_outbox WHERE seq=?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, seq);
+        return step_done(st);
+}
+
+int agentdb_outbox_count(struct berth_db *db, unsigned *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "SELECT count(*) FROM agent_outbox", &st) < 0)
+                return -EIO;
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        *ret = (unsigned)sqlite3_column_int(st, 0);
+        return 0;
+}
