@@ -16,6 +16,7 @@ static const struct {
         {"import", cmd_import, "verify a bundle and import it into this node (USB/offline path)"},
         {"status", cmd_status, "show installed bundles, images and store usage"},
         {"mirror", cmd_mirror, "write K3s/containerd configuration for the local registry mirror"},
+        {"agent", cmd_agent, "run the node agent daemon (polls the rollout server, downloads, installs)"},
 };
 
 static void usage(FILE *f)

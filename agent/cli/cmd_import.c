@@ -1,5 +1,8 @@
 /* cmd_import.c — berth import: the offline / USB path into this node. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,8 +25,70 @@ static void help(void)
                "  --trust DIR      trusted *.pub keys + threshold (config 'trust_dir', default %s)\n"
                "  --config FILE    configuration file (default %s, optional)\n"
                "  --registry URL   also push the images into this registry mirror (config 'registry.url')\n"
-               "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n",
+               "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n"
+               "  --socket PATH    the agent's control socket (config 'control.socket')\n"
+               "  --no-agent       import directly even if the agent runs (not recommended)\n\n"
+               "When the agent runs, the import goes through it (one writer of the node's\n"
+               "state): this command opens each file and passes it over the control socket,\n"
+               "so what may be imported is decided by the caller's permissions, and the\n"
+               "agent's configured backends preload it.\n",
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
+}
+
+/* Each file through the running agent: 0/1 exit status, or -ENOTCONN when no agent
+ * manages this state (the caller then imports directly). */
+static int import_via_agent(const struct berth_config *cfg, const char *socket, const char *state, const char *source,
+                            int argc, char **argv, bool cli_backends)
+{
+        int ret = 0;
+        char real[4096];
+        bool have_real = state && realpath(state, real);
+        for (int i = optind; i < argc; i++) {
+                _cleanup_close_ int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0) {
+                        log_error("cannot open bundle %s: %m", argv[i]);
+                        ret = 1;
+                        continue;
+                }
+                json_t *req = json_pack("{s:s,s:s,s:s}", "cmd", "import", "source", source, "name", argv[i]);
+                if (req && have_real)
+                        json_object_set_new(req, "stateDir", json_string(real));
+                json_t *rep = NULL;
+                int r = cli_daemon_call(cfg, socket, req, fd, &rep);
+                json_decref(req);
+                if (r == -ENOTCONN && i == optind)
+                        return r;
+                if (r < 0) {
+                        ret = 1;
+                        continue;
+                }
+                if (i == optind && cli_backends)
+                        log_warning("the agent is running: it preloads with its own configured backends; "
+                                    "--registry/--registry-ca are ignored");
+                if (!json_is_true(json_object_get(rep, "ok"))) {
+                        log_error("%s", json_string_value(json_object_get(rep, "error")) ?: "the agent refused the import");
+                        json_decref(rep);
+                        ret = 1;
+                        continue;
+                }
+                json_t *res = json_object_get(rep, "result");
+                char sz[32];
+                if (json_is_true(json_object_get(res, "alreadyInstalled")))
+                        printf("%s version %lld is already installed; nothing to do\n",
+                               json_string_value(json_object_get(res, "name")),
+                               (long long)json_integer_value(json_object_get(res, "version")));
+                else
+                        printf("imported %s version %lld: %lld image(s), %lld new blob(s) (%s), %lld already present "
+                               "(through the agent)\n",
+                               json_string_value(json_object_get(res, "name")),
+                               (long long)json_integer_value(json_object_get(res, "version")),
+                               (long long)json_integer_value(json_object_get(res, "images")),
+                               (long long)json_integer_value(json_object_get(res, "blobsStored")),
+                               format_size((uint64_t)json_integer_value(json_object_get(res, "bytesStored")), sz),
+                               (long long)json_integer_value(json_object_get(res, "blobsPresent")));
+                json_decref(rep);
+        }
+        return ret;
 }
 
 int cmd_import(int argc, char **argv)
@@ -32,9 +97,13 @@ int cmd_import(int argc, char **argv)
                 {"state-dir", required_argument, NULL, 's'}, {"trust", required_argument, NULL, 't'},
                 {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
                 {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
+                {"socket", required_argument, NULL, 'S'},    {"no-agent", no_argument, NULL, 'N'},
+                {"source", required_argument, NULL, 'O'},
                 {0},
         };
         const char *state = NULL, *trust = NULL, *config = NULL, *registry = NULL, *registry_ca = NULL;
+        const char *socket = NULL, *source = "cli";
+        bool direct = false;
         int c;
         while ((c = getopt_long(argc, argv, "s:t:c:h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -44,6 +113,15 @@ int cmd_import(int argc, char **argv)
                 case 'h': help(); return 0;
                 case 'R': registry = optarg; break;
                 case 'A': registry_ca = optarg; break;
+                case 'S': socket = optarg; break;
+                case 'N': direct = true; break;
+                case 'O':
+                        if (strcmp(optarg, "cli") && strcmp(optarg, "usb")) {
+                                log_error("--source is cli or usb");
+                                return EXIT_USAGE;
+                        }
+                        source = optarg;
+                        break;
                 default: return EXIT_USAGE;
                 }
         }
@@ -54,6 +132,11 @@ int cmd_import(int argc, char **argv)
         _cleanup_(config_freep) struct berth_config *cfg = NULL;
         if (cli_load_config(config, &cfg) < 0)
                 return 1;
+        if (!direct) {
+                int r = import_via_agent(cfg, socket, state, source, argc, argv, registry || registry_ca);
+                if (r != -ENOTCONN)
+                        return r;
+        }
         struct import_backend *backends[MAX_BACKENDS];
         size_t n_backends = 0;
         berr be = {0};
@@ -67,7 +150,7 @@ int cmd_import(int argc, char **argv)
         struct import_opts o = {
                 .state_dir = state ? state : config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR),
                 .trust_dir = trust ? trust : config_get(cfg, "trust_dir", BERTH_DEFAULT_TRUST_DIR),
-                .source = "cli",
+                .source = source,
                 .backends = backends,
                 .n_backends = n_backends,
         };

@@ -1,9 +1,12 @@
 /* common.c — see common.h. */
 #include "cli/common.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "base/log.h"
+#include "ctl/ctl.h"
 
 int cli_load_config(const char *path, struct berth_config **ret)
 {
@@ -28,4 +31,23 @@ const char *format_size(uint64_t bytes, char buf[32])
         else
                 snprintf(buf, 32, "%.1f %s", v, units[u]);
         return buf;
+}
+
+int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, json_t **ret)
+{
+        const char *path = socket ? socket : config_get(cfg, "control.socket", CTL_DEFAULT_SOCKET);
+        berr e = {0};
+        json_t *rep = NULL;
+        int r = ctl_call(path, req, fd, 0, &rep, &e);
+        if (r == -ENOTCONN)
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "%s", berr_msg(&e, r));
+        const char *code = json_string_value(json_object_get(rep, "code"));
+        if (code && !strcmp(code, "other-state")) {
+                json_decref(rep);
+                return -ENOTCONN;
+        }
+        *ret = rep;
+        return 0;
 }

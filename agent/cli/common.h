@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 
 #define BERTH_DEFAULT_STATE_DIR "/var/lib/berth"
@@ -13,3 +15,8 @@
 int cli_load_config(const char *path, struct berth_config **ret);
 /* "12.3 MiB" style, into a caller buffer of at least 32 bytes. */
 const char *format_size(uint64_t bytes, char buf[32]);
+
+/* Sends one request to the running agent (control.socket from cfg, or socket when not
+ * NULL). 0 with *ret = the answer; -ENOTCONN when no agent listens or the agent manages
+ * another state directory (then work directly); other errors are logged. */
+int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, json_t **ret);

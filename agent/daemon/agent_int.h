@@ -1,0 +1,113 @@
+/* agent_int.h — state shared by the parts of the agent daemon (daemon.c: loop, signals,
+ * notify; poll.c: DDI polling; update.c: the update state machine; outbox.c: queued
+ * requests to the server; control.c: the control socket; attrs.c: target attributes).
+ * Private to agent/daemon/.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "daemon/settings.h"
+#include "ddi/ddi.h"
+#include "fetch/download.h"
+#include "fetch/plan.h"
+#include "http/http.h"
+#include "import/import.h"
+#include "store/agentdb.h"
+#include "store/content.h"
+
+struct sd_event;
+struct sd_event_source;
+
+#define AGENT_MAX_BACKENDS 4
+
+struct agent {
+        struct agent_settings set;
+        const struct berth_config *cfg;
+        struct sd_event *ev;
+        struct http_ctx *http;
+        struct http_tls tls;
+        struct berth_db *db;
+        struct content_store *cs;
+        struct import_backend *backends[AGENT_MAX_BACKENDS];
+        size_t n_backends;
+        char *base_url;                 /* SERVER/TENANT/controller/v1/CONTROLLER_ID */
+
+        /* polling */
+        struct sd_event_source *poll_timer;
+        struct http_req *poll_req;
+        unsigned poll_failures;
+        int64_t poll_sleep;             /* the server's last config.polling.sleep, -1 unknown */
+        int64_t last_poll_ok;           /* wall clock of the last good answer */
+        char last_poll_error[256];
+
+        /* outbox (feedback, configData, installedBase) */
+        struct http_req *outbox_req;
+        unsigned outbox_failures;
+        int64_t outbox_sent;
+
+        /* current update (one at a time) */
+        struct agent_action act;
+        bool have_act;
+        int update_allowed;             /* from the last deploymentBase: 1, 0, -1 unknown */
+        struct import_head *head;       /* verified head of act */
+        struct http_req *head_req;
+        uint8_t *headbuf;
+        size_t head_len, head_cap;
+        uint64_t head_want, head_skip, head_req_start;
+        bool head_bad, head_complete;
+        bool waiting_reported;          /* "waiting for the window" already said */
+        struct fetch_range *plan;
+        size_t n_plan, plan_i;
+        uint64_t plan_bytes, plan_done, cur_blob_have, fetched;
+        struct blob_download *dl;
+        struct sd_event_source *act_timer;
+        unsigned act_failures, corrupt;
+        uint64_t last_progress_usec;
+        int last_pct;
+
+        /* control socket */
+        int ctl_fd;
+        struct sd_event_source *ctl_src;
+
+        char status[256];
+};
+
+/* daemon.c */
+void agent_status(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t agent_now(void);
+uint64_t agent_mono_usec(struct agent *a);
+uint32_t agent_random(void);
+/* (Re)arms a oneshot timer source relative to now. */
+int agent_timer(struct agent *a, struct sd_event_source **s, uint64_t delay_ms,
+                int (*cb)(struct sd_event_source *, uint64_t, void *), const char *what);
+
+/* poll.c */
+void poll_schedule(struct agent *a, uint64_t delay_ms);
+void poll_stop(struct agent *a);
+
+/* outbox.c */
+void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_feedback *f, bool progress);
+void outbox_put(struct agent *a, const char *kind, const char *method, const char *path, const char *body);
+void outbox_kick(struct agent *a);
+void outbox_stop(struct agent *a);
+
+/* update.c */
+void update_on_deployment(struct agent *a, const struct ddi_deployment *d);
+void update_on_cancel(struct agent *a, const struct ddi_cancel *c);
+void update_resume(struct agent *a);
+void update_stop(struct agent *a);
+json_t *update_status_json(struct agent *a);
+
+/* attrs.c: the target attributes as NULL-terminated key, value, … (free with attrs_free). */
+char **attrs_collect(struct agent *a);
+void attrs_free(char **v);
+/* Queues installedBase reports for bundles imported outside the server (USB, CLI). */
+void attrs_report_installed(struct agent *a);
+
+/* control.c */
+int control_start(struct agent *a, berr *e);
+void control_stop(struct agent *a);

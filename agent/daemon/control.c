@@ -1,0 +1,181 @@
+/* control.c — the daemon side of the control socket (protocol in ctl/ctl.h):
+ *
+ *   {"cmd": "status"}                         → node status + "agent" + "update"
+ *   {"cmd": "import", "source": "cli"|"usb", "name": "…", "stateDir": "…"} + fd
+ *                                             → {"ok": true, "result": {…}}
+ *
+ * The peer's credentials are checked before a byte is read. A request is served to the
+ * end before the next connection is accepted: imports are serialised with the daemon's
+ * own updates, so there is one writer of the state. "stateDir", when given, must be
+ * the daemon's; otherwise the answer says so (error "other-state") and the client
+ * works directly on the state it named.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "ctl/ctl.h"
+#include "daemon/agent_int.h"
+#include "node/status.h"
+
+#define REQUEST_TIMEOUT_S 5
+
+static json_t *error_reply(const char *code, const char *msg)
+{
+        return json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "error", msg);
+}
+
+static json_t *do_status(struct agent *a)
+{
+        json_t *st = node_status_json(a->db, a->cs, a->set.state_dir);
+        if (!st)
+                return error_reply("internal", "cannot read the node's state from the database");
+        unsigned q = 0;
+        (void)agentdb_outbox_count(a->db, &q);
+        char lp[32];
+        time_format_rfc3339(a->last_poll_ok, lp);
+        json_object_set_new(st, "ok", json_true());
+        json_object_set_new(st, "agent",
+                            json_pack("{s:I,s:s,s:s?,s:s,s:s?,s:I,s:I,s:s?}", "pid", (json_int_t)getpid(), "status",
+                                      a->status, "server", a->set.server_url, "controllerId", a->set.controller_id,
+                                      "lastPoll", a->last_poll_ok ? lp : NULL, "pollFailures",
+                                      (json_int_t)a->poll_failures, "outbox", (json_int_t)q, "lastError",
+                                      a->last_poll_error[0] ? a->last_poll_error : NULL));
+        json_object_set_new(st, "update", update_status_json(a));
+        return st;
+}
+
+static json_t *do_import(struct agent *a, json_t *req, int fd)
+{
+        if (fd < 0)
+                return error_reply("usage", "import needs the bundle's file descriptor (SCM_RIGHTS)");
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return error_reply("usage", "the passed file descriptor is not a regular file");
+        }
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) {
+                close(fd);
+                return error_reply("usage", "the passed file descriptor is not open for reading");
+        }
+        const char *src = json_string_value(json_object_get(req, "source"));
+        if (!src || (strcmp(src, "cli") && strcmp(src, "usb")))
+                src = "cli";
+        const char *name = json_string_value(json_object_get(req, "name"));
+        char display[256];
+        snprintf(display, sizeof display, "%s", name ? name : "bundle");
+        struct import_opts o = {
+                .state_dir = a->set.state_dir,
+                .trust_dir = a->set.trust_dir,
+                .source = src,
+                .backends = a->backends,
+                .n_backends = a->n_backends,
+        };
+        struct import_result res;
+        berr e = {0};
+        agent_status(a, "importing %s", display);
+        /* berth_import_fd owns fd from here. */
+        int r = berth_import_fd(&o, fd, display, &res, &e);
+        agent_status(a, a->base_url ? "polling" : "idle (no server configured)");
+        if (r < 0) {
+                log_error("agent: import of %s (via %s) failed: %s", display, src, berr_msg(&e, r));
+                return error_reply("import", berr_msg(&e, r));
+        }
+        log_info("agent: imported %s version %lld via %s%s", res.name, (long long)res.version, src,
+                 res.already_installed ? " (already installed)" : "");
+        if (a->base_url)
+                attrs_report_installed(a);
+        return json_pack("{s:b,s:{s:s,s:I,s:s,s:b,s:i,s:i,s:i,s:I,s:I}}", "ok", 1, "result", "name", res.name, "version",
+                         (json_int_t)res.version, "manifestDigest", res.digest, "alreadyInstalled", res.already_installed,
+                         "images", (int)res.n_images, "blobsStored", (int)res.blobs_stored, "blobsPresent",
+                         (int)res.blobs_present, "bytesStored", (json_int_t)res.bytes_stored, "bytesRead",
+                         (json_int_t)res.bytes_read);
+}
+
+static void serve(struct agent *a, int c)
+{
+        berr e = {0};
+        int k = ctl_peer_allowed(c, a->set.socket_group, &e);
+        if (k <= 0) {
+                log_warning("agent: control socket: %s", berr_msg(&e, k < 0 ? k : -EPERM));
+                json_t *rep = error_reply("denied", berr_msg(&e, k < 0 ? k : -EPERM));
+                (void)ctl_send(c, rep, -1);
+                json_decref(rep);
+                return;
+        }
+        struct timeval tv = {.tv_sec = REQUEST_TIMEOUT_S};
+        (void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        json_t *req = NULL;
+        int fd = -1;
+        int r = ctl_recv(c, &req, &fd);
+        if (r < 0) {
+                log_warning("agent: control socket: bad request: %s", strerror(-r));
+                return;
+        }
+        const char *cmd = json_string_value(json_object_get(req, "cmd"));
+        const char *sd = json_string_value(json_object_get(req, "stateDir"));
+        json_t *rep;
+        char own[4096];
+        if (sd && (!realpath(a->set.state_dir, own) || strcmp(sd, own))) {
+                rep = error_reply("other-state", "this agent manages another state directory");
+                if (fd >= 0)
+                        close(fd);
+        } else if (cmd && !strcmp(cmd, "status")) {
+                rep = do_status(a);
+                if (fd >= 0)
+                        close(fd);
+        } else if (cmd && !strcmp(cmd, "import"))
+                rep = do_import(a, req, fd);
+        else {
+                rep = error_reply("usage", "unknown command");
+                if (fd >= 0)
+                        close(fd);
+        }
+        if (rep)
+                (void)ctl_send(c, rep, -1);
+        json_decref(rep);
+        json_decref(req);
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+        struct agent *a = ud;
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+                return 0;
+        serve(a, c);
+        close(c);
+        return 0;
+}
+
+int control_start(struct agent *a, berr *e)
+{
+        int r = ctl_listen(a->set.socket_path, a->set.socket_group, &a->ctl_fd, e);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(a->ev, &a->ctl_src, a->ctl_fd, EPOLLIN, on_accept, a);
+        if (r < 0)
+                return berr_set(e, r, "cannot watch the control socket: %s", strerror(-r));
+        (void)sd_event_source_set_description(a->ctl_src, "control-socket");
+        return 0;
+}
+
+void control_stop(struct agent *a)
+{
+        a->ctl_src = sd_event_source_disable_unref(a->ctl_src);
+        if (a->ctl_fd >= 0) {
+                close(a->ctl_fd);
+                a->ctl_fd = -1;
+                unlink(a->set.socket_path);
+        }
+}

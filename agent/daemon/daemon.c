@@ -1,0 +1,192 @@
+/* daemon.c — the agent's event loop: setup (settings, store, DB, backends, HTTP, control
+ * socket), signals, sd_notify (READY/STATUS; WATCHDOG=1 from sd-event's watchdog
+ * support), and orderly teardown. The parts it drives live in poll.c, update.c,
+ * outbox.c and control.c.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "daemon/agent_int.h"
+#include "registry/backend.h"
+
+int64_t agent_now(void)
+{
+        return now_seconds();
+}
+
+uint64_t agent_mono_usec(struct agent *a)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(a->ev, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+uint32_t agent_random(void)
+{
+        uint32_t v;
+        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
+                v = (uint32_t)random();
+        return v;
+}
+
+void agent_status(struct agent *a, const char *fmt, ...)
+{
+        char buf[sizeof a->status];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        if (!strcmp(buf, a->status))
+                return;
+        memcpy(a->status, buf, sizeof buf);
+        (void)sd_notifyf(0, "STATUS=%s", buf);
+}
+
+int agent_timer(struct agent *a, sd_event_source **s, uint64_t delay_ms,
+                int (*cb)(sd_event_source *, uint64_t, void *), const char *what)
+{
+        uint64_t when = agent_mono_usec(a) + delay_ms * 1000;
+        if (*s) {
+                int r = sd_event_source_set_time(*s, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+                return r;
+        }
+        int r = sd_event_add_time(a->ev, s, CLOCK_MONOTONIC, when, 10 * 1000, cb, a);
+        if (r >= 0)
+                (void)sd_event_source_set_description(*s, what);
+        return r;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+        struct agent *a = ud;
+        log_info("agent: %s received, stopping", strsignal((int)si->ssi_signo));
+        (void)sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+        return sd_event_exit(a->ev, 0);
+}
+
+/* Preload targets named in update.backends ("store" is implicit: every bundle lands in
+ * the content store first). */
+static int make_backends(struct agent *a, berr *e)
+{
+        _cleanup_free_ char *list = strdup(a->set.backends);
+        if (!list)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+                if (!strcmp(t, "store"))
+                        continue;
+                if (a->n_backends == AGENT_MAX_BACKENDS)
+                        return berr_set(e, -E2BIG, "config update.backends: at most %d backends", AGENT_MAX_BACKENDS);
+                if (!strcmp(t, "registry")) {
+                        struct registry_opts ro;
+                        int r = registry_opts_from_config(a->cfg, &ro, e);
+                        if (r < 0)
+                                return r;
+                        if (!ro.url)
+                                return berr_set(e, -EINVAL, "config update.backends names 'registry' but registry.url is not set");
+                        r = registry_backend_new(&ro, &a->backends[a->n_backends], e);
+                        if (r < 0)
+                                return r;
+                        a->n_backends++;
+                } else
+                        return berr_set(e, -EINVAL, "config update.backends: unknown backend '%s' (store, registry%s)", t,
+                                        "");
+        }
+        return 0;
+}
+
+static void agent_free(struct agent *a)
+{
+        update_stop(a);
+        poll_stop(a);
+        outbox_stop(a);
+        control_stop(a);
+        http_ctx_free(a->http);
+        for (size_t i = 0; i < a->n_backends; i++)
+                if (a->backends[i]->free)
+                        a->backends[i]->free(a->backends[i]);
+        content_store_free(a->cs);
+        db_close(a->db);
+        free(a->base_url);
+        agent_settings_clear(&a->set);
+        sd_event_unref(a->ev);
+}
+
+int agent_main(const struct berth_config *cfg, berr *e)
+{
+        struct agent a = {.cfg = cfg, .ctl_fd = -1, .update_allowed = -1, .last_pct = -1};
+        int r = agent_settings_load(cfg, &a.set, e);
+        if (r < 0)
+                return r;
+        a.tls = (struct http_tls){.ca_file = a.set.ca_file, .cert_file = a.set.cert_file, .key_file = a.set.key_file};
+        srandom((unsigned)agent_random());
+        if (a.set.server_url) {
+                const char *u = a.set.server_url;
+                size_t n = strlen(u);
+                while (n && u[n - 1] == '/')
+                        n--;
+                if (asprintf(&a.base_url, "%.*s/%s/controller/v1/%s", (int)n, u, a.set.tenant, a.set.controller_id) < 0)
+                        return -ENOMEM;
+        }
+        r = db_open(a.set.state_dir, &a.db, e);
+        if (r >= 0)
+                r = content_store_open(a.set.state_dir, &a.cs, e);
+        if (r >= 0)
+                r = make_backends(&a, e);
+        if (r >= 0)
+                r = sd_event_default(&a.ev) < 0 ? berr_set(e, -EIO, "cannot create the event loop") : 0;
+        if (r >= 0) {
+                sigset_t ss;
+                sigemptyset(&ss);
+                sigaddset(&ss, SIGTERM);
+                sigaddset(&ss, SIGINT);
+                sigprocmask(SIG_BLOCK, &ss, NULL);
+                signal(SIGPIPE, SIG_IGN);
+                if (sd_event_add_signal(a.ev, NULL, SIGTERM, on_signal, &a) < 0 ||
+                    sd_event_add_signal(a.ev, NULL, SIGINT, on_signal, &a) < 0)
+                        r = berr_set(e, -EIO, "cannot watch SIGTERM/SIGINT");
+        }
+        /* WATCHDOG=1 at half of WATCHDOG_USEC, sent from the loop itself: a stuck loop
+         * stops the pings and systemd restarts us. */
+        if (r >= 0)
+                (void)sd_event_set_watchdog(a.ev, true);
+        if (r >= 0)
+                r = http_ctx_new(a.ev, &a.http, e);
+        if (r >= 0)
+                r = control_start(&a, e);
+        if (r < 0) {
+                agent_free(&a);
+                return r;
+        }
+        update_resume(&a);
+        if (a.base_url) {
+                log_info("agent: polling %s as %s every %llu-%llu s", a.set.server_url, a.set.controller_id,
+                         (unsigned long long)(a.set.poll.min_ms / 1000), (unsigned long long)(a.set.poll.max_ms / 1000));
+                poll_schedule(&a, 0);
+        } else
+                log_info("agent: no server.url configured; serving the control socket only");
+        if (!a.status[0])
+                agent_status(&a, a.base_url ? "polling" : "idle (no server configured)");
+        (void)sd_notifyf(0, "READY=1\nMAINPID=%d", (int)getpid());
+        log_info("agent: ready (state %s, control socket %s)", a.set.state_dir, a.set.socket_path);
+        r = sd_event_loop(a.ev);
+        agent_free(&a);
+        if (r < 0)
+                return berr_set(e, r, "event loop failed: %s", strerror(-r));
+        return 0;
+}

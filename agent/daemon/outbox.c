@@ -1,0 +1,109 @@
+/* outbox.c — every request the agent makes to change server state (deployment and
+ * cancel feedback, configData, installedBase) is first a row in agent_outbox, then
+ * sent in order, one at a time. A row leaves the outbox only when the server answered:
+ * 2xx = delivered; 404/409/410 = the server no longer wants it (action closed or
+ * superseded); other 4xx = refused for good (logged). Network errors and 5xx keep the
+ * row and stop the queue until the next kick (every successful poll, every new item),
+ * so feedback reaches the server in order once it is back, across restarts too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "daemon/agent_int.h"
+
+void outbox_put(struct agent *a, const char *kind, const char *method, const char *path, const char *body)
+{
+        if (!a->base_url)
+                return;
+        _cleanup_free_ char *url = NULL;
+        if (asprintf(&url, "%s%s", a->base_url, path) < 0)
+                return;
+        int r = agentdb_outbox_add(a->db, kind, NULL, method, url, body, false, agent_now());
+        if (r < 0)
+                log_error("agent: cannot queue %s for the server: database error", kind);
+        outbox_kick(a);
+}
+
+void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_feedback *f, bool progress)
+{
+        if (!a->base_url)
+                return;
+        _cleanup_free_ char *body = ddi_feedback_json(f);
+        _cleanup_free_ char *url = NULL;
+        if (!body || asprintf(&url, "%s/deploymentBase/%s/feedback", a->base_url, action_id) < 0)
+                return;
+        int r = agentdb_outbox_add(a->db, progress ? "progress" : "feedback", action_id, "POST", url, body, progress,
+                                   agent_now());
+        if (r < 0)
+                log_error("agent: cannot queue feedback for action %s: database error", action_id);
+        outbox_kick(a);
+}
+
+static void on_sent(void *ud, int r, const struct http_response *resp, const berr *he);
+
+static void send_next(struct agent *a)
+{
+        struct outbox_item it;
+        int k = agentdb_outbox_first(a->db, &it);
+        if (k <= 0)
+                return;
+        struct http_req_opts o = {
+                .method = it.method,
+                .url = it.url,
+                .authorization = a->set.authorization,
+                .tls = &a->tls,
+                .content_type = "application/json",
+                .body = it.body,
+                .body_len = strlen(it.body),
+                .connect_timeout = a->set.connect_timeout,
+                .timeout = 60,
+                .max_body = 64 * 1024,
+                .on_done = on_sent,
+                .userdata = a,
+        };
+        berr e = {0};
+        a->outbox_sent = it.seq;
+        int r = http_start(a->http, &o, &a->outbox_req, &e);
+        if (r < 0)
+                log_warning("agent: cannot send queued %s: %s", it.kind, berr_msg(&e, r));
+        outbox_item_clear(&it);
+}
+
+static void on_sent(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        struct agent *a = ud;
+        a->outbox_req = NULL;
+        if (r < 0 || resp->status >= 500 || resp->status == 401 || resp->status == 403 || resp->status == 429 ||
+            resp->status == 0) {
+                a->outbox_failures++;
+                if (a->outbox_failures == 1) {
+                        if (r < 0)
+                                log_warning("agent: feedback kept for later: %s", berr_msg(he, r));
+                        else
+                                log_warning("agent: feedback kept for later: server answered HTTP %ld", resp->status);
+                }
+                return; /* stays queued; the next successful poll kicks the queue */
+        }
+        if (resp->status >= 300)
+                log_warning("agent: the server refused a queued request (HTTP %ld: %.200s); dropping it", resp->status,
+                            resp->body ? resp->body : "");
+        a->outbox_failures = 0;
+        (void)agentdb_outbox_del(a->db, a->outbox_sent);
+        send_next(a);
+}
+
+void outbox_kick(struct agent *a)
+{
+        if (!a->base_url || a->outbox_req)
+                return;
+        send_next(a);
+}
+
+void outbox_stop(struct agent *a)
+{
+        http_req_cancel(a->outbox_req);
+        a->outbox_req = NULL;
+}

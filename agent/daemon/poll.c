@@ -1,0 +1,210 @@
+/* poll.c — DDI polling: GET the controller base, follow its links (cancelAction first,
+ * then deploymentBase), send configData when asked or when attributes changed, and
+ * schedule the next poll: the server's sleep within [poll_min, poll_max] plus jitter,
+ * or exponential backoff with jitter after a failure. Every failure is logged once per
+ * change of cause, with the cause in a sentence; nothing is lost while the server is
+ * away (feedback waits in the outbox).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+
+#include "base/log.h"
+#include "daemon/agent_int.h"
+#include "sched/backoff.h"
+
+static void poll_start(struct agent *a);
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+        poll_start(ud);
+        return 0;
+}
+
+void poll_schedule(struct agent *a, uint64_t delay_ms)
+{
+        if (!a->base_url)
+                return;
+        if (agent_timer(a, &a->poll_timer, delay_ms, on_poll_timer, "ddi-poll") < 0)
+                log_error("agent: cannot arm the poll timer");
+}
+
+void poll_stop(struct agent *a)
+{
+        http_req_cancel(a->poll_req);
+        a->poll_req = NULL;
+        a->poll_timer = sd_event_source_disable_unref(a->poll_timer);
+}
+
+static void poll_failed(struct agent *a, int r, const char *msg)
+{
+        a->poll_failures++;
+        uint64_t d = backoff_delay_ms(&a->set.poll, a->poll_failures, agent_random());
+        if (strcmp(msg, a->last_poll_error)) {
+                log_warning("agent: polling %s failed: %s; retrying with backoff (next in %llu s)", a->base_url, msg,
+                            (unsigned long long)(d / 1000));
+                snprintf(a->last_poll_error, sizeof a->last_poll_error, "%s", msg);
+        } else
+                log_debug("agent: poll failed again (%u): %s", a->poll_failures, msg);
+        if (!a->dl && !a->head_req)
+                agent_status(a, "server unreachable (%s); retry in %llu s", strerror(-r), (unsigned long long)(d / 1000));
+        poll_schedule(a, d);
+}
+
+static void poll_succeeded(struct agent *a)
+{
+        if (a->poll_failures)
+                log_info("agent: server %s answers again after %u failed poll(s)", a->set.server_url, a->poll_failures);
+        a->poll_failures = 0;
+        a->last_poll_error[0] = 0;
+        a->last_poll_ok = agent_now();
+        if (!a->dl && !a->head_req && (!a->have_act || agent_action_final(a->act.state)))
+                agent_status(a, "polling");
+        poll_schedule(a, poll_delay_ms(&a->set.poll, a->poll_sleep, agent_random()));
+        outbox_kick(a);
+}
+
+/* One sentence for an HTTP answer that is not the expected 200. */
+static int http_problem(struct agent *a, const char *what, const struct http_response *resp, char *buf, size_t n)
+{
+        if (resp->status == 401 || resp->status == 403)
+                snprintf(buf, n, "%s: the server refused our credentials (HTTP %ld); check server.token(_file) or "
+                         "server.cert/key for controller %s", what, resp->status, a->set.controller_id);
+        else if (resp->status == 404)
+                snprintf(buf, n, "%s: HTTP 404; is controller %s registered on the server, and tenant '%s' right?", what,
+                         a->set.controller_id, a->set.tenant);
+        else if (resp->status >= 500)
+                snprintf(buf, n, "%s: server error HTTP %ld", what, resp->status);
+        else
+                snprintf(buf, n, "%s: unexpected HTTP %ld", what, resp->status);
+        return resp->status >= 500 ? -EAGAIN : -EPROTO;
+}
+
+static int get(struct agent *a, const char *url, http_done_fn done)
+{
+        struct http_req_opts o = {
+                .url = url,
+                .authorization = a->set.authorization,
+                .tls = &a->tls,
+                .connect_timeout = a->set.connect_timeout,
+                .timeout = 120,
+                .max_body = DDI_MAX_BODY,
+                .on_done = done,
+                .userdata = a,
+        };
+        berr e = {0};
+        int r = http_start(a->http, &o, &a->poll_req, &e);
+        if (r < 0)
+                poll_failed(a, r, berr_msg(&e, r));
+        return r;
+}
+
+static void on_followup(void *ud, int r, const struct http_response *resp, const berr *he, bool cancel)
+{
+        struct agent *a = ud;
+        a->poll_req = NULL;
+        char msg[512];
+        berr e = {0};
+        const char *what = cancel ? "cancelAction" : "deploymentBase";
+        if (r < 0) {
+                poll_failed(a, r, berr_msg(he, r));
+                return;
+        }
+        if (resp->status != 200) {
+                r = http_problem(a, what, resp, msg, sizeof msg);
+                poll_failed(a, r, msg);
+                return;
+        }
+        if (cancel) {
+                struct ddi_cancel c;
+                r = ddi_parse_cancel(resp->body, resp->body_len, &c, &e);
+                if (r >= 0)
+                        update_on_cancel(a, &c);
+        } else {
+                struct ddi_deployment d;
+                r = ddi_parse_deployment(resp->body, resp->body_len, &d, &e);
+                if (r >= 0) {
+                        update_on_deployment(a, &d);
+                        ddi_deployment_clear(&d);
+                }
+        }
+        if (r < 0) {
+                poll_failed(a, r, berr_msg(&e, r));
+                return;
+        }
+        poll_succeeded(a);
+}
+
+static void on_deployment(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        on_followup(ud, r, resp, he, false);
+}
+
+static void on_cancel(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        on_followup(ud, r, resp, he, true);
+}
+
+/* configData when the server asks (first contact, after updates) or attributes changed. */
+static void maybe_send_attrs(struct agent *a, bool asked)
+{
+        char **attrs = attrs_collect(a);
+        if (!attrs)
+                return;
+        _cleanup_free_ char *body = ddi_config_data_json((const char *const *)attrs);
+        attrs_free(attrs);
+        if (!body)
+                return;
+        _cleanup_free_ char *sent = NULL;
+        bool changed = agentdb_kv_get(a->db, "attributes", &sent) <= 0 || strcmp(sent, body);
+        if (!asked && !changed)
+                return;
+        outbox_put(a, "configData", "PUT", "/configData", body);
+        (void)agentdb_kv_set(a->db, "attributes", body);
+}
+
+static void on_base(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        struct agent *a = ud;
+        a->poll_req = NULL;
+        char msg[512];
+        if (r < 0) {
+                poll_failed(a, r, berr_msg(he, r));
+                return;
+        }
+        if (resp->status != 200) {
+                r = http_problem(a, "poll", resp, msg, sizeof msg);
+                poll_failed(a, r, msg);
+                return;
+        }
+        struct ddi_base b;
+        berr e = {0};
+        r = ddi_parse_base(resp->body, resp->body_len, &b, &e);
+        if (r < 0) {
+                poll_failed(a, r, berr_msg(&e, r));
+                return;
+        }
+        a->poll_sleep = b.sleep;
+        maybe_send_attrs(a, b.config_data != NULL);
+        attrs_report_installed(a);
+        if (b.cancel)
+                r = get(a, b.cancel, on_cancel);
+        else if (b.deployment)
+                r = get(a, b.deployment, on_deployment);
+        else {
+                /* No action for us: an update we still hold open was withdrawn. */
+                update_on_deployment(a, NULL);
+                poll_succeeded(a);
+        }
+        ddi_base_clear(&b);
+}
+
+static void poll_start(struct agent *a)
+{
+        if (a->poll_req)
+                return;
+        log_debug("agent: polling %s", a->base_url);
+        (void)get(a, a->base_url, on_base);
+}
