@@ -46,6 +46,7 @@ struct agent {
 
         /* outbox (feedback, configData, installedBase) */
         struct http_req *outbox_req;
+        struct sd_event_source *outbox_timer;
         unsigned outbox_failures;
         int64_t outbox_sent;
 
@@ -67,6 +68,7 @@ struct agent {
         struct sd_event_source *act_timer;
         unsigned act_failures, corrupt;
         uint64_t last_progress_usec;
+        uint64_t fetch_start_usec;      /* when this run's first blob request started */
         int last_pct;
 
         /* control socket */

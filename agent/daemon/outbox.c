@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-event.h>
 
 #include "base/log.h"
 #include "daemon/agent_int.h"
@@ -95,15 +96,26 @@ static void on_sent(void *ud, int r, const struct http_response *resp, const ber
         send_next(a);
 }
 
+static int on_kick(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct agent *a = ud;
+        if (!a->outbox_req)
+                send_next(a);
+        return 0;
+}
+
+/* Deferred to the loop: kicks come from inside curl callbacks (progress), where no
+ * new transfer may be started. */
 void outbox_kick(struct agent *a)
 {
         if (!a->base_url || a->outbox_req)
                 return;
-        send_next(a);
+        (void)agent_timer(a, &a->outbox_timer, 0, on_kick, "outbox-kick");
 }
 
 void outbox_stop(struct agent *a)
 {
         http_req_cancel(a->outbox_req);
         a->outbox_req = NULL;
+        a->outbox_timer = sd_event_source_disable_unref(a->outbox_timer);
 }

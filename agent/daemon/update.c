@@ -26,7 +26,7 @@
 #include "daemon/agent_int.h"
 #include "sched/backoff.h"
 
-#define HEAD_FIRST_FETCH (64u * 1024)
+#define HEAD_FIRST_FETCH 4096u /* enough for a small manifest; a larger one costs one more request */
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
 
 static void act_step(struct agent *a);
@@ -231,7 +231,10 @@ static void commit(struct agent *a)
         }
         (void)agentdb_action_set_state(a->db, a->act.id, ACTION_STAGED, NULL, agent_now());
         snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_STAGED);
-        log_info("agent: %s stored and preloaded (%llu bytes downloaded)", l, (unsigned long long)a->fetched);
+        uint64_t us = agent_mono_usec(a) - a->fetch_start_usec;
+        log_info("agent: %s stored and preloaded: %llu bytes downloaded in %.2f s (%.0f KiB/s)", l,
+                 (unsigned long long)a->fetched, (double)us / 1e6,
+                 us ? (double)a->fetched / 1024.0 / ((double)us / 1e6) : 0.0);
         maybe_switch(a);
 }
 
@@ -389,6 +392,8 @@ static void start_fetching(struct agent *a)
                 feedback_progress(a, msg);
         }
         agent_status(a, "downloading %s: %d%%", l, a->plan_bytes ? 0 : 100);
+        a->fetch_start_usec = agent_mono_usec(a);
+        a->fetched = 0;
         download_next(a);
 }
 
