@@ -392,8 +392,10 @@ static void start_fetching(struct agent *a)
                 feedback_progress(a, msg);
         }
         agent_status(a, "downloading %s: %d%%", l, a->plan_bytes ? 0 : 100);
-        a->fetch_start_usec = agent_mono_usec(a);
-        a->fetched = 0;
+        if (a->act_failures == 0) {
+                a->fetch_start_usec = agent_mono_usec(a);
+                a->fetched = 0;
+        }
         download_next(a);
 }
 
