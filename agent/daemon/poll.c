@@ -43,13 +43,13 @@ static void poll_failed(struct agent *a, int r, const char *msg)
         a->poll_failures++;
         uint64_t d = backoff_delay_ms(&a->set.poll, a->poll_failures, agent_random());
         if (strcmp(msg, a->last_poll_error)) {
-                log_warning("agent: polling %s failed: %s; retrying with backoff (next in %llu s)", a->base_url, msg,
-                            (unsigned long long)(d / 1000));
+                log_warning("agent: polling %s failed: %s; retrying with backoff (next in %.1f s)", a->base_url, msg,
+                            (double)d / 1000);
                 snprintf(a->last_poll_error, sizeof a->last_poll_error, "%s", msg);
         } else
                 log_debug("agent: poll failed again (%u): %s", a->poll_failures, msg);
         if (!a->dl && !a->head_req)
-                agent_status(a, "server unreachable (%s); retry in %llu s", strerror(-r), (unsigned long long)(d / 1000));
+                agent_status(a, "server unreachable (%s); retry in %.1f s", strerror(-r), (double)d / 1000);
         poll_schedule(a, d);
 }
 

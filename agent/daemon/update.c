@@ -116,13 +116,12 @@ static void act_retry(struct agent *a, int r, const char *msg)
         a->act_failures++;
         uint64_t d = backoff_delay_ms(&a->set.poll, a->act_failures, agent_random());
         char l[200], detail[700];
-        snprintf(detail, sizeof detail, "download interrupted (%s); retrying in %llu s", msg,
-                 (unsigned long long)(d / 1000));
+        snprintf(detail, sizeof detail, "download interrupted (%s); retrying in %.1f s", msg, (double)d / 1000);
         if (a->act_failures == 1)
                 log_warning("agent: %s: %s", act_label(a, l), detail);
         else
                 log_debug("agent: %s: %s", act_label(a, l), detail);
-        agent_status(a, "%s: download interrupted; retry in %llu s", act_label(a, l), (unsigned long long)(d / 1000));
+        agent_status(a, "%s: download interrupted; retry in %.1f s", act_label(a, l), (double)d / 1000);
         feedback_progress(a, detail);
         act_later(a, d);
 }
