@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# agent_errors.sh — what goes wrong between agent and server is explained, retried
+# with backoff, and loses nothing:
+#   wrong CA, wrong token            → a clear sentence in the log, polls keep failing
+#                                      (with backoff) and nothing is installed
+#   malformed DDI JSON, HTTP 503     → a clear sentence, retried; the agent recovers
+#   server unreachable for feedback  → the install finishes, feedback waits in the
+#                                      outbox (SQLite) and reaches the server in order
+#   disk too small                   → the action fails with "not enough disk space",
+#                                      store and database untouched, agent keeps running
+source "$(dirname "$0")/lib/agent.sh"
+
+AGENT_PROXY=1 agent_env_setup
+make_image "$T/img.tar" --random-layers 2 --random-size 2M --seed errors
+make_bundle app 1 "$T/img.tar" "$T/app-1.berth"
+upload "$T/app-1.berth"
+B1=$BUNDLE_ID
+log_of() { cat "${AGENT_DIR[$1]}/agent.log"; }
+failures_of() { agent_status "$1" | jq '.agent.pollFailures'; }
+failed_at_least() { [ "$(failures_of "$1")" -ge "$2" ]; }
+
+# ---- wrong CA ------------------------------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=other CA" \
+        -keyout "$T/other.key" -out "$T/other.crt" 2>/dev/null
+agent_add gw-ca
+sed -i "s|^ca_file = .*|ca_file = $T/other.crt|" "${AGENT_DIR[gw-ca]}/agent.conf"
+agent_start gw-ca
+wait_until 20 failed_at_least gw-ca 3 || fail "gw-ca did not keep retrying"
+log_of gw-ca | grep -q "certificate is not trusted: check the CA file" || fail "no clear CA error: $(log_of gw-ca)"
+pass "wrong CA: $(log_of gw-ca | grep -m1 'not trusted' | cut -c1-160)…"
+
+# ---- wrong token -----------------------------------------------------------------------
+agent_add gw-tok
+sed -i "s|^token = .*|token = not-the-right-token|" "${AGENT_DIR[gw-tok]}/agent.conf"
+agent_start gw-tok
+wait_until 20 failed_at_least gw-tok 3 || fail "gw-tok did not keep retrying"
+log_of gw-tok | grep -q "refused our credentials (HTTP 401)" || fail "no clear token error: $(log_of gw-tok)"
+pass "wrong token: explained and retried"
+
+# ---- garbage and 5xx, then recovery ------------------------------------------------------
+agent_add gw-err "[download]" "bandwidth = 1M"
+agent_start gw-err
+wait_until 20 bash -c "[ \"\$('$BERTH' status --json --config '${AGENT_DIR[gw-err]}/agent.conf' | jq -r .agent.lastPoll)\" != null ]" ||
+        fail "gw-err never polled"
+echo garbage > "$T/proxy.control"
+wait_until 20 failed_at_least gw-err 2 || fail "gw-err did not notice the garbage"
+log_of gw-err | grep -q "not valid JSON" || fail "no clear malformed-JSON error: $(log_of gw-err)"
+echo "status 503" > "$T/proxy.control"
+wait_until 20 bash -c "grep -q 'server error HTTP 503' '${AGENT_DIR[gw-err]}/agent.log'" || fail "no clear 503 error"
+: > "$T/proxy.control"
+wait_until 20 bash -c "grep -q 'answers again' '${AGENT_DIR[gw-err]}/agent.log'" || fail "gw-err did not recover"
+[ "$(failures_of gw-err)" = 0 ] || fail "failures not reset after recovery"
+pass "malformed JSON and HTTP 503: explained, retried with backoff, recovered"
+
+# ---- feedback survives a server outage -----------------------------------------------
+rollout_create "$(jq -cn --argjson b "$B1" '{name: "outage", bundleId: $b, filter: {controllerId: "gw-err"}}')"
+downloading() { [ "$(agent_status gw-err | jq '.update.bytesDone // 0')" -gt 0 ]; }
+wait_until 30 downloading || fail "gw-err did not start downloading"
+echo "status 503" > "$T/proxy.control"      # DDI and feedback fail; artifacts still flow
+wait_until 60 agent_has gw-err app 1 || fail "gw-err did not finish while the server was away"
+queued() { [ "$(agent_status gw-err | jq '.agent.outbox')" -ge 1 ]; }
+wait_until 10 queued || fail "no feedback waiting in the outbox"
+[ "$(target_action_status gw-err)" != success ] || fail "the server saw success although feedback could not be sent"
+# Across a restart too: the outbox is in SQLite.
+agent_stop gw-err
+agent_start gw-err
+: > "$T/proxy.control"
+rollout_is() { [ "$(rollout_json "$1" | jq -r .state)" = "$2" ]; }
+wait_until 30 rollout_is "$ROLLOUT_ID" finished || fail "queued feedback did not reach the server"
+mgmt GET "/api/v1/targets/gw-err"
+aid=$(echo "$BODY" | jq -r .currentAction.id)
+mgmt GET "/api/v1/actions/$aid"
+echo "$BODY" | jq -c '[.. | .details? // empty] | flatten | map(.[0:60])' | head -c 600; echo
+echo "$BODY" | grep -q "installed app 1" || fail "the final feedback is missing: $BODY"
+[ "$(agent_status gw-err | jq '.agent.outbox')" = 0 ] || fail "outbox not empty after delivery"
+pass "server outage: install finished, feedback queued in SQLite (across a restart), delivered in order"
+
+# ---- disk too small -------------------------------------------------------------------
+mnt="$T/small"
+mkdir -p "$mnt"
+mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null || { echo "cannot mount a tmpfs: skipping the disk test"; exit 0; }
+umount_small() { umount "$mnt" 2>/dev/null || true; }
+trap 'umount_small; agent_cleanup' EXIT
+agent_add gw-small "[download]" "space_margin = 0"
+sed -i "s|^state_dir = .*|state_dir = $mnt/state|" "${AGENT_DIR[gw-small]}/agent.conf"
+agent_start gw-small
+rollout_create "$(jq -cn --argjson b "$B1" '{name: "small", bundleId: $b, filter: {controllerId: "gw-small"}}')"
+wait_until 30 bash -c "grep -q 'not enough disk space' '${AGENT_DIR[gw-small]}/agent.log'" || fail "no disk-space error"
+failed() { [ "$(target_action_status gw-small)" = failure ]; }
+wait_until 20 failed || fail "the server did not get the failure"
+mgmt GET "/api/v1/actions/$(curl -s -H "Authorization: Bearer $ADMIN_TOKEN" "$MGMT/api/v1/targets/gw-small" | jq -r .currentAction.id)"
+echo "$BODY" | grep -q "not enough disk space" || fail "the failure feedback does not explain: $BODY"
+kill -0 "${AGENT_PID[gw-small]}" || fail "gw-small died"
+[ "$(agent_status gw-small | jq '.bundles | length')" = 0 ] || fail "something was installed on the small disk"
+[ -z "$(ls -A "$mnt/state/store/blobs/sha256")" ] || fail "blobs were stored on the small disk"
+pass "disk too small: refused before downloading, explained to the server, nothing stored"
+for a in gw-ca gw-tok gw-err gw-small; do agent_stop "$a"; done
+umount_small
