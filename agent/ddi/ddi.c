@@ -347,5 +347,7 @@ char *ddi_config_data_json(const char *const *attrs)
 
 char *ddi_installed_json(const char *name, int64_t version)
 {
-        return dump(json_pack("{s:s,s:I}", "name", name, "version", (json_int_t)version));
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)version);
+        return dump(json_pack("{s:s,s:s}", "name", name, "version", v));
 }

@@ -78,4 +78,5 @@ struct ddi_feedback {
 char *ddi_feedback_json(const struct ddi_feedback *f);
 /* attrs: NULL-terminated key, value, key, value, … */
 char *ddi_config_data_json(const char *const *attrs);
+/* berth-server's installedBase extension: {"name": …, "version": "<decimal>"}. */
 char *ddi_installed_json(const char *name, int64_t version);

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# agent_control.sh — the control socket and systemd integration of `berth agent`:
+#   * sd_notify against a real NOTIFY_SOCKET (a datagram socket this test listens on):
+#     READY=1 once the socket listens, STATUS= lines, WATCHDOG=1 from the event loop
+#     (WATCHDOG_USEC set), STOPPING=1 on SIGTERM, exit status 0;
+#   * `berth status` and `berth import` go through the running agent (one writer);
+#     the import is reported to the server through installedBase;
+#   * a non-root caller is refused: by the socket's permissions, and — with the socket
+#     opened up — by the daemon's SO_PEERCRED check; members of control.group are let in,
+#     and a caller can only import files it may read itself;
+#   * without an agent, status and import work directly, as before.
+source "$(dirname "$0")/lib/agent.sh"
+
+agent_env_setup
+make_image "$T/img.tar" --random-layers 1 --random-size 64K --seed ctl
+make_bundle app 1 "$T/img.tar" "$T/app-1.berth"
+make_bundle app 2 "$T/img.tar" "$T/app-2.berth"
+make_bundle tool 1 "$T/img.tar" "$T/tool-1.berth"
+
+# ---- notify socket -------------------------------------------------------------------
+NS="$SOCK_DIR/notify"
+python3 - "$NS" "$T/notify.log" <<'PY' &
+import os, socket, sys
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+with open(out, "a", buffering=1) as f:
+    while True:
+        data = s.recv(4096).decode(errors="replace")
+        for line in data.split("\n"):
+            if line:
+                f.write(line + "\n")
+PY
+NOTIFY_PID=$!
+trap 'kill $NOTIFY_PID 2>/dev/null; agent_cleanup' EXIT
+wait_until 10 test -S "$NS" || fail "notify listener did not start"
+
+agent_add gw-ctl
+agent_start gw-ctl NOTIFY_SOCKET="$NS" WATCHDOG_USEC=400000
+wait_until 10 grep -q '^READY=1' "$T/notify.log" || fail "no READY=1"
+wait_until 10 grep -q '^STATUS=polling' "$T/notify.log" || fail "no STATUS=polling: $(cat "$T/notify.log")"
+wait_until 10 bash -c "[ \$(grep -c '^WATCHDOG=1' '$T/notify.log') -ge 3 ]" || fail "no periodic WATCHDOG=1"
+pass "sd_notify: READY=1, STATUS=polling, WATCHDOG=1 every $((400 / 2)) ms or so"
+
+# ---- status and import through the agent ------------------------------------------------
+CONF=${AGENT_DIR[gw-ctl]}/agent.conf
+st=$("$BERTH" status --json --config "$CONF")
+echo "$st" | jq -e '.agent.pid' >/dev/null || fail "status did not come from the agent: $st"
+out=$("$BERTH" import --config "$CONF" "$T/app-1.berth")
+echo "$out" | grep -q "through the agent" || fail "import did not go through the agent: $out"
+agent_has gw-ctl app 1 || fail "app 1 not imported"
+"$BERTH" status --config "$CONF" | grep -q "agent:   running" || fail "text status lacks the agent line"
+# The server learns about the USB/CLI import through installedBase.
+reported() {
+        mgmt GET /api/v1/targets/gw-ctl
+        echo "$BODY" | jq -e '.reported.name == "app" and (.reported.version | tostring) == "1"' >/dev/null
+}
+wait_until 20 reported || fail "installedBase not reported: $BODY"
+grep -q '^STATUS=importing' "$T/notify.log" || fail "no STATUS line for the import"
+pass "status and import go through the agent; the import was reported via installedBase"
+
+# ---- non-root callers -----------------------------------------------------------------
+SOCK="$SOCK_DIR/gw-ctl.sock"
+EMPTY=$(mktemp /tmp/bempty.XXXXXX)   # a config file nobody can read (its own dirs are 0700)
+chmod 0644 "$EMPTY"
+trap 'rm -f "$EMPTY"; kill $NOTIFY_PID 2>/dev/null; agent_cleanup' EXIT
+chmod 0644 "$T/app-2.berth"
+t_out=$(runuser -u nobody -- "$BERTH" status --socket "$SOCK" --config "$EMPTY" 2>&1) && fail "nobody got a status: $t_out"
+echo "$t_out" | grep -qi "permission denied" || fail "unclear refusal: $t_out"
+# Open the socket file to everyone: the daemon's own SO_PEERCRED check must refuse.
+chmod 0755 "$SOCK_DIR"
+chmod 0666 "$SOCK"
+t_out=$(runuser -u nobody -- "$BERTH" status --socket "$SOCK" --config "$EMPTY" 2>&1) && fail "nobody got a status: $t_out"
+echo "$t_out" | grep -q "accepts root" || fail "the daemon did not refuse by credentials: $t_out"
+t_out=$(runuser -u nobody -- "$BERTH" import --socket "$SOCK" --config "$EMPTY" "$T/app-2.berth" 2>&1) &&
+        fail "nobody imported: $t_out"
+agent_has gw-ctl app 2 && fail "app 2 was imported for nobody"
+grep -q "caller uid 65534" "${AGENT_DIR[gw-ctl]}/agent.log" || fail "the refusal was not logged"
+pass "non-root callers refused (socket permissions, then SO_PEERCRED)"
+
+# control.group lets a group in.
+agent_stop gw-ctl
+printf '[control]\ngroup = nogroup\n' >> "$CONF"
+agent_start gw-ctl
+[ "$(stat -c '%a %G' "$SOCK")" = "660 nogroup" ] || fail "socket mode/group: $(stat -c '%a %G' "$SOCK")"
+runuser -u nobody -- "$BERTH" status --json --socket "$SOCK" --config "$EMPTY" | jq -e .agent.pid >/dev/null ||
+        fail "a member of control.group was refused"
+# … but imports only what the caller may read.
+chmod 0600 "$T/tool-1.berth"
+t_out=$(runuser -u nobody -- "$BERTH" import --socket "$SOCK" --config "$EMPTY" "$T/tool-1.berth" 2>&1) &&
+        fail "nobody imported an unreadable file"
+echo "$t_out" | grep -q "cannot open bundle" || fail "unclear: $t_out"
+agent_has gw-ctl tool 1 && fail "tool 1 imported although the caller cannot read it"
+pass "control.group members may talk to the agent; files are opened with the caller's rights"
+
+# ---- clean stop, then direct mode ------------------------------------------------------
+kill -TERM "${AGENT_PID[gw-ctl]}"
+rc=0
+wait "${AGENT_PID[gw-ctl]}" || rc=$?
+AGENT_PID[gw-ctl]=""
+[ "$rc" = 0 ] || fail "agent exit status $rc on SIGTERM"
+grep -q '^STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
+[ ! -e "$SOCK" ] || fail "socket left behind"
+out=$("$BERTH" import --config "$CONF" "$T/app-2.berth")
+echo "$out" | grep -q "through the agent" && fail "import claims an agent that is not running"
+agent_has gw-ctl app 2 || fail "direct import failed: $out"
+"$BERTH" status --json --config "$CONF" | jq -e '.agent == null' >/dev/null || fail "status claims an agent"
+pass "SIGTERM: STOPPING=1, exit 0, socket removed; without the agent status/import work directly"
