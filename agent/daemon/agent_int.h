@@ -68,7 +68,7 @@ struct agent {
         struct sd_event_source *act_timer;
         unsigned act_failures, corrupt;
         uint64_t last_progress_usec;
-        uint64_t fetch_start_usec;      /* when this run's first blob request started */
+        uint64_t fetch_start_usec, blob_start_usec;      /* when this run's first blob request started */
         int last_pct;
 
         /* control socket */

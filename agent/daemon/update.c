@@ -283,6 +283,10 @@ static void on_blob_done(void *ud, int r, const berr *e)
                 act_retry(a, r, berr_msg(e, r));
                 return;
         }
+        uint64_t us = agent_mono_usec(a) - a->blob_start_usec;
+        if (fr->length >= 1024 * 1024 && us)
+                log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
+                         (double)us / 1e6, (double)fr->length / 1024.0 / ((double)us / 1e6));
         a->act_failures = 0;
         a->plan_done += fr->length;
         a->plan_i++;
@@ -320,6 +324,7 @@ static void download_next(struct agent *a)
                         .userdata = a,
                 };
                 berr e = {0};
+                a->blob_start_usec = agent_mono_usec(a);
                 int r = blob_download_start(&o, &a->dl, &e);
                 if (r == 1) {
                         a->plan_done += fr->length;
