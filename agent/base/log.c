@@ -19,6 +19,8 @@ int log_internal(int level, int error, const char *fmt, ...)
                 return error;
         int saved = errno;
         char buf[2048];
+        if (error)
+                errno = -error; /* so %m names the error passed in */
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);

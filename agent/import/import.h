@@ -16,6 +16,7 @@
 
 #include "base/err.h"
 #include "bundle/keys.h"
+#include "bundle/format.h"
 #include "bundle/manifest.h"
 #include "store/content.h"
 

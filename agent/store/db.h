@@ -37,6 +37,14 @@ int db_record_bundle(struct berth_db *db, const struct bundle_manifest *m, const
                      const void *sigs, size_t slen, const char *source, int64_t now, berr *e);
 typedef int (*db_bundle_fn)(void *userdata, const struct db_bundle *b);
 int db_list_bundles(struct berth_db *db, db_bundle_fn fn, void *userdata);
+struct db_image {
+        const char *ref;
+        const char *digest;
+        const char *media_type;
+        uint64_t size;
+};
+typedef int (*db_image_fn)(void *userdata, const struct db_image *im);
+int db_list_images(struct berth_db *db, const char *name, int64_t version, db_image_fn fn, void *userdata);
 /* Exact manifest bytes of an installed bundle version. */
 int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
 /* Low-level escape hatch for modules that add their own tables (migrations live in db.c). */

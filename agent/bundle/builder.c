@@ -1,0 +1,553 @@
+/* builder.c — bundle create and co-sign (see builder.h). */
+#include "bundle/builder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/digest.h"
+#include "base/fs.h"
+#include "base/timeutil.h"
+#include "bundle/format.h"
+#include "bundle/manifest.h"
+#include "bundle/oci_archive.h"
+#include "bundle/reader.h"
+#include "bundle/signature.h"
+#include "bundle/writer.h"
+
+#define MAX_GRAPH_DEPTH 4
+
+/* One blob of the bundle being planned. */
+struct plan_blob {
+        char digest[DIGEST_STR_LEN + 1];
+        uint64_t size;
+        char *media_type;
+        size_t archive;         /* index into plan.archives (its first user) */
+        size_t position;        /* position within that archive */
+};
+
+struct plan {
+        struct oci_archive **archives;
+        size_t n_archives;
+        struct plan_blob *blobs;
+        size_t n_blobs, cap;
+};
+
+static void plan_done(struct plan *p)
+{
+        for (size_t i = 0; i < p->n_archives; i++)
+                oci_archive_free(p->archives[i]);
+        free(p->archives);
+        for (size_t i = 0; i < p->n_blobs; i++)
+                free(p->blobs[i].media_type);
+        free(p->blobs);
+}
+
+static struct plan_blob *plan_find(struct plan *p, const char *digest)
+{
+        for (size_t i = 0; i < p->n_blobs; i++)
+                if (!strcmp(p->blobs[i].digest, digest))
+                        return &p->blobs[i];
+        return NULL;
+}
+
+/* Adds a blob reached through a descriptor; returns 1 when new, 0 when known. */
+static int plan_add(struct plan *p, size_t ai, const char *digest, uint64_t size, const char *mt, berr *e)
+{
+        struct oci_archive *a = p->archives[ai];
+        if (!digest_valid(digest))
+                return berr_set(e, -EBADMSG, "image archive %s: descriptor digest '%.80s' is not a sha256 digest", a->path, digest);
+        struct plan_blob *known = plan_find(p, digest);
+        if (known)
+                return 0;
+        const struct oci_blob_entry *ent = oci_archive_find(a, digest);
+        if (!ent)
+                return berr_set(e, -ENOENT, "image archive %s: blob %s is referenced but not in the archive", a->path, digest);
+        if (ent->size != size)
+                return berr_set(e, -EBADMSG, "image archive %s: blob %s is %llu bytes, its descriptor says %llu", a->path,
+                                digest, (unsigned long long)ent->size, (unsigned long long)size);
+        if (p->n_blobs == BUNDLE_MAX_BLOBS)
+                return berr_set(e, -EFBIG, "more than %u blobs in one bundle", BUNDLE_MAX_BLOBS);
+        if (p->n_blobs == p->cap) {
+                p->cap = p->cap ? 2 * p->cap : 32;
+                struct plan_blob *nb = realloc(p->blobs, p->cap * sizeof *nb);
+                if (!nb)
+                        return -ENOMEM;
+                p->blobs = nb;
+        }
+        struct plan_blob *b = &p->blobs[p->n_blobs];
+        memcpy(b->digest, digest, sizeof b->digest);
+        b->size = size;
+        b->media_type = strdup(mt);
+        b->archive = ai;
+        b->position = ent->position;
+        if (!b->media_type)
+                return -ENOMEM;
+        p->n_blobs++;
+        return 1;
+}
+
+struct desc {
+        const char *digest, *media_type;
+        uint64_t size;
+};
+
+static int parse_desc(json_t *o, const char *where, struct desc *d, berr *e)
+{
+        json_t *size = json_object_get(o, "size");
+        d->digest = json_string_value(json_object_get(o, "digest"));
+        d->media_type = json_string_value(json_object_get(o, "mediaType"));
+        if (!json_is_object(o) || !d->digest || !json_is_integer(size) || json_integer_value(size) < 0)
+                return berr_set(e, -EBADMSG, "%s: descriptor needs \"digest\" and \"size\"", where);
+        d->size = (uint64_t)json_integer_value(size);
+        return 0;
+}
+
+/* Picks the descriptor in index.json that is the image called ref. */
+static int pick_image(struct oci_archive *a, const char *ref, struct desc *d, berr *e)
+{
+        json_t *mans = json_object_get(a->index, "manifests");
+        size_t n = json_array_size(mans);
+        if (!json_is_array(mans) || n == 0)
+                return berr_set(e, -EBADMSG, "image archive %s: index.json lists no images", a->path);
+        json_t *pick = n == 1 ? json_array_get(mans, 0) : NULL;
+        char names[512] = "";
+        for (size_t i = 0; !pick && i < n; i++) {
+                json_t *ann = json_object_get(json_array_get(mans, i), "annotations");
+                const char *full = json_string_value(json_object_get(ann, "io.containerd.image.name"));
+                const char *tag = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
+                const char *colon = strrchr(ref, ':');
+                if ((full && !strcmp(full, ref)) || (tag && !strcmp(tag, ref)) ||
+                    (tag && colon && !strchr(colon, '/') && !strcmp(tag, colon + 1)))
+                        pick = json_array_get(mans, i);
+                size_t l = strlen(names);
+                snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", full ? full : tag ? tag : "(unnamed)");
+        }
+        if (!pick)
+                return berr_set(e, -ENOENT, "image archive %s holds %zu images and none is named '%s' (it has: %s)", a->path,
+                                n, ref, names);
+        char where[64];
+        snprintf(where, sizeof where, "%s index.json", a->path);
+        int r = parse_desc(pick, where, d, e);
+        if (r >= 0 && !d->media_type)
+                return berr_set(e, -EBADMSG, "%s: the image descriptor has no mediaType", where);
+        if (r >= 0 && !media_type_is_index(d->media_type) && !media_type_is_manifest(d->media_type))
+                return berr_set(e, -EBADMSG, "%s: '%s' is not an image manifest or index", where, d->media_type);
+        return r;
+}
+
+typedef char digest_str[DIGEST_STR_LEN + 1];
+
+/* Reads the JSON documents of one level of the graph and queues the next level. */
+static int plan_level(struct plan *p, size_t ai, digest_str *level, size_t n, digest_str *next, size_t *n_next, berr *e)
+{
+        struct oci_archive *a = p->archives[ai];
+        const char **names = calloc(n, sizeof *names);
+        json_t **docs = calloc(n, sizeof *docs);
+        int r = names && docs ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                names[i] = level[i];
+        if (r >= 0)
+                r = oci_archive_read_json(a, names, n, docs, e);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                /* Copy: plan_add() may move p->blobs. */
+                _cleanup_free_ char *mt = strdup(plan_find(p, level[i])->media_type);
+                char where[160];
+                snprintf(where, sizeof where, "%s: blob %s", a->path, level[i]);
+                if (!mt) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (media_type_is_index(mt)) {
+                        json_t *arr = json_object_get(docs[i], "manifests");
+                        size_t present = 0;
+                        for (size_t j = 0; r >= 0 && j < json_array_size(arr); j++) {
+                                struct desc d;
+                                r = parse_desc(json_array_get(arr, j), where, &d, e);
+                                if (r < 0)
+                                        break;
+                                /* An export for one platform lists the others without their blobs. */
+                                if (!digest_valid(d.digest) || !oci_archive_find(a, d.digest))
+                                        continue;
+                                present++;
+                                if (!d.media_type)
+                                        d.media_type = "application/vnd.oci.image.manifest.v1+json";
+                                if (!media_type_is_index(d.media_type) && !media_type_is_manifest(d.media_type))
+                                        continue; /* e.g. attestation manifests: not part of the image */
+                                r = plan_add(p, ai, d.digest, d.size, d.media_type, e);
+                                if (r > 0 && *n_next < BUNDLE_MAX_BLOBS)
+                                        memcpy(next[(*n_next)++], d.digest, sizeof(digest_str));
+                        }
+                        if (r >= 0 && present == 0)
+                                r = berr_set(e, -ENOENT, "%s: the image index has none of its manifests in the archive", where);
+                } else {
+                        json_t *cfg = json_object_get(docs[i], "config");
+                        json_t *layers = json_object_get(docs[i], "layers");
+                        struct desc d;
+                        if (!json_is_object(cfg) || !json_is_array(layers)) {
+                                r = berr_set(e, -EBADMSG, "%s: image manifest needs \"config\" and \"layers\"", where);
+                                break;
+                        }
+                        r = parse_desc(cfg, where, &d, e);
+                        if (r >= 0)
+                                r = plan_add(p, ai, d.digest, d.size,
+                                             d.media_type ? d.media_type : "application/vnd.oci.image.config.v1+json", e);
+                        for (size_t j = 0; r >= 0 && j < json_array_size(layers); j++) {
+                                r = parse_desc(json_array_get(layers, j), where, &d, e);
+                                if (r >= 0)
+                                        r = plan_add(p, ai, d.digest, d.size,
+                                                     d.media_type ? d.media_type : "application/vnd.oci.image.layer.v1.tar", e);
+                        }
+                }
+        }
+        for (size_t i = 0; docs && i < n; i++)
+                json_decref(docs[i]);
+        free(docs);
+        free(names);
+        return r < 0 ? r : 0;
+}
+
+/* Walks manifests/indexes breadth first, one archive pass per level. */
+static int plan_walk(struct plan *p, size_t ai, const struct desc *root, berr *e)
+{
+        int r = plan_add(p, ai, root->digest, root->size, root->media_type, e);
+        if (r <= 0)
+                return r;
+        _cleanup_free_ digest_str *level = calloc(BUNDLE_MAX_BLOBS, sizeof *level);
+        _cleanup_free_ digest_str *next = calloc(BUNDLE_MAX_BLOBS, sizeof *next);
+        if (!level || !next)
+                return -ENOMEM;
+        size_t n = 1;
+        memcpy(level[0], root->digest, sizeof(digest_str));
+        for (int depth = 0; n > 0; depth++) {
+                if (depth == MAX_GRAPH_DEPTH)
+                        return berr_set(e, -ELOOP, "image archive %s: image indexes nest too deeply", p->archives[ai]->path);
+                size_t n_next = 0;
+                r = plan_level(p, ai, level, n, next, &n_next, e);
+                if (r < 0)
+                        return r;
+                memcpy(level, next, n_next * sizeof *next);
+                n = n_next;
+        }
+        return 0;
+}
+
+static int cmp_plan_blob(const void *x, const void *y)
+{
+        const struct plan_blob *a = x, *b = y;
+        if (a->archive != b->archive)
+                return a->archive < b->archive ? -1 : 1;
+        return a->position < b->position ? -1 : a->position > b->position;
+}
+
+/* Output file handling shared by create and cosign. */
+struct out_file {
+        char *tmp;
+        int fd;
+};
+
+static int out_open(struct out_file *o, const char *path, berr *e)
+{
+        o->fd = -1;
+        if (asprintf(&o->tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
+                o->tmp = NULL;
+                return -ENOMEM;
+        }
+        o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (o->fd < 0)
+                return berr_set(e, -errno, "cannot create %s: %s", o->tmp, strerror(errno));
+        return 0;
+}
+
+static int out_commit(struct out_file *o, const char *path, berr *e)
+{
+        if (fsync(o->fd) < 0 || close(o->fd) < 0) {
+                o->fd = -1;
+                return berr_set(e, -errno, "cannot write %s: %s", o->tmp, strerror(errno));
+        }
+        o->fd = -1;
+        if (rename(o->tmp, path) < 0)
+                return berr_set(e, -errno, "cannot rename %s to %s: %s", o->tmp, path, strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        (void)fsync_parent(path);
+        return 0;
+}
+
+static void out_abort(struct out_file *o)
+{
+        if (o->fd >= 0)
+                close(o->fd);
+        if (o->tmp) {
+                unlink(o->tmp);
+                free(o->tmp);
+        }
+}
+
+/* Streams one archive's share of the bundle, hashing every blob. */
+struct stream_ctx {
+        struct plan *p;
+        size_t archive;
+        size_t next;            /* index of the next plan blob expected */
+        struct bundle_writer *w;
+        sha256_ctx *h;
+        berr *e;
+};
+
+static bool stream_want(void *ud, const char *digest)
+{
+        struct stream_ctx *c = ud;
+        return c->next < c->p->n_blobs && c->p->blobs[c->next].archive == c->archive &&
+               !strcmp(c->p->blobs[c->next].digest, digest);
+}
+
+static int stream_begin(void *ud, const char *digest, uint64_t size)
+{
+        struct stream_ctx *c = ud;
+        return bundle_writer_blob_begin(c->w, digest, size, c->e);
+}
+
+static int stream_data(void *ud, const void *buf, size_t len)
+{
+        struct stream_ctx *c = ud;
+        if (sha256_update(c->h, buf, len) < 0)
+                return -EIO;
+        return bundle_writer_blob_data(c->w, buf, len, c->e);
+}
+
+static int stream_end(void *ud, const char *digest)
+{
+        struct stream_ctx *c = ud;
+        char d[DIGEST_STR_LEN + 1];
+        if (sha256_final_str(c->h, d) < 0)
+                return -EIO;
+        if (strcmp(d, digest) != 0)
+                return berr_set(c->e, -EBADMSG, "blob %s is corrupt in the image archive (content hashes to %s)", digest, d);
+        c->next++;
+        return 0;
+}
+
+static char *build_manifest(const struct bundle_create_opts *o, struct plan *p, const struct desc *roots, size_t *len)
+{
+        char created[32], expires[32];
+        time_format_rfc3339(o->created, created);
+        time_format_rfc3339(o->expires, expires);
+        json_t *images = json_array(), *blobs = json_array();
+        for (size_t i = 0; i < o->n_images; i++)
+                json_array_append_new(images, json_pack("{s:s,s:s,s:s,s:I}", "ref", o->images[i].ref, "mediaType",
+                                                        roots[i].media_type, "digest", roots[i].digest, "size",
+                                                        (json_int_t)roots[i].size));
+        for (size_t i = 0; i < p->n_blobs; i++)
+                json_array_append_new(blobs, json_pack("{s:s,s:I,s:s}", "digest", p->blobs[i].digest, "size",
+                                                       (json_int_t)p->blobs[i].size, "mediaType", p->blobs[i].media_type));
+        json_t *m = json_pack("{s:i,s:s,s:s,s:I,s:s,s:s,s:o,s:o}", "schemaVersion", 1, "mediaType",
+                              BUNDLE_MANIFEST_MEDIA_TYPE, "name", o->name, "version", (json_int_t)o->version, "created",
+                              created, "expires", expires, "images", images, "blobs", blobs);
+        if (!m)
+                return NULL;
+        if (o->workloads)
+                json_object_set(m, "workloads", o->workloads);
+        char *s = json_dumps(m, JSON_INDENT(2));
+        json_decref(m);
+        if (!s)
+                return NULL;
+        size_t l = strlen(s);
+        char *t = realloc(s, l + 2);
+        if (!t) {
+                free(s);
+                return NULL;
+        }
+        t[l] = '\n';
+        t[l + 1] = 0;
+        *len = l + 1;
+        return t;
+}
+
+int bundle_create(const struct bundle_create_opts *o, struct bundle_create_result *res, berr *e)
+{
+        struct plan p = {0};
+        struct out_file out = {0};
+        struct bundle_writer *w = NULL;
+        sha256_ctx *h = NULL;
+        char *manifest = NULL, *sigjson = NULL;
+        struct bundle_signatures *sigs = NULL;
+        struct desc *roots = calloc(o->n_images ? o->n_images : 1, sizeof *roots);
+        size_t *img_archive = calloc(o->n_images ? o->n_images : 1, sizeof *img_archive);
+        int r = 0;
+        out.fd = -1;
+
+        if (!roots || !img_archive || !(p.archives = calloc(o->n_images ? o->n_images : 1, sizeof *p.archives))) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        if (!bundle_name_valid(o->name)) {
+                r = berr_set(e, -EINVAL, "bundle name '%s' is invalid (letters, digits, '.', '_', '-')", o->name);
+                goto finish;
+        }
+        if (o->version < 1 || o->version > BUNDLE_MAX_VERSION || o->expires <= o->created || o->n_keys == 0 ||
+            o->n_images == 0) {
+                r = berr_set(e, -EINVAL, "bundle needs a version ≥ 1, an expiry after its creation time, a key and an image");
+                goto finish;
+        }
+        /* Scan each distinct archive once; images sharing an archive share the scan. */
+        for (size_t i = 0; i < o->n_images; i++) {
+                if (!image_ref_valid(o->images[i].ref)) {
+                        r = berr_set(e, -EINVAL, "image reference '%s' is invalid", o->images[i].ref);
+                        goto finish;
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (!strcmp(o->images[j].ref, o->images[i].ref)) {
+                                r = berr_set(e, -EINVAL, "image '%s' is given twice", o->images[i].ref);
+                                goto finish;
+                        }
+                size_t ai = p.n_archives;
+                for (size_t j = 0; j < p.n_archives; j++)
+                        if (!strcmp(p.archives[j]->path, o->images[i].archive))
+                                ai = j;
+                if (ai == p.n_archives) {
+                        r = oci_archive_scan(o->images[i].archive, &p.archives[ai], e);
+                        if (r < 0)
+                                goto finish;
+                        p.n_archives++;
+                }
+                img_archive[i] = ai;
+                r = pick_image(p.archives[ai], o->images[i].ref, &roots[i], e);
+                if (r >= 0)
+                        r = plan_walk(&p, ai, &roots[i], e);
+                if (r < 0)
+                        goto finish;
+        }
+        /* Blob order: by archive (first use), then by position inside it, so each
+         * archive is streamed exactly once, front to back. */
+        qsort(p.blobs, p.n_blobs, sizeof *p.blobs, cmp_plan_blob);
+
+        size_t mlen, slen;
+        manifest = build_manifest(o, &p, roots, &mlen);
+        sigs = signatures_new();
+        if (!manifest || !sigs) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = 0; i < o->n_keys; i++) {
+                r = signatures_add(sigs, &o->keys[i], manifest, mlen);
+                if (r < 0) {
+                        r = berr_set(e, r, "cannot sign with key '%s': %s", o->keys[i].name, strerror(-r));
+                        goto finish;
+                }
+        }
+        r = signatures_serialize(sigs, &sigjson, &slen);
+        if (r < 0)
+                goto finish;
+        /* Re-parse what we produced: never write a bundle our own reader would refuse. */
+        struct bundle_manifest *check = NULL;
+        berr sub = {0};
+        r = bundle_manifest_parse(manifest, mlen, &check, &sub);
+        if (r < 0) {
+                r = berr_set(e, r, "internal error, generated manifest is invalid: %s", berr_msg(&sub, r));
+                goto finish;
+        }
+        if (res) {
+                res->n_blobs = check->n_blobs;
+                res->total_size = check->total_blob_size;
+                snprintf(res->manifest_digest, sizeof res->manifest_digest, "%s", check->digest);
+        }
+        bundle_manifest_free(check);
+
+        r = out_open(&out, o->output, e);
+        if (r >= 0)
+                r = bundle_writer_new(out.fd, &w, e);
+        if (r >= 0)
+                r = bundle_writer_head(w, manifest, mlen, sigjson, slen, e);
+        if (r >= 0)
+                r = sha256_new(&h);
+        struct stream_ctx sc = {.p = &p, .w = w, .h = h, .e = e};
+        struct oci_blob_sink sink = {stream_want, stream_begin, stream_data, stream_end, &sc};
+        for (size_t ai = 0; r >= 0 && ai < p.n_archives; ai++) {
+                sc.archive = ai;
+                r = oci_archive_stream(p.archives[ai], &sink, e);
+                if (r >= 0 && sc.next < p.n_blobs && p.blobs[sc.next].archive == ai)
+                        r = berr_set(e, -EBADMSG, "image archive %s: blob %s appears out of order on the second read",
+                                     p.archives[ai]->path, p.blobs[sc.next].digest);
+        }
+        if (r >= 0)
+                r = bundle_writer_close(w, e);
+        if (r >= 0)
+                r = out_commit(&out, o->output, e);
+
+finish:
+        bundle_writer_free(w);
+        out_abort(&out);
+        sha256_free(h);
+        free(manifest);
+        free(sigjson);
+        signatures_free(sigs);
+        plan_done(&p);
+        free(roots);
+        free(img_archive);
+        return r;
+}
+
+static int copy_sink(void *ud, const void *buf, size_t len)
+{
+        struct bundle_writer *w = ud;
+        return bundle_writer_blob_data(w, buf, len, NULL);
+}
+
+int bundle_cosign(const char *in, const char *out_path, const struct berth_key *k, berr *e)
+{
+        int fd = open(in, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return berr_set(e, -errno, "cannot open %s: %s", in, strerror(errno));
+        _cleanup_(bundle_reader_freep) struct bundle_reader *r = NULL;
+        int q = bundle_reader_new(fd, in, &r, e);
+        if (q >= 0)
+                q = bundle_reader_read_head(r, e);
+        if (q >= 0)
+                q = bundle_reader_parse_unverified(r, e);
+        if (q < 0)
+                return q;
+        const void *mraw, *sraw;
+        size_t mlen, slen;
+        bundle_reader_head_bytes(r, &mraw, &mlen, &sraw, &slen);
+        _cleanup_(signatures_freep) struct bundle_signatures *sigs = NULL;
+        q = signatures_parse(sraw, slen, &sigs, e);
+        if (q < 0)
+                return q;
+        q = signatures_add(sigs, k, mraw, mlen);
+        if (q < 0)
+                return berr_set(e, q, "cannot sign with key '%s': %s", k->name, strerror(-q));
+        _cleanup_free_ char *sj = NULL;
+        size_t sjl;
+        q = signatures_serialize(sigs, &sj, &sjl);
+        if (q < 0)
+                return q;
+
+        struct out_file out = {0};
+        out.fd = -1;
+        struct bundle_writer *w = NULL;
+        q = out_open(&out, out_path, e);
+        if (q >= 0)
+                q = bundle_writer_new(out.fd, &w, e);
+        if (q >= 0)
+                q = bundle_writer_head(w, mraw, mlen, sj, sjl, e);
+        const struct bundle_blob *b;
+        while (q >= 0 && (q = bundle_reader_next_blob(r, &b, e)) > 0) {
+                q = bundle_writer_blob_begin(w, b->digest, b->size, e);
+                if (q >= 0)
+                        q = bundle_reader_stream_blob(r, copy_sink, w, e);
+        }
+        if (q >= 0)
+                q = bundle_reader_finish(r, e);
+        if (q >= 0)
+                q = bundle_writer_close(w, e);
+        if (q >= 0)
+                q = out_commit(&out, out_path, e);
+        bundle_writer_free(w);
+        out_abort(&out);
+        return q;
+}

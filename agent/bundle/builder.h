@@ -1,0 +1,42 @@
+/* builder.h — makes .berth bundles: create from OCI image archives, co-sign.
+ *
+ * Output is written to OUT.tmp.<pid> beside OUT, fsynced and renamed, so a failed or
+ * interrupted build never leaves a partial OUT. Every blob copied into a bundle is
+ * hashed on the way and must match its digest.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "bundle/keys.h"
+
+struct bundle_image_arg {
+        const char *ref;        /* name the image gets on the node */
+        const char *archive;    /* OCI image-layout tar */
+};
+
+struct bundle_create_opts {
+        const char *name;
+        int64_t version;
+        int64_t created;
+        int64_t expires;
+        const struct bundle_image_arg *images;
+        size_t n_images;
+        const struct berth_key *keys;   /* at least one, with secrets */
+        size_t n_keys;
+        json_t *workloads;              /* optional, copied verbatim as "workloads" */
+        const char *output;
+};
+
+struct bundle_create_result {
+        size_t n_blobs;
+        uint64_t total_size;
+        char manifest_digest[72];
+};
+
+int bundle_create(const struct bundle_create_opts *o, struct bundle_create_result *res, berr *e);
+/* Copies IN to OUT adding (or replacing) key k's signature; every blob is re-verified. */
+int bundle_cosign(const char *in, const char *out, const struct berth_key *k, berr *e);

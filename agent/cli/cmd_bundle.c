@@ -1,0 +1,354 @@
+/* cmd_bundle.c — berth bundle create | sign | verify | inspect. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "bundle/builder.h"
+#include "bundle/format.h"
+#include "bundle/reader.h"
+#include "cli/cli.h"
+#include "cli/common.h"
+
+#define MAX_ARGS 64
+#define DEFAULT_LIFETIME (90 * 86400)
+
+static void help_bundle(void)
+{
+        printf("Usage: berth bundle COMMAND ...\n\n"
+               "  create -k KEY [-k KEY...] --name NAME --version N [--expires TIME] [--created TIME]\n"
+               "         --image REF=ARCHIVE [--image ...] -o OUT.berth\n"
+               "  sign   -k KEY IN.berth -o OUT.berth\n"
+               "  verify --trust DIR FILE.berth\n"
+               "  inspect [--json] FILE.berth\n\n"
+               "Run 'berth bundle COMMAND --help' for details.\n");
+}
+
+static int load_keys(char **paths, size_t n, struct berth_key *keys)
+{
+        for (size_t i = 0; i < n; i++) {
+                berr e = {0};
+                int r = key_load_secret(paths[i], &keys[i], &e);
+                if (r < 0)
+                        return log_error_errno(r, "%s", berr_msg(&e, r));
+        }
+        return 0;
+}
+
+static int parse_time_arg(const char *s, int64_t base, int64_t *ret)
+{
+        if (time_parse_rfc3339(s, ret) == 0)
+                return 0;
+        int64_t d;
+        if (duration_parse(s[0] == '+' ? s + 1 : s, &d) == 0) {
+                *ret = base + d;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"key", required_argument, NULL, 'k'},   {"name", required_argument, NULL, 'n'},
+                {"version", required_argument, NULL, 'V'}, {"expires", required_argument, NULL, 'x'},
+                {"created", required_argument, NULL, 'c'}, {"image", required_argument, NULL, 'i'},
+                {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        char *keys[MAX_ARGS];
+        struct bundle_image_arg images[MAX_ARGS];
+        size_t n_keys = 0, n_images = 0;
+        const char *name = NULL, *version = NULL, *expires = "90d", *created = NULL, *out = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "k:n:V:x:c:i:o:h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'k':
+                        if (n_keys == MAX_ARGS)
+                                return log_error("too many keys"), EXIT_USAGE;
+                        keys[n_keys++] = optarg;
+                        break;
+                case 'i': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || !eq[1] || n_images == MAX_ARGS) {
+                                log_error("--image takes REF=ARCHIVE, e.g. registry.local/gw/broker:2.0=broker.tar");
+                                return EXIT_USAGE;
+                        }
+                        *eq = 0;
+                        images[n_images].ref = optarg;
+                        images[n_images++].archive = eq + 1;
+                        break;
+                }
+                case 'n': name = optarg; break;
+                case 'V': version = optarg; break;
+                case 'x': expires = optarg; break;
+                case 'c': created = optarg; break;
+                case 'o': out = optarg; break;
+                case 'h':
+                        printf("Usage: berth bundle create -k KEY [-k KEY...] --name NAME --version N\n"
+                               "         [--expires TIME|DURATION] [--created TIME] --image REF=ARCHIVE [...] -o OUT.berth\n\n"
+                               "Builds a signed bundle from OCI image-layout archives (skopeo oci-archive:,\n"
+                               "'ctr images export', 'docker save' of Docker 25+; gzip, zstd or plain layers).\n"
+                               "TIME is RFC 3339 UTC (2027-01-31T00:00:00Z); DURATION is relative to the\n"
+                               "creation time (90d, 12h; default 90d). The creation time defaults to\n"
+                               "$SOURCE_DATE_EPOCH, else now: identical inputs and times give a\n"
+                               "byte-identical bundle.\n");
+                        return 0;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (!name || !version || !out || n_keys == 0 || n_images == 0 || optind != argc) {
+                log_error("bundle create needs -k KEY, --name, --version, --image REF=ARCHIVE and -o OUT; "
+                          "see 'berth bundle create --help'");
+                return EXIT_USAGE;
+        }
+        struct bundle_create_opts o = {.name = name, .images = images, .n_images = n_images, .output = out};
+        char *end;
+        errno = 0;
+        long long v = strtoll(version, &end, 10);
+        if (errno || *end || v < 1 || v > BUNDLE_MAX_VERSION) {
+                log_error("--version must be an integer between 1 and %lld", BUNDLE_MAX_VERSION);
+                return EXIT_USAGE;
+        }
+        o.version = v;
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        if (created) {
+                if (time_parse_rfc3339(created, &o.created) < 0) {
+                        log_error("--created must be an RFC 3339 UTC time like 2026-11-21T06:00:00Z");
+                        return EXIT_USAGE;
+                }
+        } else if (sde && *sde) {
+                o.created = strtoll(sde, &end, 10);
+                if (*end || o.created < 0) {
+                        log_error("SOURCE_DATE_EPOCH must be a number of seconds");
+                        return EXIT_USAGE;
+                }
+        } else
+                o.created = now_seconds();
+        if (parse_time_arg(expires, o.created, &o.expires) < 0 || o.expires <= o.created) {
+                log_error("--expires must be a time after the creation time (RFC 3339) or a duration like 90d");
+                return EXIT_USAGE;
+        }
+        struct berth_key kv[MAX_ARGS];
+        if (load_keys(keys, n_keys, kv) < 0)
+                return 1;
+        o.keys = kv;
+        o.n_keys = n_keys;
+        berr e = {0};
+        struct bundle_create_result res = {0};
+        int r = bundle_create(&o, &res, &e);
+        for (size_t i = 0; i < n_keys; i++)
+                key_wipe(&kv[i]);
+        if (r < 0) {
+                log_error_errno(r, "cannot create %s: %s", out, berr_msg(&e, r));
+                return 1;
+        }
+        char sz[32];
+        printf("created %s: %s version %lld, %zu image(s), %zu blob(s), %s, %zu signature(s), manifest %s\n", out, name,
+               v, n_images, res.n_blobs, format_size(res.total_size, sz), n_keys, res.manifest_digest);
+        return 0;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"key", required_argument, NULL, 'k'}, {"output", required_argument, NULL, 'o'},
+                {"help", no_argument, NULL, 'h'}, {0},
+        };
+        const char *key = NULL, *out = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'k': key = optarg; break;
+                case 'o': out = optarg; break;
+                case 'h':
+                        printf("Usage: berth bundle sign -k KEY IN.berth -o OUT.berth\n\n"
+                               "Adds KEY's co-signature to a bundle (k-of-n signing). Every blob is\n"
+                               "re-verified while copying. OUT may equal IN.\n");
+                        return 0;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (!key || !out || optind != argc - 1) {
+                log_error("bundle sign needs -k KEY, one input bundle and -o OUT; see 'berth bundle sign --help'");
+                return EXIT_USAGE;
+        }
+        struct berth_key k;
+        char *kp = (char *)key;
+        if (load_keys(&kp, 1, &k) < 0)
+                return 1;
+        berr e = {0};
+        int r = bundle_cosign(argv[optind], out, &k, &e);
+        key_wipe(&k);
+        if (r < 0) {
+                log_error_errno(r, "cannot sign %s: %s", argv[optind], berr_msg(&e, r));
+                return 1;
+        }
+        printf("signed %s with key '%s' (%s) → %s\n", argv[optind], k.name, k.id, out);
+        return 0;
+}
+
+static int open_reader(const char *path, struct bundle_reader **ret)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "cannot open bundle %s: %m", path);
+        berr e = {0};
+        int r = bundle_reader_new(fd, path, ret, &e);
+        if (r >= 0)
+                r = bundle_reader_read_head(*ret, &e);
+        if (r < 0)
+                return log_error_errno(r, "%s", berr_msg(&e, r));
+        return 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"trust", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0},
+        };
+        const char *trust_dir = BERTH_DEFAULT_TRUST_DIR;
+        int c;
+        while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 't': trust_dir = optarg; break;
+                case 'h':
+                        printf("Usage: berth bundle verify [--trust DIR] FILE.berth\n\n"
+                               "Checks a bundle completely: signatures against the *.pub keys and the\n"
+                               "'threshold' file in DIR (default %s), expiry, every blob's digest\n"
+                               "and size, and the exact file layout. Exit 0 and one summary line when valid.\n",
+                               BERTH_DEFAULT_TRUST_DIR);
+                        return 0;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (optind != argc - 1) {
+                log_error("bundle verify needs exactly one bundle file; see 'berth bundle verify --help'");
+                return EXIT_USAGE;
+        }
+        const char *path = argv[optind];
+        berr e = {0};
+        _cleanup_(trust_freep) struct trust *t = NULL;
+        int r = trust_load(trust_dir, &t, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                return 1;
+        }
+        _cleanup_(bundle_reader_freep) struct bundle_reader *rd = NULL;
+        if (open_reader(path, &rd) < 0)
+                return 1;
+        r = bundle_reader_verify(rd, t, now_seconds(), &e);
+        const struct bundle_blob *b;
+        while (r >= 0 && (r = bundle_reader_next_blob(rd, &b, &e)) > 0)
+                r = bundle_reader_stream_blob(rd, NULL, NULL, &e);
+        if (r >= 0)
+                r = bundle_reader_finish(rd, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                return 1;
+        }
+        struct bundle_manifest *m = bundle_reader_manifest(rd);
+        char sz[32], ex[32];
+        time_format_rfc3339(m->expires, ex);
+        printf("OK %s version %lld: %u of %u required signature(s) valid, %zu image(s), %zu blob(s), %s, expires %s\n",
+               m->name, (long long)m->version, bundle_reader_valid_signatures(rd), t->threshold, m->n_images, m->n_blobs,
+               format_size(m->total_blob_size, sz), ex);
+        return 0;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0},
+        };
+        bool json = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "jh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'j': json = true; break;
+                case 'h':
+                        printf("Usage: berth bundle inspect [--json] FILE.berth\n\n"
+                               "Shows a bundle's manifest, signers and blob layout without verifying it\n"
+                               "(use 'berth bundle verify' for that). --json prints the manifest as signed,\n"
+                               "plus the signatures and each blob's byte offset in the file.\n");
+                        return 0;
+                default: return EXIT_USAGE;
+                }
+        }
+        if (optind != argc - 1) {
+                log_error("bundle inspect needs exactly one bundle file");
+                return EXIT_USAGE;
+        }
+        _cleanup_(bundle_reader_freep) struct bundle_reader *rd = NULL;
+        if (open_reader(argv[optind], &rd) < 0)
+                return 1;
+        berr e = {0};
+        int r = bundle_reader_parse_unverified(rd, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                return 1;
+        }
+        struct bundle_manifest *m = bundle_reader_manifest(rd);
+        const struct bundle_signatures *s = bundle_reader_signatures(rd);
+        char cr[32], ex[32], sz[32];
+        time_format_rfc3339(m->created, cr);
+        time_format_rfc3339(m->expires, ex);
+        if (json) {
+                json_t *sigs = json_array(), *layout = json_array();
+                for (size_t i = 0; i < s->n; i++)
+                        json_array_append_new(sigs, json_pack("{s:s}", "keyid", s->v[i].keyid));
+                for (size_t i = 0; i < m->n_blobs; i++)
+                        json_array_append_new(layout, json_pack("{s:s,s:I,s:I}", "digest", m->blobs[i].digest, "offset",
+                                                                (json_int_t)m->blobs[i].data_offset, "size",
+                                                                (json_int_t)m->blobs[i].size));
+                json_t *o = json_pack("{s:s,s:O,s:o,s:o,s:b}", "manifestDigest", m->digest, "manifest", m->root,
+                                      "signatures", sigs, "layout", layout, "verified", 0);
+                char *out = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+                json_decref(o);
+                if (!out)
+                        return log_error("out of memory"), 1;
+                printf("%s\n", out);
+                free(out);
+                return 0;
+        }
+        printf("bundle:    %s version %lld (NOT verified; run 'berth bundle verify')\n", m->name, (long long)m->version);
+        printf("manifest:  %s\n", m->digest);
+        printf("created:   %s\nexpires:   %s\n", cr, ex);
+        printf("signed by: ");
+        for (size_t i = 0; i < s->n; i++)
+                printf("%s%s", i ? ", " : "", s->v[i].keyid);
+        printf("\nimages:\n");
+        for (size_t i = 0; i < m->n_images; i++)
+                printf("  %s  %s\n", m->images[i].ref, m->images[i].digest);
+        printf("blobs:     %zu, %s\n", m->n_blobs, format_size(m->total_blob_size, sz));
+        for (size_t i = 0; i < m->n_blobs; i++)
+                printf("  %s  %12llu  %s\n", m->blobs[i].digest, (unsigned long long)m->blobs[i].size,
+                       m->blobs[i].media_type);
+        json_t *w = json_object_get(m->root, "workloads");
+        if (w)
+                printf("workloads: %zu\n", json_array_size(w));
+        return 0;
+}
+
+int cmd_bundle(int argc, char **argv)
+{
+        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+                help_bundle();
+                return argc < 2 ? EXIT_USAGE : 0;
+        }
+        if (!strcmp(argv[1], "create"))
+                return cmd_create(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "sign"))
+                return cmd_sign(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "verify"))
+                return cmd_verify(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "inspect"))
+                return cmd_inspect(argc - 1, argv + 1);
+        log_error("unknown bundle command '%s'; see 'berth bundle --help'", argv[1]);
+        return EXIT_USAGE;
+}

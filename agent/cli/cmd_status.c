@@ -1,0 +1,114 @@
+/* cmd_status.c — berth status: what this node holds. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "store/content.h"
+#include "store/db.h"
+
+struct status_ctx {
+        struct berth_db *db;
+        json_t *bundles;        /* --json */
+        json_t *cur_images;
+};
+
+static int image_cb(void *ud, const struct db_image *im)
+{
+        struct status_ctx *c = ud;
+        if (c->cur_images) {
+                json_array_append_new(c->cur_images, json_pack("{s:s,s:s,s:s,s:I}", "ref", im->ref, "digest", im->digest,
+                                                                "mediaType", im->media_type, "size", (json_int_t)im->size));
+                return 0;
+        }
+        printf("      image %s  %s\n", im->ref, im->digest);
+        return 0;
+}
+
+static int bundle_cb(void *ud, const struct db_bundle *b)
+{
+        struct status_ctx *c = ud;
+        char imp[32], ex[32], sz[32];
+        time_format_rfc3339(b->imported_at, imp);
+        time_format_rfc3339(b->expires, ex);
+        if (c->bundles) {
+                c->cur_images = json_array();
+                json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:I,s:o}", "name", b->name, "version",
+                                      (json_int_t)b->version, "manifestDigest", b->digest, "importedAt", imp, "expires",
+                                      ex, "source", b->source, "size", (json_int_t)b->size, "images", c->cur_images);
+                json_array_append_new(c->bundles, o);
+        } else
+                printf("  %s version %lld  (%s, imported %s via %s, expires %s)\n", b->name, (long long)b->version,
+                       format_size(b->size, sz), imp, b->source, ex);
+        int r = db_list_images(c->db, b->name, b->version, image_cb, c);
+        c->cur_images = NULL;
+        return r;
+}
+
+int cmd_status(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"state-dir", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
+                {"json", no_argument, NULL, 'j'},            {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        const char *state = NULL, *config = NULL;
+        bool json = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "s:c:jh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's': state = optarg; break;
+                case 'c': config = optarg; break;
+                case 'j': json = true; break;
+                case 'h':
+                        printf("Usage: berth status [--state-dir DIR] [--config FILE] [--json]\n\n"
+                               "Shows installed bundles and versions, their images, and the content\n"
+                               "store's size.\n");
+                        return 0;
+                default: return EXIT_USAGE;
+                }
+        }
+        _cleanup_(config_freep) struct berth_config *cfg = NULL;
+        if (cli_load_config(config, &cfg) < 0)
+                return 1;
+        if (!state)
+                state = config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR);
+        berr e = {0};
+        _cleanup_(db_closep) struct berth_db *db = NULL;
+        _cleanup_(content_store_freep) struct content_store *cs = NULL;
+        int r = db_open(state, &db, &e);
+        if (r >= 0)
+                r = content_store_open(state, &cs, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                return 1;
+        }
+        uint64_t bytes = 0, count = 0;
+        (void)content_usage(cs, &bytes, &count);
+        struct status_ctx ctx = {.db = db};
+        char sz[32];
+        if (json) {
+                ctx.bundles = json_array();
+                r = db_list_bundles(db, bundle_cb, &ctx);
+                json_t *o = json_pack("{s:s,s:{s:I,s:I},s:o}", "stateDir", state, "store", "blobs", (json_int_t)count,
+                                      "bytes", (json_int_t)bytes, "bundles", ctx.bundles);
+                char *out = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+                json_decref(o);
+                if (out)
+                        printf("%s\n", out);
+                free(out);
+        } else {
+                printf("state:   %s\nstore:   %llu blob(s), %s\nbundles:\n", state, (unsigned long long)count,
+                       format_size(bytes, sz));
+                r = db_list_bundles(db, bundle_cb, &ctx);
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot read the database in %s: %m", state);
+                return 1;
+        }
+        return 0;
+}

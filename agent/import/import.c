@@ -1,0 +1,203 @@
+/* import.c — the single entry path of bundles into a node (see import.h for the order
+ * of steps and what each failure leaves behind).
+ */
+#include "import/import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/timeutil.h"
+#include "bundle/reader.h"
+#include "store/db.h"
+
+/* Headroom kept free on the state filesystem beyond what an import needs. */
+#define IMPORT_SPACE_MARGIN (16ULL * 1024 * 1024)
+
+struct blob_sink {
+        int fd;
+        const char *digest;
+        uint64_t written;
+        berr *e;
+        const char *state_dir;
+};
+
+static int sink_write(void *ud, const void *buf, size_t len)
+{
+        struct blob_sink *s = ud;
+        int r = write_all(s->fd, buf, len);
+        if (r == -ENOSPC || r == -EDQUOT)
+                return berr_set(s->e, r, "disk full while storing blob %s in %s; free some space and import again "
+                                "(nothing was changed)", s->digest, s->state_dir);
+        if (r < 0)
+                return berr_set(s->e, r, "cannot write blob %s to the store: %s", s->digest, strerror(-r));
+        s->written += len;
+        return 0;
+}
+
+/* One import at a time per state dir; the lock dies with the process. */
+static int lock_state(const char *state_dir, int *ret_fd, berr *e)
+{
+        int r = mkdir_p(state_dir, 0755);
+        if (r < 0)
+                return berr_set(e, r, "cannot create state directory %s: %s", state_dir, strerror(-r));
+        _cleanup_free_ char *p = path_join(state_dir, "lock");
+        if (!p)
+                return -ENOMEM;
+        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return berr_set(e, -errno, "cannot open lock file %s: %s", p, strerror(errno));
+        if (flock(fd, LOCK_EX) < 0) {
+                close(fd);
+                return berr_set(e, -errno, "cannot lock %s: %s", p, strerror(errno));
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct content_store *cs, berr *e)
+{
+        for (size_t i = 0; i < o->n_backends; i++) {
+                struct import_backend *b = o->backends[i];
+                int r = b->preload(b, m, cs, e);
+                if (r < 0)
+                        return berr_prefix(e, r, "%s %lld was verified and stored, but preloading into %s failed "
+                                           "(fix that and import again to finish)", m->name, (long long)m->version, b->name);
+        }
+        return 0;
+}
+
+int berth_import_fd(const struct import_opts *o, int fd, const char *display_name, struct import_result *res,
+                    berr *e)
+{
+        struct import_result dummy;
+        if (!res)
+                res = &dummy;
+        memset(res, 0, sizeof *res);
+        int64_t now = o->now ? o->now : now_seconds();
+
+        _cleanup_(bundle_reader_freep) struct bundle_reader *rd = NULL;
+        int r = bundle_reader_new(fd, display_name, &rd, e);
+        if (r < 0)
+                return r;
+        _cleanup_(trust_freep) struct trust *t = NULL;
+        r = trust_load(o->trust_dir, &t, e);
+        if (r < 0)
+                return r;
+        r = bundle_reader_read_head(rd, e);
+        if (r >= 0)
+                r = bundle_reader_verify(rd, t, now, e);
+        if (r < 0)
+                return r;
+        struct bundle_manifest *m = bundle_reader_manifest(rd);
+        snprintf(res->name, sizeof res->name, "%s", m->name);
+        res->version = m->version;
+        res->n_images = (unsigned)m->n_images;
+        memcpy(res->digest, m->digest, sizeof res->digest);
+
+        _cleanup_close_ int lock = -1;
+        r = lock_state(o->state_dir, &lock, e);
+        if (r < 0)
+                return r;
+        _cleanup_(db_closep) struct berth_db *db = NULL;
+        _cleanup_(content_store_freep) struct content_store *cs = NULL;
+        r = db_open(o->state_dir, &db, e);
+        if (r >= 0)
+                r = content_store_open(o->state_dir, &cs, e);
+        if (r < 0)
+                return r;
+
+        int64_t have = 0;
+        char have_digest[DIGEST_STR_LEN + 1] = "";
+        r = db_installed(db, m->name, &have, have_digest);
+        if (r < 0)
+                return berr_set(e, r, "cannot read installed versions from the database");
+        if (r > 0 && have == m->version && !strcmp(have_digest, m->digest)) {
+                /* Same bundle again: nothing to store; let backends finish what they may not have. */
+                res->already_installed = true;
+                res->bytes_read = bundle_reader_bytes_read(rd);
+                return run_backends(o, m, cs, e);
+        }
+        if (r > 0 && have == m->version)
+                return berr_set(e, -ESTALE, "bundle %s: version %lld is already installed with different content "
+                                "(manifest %s); a new release needs a higher version", m->name, (long long)have, have_digest);
+        if (r > 0 && have > m->version)
+                return berr_set(e, -ESTALE, "bundle %s: version %lld is older than the installed version %lld; "
+                                "downgrades are refused (use 'berth rollback' to return to a kept version)",
+                                m->name, (long long)m->version, (long long)have);
+
+        uint64_t need = 0;
+        for (size_t i = 0; i < m->n_blobs; i++)
+                if (!content_has(cs, m->blobs[i].digest, m->blobs[i].size))
+                        need += m->blobs[i].size;
+        uint64_t avail = 0;
+        if (fs_free_bytes(o->state_dir, &avail) >= 0 && avail < need + IMPORT_SPACE_MARGIN)
+                return berr_set(e, -ENOSPC, "bundle %s %lld needs %llu MiB in %s but only %llu MiB are free; free some "
+                                "space and import again (nothing was changed)", m->name, (long long)m->version,
+                                (unsigned long long)((need + IMPORT_SPACE_MARGIN) >> 20), o->state_dir,
+                                (unsigned long long)(avail >> 20));
+
+        _cleanup_(content_stage_freep) struct content_stage *stage = NULL;
+        r = content_stage_new(cs, &stage, e);
+        if (r < 0)
+                return r;
+        const struct bundle_blob *b;
+        while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
+                if (content_has(cs, b->digest, b->size)) {
+                        /* Already stored: still hashed, so a corrupt bundle is refused whole. */
+                        r = bundle_reader_stream_blob(rd, NULL, NULL, e);
+                        if (r < 0)
+                                return r;
+                        res->blobs_present++;
+                        continue;
+                }
+                struct blob_sink s = {.fd = -1, .digest = b->digest, .e = e, .state_dir = o->state_dir};
+                r = content_stage_open(stage, b->digest, &s.fd, e);
+                if (r < 0)
+                        return r;
+                r = bundle_reader_stream_blob(rd, sink_write, &s, e);
+                if (r < 0) {
+                        content_stage_discard(stage, b->digest, s.fd);
+                        return r;
+                }
+                r = content_stage_done(stage, b->digest, s.fd, e);
+                if (r < 0)
+                        return r;
+                res->blobs_stored++;
+                res->bytes_stored += s.written;
+        }
+        if (r < 0)
+                return r;
+        r = bundle_reader_finish(rd, e);
+        if (r < 0)
+                return r;
+        res->bytes_read = bundle_reader_bytes_read(rd);
+
+        /* Only now, with every byte of the bundle checked, does anything become visible:
+         * blobs first (harmless alone: content-addressed and verified), then the DB row
+         * that makes the bundle installed. A crash between the two leaves unreferenced
+         * blobs that the next import reuses. */
+        r = content_stage_commit(stage, e);
+        if (r < 0)
+                return r;
+        const void *mraw, *sraw;
+        size_t mlen, slen;
+        bundle_reader_head_bytes(rd, &mraw, &mlen, &sraw, &slen);
+        r = db_record_bundle(db, m, mraw, mlen, sraw, slen, o->source, now, e);
+        if (r < 0)
+                return r;
+        return run_backends(o, m, cs, e);
+}
+
+int berth_import_file(const struct import_opts *o, const char *path, struct import_result *res, berr *e)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return berr_set(e, -errno, "cannot open bundle %s: %s", path, strerror(errno));
+        return berth_import_fd(o, fd, path, res, e);
+}

@@ -1,0 +1,314 @@
+/* db.c — berth's SQLite state (see db.h). The only file that includes sqlite3.h. */
+#include "store/db.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+
+struct berth_db {
+        sqlite3 *db;
+};
+
+/* Schema migrations: migrations[i] takes the schema from version i to i + 1. */
+static const char *const migrations[] = {
+        "CREATE TABLE bundles ("
+        "  id INTEGER PRIMARY KEY,"
+        "  name TEXT NOT NULL,"
+        "  version INTEGER NOT NULL,"
+        "  manifest_digest TEXT NOT NULL,"
+        "  manifest BLOB NOT NULL,"
+        "  signatures BLOB NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  imported_at INTEGER NOT NULL,"
+        "  source TEXT NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  UNIQUE (name, version));"
+        "CREATE TABLE images ("
+        "  bundle_id INTEGER NOT NULL REFERENCES bundles(id) ON DELETE CASCADE,"
+        "  ref TEXT NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  media_type TEXT NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  PRIMARY KEY (bundle_id, ref));"
+        "CREATE TABLE bundle_blobs ("
+        "  bundle_id INTEGER NOT NULL REFERENCES bundles(id) ON DELETE CASCADE,"
+        "  digest TEXT NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  media_type TEXT NOT NULL,"
+        "  PRIMARY KEY (bundle_id, digest));"
+        "CREATE INDEX bundle_blobs_digest ON bundle_blobs(digest);",
+};
+
+static int sq_err(struct berth_db *db, berr *e, const char *what)
+{
+        return berr_set(e, -EIO, "database: %s: %s", what, sqlite3_errmsg(db->db));
+}
+
+void db_close(struct berth_db *db)
+{
+        if (!db)
+                return;
+        sqlite3_close_v2(db->db);
+        free(db);
+}
+
+static int exec(struct berth_db *db, const char *sql, berr *e)
+{
+        char *msg = NULL;
+        if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                int r = berr_set(e, -EIO, "database: %s", msg ? msg : sqlite3_errmsg(db->db));
+                sqlite3_free(msg);
+                return r;
+        }
+        return 0;
+}
+
+static int migrate(struct berth_db *db, berr *e)
+{
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+                return sq_err(db, e, "reading schema version");
+        int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        sqlite3_finalize(st);
+        int n = (int)ELEMENTSOF(migrations);
+        if (v < 0)
+                return sq_err(db, e, "reading schema version");
+        if (v > n)
+                return berr_set(e, -EPROTO, "database schema version %d is newer than this berth understands (%d); "
+                                "upgrade berth", v, n);
+        for (; v < n; v++) {
+                char pragma[64];
+                snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", v + 1);
+                int r = exec(db, "BEGIN IMMEDIATE", e);
+                if (r >= 0)
+                        r = exec(db, migrations[v], e);
+                if (r >= 0)
+                        r = exec(db, pragma, e);
+                if (r >= 0)
+                        r = exec(db, "COMMIT", e);
+                if (r < 0) {
+                        (void)exec(db, "ROLLBACK", NULL);
+                        return berr_prefix(e, r, "migrating schema to version %d", v + 1);
+                }
+        }
+        return 0;
+}
+
+int db_open(const char *state_dir, struct berth_db **ret, berr *e)
+{
+        int r = mkdir_p(state_dir, 0755);
+        if (r < 0)
+                return berr_set(e, r, "cannot create state directory %s: %s", state_dir, strerror(-r));
+        _cleanup_free_ char *path = path_join(state_dir, "berth.db");
+        _cleanup_(db_closep) struct berth_db *db = calloc(1, sizeof *db);
+        if (!path || !db)
+                return -ENOMEM;
+        if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK)
+                return berr_set(e, -EIO, "cannot open database %s: %s", path,
+                                db->db ? sqlite3_errmsg(db->db) : "out of memory");
+        sqlite3_busy_timeout(db->db, 10000);
+        /* WAL + FULL: a committed transaction survives a power cut. */
+        r = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", e);
+        if (r >= 0)
+                r = migrate(db, e);
+        if (r < 0)
+                return berr_prefix(e, r, "database %s", path);
+        *ret = TAKE_PTR(db);
+        return 0;
+}
+
+struct sqlite3 *db_handle(struct berth_db *db)
+{
+        return db->db;
+}
+
+int db_installed(struct berth_db *db, const char *name, int64_t *ret_version, char ret_digest[DIGEST_STR_LEN + 1])
+{
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->db,
+                               "SELECT version, manifest_digest FROM bundles WHERE name=? ORDER BY version DESC LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        int k = sqlite3_step(st), r = 0;
+        if (k == SQLITE_ROW) {
+                if (ret_version)
+                        *ret_version = sqlite3_column_int64(st, 0);
+                if (ret_digest)
+                        snprintf(ret_digest, DIGEST_STR_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+                r = 1;
+        } else if (k != SQLITE_DONE)
+                r = -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
+
+int db_record_bundle(struct berth_db *db, const struct bundle_manifest *m, const void *manifest, size_t mlen,
+                     const void *sigs, size_t slen, const char *source, int64_t now, berr *e)
+{
+        int r = exec(db, "BEGIN IMMEDIATE", e);
+        if (r < 0)
+                return r;
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db->db,
+                               "INSERT INTO bundles (name, version, manifest_digest, manifest, signatures, created, expires,"
+                               " imported_at, source, size) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = sq_err(db, e, "recording bundle");
+                goto fail;
+        }
+        sqlite3_bind_text(st, 1, m->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, m->version);
+        sqlite3_bind_text(st, 3, m->digest, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 4, manifest, (int)mlen, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 5, sigs, (int)slen, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, m->created);
+        sqlite3_bind_int64(st, 7, m->expires);
+        sqlite3_bind_int64(st, 8, now);
+        sqlite3_bind_text(st, 9, source ? source : "cli", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)m->total_blob_size);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+                r = sq_err(db, e, "recording bundle");
+                goto fail;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        sqlite3_int64 id = sqlite3_last_insert_rowid(db->db);
+
+        if (sqlite3_prepare_v2(db->db, "INSERT INTO images (bundle_id, ref, digest, media_type, size) VALUES (?,?,?,?,?)",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = sq_err(db, e, "recording images");
+                goto fail;
+        }
+        for (size_t i = 0; i < m->n_images; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_int64(st, 1, id);
+                sqlite3_bind_text(st, 2, m->images[i].ref, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, m->images[i].digest, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, m->images[i].media_type, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 5, (sqlite3_int64)m->images[i].size);
+                if (sqlite3_step(st) != SQLITE_DONE) {
+                        r = sq_err(db, e, "recording images");
+                        goto fail;
+                }
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (sqlite3_prepare_v2(db->db, "INSERT INTO bundle_blobs (bundle_id, digest, size, media_type) VALUES (?,?,?,?)",
+                               -1, &st, NULL) != SQLITE_OK) {
+                r = sq_err(db, e, "recording blobs");
+                goto fail;
+        }
+        for (size_t i = 0; i < m->n_blobs; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_int64(st, 1, id);
+                sqlite3_bind_text(st, 2, m->blobs[i].digest, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3, (sqlite3_int64)m->blobs[i].size);
+                sqlite3_bind_text(st, 4, m->blobs[i].media_type, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) != SQLITE_DONE) {
+                        r = sq_err(db, e, "recording blobs");
+                        goto fail;
+                }
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        r = exec(db, "COMMIT", e);
+        if (r >= 0)
+                return 0;
+fail:
+        sqlite3_finalize(st);
+        (void)exec(db, "ROLLBACK", NULL);
+        return r;
+}
+
+int db_list_bundles(struct berth_db *db, db_bundle_fn fn, void *userdata)
+{
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->db,
+                               "SELECT b.name, b.version, b.manifest_digest, b.created, b.expires, b.imported_at, b.source,"
+                               " b.size, (SELECT count(*) FROM images i WHERE i.bundle_id=b.id)"
+                               " FROM bundles b ORDER BY b.name, b.version",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        int k, r = 0;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                struct db_bundle b = {
+                        .name = (char *)sqlite3_column_text(st, 0),
+                        .version = sqlite3_column_int64(st, 1),
+                        .created = sqlite3_column_int64(st, 3),
+                        .expires = sqlite3_column_int64(st, 4),
+                        .imported_at = sqlite3_column_int64(st, 5),
+                        .source = (char *)sqlite3_column_text(st, 6),
+                        .size = (uint64_t)sqlite3_column_int64(st, 7),
+                        .n_images = (unsigned)sqlite3_column_int(st, 8),
+                };
+                snprintf(b.digest, sizeof b.digest, "%s", (const char *)sqlite3_column_text(st, 2));
+                r = fn(userdata, &b);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && k != SQLITE_DONE && k != SQLITE_ROW)
+                r = -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
+
+int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len)
+{
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->db, "SELECT manifest FROM bundles WHERE name=? AND version=?", -1, &st, NULL) !=
+            SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, version);
+        int r = -ENOENT;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                int n = sqlite3_column_bytes(st, 0);
+                char *b = malloc((size_t)n + 1);
+                if (!b)
+                        r = -ENOMEM;
+                else {
+                        memcpy(b, sqlite3_column_blob(st, 0), (size_t)n);
+                        b[n] = 0;
+                        *ret = b;
+                        *ret_len = (size_t)n;
+                        r = 0;
+                }
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
+int db_list_images(struct berth_db *db, const char *name, int64_t version, db_image_fn fn, void *userdata)
+{
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->db,
+                               "SELECT i.ref, i.digest, i.media_type, i.size FROM images i JOIN bundles b ON b.id=i.bundle_id"
+                               " WHERE b.name=? AND b.version=? ORDER BY i.ref",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, version);
+        int k, r = 0;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW) {
+                struct db_image im = {
+                        .ref = (const char *)sqlite3_column_text(st, 0),
+                        .digest = (const char *)sqlite3_column_text(st, 1),
+                        .media_type = (const char *)sqlite3_column_text(st, 2),
+                        .size = (uint64_t)sqlite3_column_int64(st, 3),
+                };
+                r = fn(userdata, &im);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && k != SQLITE_DONE && k != SQLITE_ROW)
+                r = -EIO;
+        sqlite3_finalize(st);
+        return r;
+}
