@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "containerd/preload.h"
 #include "import/import.h"
 
 #define MAX_BACKENDS 4
@@ -19,7 +20,13 @@ static void help(void)
                "store and database exactly as they were.\n\n"
                "  --state-dir DIR  state directory (config 'state_dir', default %s)\n"
                "  --trust DIR      trusted *.pub keys + threshold (config 'trust_dir', default %s)\n"
-               "  --config FILE    configuration file (default %s, optional)\n",
+               "  --config FILE    configuration file (default %s, optional)\n"
+               "  --containerd SOCKET  preload the images into containerd (config\n"
+               "                   'containerd.address'; K3s: /run/k3s/containerd/containerd.sock)\n"
+               "  --namespace NS   containerd namespace (config 'containerd.namespace', default k8s.io)\n"
+               "  --snapshotter S  unpack into snapshotter S (config 'containerd.snapshotter',\n"
+               "                   default overlayfs)\n"
+               "  --keep-layers    keep layer blobs in berth's store after the preload\n",
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
 }
 
@@ -28,15 +35,23 @@ int cmd_import(int argc, char **argv)
         static const struct option opts[] = {
                 {"state-dir", required_argument, NULL, 's'}, {"trust", required_argument, NULL, 't'},
                 {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
+                {"containerd", required_argument, NULL, 'C'}, {"namespace", required_argument, NULL, 'N'},
+                {"snapshotter", required_argument, NULL, 'S'}, {"keep-layers", no_argument, NULL, 'K'},
                 {0},
         };
         const char *state = NULL, *trust = NULL, *config = NULL;
+        struct containerd_backend_opts ctrd = { .prune_layers = true };
+        bool use_ctrd = false;
         int c;
         while ((c = getopt_long(argc, argv, "s:t:c:h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's': state = optarg; break;
                 case 't': trust = optarg; break;
                 case 'c': config = optarg; break;
+                case 'C': ctrd.address = optarg; use_ctrd = true; break;
+                case 'N': ctrd.ns = optarg; break;
+                case 'S': ctrd.snapshotter = optarg; break;
+                case 'K': ctrd.prune_layers = false; break;
                 case 'h': help(); return 0;
                 default: return EXIT_USAGE;
                 }
@@ -50,6 +65,17 @@ int cmd_import(int argc, char **argv)
                 return 1;
         struct import_backend *backends[MAX_BACKENDS];
         size_t n_backends = 0;
+        /* containerd preload: --containerd, or a containerd.address in the config. */
+        if (use_ctrd || config_get(cfg, "containerd.address", NULL)) {
+                berr e = {0};
+                containerd_backend_opts_from_config(&ctrd, cfg);
+                int r = containerd_backend_new(&ctrd, &backends[n_backends], &e);
+                if (r < 0) {
+                        log_error_errno(r, "%s", berr_msg(&e, r));
+                        return EXIT_USAGE;
+                }
+                n_backends++;
+        }
         struct import_opts o = {
                 .state_dir = state ? state : config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR),
                 .trust_dir = trust ? trust : config_get(cfg, "trust_dir", BERTH_DEFAULT_TRUST_DIR),
@@ -74,6 +100,14 @@ int cmd_import(int argc, char **argv)
                         printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present\n",
                                res.name, (long long)res.version, res.n_images, res.blobs_stored,
                                format_size(res.bytes_stored, sz), res.blobs_present);
+                for (size_t k = 0; k < n_backends; k++)
+                        if (!strcmp(backends[k]->name, "containerd")) {
+                                const struct containerd_preload_stats *st = containerd_backend_stats(backends[k]);
+                                printf("containerd: %u blob(s) written (%s), %u already present; %u layer(s) "
+                                       "unpacked, %u already unpacked; %u image record(s) changed\n",
+                                       st->blobs_written, format_size(st->bytes_written, sz), st->blobs_present,
+                                       st->layers_unpacked, st->layers_present, st->images_changed);
+                        }
         }
         for (size_t i = 0; i < n_backends; i++)
                 if (backends[i]->free)

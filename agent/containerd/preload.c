@@ -1,0 +1,378 @@
+/* preload.c — see preload.h.
+ *
+ * Ordering (why): blobs children-first, each committed with its GC labels, so any
+ * blob containerd has is already wired to what it references; the lease covers the
+ * gap until the image record exists. Snapshots are committed under their chain ID
+ * only after Diff.Apply returned the expected diff ID. Image records come last. The
+ * lease is deleted only after success; after a failure it keeps the partial work
+ * (and expires by itself after a day), and a rerun continues under the same id.
+ */
+#include "containerd/preload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "containerd/client.h"
+#include "containerd/content.h"
+#include "containerd/diff.h"
+#include "containerd/images.h"
+#include "containerd/leases.h"
+#include "containerd/plan.h"
+#include "containerd/snapshots.h"
+
+#define LEASE_EXPIRE_S (24u * 3600u)
+
+struct ctrd_backend {
+        struct import_backend base;
+        char *address, *ns, *snapshotter;
+        bool prune_layers;
+        struct containerd_preload_stats stats;
+};
+
+static int connect_ctrd(const char *address, const char *ns, const char *snapshotter, struct ctrd **ret, berr *e)
+{
+        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
+        _cleanup_free_ char *version = NULL;
+
+        int r = ctrd_new(address, ns, snapshotter, &c, e);
+        if (r < 0)
+                return r;
+        r = ctrd_version(c, &version, e);
+        if (r < 0)
+                return berr_prefix(e, r, "containerd at %s is not reachable", ctrd_address(c));
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* The chain ID of the snapshot that a layer blob was unpacked into, if it is one. */
+static const char *layer_chain(const struct plan *p, const char *digest)
+{
+        for (size_t i = 0; i < p->n_unpacks; i++)
+                for (size_t j = 0; j < p->unpacks[i].n_layers; j++)
+                        if (!strcmp(p->unpacks[i].layers[j].digest, digest))
+                                return p->unpacks[i].layers[j].chain_id;
+        return NULL;
+}
+
+static int sync_blob(struct ctrd_backend *b, struct ctrd *c, struct content_store *cs, const struct plan *p,
+                     const struct plan_blob *pb, berr *e)
+{
+        uint64_t size = 0;
+        _cleanup_free_ struct ctrd_label *labels = plan_blob_labels(pb);
+        int r;
+
+        if (!labels)
+                return berr_set(e, -ENOMEM, "out of memory");
+        r = ctrd_content_info(c, pb->digest, &size, e);
+        if (r == 0 && size == pb->size) {
+                b->stats.blobs_present++;
+                bool ok = true;
+                if (pb->n_labels > 0) {
+                        r = ctrd_content_has_labels(c, pb->digest, labels, pb->n_labels, &ok, e);
+                        if (r < 0)
+                                return r;
+                }
+                return ok ? 0 : ctrd_content_set_labels(c, pb->digest, labels, pb->n_labels, e);
+        }
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r == 0)
+                return berr_set(e, -EBADMSG, "containerd holds blob %s with %llu bytes instead of %llu", pb->digest,
+                                (unsigned long long)size, (unsigned long long)pb->size);
+
+        if (!pb->in_store) {
+                /* A layer whose snapshot exists needs no blob: containerd itself drops
+                 * unpacked layers on 'ctr content prune references'. */
+                const char *chain = layer_chain(p, pb->digest);
+                bool committed = false;
+                if (chain && ctrd_snapshot_stat(c, chain, &committed, NULL) == 0 && committed) {
+                        b->stats.blobs_present++;
+                        return 0;
+                }
+                return berr_set(e, -ENOENT,
+                                "blob %s is neither in containerd nor in berth's store (pruned earlier?); "
+                                "import the bundle file again after 'berth gc', or fetch it again",
+                                pb->digest);
+        }
+        _cleanup_close_ int fd = -1;
+        r = content_open(cs, pb->digest, &fd);
+        if (r < 0)
+                return berr_set(e, r, "opening blob %s in berth's store failed", pb->digest);
+        char ref[128];
+        snprintf(ref, sizeof ref, "berth-%s", pb->digest);
+        uint64_t sent = 0;
+        r = ctrd_content_write_fd(c, ref, pb->digest, pb->size, fd, labels, pb->n_labels, &sent, e);
+        b->stats.bytes_written += sent;
+        if (r < 0)
+                return r;
+        b->stats.blobs_written++;
+        return 0;
+}
+
+static int ensure_labels(struct ctrd *c, const char *digest, const struct ctrd_label *l, size_t n, berr *e)
+{
+        bool ok = false;
+        berr tmp = {0};
+        int r = ctrd_content_has_labels(c, digest, l, n, &ok, &tmp);
+        if (r == -ENOENT)
+                return 0; /* a pruned, unpacked layer (see sync_blob) */
+        if (r < 0 && e)
+                *e = tmp;
+        if (r < 0)
+                return r;
+        return ok ? 0 : ctrd_content_set_labels(c, digest, l, n, e);
+}
+
+static int unpack_layer(struct ctrd *c, const struct plan_layer *l, const char *parent, berr *e)
+{
+        static unsigned counter;
+        char key[256];
+        struct ctrd_mounts mounts = { 0 };
+        struct ctrd_label labels[] = { { "containerd.io/snapshot.ref", l->chain_id } };
+        char diff_id[80];
+        int r;
+
+        /* containerd's unpack key format: "extract-<unique> <chain ID>". */
+        snprintf(key, sizeof key, "extract-berth-%d-%u %s", (int)getpid(), counter++, l->chain_id);
+        r = ctrd_snapshot_prepare(c, key, parent, labels, ELEMENTSOF(labels), &mounts, e);
+        if (r < 0)
+                return berr_prefix(e, r, "preparing a snapshot for layer %s", l->digest);
+
+        r = ctrd_diff_apply(c, l->digest, l->media_type, l->size, &mounts, diff_id, e);
+        ctrd_mounts_done(&mounts);
+        if (r < 0) {
+                berr_prefix(e, r, "unpacking layer %s", l->digest);
+                goto fail;
+        }
+        if (strcmp(diff_id, l->diff_id) != 0) {
+                r = berr_set(e, -EBADMSG, "layer %s unpacked to diff ID %s, but the image config says %s", l->digest,
+                             diff_id, l->diff_id);
+                goto fail;
+        }
+        r = ctrd_snapshot_commit(c, l->chain_id, key, labels, ELEMENTSOF(labels), e);
+        if (r == -EEXIST) {
+                /* Someone unpacked the same chain meanwhile: theirs is as good. */
+                berr_clear(e);
+                r = 0;
+                goto fail;
+        }
+        if (r < 0) {
+                berr_prefix(e, r, "committing the snapshot of layer %s", l->digest);
+                goto fail;
+        }
+        return 0;
+
+fail:
+        ctrd_snapshot_remove(c, key, NULL);
+        return r;
+}
+
+static int unpack_image(struct ctrd_backend *b, struct ctrd *c, const struct plan_unpack *u, berr *e)
+{
+        int r;
+
+        for (size_t i = 0; i < u->n_layers; i++) {
+                const struct plan_layer *l = &u->layers[i];
+                bool committed = false;
+                r = ctrd_snapshot_stat(c, l->chain_id, &committed, e);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r == 0 && committed)
+                        b->stats.layers_present++;
+                else {
+                        r = unpack_layer(c, l, i > 0 ? u->layers[i - 1].chain_id : "", e);
+                        if (r < 0)
+                                return r;
+                        b->stats.layers_unpacked++;
+                }
+                /* As containerd's unpacker: the layer blob knows its uncompressed digest. */
+                struct ctrd_label ul[] = { { "containerd.io/uncompressed", l->diff_id } };
+                r = ensure_labels(c, l->digest, ul, 1, e);
+                if (r < 0)
+                        return r;
+        }
+        if (u->n_layers == 0)
+                return 0;
+        char key[128];
+        snprintf(key, sizeof key, "containerd.io/gc.ref.snapshot.%s", ctrd_snapshotter(c));
+        struct ctrd_label sl[] = { { key, u->layers[u->n_layers - 1].chain_id } };
+        return ensure_labels(c, u->config, sl, 1, e);
+}
+
+static bool is_layer(const char *mt)
+{
+        return strstr(mt, ".layer.") || strstr(mt, ".image.rootfs.");
+}
+
+static int preload(struct import_backend *ib, const struct bundle_manifest *m, struct content_store *cs, berr *e)
+{
+        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
+        _cleanup_(plan_freep) struct plan *p = NULL;
+        char lease[96];
+        int r;
+
+        b->stats = (struct containerd_preload_stats) { 0 };
+        r = plan_build(m, cs, &p, e);
+        if (r < 0)
+                return r;
+        r = connect_ctrd(b->address, b->ns, b->snapshotter, &c, e);
+        if (r < 0)
+                return r;
+
+        snprintf(lease, sizeof lease, "berth-preload-%.16s", digest_hex(m->digest));
+        r = ctrd_lease_create(c, lease, LEASE_EXPIRE_S, e);
+        if (r < 0)
+                return berr_prefix(e, r, "creating containerd lease %s", lease);
+        r = ctrd_use_lease(c, lease);
+        if (r < 0)
+                return berr_set(e, r, "cannot use lease %s", lease);
+
+        for (size_t i = 0; i < p->n_blobs; i++) {
+                r = sync_blob(b, c, cs, p, &p->blobs[i], e);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < p->n_unpacks; i++) {
+                r = unpack_image(b, c, &p->unpacks[i], e);
+                if (r < 0)
+                        return berr_prefix(e, r, "unpacking image manifest %s into snapshotter %s",
+                                           p->unpacks[i].manifest, ctrd_snapshotter(c));
+        }
+        for (size_t i = 0; i < m->n_images; i++) {
+                const struct bundle_image *im = &m->images[i];
+                struct ctrd_image_target t = { .size = im->size };
+                snprintf(t.media_type, sizeof t.media_type, "%s", im->media_type);
+                snprintf(t.digest, sizeof t.digest, "%s", im->digest);
+                bool changed = false;
+                r = ctrd_image_put(c, im->ref, &t, &changed, e);
+                if (r < 0)
+                        return berr_prefix(e, r, "recording image %s in containerd", im->ref);
+                b->stats.images_changed += changed;
+        }
+
+        /* Everything is referenced from image records now; the lease can go. */
+        ctrd_use_lease(c, NULL);
+        r = ctrd_lease_delete(c, lease, e);
+        if (r < 0)
+                return berr_prefix(e, r, "deleting containerd lease %s", lease);
+
+        if (b->prune_layers)
+                for (size_t i = 0; i < p->n_blobs; i++) {
+                        const struct plan_blob *pb = &p->blobs[i];
+                        if (pb->in_store && is_layer(pb->media_type) && content_remove(cs, pb->digest) >= 0)
+                                b->stats.blobs_pruned++;
+                }
+        return 0;
+}
+
+static void backend_free(struct import_backend *ib)
+{
+        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        if (!b)
+                return;
+        free(b->address);
+        free(b->ns);
+        free(b->snapshotter);
+        free(b);
+}
+
+void containerd_backend_opts_from_config(struct containerd_backend_opts *o, const struct berth_config *cfg)
+{
+        if (!cfg)
+                return;
+        if (!o->address)
+                o->address = config_get(cfg, "containerd.address", NULL);
+        if (!o->ns)
+                o->ns = config_get(cfg, "containerd.namespace", NULL);
+        if (!o->snapshotter)
+                o->snapshotter = config_get(cfg, "containerd.snapshotter", NULL);
+        bool keep = false;
+        if (config_get_bool(cfg, "containerd.keep_layers", false, &keep, NULL) >= 0 && keep)
+                o->prune_layers = false;
+}
+
+int containerd_backend_new(const struct containerd_backend_opts *o, struct import_backend **ret, berr *e)
+{
+        _cleanup_(ctrd_freep) struct ctrd *probe = NULL;
+
+        /* Validate the options now (no connection yet): errors belong to the command line. */
+        int r = ctrd_new(o->address, o->ns, o->snapshotter, &probe, e);
+        if (r < 0)
+                return r;
+        struct ctrd_backend *b = calloc(1, sizeof *b);
+        if (!b)
+                return berr_set(e, -ENOMEM, "out of memory");
+        b->base.name = "containerd";
+        b->base.preload = preload;
+        b->base.free = backend_free;
+        b->address = strdup(ctrd_address(probe));
+        b->ns = strdup(ctrd_namespace(probe));
+        b->snapshotter = strdup(ctrd_snapshotter(probe));
+        b->prune_layers = o->prune_layers;
+        if (!b->address || !b->ns || !b->snapshotter) {
+                backend_free(&b->base);
+                return berr_set(e, -ENOMEM, "out of memory");
+        }
+        *ret = &b->base;
+        return 0;
+}
+
+const struct containerd_preload_stats *containerd_backend_stats(const struct import_backend *ib)
+{
+        return &((const struct ctrd_backend *)ib)->stats;
+}
+
+int containerd_image_state(const struct containerd_backend_opts *o, struct content_store *cs, const char *ref,
+                           const char *digest, const char *media_type, uint64_t size,
+                           struct containerd_image_state *ret, berr *e)
+{
+        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
+        _cleanup_(plan_freep) struct plan *p = NULL;
+        struct ctrd_image_target t;
+        int r;
+
+        *ret = (struct containerd_image_state) { 0 };
+        r = connect_ctrd(o->address, o->ns, o->snapshotter, &c, e);
+        if (r < 0)
+                return r;
+        ret->reachable = true;
+
+        r = ctrd_image_get(c, ref, &t, e);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (strcmp(t.digest, digest) != 0)
+                return 0;
+        r = plan_build_image(digest, media_type, size, cs, &p, e);
+        if (r < 0)
+                return r;
+        ret->present = true;
+        for (size_t i = 0; i < p->n_blobs; i++) {
+                r = ctrd_content_info(c, p->blobs[i].digest, NULL, e);
+                if (r == -ENOENT) {
+                        ret->present = false;
+                        break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        ret->unpacked = p->n_unpacks > 0;
+        for (size_t i = 0; i < p->n_unpacks; i++) {
+                const struct plan_unpack *u = &p->unpacks[i];
+                if (u->n_layers == 0)
+                        continue;
+                bool committed = false;
+                r = ctrd_snapshot_stat(c, u->layers[u->n_layers - 1].chain_id, &committed, e);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r == -ENOENT || !committed)
+                        ret->unpacked = false;
+        }
+        return 0;
+}
