@@ -356,6 +356,11 @@ int containerd_image_state(const struct containerd_backend_opts *o, struct conte
         for (size_t i = 0; i < p->n_blobs; i++) {
                 r = ctrd_content_info(c, p->blobs[i].digest, NULL, e);
                 if (r == -ENOENT) {
+                        /* Unpacked layers may be dropped (ctr content prune references). */
+                        const char *chain = layer_chain(p, p->blobs[i].digest);
+                        bool committed = false;
+                        if (chain && ctrd_snapshot_stat(c, chain, &committed, NULL) == 0 && committed)
+                                continue;
                         ret->present = false;
                         break;
                 }
