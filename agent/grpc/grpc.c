@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,17 @@ struct call_state {
         size_t body_len;
 };
 
+static void global_init(void)
+{
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int grpc_client_new(const char *socket_path, struct grpc_client **ret, berr *e)
 {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        /* Clients may be created in several threads; libcurl's global init is not
+         * thread-safe by itself. */
+        pthread_once(&once, global_init);
         const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 
         if (!(v->features & CURL_VERSION_HTTP2))
