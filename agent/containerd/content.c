@@ -147,6 +147,7 @@ int ctrd_content_abort(struct ctrd *c, const char *ref, berr *e)
 
 struct write_state {
         int fd;
+        uint64_t src_offset;
         const char *ref;
         const char *digest;
         uint64_t size;
@@ -173,7 +174,7 @@ static int write_next(void *ud, const ProtobufCMessage **ret)
         size_t n = left > WRITE_CHUNK ? WRITE_CHUNK : (size_t)left;
         size_t got = 0;
         while (got < n) {
-                ssize_t k = pread(ws->fd, ws->buf + got, n - got, (off_t)(ws->offset + got));
+                ssize_t k = pread(ws->fd, ws->buf + got, n - got, (off_t)(ws->src_offset + ws->offset + got));
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
@@ -224,7 +225,7 @@ static int write_answer(void *ud, const ProtobufCMessage *msg)
 }
 
 static int write_once(struct ctrd *c, const char *ref, const char *digest, uint64_t size, int fd,
-                      void **label_entries, size_t n_labels, uint64_t *sent, berr *e)
+                      uint64_t src_offset, void **label_entries, size_t n_labels, uint64_t *sent, berr *e)
 {
         struct ctrd_ingest in = {0};
         uint64_t offset = 0;
@@ -249,7 +250,7 @@ static int write_once(struct ctrd *c, const char *ref, const char *digest, uint6
         }
 
         struct write_state ws = {
-                .fd = fd, .ref = ref, .digest = digest, .size = size, .offset = offset, .first = true,
+                .fd = fd, .src_offset = src_offset, .ref = ref, .digest = digest, .size = size, .offset = offset, .first = true,
                 .label_entries = label_entries, .n_labels = n_labels, .e = e,
         };
         ws.buf = malloc(size - offset < WRITE_CHUNK ? (size_t)(size - offset) + 1 : WRITE_CHUNK);
@@ -277,7 +278,7 @@ static int write_once(struct ctrd *c, const char *ref, const char *digest, uint6
 }
 
 int ctrd_content_write_fd(struct ctrd *c, const char *ref, const char *digest, uint64_t size, int fd,
-                          const struct ctrd_label *labels, size_t n_labels, uint64_t *ret_sent, berr *e)
+                          uint64_t src_offset, const struct ctrd_label *labels, size_t n_labels, uint64_t *ret_sent, berr *e)
 {
         void **entries = NULL;
         uint64_t sent = 0;
@@ -292,7 +293,7 @@ int ctrd_content_write_fd(struct ctrd *c, const char *ref, const char *digest, u
          * (until containerd notices the closed stream): retry, bounded. */
         for (unsigned attempt = 0;; attempt++) {
                 berr tmp = {0};
-                r = write_once(c, ref, digest, size, fd, entries, n_labels, &sent, &tmp);
+                r = write_once(c, ref, digest, size, fd, src_offset, entries, n_labels, &sent, &tmp);
                 if (r == -EEXIST) {
                         /* containerd got the blob meanwhile (it refuses to ingest twice). */
                         r = 0;

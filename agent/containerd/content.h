@@ -27,9 +27,10 @@ struct ctrd_ingest {
 int ctrd_content_status(struct ctrd *c, const char *ref, struct ctrd_ingest *ret, berr *e);
 int ctrd_content_abort(struct ctrd *c, const char *ref, berr *e);
 
-/* Writes size bytes read from fd (positioned anywhere; pread is used) as the blob
+/* Writes size bytes read from fd at src_offset.. (pread; the fd's position is
+ * untouched, so the fd may be shared) as the blob
  * digest under ingest ref, committing it with labels. Resumes an existing ingest of
  * the same ref and digest from its offset. Messages carry ≤ 4 MiB. Success also when
  * containerd already has the blob. *ret_sent (may be NULL) = bytes sent. */
 int ctrd_content_write_fd(struct ctrd *c, const char *ref, const char *digest, uint64_t size, int fd,
-                          const struct ctrd_label *labels, size_t n_labels, uint64_t *ret_sent, berr *e);
+                          uint64_t src_offset, const struct ctrd_label *labels, size_t n_labels, uint64_t *ret_sent, berr *e);

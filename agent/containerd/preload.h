@@ -34,6 +34,7 @@ struct containerd_backend_opts {
 struct containerd_preload_stats {
         unsigned blobs_written;
         unsigned blobs_present;         /* containerd had them already */
+        unsigned blobs_early;           /* of those: shipped while the bundle was still read */
         uint64_t bytes_written;
         unsigned layers_unpacked;
         unsigned layers_present;        /* snapshot existed already */

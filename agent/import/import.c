@@ -60,6 +60,15 @@ static int lock_state(const char *state_dir, int *ret_fd, berr *e)
         return 0;
 }
 
+/* Lets backends start on a blob whose digest was just checked (see import.h). */
+static void blob_verified(const struct import_opts *o, const struct bundle_manifest *m, const struct bundle_blob *b,
+                          int fd, bool seekable)
+{
+        for (size_t i = 0; seekable && i < o->n_backends; i++)
+                if (o->backends[i]->blob_verified)
+                        o->backends[i]->blob_verified(o->backends[i], m, b, fd);
+}
+
 static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct content_store *cs, berr *e)
 {
         for (size_t i = 0; i < o->n_backends; i++) {
@@ -147,6 +156,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
         const struct bundle_blob *b;
+        bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
         while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
                 if (content_has(cs, b->digest, b->size)) {
                         /* Already stored: still hashed, so a corrupt bundle is refused whole. */
@@ -154,6 +164,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                         if (r < 0)
                                 return r;
                         res->blobs_present++;
+                        blob_verified(o, m, b, fd, seekable);
                         continue;
                 }
                 struct blob_sink s = {.fd = -1, .digest = b->digest, .e = e, .state_dir = o->state_dir};
@@ -170,6 +181,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                         return r;
                 res->blobs_stored++;
                 res->bytes_stored += s.written;
+                blob_verified(o, m, b, fd, seekable);
         }
         if (r < 0)
                 return r;

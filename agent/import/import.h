@@ -28,6 +28,14 @@ struct import_backend {
         int (*preload)(struct import_backend *b, const struct bundle_manifest *m, struct content_store *cs,
                        berr *e);
         void (*free)(struct import_backend *b);
+        /* Optional: the import calls this as soon as one blob has been read from the
+         * bundle and its digest checked against the verified manifest (before the
+         * rest of the bundle is read), with the bundle's fd: the blob's bytes are at
+         * blob->data_offset. A backend may start shipping the blob in the background
+         * (reading with pread only); preload() still runs afterwards and must not
+         * depend on it. Not called for bundles read from pipes. */
+        void (*blob_verified)(struct import_backend *b, const struct bundle_manifest *m,
+                              const struct bundle_blob *blob, int bundle_fd);
 };
 
 struct import_opts {
