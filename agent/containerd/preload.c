@@ -43,6 +43,7 @@ struct early_item {
         char digest[DIGEST_STR_LEN + 1];
         uint64_t size;
         uint64_t offset;        /* in the bundle file */
+        enum { EARLY_QUEUED, EARLY_BUSY, EARLY_DONE } state;
 };
 
 /* Layer blobs shipped while the import is still reading the bundle (blob_verified). */
@@ -54,7 +55,8 @@ struct early {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         struct early_item *queue;
-        size_t n_queued, next;
+        size_t n_queued;
+        const struct plan *order;       /* set by preload(): take layers in unpack order */
         bool closing;
         pthread_t threads[2];
         size_t n_threads;
@@ -150,6 +152,152 @@ static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, str
         return 0;
 }
 
+/* The queued item to write next: in unpack order once preload() told us the plan
+ * (so the unpacker never waits behind a big blob it does not need yet), else FIFO. */
+static struct early_item *early_pick(struct early *ea)
+{
+        if (ea->order)
+                for (size_t u = 0; u < ea->order->n_unpacks; u++)
+                        for (size_t l = 0; l < ea->order->unpacks[u].n_layers; l++)
+                                for (size_t i = 0; i < ea->n_queued; i++)
+                                        if (ea->queue[i].state == EARLY_QUEUED &&
+                                            !strcmp(ea->queue[i].digest, ea->order->unpacks[u].layers[l].digest))
+                                                return &ea->queue[i];
+        for (size_t i = 0; i < ea->n_queued; i++)
+                if (ea->queue[i].state == EARLY_QUEUED)
+                        return &ea->queue[i];
+        return NULL;
+}
+
+static void *early_main(void *ud)
+{
+        struct ctrd_backend *b = ud;
+        struct early *ea = &b->early;
+        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
+        bool usable = ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) >= 0 && ctrd_use_lease(c, ea->lease) >= 0;
+
+        for (;;) {
+                pthread_mutex_lock(&ea->lock);
+                struct early_item *it;
+                while (!(it = early_pick(ea)) && !ea->closing)
+                        pthread_cond_wait(&ea->cond, &ea->lock);
+                if (!it) {
+                        pthread_mutex_unlock(&ea->lock);
+                        return NULL;
+                }
+                it->state = EARLY_BUSY;
+                struct early_item copy = *it;
+                pthread_mutex_unlock(&ea->lock);
+
+                /* Failures here are not errors: preload() writes whatever is missing. */
+                uint64_t have = 0, sent = 0;
+                int r = -EIO;
+                if (usable && ctrd_content_info(c, copy.digest, &have, NULL) < 0) {
+                        char ref[128];
+                        snprintf(ref, sizeof ref, "berth-%s", copy.digest);
+                        /* containerd checks digest and size again before it commits. */
+                        r = ctrd_content_write_fd(c, ref, copy.digest, copy.size, ea->fd, copy.offset, NULL, 0, &sent,
+                                                  NULL);
+                }
+                pthread_mutex_lock(&ea->lock);
+                ea->bytes += sent;
+                if (r >= 0)
+                        ea->written++;
+                it->state = EARLY_DONE;
+                pthread_cond_broadcast(&ea->cond);
+                pthread_mutex_unlock(&ea->lock);
+        }
+}
+
+/* Blocks while an early writer has digest queued or in flight. */
+static void early_wait(struct early *ea, const char *digest)
+{
+        if (!ea->active)
+                return;
+        pthread_mutex_lock(&ea->lock);
+        for (size_t i = 0; i < ea->n_queued; i++)
+                if (!strcmp(ea->queue[i].digest, digest))
+                        while (ea->queue[i].state != EARLY_DONE)
+                                pthread_cond_wait(&ea->cond, &ea->lock);
+        pthread_mutex_unlock(&ea->lock);
+}
+
+/* Waits for the early writers to finish their queue; keeps their counts. */
+static void early_finish(struct ctrd_backend *b)
+{
+        struct early *ea = &b->early;
+        if (!ea->active)
+                return;
+        pthread_mutex_lock(&ea->lock);
+        ea->closing = true;
+        pthread_cond_broadcast(&ea->cond);
+        pthread_mutex_unlock(&ea->lock);
+        for (size_t i = 0; i < ea->n_threads; i++)
+                pthread_join(ea->threads[i], NULL);
+        pthread_cond_destroy(&ea->cond);
+        pthread_mutex_destroy(&ea->lock);
+        if (ea->fd >= 0)
+                close(ea->fd);
+        free(ea->queue);
+        unsigned written = ea->written;
+        uint64_t bytes = ea->bytes;
+        *ea = (struct early) { .fd = -1, .written = written, .bytes = bytes };
+}
+
+static int early_start(struct ctrd_backend *b, const struct bundle_manifest *m, int fd)
+{
+        struct early *ea = &b->early;
+        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
+
+        *ea = (struct early) { .fd = -1 };
+        snprintf(ea->manifest, sizeof ea->manifest, "%s", m->digest);
+        snprintf(ea->lease, sizeof ea->lease, "berth-preload-%.16s", digest_hex(m->digest));
+        /* The same lease preload() uses, so nothing written early is collected. */
+        if (ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) < 0 ||
+            ctrd_lease_create(c, ea->lease, LEASE_EXPIRE_S, NULL) < 0)
+                return -EIO;
+        ea->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ea->queue = calloc(EARLY_QUEUE_MAX, sizeof *ea->queue);
+        if (ea->fd < 0 || !ea->queue) {
+                if (ea->fd >= 0)
+                        close(ea->fd);
+                free(ea->queue);
+                *ea = (struct early) { .fd = -1 };
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&ea->lock, NULL);
+        pthread_cond_init(&ea->cond, NULL);
+        ea->active = true;
+        for (; ea->n_threads < ELEMENTSOF(ea->threads); ea->n_threads++)
+                if (pthread_create(&ea->threads[ea->n_threads], NULL, early_main, b) != 0)
+                        break;
+        return 0;
+}
+
+/* import_backend.blob_verified: ship verified layer blobs while the import goes on. */
+static void blob_verified(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
+                          int bundle_fd)
+{
+        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        struct early *ea = &b->early;
+
+        if (!is_layer(blob->media_type) || blob->data_offset == 0)
+                return;
+        if (ea->active && strcmp(ea->manifest, m->digest) != 0)
+                early_finish(b);
+        if (!ea->active && early_start(b, m, bundle_fd) < 0)
+                return;
+        pthread_mutex_lock(&ea->lock);
+        if (ea->n_queued < EARLY_QUEUE_MAX) {
+                struct early_item *it = &ea->queue[ea->n_queued++];
+                snprintf(it->digest, sizeof it->digest, "%s", blob->digest);
+                it->size = blob->size;
+                it->offset = blob->data_offset;
+                pthread_cond_broadcast(&ea->cond);
+        }
+        pthread_mutex_unlock(&ea->lock);
+}
+
 /* Blob writers and the unpacker share this; lock protects everything below it. */
 struct pipeline {
         struct ctrd_backend *b;
@@ -201,6 +349,7 @@ static void *writer_main(void *ud)
 
                 struct containerd_preload_stats st = { 0 };
                 berr be = {0};
+                early_wait(&b->early, pl->p->blobs[i].digest);
                 r = sync_blob(&st, c, pl->cs, pl->p, &pl->p->blobs[i], &be);
                 pthread_mutex_lock(&pl->lock);
                 b->stats.blobs_written += st.blobs_written;
@@ -339,137 +488,14 @@ static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct plan_u
 
 
 
-static void *early_main(void *ud)
+/* preload() once the plan exists. */
+static int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
+                        const struct plan *p, berr *e)
 {
-        struct ctrd_backend *b = ud;
-        struct early *ea = &b->early;
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-
-        /* Failures here are not errors: preload() writes whatever is missing. */
-        if (ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) < 0 || ctrd_use_lease(c, ea->lease) < 0)
-                return NULL;
-        for (;;) {
-                pthread_mutex_lock(&ea->lock);
-                while (ea->next >= ea->n_queued && !ea->closing)
-                        pthread_cond_wait(&ea->cond, &ea->lock);
-                if (ea->next >= ea->n_queued) {
-                        pthread_mutex_unlock(&ea->lock);
-                        return NULL;
-                }
-                struct early_item it = ea->queue[ea->next++];
-                pthread_mutex_unlock(&ea->lock);
-
-                uint64_t have = 0, sent = 0;
-                if (ctrd_content_info(c, it.digest, &have, NULL) == 0)
-                        continue;
-                char ref[128];
-                snprintf(ref, sizeof ref, "berth-%s", it.digest);
-                /* containerd checks digest and size again before it commits. */
-                int r = ctrd_content_write_fd(c, ref, it.digest, it.size, ea->fd, it.offset, NULL, 0, &sent, NULL);
-                pthread_mutex_lock(&ea->lock);
-                ea->bytes += sent;
-                if (r >= 0)
-                        ea->written++;
-                pthread_mutex_unlock(&ea->lock);
-        }
-}
-
-/* Waits for the early writers to finish their queue; keeps their counts. */
-static void early_finish(struct ctrd_backend *b)
-{
-        struct early *ea = &b->early;
-        if (!ea->active)
-                return;
-        pthread_mutex_lock(&ea->lock);
-        ea->closing = true;
-        pthread_cond_broadcast(&ea->cond);
-        pthread_mutex_unlock(&ea->lock);
-        for (size_t i = 0; i < ea->n_threads; i++)
-                pthread_join(ea->threads[i], NULL);
-        pthread_cond_destroy(&ea->cond);
-        pthread_mutex_destroy(&ea->lock);
-        if (ea->fd >= 0)
-                close(ea->fd);
-        free(ea->queue);
-        unsigned written = ea->written;
-        uint64_t bytes = ea->bytes;
-        *ea = (struct early) { .fd = -1, .written = written, .bytes = bytes };
-}
-
-static int early_start(struct ctrd_backend *b, const struct bundle_manifest *m, int fd)
-{
-        struct early *ea = &b->early;
-        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-
-        *ea = (struct early) { .fd = -1 };
-        snprintf(ea->manifest, sizeof ea->manifest, "%s", m->digest);
-        snprintf(ea->lease, sizeof ea->lease, "berth-preload-%.16s", digest_hex(m->digest));
-        /* The same lease preload() uses, so nothing written early is collected. */
-        if (ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) < 0 ||
-            ctrd_lease_create(c, ea->lease, LEASE_EXPIRE_S, NULL) < 0)
-                return -EIO;
-        ea->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        ea->queue = calloc(EARLY_QUEUE_MAX, sizeof *ea->queue);
-        if (ea->fd < 0 || !ea->queue) {
-                if (ea->fd >= 0)
-                        close(ea->fd);
-                free(ea->queue);
-                *ea = (struct early) { .fd = -1 };
-                return -ENOMEM;
-        }
-        pthread_mutex_init(&ea->lock, NULL);
-        pthread_cond_init(&ea->cond, NULL);
-        ea->active = true;
-        for (; ea->n_threads < ELEMENTSOF(ea->threads); ea->n_threads++)
-                if (pthread_create(&ea->threads[ea->n_threads], NULL, early_main, b) != 0)
-                        break;
-        return 0;
-}
-
-/* import_backend.blob_verified: ship verified layer blobs while the import goes on. */
-static void blob_verified(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
-                          int bundle_fd)
-{
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        struct early *ea = &b->early;
-
-        if (!is_layer(blob->media_type) || blob->data_offset == 0)
-                return;
-        if (ea->active && strcmp(ea->manifest, m->digest) != 0)
-                early_finish(b);
-        if (!ea->active && early_start(b, m, bundle_fd) < 0)
-                return;
-        pthread_mutex_lock(&ea->lock);
-        if (ea->n_queued < EARLY_QUEUE_MAX) {
-                struct early_item *it = &ea->queue[ea->n_queued++];
-                snprintf(it->digest, sizeof it->digest, "%s", blob->digest);
-                it->size = blob->size;
-                it->offset = blob->data_offset;
-                pthread_cond_broadcast(&ea->cond);
-        }
-        pthread_mutex_unlock(&ea->lock);
-}
-
-static int preload(struct import_backend *ib, const struct bundle_manifest *m, struct content_store *cs, berr *e)
-{
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-        _cleanup_(plan_freep) struct plan *p = NULL;
         char lease[96];
         int r;
 
-        /* Let the blobs shipped during the import land first; what they did not
-         * finish (or could not do) is done below like everything else. */
-        bool same = b->early.active && strcmp(b->early.manifest, m->digest) == 0;
-        early_finish(b);
-        unsigned early_blobs = same ? b->early.written : 0;
-        uint64_t early_bytes = same ? b->early.bytes : 0;
-        b->early.written = 0;
-        b->early.bytes = 0;
-        b->stats = (struct containerd_preload_stats) { 0 };
-        r = plan_build(m, cs, &p, e);
-        if (r < 0)
-                return r;
         r = connect_ctrd(b->address, b->ns, b->snapshotter, &c, e);
         if (r < 0)
                 return r;
@@ -514,6 +540,13 @@ static int preload(struct import_backend *ib, const struct bundle_manifest *m, s
                 pthread_join(threads[i], NULL);
         pthread_cond_destroy(&pl.cond);
         pthread_mutex_destroy(&pl.lock);
+        /* The early writers are idle now (every blob was waited for) or, after a
+         * failure, finish what they hold. */
+        early_finish(b);
+        unsigned early_blobs = b->early.written;
+        uint64_t early_bytes = b->early.bytes;
+        b->early.written = 0;
+        b->early.bytes = 0;
         if (pl.error < 0) {
                 /* The writer's own error explains it best. */
                 berr_clear(e);
@@ -557,6 +590,38 @@ static int preload(struct import_backend *ib, const struct bundle_manifest *m, s
                                 b->stats.blobs_pruned++;
                 }
         return 0;
+}
+
+static int preload(struct import_backend *ib, const struct bundle_manifest *m, struct content_store *cs, berr *e)
+{
+        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        _cleanup_(plan_freep) struct plan *p = NULL;
+        int r;
+
+        /* Blobs shipped while the import read them may still be in flight: the writers
+         * below wait for those and do whatever the early writers did not finish. */
+        if (b->early.active && strcmp(b->early.manifest, m->digest) != 0)
+                early_finish(b);
+        if (!b->early.active)
+                b->early.written = 0;
+        if (!b->early.active)
+                b->early.bytes = 0;
+        b->stats = (struct containerd_preload_stats) { 0 };
+        r = plan_build(m, cs, &p, e);
+        if (r < 0) {
+                early_finish(b);
+                return r;
+        }
+        if (b->early.active) {
+                pthread_mutex_lock(&b->early.lock);
+                b->early.order = p;
+                pthread_cond_broadcast(&b->early.cond);
+                pthread_mutex_unlock(&b->early.lock);
+        }
+        /* The early writers point into p: they must be done before it is freed. */
+        r = preload_plan(b, m, cs, p, e);
+        early_finish(b);
+        return r;
 }
 
 static void backend_free(struct import_backend *ib)
