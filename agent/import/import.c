@@ -127,8 +127,21 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return berr_set(e, r, "cannot read installed versions from the database");
         if (r > 0 && have == m->version && !strcmp(have_digest, m->digest)) {
-                /* Same bundle again: nothing to store; let backends finish what they may not have. */
+                /* Same bundle again: nothing to store, but the file is still checked to
+                 * the last byte, so a damaged copy is reported as damaged rather than
+                 * "already installed". Then let backends finish what they may not have. */
+                const struct bundle_blob *b;
+                while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
+                        r = bundle_reader_stream_blob(rd, NULL, NULL, e);
+                        if (r < 0)
+                                return r;
+                }
+                if (r >= 0)
+                        r = bundle_reader_finish(rd, e);
+                if (r < 0)
+                        return r;
                 res->already_installed = true;
+                res->blobs_present = (unsigned)m->n_blobs;
                 res->bytes_read = bundle_reader_bytes_read(rd);
                 return run_backends(o, m, cs, e);
         }
@@ -137,7 +150,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                                 "(manifest %s); a new release needs a higher version", m->name, (long long)have, have_digest);
         if (r > 0 && have > m->version)
                 return berr_set(e, -ESTALE, "bundle %s: version %lld is older than the installed version %lld; "
-                                "downgrades are refused (use 'berth rollback' to return to a kept version)",
+                                "downgrades are refused; to go back, publish the old release under a higher version",
                                 m->name, (long long)m->version, (long long)have);
 
         uint64_t need = 0;
