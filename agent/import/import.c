@@ -131,10 +131,13 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                  * the last byte, so a damaged copy is reported as damaged rather than
                  * "already installed". Then let backends finish what they may not have. */
                 const struct bundle_blob *b;
+                bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
                 while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
                         r = bundle_reader_stream_blob(rd, NULL, NULL, e);
                         if (r < 0)
                                 return r;
+                        /* A backend may need it again (e.g. containerd lost it). */
+                        blob_verified(o, m, b, fd, seekable);
                 }
                 if (r >= 0)
                         r = bundle_reader_finish(rd, e);

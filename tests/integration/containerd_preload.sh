@@ -6,6 +6,8 @@
 #   - berth status reports it present and unpacked;
 #   - a containerd GC and `ctr content prune references` remove nothing the image
 #     needs; importing again is a no-op (nothing written, unpacked or changed);
+#   - after containerd lost the image (and berth pruned its layer copy), importing
+#     the bundle file again restores it from the verified file;
 #   - berth killed (SIGKILL) in the middle of a Content.Write, then rerun: resumes
 #     the half-written ingest and completes;
 #   - containerd stopped: clear error, non-zero exit, store and DB intact; rerun
@@ -75,9 +77,23 @@ for SN in overlayfs native; do
         run=$(c run --rm --snapshotter "$SN" "$REF" "t-$SN-2")
         t_assert_eq "$run" "hello from berth example image" "ctr run still works after prune references"
         out=$(imp "$W/demo.berth")
-        t_assert_contains "$out" "0 blob(s) written" "import after prune references writes nothing"
+        # The bundle file is at hand again, so the dropped layer blob is restored from it;
+        # nothing is unpacked and no image record changes.
+        t_assert_contains "$out" "0 layer(s) unpacked, 1 already unpacked; 0 image record(s) changed" \
+                "import after prune references unpacks nothing"
         st=$("$B" status --state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --snapshotter "$SN")
         t_assert_contains "$st" "containerd: present, unpacked" "status after prune references"
+
+        # containerd loses the image entirely (layers already pruned from berth's store):
+        # importing the bundle file again ships the layer straight from the verified file.
+        c images rm --sync "$REF" >/dev/null
+        t_assert_eq "$(c content ls -q)" "" "the GC removed the image's content"
+        st=$("$B" status --state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --snapshotter "$SN")
+        t_assert_contains "$st" "containerd: missing" "status reports the image missing"
+        out=$(imp "$W/demo.berth")
+        t_assert_contains "$out" "containerd: 3 blob(s) written" "re-import restores every blob"
+        run=$(c run --rm --snapshotter "$SN" "$REF" "t-$SN-3")
+        t_assert_eq "$run" "hello from berth example image" "ctr run works after the restore"
 done
 
 # --- killed mid-preload, then rerun -------------------------------------------------
