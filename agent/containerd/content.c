@@ -289,11 +289,20 @@ int ctrd_content_write_fd(struct ctrd *c, const char *ref, const char *digest, u
         if (r < 0)
                 return berr_set(e, r, "out of memory");
 
+        /* containerd refuses to ingest what it has with ALREADY_EXISTS, and answers
+         * that while the request is still streaming; libcurl 7.88 then reports a
+         * broken stream instead of the status. So ask first, and ask again after a
+         * transport error. */
+        uint64_t have = 0;
+        bool exists = ctrd_content_info(c, digest, &have, NULL) == 0 && have == size;
+
         /* The ingest of a berth process that just died may still be locked for a moment
          * (until containerd notices the closed stream): retry, bounded. */
         for (unsigned attempt = 0;; attempt++) {
                 berr tmp = {0};
-                r = write_once(c, ref, digest, size, fd, src_offset, entries, n_labels, &sent, &tmp);
+                r = exists ? -EEXIST : write_once(c, ref, digest, size, fd, src_offset, entries, n_labels, &sent, &tmp);
+                if (r == -EIO && ctrd_content_info(c, digest, &have, NULL) == 0 && have == size)
+                        r = -EEXIST;
                 if (r == -EEXIST) {
                         /* containerd got the blob meanwhile (it refuses to ingest twice). */
                         r = 0;
