@@ -28,8 +28,9 @@
 
 #define LEASE_EXPIRE_S (24u * 3600u)
 /* Blob writes run in this many threads (one gRPC connection each) while the main
- * thread unpacks the layers already written: containerd hashes/writes and extracts
- * in parallel. Measured on 2 cores: ~35% less preload time than write-all-then-unpack. */
+ * thread unpacks the layers already written, so containerd hashes/writes and
+ * extracts at the same time instead of one after the other (ctr's order). This only
+ * shortens the wall time when containerd has a spare core; the work is the same. */
 #define PRELOAD_WRITERS 2
 
 static bool is_layer(const char *mt)
@@ -133,8 +134,8 @@ static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, str
                         return 0;
                 }
                 return berr_set(e, -ENOENT,
-                                "blob %s is neither in containerd nor in berth's store (pruned earlier?); "
-                                "import the bundle file again after 'berth gc', or fetch it again",
+                                "blob %s is in neither containerd nor berth's store (berth dropped its copy "
+                                "after an earlier preload); import the bundle file again to restore it",
                                 pb->digest);
         }
         _cleanup_close_ int fd = -1;
@@ -271,6 +272,11 @@ static int early_start(struct ctrd_backend *b, const struct bundle_manifest *m, 
         for (; ea->n_threads < ELEMENTSOF(ea->threads); ea->n_threads++)
                 if (pthread_create(&ea->threads[ea->n_threads], NULL, early_main, b) != 0)
                         break;
+        if (ea->n_threads == 0) {
+                /* Nobody would ever take an item: no early shipping then. */
+                early_finish(b);
+                return -EAGAIN;
+        }
         return 0;
 }
 

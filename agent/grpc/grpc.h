@@ -7,6 +7,8 @@
  * libcurl < 8.0 fails a second request on a reused h2c connection (curl #10634), so
  * there every call opens a fresh connection (a unix-socket connect is ~0.3 ms).
  * Errors name the call and carry the server's own grpc-message.
+ * Debugging aid: BERTH_GRPC_VERBOSE=1 in the environment turns on libcurl's verbose
+ * trace (stderr) for every call.
  */
 #pragma once
 
