@@ -97,9 +97,10 @@ int cmd_import(int argc, char **argv)
                 if (res.already_installed)
                         printf("%s version %lld is already installed; nothing to do\n", res.name, (long long)res.version);
                 else
-                        printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present\n",
+                        printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present%s\n",
                                res.name, (long long)res.version, res.n_images, res.blobs_stored,
-                               format_size(res.bytes_stored, sz), res.blobs_present);
+                               format_size(res.bytes_stored, sz), res.blobs_present,
+                               res.blobs_shipped ? ", the others kept by containerd only" : "");
                 for (size_t k = 0; k < n_backends; k++)
                         if (!strcmp(backends[k]->name, "containerd")) {
                                 const struct containerd_preload_stats *st = containerd_backend_stats(backends[k]);

@@ -98,8 +98,24 @@ static const char *layer_chain(const struct plan *p, const char *digest)
         return NULL;
 }
 
+/* Where the bundle being imported holds digest (for blobs berth did not store). */
+static bool early_lookup(struct early *ea, const char *digest, uint64_t *ret_offset)
+{
+        bool found = false;
+        if (!ea->active)
+                return false;
+        pthread_mutex_lock(&ea->lock);
+        for (size_t i = 0; i < ea->n_queued && !found; i++)
+                if (!strcmp(ea->queue[i].digest, digest)) {
+                        *ret_offset = ea->queue[i].offset;
+                        found = true;
+                }
+        pthread_mutex_unlock(&ea->lock);
+        return found;
+}
+
 static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, struct content_store *cs,
-                     const struct plan *p, const struct plan_blob *pb, berr *e)
+                     struct early *ea, const struct plan *p, const struct plan_blob *pb, berr *e)
 {
         uint64_t size = 0;
         _cleanup_free_ struct ctrd_label *labels = plan_blob_labels(pb);
@@ -131,6 +147,21 @@ static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, str
                 bool committed = false;
                 if (chain && ctrd_snapshot_stat(c, chain, &committed, NULL) == 0 && committed) {
                         stats->blobs_present++;
+                        return 0;
+                }
+                /* Not stored because it was to be shipped from the bundle (takes_blob),
+                 * and the early writer did not manage: try once more from the bundle. */
+                uint64_t off = 0;
+                if (early_lookup(ea, pb->digest, &off)) {
+                        char ref[128];
+                        snprintf(ref, sizeof ref, "berth-%s", pb->digest);
+                        uint64_t sent = 0;
+                        r = ctrd_content_write_fd(c, ref, pb->digest, pb->size, ea->fd, off, labels, pb->n_labels,
+                                                  &sent, e);
+                        stats->bytes_written += sent;
+                        if (r < 0)
+                                return r;
+                        stats->blobs_written++;
                         return 0;
                 }
                 return berr_set(e, -ENOENT,
@@ -304,6 +335,22 @@ static void blob_verified(struct import_backend *ib, const struct bundle_manifes
         pthread_mutex_unlock(&ea->lock);
 }
 
+/* import_backend.takes_blob: with pruning on, berth keeps no copy of layers that go
+ * to containerd: the import only checks them and they are shipped from the bundle. */
+static bool takes_blob(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
+                       int bundle_fd)
+{
+        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        struct early *ea = &b->early;
+
+        if (!b->prune_layers || !is_layer(blob->media_type) || blob->data_offset == 0)
+                return false;
+        if (ea->active && strcmp(ea->manifest, m->digest) != 0)
+                early_finish(b);
+        /* Only when containerd answers and the lease exists; otherwise berth stores it. */
+        return ea->active || early_start(b, m, bundle_fd) >= 0;
+}
+
 /* Blob writers and the unpacker share this; lock protects everything below it. */
 struct pipeline {
         struct ctrd_backend *b;
@@ -356,7 +403,7 @@ static void *writer_main(void *ud)
                 struct containerd_preload_stats st = { 0 };
                 berr be = {0};
                 early_wait(&b->early, pl->p->blobs[i].digest);
-                r = sync_blob(&st, c, pl->cs, pl->p, &pl->p->blobs[i], &be);
+                r = sync_blob(&st, c, pl->cs, &b->early, pl->p, &pl->p->blobs[i], &be);
                 pthread_mutex_lock(&pl->lock);
                 b->stats.blobs_written += st.blobs_written;
                 b->stats.blobs_present += st.blobs_present;
@@ -672,6 +719,7 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
         b->base.preload = preload;
         b->base.free = backend_free;
         b->base.blob_verified = blob_verified;
+        b->base.takes_blob = takes_blob;
         b->early.fd = -1;
         b->address = strdup(ctrd_address(probe));
         b->ns = strdup(ctrd_namespace(probe));

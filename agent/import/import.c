@@ -69,6 +69,17 @@ static void blob_verified(const struct import_opts *o, const struct bundle_manif
                         o->backends[i]->blob_verified(o->backends[i], m, b, fd);
 }
 
+/* True when a backend keeps this blob itself, so the store need not (see import.h). */
+static bool blob_taken(const struct import_opts *o, const struct bundle_manifest *m, const struct bundle_blob *b,
+                       int fd, bool seekable)
+{
+        for (size_t i = 0; seekable && i < o->n_backends; i++)
+                if (o->backends[i]->takes_blob && o->backends[i]->blob_verified &&
+                    o->backends[i]->takes_blob(o->backends[i], m, b, fd))
+                        return true;
+        return false;
+}
+
 static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct content_store *cs, berr *e)
 {
         for (size_t i = 0; i < o->n_backends; i++) {
@@ -180,6 +191,15 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                         if (r < 0)
                                 return r;
                         res->blobs_present++;
+                        blob_verified(o, m, b, fd, seekable);
+                        continue;
+                }
+                if (blob_taken(o, m, b, fd, seekable)) {
+                        /* A backend keeps it (e.g. containerd): checked, not stored twice. */
+                        r = bundle_reader_stream_blob(rd, NULL, NULL, e);
+                        if (r < 0)
+                                return r;
+                        res->blobs_shipped++;
                         blob_verified(o, m, b, fd, seekable);
                         continue;
                 }

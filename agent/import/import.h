@@ -36,6 +36,13 @@ struct import_backend {
          * depend on it. Not called for bundles read from pipes. */
         void (*blob_verified)(struct import_backend *b, const struct bundle_manifest *m,
                               const struct bundle_blob *blob, int bundle_fd);
+        /* Optional, with blob_verified: asked before a blob that the store lacks is
+         * read. True means "I will keep this blob (from blob_verified) and berth needs
+         * no copy of its own": the import then only checks its digest and does not
+         * store it. Only for data that the node keeps elsewhere (containerd layers);
+         * a bundle whose backend fails afterwards needs its file imported again. */
+        bool (*takes_blob)(struct import_backend *b, const struct bundle_manifest *m,
+                           const struct bundle_blob *blob, int bundle_fd);
 };
 
 struct import_opts {
@@ -55,6 +62,7 @@ struct import_result {
         unsigned n_images;
         unsigned blobs_stored;          /* new blobs written to the store */
         unsigned blobs_present;         /* blobs the store already had (verified, not written) */
+        unsigned blobs_shipped;         /* verified and handed to a backend that keeps them (takes_blob) */
         uint64_t bytes_read;
         uint64_t bytes_stored;
 };

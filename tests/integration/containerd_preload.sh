@@ -2,7 +2,8 @@
 # containerd_preload.sh — berth import --containerd against a real containerd (private
 # socket/root/state, CRI disabled), for the overlayfs and native snapshotters:
 #   - the image is listed with the bundle's digest and `ctr run` prints its output
-#     (no pull: the test has no registry and no network);
+#     (no pull: the test has no registry and no network); berth's store keeps no copy
+#     of the layer (unless --keep-layers);
 #   - berth status reports it present and unpacked;
 #   - a containerd GC and `ctr content prune references` remove nothing the image
 #     needs; importing again is a no-op (nothing written, unpacked or changed);
@@ -44,6 +45,8 @@ for SN in overlayfs native; do
         out=$(imp "$W/demo.berth")
         t_assert_contains "$out" "containerd: 3 blob(s) written" "first import writes the 3 blobs"
         t_assert_contains "$out" "1 layer(s) unpacked" "first import unpacks the layer"
+        # One copy on disk: the layer lives in containerd only; berth keeps manifest + config.
+        t_assert_contains "$("$B" status --state-dir "$ST")" "store:   2 blob(s)" "berth keeps no layer copy"
         line=$(c images ls | awk -v r="$REF" '$1 == r')
         t_assert_contains "$line" "$DIGEST" "ctr images ls shows $REF with the bundle's digest"
         key=$(c snapshots --snapshotter "$SN" ls | awk 'NR > 1 && $NF == "Committed" {print $1}')
@@ -130,6 +133,12 @@ t_assert_contains "$(c images ls)" "$BIGDIGEST" "big image listed after the reru
 [ -z "$(c content active | awk 'NR > 1')" ] || t_fail "ingest left behind"
 run=$(c run --rm "$BIGREF" t-big)
 t_assert_eq "$run" "hello from berth example image" "big image runs after the rerun"
+
+# --- --keep-layers keeps berth's own copy ------------------------------------------
+out=$("$B" import --state-dir "$W/state-keep" --trust "$W/trust" --containerd "$T_CTRD_SOCK" \
+        --namespace "$T_CTRD_NS-keep" --keep-layers "$W/demo.berth")
+t_assert_contains "$out" "containerd: 3 blob(s) written" "--keep-layers import preloads"
+t_assert_contains "$("$B" status --state-dir "$W/state-keep")" "store:   3 blob(s)" "--keep-layers keeps the layer"
 
 # --- containerd stopped -------------------------------------------------------------
 ST=$W/state-down
