@@ -11,6 +11,7 @@
 #     the bundle file again restores it from the verified file;
 #   - berth killed (SIGKILL) in the middle of a Content.Write, then rerun: resumes
 #     the half-written ingest and completes;
+#   - image indexes, Docker media types, zstd and uncompressed layers import and run;
 #   - containerd stopped: clear error, non-zero exit, store and DB intact; rerun
 #     after containerd is back completes the preload.
 source "$(dirname "$0")/../lib/harness.sh"
@@ -20,6 +21,7 @@ B=${BERTH:?BERTH must point at the berth binary}
 W=$(t_tmpdir)
 REF=berth.example/busybox:1.0
 BIGREF=berth.example/big:1.0
+vn=0
 
 t_make_image -o "$W/img.tar" --ref "$REF"
 # One big random layer, so a Content.Write lasts long enough to be interrupted.
@@ -133,6 +135,20 @@ t_assert_contains "$(c images ls)" "$BIGDIGEST" "big image listed after the reru
 [ -z "$(c content active | awk 'NR > 1')" ] || t_fail "ingest left behind"
 run=$(c run --rm "$BIGREF" t-big)
 t_assert_eq "$run" "hello from berth example image" "big image runs after the rerun"
+
+# --- other image shapes: index, Docker media types, zstd, uncompressed ------------------
+for variant in "--index" "--docker-media-types" "--compression zstd" "--compression none"; do
+        n=v$((++vn))
+        t_make_image -o "$W/$n.tar" --ref "berth.example/$n:1" $variant
+        "$B" bundle create -k "$W/keys/k1.key" --name "$n" --version 1 --image "berth.example/$n:1=$W/$n.tar" \
+                -o "$W/$n.berth" >/dev/null
+        "$B" import --state-dir "$W/state-$n" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
+                "$W/$n.berth" >/dev/null
+        d=$(tar -xOf "$W/$n.tar" index.json | jq -r '.manifests[0].digest')
+        t_assert_contains "$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS" images ls)" "$d" "$variant image listed"
+        run=$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS" run --rm "berth.example/$n:1" "t-$n")
+        t_assert_eq "$run" "hello from berth example image" "$variant image runs"
+done
 
 # --- --keep-layers keeps berth's own copy ------------------------------------------
 out=$("$B" import --state-dir "$W/state-keep" --trust "$W/trust" --containerd "$T_CTRD_SOCK" \
