@@ -14,13 +14,14 @@ int time_parse_rfc3339(const char *s, int64_t *ret)
         const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
         if (!end || *end)
                 return -EINVAL;
+        /* timegm() normalises its argument in place (Feb 31 → Mar 3), so keep the
+         * parsed fields to reject dates that do not exist. */
+        struct tm parsed = tm;
         time_t t = timegm(&tm);
-        if (t == (time_t)-1 && tm.tm_year != 69)
+        if (t == (time_t)-1 && parsed.tm_year != 69)
                 return -EINVAL;
-        /* Reject normalised nonsense like 2026-02-31. */
-        struct tm back;
-        gmtime_r(&t, &back);
-        if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon)
+        if (tm.tm_mday != parsed.tm_mday || tm.tm_mon != parsed.tm_mon || tm.tm_hour != parsed.tm_hour ||
+            tm.tm_min != parsed.tm_min || tm.tm_sec != parsed.tm_sec)
                 return -EINVAL;
         *ret = (int64_t)t;
         return 0;

@@ -1,0 +1,166 @@
+/* test_reader.c — the strict reader against every kind of damage, byte by byte. */
+#include "fixture.h"
+
+#include <errno.h>
+
+#include "bundle/reader.h"
+
+/* Reads the whole bundle at path; returns 0 or the first error. */
+static int read_all(const char *path, const char *trust_dir, berr *e)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        struct trust *t = NULL;
+        assert_int_equal(trust_load(trust_dir, &t, e), 0);
+        struct bundle_reader *r = NULL;
+        int q = bundle_reader_new(fd, path, &r, e);
+        if (q >= 0)
+                q = bundle_reader_read_head(r, e);
+        if (q >= 0)
+                q = bundle_reader_verify(r, t, now_seconds(), e);
+        const struct bundle_blob *b;
+        while (q >= 0 && (q = bundle_reader_next_blob(r, &b, e)) > 0)
+                q = bundle_reader_stream_blob(r, NULL, NULL, e);
+        if (q >= 0)
+                q = bundle_reader_finish(r, e);
+        bundle_reader_free(r);
+        trust_free(t);
+        return q;
+}
+
+static void load(const char *path, uint8_t **buf, size_t *len)
+{
+        assert_int_equal(read_file_bounded(path, 64 << 20, (char **)buf, len), 0);
+}
+
+static char *store(struct fixture *f, const char *name, const uint8_t *buf, size_t len)
+{
+        /* No fsync: the loops below write thousands of variants. */
+        char *p = path_join(f->dir, name);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write_all(fd, buf, len), 0);
+        close(fd);
+        return p;
+}
+
+static void test_good_and_every_byte(void **state)
+{
+        struct fixture f;
+        fx_init(&f, 3, 700);
+        char *p = fx_default_bundle(&f, "good.berth", 1);
+        berr e = {0};
+        assert_int_equal(read_all(p, f.trust, &e), 0);
+
+        uint8_t *buf;
+        size_t len;
+        load(p, &buf, &len);
+        /* Flip one bit at every single offset (headers, data, padding, trailer):
+         * every flip must be caught. */
+        size_t caught = 0, tried = 0;
+        for (size_t off = 0; off < len; off += 1) {
+                buf[off] ^= 0x01;
+                char *q = store(&f, "flip.berth", buf, len);
+                berr e2 = {0};
+                int r = read_all(q, f.trust, &e2);
+                if (r >= 0)
+                        fail_msg("flipping byte %zu of %zu was not detected", off, len);
+                caught++;
+                tried++;
+                buf[off] ^= 0x01;
+                free(q);
+        }
+        assert_int_equal(caught, tried);
+        free(buf);
+        free(p);
+        fx_done(&f);
+}
+
+static void test_truncations(void **state)
+{
+        struct fixture f;
+        fx_init(&f, 2, 3000);
+        char *p = fx_default_bundle(&f, "good.berth", 1);
+        uint8_t *buf;
+        size_t len;
+        load(p, &buf, &len);
+        size_t cuts[] = {0, 1, 511, 512, 1000, len / 2, len - 1024, len - 512, len - 1};
+        for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+                char *q = store(&f, "cut.berth", buf, cuts[i]);
+                berr e = {0};
+                if (read_all(q, f.trust, &e) >= 0)
+                        fail_msg("truncation to %zu bytes not detected", cuts[i]);
+                free(q);
+        }
+        /* And trailing data. */
+        uint8_t *longer = calloc(1, len + 512);
+        memcpy(longer, buf, len);
+        char *q = store(&f, "long.berth", longer, len + 512);
+        berr e = {0};
+        assert_int_equal(read_all(q, f.trust, &e), -EBADMSG);
+        assert_non_null(strstr(e.msg, "after the end"));
+        free(q);
+        free(longer);
+        free(buf);
+        free(p);
+        fx_done(&f);
+}
+
+static void test_expired_and_signatures(void **state)
+{
+        struct fixture f;
+        fx_init(&f, 1, 100);
+        char *m = fx_manifest(&f, "app", 1, 1000000000 /* 2001 */, NULL);
+        const struct berth_key *k1[] = {&f.k1}, *k2[] = {&f.k2};
+        /* expires must be after created; build an expired manifest with an old created. */
+        char *m2 = fx_manifest(&f, "app", 1, 1800000000, "{\"created\":\"2020-01-01T00:00:00Z\"}");
+        free(m);
+        setenv("BERTH_NOW", "2030-01-01T00:00:00Z", 1);
+        char *p = fx_bundle(&f, "expired.berth", m2, k1, 1);
+        berr e = {0};
+        assert_int_equal(read_all(p, f.trust, &e), -EKEYEXPIRED);
+        assert_non_null(strstr(e.msg, "expired"));
+        unsetenv("BERTH_NOW");
+        free(p);
+        p = fx_bundle(&f, "k2.berth", m2, k2, 1);
+        berr e2 = {0};
+        assert_int_equal(read_all(p, f.trust, &e2), -EKEYREJECTED);
+        free(p);
+        free(m2);
+        fx_done(&f);
+}
+
+static void test_unverified_inspect(void **state)
+{
+        struct fixture f;
+        fx_init(&f, 2, 100);
+        char *m = fx_manifest(&f, "app", 3, 4102444800, "{\"x-vendor\":{\"keep\":true}}");
+        const struct berth_key *k2[] = {&f.k2};
+        char *p = fx_bundle(&f, "b.berth", m, k2, 1);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        struct bundle_reader *r = NULL;
+        berr e = {0};
+        assert_int_equal(bundle_reader_new(fd, p, &r, &e), 0);
+        assert_int_equal(bundle_reader_read_head(r, &e), 0);
+        assert_int_equal(bundle_reader_parse_unverified(r, &e), 0);
+        const void *mraw, *sraw;
+        size_t ml, sl;
+        bundle_reader_head_bytes(r, &mraw, &ml, &sraw, &sl);
+        /* The exact signed bytes are what the reader hands out. */
+        assert_int_equal(ml, strlen(m));
+        assert_memory_equal(mraw, m, ml);
+        assert_int_equal(bundle_reader_manifest(r)->version, 3);
+        bundle_reader_free(r);
+        free(p);
+        free(m);
+        fx_done(&f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_good_and_every_byte), cmocka_unit_test(test_truncations),
+                cmocka_unit_test(test_expired_and_signatures), cmocka_unit_test(test_unverified_inspect),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
