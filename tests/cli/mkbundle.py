@@ -12,10 +12,12 @@ Without --defect the bundle must be accepted by `berth bundle verify` and `berth
 Usage: mkbundle.py -k KEY.key [-k ...] --image REF=OCI_ARCHIVE.tar [--image ...] [--tiny-image REF]
                    [--name N] [--version V] [--created T] [--expires T]
                    [--extra-field K=JSON] [--defect NAME] -o OUT.berth
+       mkbundle.py ... --all-defects DIR     (DIR/<defect>.berth for every defect)
        mkbundle.py --list-defects
 """
 import argparse
 import base64
+import copy
 import gzip
 import hashlib
 import io
@@ -444,6 +446,7 @@ def main():
                     help="unknown top-level manifest field (must survive import)")
     ap.add_argument("--defect", choices=sorted(DEFECTS), help="break the bundle in this way")
     ap.add_argument("--list-defects", action="store_true")
+    ap.add_argument("--all-defects", metavar="DIR", help="write DIR/<defect>.berth for every defect")
     ap.add_argument("-o", "--output")
     a = ap.parse_args()
 
@@ -451,8 +454,8 @@ def main():
         for k in sorted(DEFECTS):
             print(f"{k}\t{DEFECTS[k]}")
         return
-    if not a.output or not (a.image or a.tiny_image):
-        ap.error("-o and --image or --tiny-image are required")
+    if not (a.output or a.all_defects) or not (a.image or a.tiny_image):
+        ap.error("-o (or --all-defects) and --image or --tiny-image are required")
 
     keys = [Key(p) for p in a.key]
     images, order, data = [], [], {}
@@ -477,37 +480,44 @@ def main():
         k, _, v = kv.partition("=")
         man[k] = json.loads(v)
 
-    d = a.defect or ""
+    if a.all_defects:
+        os.makedirs(a.all_defects, exist_ok=True)
+        for d in sorted(DEFECTS):
+            write(os.path.join(a.all_defects, d + ".berth"), build(d, copy.deepcopy(man), keys, data))
+    if a.output:
+        write(a.output, build(a.defect or "", man, keys, data))
+
+
+def write(path, buf):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(buf)
+    os.replace(tmp, path)
+
+
+def build(d, man, keys, data):
+    """The bundle bytes for manifest dict man with defect d ("" = none)."""
     mbytes = apply_manifest_defect(d, man, data)
     if mbytes is None:
         mbytes = (json.dumps(man, indent=2) + "\n").encode()
+    sbytes = make_signatures(d, keys, mbytes)
     if d == "flip-manifest":
-        sbytes = make_signatures(d, keys, mbytes)
         i = mbytes.index(b'"demo"') + 1 if b'"demo"' in mbytes else len(mbytes) // 2
         mbytes = bytearray(mbytes)
         mbytes[i] ^= 0x20  # "demo" -> "Demo": still valid JSON, different bytes
         mbytes = bytes(mbytes)
-    else:
-        sbytes = make_signatures(d, keys, mbytes)
 
     entries = [Entry("manifest.json", mbytes), Entry("signatures.json", sbytes)]
-    for b in man.get("blobs", []) if isinstance(man, dict) else []:
+    for b in man.get("blobs", []):
         dg = b["digest"]
         if dg.lower() in data:
             entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1].lower(), data[dg.lower()]))
-        elif dg in data:
-            entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1], data[dg]))
-        else:  # truncated digest: use the original bytes under the name the manifest implies
+        else:  # truncated digest: the original bytes under the name the manifest implies
             full = next(k for k in data if k.startswith(dg))
             entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1], data[full]))
     apply_entry_defect(d, entries, 2)
     buf, offsets, trailer = archive(entries)
-    buf = apply_byte_defect(d, buf, entries, offsets, trailer)
-
-    tmp = a.output + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(buf)
-    os.replace(tmp, a.output)
+    return apply_byte_defect(d, buf, entries, offsets, trailer)
 
 
 if __name__ == "__main__":
