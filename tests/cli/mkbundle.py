@@ -175,6 +175,8 @@ DEFECTS = {
     "sig-dup-key": "the same key id appears twice in signatures.json",
     "sig-bad-json": "signatures.json is not JSON",
     "sig-too-many": "33 signature entries (limit 32)",
+    "sig-too-big": "signatures.json is larger than 64 KiB",
+    "flip-keyid": "one hex digit of the key id changed (the signer becomes unknown)",
     # manifest content (signed, so only the parser can object)
     "manifest-bad-json": "manifest is not valid JSON",
     "manifest-dup-key": "manifest JSON has a duplicate key",
@@ -186,6 +188,8 @@ DEFECTS = {
     "manifest-image-unlisted": "the image points at a digest that is not among the blobs",
     "manifest-image-size": "the image descriptor size disagrees with its blob",
     "manifest-blob-too-big": "a blob's size is over the 8 GiB - 1 limit",
+    "manifest-total-too-big": "nine blobs of 8 GiB - 1 listed: over the 64 GiB bundle limit",
+    "manifest-too-many-blobs": "4097 blobs listed (limit 4096)",
     "manifest-schema-2": "schemaVersion is 2",
     "manifest-bad-media-type": "the manifest mediaType is wrong",
     "manifest-bad-name": "the bundle name has a '/'",
@@ -265,6 +269,14 @@ def apply_manifest_defect(defect, man, blobs):
         man["images"][0]["size"] += 1
     elif defect == "manifest-blob-too-big":
         man["blobs"][-1]["size"] = 8 * 1024 ** 3
+    elif defect == "manifest-total-too-big":
+        for i in range(9):
+            man["blobs"].append({"digest": "sha256:" + hashlib.sha256(b"%d" % i).hexdigest(),
+                                 "size": 8 * 1024 ** 3 - 1, "mediaType": "application/octet-stream"})
+    elif defect == "manifest-too-many-blobs":
+        for i in range(4097 - len(man["blobs"])):
+            man["blobs"].append({"digest": "sha256:" + hashlib.sha256(b"%d" % i).hexdigest(),
+                                 "size": 1, "mediaType": "application/octet-stream"})
     elif defect == "manifest-schema-2":
         man["schemaVersion"] = 2
     elif defect == "manifest-bad-media-type":
@@ -305,7 +317,12 @@ def make_signatures(defect, keys, mbytes):
     elif defect == "sig-too-many":
         for i in range(33 - len(sigs)):
             sigs.append({"keyid": "%032x" % i, "sig": sigs[0]["sig"]})
+    elif defect == "flip-keyid":
+        k = sigs[0]["keyid"]
+        sigs[0]["keyid"] = k[:5] + ("0" if k[5] != "0" else "1") + k[6:]
     sigs.sort(key=lambda x: x["keyid"])
+    if defect == "sig-too-big":
+        return (json.dumps({"signatures": sigs, "padding": "x" * 70000}) + "\n").encode()
     if defect == "sig-bad-json":
         return b"{signatures: ]\n"
     return (json.dumps({"signatures": sigs}, indent=2) + "\n").encode()
@@ -513,8 +530,9 @@ def build(d, man, keys, data):
         if dg.lower() in data:
             entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1].lower(), data[dg.lower()]))
         else:  # truncated digest: the original bytes under the name the manifest implies
-            full = next(k for k in data if k.startswith(dg))
-            entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1], data[full]))
+            full = next((k for k in data if k.startswith(dg)), None)
+            if full:  # (blobs that only exist in the manifest get no entry)
+                entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1], data[full]))
     apply_entry_defect(d, entries, 2)
     buf, offsets, trailer = archive(entries)
     return apply_byte_defect(d, buf, entries, offsets, trailer)
