@@ -282,6 +282,20 @@ t_assert_contains "$out" "already installed" "re-import says it is a no-op"
 [ "$before" == "$(snapshot "$V")" ] || t_fail "re-importing the same bundle changed the state"
 NCASES=$((NCASES + 4))
 "$BERTH" status --state-dir "$V" | grep -q "demo version 3" || t_fail "status does not show version 3"
+# The installed bundle's manifest and signatures in a damaged file: still refused (a
+# re-import must read and check the whole file like any import).
+for c in "flip-blob|is corrupt" "trailing-garbage|after the end of the archive" "truncate-mid-blob|truncated"; do
+        d=${c%%|*}
+        gen -k "$W/keys/alice.key" "${IMG_B[@]}" --version 3 --defect "$d" -o "$W/v3-$d.berth"
+        expect_refused "installed-then-$d" "$W/v3-$d.berth" "${c#*|}" "$T1" "$V"
+done
+# A blob lost from the store comes back when the same bundle is imported again.
+lost=$(find "$V/store/blobs/sha256" -type f | LC_ALL=C sort | tail -1)
+rm -f "$lost"
+expect_imported "$V" "$T1" "$W/v3.berth" >/dev/null
+t_assert_file "$lost" "re-import restores a blob missing from the store"
+t_assert_eq "$(sha256sum <"$lost" | cut -c1-64)" "$(basename "$lost")" "restored blob content"
+[ "$before" == "$(snapshot "$V")" ] || t_fail "repairing re-import changed more than the lost blob"
 
 # ---- unknown manifest fields survive; stored manifest bytes equal the bundle's ---------------
 
