@@ -117,13 +117,10 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         r = db_installed(db, m->name, &have, have_digest);
         if (r < 0)
                 return berr_set(e, r, "cannot read installed versions from the database");
-        if (r > 0 && have == m->version && !strcmp(have_digest, m->digest)) {
-                /* Same bundle again: nothing to store; let backends finish what they may not have. */
-                res->already_installed = true;
-                res->bytes_read = bundle_reader_bytes_read(rd);
-                return run_backends(o, m, cs, e);
-        }
-        if (r > 0 && have == m->version)
+        /* Same bundle again: still read and check the whole file (a damaged copy is
+         * refused) and restore any blob missing from the store, but record nothing. */
+        bool again = r > 0 && have == m->version && !strcmp(have_digest, m->digest);
+        if (r > 0 && have == m->version && !again)
                 return berr_set(e, -ESTALE, "bundle %s: version %lld is already installed with different content "
                                 "(manifest %s); a new release needs a higher version", m->name, (long long)have, have_digest);
         if (r > 0 && have > m->version)
@@ -185,6 +182,10 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         r = content_stage_commit(stage, e);
         if (r < 0)
                 return r;
+        if (again) {
+                res->already_installed = true; /* let backends finish what they may not have */
+                return run_backends(o, m, cs, e);
+        }
         const void *mraw, *sraw;
         size_t mlen, slen;
         bundle_reader_head_bytes(rd, &mraw, &mlen, &sraw, &slen);
