@@ -40,6 +40,16 @@ boff() { local a; read -r -a a <<<"${BLOBS[$1]}"; echo "${a[2]}"; }
 bhex() { local a; read -r -a a <<<"${BLOBS[$1]}"; echo "${a[0]#blobs/sha256/}"; }
 FILE_SIZE=$(stat -c %s "$BUNDLE")
 
+# Processes this test started and has not reaped yet; killed at exit (only these, by
+# pid, and never a pid that was already reaped and could have been reused).
+declare -A LIVE=()
+t_defer 'for p in "${!LIVE[@]}"; do kill -9 "$p"; done'
+reaped() { # PID → exit status in REAPED_RC
+        REAPED_RC=0
+        wait "$1" || REAPED_RC=$?
+        unset "LIVE[$1]"
+}
+
 # feed FIFO STOP: writes the bundle's first STOP bytes into FIFO, then waits (polling,
 # bounded) for $FIFO.go before writing the rest. Sets FEED_PID.
 feed() {
@@ -66,7 +76,7 @@ with open(src, "rb") as f, open(fifo, "wb", buffering=0) as out:
         pass
 EOF
         FEED_PID=$!
-        t_defer "kill $FEED_PID"
+        LIVE[$FEED_PID]=1
 }
 
 # Staged files (under store/staging/*/) whose size equals their blob's size / is smaller.
@@ -112,14 +122,13 @@ kill_at() {
         feed "$W/$name.fifo" "$stop"
         "$BERTH" import --state-dir "$S" --trust "$W/trust" "$W/$name.fifo" >"$W/$name.out" 2>&1 &
         pid=$!
-        t_defer "kill -9 $pid"
+        LIVE[$pid]=1
         t_wait_for "$cond" 60 || t_fail "$name: staging never reached the kill point: $(ls -lR "$S/store" 2>&1 | head -20)"
         kill -9 "$pid"
-        rc=0
-        wait "$pid" || rc=$?
-        t_assert_eq "$rc" 137 "$name: berth was killed by SIGKILL"
-        kill "$FEED_PID" 2>/dev/null || true
-        wait "$FEED_PID" 2>/dev/null || true
+        reaped "$pid"
+        t_assert_eq "$REAPED_RC" 137 "$name: berth was killed by SIGKILL"
+        kill "$FEED_PID"
+        reaped "$FEED_PID"
         assert_nothing_visible "$S" "$name"
         # Every kill point is before publishing: nothing at all may be in the store.
         t_assert_eq "$(find "$S/store/blobs" -type f | wc -l)" 0 "$name: blobs published before the bundle was verified"
@@ -177,14 +186,13 @@ mkfifo "$W/full.fifo"
 feed "$W/full.fifo" $(($(boff "$BIG") + 2 * 1048576))
 "$BERTH" import --state-dir "$S" --trust "$W/trust" "$W/full.fifo" >"$W/full.out" 2>"$W/full.err" &
 pid=$!
-t_defer "kill -9 $pid"
+LIVE[$pid]=1
 t_wait_for "staged_partial_of \"$S\" $BIG 1048576" 60 || t_fail "full: import did not start staging"
 dd if=/dev/zero of="$FULL/filler" bs=1M 2>/dev/null || true # until ENOSPC
 touch "$W/full.fifo.go" 2>/dev/null || t_fail "cannot signal the feeder"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" != 0 ] || t_fail "import on a full disk succeeded"
-wait "$FEED_PID" 2>/dev/null || true
+reaped "$pid"
+[ "$REAPED_RC" != 0 ] || t_fail "import on a full disk succeeded"
+reaped "$FEED_PID"
 err=$(cat "$W/full.err")
 t_log "disk full: $err"
 t_assert_contains "$err" "disk full" "ENOSPC named"
