@@ -229,6 +229,14 @@ DEFECTS = {
     "flip-header-name": "one byte of the first blob header's name changed (checksum kept wrong)",
     "flip-header-rechecksum": "a blob header's name changed to another valid digest, checksum recomputed",
     "flip-manifest-header": "one byte of manifest.json's header changed",
+    # header bytes that libarchive ignores; each header still has a valid checksum, so
+    # only a check of the raw header bytes catches them (tests/cli/bundle_header_strict.sh)
+    "header-tail": "a byte in the unused tail (500..511) of the first blob's header, re-checksummed",
+    "header-tail-manifest": "a byte in the unused tail of manifest.json's header, re-checksummed",
+    "header-linkname": "a linkname on the first blob's regular-file header, re-checksummed",
+    "header-devmajor": "devmajor 1 on the first blob's regular-file header, re-checksummed",
+    "header-prefix": "the first blob's name split into ustar prefix + name, re-checksummed",
+    "header-version": "the first blob's ustar version field is NUL NUL instead of 00, re-checksummed",
     "flip-padding": "a zero padding byte after a blob is 0x01",
     "flip-head-padding": "a zero padding byte after manifest.json is 0x01",
     "flip-trailer": "a byte of the first end-of-archive block is 0x01",
@@ -410,6 +418,23 @@ def apply_byte_defect(defect, buf, entries, offsets, trailer):
         c = buf[offsets[fb] + 20]
         buf[offsets[fb] + 20] = ord("0") if c != ord("0") else ord("1")
         rechecksum(buf, offsets[fb])
+    elif defect.startswith("header-"):
+        o = 0 if defect == "header-tail-manifest" else offsets[fb]
+        h = buf  # edits in place, then the checksum is made valid again
+        if defect in ("header-tail", "header-tail-manifest"):
+            h[o + 505] = ord("A")
+        elif defect == "header-linkname":
+            h[o + 157:o + 160] = b"abc"
+        elif defect == "header-devmajor":
+            h[o + 329:o + 337] = b"0000001\0"
+        elif defect == "header-prefix":
+            name = bytes(h[o:o + 100]).rstrip(b"\0")
+            pre, _, nm = name.rpartition(b"/")
+            h[o:o + 100] = nm.ljust(100, b"\0")
+            h[o + 345:o + 500] = pre.ljust(155, b"\0")
+        elif defect == "header-version":
+            h[o + 263:o + 265] = b"\0\0"
+        rechecksum(buf, o)
     elif defect == "flip-manifest-header":
         buf[5] ^= 0x01
     elif defect == "flip-padding":
