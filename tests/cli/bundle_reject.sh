@@ -178,6 +178,19 @@ gen -k "$W/keys/alice.key" "${IMG_B[@]}" --version 2 --defect flip-signature -o 
         t_fail "a bad signature by an untrusted key must be ignored"
 expect_refused bad-trusted-sig-with-good-other "$W/cases/badalice-bob.berth" "does not match the manifest" "$W/trust2" "$S"
 
+# The same key under two names counts once.
+mkdir -p "$W/trust-dup"
+cp "$W/keys/alice.pub" "$W/trust-dup/alice.pub"
+sed 's/ alice$/ alice-copy/' "$W/keys/alice.pub" >"$W/trust-dup/alice-copy.pub"
+cp "$W/keys/bob.pub" "$W/trust-dup/"
+echo 2 >"$W/trust-dup/threshold"
+expect_refused same-key-twice-in-trust "$W/cases/one-of-two.berth" "1 valid signature(s)" "$W/trust-dup" "$S"
+
+# Not a file at all.
+mkdir -p "$W/cases/a-directory.berth"
+expect_refused directory-not-file "$W/cases/a-directory.berth" "is a directory" "$T1" "$S"
+expect_refused missing-file "$W/cases/no-such.berth" "cannot open bundle" "$T1" "$S"
+
 # ---- expiry --------------------------------------------------------------------------------
 
 gen -k "$W/keys/alice.key" "${IMG_B[@]}" --version 2 -o "$W/cases/expires-2098.berth"
