@@ -21,7 +21,7 @@
 #include "base/timeutil.h"
 #include "bundle/format.h"
 
-#define READ_BUF_SIZE (1024u * 1024)
+#define READ_BUF_SIZE (64u * 1024) /* stays in L2 between the kernel's copy and the hash (measured: 1 MiB costs 45% more CPU) */
 #define MAX_ZERO_RANGES 8
 
 struct zero_range {

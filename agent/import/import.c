@@ -117,15 +117,31 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         r = db_installed(db, m->name, &have, have_digest);
         if (r < 0)
                 return berr_set(e, r, "cannot read installed versions from the database");
-        /* Same bundle again: still read and check the whole file (a damaged copy is
-         * refused) and restore any blob missing from the store, but record nothing. */
-        bool again = r > 0 && have == m->version && !strcmp(have_digest, m->digest);
-        if (r > 0 && have == m->version && !again)
+        if (r > 0 && have == m->version && !strcmp(have_digest, m->digest)) {
+                /* Same bundle again: nothing to store, but the file is still checked to
+                 * the last byte, so a damaged copy is reported as damaged rather than
+                 * "already installed". Then let backends finish what they may not have. */
+                const struct bundle_blob *b;
+                while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
+                        r = bundle_reader_stream_blob(rd, NULL, NULL, e);
+                        if (r < 0)
+                                return r;
+                }
+                if (r >= 0)
+                        r = bundle_reader_finish(rd, e);
+                if (r < 0)
+                        return r;
+                res->already_installed = true;
+                res->blobs_present = (unsigned)m->n_blobs;
+                res->bytes_read = bundle_reader_bytes_read(rd);
+                return run_backends(o, m, cs, e);
+        }
+        if (r > 0 && have == m->version)
                 return berr_set(e, -ESTALE, "bundle %s: version %lld is already installed with different content "
                                 "(manifest %s); a new release needs a higher version", m->name, (long long)have, have_digest);
         if (r > 0 && have > m->version)
                 return berr_set(e, -ESTALE, "bundle %s: version %lld is older than the installed version %lld; "
-                                "downgrades are refused (use 'berth rollback' to return to a kept version)",
+                                "downgrades are refused; to go back, publish the old release under a higher version",
                                 m->name, (long long)m->version, (long long)have);
 
         uint64_t need = 0;
@@ -182,10 +198,6 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         r = content_stage_commit(stage, e);
         if (r < 0)
                 return r;
-        if (again) {
-                res->already_installed = true; /* let backends finish what they may not have */
-                return run_backends(o, m, cs, e);
-        }
         const void *mraw, *sraw;
         size_t mlen, slen;
         bundle_reader_head_bytes(rd, &mraw, &mlen, &sraw, &slen);

@@ -76,6 +76,18 @@ static void test_import_lifecycle(void **state)
         assert_int_equal(berth_import_file(&o, v2, &res, &e), 0);
         assert_true(res.already_installed);
         assert_int_equal(fb.calls, 2);
+        /* A damaged copy of the installed bundle is reported as damaged, not as installed. */
+        uint8_t *raw;
+        size_t rawlen;
+        assert_int_equal(read_file_bounded(v2, 1 << 20, (char **)&raw, &rawlen), 0);
+        raw[rawlen - 1500] ^= 0x40;
+        char *dmg = path_join(f.dir, "damaged.berth");
+        assert_int_equal(write_file_atomic(dmg, raw, rawlen, 0644), 0);
+        berr ed = {0};
+        assert_int_equal(berth_import_file(&o, dmg, &res, &ed), -EBADMSG);
+        assert_int_equal(fb.calls, 2);
+        free(raw);
+        free(dmg);
 
         /* Downgrade refused, nothing changed. */
         char *v1 = fx_default_bundle(&f, "v1.berth", 1);
