@@ -25,7 +25,7 @@ T1=$W/trust1
 
 # A: what the node already runs. B: another busybox image (blobs A lacks, so refused
 # imports really stage). Each defect is tried on a tiny synthetic image (the whole file
-# fits in berth's 1 MiB read buffer) and on L (several MiB: defects beyond the first
+# fits in one of berth's reads) and on L (several MiB: defects beyond the first
 # buffer).
 t_make_image -q -o "$W/a.tar" --ref berth.example/a:1.0
 t_make_image -q -o "$W/b.tar" --ref berth.example/b:1.0 --compression zstd
@@ -236,13 +236,6 @@ for c in "flip-blob|is corrupt" "trailing-garbage|after the end of the archive" 
         gen -k "$W/keys/alice.key" "${IMG_B[@]}" --version 3 --defect "$d" -o "$W/v3-$d.berth"
         expect_refused "installed-then-$d" "$W/v3-$d.berth" "${c#*|}" "$T1" "$V"
 done
-# A blob lost from the store comes back when the same bundle is imported again.
-lost=$(find "$V/store/blobs/sha256" -type f | LC_ALL=C sort | tail -1)
-rm -f "$lost"
-expect_imported "$V" "$T1" "$W/v3.berth" >/dev/null
-t_assert_file "$lost" "re-import restores a blob missing from the store"
-t_assert_eq "$(sha256sum <"$lost" | cut -c1-64)" "$(basename "$lost")" "restored blob content"
-[ "$before" == "$(snapshot "$V")" ] || t_fail "repairing re-import changed more than the lost blob"
 
 # ---- unknown manifest fields survive; stored manifest bytes equal the bundle's ---------------
 
