@@ -42,7 +42,9 @@ FILE_SIZE=$(stat -c %s "$BUNDLE")
 
 # Processes this test started and has not reaped yet; killed at exit (only these, by
 # pid, and never a pid that was already reaped and could have been reused).
+# shellcheck disable=SC2034 # read by the deferred cleanup
 declare -A LIVE=()
+# shellcheck disable=SC2016 # expanded when the cleanup runs
 t_defer 'for p in "${!LIVE[@]}"; do kill -9 "$p"; done'
 reaped() { # PID → exit status in REAPED_RC
         REAPED_RC=0
@@ -92,12 +94,14 @@ staged_complete() { # STATE
         echo "$n"
 }
 staged_partial_of() { # STATE INDEX MIN_BYTES: blob INDEX is staged with MIN_BYTES..size-1 bytes
-        local f="$1/store/staging/"*/"$(bhex "$2")" s
-        # shellcheck disable=SC2086 # glob
-        f=$(echo $f)
-        [ -f "$f" ] || return 1
-        s=$(stat -c %s "$f")
-        [ "$s" -ge "$3" ] && [ "$s" -lt "$(bsize "$2")" ]
+        local hex f s
+        hex=$(bhex "$2")
+        for f in "$1"/store/staging/*/"$hex"; do
+                [ -f "$f" ] || continue
+                s=$(stat -c %s "$f")
+                [ "$s" -ge "$3" ] && [ "$s" -lt "$(bsize "$2")" ] && return 0
+        done
+        return 1
 }
 
 # The store holds only verified blobs and the DB no bundle.
@@ -123,7 +127,7 @@ kill_at() {
         "$BERTH" import --state-dir "$S" --trust "$W/trust" "$W/$name.fifo" >"$W/$name.out" 2>&1 &
         pid=$!
         LIVE[$pid]=1
-        t_wait_for "$cond" 60 || t_fail "$name: staging never reached the kill point: $(ls -lR "$S/store" 2>&1 | head -20)"
+        t_wait_for "$cond" 60 || t_fail "$name: staging never reached the kill point: $(find "$S/store" -type f -printf '%p %s\n' 2>&1 | head -20)"
         kill -9 "$pid"
         reaped "$pid"
         t_assert_eq "$REAPED_RC" 137 "$name: berth was killed by SIGKILL"
@@ -186,6 +190,7 @@ mkfifo "$W/full.fifo"
 feed "$W/full.fifo" $(($(boff "$BIG") + 2 * 1048576))
 "$BERTH" import --state-dir "$S" --trust "$W/trust" "$W/full.fifo" >"$W/full.out" 2>"$W/full.err" &
 pid=$!
+# shellcheck disable=SC2034 # read by the deferred cleanup
 LIVE[$pid]=1
 t_wait_for "staged_partial_of \"$S\" $BIG 1048576" 60 || t_fail "full: import did not start staging"
 dd if=/dev/zero of="$FULL/filler" bs=1M 2>/dev/null || true # until ENOSPC

@@ -8,6 +8,7 @@ PY=/usr/bin/python3
 "$PY" -c 'import nacl.signing' 2>/dev/null || t_skip "python3-nacl is not installed (scripts/deps.sh)"
 command -v sqlite3 >/dev/null || t_skip "sqlite3 is not installed (scripts/deps.sh)"
 GEN="$BERTH_SRC/tests/cli/mkbundle.py"
+# shellcheck disable=SC2034 # used by the sourcing test
 W=$(t_tmpdir)
 NCASES=0
 
@@ -19,7 +20,7 @@ gen() { "$PY" "$GEN" "$@" || t_fail "mkbundle.py $* failed"; }
 # hash of every stored blob. Two equal snapshots mean nothing visible changed.
 snapshot() { # STATE_DIR
         (
-                cd "$1"
+                cd "$1" || exit 1
                 sqlite3 berth.db .dump
                 sha256sum berth.db
                 find . -path ./lock -prune -o -print | LC_ALL=C sort

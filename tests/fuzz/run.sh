@@ -53,7 +53,7 @@ for bin in "${targets[@]}"; do
                 -artifact_prefix="$OUT/crashes/$name-" "${dict[@]}" "${dirs[@]}" >"$OUT/$name.log" 2>&1; then
                 echo "fuzz: $name FAILED; last lines of $OUT/$name.log:" >&2
                 tail -40 "$OUT/$name.log" >&2
-                ls "$OUT/crashes/$name-"* 2>/dev/null | sed 's/^/fuzz: crashing input: /' >&2
+                for c in "$OUT/crashes/$name-"*; do echo "fuzz: crashing input: $c" >&2; done
                 fail=1
         else
                 grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$OUT/$name.log" | tr '\n' ' '
