@@ -270,8 +270,13 @@ t_assert_eq "$("$BERTH" bundle inspect --json "$W/repro1.berth" | jq -r .manifes
 SOURCE_DATE_EPOCH=1700000001 "$BERTH" bundle create -k "$W/keys/alice.key" --name repro --version 5 \
         --image berth.example/a:1.0="$W/a.tar" -o "$W/repro3.berth" >/dev/null
 cmp -s "$W/repro1.berth" "$W/repro3.berth" && t_fail "a different SOURCE_DATE_EPOCH gave the same bundle"
-# berth's own output obeys the layout the generator follows: the file ends right after
-# the two zero blocks, every entry is canonical (checked by mkbundle-independent tar -tv).
+# berth's own output (create, sign) obeys the README's layout, checked by the independent
+# implementation: offsets, canonical headers, zero padding, blob order and digests, sorted
+# signatures, exactly two zero blocks at the end. The generator's output too.
+for f in repro1 a1 good-b-2 good-b good-l; do
+        "$PY" "$GEN" --check-layout "$W/$f.berth" || t_fail "$f.berth does not follow the documented layout"
+done
+# And with tar itself: every entry a 0644 root-owned regular file.
 tar -tvf "$W/repro1.berth" | awk '$1 != "-rw-r--r--" || $2 != "0/0" { bad = 1 } END { exit bad }' ||
         t_fail "berth bundle create wrote non-canonical entries"
 t_assert_eq "$(tail -c 1024 "$W/repro1.berth" | tr -d '\0' | wc -c)" 0 "trailer is two zero blocks"

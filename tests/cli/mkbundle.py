@@ -14,6 +14,7 @@ Usage: mkbundle.py -k KEY.key [-k ...] --image REF=OCI_ARCHIVE.tar [--image ...]
                    [--extra-field K=JSON] [--defect NAME] -o OUT.berth
        mkbundle.py ... --all-defects DIR     (DIR/<defect>.berth for every defect)
        mkbundle.py --list-defects
+       mkbundle.py --check-layout FILE.berth    (checks anyone's bundle against the layout rules)
 """
 import argparse
 import base64
@@ -474,6 +475,64 @@ def apply_byte_defect(defect, buf, entries, offsets, trailer):
 
 # ---- main ------------------------------------------------------------------------------
 
+def check_layout(path):
+    """Checks a bundle written by anyone against the README's layout rules, independently
+    of berth's reader. Returns a list of problems (empty = conforms)."""
+    buf = open(path, "rb").read()
+    bad = []
+
+    def header(off):
+        h = buf[off:off + BLOCK]
+        if len(h) < BLOCK:
+            bad.append(f"header at {off} is cut off")
+            return None
+        try:
+            ti = tarfile.TarInfo.frombuf(h, "utf-8", "surrogateescape")
+        except tarfile.HeaderError as ex:
+            bad.append(f"header at {off}: {ex}")
+            return None
+        if h[257:265] != b"ustar\x0000":
+            bad.append(f"header at {off} ({ti.name}) is not ustar")
+        if ti.type != tarfile.REGTYPE or ti.mode != 0o644 or ti.uid or ti.gid or ti.mtime or ti.uname or ti.gname:
+            bad.append(f"header at {off} ({ti.name}) is not canonical")
+        if h[157:257].strip(b"\0") or h[345:512].strip(b"\0"):
+            bad.append(f"header at {off} ({ti.name}) has linkname, prefix or tail bytes")
+        return ti
+
+    def data(off, ti):
+        d = buf[off + BLOCK:off + BLOCK + ti.size]
+        pad = buf[off + BLOCK + ti.size:off + BLOCK + pad512(ti.size)]
+        if pad.strip(b"\0"):
+            bad.append(f"padding after {ti.name} is not zero")
+        return d, off + BLOCK + pad512(ti.size)
+
+    off = 0
+    ti = header(off)
+    if not ti or ti.name != "manifest.json":
+        return bad + ["first entry is not manifest.json"]
+    mbytes, off = data(off, ti)
+    man = json.loads(mbytes)
+    ti = header(off)
+    if not ti or ti.name != "signatures.json":
+        return bad + ["second entry is not signatures.json"]
+    sbytes, off = data(off, ti)
+    keyids = [x["keyid"] for x in json.loads(sbytes)["signatures"]]
+    if keyids != sorted(keyids):
+        bad.append("signatures are not sorted by keyid")
+    for b in man["blobs"]:
+        ti = header(off)
+        if not ti:
+            return bad
+        if ti.name != "blobs/sha256/" + b["digest"][7:] or ti.size != b["size"]:
+            bad.append(f"entry at {off} is {ti.name} ({ti.size} B), manifest says {b['digest']} ({b['size']} B)")
+        d, off = data(off, ti)
+        if "sha256:" + hashlib.sha256(d).hexdigest() != b["digest"]:
+            bad.append(f"blob {b['digest']} does not match its digest")
+    if buf[off:] != b"\0" * (2 * BLOCK):
+        bad.append(f"the file does not end with exactly two zero blocks at {off} (size {len(buf)})")
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description="writes canonical (or deliberately broken) .berth bundles")
     ap.add_argument("-k", "--key", action="append", default=[], help="secret .key file to sign with (repeatable)")
@@ -489,9 +548,15 @@ def main():
     ap.add_argument("--defect", choices=sorted(DEFECTS), help="break the bundle in this way")
     ap.add_argument("--list-defects", action="store_true")
     ap.add_argument("--all-defects", metavar="DIR", help="write DIR/<defect>.berth for every defect")
+    ap.add_argument("--check-layout", metavar="FILE", help="check FILE against the layout rules and exit")
     ap.add_argument("-o", "--output")
     a = ap.parse_args()
 
+    if a.check_layout:
+        problems = check_layout(a.check_layout)
+        for p in problems:
+            print(f"mkbundle: {a.check_layout}: {p}", file=sys.stderr)
+        sys.exit(1 if problems else 0)
     if a.list_defects:
         for k in sorted(DEFECTS):
             print(f"{k}\t{DEFECTS[k]}")
