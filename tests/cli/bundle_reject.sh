@@ -46,7 +46,9 @@ gen -k "$W/keys/alice.key" "${IMG_B[@]}" --version 2 -o "$W/good-b.berth"
 gen -k "$W/keys/alice.key" "${IMG_L[@]}" --version 2 -o "$W/good-l.berth"
 gen -k "$W/keys/alice.key" "${IMG_T[@]}" --version 2 -o "$W/good-t.berth"
 gen -k "$W/keys/alice.key" "${IMG_T[@]}" "${IMG_B[@]}" --version 2 -o "$W/good-tb.berth"
-for g in good-b good-l good-t good-tb; do
+# Numeric header fields encoded the way libarchive (berth's writer) does, not Python.
+gen -k "$W/keys/alice.key" "${IMG_T[@]}" "${IMG_B[@]}" --version 2 --header-style libarchive -o "$W/good-la.berth"
+for g in good-b good-l good-t good-tb good-la; do
         out=$("$BERTH" bundle verify --trust "$T1" "$W/$g.berth") || t_fail "positive control $g: verify failed"
         t_assert_contains "$out" "OK demo version 2" "positive control $g verify"
         rm -rf "$W/ctl" && cp -a "$S" "$W/ctl"

@@ -124,6 +124,25 @@ def reachable(desc, blobs, out):
 
 # ---- tar entries -----------------------------------------------------------------------
 
+# Numeric header fields: Python writes "0000644\0", libarchive (berth's writer) writes
+# "000644 \0", size/mtime with a trailing space and devmajor/devminor as "000000 \0". The
+# README fixes the values, not the encoding; both are tried by the tests.
+HEADER_STYLE = "python"
+
+
+def libarchive_style(h, e):
+    h = bytearray(h)
+    h[100:108] = b"%06o \0" % e.mode
+    h[108:116] = b"%06o \0" % e.uid
+    h[116:124] = b"%06o \0" % 0
+    h[124:136] = b"%011o " % e.size
+    h[136:148] = b"%011o " % e.mtime
+    h[329:337] = b"%06o \0" % 0
+    h[337:345] = b"%06o \0" % 0
+    rechecksum(h, 0)
+    return bytes(h)
+
+
 class Entry:
     def __init__(self, name, data=b"", typ=tarfile.REGTYPE, linkname="", size=None, fmt=tarfile.USTAR_FORMAT,
                  mode=0o644, uid=0, mtime=0, pax=None):
@@ -142,7 +161,10 @@ class Entry:
             ti.devmajor, ti.devminor = 1, 3
         if self.pax:
             ti.pax_headers = dict(self.pax)
-        return ti.tobuf(self.fmt, "utf-8", "surrogateescape")
+        h = ti.tobuf(self.fmt, "utf-8", "surrogateescape")
+        if HEADER_STYLE == "libarchive" and self.fmt == tarfile.USTAR_FORMAT and self.typ == tarfile.REGTYPE:
+            h = libarchive_style(h, self)
+        return h
 
     def serialize(self):
         h = self.header()
@@ -549,9 +571,13 @@ def main():
     ap.add_argument("--list-defects", action="store_true")
     ap.add_argument("--all-defects", metavar="DIR", help="write DIR/<defect>.berth for every defect")
     ap.add_argument("--check-layout", metavar="FILE", help="check FILE against the layout rules and exit")
+    ap.add_argument("--header-style", choices=("python", "libarchive"), default="python",
+                    help="encoding of numeric header fields (python: 0000644\\0; libarchive, as berth writes: 000644 \\0)")
     ap.add_argument("-o", "--output")
     a = ap.parse_args()
 
+    global HEADER_STYLE
+    HEADER_STYLE = a.header_style
     if a.check_layout:
         problems = check_layout(a.check_layout)
         for p in problems:
