@@ -142,6 +142,8 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
         return n;
 }
 
+static int fail_archive(struct bundle_reader *r, berr *e, const char *what);
+
 void bundle_reader_free(struct bundle_reader *r)
 {
         if (!r)
@@ -183,7 +185,7 @@ int bundle_reader_new(int fd, const char *display_name, struct bundle_reader **r
         /* Plain tar only: no compression filters, no other formats. */
         archive_read_support_format_tar(r->a);
         if (archive_read_open(r->a, r, NULL, read_cb, NULL) != ARCHIVE_OK)
-                return berr_set(e, -EBADMSG, "%s: cannot read: %s", r->name, archive_error_string(r->a));
+                return fail_archive(r, e, "header"); /* libarchive already read the first blocks */
         *ret = TAKE_PTR(r);
         return 0;
 }
@@ -218,13 +220,19 @@ static int fail_archive(struct bundle_reader *r, berr *e, const char *what)
 static int next_entry(struct bundle_reader *r, const char *want_name, uint64_t want_offset, struct archive_entry **ret,
                       berr *e)
 {
-        if (r->zero_bad)
+        /* Read-ahead may have seen a bad byte further on; report it only once the reader
+         * gets there, so the message names the first defect (e.g. a symlink entry, not
+         * the trailer it shifted). finish() reports any bad byte in the end. */
+        if (r->zero_bad && r->zero_bad_at < want_offset)
                 return fail(r, e, -EBADMSG, "byte %llu should be zero padding but is not: the file was altered",
                             (unsigned long long)r->zero_bad_at);
         struct archive_entry *ent;
         int k = archive_read_next_header(r->a, &ent);
         if (k == ARCHIVE_EOF)
                 return 0;
+        if (k != ARCHIVE_OK && r->zero_bad && r->zero_bad_at < want_offset + BUNDLE_TAR_BLOCK)
+                return fail(r, e, -EBADMSG, "byte %llu should be zero padding but is not: the file was altered",
+                            (unsigned long long)r->zero_bad_at);
         if (k != ARCHIVE_OK)
                 return fail_archive(r, e, want_name ? want_name : "end of archive");
         const char *p = archive_entry_pathname(ent);
