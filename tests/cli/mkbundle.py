@@ -127,7 +127,7 @@ def reachable(desc, blobs, out):
 # Numeric header fields: Python writes "0000644\0", libarchive (berth's writer) writes
 # "000644 \0", size/mtime with a trailing space and devmajor/devminor as "000000 \0". The
 # README fixes the values, not the encoding; both are tried by the tests.
-HEADER_STYLE = "python"
+HEADER_STYLE = "libarchive"
 
 
 def libarchive_style(h, e):
@@ -571,8 +571,9 @@ def main():
     ap.add_argument("--list-defects", action="store_true")
     ap.add_argument("--all-defects", metavar="DIR", help="write DIR/<defect>.berth for every defect")
     ap.add_argument("--check-layout", metavar="FILE", help="check FILE against the layout rules and exit")
-    ap.add_argument("--header-style", choices=("python", "libarchive"), default="python",
-                    help="encoding of numeric header fields (python: 0000644\\0; libarchive, as berth writes: 000644 \\0)")
+    ap.add_argument("--header-style", choices=("python", "libarchive"), default="libarchive",
+                    help="encoding of numeric header fields (libarchive, the canonical one berth writes: 000644 \\0; "
+                         "python: 0000644\\0, which berth must refuse)")
     ap.add_argument("-o", "--output")
     a = ap.parse_args()
 
