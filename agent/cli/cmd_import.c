@@ -115,7 +115,9 @@ int cmd_import(int argc, char **argv)
                 }
                 char sz[32];
                 if (res.already_installed)
-                        printf("%s version %lld is already installed; nothing to do\n", res.name, (long long)res.version);
+                        printf("%s version %lld is already installed: file verified again, store unchanged%s\n",
+                               res.name, (long long)res.version,
+                               n_backends ? ", preload targets checked" : "");
                 else
                         printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present%s\n",
                                res.name, (long long)res.version, res.n_images, res.blobs_stored,
