@@ -15,6 +15,7 @@ static const struct {
         {"bundle", cmd_bundle, "create, sign, verify and inspect .berth bundles"},
         {"import", cmd_import, "verify a bundle and import it into this node (USB/offline path)"},
         {"status", cmd_status, "show installed bundles, images and store usage"},
+        {"mirror", cmd_mirror, "write K3s/containerd configuration for the local registry mirror"},
 };
 
 static void usage(FILE *f)

@@ -11,6 +11,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 
 /* Exit codes. */
 #define EXIT_USAGE 2

@@ -1,0 +1,63 @@
+/* verify.c — verification of an uploaded .berth file with agent/bundle's reader.
+ *
+ * The whole file is read once: signatures (k-of-n against the trust dir) → manifest →
+ * every blob's digest → canonical end of archive. Only then is the bundle deployable.
+ */
+#include "artifact/artifact.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef BERTH_SERVER_HAVE_READER
+#include "base/timeutil.h"
+#include "bundle/keys.h"
+#include "bundle/reader.h"
+
+int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_name, int64_t *ret_version, berr *e)
+{
+        _cleanup_(trust_freep) struct trust *t = NULL;
+        int r = trust_load(trust_dir, &t, e);
+        if (r < 0)
+                return berr_prefix(e, r, "trust directory %s", trust_dir);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return berr_set(e, -errno, "cannot open %s: %m", path);
+        _cleanup_(bundle_reader_freep) struct bundle_reader *rd = NULL;
+        r = bundle_reader_new(fd, "upload", &rd, e);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        if ((r = bundle_reader_read_head(rd, e)) < 0 || (r = bundle_reader_verify(rd, t, now_seconds(), e)) < 0)
+                return r;
+        for (;;) {
+                const struct bundle_blob *b;
+                r = bundle_reader_next_blob(rd, &b, e);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if ((r = bundle_reader_stream_blob(rd, NULL, NULL, e)) < 0)
+                        return r;
+        }
+        if ((r = bundle_reader_finish(rd, e)) < 0)
+                return r;
+        const struct bundle_manifest *m = bundle_reader_manifest(rd);
+        char *name = strdup(m->name);
+        if (!name)
+                return -ENOMEM;
+        *ret_name = name;
+        *ret_version = m->version;
+        return 0;
+}
+#else
+int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_name, int64_t *ret_version, berr *e)
+{
+        return berr_set(e, -EOPNOTSUPP,
+                        "this berth-server was built without the bundle reader (agent/bundle/reader.c); "
+                        "rebuild from a tree that has it");
+}
+#endif

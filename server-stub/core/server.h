@@ -1,0 +1,43 @@
+/* server.h — the running server's shared context and its lifecycle.
+ *
+ * One struct server is built from the config file by server_run(); the DDI and management
+ * handlers and the rollout engine all get it. Everything in it is read-only after start
+ * except through the db (which has its own lock) and the engine (likewise).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "config/config.h"
+
+struct sdb;
+struct engine;
+struct trust;
+
+struct server {
+        /* [server] */
+        char *state_dir;
+        char *artifacts_dir;
+        char *spool_dir;
+        char *trust_dir;
+        char *tenant;
+        /* [ddi] */
+        char *public_url;               /* NULL: derive from the Host header */
+        char *gateway_token;            /* NULL: gateway tokens disabled */
+        bool require_client_cert;
+        bool auto_register;
+        char polling_sleep[16];         /* "HH:MM:SS" */
+        /* [mgmt] */
+        char *admin_token;
+        /* [bundles] */
+        bool insecure_skip_verify;
+
+        struct sdb *db;
+        struct engine *engine;
+};
+
+/* Loads the config, opens the database, starts both listeners and the engine, and runs
+ * until SIGTERM/SIGINT. overrides are "section.key=value" strings (NULL-terminated). */
+int server_run(const char *config_path, char *const *overrides, berr *e);

@@ -1,0 +1,507 @@
+/* http.c — libmicrohttpd + GnuTLS listener (see http.h).
+ *
+ * Owns the MHD daemon, per-request state (bounded body buffer or spool file) and the
+ * translation of replies into MHD responses. Client-certificate checks use the GnuTLS
+ * session MHD exposes. Nothing here knows about DDI or rollouts.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+
+#define MAX_REPLY_HEADERS 8
+#define DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct http_server {
+        struct MHD_Daemon *daemon;
+        struct http_listen_opts o;
+        char *spool_dir;
+        bool tls;
+        bool client_ca;
+        gnutls_datum_t ticket_key;      /* TLS session tickets (resumption) */
+};
+
+struct http_request {
+        struct http_server *srv;
+        struct MHD_Connection *conn;
+        char *method;
+        char *path;
+        char *body;
+        size_t len, cap;
+        int spool_fd;
+        char *spool_path;
+        uint64_t spooled;
+        bool too_large;
+        bool io_error;
+        struct MHD_Response *resp;
+        unsigned status;
+        struct {
+                char *name, *value;
+        } hdrs[MAX_REPLY_HEADERS];
+        size_t n_hdrs;
+        bool peer_checked;
+        char *peer_cn;
+};
+
+static int parse_address(const char *a, struct sockaddr_storage *ss, berr *e)
+{
+        char host[128];
+        const char *port;
+        memset(ss, 0, sizeof *ss);
+        if (a[0] == '[') {
+                const char *end = strchr(a, ']');
+                if (!end || end[1] != ':' || (size_t)(end - a - 1) >= sizeof host)
+                        return berr_set(e, -EINVAL, "listen address '%s' is not [IPv6]:PORT", a);
+                memcpy(host, a + 1, (size_t)(end - a - 1));
+                host[end - a - 1] = 0;
+                port = end + 2;
+        } else {
+                const char *colon = strrchr(a, ':');
+                if (!colon || (size_t)(colon - a) >= sizeof host)
+                        return berr_set(e, -EINVAL, "listen address '%s' is not HOST:PORT", a);
+                memcpy(host, a, (size_t)(colon - a));
+                host[colon - a] = 0;
+                port = colon + 1;
+        }
+        char *endp;
+        unsigned long p = strtoul(port, &endp, 10);
+        if (!*port || *endp || p > 65535)
+                return berr_set(e, -EINVAL, "listen address '%s' has an invalid port", a);
+        struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+                in4->sin_family = AF_INET;
+                in4->sin_port = htons((uint16_t)p);
+        } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t)p);
+        } else
+                return berr_set(e, -EINVAL, "listen address '%s': '%s' is not a numeric IP address", a, host);
+        return 0;
+}
+
+static void request_free(struct http_request *r)
+{
+        if (!r)
+                return;
+        if (r->spool_fd >= 0)
+                close(r->spool_fd);
+        if (r->spool_path) {
+                unlink(r->spool_path);
+                free(r->spool_path);
+        }
+        if (r->resp)
+                MHD_destroy_response(r->resp);
+        for (size_t i = 0; i < r->n_hdrs; i++) {
+                free(r->hdrs[i].name);
+                free(r->hdrs[i].value);
+        }
+        free(r->peer_cn);
+        free(r->method);
+        free(r->path);
+        free(r->body);
+        free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+        request_free(*con_cls);
+        *con_cls = NULL;
+}
+
+/* Runs before MHD starts the handshake: enable session tickets on the fresh GnuTLS
+ * session so reconnecting clients resume instead of doing a full handshake. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+        struct http_server *s = cls;
+        if (toe != MHD_CONNECTION_NOTIFY_STARTED || !s->ticket_key.data)
+                return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci && ci->tls_session)
+                (void)gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key);
+}
+
+static void set_response(struct http_request *r, unsigned status, struct MHD_Response *resp)
+{
+        if (r->resp) {
+                /* A handler answered twice: keep the first answer. */
+                if (resp)
+                        MHD_destroy_response(resp);
+                return;
+        }
+        if (!resp) {
+                static const char oom[] = "{\"errorCode\":\"server.oom\",\"message\":\"out of memory\"}";
+                resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+                status = 503;
+        }
+        for (size_t i = 0; i < r->n_hdrs; i++)
+                MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+        r->resp = resp;
+        r->status = status;
+}
+
+void http_add_header(struct http_request *r, const char *name, const char *value)
+{
+        if (r->n_hdrs >= MAX_REPLY_HEADERS)
+                return;
+        char *n = strdup(name), *v = strdup(value);
+        if (!n || !v) {
+                free(n);
+                free(v);
+                return;
+        }
+        r->hdrs[r->n_hdrs].name = n;
+        r->hdrs[r->n_hdrs].value = v;
+        r->n_hdrs++;
+}
+
+static bool has_reply_header(const struct http_request *r, const char *name)
+{
+        for (size_t i = 0; i < r->n_hdrs; i++)
+                if (!strcasecmp(r->hdrs[i].name, name))
+                        return true;
+        return false;
+}
+
+void http_reply_json(struct http_request *r, unsigned status, json_t *body)
+{
+        char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!s) {
+                set_response(r, 503, NULL);
+                return;
+        }
+        if (!has_reply_header(r, "Content-Type"))
+                http_add_header(r, "Content-Type", "application/json");
+        set_response(r, status, MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE));
+}
+
+void http_reply_error(struct http_request *r, unsigned status, const char *code, const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        http_reply_json(r, status, json_pack("{s:s, s:s}", "errorCode", code, "message", msg));
+}
+
+void http_reply_empty(struct http_request *r, unsigned status)
+{
+        set_response(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
+}
+
+void http_reply_fd(struct http_request *r, unsigned status, int fd, uint64_t off, uint64_t len)
+{
+        if (len == 0) {
+                close(fd);
+                http_reply_empty(r, status);
+                return;
+        }
+        struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
+        if (!resp)
+                close(fd);
+        set_response(r, status, resp);
+}
+
+const char *http_method(const struct http_request *r) { return r->method; }
+const char *http_path(const struct http_request *r) { return r->path; }
+bool http_is_tls(const struct http_request *r) { return r->srv->tls; }
+
+const char *http_header(const struct http_request *r, const char *name)
+{
+        return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *r, const char *name)
+{
+        return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_body(const struct http_request *r, size_t *len)
+{
+        if (len)
+                *len = r->len;
+        return r->body ? r->body : "";
+}
+
+const char *http_spool_path(const struct http_request *r) { return r->spool_path; }
+
+char *http_spool_take(struct http_request *r)
+{
+        char *p = r->spool_path;
+        r->spool_path = NULL;
+        return p;
+}
+
+const char *http_peer_cn(struct http_request *r)
+{
+        if (r->peer_checked)
+                return r->peer_cn;
+        r->peer_checked = true;
+        if (!r->srv->tls || !r->srv->client_ca)
+                return NULL;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!ci || !ci->tls_session)
+                return NULL;
+        gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+        unsigned status = 0;
+        if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0)
+                return NULL;
+        unsigned n = 0;
+        const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+        if (!certs || n == 0)
+                return NULL;
+        gnutls_x509_crt_t crt;
+        if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
+                return NULL;
+        char cn[256];
+        size_t cn_len = sizeof cn;
+        if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+            gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) == GNUTLS_E_SUCCESS &&
+            cn_len < sizeof cn && strlen(cn) == cn_len)
+                r->peer_cn = strdup(cn);
+        gnutls_x509_crt_deinit(crt);
+        return r->peer_cn;
+}
+
+static int spool_open(struct http_request *r)
+{
+        size_t n = strlen(r->srv->spool_dir) + 32;
+        r->spool_path = malloc(n);
+        if (!r->spool_path)
+                return -ENOMEM;
+        snprintf(r->spool_path, n, "%s/upload.XXXXXX", r->srv->spool_dir);
+        r->spool_fd = mkostemp(r->spool_path, O_CLOEXEC);
+        if (r->spool_fd < 0) {
+                int err = -errno;
+                free(r->spool_path);
+                r->spool_path = NULL;
+                return err;
+        }
+        return 0;
+}
+
+static int body_append(struct http_request *r, const char *data, size_t n)
+{
+        if (r->too_large || r->io_error)
+                return 0;
+        if (r->spool_fd >= 0) {
+                if (r->spooled + n > r->srv->o.max_spool) {
+                        r->too_large = true;
+                        return 0;
+                }
+                size_t done = 0;
+                while (done < n) {
+                        ssize_t w = write(r->spool_fd, data + done, n - done);
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w <= 0) {
+                                r->io_error = true;
+                                return 0;
+                        }
+                        done += (size_t)w;
+                }
+                r->spooled += n;
+                return 0;
+        }
+        if (r->len + n > r->srv->o.max_body) {
+                r->too_large = true;
+                free(r->body);
+                r->body = NULL;
+                r->len = r->cap = 0;
+                return 0;
+        }
+        if (r->len + n + 1 > r->cap) {
+                size_t cap = r->cap ? r->cap : 1024;
+                while (cap < r->len + n + 1)
+                        cap *= 2;
+                char *b = realloc(r->body, cap);
+                if (!b)
+                        return -ENOMEM;
+                r->body = b;
+                r->cap = cap;
+        }
+        memcpy(r->body + r->len, data, n);
+        r->len += n;
+        r->body[r->len] = 0;
+        return 0;
+}
+
+static enum MHD_Result queue(struct http_request *r)
+{
+        if (!r->resp)
+                http_reply_error(r, 500, "server.internal", "the handler produced no response");
+        return MHD_queue_response(r->conn, r->status, r->resp);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+        struct http_server *s = cls;
+        struct http_request *r = *con_cls;
+
+        if (!r) {
+                r = calloc(1, sizeof *r);
+                if (!r)
+                        return MHD_NO;
+                r->srv = s;
+                r->conn = conn;
+                r->spool_fd = -1;
+                r->method = strdup(method);
+                r->path = strdup(url);
+                *con_cls = r;
+                if (!r->method || !r->path)
+                        return MHD_NO;
+                int sp = s->o.spool ? s->o.spool(s->o.userdata, r) : 0;
+                if (sp < 0)
+                        return queue(r);
+                bool spool = sp > 0;
+                uint64_t limit = spool ? s->o.max_spool : s->o.max_body;
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl) {
+                        char *end;
+                        errno = 0;
+                        unsigned long long v = strtoull(cl, &end, 10);
+                        if (errno || *end || v > limit) {
+                                /* Answer before reading the body; MHD closes the connection. */
+                                http_reply_error(r, 413, "request.tooLarge",
+                                                 "request body of %s bytes exceeds the limit of %llu bytes", cl,
+                                                 (unsigned long long)limit);
+                                return queue(r);
+                        }
+                }
+                if (spool) {
+                        int k = spool_open(r);
+                        if (k < 0) {
+                                http_reply_error(r, 507, "server.spool", "cannot store the upload in %s: %s",
+                                                 s->spool_dir, strerror(-k));
+                                return queue(r);
+                        }
+                }
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                if (body_append(r, upload_data, *upload_data_size) < 0)
+                        return MHD_NO;
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        if (r->resp) /* already answered (413 on the first call) */
+                return MHD_YES;
+        if (r->too_large) {
+                http_reply_error(r, 413, "request.tooLarge", "request body exceeds the limit of %llu bytes",
+                                 (unsigned long long)(r->spool_fd >= 0 ? s->o.max_spool : s->o.max_body));
+                return queue(r);
+        }
+        if (r->io_error) {
+                http_reply_error(r, 507, "server.spool", "cannot write the upload to %s", s->spool_dir);
+                return queue(r);
+        }
+        if (r->spool_fd >= 0) {
+                /* The handler reads the file by path; data is complete once fsync'd. */
+                if (fsync(r->spool_fd) < 0) {
+                        http_reply_error(r, 507, "server.spool", "cannot sync the upload: %s", strerror(errno));
+                        return queue(r);
+                }
+                close(r->spool_fd);
+                r->spool_fd = -1;
+        }
+        s->o.handler(s->o.userdata, r);
+        return queue(r);
+}
+
+int http_server_start(const struct http_listen_opts *o, struct http_server **ret, berr *e)
+{
+        struct sockaddr_storage ss;
+        int k = parse_address(o->address, &ss, e);
+        if (k < 0)
+                return k;
+        _cleanup_free_ struct http_server *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->o = *o;
+        s->tls = o->cert_pem != NULL;
+        s->client_ca = o->client_ca_pem != NULL;
+        s->spool_dir = o->spool_dir ? strdup(o->spool_dir) : NULL;
+
+        unsigned flags = MHD_USE_ERROR_LOG;
+        if (o->threads > 0)
+                flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
+        else
+                flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+        if (s->tls)
+                flags |= MHD_USE_TLS;
+        if (ss.ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+
+        struct MHD_OptionItem opts[16];
+        size_t n = 0;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout ? o->idle_timeout : 60, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 10000, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+        if (o->threads > 1)
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
+        if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) == GNUTLS_E_SUCCESS)
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+        if (s->tls) {
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem};
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem};
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                    (void *)(o->tls_priorities ? o->tls_priorities : DEFAULT_PRIORITIES)};
+                if (o->client_ca_pem)
+                        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)o->client_ca_pem};
+        }
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        if (!s->daemon) {
+                free(s->spool_dir);
+                if (s->ticket_key.data) {
+                        gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+                        gnutls_free(s->ticket_key.data);
+                }
+                return berr_set(e, -EADDRNOTAVAIL,
+                                "cannot start the HTTP%s listener on %s (address in use, bad certificate or key?)",
+                                s->tls ? "S" : "", o->address);
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+unsigned http_server_port(const struct http_server *s)
+{
+        const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        return i ? i->port : 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+        if (!s)
+                return;
+        MHD_stop_daemon(s->daemon);
+        free(s->spool_dir);
+        if (s->ticket_key.data) {
+                gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+                gnutls_free(s->ticket_key.data);
+        }
+        free(s);
+}

@@ -1,0 +1,400 @@
+/* mgmt.c — management API handlers (see mgmt.h).
+ *
+ * A bundle upload is spooled to disk, hashed and verified against the trust dir, and only
+ * then renamed into the artifact directory and recorded: a failing bundle is deleted and
+ * never becomes deployable.
+ */
+#include "mgmt/mgmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "artifact/artifact.h"
+#include "auth/auth.h"
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "core/server.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "rollout/rollout.h"
+
+#define MAX_BATCH 100000
+
+static bool name_ok(const char *n)
+{
+        if (!n || !*n || strlen(n) > 100 || n[0] == '.' || n[0] == '-')
+                return false;
+        for (; *n; n++)
+                if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') || strchr("._-", *n)))
+                        return false;
+        return true;
+}
+
+static bool authorized(struct server *s, struct http_request *r)
+{
+        const char *tok;
+        if (auth_parse(http_header(r, "Authorization"), &tok) == AUTH_BEARER && auth_equal(tok, s->admin_token))
+                return true;
+        http_add_header(r, "WWW-Authenticate", "Bearer");
+        http_reply_error(r, 401, "auth.failed", "send 'Authorization: Bearer <admin token>'");
+        return false;
+}
+
+int mgmt_spool(void *userdata, struct http_request *r)
+{
+        /* Unauthenticated uploads are refused before a single byte is stored. */
+        if (!authorized(userdata, r))
+                return -1;
+        return !strcmp(http_method(r), "POST") && !strcmp(http_path(r), "/api/v1/bundles");
+}
+
+static json_t *bundle_json(const struct sdb_bundle *b)
+{
+        return json_pack("{s:I, s:s, s:I, s:s, s:I, s:{s:s, s:s, s:s}}", "id", (json_int_t)b->id, "name", b->name,
+                         "version", (json_int_t)b->version, "filename", b->filename, "size", (json_int_t)b->size, "hashes",
+                         "sha256", b->sha256, "sha1", b->sha1, "md5", b->md5);
+}
+
+static void bundle_upload(struct server *s, struct http_request *r)
+{
+        _cleanup_free_ char *spool = http_spool_take(r);
+        if (!spool) {
+                http_reply_error(r, 400, "bundle.noBody", "send the .berth file as the request body");
+                return;
+        }
+        berr e = {0};
+        struct artifact_hashes h;
+        _cleanup_free_ char *name = NULL;
+        int64_t version = 0;
+        int k = artifact_hash_file(spool, &h, &e);
+        if (k >= 0) {
+                if (s->insecure_skip_verify) {
+                        const char *qn = http_query(r, "name"), *qv = http_query(r, "version");
+                        char *end = NULL;
+                        version = qv ? strtoll(qv, &end, 10) : 0;
+                        if (!name_ok(qn) || !qv || *end || version <= 0)
+                                k = berr_set(&e, -EINVAL, "bundles.insecure_skip_verify is on: pass ?name=NAME&version=N");
+                        else
+                                name = strdup(qn);
+                } else
+                        k = artifact_verify_bundle(spool, s->trust_dir, &name, &version, &e);
+        }
+        if (k < 0) {
+                unlink(spool);
+                log_warning("rejected bundle upload: %s", berr_msg(&e, k));
+                http_reply_error(r, k == -EOPNOTSUPP ? 501 : 422, "bundle.rejected", "bundle rejected: %s", berr_msg(&e, k));
+                return;
+        }
+        struct sdb_bundle b = {0};
+        snprintf(b.name, sizeof b.name, "%s", name);
+        b.version = version;
+        snprintf(b.filename, sizeof b.filename, "%s-%" PRId64 ".berth", name, version);
+        snprintf(b.path, sizeof b.path, "%s/%s.berth", s->artifacts_dir, h.sha256);
+        b.size = h.size;
+        memcpy(b.sha256, h.sha256, sizeof b.sha256);
+        memcpy(b.sha1, h.sha1, sizeof b.sha1);
+        memcpy(b.md5, h.md5, sizeof b.md5);
+        /* The file is in place (and durable) before the row that makes it deployable. */
+        if (rename(spool, b.path) < 0 || fsync_dir(s->artifacts_dir) < 0) {
+                unlink(spool);
+                http_reply_error(r, 507, "bundle.store", "cannot store the bundle in %s: %s", s->artifacts_dir, strerror(errno));
+                return;
+        }
+        k = sdb_bundle_add(s->db, &b, &e);
+        if (k < 0) {
+                http_reply_error(r, k == -EEXIST ? 409 : 503, "bundle.store", "%s", berr_msg(&e, k));
+                return;
+        }
+        log_info("bundle %s version %" PRId64 " uploaded (id %" PRId64 ", %" PRIu64 " bytes)", b.name, b.version, b.id, b.size);
+        http_reply_json(r, 201, bundle_json(&b));
+}
+
+static int bundle_list_one(void *ud, const struct sdb_bundle *b)
+{
+        return json_array_append_new(ud, bundle_json(b));
+}
+
+static json_t *parse_body(struct http_request *r)
+{
+        size_t len;
+        const char *b = http_body(r, &len);
+        json_error_t je;
+        json_t *j = json_loadb(b, len, JSON_REJECT_DUPLICATES, &je);
+        if (!j)
+                http_reply_error(r, 400, "request.malformedJson", "request body is not valid JSON: %s (line %d, column %d)",
+                                 je.text, je.line, je.column);
+        return j;
+}
+
+static void targets_add(struct server *s, struct http_request *r)
+{
+        json_t *j = parse_body(r);
+        if (!j)
+                return;
+        json_t *arr = json_is_array(j) ? json_incref(j) : json_pack("[O]", j);
+        json_decref(j);
+        size_t n = json_array_size(arr);
+        if (n == 0 || n > MAX_BATCH) {
+                json_decref(arr);
+                http_reply_error(r, 400, "targets.invalid", "send one target object or an array of 1 to %d", MAX_BATCH);
+                return;
+        }
+        const char **cids = calloc(n, sizeof *cids), **hashes = calloc(n, sizeof *hashes), **attrs = calloc(n, sizeof *attrs);
+        char (*hbuf)[65] = calloc(n, 65);
+        char (*tbuf)[33] = calloc(n, 33);
+        json_t *out = json_array();
+        int k = (!cids || !hashes || !attrs || !hbuf || !tbuf) ? -ENOMEM : 0;
+        size_t i;
+        json_t *t;
+        json_array_foreach(arr, i, t) {
+                if (k < 0)
+                        break;
+                const char *cid = json_string_value(json_object_get(t, "controllerId"));
+                const char *tok = json_string_value(json_object_get(t, "token"));
+                json_t *a = json_object_get(t, "attributes");
+                bool cid_ok = cid && *cid && strlen(cid) <= SDB_CID_MAX && strspn(cid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == strlen(cid);
+                if (!json_is_object(t) || !cid_ok || (tok && (strlen(tok) < 16 || strlen(tok) > 256)) || (a && !json_is_object(a))) {
+                        json_decref(arr);
+                        json_decref(out);
+                        http_reply_error(r, 400, "targets.invalid",
+                                         "target %zu: needs \"controllerId\" (1-%d of [A-Za-z0-9._:-]), optional \"token\" (16-256 chars) and \"attributes\" (object)",
+                                         i, SDB_CID_MAX);
+                        goto out;
+                }
+                if (!tok) {
+                        auth_token_new(tbuf[i]);
+                        tok = tbuf[i];
+                }
+                auth_token_hash(tok, hbuf[i]);
+                cids[i] = cid;
+                hashes[i] = hbuf[i];
+                attrs[i] = a ? json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+                json_array_append_new(out, json_pack("{s:s, s:s}", "controllerId", cid, "token", tok));
+        }
+        berr e = {0};
+        if (k >= 0)
+                k = sdb_targets_add_batch(s->db, n, cids, hashes, attrs, &e);
+        if (k < 0) {
+                json_decref(out);
+                http_reply_error(r, 503, "targets.store", "%s", berr_msg(&e, k));
+        } else
+                http_reply_json(r, 201, out);
+        json_decref(arr);
+out:
+        for (size_t x = 0; attrs && x < n; x++)
+                free((char *)attrs[x]);
+        free(cids);
+        free(hashes);
+        free(attrs);
+        free(hbuf);
+        free(tbuf);
+}
+
+static int append_text(void *ud, const char *text)
+{
+        json_t *o = json_loads(text, 0, NULL);
+        return o ? json_array_append_new(ud, o) : -EBADMSG;
+}
+
+static void targets_list(struct server *s, struct http_request *r, const char *cid)
+{
+        const char *after = http_query(r, "after"), *limit = http_query(r, "limit");
+        long long a = after ? atoll(after) : 0, l = limit ? atoll(limit) : 1000;
+        if (l <= 0 || l > 10000)
+                l = 1000;
+        json_t *arr = json_array();
+        int k = sdb_targets_list_filtered(s->db, a, (unsigned)l, cid ? cid : "", append_text, arr);
+        if (k < 0) {
+                json_decref(arr);
+                http_reply_error(r, 503, "server.db", "cannot list targets");
+                return;
+        }
+        /* Action status is stored as a number; name it for humans. */
+        size_t i;
+        json_t *t;
+        json_array_foreach(arr, i, t) {
+                json_t *ca = json_object_get(t, "currentAction");
+                json_t *st = json_object_get(ca, "status");
+                if (json_is_integer(st))
+                        json_object_set_new(ca, "status", json_string(action_status_str((int)json_integer_value(st))));
+        }
+        if (cid) {
+                if (json_array_size(arr) == 0)
+                        http_reply_error(r, 404, "target.notFound", "target '%s' is not registered", cid);
+                else
+                        http_reply_json(r, 200, json_incref(json_array_get(arr, 0)));
+                json_decref(arr);
+                return;
+        }
+        http_reply_json(r, 200, arr);
+}
+
+static bool parse_id(const char *s, int64_t *ret)
+{
+        char *end;
+        if (!s || !*s)
+                return false;
+        long long v = strtoll(s, &end, 10);
+        if (*end || v <= 0)
+                return false;
+        *ret = v;
+        return true;
+}
+
+static void rollouts_list(struct server *s, struct http_request *r)
+{
+        _cleanup_free_ int64_t *ids = NULL;
+        size_t n = 0;
+        if (sdb_rollouts_ids(s->db, NULL, &ids, &n) < 0) {
+                http_reply_error(r, 503, "server.db", "cannot list rollouts");
+                return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+                json_t *st = rollout_status(s, ids[i]);
+                if (st)
+                        json_array_append_new(arr, st);
+        }
+        http_reply_json(r, 200, arr);
+}
+
+static unsigned status_for(int k)
+{
+        switch (k) {
+        case -ENOENT:
+                return 404;
+        case -EBUSY:
+                return 409;
+        case -EINVAL:
+                return 400;
+        default:
+                return 503;
+        }
+}
+
+static void rollouts_create(struct server *s, struct http_request *r)
+{
+        json_t *j = parse_body(r);
+        if (!j)
+                return;
+        berr e = {0};
+        int64_t id;
+        int k = rollout_create(s, j, &id, &e);
+        json_decref(j);
+        if (k < 0) {
+                http_reply_error(r, k == -ENOENT ? 400 : status_for(k), "rollout.invalid", "%s", berr_msg(&e, k));
+                return;
+        }
+        http_reply_json(r, 201, rollout_status(s, id));
+}
+
+static void action_show(struct server *s, struct http_request *r, const char *id_s)
+{
+        int64_t id;
+        _cleanup_free_ char *text = NULL;
+        if (!parse_id(id_s, &id) || sdb_action_json(s->db, id, &text) <= 0) {
+                http_reply_error(r, 404, "action.notFound", "action %s does not exist", id_s);
+                return;
+        }
+        json_t *o = json_loads(text, 0, NULL);
+        json_t *st = json_object_get(o, "status");
+        if (json_is_integer(st))
+                json_object_set_new(o, "status", json_string(action_status_str((int)json_integer_value(st))));
+        http_reply_json(r, 200, o);
+}
+
+static void action_cancel(struct server *s, struct http_request *r, const char *id_s)
+{
+        int64_t id;
+        _cleanup_free_ char *text = NULL;
+        if (!parse_id(id_s, &id) || sdb_action_json(s->db, id, &text) <= 0) {
+                http_reply_error(r, 404, "action.notFound", "action %s does not exist", id_s);
+                return;
+        }
+        int k = sdb_action_cancel(s->db, id);
+        if (k < 0)
+                http_reply_error(r, 503, "server.db", "cannot cancel action %s", id_s);
+        else if (k == 0)
+                http_reply_error(r, 409, "action.notOpen", "action %s is not open (already finished or canceling)", id_s);
+        else {
+                engine_kick(s->engine);
+                action_show(s, r, id_s);
+        }
+}
+
+void mgmt_handle(void *userdata, struct http_request *r)
+{
+        struct server *s = userdata;
+        /* mgmt_spool() already checked the admin token before the body was read. */
+        const char *m = http_method(r);
+        char path[512];
+        if (strlen(http_path(r)) >= sizeof path) {
+                http_reply_error(r, 414, "request.uriTooLong", "request path is too long");
+                return;
+        }
+        snprintf(path, sizeof path, "%s", http_path(r));
+        char *seg[6];
+        size_t n = 0;
+        for (char *save = NULL, *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+                if (n == ELEMENTSOF(seg)) {
+                        n = 0;
+                        break;
+                }
+                seg[n++] = t;
+        }
+        if (n < 3 || strcmp(seg[0], "api") || strcmp(seg[1], "v1")) {
+                http_reply_error(r, 404, "request.notFound", "no such resource; the management API lives under /api/v1/");
+                return;
+        }
+        bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+        const char *what = seg[2];
+        if (!strcmp(what, "health") && n == 3 && get)
+                http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        else if (!strcmp(what, "bundles") && n == 3 && post)
+                bundle_upload(s, r);
+        else if (!strcmp(what, "bundles") && n == 3 && get) {
+                json_t *arr = json_array();
+                sdb_bundles_list(s->db, bundle_list_one, arr);
+                http_reply_json(r, 200, arr);
+        } else if (!strcmp(what, "targets") && n == 3 && post)
+                targets_add(s, r);
+        else if (!strcmp(what, "targets") && n == 3 && get)
+                targets_list(s, r, NULL);
+        else if (!strcmp(what, "targets") && n == 4 && get)
+                targets_list(s, r, seg[3]);
+        else if (!strcmp(what, "rollouts") && n == 3 && post)
+                rollouts_create(s, r);
+        else if (!strcmp(what, "rollouts") && n == 3 && get)
+                rollouts_list(s, r);
+        else if (!strcmp(what, "rollouts") && n >= 4) {
+                int64_t id;
+                if (!parse_id(seg[3], &id)) {
+                        http_reply_error(r, 404, "rollout.notFound", "rollout %s does not exist", seg[3]);
+                        return;
+                }
+                if (n == 4 && get) {
+                        json_t *st = rollout_status(s, id);
+                        if (st)
+                                http_reply_json(r, 200, st);
+                        else
+                                http_reply_error(r, 404, "rollout.notFound", "rollout %s does not exist", seg[3]);
+                } else if (n == 5 && post) {
+                        berr e = {0};
+                        int k = rollout_command(s, id, seg[4], &e);
+                        if (k < 0)
+                                http_reply_error(r, status_for(k), "rollout.command", "%s", berr_msg(&e, k));
+                        else
+                                http_reply_json(r, 200, rollout_status(s, id));
+                } else
+                        http_reply_error(r, 405, "request.notSupported", "%s is not supported on %s", m, http_path(r));
+        } else if (!strcmp(what, "actions") && n == 4 && get)
+                action_show(s, r, seg[3]);
+        else if (!strcmp(what, "actions") && n == 5 && post && !strcmp(seg[4], "cancel"))
+                action_cancel(s, r, seg[3]);
+        else
+                http_reply_error(r, 405, "request.notSupported", "%s is not supported on %s", m, http_path(r));
+}

@@ -1,0 +1,34 @@
+/* fuzz_server_ddi_body.c — libFuzzer target for the DDI body parsers and the Range parser
+ * of berth-server (everything a target controls before the database is touched). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "artifact/artifact.h"
+#include "ddi/body.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        const char *buf = (const char *)data;
+        berr e = {0};
+        struct ddi_feedback f;
+        if (ddi_parse_feedback(buf, size, &f, &e) == 0)
+                ddi_feedback_done(&f);
+        char *out = NULL;
+        berr_clear(&e);
+        if (ddi_apply_config_data(buf, size, "{\"a\":\"b\"}", &out, &e) == 0)
+                free(out);
+        char n[DDI_MAX_NAME + 1], v[DDI_MAX_VERSION + 1];
+        berr_clear(&e);
+        (void)ddi_parse_installed(buf, size, n, v, &e);
+        char *h = strndup(buf, size);
+        if (h) {
+                struct byte_range r;
+                if (artifact_parse_range(h, 1000, &r) == 1 && (r.len == 0 || r.off + r.len > 1000))
+                        abort();
+                free(h);
+        }
+        return 0;
+}

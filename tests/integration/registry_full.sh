@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# registry_full.sh — a mirror that runs out of storage: the push fails with a message
+# naming the registry, repository and blob and saying what to do, the exit status is
+# non-zero, the bundle stays imported, and once the registry has space again the same
+# import completes the push. The registry's storage is a 3 MiB tmpfs (needs root and
+# permission to mount; skipped otherwise), grown afterwards with a remount.
+source "$(dirname "$0")/../lib/harness.sh"
+source "$(dirname "$0")/../lib/registry.sh"
+command -v skopeo >/dev/null || t_skip "skopeo not installed (scripts/deps.sh)"
+
+W=$(t_tmpdir)
+mkdir -p "$W/small"
+mount -t tmpfs -o size=3m,mode=0700 berth-test "$W/small" 2>/dev/null || t_skip "cannot mount a tmpfs here"
+t_defer "umount -l '$W/small'"
+rt_bundle "$W/b" gw registry.local/gw/broker:2.0 --random-layers 2 --random-size 6M
+rt_registry_start "$W/small/reg" ""
+
+t_expect_fail "$BERTH" import --state-dir "$W/s" --trust "$RT_TRUST" --registry "http://$RT_REGISTRY" "$RT_BUNDLE"
+t_assert_eq "$T_RC" 1 "exit status"
+t_assert_contains "$T_ERR" "registry http://$RT_REGISTRY is out of storage" "cause"
+t_assert_contains "$T_ERR" "repository gw/broker" "repository named"
+t_assert_contains "$T_ERR" "blob sha256:" "blob named"
+t_assert_contains "$T_ERR" "free space on the registry" "what to do"
+
+mount -o remount,size=64m "$W/small"
+"$BERTH" import --state-dir "$W/s" --trust "$RT_TRUST" --registry "http://$RT_REGISTRY" "$RT_BUNDLE" >/dev/null
+got=$(skopeo inspect --tls-verify=false "docker://$RT_REGISTRY/gw/broker:2.0" | jq -r .Digest)
+t_assert_eq "$got" "$RT_DIGEST" "digest after space was freed"
+t_log "ok"
