@@ -12,9 +12,10 @@ PKGS=(
   # runtime peers used by tests and the demo
   containerd runc docker-registry skopeo golang-github-containerd-containerd-dev
   busybox-static sqlite3 openssl curl jq zstd gzip tar xxd python3 procps psmisc
-  iproute2 util-linux time bc
+  iproute2 util-linux time bc python3-nacl
   apache2-utils
   wrk swupdate
+  libprotobuf-dev protobuf-compiler python3-protobuf
 )
 
 missing=()

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "daemon/agent_int.h"
+#include "containerd/preload.h"
 #include "registry/backend.h"
 
 int64_t agent_now(void)
@@ -103,9 +104,22 @@ static int make_backends(struct agent *a, berr *e)
                         if (r < 0)
                                 return r;
                         a->n_backends++;
+                } else if (!strcmp(t, "containerd")) {
+                        /* The agent keeps layers in its own store by default: delta
+                         * downloads compare against that store (containerd.keep_layers). */
+                        bool keep = true;
+                        int r = config_get_bool(a->cfg, "containerd.keep_layers", true, &keep, e);
+                        if (r < 0)
+                                return r;
+                        struct containerd_backend_opts co = {.prune_layers = !keep};
+                        containerd_backend_opts_from_config(&co, a->cfg);
+                        r = containerd_backend_new(&co, &a->backends[a->n_backends], e);
+                        if (r < 0)
+                                return r;
+                        a->n_backends++;
                 } else
-                        return berr_set(e, -EINVAL, "config update.backends: unknown backend '%s' (store, registry%s)", t,
-                                        "");
+                        return berr_set(e, -EINVAL, "config update.backends: unknown backend '%s' (store, registry, "
+                                        "containerd)", t);
         }
         return 0;
 }
