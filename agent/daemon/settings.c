@@ -61,6 +61,13 @@ int parse_size(const char *s, uint64_t *ret)
         return 0;
 }
 
+/* A string setting; an empty value counts as unset ("key =" in a config file). */
+static const char *get_str(const struct berth_config *c, const char *key, const char *def)
+{
+        const char *v = config_get(c, key, NULL);
+        return v && *v ? v : def;
+}
+
 static int get_size(const struct berth_config *c, const char *key, uint64_t def, uint64_t *ret, berr *e)
 {
         const char *v = config_get(c, key, NULL);
@@ -87,8 +94,8 @@ static int get_secs(const struct berth_config *c, const char *key, uint64_t def,
 
 static int read_token(const struct berth_config *c, const char *key, const char *file_key, char **ret, berr *e)
 {
-        const char *v = config_get(c, key, NULL);
-        const char *f = config_get(c, file_key, NULL);
+        const char *v = get_str(c, key, NULL);
+        const char *f = get_str(c, file_key, NULL);
         *ret = NULL;
         if (f && *f) {
                 char *buf = NULL;
@@ -121,18 +128,16 @@ void agent_settings_clear(struct agent_settings *s)
 int agent_settings_load(const struct berth_config *c, struct agent_settings *s, berr *e)
 {
         memset(s, 0, sizeof *s);
-        s->state_dir = config_get(c, "state_dir", "/var/lib/berth");
-        s->trust_dir = config_get(c, "trust_dir", "/etc/berth/trust");
-        s->server_url = config_get(c, "server.url", NULL);
-        if (s->server_url && !*s->server_url)
-                s->server_url = NULL;
+        s->state_dir = get_str(c, "state_dir", "/var/lib/berth");
+        s->trust_dir = get_str(c, "trust_dir", "/etc/berth/trust");
+        s->server_url = get_str(c, "server.url", NULL);
         if (s->server_url && strncmp(s->server_url, "https://", 8) && strncmp(s->server_url, "http://", 7))
                 return berr_set(e, -EINVAL, "config server.url = '%s': must start with https:// (or http:// for tests)",
                                 s->server_url);
-        s->tenant = config_get(c, "server.tenant", "default");
+        s->tenant = get_str(c, "server.tenant", "default");
         if (gethostname(s->hostname, sizeof s->hostname - 1) < 0)
                 snprintf(s->hostname, sizeof s->hostname, "localhost");
-        s->controller_id = config_get(c, "server.controller_id", s->hostname);
+        s->controller_id = get_str(c, "server.controller_id", s->hostname);
         if (!ddi_id_valid(s->tenant))
                 return berr_set(e, -EINVAL, "config server.tenant = '%s': use letters, digits, '-', '_', '.'", s->tenant);
         if (!ddi_id_valid(s->controller_id))
@@ -155,10 +160,10 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
         free(gw);
         if (r < 0)
                 return -ENOMEM;
-        s->ca_file = config_get(c, "server.ca_file", NULL);
-        s->cert_file = config_get(c, "server.cert", NULL);
-        s->key_file = config_get(c, "server.key", NULL);
-        if ((s->cert_file && *s->cert_file) != (s->key_file && *s->key_file))
+        s->ca_file = get_str(c, "server.ca_file", NULL);
+        s->cert_file = get_str(c, "server.cert", NULL);
+        s->key_file = get_str(c, "server.key", NULL);
+        if (!s->cert_file != !s->key_file)
                 return berr_set(e, -EINVAL, "config server.cert and server.key go together");
 
         uint64_t v;
@@ -195,15 +200,15 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
                 return r;
         s->stall_timeout = (unsigned)v;
 
-        s->backends = config_get(c, "update.backends", "store");
+        s->backends = get_str(c, "update.backends", "store");
         r = window_parse(config_get(c, "update.maintenance_window", ""), &s->window, e);
         if (r < 0)
                 return berr_prefix(e, r, "config update.maintenance_window");
 
-        s->socket_path = config_get(c, "control.socket", CTL_DEFAULT_SOCKET);
+        s->socket_path = get_str(c, "control.socket", CTL_DEFAULT_SOCKET);
         s->socket_group = (gid_t)-1;
-        const char *g = config_get(c, "control.group", NULL);
-        if (g && *g) {
+        const char *g = get_str(c, "control.group", NULL);
+        if (g) {
                 struct group *gr = getgrnam(g);
                 char *end;
                 unsigned long n = strtoul(g, &end, 10);
