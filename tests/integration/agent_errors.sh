@@ -72,7 +72,8 @@ aid=$(echo "$BODY" | jq -r .currentAction.id)
 mgmt GET "/api/v1/actions/$aid"
 echo "$BODY" | jq -c '[.. | .details? // empty] | flatten | map(.[0:60])' | head -c 600; echo
 echo "$BODY" | grep -q "installed app 1" || fail "the final feedback is missing: $BODY"
-[ "$(agent_status gw-err | jq '.agent.outbox')" = 0 ] || fail "outbox not empty after delivery"
+outbox_empty() { [ "$(agent_status gw-err | jq '.agent.outbox')" = 0 ]; }
+wait_until 20 outbox_empty || fail "outbox not emptied after the server came back"
 pass "server outage: install finished, feedback queued in SQLite (across a restart), delivered in order"
 
 # ---- disk too small -------------------------------------------------------------------
