@@ -299,7 +299,8 @@ int http_ctx_new(struct sd_event *ev, struct http_ctx **ret, berr *e)
         c->multi = curl_multi_init();
         int r = c->multi ? 0 : -ENOMEM;
         if (r >= 0)
-                r = sd_event_add_time(ev, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, c);
+                /* accuracy 1 µs: the default (250 ms) would delay curl's timers, e.g. rate limiting */
+                r = sd_event_add_time(ev, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, c);
         if (r < 0) {
                 http_ctx_free(c);
                 return berr_set(e, r, "cannot set up the HTTP client: %s", strerror(-r));
