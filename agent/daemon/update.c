@@ -14,7 +14,10 @@
  * `switching` is where issue 7's workload switch plugs in (switch_bundle below); for
  * now it records the bundle version as current.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +82,30 @@ static void act_release(struct agent *a)
         a->waiting_reported = false;
 }
 
+/* Partial downloads are kept across cancels and supersedes (the next action likely
+ * wants the same blobs); once an update ends for good they are garbage. Journal rows
+ * go first: a crash in between leaves files without rows, which a download truncates. */
+static void purge_partials(struct agent *a)
+{
+        if (agentdb_download_clear(a->db) < 0)
+                return;
+        const char *dir = content_partial_dir(a->cs);
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        (void)unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+}
+
 static void act_finish(struct agent *a, const char *state, const char *detail)
 {
         (void)agentdb_action_set_state(a->db, a->act.id, state, detail, agent_now());
         act_release(a);
+        if (strcmp(state, ACTION_CANCELED))
+                purge_partials(a);
         agent_action_clear(&a->act);
         a->have_act = false;
         a->update_allowed = -1;

@@ -243,6 +243,14 @@ int agentdb_download_del(struct berth_db *db, const char *digest)
         return step_done(st);
 }
 
+int agentdb_download_clear(struct berth_db *db)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "DELETE FROM agent_downloads", &st) < 0)
+                return -EIO;
+        return step_done(st);
+}
+
 void outbox_item_clear(struct outbox_item *it)
 {
         if (!it)

@@ -62,6 +62,7 @@ int agentdb_action_list(struct berth_db *db, unsigned n, agentdb_action_fn fn, v
 int agentdb_download_get(struct berth_db *db, const char *digest, uint64_t *good);    /* 1 / 0 */
 int agentdb_download_set(struct berth_db *db, const char *digest, uint64_t good, int64_t now);
 int agentdb_download_del(struct berth_db *db, const char *digest);
+int agentdb_download_clear(struct berth_db *db);
 
 struct outbox_item {
         int64_t seq;
