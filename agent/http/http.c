@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <systemd/sd-event.h>
+#include <time.h>
 
 #define ERROR_BODY_MAX (64u * 1024) /* non-2xx bodies of streaming requests (error text) */
 
@@ -36,7 +37,9 @@ struct http_req {
         size_t body_len;
         char *buf;
         size_t len, cap, max;
-        bool streaming_ok;      /* status known to be 2xx for a streaming request */
+        uint64_t rate;          /* bytes/s cap for the body, 0 = none */
+        uint64_t start_usec;    /* CLOCK_MONOTONIC when the first body byte arrived */
+        sd_event_source *resume; /* wakes a transfer paused by the rate limit */
         int data_error;         /* error returned by on_data */
         char errbuf[CURL_ERROR_SIZE];
         struct http_response resp;
@@ -91,6 +94,7 @@ static void req_free(struct http_req *r)
 {
         if (!r)
                 return;
+        sd_event_source_disable_unref(r->resume);
         if (r->easy) {
                 if (r->ctx)
                         curl_multi_remove_handle(r->ctx->multi, r->easy);
@@ -369,6 +373,42 @@ static int buf_append(struct http_req *r, const void *p, size_t len, size_t max)
         return 0;
 }
 
+static uint64_t mono_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int on_resume(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct http_req *r = ud;
+        struct http_ctx *c = r->ctx;
+        /* curl may hand over the held-back chunk right here (write_cb may pause again). */
+        curl_easy_pause(r->easy, CURLPAUSE_CONT);
+        if (c)
+                check_done(c);
+        return 0;
+}
+
+/* Token bucket on the body: the average since the first byte never exceeds the rate
+ * by more than one burst. curl's own CURLOPT_MAX_RECV_SPEED_LARGE is not used: with
+ * the multi interface it reads everything the socket holds in one go (up to ~1.6 MB)
+ * before it looks at the limit, so low caps were overshot by far. Returns the
+ * microseconds to wait before len more bytes may be taken, 0 = now. */
+static uint64_t rate_wait(struct http_req *r, size_t len)
+{
+        uint64_t now = mono_usec();
+        if (!r->start_usec)
+                r->start_usec = now;
+        uint64_t burst = r->rate / 8 < 16384 ? 16384 : r->rate / 8;
+        uint64_t allowed = (now - r->start_usec) * r->rate / 1000000 + burst;
+        uint64_t want = r->resp.bytes_received + len;
+        if (want <= allowed)
+                return 0;
+        return (want - allowed) * 1000000 / r->rate + 1;
+}
+
 static size_t write_cb(char *data, size_t size, size_t n, void *ud)
 {
         struct http_req *r = ud;
@@ -377,6 +417,19 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
         r->resp.status = st;
         int k;
+        if (r->on_data && st >= 200 && st < 300 && r->rate) {
+                uint64_t wait = rate_wait(r, len);
+                if (wait) {
+                        /* Not taken: curl delivers the same chunk again after the pause. */
+                        if (r->resume)
+                                (void)sd_event_source_set_time_relative(r->resume, wait);
+                        else if (sd_event_add_time_relative(r->ctx->ev, &r->resume, CLOCK_MONOTONIC, wait, 1000,
+                                                            on_resume, r) < 0)
+                                return 0; /* cannot wait: abort rather than ignore the cap */
+                        (void)sd_event_source_set_enabled(r->resume, SD_EVENT_ONESHOT);
+                        return CURL_WRITEFUNC_PAUSE;
+                }
+        }
         if (r->on_data && st >= 200 && st < 300) {
                 r->resp.bytes_received += len;
                 k = r->on_data(r->userdata, &r->resp, data, len);
@@ -463,8 +516,7 @@ int http_start(struct http_ctx *c, const struct http_req_opts *o, struct http_re
                 curl_easy_setopt(h, CURLOPT_SSLKEY, r->key);
         if (r->range_hdr)
                 curl_easy_setopt(h, CURLOPT_RANGE, r->range_hdr);
-        if (o->max_recv_speed)
-                curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)o->max_recv_speed);
+        r->rate = o->max_recv_speed;
         if (o->stall_seconds) {
                 curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
                 curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)o->stall_seconds);
