@@ -53,7 +53,7 @@ pass "rollout 1 finished through 3 groups: $N/$N agents installed app 1"
 
 # Idle footprint. RSS is mostly shared library pages (libcrypto, gnutls via libcurl…)
 # shared by all agents; what each agent costs on its own is its private dirty memory.
-if ! ldd "$BERTH" | grep -q libasan; then
+if ! ldd "$BERTH" 2>/dev/null | grep libasan >/dev/null; then  # no -q: SIGPIPE + pipefail
         max=0 maxrss=0
         for c in "${CIDS[@]}"; do
                 priv=$(awk '/^Private_Dirty/{print $2}' "/proc/${AGENT_PID[$c]}/smaps_rollup")
