@@ -340,8 +340,16 @@ char *ddi_config_data_json(const char *const *attrs)
         json_t *data = json_object();
         if (!data)
                 return NULL;
-        for (size_t i = 0; attrs && attrs[i] && attrs[i + 1] && i < 200; i += 2)
-                json_object_set_new(data, attrs[i], json_string(attrs[i + 1]));
+        for (size_t i = 0; attrs && attrs[i] && attrs[i + 1] && i < 200; i += 2) {
+                /* hawkBit keeps attribute values ≤ 128 characters: cut on a UTF-8 boundary. */
+                size_t n = strlen(attrs[i + 1]);
+                if (n > DDI_MAX_ATTR_VALUE) {
+                        n = DDI_MAX_ATTR_VALUE;
+                        while (n > 0 && ((unsigned char)attrs[i + 1][n] & 0xC0) == 0x80)
+                                n--;
+                }
+                json_object_set_new(data, attrs[i], json_stringn(attrs[i + 1], n));
+        }
         return dump(json_pack("{s:s,s:o}", "mode", "replace", "data", data));
 }
 

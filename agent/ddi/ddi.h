@@ -18,6 +18,7 @@
 #define DDI_MAX_BODY (256u * 1024)      /* largest DDI JSON answer accepted */
 #define DDI_MAX_ID 64
 #define DDI_MAX_URL 2048
+#define DDI_MAX_ATTR_VALUE 128          /* hawkBit's limit for configData values */
 
 struct ddi_base {
         int64_t sleep;                  /* config.polling.sleep in seconds, -1 when absent */
@@ -76,7 +77,7 @@ struct ddi_feedback {
 
 /* Newly allocated JSON texts (NULL on OOM). */
 char *ddi_feedback_json(const struct ddi_feedback *f);
-/* attrs: NULL-terminated key, value, key, value, … */
+/* attrs: NULL-terminated key, value, key, value, … (values cut to DDI_MAX_ATTR_VALUE) */
 char *ddi_config_data_json(const char *const *attrs);
 /* berth-server's installedBase extension: {"name": …, "version": "<decimal>"}. */
 char *ddi_installed_json(const char *name, int64_t version);

@@ -152,6 +152,17 @@ static void test_build(void **state)
         json_decref(o);
         free(s);
 
+        char longv[300];
+        memset(longv, 'x', sizeof longv - 1);
+        longv[sizeof longv - 1] = 0;
+        const char *attrs2[] = {"bundles", longv, NULL};
+        s = ddi_config_data_json(attrs2);
+        o = json_loads(s, 0, NULL);
+        assert_int_equal(strlen(json_string_value(json_object_get(json_object_get(o, "data"), "bundles"))),
+                         DDI_MAX_ATTR_VALUE);
+        json_decref(o);
+        free(s);
+
         s = ddi_installed_json("gw", 7);
         assert_string_equal(s, "{\"name\":\"gw\",\"version\":\"7\"}");
         free(s);
