@@ -15,6 +15,9 @@ PKGS=(
   iproute2 util-linux time bc
   apache2-utils
   wrk swupdate
+  # packaging (issue 9): .deb build + lintian, systemd-analyze/journald, sysext, USB stick tests
+  debhelper dpkg-dev fakeroot lintian adduser systemd udev squashfs-tools patchelf dosfstools mtools
+  e2fsprogs mount man-db groff-base
 )
 
 missing=()
