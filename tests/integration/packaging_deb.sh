@@ -34,8 +34,8 @@ getent passwd berth-server >/dev/null && USER_EXISTED=1
 
 # dpkg with a bounded wait when another dpkg/apt holds the lock.
 dpkg_retry() {
-        local i out
-        for i in $(seq 1 60); do
+        local out
+        for _ in $(seq 1 60); do
                 if out=$(dpkg "$@" 2>&1); then
                         return 0
                 fi
@@ -118,8 +118,10 @@ rm -f /etc/berth/trust/pk.pub
 dpkg_retry --purge berth berth-server >"$W/purge.log" || t_fail "purge failed: $(cat "$W/purge.log")"
 for f in /usr/bin/berth /usr/bin/berth-server /var/lib/berth /var/lib/berth-server /etc/berth \
         /etc/systemd/system/multi-user.target.wants/berth-agent.service; do
-        [ ! -e "$f" ] && [ ! -L "$f" ] || t_fail "left after purge: $f"
+        if [ -e "$f" ] || [ -L "$f" ]; then t_fail "left after purge: $f"; fi
 done
-dpkg-query -W -f='${Status}' berth 2>/dev/null | grep -q "not-installed" ||
-        ! dpkg-query -W berth >/dev/null 2>&1 || t_fail "berth still known to dpkg: $(dpkg-query -W -f='${Status}' berth)"
+for p in berth berth-server; do
+        st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        case "$st" in "" | *not-installed) ;; *) t_fail "$p after purge: $st" ;; esac
+done
 t_log "purge removed everything"

@@ -4,8 +4,9 @@
 # bundle, a non-bundle file, a symlink named *.berth and a bundle in a subdirectory.
 # The good bundle is imported, the tampered one refused and logged, the others ignored, the
 # device is mounted read-only while the import runs and unmounted afterwards; a second
-# insertion changes nothing; usb.auto_import = false disables it. Loop device, mounts and
-# files are removed at exit.
+# insertion changes nothing; usb.auto_import = false disables it; `udevadm test` shows the
+# udev rule wants berth-usb@DEV.service for a USB filesystem and for nothing else. Loop
+# devices, mounts and files are removed at exit.
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
 # shellcheck source=lib/packaging.sh
@@ -134,3 +135,33 @@ RC=0
 BERTH_USB_MOUNT_BASE=$MB "$SCRIPT" "$W/stick.img" >"$W/run.log" 2>&1 || RC=$?
 t_assert_eq "$RC" 2 "not a block device"
 not_mounted
+
+# 6. The udev rule, evaluated by `udevadm test` in a private mount namespace (tmpfs on /run,
+#    so the host's udev state is untouched). A test rule marks our loop device as a USB
+#    disk first; the real rule is used unchanged.
+if command -v udevadm >/dev/null && unshare -m --propagation private true 2>/dev/null; then
+        truncate -s 8M "$W/blank.img"
+        BLANK=$(losetup -f --show "$W/blank.img") || t_fail "losetup of the blank image"
+        cat >"$W/udev.sh" <<UDEV
+set -e
+mount -t tmpfs tmpfs /run
+mkdir -p /run/udev/rules.d
+cp "$BERTH_SRC/packaging/udev/80-berth-usb.rules" /run/udev/rules.d/
+t() { udevadm test --action=add "/sys/class/block/\$1" 2>&1 | grep -E '^(ID_FS_TYPE|ID_BUS|SYSTEMD_WANTS)=' || true; }
+echo "== plain \$(t $(basename "$DEV") | tr '\n' ' ')"
+printf 'KERNEL=="loop*", ENV{ID_BUS}="usb"\n' >/run/udev/rules.d/79-test-usb.rules
+echo "== usb \$(t $(basename "$DEV") | tr '\n' ' ')"
+echo "== blank \$(t $(basename "$BLANK") | tr '\n' ' ')"
+UDEV
+        out=$(unshare -m --propagation private bash "$W/udev.sh") || t_fail "udevadm test failed: $out"
+        plain=$(grep '^== plain' <<<"$out")
+        usb=$(grep '^== usb' <<<"$out")
+        blank=$(grep '^== blank' <<<"$out")
+        t_assert_contains "$plain" "ID_FS_TYPE=$FS" "udev probes the stick's filesystem"
+        case "$plain" in *SYSTEMD_WANTS*) t_fail "rule matched a non-USB disk: $plain" ;; esac
+        t_assert_contains "$usb" "SYSTEMD_WANTS=berth-usb@$(basename "$DEV").service" "rule starts the import unit for a USB filesystem"
+        case "$blank" in *berth-usb@*) t_fail "rule matched a USB disk without a filesystem: $blank" ;; esac
+        t_log "udev rule: USB filesystem → berth-usb@$(basename "$DEV").service; other disks untouched"
+else
+        t_log "udevadm or mount namespaces unavailable: udev rule not evaluated"
+fi
