@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "containerd/preload.h"
 #include "import/import.h"
 #include "registry/backend.h"
 
@@ -21,6 +22,13 @@ static void help(void)
                "  --state-dir DIR  state directory (config 'state_dir', default %s)\n"
                "  --trust DIR      trusted *.pub keys + threshold (config 'trust_dir', default %s)\n"
                "  --config FILE    configuration file (default %s, optional)\n"
+               "  --containerd SOCKET  preload the images into containerd (config\n"
+               "                   'containerd.address'; K3s: /run/k3s/containerd/containerd.sock)\n"
+               "  --namespace NS   containerd namespace (config 'containerd.namespace', default k8s.io)\n"
+               "  --snapshotter S  unpack into snapshotter S (config 'containerd.snapshotter',\n"
+               "                   default overlayfs)\n"
+               "  --keep-layers    keep berth's own copy of layers that containerd holds\n"
+               "                   (always so when a registry mirror is also fed)\n"
                "  --registry URL   also push the images into this registry mirror (config 'registry.url')\n"
                "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n",
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
@@ -31,16 +39,24 @@ int cmd_import(int argc, char **argv)
         static const struct option opts[] = {
                 {"state-dir", required_argument, NULL, 's'}, {"trust", required_argument, NULL, 't'},
                 {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
+                {"containerd", required_argument, NULL, 'C'}, {"namespace", required_argument, NULL, 'N'},
+                {"snapshotter", required_argument, NULL, 'S'}, {"keep-layers", no_argument, NULL, 'K'},
                 {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
                 {0},
         };
         const char *state = NULL, *trust = NULL, *config = NULL, *registry = NULL, *registry_ca = NULL;
+        struct containerd_backend_opts ctrd = { .prune_layers = true };
+        bool use_ctrd = false;
         int c;
         while ((c = getopt_long(argc, argv, "s:t:c:h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's': state = optarg; break;
                 case 't': trust = optarg; break;
                 case 'c': config = optarg; break;
+                case 'C': ctrd.address = optarg; use_ctrd = true; break;
+                case 'N': ctrd.ns = optarg; break;
+                case 'S': ctrd.snapshotter = optarg; break;
+                case 'K': ctrd.prune_layers = false; break;
                 case 'h': help(); return 0;
                 case 'R': registry = optarg; break;
                 case 'A': registry_ca = optarg; break;
@@ -62,8 +78,24 @@ int cmd_import(int argc, char **argv)
                 log_error_errno(rb, "%s", berr_msg(&be, rb));
                 return 1;
         }
-        if (backends[n_backends])
+        bool have_registry = backends[n_backends] != NULL;
+        if (have_registry)
                 n_backends++;
+        /* containerd preload: --containerd, or a containerd.address in the config. The
+         * registry mirror reads layers from berth's store, so with it berth keeps them. */
+        if (use_ctrd || config_get(cfg, "containerd.address", NULL)) {
+                containerd_backend_opts_from_config(&ctrd, cfg);
+                if (have_registry)
+                        ctrd.prune_layers = false;
+                int r = containerd_backend_new(&ctrd, &backends[n_backends], &be);
+                if (r < 0) {
+                        log_error_errno(r, "%s", berr_msg(&be, r));
+                        for (size_t i = 0; i < n_backends; i++)
+                                backends[i]->free(backends[i]);
+                        return EXIT_USAGE;
+                }
+                n_backends++;
+        }
         struct import_opts o = {
                 .state_dir = state ? state : config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR),
                 .trust_dir = trust ? trust : config_get(cfg, "trust_dir", BERTH_DEFAULT_TRUST_DIR),
@@ -91,11 +123,14 @@ int cmd_import(int argc, char **argv)
                             res.already_installed ? "kept installed" : "imported", res.name,
                             (long long)res.version, argv[i]);
                 if (res.already_installed)
-                        printf("%s version %lld is already installed; nothing to do\n", res.name, (long long)res.version);
+                        printf("%s version %lld is already installed: file verified again, store unchanged%s\n",
+                               res.name, (long long)res.version,
+                               n_backends ? ", preload targets checked" : "");
                 else
-                        printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present\n",
+                        printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present%s\n",
                                res.name, (long long)res.version, res.n_images, res.blobs_stored,
-                               format_size(res.bytes_stored, sz), res.blobs_present);
+                               format_size(res.bytes_stored, sz), res.blobs_present,
+                               res.blobs_shipped ? ", the others kept by containerd only" : "");
                 for (size_t b = 0; b < n_backends; b++)
                         if (!strcmp(backends[b]->name, "registry")) {
                                 const struct registry_stats *st = registry_backend_stats(backends[b]);
@@ -104,6 +139,12 @@ int cmd_import(int argc, char **argv)
                                        st->blobs_uploaded, st->blobs_present, st->blobs_mounted,
                                        st->manifests_pushed, format_size(st->bytes_uploaded, sz),
                                        st->uploads_resumed);
+                        } else if (!strcmp(backends[b]->name, "containerd")) {
+                                const struct containerd_preload_stats *st = containerd_backend_stats(backends[b]);
+                                printf("containerd: %u blob(s) written (%s), %u already present; %u layer(s) "
+                                       "unpacked, %u already unpacked; %u image record(s) changed\n",
+                                       st->blobs_written, format_size(st->bytes_written, sz), st->blobs_present,
+                                       st->layers_unpacked, st->layers_present, st->images_changed);
                         }
         }
         for (size_t i = 0; i < n_backends; i++)

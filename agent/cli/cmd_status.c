@@ -8,6 +8,7 @@
 #include "base/timeutil.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "containerd/preload.h"
 #include "store/content.h"
 #include "store/db.h"
 
@@ -15,17 +16,42 @@ struct status_ctx {
         struct berth_db *db;
         json_t *bundles;        /* --json */
         json_t *cur_images;
+        struct content_store *cs;
+        const struct containerd_backend_opts *ctrd; /* NULL: containerd not configured */
 };
+
+/* "present, unpacked" etc. for one image, or NULL when containerd is not configured. */
+static const char *containerd_state(struct status_ctx *c, const struct db_image *im, json_t **ret_json)
+{
+        struct containerd_image_state st;
+        berr e = {0};
+
+        if (!c->ctrd)
+                return NULL;
+        int r = containerd_image_state(c->ctrd, c->cs, im->ref, im->digest, im->media_type, im->size, &st, &e);
+        if (ret_json)
+                *ret_json = r < 0 ? json_pack("{s:b,s:s}", "reachable", st.reachable, "error", berr_msg(&e, r))
+                                  : json_pack("{s:b,s:b,s:b}", "reachable", true, "present", st.present,
+                                              "unpacked", st.unpacked);
+        if (r < 0)
+                return st.reachable ? "error" : "unreachable";
+        return !st.present ? "missing" : st.unpacked ? "present, unpacked" : "present, not unpacked";
+}
 
 static int image_cb(void *ud, const struct db_image *im)
 {
         struct status_ctx *c = ud;
         if (c->cur_images) {
-                json_array_append_new(c->cur_images, json_pack("{s:s,s:s,s:s,s:I}", "ref", im->ref, "digest", im->digest,
-                                                                "mediaType", im->media_type, "size", (json_int_t)im->size));
+                json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "ref", im->ref, "digest", im->digest, "mediaType",
+                                      im->media_type, "size", (json_int_t)im->size);
+                json_t *cj = NULL;
+                if (containerd_state(c, im, &cj) && cj)
+                        json_object_set_new(o, "containerd", cj);
+                json_array_append_new(c->cur_images, o);
                 return 0;
         }
-        printf("      image %s  %s\n", im->ref, im->digest);
+        const char *cst = containerd_state(c, im, NULL);
+        printf("      image %s  %s%s%s\n", im->ref, im->digest, cst ? "  containerd: " : "", cst ? cst : "");
         return 0;
 }
 
@@ -54,20 +80,29 @@ int cmd_status(int argc, char **argv)
         static const struct option opts[] = {
                 {"state-dir", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
                 {"json", no_argument, NULL, 'j'},            {"help", no_argument, NULL, 'h'},
+                {"containerd", required_argument, NULL, 'C'}, {"namespace", required_argument, NULL, 'N'},
+                {"snapshotter", required_argument, NULL, 'S'},
                 {0},
         };
         const char *state = NULL, *config = NULL;
         bool json = false;
+        struct containerd_backend_opts ctrd = {0};
+        bool use_ctrd = false;
         int c;
         while ((c = getopt_long(argc, argv, "s:c:jh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's': state = optarg; break;
                 case 'c': config = optarg; break;
                 case 'j': json = true; break;
+                case 'C': ctrd.address = optarg; use_ctrd = true; break;
+                case 'N': ctrd.ns = optarg; break;
+                case 'S': ctrd.snapshotter = optarg; break;
                 case 'h':
                         printf("Usage: berth status [--state-dir DIR] [--config FILE] [--json]\n\n"
                                "Shows installed bundles and versions, their images, and the content\n"
-                               "store's size.\n");
+                               "store's size. With --containerd SOCKET (or containerd.address in the\n"
+                               "config), also whether containerd has each image and has unpacked it\n"
+                               "(--namespace NS, --snapshotter S as for import).\n");
                         return 0;
                 default: return EXIT_USAGE;
                 }
@@ -89,7 +124,11 @@ int cmd_status(int argc, char **argv)
         }
         uint64_t bytes = 0, count = 0;
         (void)content_usage(cs, &bytes, &count);
-        struct status_ctx ctx = {.db = db};
+        struct status_ctx ctx = {.db = db, .cs = cs};
+        if (use_ctrd || config_get(cfg, "containerd.address", NULL)) {
+                containerd_backend_opts_from_config(&ctrd, cfg);
+                ctx.ctrd = &ctrd;
+        }
         char sz[32];
         if (json) {
                 ctx.bundles = json_array();

@@ -60,6 +60,26 @@ static int lock_state(const char *state_dir, int *ret_fd, berr *e)
         return 0;
 }
 
+/* Lets backends start on a blob whose digest was just checked (see import.h). */
+static void blob_verified(const struct import_opts *o, const struct bundle_manifest *m, const struct bundle_blob *b,
+                          int fd, bool seekable)
+{
+        for (size_t i = 0; seekable && i < o->n_backends; i++)
+                if (o->backends[i]->blob_verified)
+                        o->backends[i]->blob_verified(o->backends[i], m, b, fd);
+}
+
+/* True when a backend keeps this blob itself, so the store need not (see import.h). */
+static bool blob_taken(const struct import_opts *o, const struct bundle_manifest *m, const struct bundle_blob *b,
+                       int fd, bool seekable)
+{
+        for (size_t i = 0; seekable && i < o->n_backends; i++)
+                if (o->backends[i]->takes_blob && o->backends[i]->blob_verified &&
+                    o->backends[i]->takes_blob(o->backends[i], m, b, fd))
+                        return true;
+        return false;
+}
+
 static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct content_store *cs, berr *e)
 {
         for (size_t i = 0; i < o->n_backends; i++) {
@@ -122,10 +142,13 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                  * the last byte, so a damaged copy is reported as damaged rather than
                  * "already installed". Then let backends finish what they may not have. */
                 const struct bundle_blob *b;
+                bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
                 while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
                         r = bundle_reader_stream_blob(rd, NULL, NULL, e);
                         if (r < 0)
                                 return r;
+                        /* A backend may need it again (e.g. containerd lost it). */
+                        blob_verified(o, m, b, fd, seekable);
                 }
                 if (r >= 0)
                         r = bundle_reader_finish(rd, e);
@@ -160,6 +183,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
         const struct bundle_blob *b;
+        bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
         while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
                 if (content_has(cs, b->digest, b->size)) {
                         /* Already stored: still hashed, so a corrupt bundle is refused whole. */
@@ -167,6 +191,16 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                         if (r < 0)
                                 return r;
                         res->blobs_present++;
+                        blob_verified(o, m, b, fd, seekable);
+                        continue;
+                }
+                if (blob_taken(o, m, b, fd, seekable)) {
+                        /* A backend keeps it (e.g. containerd): checked, not stored twice. */
+                        r = bundle_reader_stream_blob(rd, NULL, NULL, e);
+                        if (r < 0)
+                                return r;
+                        res->blobs_shipped++;
+                        blob_verified(o, m, b, fd, seekable);
                         continue;
                 }
                 struct blob_sink s = {.fd = -1, .digest = b->digest, .e = e, .state_dir = o->state_dir};
@@ -183,6 +217,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                         return r;
                 res->blobs_stored++;
                 res->bytes_stored += s.written;
+                blob_verified(o, m, b, fd, seekable);
         }
         if (r < 0)
                 return r;

@@ -28,6 +28,21 @@ struct import_backend {
         int (*preload)(struct import_backend *b, const struct bundle_manifest *m, struct content_store *cs,
                        berr *e);
         void (*free)(struct import_backend *b);
+        /* Optional: the import calls this as soon as one blob has been read from the
+         * bundle and its digest checked against the verified manifest (before the
+         * rest of the bundle is read), with the bundle's fd: the blob's bytes are at
+         * blob->data_offset. A backend may start shipping the blob in the background
+         * (reading with pread only); preload() still runs afterwards and must not
+         * depend on it. Not called for bundles read from pipes. */
+        void (*blob_verified)(struct import_backend *b, const struct bundle_manifest *m,
+                              const struct bundle_blob *blob, int bundle_fd);
+        /* Optional, with blob_verified: asked before a blob that the store lacks is
+         * read. True means "I will keep this blob (from blob_verified) and berth needs
+         * no copy of its own": the import then only checks its digest and does not
+         * store it. Only for data that the node keeps elsewhere (containerd layers);
+         * a bundle whose backend fails afterwards needs its file imported again. */
+        bool (*takes_blob)(struct import_backend *b, const struct bundle_manifest *m,
+                           const struct bundle_blob *blob, int bundle_fd);
 };
 
 struct import_opts {
@@ -47,6 +62,7 @@ struct import_result {
         unsigned n_images;
         unsigned blobs_stored;          /* new blobs written to the store */
         unsigned blobs_present;         /* blobs the store already had (verified, not written) */
+        unsigned blobs_shipped;         /* verified and handed to a backend that keeps them (takes_blob) */
         uint64_t bytes_read;
         uint64_t bytes_stored;
 };

@@ -1,0 +1,452 @@
+/* grpc.c — gRPC over libcurl (HTTP/2 prior knowledge on a unix socket).
+ *
+ * The only place that speaks libcurl for gRPC. Requests are framed here, responses
+ * deframed with frame.c, and grpc-status is taken from the response headers
+ * (trailers-only responses) or the trailers, which libcurl delivers to the header
+ * callback. A non-OK status wins over transport errors it causes (the server resets
+ * the stream after an error while we may still be uploading).
+ */
+#include "grpc/grpc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+
+#define GRPC_DEFAULT_TIMEOUT_MS 30000u
+#define GRPC_CONNECT_TIMEOUT_MS 5000u
+#define GRPC_MAX_METADATA 16
+
+struct grpc_client {
+        CURL *curl;
+        char *socket_path;
+        char *metadata[GRPC_MAX_METADATA]; /* "name: value" */
+        uint64_t default_timeout_ms;
+        bool reuse;
+};
+
+struct call_state {
+        struct grpc_client *c;
+        const struct grpc_call *call;
+        berr *e;
+
+        /* request side */
+        uint8_t *out;
+        size_t out_cap, out_len, out_pos;
+        bool out_eof;
+        int send_error;
+
+        /* response side */
+        struct grpc_deframer df;
+        struct grpc_status st;
+        int recv_error;         /* negative: failed while receiving */
+        int stop;               /* positive: the recv callback ended the call */
+        ProtobufCMessage *unary_response;
+        char body[200];         /* start of a non-gRPC body, for the error message */
+        size_t body_len;
+};
+
+static void global_init(void)
+{
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int grpc_client_new(const char *socket_path, struct grpc_client **ret, berr *e)
+{
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        /* Clients may be created in several threads; libcurl's global init is not
+         * thread-safe by itself. */
+        pthread_once(&once, global_init);
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+        if (!(v->features & CURL_VERSION_HTTP2))
+                return berr_set(e, -EOPNOTSUPP,
+                                "libcurl %s was built without HTTP/2, which gRPC to containerd needs", v->version);
+        if (!(v->features & CURL_VERSION_UNIX_SOCKETS))
+                return berr_set(e, -EOPNOTSUPP, "libcurl %s was built without unix socket support", v->version);
+
+        _cleanup_(grpc_client_freep) struct grpc_client *c = calloc(1, sizeof *c);
+        if (!c)
+                return berr_set(e, -ENOMEM, "out of memory");
+        c->socket_path = strdup(socket_path);
+        c->curl = curl_easy_init();
+        if (!c->socket_path || !c->curl)
+                return berr_set(e, -ENOMEM, "out of memory creating a gRPC client");
+        c->default_timeout_ms = GRPC_DEFAULT_TIMEOUT_MS;
+        /* curl #10634: before 8.0 a reused h2c connection breaks the second request. */
+        c->reuse = v->version_num >= 0x080000;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void grpc_client_free(struct grpc_client *c)
+{
+        if (!c)
+                return;
+        if (c->curl)
+                curl_easy_cleanup(c->curl);
+        for (size_t i = 0; i < GRPC_MAX_METADATA; i++)
+                free(c->metadata[i]);
+        free(c->socket_path);
+        free(c);
+}
+
+const char *grpc_client_socket(const struct grpc_client *c)
+{
+        return c->socket_path;
+}
+
+bool grpc_client_reuses_connections(const struct grpc_client *c)
+{
+        return c->reuse;
+}
+
+void grpc_client_set_default_timeout(struct grpc_client *c, uint64_t timeout_ms)
+{
+        c->default_timeout_ms = timeout_ms;
+}
+
+int grpc_client_set_metadata(struct grpc_client *c, const char *name, const char *value)
+{
+        size_t nlen = strlen(name);
+        int free_slot = -1;
+
+        if (nlen == 0 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != nlen)
+                return -EINVAL;
+        if (value && strpbrk(value, "\r\n"))
+                return -EINVAL;
+
+        for (size_t i = 0; i < GRPC_MAX_METADATA; i++) {
+                char *m = c->metadata[i];
+                if (!m) {
+                        if (free_slot < 0)
+                                free_slot = (int)i;
+                        continue;
+                }
+                if (strncmp(m, name, nlen) == 0 && m[nlen] == ':') {
+                        free(m);
+                        c->metadata[i] = NULL;
+                        if (free_slot < 0)
+                                free_slot = (int)i;
+                }
+        }
+        if (!value)
+                return 0;
+        if (free_slot < 0)
+                return -E2BIG;
+        char *m;
+        if (asprintf(&m, "%s: %s", name, value) < 0)
+                return -ENOMEM;
+        c->metadata[free_slot] = m;
+        return 0;
+}
+
+/* Packs msg with its 5-byte prefix into st->out. */
+static int pack_message(struct call_state *st, const ProtobufCMessage *msg)
+{
+        size_t n = protobuf_c_message_get_packed_size(msg);
+
+        if (n > GRPC_MAX_SEND_MESSAGE)
+                return berr_set(st->e, -EMSGSIZE, "gRPC %s: request message of %zu bytes exceeds the %u byte limit",
+                                st->call->method, n, GRPC_MAX_SEND_MESSAGE);
+        if (n + GRPC_FRAME_HEADER_SIZE > st->out_cap) {
+                uint8_t *p = realloc(st->out, n + GRPC_FRAME_HEADER_SIZE);
+                if (!p)
+                        return berr_set(st->e, -ENOMEM, "out of memory packing a gRPC message");
+                st->out = p;
+                st->out_cap = n + GRPC_FRAME_HEADER_SIZE;
+        }
+        grpc_frame_header(st->out, (uint32_t)n);
+        size_t packed = protobuf_c_message_pack(msg, st->out + GRPC_FRAME_HEADER_SIZE);
+        if (packed != n)
+                return berr_set(st->e, -EPROTO, "gRPC %s: packing the request gave an inconsistent size",
+                                st->call->method);
+        st->out_len = n + GRPC_FRAME_HEADER_SIZE;
+        st->out_pos = 0;
+        return 0;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+        struct call_state *st = ud;
+        size_t cap = size * nitems;
+
+        while (st->out_pos == st->out_len) {
+                if (st->out_eof)
+                        return 0;
+                const ProtobufCMessage *m = NULL;
+                int r = st->call->send(st->call->send_ud, &m);
+                if (r < 0) {
+                        st->send_error = r;
+                        return CURL_READFUNC_ABORT;
+                }
+                if (!m) {
+                        st->out_eof = true;
+                        return 0;
+                }
+                r = pack_message(st, m);
+                if (r < 0) {
+                        st->send_error = r;
+                        return CURL_READFUNC_ABORT;
+                }
+        }
+        size_t n = st->out_len - st->out_pos;
+        if (n > cap)
+                n = cap;
+        memcpy(buf, st->out + st->out_pos, n);
+        st->out_pos += n;
+        return n;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+        struct call_state *st = ud;
+        size_t n = size * nitems;
+
+        if (grpc_status_parse_line(&st->st, buf, n) < 0) {
+                st->recv_error = berr_set(st->e, -EPROTO, "gRPC %s: malformed grpc-status from %s", st->call->method,
+                                          st->c->socket_path);
+                return 0;
+        }
+        return n;
+}
+
+static int on_message(const uint8_t *msg, size_t len, void *ud)
+{
+        struct call_state *st = ud;
+        const struct grpc_call *call = st->call;
+
+        ProtobufCMessage *m = protobuf_c_message_unpack(call->response_type, NULL, len, msg);
+        if (!m)
+                return berr_set(st->e, -EBADMSG, "gRPC %s: cannot decode a %zu byte %s response", call->method, len,
+                                call->response_type->name);
+        if (!call->recv) {
+                if (st->unary_response) {
+                        protobuf_c_message_free_unpacked(m, NULL);
+                        return berr_set(st->e, -EPROTO, "gRPC %s: more than one response to a unary call",
+                                        call->method);
+                }
+                st->unary_response = m;
+                return 0;
+        }
+        int r = call->recv(call->recv_ud, m);
+        protobuf_c_message_free_unpacked(m, NULL);
+        if (r > 0) {
+                st->stop = r;
+                return -ECANCELED;
+        }
+        return r;
+}
+
+static size_t on_body(char *buf, size_t size, size_t nmemb, void *ud)
+{
+        struct call_state *st = ud;
+        size_t n = size * nmemb;
+
+        if (st->st.http_status != 200 || !st->st.content_type_ok) {
+                /* Not gRPC: keep the start of the body for the error message. */
+                size_t room = sizeof st->body - 1 - st->body_len;
+                size_t k = n < room ? n : room;
+                memcpy(st->body + st->body_len, buf, k);
+                st->body_len += k;
+                st->body[st->body_len] = 0;
+                return n;
+        }
+        int r = grpc_deframer_feed(&st->df, buf, n, on_message, st);
+        if (r == -ECANCELED && st->stop > 0)
+                return 0; /* ends the transfer; a success */
+        if (r == -EMSGSIZE)
+                r = berr_set(st->e, r, "gRPC %s: response message exceeds the %u byte limit", st->call->method,
+                             st->df.max);
+        else if (r == -EPROTO)
+                r = berr_set(st->e, r, "gRPC %s: compressed response although none was offered", st->call->method);
+        else if (r == -ENOMEM)
+                r = berr_set(st->e, r, "out of memory receiving gRPC %s", st->call->method);
+        if (r < 0) {
+                st->recv_error = r;
+                return 0;
+        }
+        return n;
+}
+
+static int transport_error(struct call_state *st, CURLcode res, const char *errbuf)
+{
+        const char *method = st->call->method, *sock = st->c->socket_path;
+        long oserr = 0;
+
+        curl_easy_getinfo(st->c->curl, CURLINFO_OS_ERRNO, &oserr);
+        switch (res) {
+        case CURLE_COULDNT_CONNECT:
+                return berr_set(st->e, oserr == ENOENT ? -ENOENT : -ECONNREFUSED,
+                                "gRPC %s: cannot connect to %s (%s); is containerd running and is this its socket?",
+                                method, sock, oserr ? strerror((int)oserr) : errbuf);
+        case CURLE_OPERATION_TIMEDOUT:
+                return berr_set(st->e, -ETIMEDOUT, "gRPC %s on %s: deadline exceeded (%s)", method, sock, errbuf);
+        case CURLE_OUT_OF_MEMORY:
+                return berr_set(st->e, -ENOMEM, "out of memory in gRPC %s", method);
+        default:
+                return berr_set(st->e, -EIO, "gRPC %s on %s: %s", method, sock, errbuf[0] ? errbuf : curl_easy_strerror(res));
+        }
+}
+
+int grpc_call_run(struct grpc_client *c, const struct grpc_call *call, berr *e)
+{
+        CURL *h = c->curl;
+        char url[512], errbuf[CURL_ERROR_SIZE] = "", timeout_hdr[64];
+        struct curl_slist *headers = NULL;
+        struct call_state st = { .c = c, .call = call, .e = e };
+        uint64_t timeout_ms = call->timeout_ms ? call->timeout_ms : c->default_timeout_ms;
+        int r;
+
+        if (call->no_deadline)
+                timeout_ms = 0;
+        if (!call->method || call->method[0] != '/' || strlen(call->method) > 400 || !call->response_type ||
+            (!call->request == !call->send))
+                return berr_set(e, -EINVAL, "gRPC call %s: invalid call description", call->method ? call->method : "?");
+
+        grpc_deframer_init(&st.df, GRPC_MAX_RECV_MESSAGE);
+        snprintf(url, sizeof url, "http://localhost%s", call->method);
+
+        if (call->request) {
+                r = pack_message(&st, call->request);
+                if (r < 0)
+                        goto finish;
+        }
+
+        /* The grpc-timeout header lets containerd stop work we no longer wait for. */
+        const char *fixed[] = { "Content-Type: application/grpc", "TE: trailers", "Expect:", "Accept:" };
+        for (size_t i = 0; i < ELEMENTSOF(fixed); i++)
+                headers = curl_slist_append(headers, fixed[i]);
+        if (timeout_ms > 0) {
+                snprintf(timeout_hdr, sizeof timeout_hdr, "grpc-timeout: %" PRIu64 "m",
+                         timeout_ms > 99999999u ? 99999999u : timeout_ms);
+                headers = curl_slist_append(headers, timeout_hdr);
+        }
+        for (size_t i = 0; i < GRPC_MAX_METADATA; i++)
+                if (c->metadata[i])
+                        headers = curl_slist_append(headers, c->metadata[i]);
+        if (!headers) {
+                r = berr_set(e, -ENOMEM, "out of memory building gRPC headers");
+                goto finish;
+        }
+
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION " grpc-libcurl");
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)GRPC_CONNECT_TIMEOUT_MS);
+        if (timeout_ms > 0)
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+        if (!c->reuse) {
+                curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+                curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+        }
+        if (call->request) {
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, (char *)st.out);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.out_len);
+        } else {
+                curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+                curl_easy_setopt(h, CURLOPT_READDATA, &st);
+                /* Keep libcurl's default upload buffer (64 KiB): with larger ones
+                 * libcurl 7.88 breaks h2 streams that receive while they send. */
+        }
+        if (getenv("BERTH_GRPC_VERBOSE"))
+                curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+
+        CURLcode res = curl_easy_perform(h);
+        /* Keep no pointers to our stack in the handle. */
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+
+        if (st.stop > 0 && (res == CURLE_OK || res == CURLE_WRITE_ERROR)) {
+                r = st.stop;
+                goto finish;
+        }
+        /* The server's own status explains best why a call failed. */
+        if (st.st.have_status && st.st.code != GRPC_OK) {
+                r = grpc_code_to_errno(st.st.code);
+                berr_clear(e);
+                berr_set(e, r, "gRPC %s: %s (%s)", call->method, st.st.message[0] ? st.st.message : "no message",
+                         grpc_code_name(st.st.code));
+                goto finish;
+        }
+        if (st.send_error < 0) {
+                r = berr_set(e, st.send_error, "gRPC %s: producing the request stream failed", call->method);
+                goto finish;
+        }
+        if (st.recv_error < 0) {
+                r = st.recv_error;
+                goto finish;
+        }
+        if (res != CURLE_OK) {
+                r = transport_error(&st, res, errbuf);
+                goto finish;
+        }
+        if (st.st.http_status != 200 || !st.st.content_type_ok) {
+                r = berr_set(e, -EPROTO, "gRPC %s on %s: HTTP status %d, not a gRPC response%s%s", call->method,
+                             c->socket_path, st.st.http_status, st.body_len ? ": " : "", st.body);
+                goto finish;
+        }
+        if (!grpc_deframer_idle(&st.df)) {
+                r = berr_set(e, -EPROTO, "gRPC %s: response stream ended inside a message", call->method);
+                goto finish;
+        }
+        if (!st.st.have_status) {
+                r = berr_set(e, -EPROTO, "gRPC %s: response ended without grpc-status", call->method);
+                goto finish;
+        }
+        r = 0;
+
+finish:
+        curl_slist_free_all(headers);
+        grpc_deframer_done(&st.df);
+        free(st.out);
+        if (st.unary_response) {
+                if (r == 0 && call->recv == NULL && call->recv_ud)
+                        *(ProtobufCMessage **)call->recv_ud = st.unary_response;
+                else
+                        protobuf_c_message_free_unpacked(st.unary_response, NULL);
+        }
+        return r;
+}
+
+int grpc_unary(struct grpc_client *c, const char *method, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *response_type, uint64_t timeout_ms, ProtobufCMessage **ret,
+               berr *e)
+{
+        ProtobufCMessage *resp = NULL;
+        struct grpc_call call = {
+                .method = method,
+                .request = req,
+                .response_type = response_type,
+                .recv_ud = &resp, /* no recv callback: the single response lands here */
+                .timeout_ms = timeout_ms,
+        };
+
+        int r = grpc_call_run(c, &call, e);
+        if (r < 0)
+                return r;
+        if (!resp)
+                return berr_set(e, -EPROTO, "gRPC %s: no response message", method);
+        if (ret)
+                *ret = resp;
+        else
+                protobuf_c_message_free_unpacked(resp, NULL);
+        return 0;
+}

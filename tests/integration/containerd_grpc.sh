@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# containerd_grpc.sh — runs tests/unit/test_ctrd_client (the gRPC client and the
+# containerd wrappers: unary, client/server streaming, events, deadlines, namespaces)
+# against a private containerd started here.
+source "$(dirname "$0")/../lib/harness.sh"
+
+[ "$(id -u)" = 0 ] || t_skip "needs root (containerd)"
+bin=${BERTH_BUILD:?}/tests/test_ctrd_client
+[ -x "$bin" ] || t_fail "$bin not built"
+t_containerd_start "$(t_tmpdir)"
+BERTH_TEST_CONTAINERD_SOCK=$T_CTRD_SOCK "$bin"
+t_log "ok"
