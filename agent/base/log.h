@@ -54,7 +54,7 @@ int log_internal_at(int level, int error, const char *file, int line, const char
  * digit, at most LOG_FIELD_NAME_MAX characters. Values longer than LOG_FIELD_VALUE_MAX
  * bytes are cut. At most LOG_FIELDS_MAX fields are set at a time (-E2BIG beyond).
  *
- *   _cleanup_(log_context_pop) struct log_context ctx = log_context_push();
+ *   LOG_SCOPE(ctx);               (= a log_context_push() popped at the end of the block)
  *   log_set_field("BERTH_BUNDLE", m->name);
  *   log_set_fieldf("BERTH_VERSION", "%lld", (long long)m->version);
  *   ...                           every record here carries both fields
@@ -76,6 +76,9 @@ int log_set_fieldf(const char *name, const char *fmt, ...) __attribute__((format
 const char *log_get_field(const char *name);
 struct log_context log_context_push(void);
 void log_context_pop(struct log_context *c);
+/* A scope of context fields for the rest of the enclosing block. */
+#define LOG_SCOPE(var)                                                                             \
+        __attribute__((cleanup(log_context_pop), unused)) struct log_context var = log_context_push()
 
 /* ---- seam for tests ---------------------------------------------------------------------
  * The journal writer gets the record as "NAME=value" strings (n of them) and returns 0 or a

@@ -108,7 +108,7 @@ int cmd_import(int argc, char **argv)
                 berr e = {0};
                 struct import_result res;
                 /* Journal records of this file carry it (and, once known, the bundle). */
-                _cleanup_(log_context_pop) struct log_context ctx = log_context_push();
+                LOG_SCOPE(ctx);
                 (void)log_set_field("BERTH_BUNDLE_FILE", argv[i]);
                 int r = berth_import_file(&o, argv[i], &res, &e);
                 if (r < 0) {

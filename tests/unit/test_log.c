@@ -140,7 +140,7 @@ static void test_journal_fields(void **state)
         claim_journal_stream();
         log_set_journal_writer(fake_writer);
         writer_result = 0;
-        _cleanup_(log_context_pop) struct log_context ctx = log_context_push();
+        LOG_SCOPE(ctx);
         assert_int_equal(log_set_field("BERTH_BUNDLE", "gw"), 0);
         assert_int_equal(log_set_fieldf("BERTH_VERSION", "%d", 7), 0);
         int line = __LINE__ + 1;
@@ -205,7 +205,7 @@ static void test_context_scopes(void **state)
         assert_int_equal(log_set_field("BERTH_BUNDLE", "a"), 0);
         assert_int_equal(log_set_field("BERTH_WORKLOAD", "w"), 0);
         {
-                _cleanup_(log_context_pop) struct log_context inner = log_context_push();
+                LOG_SCOPE(inner);
                 assert_int_equal(log_set_field("BERTH_BUNDLE", "b"), 0);
                 assert_int_equal(log_set_field("BERTH_BUNDLE", "c"), 0); /* replaces in scope */
                 assert_int_equal(log_set_field("BERTH_WORKLOAD", NULL), 0); /* hidden in scope */
