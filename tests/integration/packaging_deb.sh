@@ -5,6 +5,7 @@
 #   - install: binaries, units, udev rule, man pages, conffiles, the berth-server user,
 #     state dirs with their modes; `berth --version`; `berth bundle verify` against the
 #     default trust dir; `berth import` into the default state dir;
+#   - the packaged berth-server runs as its user with the packaged config and TLS paths;
 #   - reinstall (upgrade path) and remove keep the state and the conffiles;
 #   - purge removes state, conffiles and the enablement symlinks.
 # At exit the packages are purged, and the berth-server user is deleted when this test
@@ -49,7 +50,7 @@ dpkg_retry() {
 }
 
 cleanup_pkgs() {
-        rm -f /etc/berth/trust/pk.pub
+        rm -f /etc/berth/trust/pk.pub /etc/berth/server.key /etc/berth/server.crt
         dpkg_retry --purge berth-server berth >/dev/null 2>&1
         if [ "$USER_EXISTED" = 0 ]; then
                 getent passwd berth-server >/dev/null && userdel berth-server
@@ -98,6 +99,32 @@ t_expect_fail /usr/bin/berth bundle verify "$W/bad.berth"
 out=$(/usr/bin/berth import "$W/good.berth") || t_fail "import into /var/lib/berth: $out"
 t_assert_contains "$out" "imported debtest version 1" "import"
 t_log "installed: --version, verify, import OK"
+
+# The packaged server runs as its user with the packaged config (override only the
+# listeners), can write its state dir, and its subcommands find it through the default
+# config /etc/berth/server.conf.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+        -keyout /etc/berth/server.key -out /etc/berth/server.crt >/dev/null 2>&1 || t_fail "openssl req"
+chgrp berth-server /etc/berth/server.key && chmod 0640 /etc/berth/server.key
+setpriv --reuid=berth-server --regid=berth-server --init-groups /usr/bin/berth-server serve --set ddi.listen=127.0.0.1:0 \
+        --set mgmt.listen=127.0.0.1:0 --set server.ports_file=/var/lib/berth-server/ports \
+        >"$W/server.log" 2>&1 &
+SPID=$!
+t_defer "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
+t_wait_for '[ -s /var/lib/berth-server/ports ] && grep -q mgmt= /var/lib/berth-server/ports' 20 ||
+        t_fail "packaged server did not start: $(cat "$W/server.log")"
+MGMT=$(sed -n 's/^mgmt=//p' /var/lib/berth-server/ports)
+DDI=$(sed -n 's/^ddi=//p' /var/lib/berth-server/ports)
+t_assert_eq "$(stat -c %U /var/lib/berth-server/server.db)" berth-server "server.db owner"
+out=$(/usr/bin/berth-server --url "http://127.0.0.1:$MGMT" bundle upload "$W/good.berth") ||
+        t_fail "bundle upload through the default config: $out"
+t_assert_eq "$(jq -r .name <<<"$out")" debtest "uploaded bundle"
+code=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$DDI/default/controller/v1/nobody")
+t_assert_eq "$code" 401 "DDI over TLS with the packaged certificate paths"
+kill -TERM "$SPID"
+wait "$SPID" || t_fail "packaged server did not exit cleanly: $(cat "$W/server.log")"
+rm -f /etc/berth/server.key /etc/berth/server.crt /var/lib/berth-server/ports
+t_log "packaged berth-server: runs as its user, upload through the default config, TLS"
 
 # 3. Reinstall (upgrade path) and remove keep state and configuration.
 echo "# local edit" >>/etc/berth/agent.conf
