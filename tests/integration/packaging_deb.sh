@@ -19,6 +19,10 @@ source "$(dirname "$0")/lib/packaging.sh"
 for t in dpkg-buildpackage dh lintian; do
         command -v "$t" >/dev/null || t_skip "$t not installed (scripts/deps.sh)"
 done
+# One package test per machine at a time (parallel CI runs share dpkg's database).
+mkdir -p /run/lock
+exec 9>/run/lock/berth-packaging_deb.lock
+flock -w 600 9 || t_skip "another packaging_deb run holds /run/lock/berth-packaging_deb.lock"
 # Never clobber a real installation.
 for p in berth berth-server; do
         if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv "not-installed"; then
