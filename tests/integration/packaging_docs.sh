@@ -3,8 +3,8 @@
 # the code:
 #   - berth(1) has a section for every command and subcommand `berth --help` lists, and
 #     mentions every long option their --help prints;
-#   - berth.conf(5) documents every key the agent reads (config_get*() in agent/), under
-#     its section;
+#   - berth.conf(5) documents every key the agent reads (config_get*() and known-keys
+#     tables in agent/), under its section;
 #   - berth-server(1) documents every key berth-server knows (known_keys in
 #     server-stub/conf/settings.c) and every command its usage lists.
 # shellcheck source=../lib/harness.sh
@@ -51,7 +51,14 @@ done
 t_log "berth(1): commands $(echo $cmds | tr '\n' ' ')documented with their options"
 
 # 2. berth.conf(5): every key the agent reads, in its section.
-keys=$(grep -rhoE 'config_get[a-z0-9_]*\([a-z]+, "[a-z_.]+"' "$BERTH_SRC/agent" | sed -E 's/.*"(.*)"/\1/' | sort -u)
+# Keys read with config_get*(), plus every "section.key" in a known-keys table (the
+# agent daemon's settings).
+keys=$({
+        grep -rhoE 'config_get[a-z0-9_]*\([a-z]+, "[a-z_.]+"' "$BERTH_SRC/agent" | sed -E 's/.*"(.*)"/\1/'
+        for f in "$BERTH_SRC"/agent/*/*.c; do
+                sed -n '/known_keys\[\] = {/,/NULL/p' "$f" | grep -v '^[[:space:]]*/\*' | grep -oE '"[a-z_]+(\.[a-z_]+)?"' | tr -d '"' || true
+        done
+} | sort -u)
 [ -n "$keys" ] || t_fail "no config_get() calls found in agent/"
 python3 - "$W/berth.conf.5.txt" $keys <<'PY' || t_fail "berth.conf(5) misses keys (above)"
 import re, sys

@@ -165,3 +165,31 @@ UDEV
 else
         t_log "udevadm or mount namespaces unavailable: udev rule not evaluated"
 fi
+
+# 7. With the agent daemon (once `berth agent` exists): the script's `berth import` hands
+#    each file to the running agent over its control socket, and the agent records the
+#    bundle as coming from USB.
+if "$BERTH" agent --help >/dev/null 2>&1; then
+        AS=$W/agent
+        mkdir -p "$AS"
+        "$BERTH" agent --set control.socket="$AS/ctl.sock" --set state_dir="$AS/state" \
+                --set trust_dir="$W/trust" >"$AS/agent.log" 2>&1 &
+        APID=$!
+        t_defer "kill $APID 2>/dev/null; wait $APID 2>/dev/null"
+        t_wait_for '[ -S "$AS/ctl.sock" ]' 20 || t_fail "agent did not start: $(cat "$AS/agent.log")"
+        RC=0
+        BERTH=$BERTH BERTH_CONFIG=$W/none.conf BERTH_USB_MOUNT_BASE=$MB BERTH_IMPORT_ARGS="--socket $AS/ctl.sock" \
+                "$SCRIPT" "$DEV" >"$W/run.log" 2>&1 || RC=$?
+        LOG=$(cat "$W/run.log")
+        t_assert_eq "$RC" 0 "import through the agent"
+        t_assert_contains "$LOG" "imported usbgood version 2" "bundle imported through the agent"
+        not_mounted
+        kill -TERM "$APID"
+        wait "$APID" || t_fail "agent did not stop cleanly: $(cat "$AS/agent.log")"
+        st=$("$BERTH" status --state-dir "$AS/state")
+        t_assert_contains "$st" "usbgood version 2" "the agent's state has the bundle"
+        t_assert_contains "$st" "via usb" "recorded as a USB import"
+        t_log "through the running agent: imported, recorded as USB"
+else
+        t_log "no 'berth agent' in this build: import through the control socket not tested"
+fi
