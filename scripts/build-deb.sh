@@ -36,7 +36,10 @@ if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         (cd "$SRC" && git ls-files -z --cached --others --exclude-standard |
                 grep -zv '^build' | xargs -0 cp --parents -t "$TREE" 2>/dev/null) || true
 else
-        tar -C "$SRC" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$TREE" -xf -
+        # Not a git checkout: everything but VCS data and build trees (any directory that
+        # holds a CMakeCache.txt), which may contain sockets and gigabytes of test data.
+        tar -C "$SRC" --exclude=./.git --exclude-tag-all=CMakeCache.txt --warning=no-file-ignored \
+                -cf - . | tar -C "$TREE" -xf -
 fi
 [ -f "$TREE/CMakeLists.txt" ] || { echo "build-deb.sh: copying the source tree failed" >&2; exit 1; }
 rm -rf "$TREE/debian"
