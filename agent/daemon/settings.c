@@ -26,6 +26,7 @@ const char *const agent_settings_known_keys[] = {
         /* read by the backends themselves */
         "registry.url", "registry.ca_file", "registry.username", "registry.password", "registry.password_file",
         "registry.prefix", "registry.insecure", "registry.chunk_size", "registry.parallel",
+        "registry.monolithic_max", "registry.upstreams", "usb.auto_import",
         "containerd.address", "containerd.namespace", "containerd.snapshotter", "containerd.keep_layers",
         NULL,
 };

@@ -34,6 +34,21 @@
 
 static void act_step(struct agent *a);
 
+/* Journal fields of the current action on every record of the enclosing block. */
+static void act_log_fields(struct agent *a)
+{
+        if (!a->have_act)
+                return;
+        (void)log_set_field("BERTH_ACTION_ID", a->act.id);
+        if (a->act.name) {
+                (void)log_set_field("BERTH_BUNDLE", a->act.name);
+                (void)log_set_fieldf("BERTH_VERSION", "%lld", (long long)a->act.version);
+        }
+}
+#define ACT_LOG_SCOPE(a)                                                                           \
+        LOG_SCOPE(_act_scope);                                                                     \
+        act_log_fields(a)
+
 static void feedback(struct agent *a, const char *execution, const char *finished, const char *detail)
 {
         const char *details[] = {detail, NULL};
@@ -114,6 +129,7 @@ static void act_finish(struct agent *a, const char *state, const char *detail)
 
 static void act_fail(struct agent *a, int r, const char *msg)
 {
+        ACT_LOG_SCOPE(a);
         char l[200];
         log_error("agent: update %s failed: %s", act_label(a, l), msg);
         feedback(a, DDI_EXEC_CLOSED, "failure", msg);
@@ -136,6 +152,7 @@ static void act_later(struct agent *a, uint64_t ms)
  * itself; the server can cancel. */
 static void act_retry(struct agent *a, int r, const char *msg)
 {
+        ACT_LOG_SCOPE(a);
         a->act_failures++;
         uint64_t d = backoff_delay_ms(&a->set.poll, a->act_failures, agent_random());
         char l[200], detail[700];
@@ -166,6 +183,7 @@ static int switch_bundle(struct agent *a, berr *e)
 
 static void do_switch(struct agent *a)
 {
+        ACT_LOG_SCOPE(a);
         char l[200], detail[400];
         act_label(a, l);
         /* Persisted first: after a crash from here on, resume switches again. */
@@ -191,6 +209,7 @@ static void do_switch(struct agent *a)
 
 static void maybe_switch(struct agent *a)
 {
+        ACT_LOG_SCOPE(a);
         char l[200];
         act_label(a, l);
         if (a->act.download_only) {
@@ -228,6 +247,7 @@ static void download_next(struct agent *a);
 
 static void commit(struct agent *a)
 {
+        ACT_LOG_SCOPE(a);
         char l[200];
         agent_status(a, "%s: importing into the store", act_label(a, l));
         struct import_opts o = {
@@ -281,6 +301,7 @@ static void on_blob_progress(void *ud, uint64_t have)
 static void on_blob_done(void *ud, int r, const berr *e)
 {
         struct agent *a = ud;
+        ACT_LOG_SCOPE(a);
         const struct fetch_range *fr = &a->plan[a->plan_i];
         const struct bundle_blob *b = &import_head_manifest(a->head)->blobs[fr->blob];
         a->fetched += blob_download_fetched(a->dl);
@@ -374,6 +395,7 @@ static bool have_blob(void *ud, const struct bundle_blob *b)
 
 static void start_fetching(struct agent *a)
 {
+        ACT_LOG_SCOPE(a);
         char l[200], msg[600];
         act_label(a, l);
         berr e = {0};
@@ -478,6 +500,7 @@ static int head_data(void *ud, const struct http_response *resp, const void *buf
 
 static void head_verified(struct agent *a)
 {
+        ACT_LOG_SCOPE(a);
         const struct bundle_manifest *m = import_head_manifest(a->head);
         int r = agentdb_action_set_head(a->db, a->act.id, a->headbuf, a->head_len, m->name, m->version, agent_now());
         if (r < 0) {
@@ -586,6 +609,7 @@ static void head_fetch(struct agent *a)
 
 static void act_step(struct agent *a)
 {
+        ACT_LOG_SCOPE(a);
         if (!a->have_act)
                 return;
         if (a->head_req || a->dl)
@@ -643,6 +667,7 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         }
         a->have_act = true;
         a->update_allowed = allowed;
+        ACT_LOG_SCOPE(a);
         log_info("agent: action %s: %s %s (%s, %llu bytes)%s", d->id, d->name, d->version, d->filename,
                  (unsigned long long)d->size, download_only ? " download only" : "");
         char detail[400];
@@ -653,6 +678,7 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
 
 void update_on_cancel(struct agent *a, const struct ddi_cancel *c)
 {
+        ACT_LOG_SCOPE(a);
         char path[200];
         snprintf(path, sizeof path, "/cancelAction/%s/feedback", c->id);
         const char *exec = DDI_EXEC_CLOSED, *finished = "success", *detail = "nothing to cancel";
@@ -694,6 +720,7 @@ void update_resume(struct agent *a)
         if (k <= 0)
                 return;
         a->have_act = true;
+        ACT_LOG_SCOPE(a);
         char l[200];
         log_info("agent: resuming %s (action %s) in state %s", act_label(a, l), a->act.id, a->act.state);
         act_later(a, 0);
