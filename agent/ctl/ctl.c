@@ -195,7 +195,26 @@ int ctl_listen(const char *path, gid_t group, int *ret_fd, berr *e)
         return 0;
 }
 
-/* Supplementary groups of a process, from /proc/PID/status. */
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+/* The peer's supplementary groups as the kernel recorded them at connect (SO_PEERGROUPS):
+ * needs no /proc access, so it works under ProtectProc=invisible. 1 member, 0 not,
+ * <0 when the kernel cannot tell. */
+static int peer_in_group(int sock, gid_t g)
+{
+        gid_t groups[256];
+        socklen_t l = sizeof groups;
+        if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &l) < 0)
+                return -errno;
+        for (size_t i = 0; i < l / sizeof(gid_t); i++)
+                if (groups[i] == g)
+                        return 1;
+        return 0;
+}
+
+/* Fallback for old kernels: supplementary groups from /proc/PID/status. */
 static bool pid_in_group(pid_t pid, gid_t g)
 {
         char p[64];
@@ -228,8 +247,13 @@ int ctl_peer_allowed(int sock, gid_t group, berr *e)
                 return -errno;
         if (uc.uid == 0)
                 return 1;
-        if (group != (gid_t)-1 && (uc.gid == group || pid_in_group(uc.pid, group)))
-                return 1;
+        if (group != (gid_t)-1) {
+                int k = uc.gid == group ? 1 : peer_in_group(sock, group);
+                if (k < 0)
+                        k = pid_in_group(uc.pid, group);
+                if (k > 0)
+                        return 1;
+        }
         berr_set(e, -EPERM, "permission denied: the berth control socket accepts root%s only (caller uid %u)",
                  group != (gid_t)-1 ? " and the configured group" : "", (unsigned)uc.uid);
         return 0;

@@ -80,6 +80,18 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(a->ev, 0);
 }
 
+/* SIGHUP (systemctl reload): the configuration is read at start only, so say so; and
+ * take the hint to talk to the server now (poll, flush the outbox). */
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+        struct agent *a = ud;
+        log_notice("agent: SIGHUP: configuration changes need a restart (systemctl restart berth-agent); "
+                   "polling the server now");
+        poll_schedule(a, 0);
+        outbox_kick(a);
+        return 0;
+}
+
 /* Preload targets named in update.backends ("store" is implicit: every bundle lands in
  * the content store first). */
 static int make_backends(struct agent *a, berr *e)
@@ -169,11 +181,13 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 sigemptyset(&ss);
                 sigaddset(&ss, SIGTERM);
                 sigaddset(&ss, SIGINT);
+                sigaddset(&ss, SIGHUP);
                 sigprocmask(SIG_BLOCK, &ss, NULL);
                 signal(SIGPIPE, SIG_IGN);
                 if (sd_event_add_signal(a.ev, NULL, SIGTERM, on_signal, &a) < 0 ||
-                    sd_event_add_signal(a.ev, NULL, SIGINT, on_signal, &a) < 0)
-                        r = berr_set(e, -EIO, "cannot watch SIGTERM/SIGINT");
+                    sd_event_add_signal(a.ev, NULL, SIGINT, on_signal, &a) < 0 ||
+                    sd_event_add_signal(a.ev, NULL, SIGHUP, on_hup, &a) < 0)
+                        r = berr_set(e, -EIO, "cannot watch SIGTERM/SIGINT/SIGHUP");
         }
         /* WATCHDOG=1 at half of WATCHDOG_USEC, sent from the loop itself: a stuck loop
          * stops the pings and systemd restarts us. */

@@ -78,20 +78,32 @@ agent_has gw-ctl app 2 && fail "app 2 was imported for nobody"
 grep -q "caller uid 65534" "${AGENT_DIR[gw-ctl]}/agent.log" || fail "the refusal was not logged"
 pass "non-root callers refused (socket permissions, then SO_PEERCRED)"
 
-# control.group lets a group in.
+# control.group lets a group in — as a primary or a supplementary group (SO_PEERGROUPS).
 agent_stop gw-ctl
-printf '[control]\ngroup = nogroup\n' >> "$CONF"
+printf '[control]\ngroup = users\n' >> "$CONF"
 agent_start gw-ctl
-[ "$(stat -c '%a %G' "$SOCK")" = "660 nogroup" ] || fail "socket mode/group: $(stat -c '%a %G' "$SOCK")"
-runuser -u nobody -- "$BERTH" status --json --socket "$SOCK" --config "$EMPTY" | jq -e .agent.pid >/dev/null ||
-        fail "a member of control.group was refused"
+[ "$(stat -c '%a %G' "$SOCK")" = "660 users" ] || fail "socket mode/group: $(stat -c '%a %G' "$SOCK")"
+as_member() { setpriv --reuid=65534 --regid=65534 --groups="$(getent group users | cut -d: -f3)" -- "$@"; }
+as_stranger() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+as_member "$BERTH" status --json --socket "$SOCK" --config "$EMPTY" | jq -e .agent.pid >/dev/null ||
+        fail "a member of control.group (supplementary) was refused"
+as_stranger "$BERTH" status --json --socket "$SOCK" --config "$EMPTY" >/dev/null 2>&1 && fail "a non-member got in"
+setpriv --reuid=65534 --regid="$(getent group users | cut -d: -f3)" --clear-groups -- \
+        "$BERTH" status --json --socket "$SOCK" --config "$EMPTY" | jq -e .agent.pid >/dev/null ||
+        fail "a member of control.group (primary) was refused"
 # … but imports only what the caller may read.
 chmod 0600 "$T/tool-1.berth"
-t_out=$(runuser -u nobody -- "$BERTH" import --socket "$SOCK" --config "$EMPTY" "$T/tool-1.berth" 2>&1) &&
-        fail "nobody imported an unreadable file"
+t_out=$(as_member "$BERTH" import --socket "$SOCK" --config "$EMPTY" "$T/tool-1.berth" 2>&1) &&
+        fail "a group member imported a file it cannot read"
 echo "$t_out" | grep -q "cannot open bundle" || fail "unclear: $t_out"
 agent_has gw-ctl tool 1 && fail "tool 1 imported although the caller cannot read it"
 pass "control.group members may talk to the agent; files are opened with the caller's rights"
+
+# SIGHUP (systemctl reload) does not stop the agent; it says what a reload does.
+kill -HUP "${AGENT_PID[gw-ctl]}"
+wait_until 10 grep -q "SIGHUP: configuration changes need a restart" "${AGENT_DIR[gw-ctl]}/agent.log" || fail "no SIGHUP note"
+kill -0 "${AGENT_PID[gw-ctl]}" || fail "SIGHUP stopped the agent"
+pass "SIGHUP: agent keeps running and polls"
 
 # ---- clean stop, then direct mode ------------------------------------------------------
 kill -TERM "${AGENT_PID[gw-ctl]}"
