@@ -50,7 +50,8 @@ struct http_req_opts {
         const struct http_tls *tls;
         bool has_range;                 /* Range: bytes=range_start-range_end (inclusive) */
         uint64_t range_start, range_end;
-        uint64_t max_recv_speed;        /* bytes/s, 0 = unlimited */
+        uint64_t max_recv_speed;        /* body bytes/s, 0 = unlimited (token bucket: the transfer
+                                         * is paused, not curl's MAX_RECV_SPEED, see http.c) */
         unsigned stall_seconds;         /* abort when < 1 byte/s for this long; 0 = off */
         unsigned connect_timeout;       /* seconds, 0 = curl default */
         unsigned timeout;               /* whole request, seconds, 0 = none */
