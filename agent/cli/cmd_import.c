@@ -44,60 +44,46 @@ static void help(void)
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
 }
 
-/* Each file through the running agent: 0/1 exit status, or -ENOTCONN when no agent
- * manages this state (the caller then imports directly). */
+/* One bundle (already opened as fd) through the running agent: 0 or 1 as exit status,
+ * or -ENOTCONN when no agent manages this state and nothing was read from fd (the
+ * caller then imports the same fd directly: a FIFO or stream can only be read once). */
 static int import_via_agent(const struct berth_config *cfg, const char *socket, const char *state, const char *source,
-                            int argc, char **argv, bool cli_backends)
+                            const char *name, int fd)
 {
-        int ret = 0;
         char real[4096];
         bool have_real = state && realpath(state, real);
-        for (int i = optind; i < argc; i++) {
-                _cleanup_close_ int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0) {
-                        log_error("cannot open bundle %s: %m", argv[i]);
-                        ret = 1;
-                        continue;
-                }
-                json_t *req = json_pack("{s:s,s:s,s:s}", "cmd", "import", "source", source, "name", argv[i]);
-                if (req && have_real)
-                        json_object_set_new(req, "stateDir", json_string(real));
-                json_t *rep = NULL;
-                int r = cli_daemon_call(cfg, socket, req, fd, &rep);
-                json_decref(req);
-                if (r == -ENOTCONN && i == optind)
-                        return r;
-                if (r < 0) {
-                        ret = 1;
-                        continue;
-                }
-                if (i == optind && cli_backends)
-                        log_warning("the agent is running: it preloads with its own configured backends; "
-                                    "--registry/--registry-ca/--containerd are ignored");
-                if (!json_is_true(json_object_get(rep, "ok"))) {
-                        log_error("%s", json_string_value(json_object_get(rep, "error")) ?: "the agent refused the import");
-                        json_decref(rep);
-                        ret = 1;
-                        continue;
-                }
-                json_t *res = json_object_get(rep, "result");
-                char sz[32];
-                if (json_is_true(json_object_get(res, "alreadyInstalled")))
-                        printf("%s version %lld is already installed; nothing to do\n",
-                               json_string_value(json_object_get(res, "name")),
-                               (long long)json_integer_value(json_object_get(res, "version")));
-                else
-                        printf("imported %s version %lld: %lld image(s), %lld new blob(s) (%s), %lld already present "
-                               "(through the agent)\n",
-                               json_string_value(json_object_get(res, "name")),
-                               (long long)json_integer_value(json_object_get(res, "version")),
-                               (long long)json_integer_value(json_object_get(res, "images")),
-                               (long long)json_integer_value(json_object_get(res, "blobsStored")),
-                               format_size((uint64_t)json_integer_value(json_object_get(res, "bytesStored")), sz),
-                               (long long)json_integer_value(json_object_get(res, "blobsPresent")));
+        json_t *req = json_pack("{s:s,s:s,s:s}", "cmd", "import", "source", source, "name", name);
+        if (req && have_real)
+                json_object_set_new(req, "stateDir", json_string(real));
+        json_t *rep = NULL;
+        int r = cli_daemon_call(cfg, socket, req, fd, &rep);
+        json_decref(req);
+        if (r == -ENOTCONN)
+                return r;
+        if (r < 0)
+                return 1;
+        if (!json_is_true(json_object_get(rep, "ok"))) {
+                log_error("%s", json_string_value(json_object_get(rep, "error")) ?: "the agent refused the import");
                 json_decref(rep);
+                return 1;
         }
-        return ret;
+        json_t *res = json_object_get(rep, "result");
+        char sz[32];
+        if (json_is_true(json_object_get(res, "alreadyInstalled")))
+                printf("%s version %lld is already installed: file verified again, store unchanged (through the agent)\n",
+                       json_string_value(json_object_get(res, "name")),
+                       (long long)json_integer_value(json_object_get(res, "version")));
+        else
+                printf("imported %s version %lld: %lld image(s), %lld new blob(s) (%s), %lld already present "
+                       "(through the agent)\n",
+                       json_string_value(json_object_get(res, "name")),
+                       (long long)json_integer_value(json_object_get(res, "version")),
+                       (long long)json_integer_value(json_object_get(res, "images")),
+                       (long long)json_integer_value(json_object_get(res, "blobsStored")),
+                       format_size((uint64_t)json_integer_value(json_object_get(res, "bytesStored")), sz),
+                       (long long)json_integer_value(json_object_get(res, "blobsPresent")));
+        json_decref(rep);
+        return 0;
 }
 
 int cmd_import(int argc, char **argv)
@@ -149,12 +135,9 @@ int cmd_import(int argc, char **argv)
         _cleanup_(config_freep) struct berth_config *cfg = NULL;
         if (cli_load_config(config, &cfg) < 0)
                 return 1;
-        if (!direct) {
-                int r = import_via_agent(cfg, socket, state, source, argc, argv,
-                                         registry || registry_ca || use_ctrd);
-                if (r != -ENOTCONN)
-                        return r;
-        }
+        /* Backends first (a bad --containerd is a usage error either way), then each file
+         * is opened exactly once and handed to the agent if one manages this state, or
+         * imported directly. */
         struct import_backend *backends[MAX_BACKENDS];
         size_t n_backends = 0;
         berr be = {0};
@@ -188,6 +171,7 @@ int cmd_import(int argc, char **argv)
                 .backends = backends,
                 .n_backends = n_backends,
         };
+        bool via_agent = !direct, cli_backends = registry || registry_ca || use_ctrd;
         int ret = 0;
         for (int i = optind; i < argc; i++) {
                 berr e = {0};
@@ -195,7 +179,24 @@ int cmd_import(int argc, char **argv)
                 /* Journal records of this file carry it (and, once known, the bundle). */
                 LOG_SCOPE(ctx);
                 (void)log_set_field("BERTH_BUNDLE_FILE", argv[i]);
-                int r = berth_import_file(&o, argv[i], &res, &e);
+                _cleanup_close_ int fd = open(argv[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0) {
+                        log_error_errno(errno, "cannot open bundle %s: %m", argv[i]);
+                        ret = 1;
+                        continue;
+                }
+                if (via_agent) {
+                        int a = import_via_agent(cfg, socket, state, source, argv[i], fd);
+                        if (a != -ENOTCONN) {
+                                if (i == optind && a == 0 && cli_backends)
+                                        log_warning("the agent is running: it preloads with its own configured "
+                                                    "backends; --registry/--registry-ca/--containerd are ignored");
+                                ret |= a;
+                                continue;
+                        }
+                        via_agent = false; /* no agent manages this state: import directly, same fd */
+                }
+                int r = berth_import_fd(&o, TAKE_FD(fd), argv[i], &res, &e);
                 if (r < 0) {
                         log_error_errno(r, "%s", berr_msg(&e, r));
                         ret = 1;

@@ -182,6 +182,21 @@ t_assert_contains "$out" "0 new blob(s)" "published blobs are reused"
 t_assert_contains "$out" "${#BLOBS[@]} already present" "published blobs are reused"
 "$BERTH" status --state-dir "$S" | grep "big version 1" >/dev/null || t_fail "status lacks the bundle (published)"
 
+# ---- a stream can be read only once ------------------------------------------------------
+# A bundle that arrives through a FIFO (a pipe from a download or a decompressor) must be
+# opened exactly once: the CLI once opened it to offer it to the agent and then again to
+# import it directly, which lost the stream and hung.
+S=$W/state-fifo
+mkfifo "$W/stream.fifo"
+cat "$BUNDLE" >"$W/stream.fifo" &
+CAT_PID=$!
+LIVE[$CAT_PID]=1
+out=$(timeout 120 "$BERTH" import --state-dir "$S" --trust "$W/trust" "$W/stream.fifo") ||
+        t_fail "import from a FIFO failed or hung: $out"
+t_assert_contains "$out" "imported big version 1" "import from a FIFO"
+reaped "$CAT_PID"
+t_assert_eq "$REAPED_RC" 0 "the writer saw its whole stream read"
+
 # ---- full disk -------------------------------------------------------------------------
 
 FULL=$W/small
