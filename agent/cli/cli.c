@@ -16,6 +16,8 @@ static const struct {
         {"import", cmd_import, "verify a bundle and import it into this node (USB/offline path)"},
         {"status", cmd_status, "show installed bundles, images and store usage"},
         {"mirror", cmd_mirror, "write K3s/containerd configuration for the local registry mirror"},
+        {"activate", cmd_activate, "switch a bundle's workloads to a version: probe, commit or roll back"},
+        {"rollback", cmd_rollback, "return a bundle's workloads to the previous committed version"},
 };
 
 static void usage(FILE *f)

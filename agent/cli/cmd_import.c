@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/workloads.h"
 #include "containerd/preload.h"
 #include "import/import.h"
 #include "registry/backend.h"
@@ -30,7 +31,9 @@ static void help(void)
                "  --keep-layers    keep berth's own copy of layers that containerd holds\n"
                "                   (always so when a registry mirror is also fed)\n"
                "  --registry URL   also push the images into this registry mirror (config 'registry.url')\n"
-               "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n",
+               "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n"
+               "  --activate       then switch the bundle's workloads to the imported version\n"
+               "                   (as 'berth activate': probe, commit or roll back)\n",
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
 }
 
@@ -42,8 +45,9 @@ int cmd_import(int argc, char **argv)
                 {"containerd", required_argument, NULL, 'C'}, {"namespace", required_argument, NULL, 'N'},
                 {"snapshotter", required_argument, NULL, 'S'}, {"keep-layers", no_argument, NULL, 'K'},
                 {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
-                {0},
+                {"activate", no_argument, NULL, 'V'}, {0},
         };
+        bool activate = false;
         const char *state = NULL, *trust = NULL, *config = NULL, *registry = NULL, *registry_ca = NULL;
         struct containerd_backend_opts ctrd = { .prune_layers = true };
         bool use_ctrd = false;
@@ -53,6 +57,7 @@ int cmd_import(int argc, char **argv)
                 case 's': state = optarg; break;
                 case 't': trust = optarg; break;
                 case 'c': config = optarg; break;
+                case 'V': activate = true; break;
                 case 'C': ctrd.address = optarg; use_ctrd = true; break;
                 case 'N': ctrd.ns = optarg; break;
                 case 'S': ctrd.snapshotter = optarg; break;
@@ -138,6 +143,13 @@ int cmd_import(int argc, char **argv)
                                        st->blobs_written, format_size(st->bytes_written, sz), st->blobs_present,
                                        st->layers_unpacked, st->layers_present, st->images_changed);
                         }
+                if (activate) {
+                        if (!use_ctrd && !config_get(cfg, "containerd.address", NULL)) {
+                                log_error("--activate needs containerd (--containerd SOCKET or containerd.address)");
+                                ret = 1;
+                        } else if (cli_activate(o.state_dir, cfg, &ctrd, NULL, res.name, res.version, false) != 0)
+                                ret = 1;
+                }
         }
         for (size_t i = 0; i < n_backends; i++)
                 if (backends[i]->free)
