@@ -18,6 +18,7 @@ static const struct {
         {"mirror", cmd_mirror, "write K3s/containerd configuration for the local registry mirror"},
         {"activate", cmd_activate, "switch a bundle's workloads to a version: probe, commit or roll back"},
         {"rollback", cmd_rollback, "return a bundle's workloads to the previous committed version"},
+        {"supervise", cmd_supervise, "run the workload engine in the foreground (until the daemon exists)"},
 };
 
 static void usage(FILE *f)

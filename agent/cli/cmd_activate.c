@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +177,7 @@ static int parse_common(int argc, char **argv, const char *usage, int nargs, con
                 default: return EXIT_USAGE;
                 }
         }
-        if (argc - optind != nargs) {
+        if (nargs >= 0 ? argc - optind != nargs : argc - optind > 1) {
                 fprintf(stderr, "%s", usage);
                 return EXIT_USAGE;
         }
@@ -237,4 +239,67 @@ int cmd_rollback(int argc, char **argv)
         if (!state)
                 state = config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR);
         return cli_activate(state, cfg, &ctrd, data_dir, argv[optind], 0, true);
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        stop_requested = 1;
+}
+
+int cmd_supervise(int argc, char **argv)
+{
+        static const char usage[] =
+                "Usage: berth supervise [OPTIONS] [SECONDS]\n\n"
+                "Runs the workload engine in the foreground until SIGTERM/SIGINT (or for SECONDS):\n"
+                "adopts running workloads, stops what must not run, resumes an interrupted\n"
+                "update, restarts crashed or OOM-killed workloads per their restart policy and\n"
+                "probes them. Prints the workload status as JSON when it ends. (A stand-in for\n"
+                "the agent daemon, which embeds the same engine.)\n\n" COMMON_HELP;
+        const char *state = NULL, *config = NULL, *data_dir = NULL;
+        struct containerd_backend_opts ctrd = {0};
+        int r = parse_common(argc, argv, usage, -1, &state, &config, &data_dir, &ctrd);
+        if (r >= 0)
+                return r;
+        double seconds = optind < argc ? strtod(argv[optind], NULL) : 0;
+        _cleanup_(config_freep) struct berth_config *cfg = NULL;
+        if (cli_load_config(config, &cfg) < 0)
+                return 1;
+        if (!state)
+                state = config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR);
+        struct wl_cli w;
+        if (wl_cli_open(&w, state, cfg, &ctrd, data_dir, true) < 0) {
+                wl_cli_close(&w);
+                return 1;
+        }
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        berr e = {0};
+        r = workload_engine_start(w.eng, &e);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (r >= 0 && !stop_requested) {
+                uint64_t next;
+                r = workload_engine_tick(w.eng, &next, &e);
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+                if (seconds > 0 && (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= seconds)
+                        break;
+                if (next > now_ms)
+                        usleep((useconds_t)((next - now_ms > 1000 ? 1000 : next - now_ms) * 1000));
+        }
+        if (r < 0)
+                log_error_errno(r, "%s", berr_msg(&e, r));
+        json_t *st = workload_engine_status(w.eng);
+        char *out = st ? json_dumps(st, JSON_INDENT(2)) : NULL;
+        if (out)
+                printf("%s\n", out);
+        free(out);
+        json_decref(st);
+        wl_cli_close(&w);
+        return r < 0 ? 1 : 0;
 }
