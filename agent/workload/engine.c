@@ -551,7 +551,7 @@ static int step_probing(struct workload_engine *eng, struct wl_bundle *b, uint64
                                  in->last_oom ? " (killed: out of memory)" : "");
                         return begin_rollback(eng, b, ev, e);
                 }
-                if (in->fail_streak >= in->spec->probe.failure_threshold) {
+                if (in->spec->probe.kind != WL_PROBE_NONE && in->fail_streak >= in->spec->probe.failure_threshold) {
                         snprintf(ev, sizeof ev, "workload %s of version %lld: %s probe failed %u times in a row: %s",
                                  in->spec->name, (long long)v->version, wl_probe_name(in->spec->probe.kind),
                                  in->fail_streak, in->last_probe);

@@ -555,6 +555,8 @@ static int parse_probe(json_t *p, const char *where, struct workload_spec *w, be
         char at[512], at2[600];
         int r;
 
+        pr->failure_threshold = 3;
+        pr->success_threshold = 1;
         if (!p)
                 return 0;
         snprintf(at, sizeof at, "%s.probe", where);
