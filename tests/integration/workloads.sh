@@ -68,7 +68,7 @@ O=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --data-dir "$
 IO=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS")
 pid_of() { t_ctr tasks ls | awk -v n="$1" '$1 == n && $3 == "RUNNING" {print $2}'; }
 running() { t_ctr tasks ls | awk 'NR > 1 && $3 == "RUNNING" {print $1}' | sort | tr '\n' ' '; }
-serves_ok() { [ "$(wget -q -T 2 -O - "http://127.0.0.1:$PORT/ok.html" 2>/dev/null)" = "v-ok" ]; }
+serves_ok() { [ "$(curl -s -m 2 "http://127.0.0.1:$PORT/ok.html" 2>/dev/null)" = "v-ok" ]; }
 
 # ---- v1: start, limits, hardening -------------------------------------------------------
 out=$("$B" import "${IO[@]}" --trust "$W/trust" "$W/demo1.berth")

@@ -96,7 +96,7 @@ for point in switch.after_persist switch.after_stop_old switch.after_start_new p
         t_assert_eq "$(sqlite3 "$ST/berth.db" "PRAGMA integrity_check")" ok "$point: database intact"
         check_store "$ST"
         "$B" status --state-dir "$ST" >/dev/null || t_fail "$point: berth status fails"
-        t_wait_for "[ \"\$(wget -q -T 1 -O - http://127.0.0.1:$PORT/ok.html)\" = v-ok ]" 10 ||
+        t_wait_for "[ \"\$(curl -s -m 1 http://127.0.0.1:$PORT/ok.html)\" = v-ok ]" 10 ||
                 t_fail "$point: the running version does not serve"
         # Stop this round's tasks (keeps the machine quiet for the next round).
         for id in $(ctr -a "$T_CTRD_SOCK" -n "$NS" tasks ls -q); do
