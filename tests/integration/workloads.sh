@@ -14,6 +14,7 @@
 #   - a workload that allocates past its memory limit is OOM-killed and restarted by
 #     'berth supervise' per its policy (restarts, exit 137, oomKilled), the other bundle's
 #     tasks untouched.
+# shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, cgroups)"

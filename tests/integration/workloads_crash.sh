@@ -7,6 +7,7 @@
 # Needs a build with -DBERTH_FAULT_POINTS=ON (scripts/test.sh's ASan build); skipped
 # otherwise. Resumption goes through 'berth activate' (the CLI path) for the update
 # points and 'berth supervise' (the engine as the daemon runs it) for the rollback points.
+# shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc)"
