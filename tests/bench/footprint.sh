@@ -60,6 +60,7 @@ t_defer "kill $SUP 2>/dev/null || true"
 t_wait_for "[ \$(ctr -a '$T_CTRD_SOCK' -n '$T_CTRD_NS' tasks ls | grep -c RUNNING) = 3 ]" 20 || t_fail "3 tasks not running"
 # Let the engine reach its steady state (adoption done, a few supervision rounds).
 t_wait_for "grep -q '^VmRSS' /proc/$SUP/status" 5 || t_fail "berth supervise is not running"
+# shellcheck disable=SC2034 # read by the t_wait_for condition below
 start=$SECONDS
 t_wait_for "[ \$((SECONDS - start)) -ge $IDLE ]" $((IDLE + 5))
 rss=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$SUP/status")
