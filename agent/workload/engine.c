@@ -877,14 +877,28 @@ static void sleep_until(uint64_t t)
                 ;
 }
 
+/* Ticks until b's update is finished. A state that makes no progress for 5 minutes
+ * (containerd unreachable, say) ends the wait with -ETIMEDOUT; the state stays
+ * persisted and the next run resumes it. */
 static int run_ticks(struct workload_engine *eng, struct wl_bundle *b, berr *e)
 {
+        enum wstate_state last = b->upd.state;
+        uint64_t since = mono_ms();
         while (b->has_upd) {
                 uint64_t next;
                 int r = workload_engine_tick(eng, &next, e);
                 if (r < 0)
                         return r;
-                if (b->has_upd && b->error[0] && b->upd.state == WSTATE_SWITCHING)
+                if (!b->has_upd)
+                        break;
+                if (b->upd.state != last) {
+                        last = b->upd.state;
+                        since = mono_ms();
+                } else if (b->error[0] && b->upd.state != WSTATE_PROBING && mono_ms() - since > 300000)
+                        return berr_set(e, -ETIMEDOUT, "bundle %s: the update to version %lld is stuck in state %s: "
+                                        "%s; it stays recorded and the next 'berth activate' resumes it", b->name,
+                                        (long long)b->upd.to_version, wstate_name(b->upd.state), b->error);
+                if (b->error[0] && b->upd.state != WSTATE_PROBING)
                         sleep_until(mono_ms() + 500); /* containerd trouble: retry calmly */
                 sleep_until(next);
         }

@@ -110,10 +110,11 @@ static int ensure_container(const struct runner_ctx *rc, struct wl_instance *ins
                                 "import the bundle file again", inst->spec->name, inst->spec->image, inst->chain_id);
         if (r < 0)
                 return berr_set(e, r, "workload %s: cannot check the image's snapshot in containerd", inst->spec->name);
-        struct ctrd_label sl[] = {{"containerd.io/gc.root", "berth"}};
+        /* No gc.root label: the container record references its snapshot, and
+         * runner_remove_id() removes both. */
         struct ctrd_mounts m = {0};
         berr tmp = {0};
-        r = ctrd_snapshot_prepare(rc->c, inst->id, inst->chain_id, sl, ELEMENTSOF(sl), &m, &tmp);
+        r = ctrd_snapshot_prepare(rc->c, inst->id, inst->chain_id, NULL, 0, &m, &tmp);
         ctrd_mounts_done(&m);
         if (r < 0 && r != -EEXIST) {
                 if (e)

@@ -22,16 +22,21 @@ source "$(dirname "$0")/../lib/harness.sh"
 B=${BERTH:?BERTH must point at the berth binary}
 W=$(t_tmpdir)
 REF=berth.test/gw:1
+REF2=berth.test/gw:2
 PORT=$(t_free_port)
 
 mkdir -p "$W/www"
 echo "v-ok" >"$W/www/ok.html"
 t_make_image -o "$W/img.tar" --ref "$REF" --file "$W/www:/www"
+# v2 runs a different image (own config and manifest): garbage-collected after v3 commits.
+t_make_image -o "$W/img2.tar" --ref "$REF2" --file "$W/www:/www" --label version=2
 "$B" keygen -o "$W/keys" --name k1 >/dev/null
 mkdir -p "$W/trust" && cp "$W/keys/k1.pub" "$W/trust/"
 
 # spec VERSION PROBE_PATH SOAK -> the workloads file for that version
 spec() {
+        local REF=$REF
+        [ "$1" != 2 ] || REF=$REF2
         cat <<EOF
 {"soak": "$3", "workloads": [
  {"name": "worker", "image": "$REF", "dependsOn": ["web", "sidecar"],
@@ -55,7 +60,9 @@ EOF
 }
 mk() { # mk VERSION PROBE_PATH SOAK
         spec "$1" "$2" "$3" >"$W/wl$1.json"
-        "$B" bundle create -k "$W/keys/k1.key" --name demo --version "$1" --image "$REF=$W/img.tar" \
+        local img="$REF=$W/img.tar"
+        [ "$1" != 2 ] || img="$REF2=$W/img2.tar"
+        "$B" bundle create -k "$W/keys/k1.key" --name demo --version "$1" --image "$img" \
                 --workloads "$W/wl$1.json" -o "$W/demo$1.berth" >/dev/null
 }
 mk 1 /ok.html 2s
@@ -143,6 +150,10 @@ t_assert_contains "$cts" " demo-v1-web " "v1 (N-1) containers are kept for rollb
 st=$("$B" status "${IO[@]}")
 case "$st" in *"demo version 2 "*) t_fail "v2 still recorded after the commit of v3: $st" ;; esac
 t_assert_contains "$st" "demo version 1 " "v1 (N-1) is kept"
+t_assert_contains "$st" "store:   2 blob(s)" "v2's manifest and config left berth's store"
+imgs=" $(t_ctr images ls -q | tr '\n' ' ')"
+case "$imgs" in *" $REF2 "*) t_fail "v2's image is still in containerd: $imgs" ;; esac
+t_assert_contains "$imgs" " $REF " "the image of v1/v3 stays in containerd"
 
 # ---- manual rollback -------------------------------------------------------------------
 out=$("$B" rollback "${O[@]}" demo) || t_fail "berth rollback failed: $out"
