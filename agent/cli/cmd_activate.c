@@ -256,8 +256,9 @@ int cmd_supervise(int argc, char **argv)
                 "Runs the workload engine in the foreground until SIGTERM/SIGINT (or for SECONDS):\n"
                 "adopts running workloads, stops what must not run, resumes an interrupted\n"
                 "update, restarts crashed or OOM-killed workloads per their restart policy and\n"
-                "probes them. Prints the workload status as JSON when it ends. (A stand-in for\n"
-                "the agent daemon, which embeds the same engine.)\n\n" COMMON_HELP;
+                "probes them (containerd task events wake it at once). Prints the workload status\n"
+                "as JSON when it ends. (A stand-in for the agent daemon, which embeds the\n"
+                "same engine.)\n\n" COMMON_HELP;
         const char *state = NULL, *config = NULL, *data_dir = NULL;
         struct containerd_backend_opts ctrd = {0};
         int r = parse_common(argc, argv, usage, -1, &state, &config, &data_dir, &ctrd);
@@ -278,19 +279,27 @@ int cmd_supervise(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         berr e = {0};
-        r = workload_engine_start(w.eng, &e);
+        r = workload_engine_watch_events(w.eng, &e);
+        if (r >= 0)
+                r = workload_engine_start(w.eng, &e);
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t next = 0;
+        bool woken = true;
         while (r >= 0 && !stop_requested) {
-                uint64_t next;
-                r = workload_engine_tick(w.eng, &next, &e);
                 struct timespec now;
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
                 if (seconds > 0 && (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= seconds)
                         break;
-                if (next > now_ms)
-                        usleep((useconds_t)((next - now_ms > 1000 ? 1000 : next - now_ms) * 1000));
+                /* A round when one is due or containerd reported a task event. */
+                if (woken || now_ms >= next) {
+                        r = workload_engine_tick(w.eng, &next, &e);
+                        woken = false;
+                        continue;
+                }
+                /* Wake at least once a second to notice SIGTERM and the duration. */
+                woken = workload_engine_wait(w.eng, next - now_ms > 1000 ? now_ms + 1000 : next) > 0;
         }
         if (r < 0)
                 log_error_errno(r, "%s", berr_msg(&e, r));

@@ -13,6 +13,9 @@
 #include "workload/engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +26,7 @@
 #include "base/fs.h"
 #include "bundle/manifest.h"
 #include "containerd/containers.h"
+#include "containerd/events.h"
 #include "containerd/images.h"
 #include "containerd/plan.h"
 #include "containerd/tasks.h"
@@ -58,6 +62,13 @@ struct workload_engine {
         struct wl_bundle *b;
         size_t n_b;
         bool started;
+        /* containerd events (/tasks/exit, /tasks/oom) watched by a thread that only
+         * writes a byte into a pipe: the engine stays single-threaded. */
+        bool watching;
+        int cancel;
+        int evfd[2];
+        pthread_t thread;
+        char ev_error[256];
 };
 
 static uint64_t mono_ms(void)
@@ -656,6 +667,12 @@ void workload_engine_free(struct workload_engine *eng)
 {
         if (!eng)
                 return;
+        if (eng->watching) {
+                __atomic_store_n(&eng->cancel, 1, __ATOMIC_RELEASE);
+                pthread_join(eng->thread, NULL);
+                close(eng->evfd[0]);
+                close(eng->evfd[1]);
+        }
         for (size_t i = 0; i < eng->n_b; i++) {
                 version_free(eng->b[i].cur);
                 version_free(eng->b[i].next);
@@ -762,7 +779,13 @@ int workload_engine_start(struct workload_engine *eng, berr *e)
 
 int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, berr *e)
 {
-        uint64_t now = mono_ms(), next = now + eng->supervise_ms;
+        if (eng->watching) {
+                char buf[256];
+                while (read(eng->evfd[0], buf, sizeof buf) > 0)
+                        ;
+        }
+        /* With events, exits wake us; the periodic round is only a safety net. */
+        uint64_t now = mono_ms(), next = now + (eng->watching ? 10 * eng->supervise_ms : eng->supervise_ms);
         for (size_t i = 0; i < eng->n_b; i++) {
                 struct wl_bundle *b = &eng->b[i];
                 berr be = {0};
@@ -877,6 +900,77 @@ static void sleep_until(uint64_t t)
                 ;
 }
 
+int workload_engine_wait(struct workload_engine *eng, uint64_t until_ms)
+{
+        if (!eng->watching) {
+                sleep_until(until_ms);
+                return 0;
+        }
+        uint64_t now = mono_ms();
+        struct pollfd p = {.fd = eng->evfd[0], .events = POLLIN};
+        int k = poll(&p, 1, until_ms > now ? (int)(until_ms - now) : 0);
+        return k > 0 ? 1 : k < 0 && errno != EINTR ? -errno : 0;
+}
+
+static int on_event(void *ud, const struct ctrd_event *ev)
+{
+        struct workload_engine *eng = ud;
+        (void)ev;
+        ssize_t k = write(eng->evfd[1], "e", 1); /* a full pipe already wakes the engine */
+        (void)k;
+        return __atomic_load_n(&eng->cancel, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
+static void *event_thread(void *ud)
+{
+        struct workload_engine *eng = ud;
+        char f_exit[300], f_oom[300];
+        const char *ns = ctrd_namespace(eng->rc.c);
+        snprintf(f_exit, sizeof f_exit, "topic==\"/tasks/exit\",namespace==\"%s\"", ns);
+        snprintf(f_oom, sizeof f_oom, "topic==\"/tasks/oom\",namespace==\"%s\"", ns);
+        const char *filters[] = {f_exit, f_oom};
+        while (!__atomic_load_n(&eng->cancel, __ATOMIC_ACQUIRE)) {
+                /* A connection of its own: gRPC clients are one per thread. */
+                struct ctrd *c = NULL;
+                berr e = {0};
+                int r = ctrd_new(ctrd_address(eng->rc.c), ns, ctrd_snapshotter(eng->rc.c), &c, &e);
+                if (r >= 0) {
+                        /* Wake the engine once: events may have been missed while
+                         * (re)subscribing. */
+                        ssize_t k = write(eng->evfd[1], "s", 1);
+                        (void)k;
+                        r = ctrd_events_subscribe_cancellable(c, filters, ELEMENTSOF(filters), &eng->cancel,
+                                                              on_event, eng, &e);
+                }
+                ctrd_free(c);
+                for (int i = 0; i < 10 && !__atomic_load_n(&eng->cancel, __ATOMIC_ACQUIRE); i++)
+                        sleep_until(mono_ms() + 100); /* containerd gone: retry in a second */
+        }
+        return NULL;
+}
+
+int workload_engine_watch_events(struct workload_engine *eng, berr *e)
+{
+        if (eng->watching)
+                return 0;
+        if (pipe2(eng->evfd, O_CLOEXEC | O_NONBLOCK) < 0)
+                return berr_set(e, -errno, "cannot create the event pipe: %m");
+        eng->cancel = 0;
+        int r = pthread_create(&eng->thread, NULL, event_thread, eng);
+        if (r != 0) {
+                close(eng->evfd[0]);
+                close(eng->evfd[1]);
+                return berr_set(e, -r, "cannot start the containerd event thread: %s", strerror(r));
+        }
+        eng->watching = true;
+        return 0;
+}
+
+int workload_engine_event_fd(const struct workload_engine *eng)
+{
+        return eng->watching ? eng->evfd[0] : -1;
+}
+
 /* Ticks until b's update is finished. A state that makes no progress for 5 minutes
  * (containerd unreachable, say) ends the wait with -ETIMEDOUT; the state stays
  * persisted and the next run resumes it. */
@@ -900,7 +994,7 @@ static int run_ticks(struct workload_engine *eng, struct wl_bundle *b, berr *e)
                                         (long long)b->upd.to_version, wstate_name(b->upd.state), b->error);
                 if (b->error[0] && b->upd.state != WSTATE_PROBING)
                         sleep_until(mono_ms() + 500); /* containerd trouble: retry calmly */
-                sleep_until(next);
+                (void)workload_engine_wait(eng, next);
         }
         return 0;
 }
@@ -943,7 +1037,7 @@ int workload_update_run(struct workload_engine *eng, const char *bundle, int64_t
                 if (r < 0)
                         return r;
                 if (b->await_old_healthy)
-                        sleep_until(next);
+                        (void)workload_engine_wait(eng, next);
         }
         if (ret) {
                 *ret = (struct workload_update_report) {

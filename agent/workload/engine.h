@@ -59,6 +59,17 @@ int workload_engine_start(struct workload_engine *eng, berr *e);
  * status, not returned; a negative return means the engine cannot go on (DB). */
 int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, berr *e);
 
+/* Follows containerd's /tasks/exit and /tasks/oom events of the engine's namespace
+ * (Events.Subscribe on a thread of its own, reconnecting when containerd restarts), so
+ * exits are handled at once instead of at the next periodic round (which then runs
+ * only every 10 × supervise_ms as a safety net). The daemon adds
+ * workload_engine_event_fd() to its event loop and calls workload_engine_tick() when
+ * it is readable; the tick drains it. */
+int workload_engine_watch_events(struct workload_engine *eng, berr *e);
+int workload_engine_event_fd(const struct workload_engine *eng);
+/* Waits until until_ms (CLOCK_MONOTONIC ms) or an event (1). For blocking callers. */
+int workload_engine_wait(struct workload_engine *eng, uint64_t until_ms);
+
 /* Records an update of bundle to version (state staged; the version must be imported).
  * It switches at the next tick if proceed is true, else when workload_update_proceed()
  * is called (maintenance window). */
