@@ -177,8 +177,11 @@ EOF
 # workload has no probe, so nothing but the task event can wake it.
 ST=$W/state-hogs
 O=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --data-dir "$W/data")
-"$B" import "${O[@]:0:6}" --trust "$W/trust" "$W/hogs.berth" >/dev/null
-out=$("$B" activate "${O[@]}" hogs 1) || t_fail "activating hogs failed: $out"
+# The USB path: import and activate in one command (data dir from the config file).
+printf '[workloads]\ndata_dir = %s\n' "$W/data" >"$W/hogs.conf"
+out=$("$B" import --config "$W/hogs.conf" "${O[@]:0:6}" --trust "$W/trust" --activate "$W/hogs.berth") ||
+        t_fail "import --activate of hogs failed: $out"
+t_assert_contains "$out" "hogs: version 1 committed (was 0)" "import --activate switches and commits"
 WEB=$(pid_of demo-v1-web)
 # A periodic round only every 10 min: the restart below can only come from the
 # containerd event (/tasks/exit) that wakes the engine.
