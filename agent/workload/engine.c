@@ -59,9 +59,12 @@ struct workload_engine {
         struct runner_ctx rc;
         char *data_dir, *log_dir;
         uint64_t supervise_ms;
+        uint64_t log_check_ms;
         struct wl_bundle *b;
         size_t n_b;
         bool started;
+        bool poll_now;                  /* this round asks containerd about every task */
+        uint64_t next_poll_ms;
         /* containerd events (/tasks/exit, /tasks/oom) watched by a thread that only
          * writes a byte into a pipe: the engine stays single-threaded. */
         bool watching;
@@ -300,7 +303,7 @@ static void supervise(struct workload_engine *eng, struct wl_bundle *b, struct w
                 if (in->running) {
                         int code = 0;
                         bool oom = false;
-                        int r = runner_poll(&eng->rc, in, &code, &oom, &e);
+                        int r = eng->poll_now ? runner_poll(&eng->rc, in, &code, &oom, &e) : 0;
                         if (r == -ENOENT) {
                                 /* The task vanished (containerd restarted): count it as a crash. */
                                 in->running = false;
@@ -641,8 +644,10 @@ int workload_engine_new(const struct workload_engine_opts *o, const struct berth
                 workload_engine_free(eng);
                 return -ENOMEM;
         }
-        uint64_t max = 0, keep = 0, sup = 0;
+        uint64_t max = 0, keep = 0, sup = 0, logc = 0;
         int r = config_get_u64(cfg, "workloads.log_max_bytes", WL_DEFAULT_LOG_MAX, &max, e);
+        if (r >= 0)
+                r = config_get_u64(cfg, "workloads.log_check_ms", 1000, &logc, e);
         if (r >= 0)
                 r = config_get_u64(cfg, "workloads.log_keep", WL_DEFAULT_LOG_KEEP, &keep, e);
         if (r >= 0)
@@ -659,6 +664,7 @@ int workload_engine_new(const struct workload_engine_opts *o, const struct berth
                 .log_keep = o && o->log_keep ? o->log_keep : (unsigned)(keep > 100 ? 100 : keep),
         };
         eng->supervise_ms = o && o->supervise_ms ? o->supervise_ms : (sup < 50 ? 50 : sup);
+        eng->log_check_ms = logc < 50 ? 50 : logc;
         *ret = eng;
         return 0;
 }
@@ -779,13 +785,21 @@ int workload_engine_start(struct workload_engine *eng, berr *e)
 
 int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, berr *e)
 {
+        bool event = false;
         if (eng->watching) {
                 char buf[256];
                 while (read(eng->evfd[0], buf, sizeof buf) > 0)
-                        ;
+                        event = true;
         }
-        /* With events, exits wake us; the periodic round is only a safety net. */
-        uint64_t now = mono_ms(), next = now + (eng->watching ? 10 * eng->supervise_ms : eng->supervise_ms);
+        /* Tasks are asked about (Tasks.Get) on a containerd event, and periodically:
+         * every supervise_ms without events, every 10 × supervise_ms with them (a
+         * safety net). Logs, probes and restarts due are handled every round, and a
+         * round comes at least every log_check_ms (a log size check is a stat()). */
+        uint64_t now = mono_ms(), next = now + (eng->supervise_ms < eng->log_check_ms ? eng->supervise_ms
+                                                                                    : eng->log_check_ms);
+        eng->poll_now = !eng->watching || event || now >= eng->next_poll_ms;
+        if (eng->poll_now)
+                eng->next_poll_ms = now + (eng->watching ? 10 * eng->supervise_ms : eng->supervise_ms);
         for (size_t i = 0; i < eng->n_b; i++) {
                 struct wl_bundle *b = &eng->b[i];
                 berr be = {0};
@@ -814,6 +828,9 @@ int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, ber
 
 int workload_update_start(struct workload_engine *eng, const char *bundle, int64_t version, bool proceed, berr *e)
 {
+        int r;
+        if (!eng->started && (r = workload_engine_start(eng, e)) < 0)
+                return r;
         struct wl_bundle *b = bundle_get(eng, bundle);
         if (!b)
                 return -ENOMEM;
@@ -828,7 +845,7 @@ int workload_update_start(struct workload_engine *eng, const char *bundle, int64
                                 "'berth rollback' to return to the previous version", bundle, (long long)version,
                                 (long long)b->current);
         struct wl_version *v = NULL;
-        int r = version_load(eng, bundle, version, &v, e);
+        r = version_load(eng, bundle, version, &v, e);
         if (r < 0)
                 return r;
         r = wstate_begin(eng->db, bundle, b->current, version, "update", wall_ms(), &b->upd, e);
@@ -857,6 +874,9 @@ int workload_update_proceed(struct workload_engine *eng, const char *bundle, ber
 
 int workload_rollback(struct workload_engine *eng, const char *bundle, bool proceed, berr *e)
 {
+        int r;
+        if (!eng->started && (r = workload_engine_start(eng, e)) < 0)
+                return r;
         struct wl_bundle *b = bundle_get(eng, bundle);
         if (!b)
                 return -ENOMEM;
@@ -866,7 +886,7 @@ int workload_rollback(struct workload_engine *eng, const char *bundle, bool proc
         if (!b->current || !b->previous)
                 return berr_set(e, -ENOENT, "bundle %s has no previous committed version to return to", bundle);
         struct wl_version *v = NULL;
-        int r = version_load(eng, bundle, b->previous, &v, e);
+        r = version_load(eng, bundle, b->previous, &v, e);
         if (r < 0)
                 return r;
         r = wstate_begin(eng->db, bundle, b->current, b->previous, "rollback", wall_ms(), &b->upd, e);

@@ -196,6 +196,7 @@ int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *re
                 return berr_prefix(e, r, "workload %s: task state after start", inst->spec->name);
 done:
         inst->running = true;
+        inst->given_up = false;
         inst->pid = ti.pid;
         inst->started_ms = mono_ms();
         inst->ok_streak = inst->fail_streak = 0;

@@ -14,7 +14,8 @@
 #   - a workload that allocates past its memory limit is OOM-killed and restarted by
 #     'berth supervise' per its policy (restarts, exit 137, oomKilled) — woken by
 #     containerd's task event, not by a periodic round —, the other bundle's tasks
-#     untouched.
+#     untouched; the logs of a chatty workload stay size-bounded and are rotated
+#     (log_max_bytes, log_keep).
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
 
@@ -46,16 +47,16 @@ spec() {
   "volumes": [{"name": "data", "path": "/data"}],
   "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "300ms"},
   "restart": {"policy": "always", "backoff": "200ms"},
-  "probe": {"exec": {"command": ["/bin/sh", "-c", "test -d /data && test -w /tmp"]}, "period": "300ms", "timeout": "2s"}},
+  "probe": {"exec": {"command": ["/bin/sh", "-c", "test -d /data && test -w /tmp"]}, "initialDelay": "300ms", "period": "300ms", "timeout": "2s"}},
  {"name": "web", "image": "$REF", "user": "1000:1000",
   "command": ["/bin/busybox", "httpd", "-f", "-p", "$PORT", "-h", "/www"],
   "network": "host", "capabilities": {"add": ["NET_BIND_SERVICE"]},
   "resources": {"memory": "48M", "cpu": 0.25}, "stop": {"signal": "SIGTERM", "grace": "1s"},
-  "probe": {"http": {"port": $PORT, "path": "$2", "status": 200}, "period": "200ms", "failureThreshold": 3}},
+  "probe": {"http": {"port": $PORT, "path": "$2", "status": 200}, "initialDelay": "300ms", "period": "200ms", "failureThreshold": 3}},
  {"name": "sidecar", "image": "$REF",
   "command": ["/bin/busybox", "httpd", "-f", "-p", "8081", "-h", "/www"],
   "network": "none", "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "1s"},
-  "probe": {"tcp": {"port": 8081}, "period": "200ms"}}
+  "probe": {"tcp": {"port": 8081}, "initialDelay": "300ms", "period": "200ms"}}
 ]}
 EOF
 }
@@ -168,7 +169,10 @@ cat >"$W/oom.json" <<EOF
  {"name": "hog", "image": "$REF", "network": "none",
   "command": ["/bin/sh", "-c", "echo hog started; while [ ! -f /data/go ]; do sleep 0.1; done; rm -f /data/go; head -c 200m /dev/zero | tail > /dev/null"],
   "volumes": [{"name": "data", "path": "/data"}],
-  "resources": {"memory": "16M", "cpu": 0.5}, "restart": {"policy": "on-failure", "backoff": "200ms"}}
+  "resources": {"memory": "16M", "cpu": 0.5}, "restart": {"policy": "on-failure", "backoff": "200ms"}},
+ {"name": "chatty", "image": "$REF", "network": "none",
+  "command": ["/bin/sh", "-c", "while :; do echo \$(seq 1 40); sleep 0.01; done"],
+  "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "200ms"}}
 ]}
 EOF
 "$B" bundle create -k "$W/keys/k1.key" --name hogs --version 1 --image "$REF=$W/img.tar" \
@@ -185,17 +189,25 @@ t_assert_contains "$out" "hogs: version 1 committed (was 0)" "import --activate 
 WEB=$(pid_of demo-v1-web)
 # A periodic round only every 10 min: the restart below can only come from the
 # containerd event (/tasks/exit) that wakes the engine.
-printf '[workloads]\nsupervise_ms = 60000\n' >"$W/slow.conf"
+printf '[workloads]\nsupervise_ms = 60000\nlog_max_bytes = 16384\nlog_keep = 2\n' >"$W/slow.conf"
 "$B" supervise --config "$W/slow.conf" "${O[@]}" 60 >"$W/sup.json" 2>"$W/sup.err" &
 SUP=$!
 t_defer "kill $SUP 2>/dev/null || true"
 touch "$W/data/hog/data/go"
 restarted() { [ "$(grep -c 'hog started' "$ST/logs/hogs-v1-hog.log")" -ge 2 ]; }
 t_wait_for restarted 20 || t_fail "the OOM-killed hog was not restarted: $(cat "$W/sup.err")"
+# Size-bounded, rotated logs: chatty writes ~10 KiB/s; the engine keeps .1 and .2.
+CL=$ST/logs/hogs-v1-chatty.log
+t_wait_for "[ -s '$CL.2' ]" 30 || t_fail "chatty's log was not rotated twice: $(ls -l "$ST/logs")"
+[ ! -e "$CL.3" ] || t_fail "more rotated logs than log_keep = 2"
+for f in "$CL" "$CL.1" "$CL.2"; do
+        [ "$(stat -c %s "$f")" -lt 65536 ] || t_fail "$f exceeds its bound: $(stat -c %s "$f") bytes"
+done
+t_assert_contains "$(head -c 200 "$CL.1")" "1 2 3 4 5" "a rotated log holds the workload's output"
 kill -TERM "$SUP"
 t_wait_for "! kill -0 $SUP" 15 || t_fail "berth supervise did not stop on SIGTERM"
 wait "$SUP" || t_fail "berth supervise failed: $(cat "$W/sup.err")"
-hog=$(jq -c '.[] | select(.bundle == "hogs") | .workloads[0]' "$W/sup.json")
+hog=$(jq -c '.[] | select(.bundle == "hogs") | .workloads[] | select(.name == "hog")' "$W/sup.json")
 t_assert_eq "$(jq -r .restarts <<<"$hog")" 1 "hog restarted once"
 t_assert_eq "$(jq -r .oomKilled <<<"$hog")" true "the exit was an OOM kill"
 t_assert_eq "$(jq -r .lastExit <<<"$hog")" 137 "exit status 137 (SIGKILL by the OOM killer)"

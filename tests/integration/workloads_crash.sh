@@ -28,7 +28,7 @@ mk() {
  {"name": "web", "image": "$REF", "network": "host",
   "command": ["/bin/busybox", "httpd", "-f", "-p", "$3", "-h", "/www"],
   "resources": {"memory": "32M", "cpu": 0.5}, "stop": {"grace": "500ms"},
-  "probe": {"http": {"port": $3, "path": "$4"}, "period": "100ms", "failureThreshold": 2}},
+  "probe": {"http": {"port": $3, "path": "$4"}, "initialDelay": "300ms", "period": "100ms", "failureThreshold": 3}},
  {"name": "worker", "image": "$REF", "dependsOn": ["web"], "network": "none",
   "command": ["/bin/sh", "-c", "exec sleep 100000"],
   "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "200ms"}}
@@ -63,7 +63,7 @@ for point in switch.after_persist switch.after_stop_old switch.after_start_new p
         for v in 1 2; do
                 "$B" import "${O[@]:0:6}" --trust "$W/trust" "$W/app$i-$v.berth" >/dev/null
         done
-        "$B" activate "${O[@]}" "app$i" 1 >/dev/null || t_fail "$point: activating v1 failed"
+        out=$("$B" activate "${O[@]}" "app$i" 1 2>&1) || t_fail "$point: activating v1 failed: $out"
 
         rc=0
         BERTH_FAULT=$point "$B" activate "${O[@]}" "app$i" 2 >"$W/fault-$i.out" 2>&1 || rc=$?
