@@ -200,6 +200,8 @@ out=$("$B" import --config "$W/hogs.conf" "${O[@]:0:6}" --trust "$W/trust" --act
         t_fail "import --activate of hogs failed: $out"
 t_assert_contains "$out" "hogs: version 1 committed (was 0)" "import --activate switches and commits"
 WEB=$(pid_of demo-v1-web)
+CHATTY=$(pid_of hogs-v1-chatty)
+[ -n "$CHATTY" ] || t_fail "chatty is not running"
 # A periodic round only every 10 min: the restart below can only come from the
 # containerd event (/tasks/exit) that wakes the engine.
 printf '[workloads]\nsupervise_ms = 60000\nlog_max_bytes = 16384\nlog_keep = 2\n' >"$W/slow.conf"
@@ -217,6 +219,7 @@ for f in "$CL" "$CL.1" "$CL.2"; do
         [ "$(stat -c %s "$f")" -lt 65536 ] || t_fail "$f exceeds its bound: $(stat -c %s "$f") bytes"
 done
 t_assert_contains "$(head -c 200 "$CL.1")" "1 2 3 4 5" "a rotated log holds the workload's output"
+t_assert_eq "$(pid_of hogs-v1-chatty)" "$CHATTY" "berth supervise adopted the running task (not restarted)"
 kill -TERM "$SUP"
 t_wait_for "! kill -0 $SUP" 15 || t_fail "berth supervise did not stop on SIGTERM"
 wait "$SUP" || t_fail "berth supervise failed: $(cat "$W/sup.err")"
