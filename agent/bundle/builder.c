@@ -352,6 +352,8 @@ static char *build_manifest(const struct bundle_create_opts *o, struct plan *p, 
                 return NULL;
         if (o->workloads)
                 json_object_set(m, "workloads", o->workloads);
+        if (o->update)
+                json_object_set(m, "update", o->update);
         char *s = json_dumps(m, JSON_INDENT(2));
         json_decref(m);
         if (!s)

@@ -28,6 +28,7 @@ struct bundle_create_opts {
         const struct berth_key *keys;   /* at least one, with secrets */
         size_t n_keys;
         json_t *workloads;              /* optional, copied verbatim as "workloads" */
+        json_t *update;                 /* optional, copied verbatim as "update" (soak time) */
         const char *output;
 };
 

@@ -17,6 +17,9 @@ static const struct {
         {"status", cmd_status, "show installed bundles, images and store usage"},
         {"mirror", cmd_mirror, "write K3s/containerd configuration for the local registry mirror"},
         {"agent", cmd_agent, "run the node agent daemon (polls the rollout server, downloads, installs)"},
+        {"activate", cmd_activate, "switch a bundle's workloads to a version: probe, commit or roll back"},
+        {"rollback", cmd_rollback, "return a bundle's workloads to the previous committed version"},
+        {"supervise", cmd_supervise, "run the workload engine in the foreground (until the daemon exists)"},
 };
 
 static void usage(FILE *f)

@@ -13,6 +13,9 @@ int cmd_import(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_activate(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_supervise(int argc, char **argv);
 
 /* Exit codes. */
 #define EXIT_USAGE 2

@@ -14,6 +14,7 @@
 #include "bundle/reader.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "workload/spec.h"
 
 #define MAX_ARGS 64
 #define DEFAULT_LIFETIME (90 * 86400)
@@ -22,7 +23,7 @@ static void help_bundle(void)
 {
         printf("Usage: berth bundle COMMAND ...\n\n"
                "  create -k KEY [-k KEY...] --name NAME --version N [--expires TIME] [--created TIME]\n"
-               "         --image REF=ARCHIVE [--image ...] -o OUT.berth\n"
+               "         --image REF=ARCHIVE [--image ...] [--workloads FILE.json] -o OUT.berth\n"
                "  sign   -k KEY IN.berth -o OUT.berth\n"
                "  verify --trust DIR FILE.berth\n"
                "  inspect [--json] FILE.berth\n\n"
@@ -59,14 +60,15 @@ static int cmd_create(int argc, char **argv)
                 {"version", required_argument, NULL, 'V'}, {"expires", required_argument, NULL, 'x'},
                 {"created", required_argument, NULL, 'c'}, {"image", required_argument, NULL, 'i'},
                 {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-                {0},
+                {"workloads", required_argument, NULL, 'W'}, {0},
         };
+        const char *workloads = NULL;
         char *keys[MAX_ARGS];
         struct bundle_image_arg images[MAX_ARGS];
         size_t n_keys = 0, n_images = 0;
         const char *name = NULL, *version = NULL, *expires = "90d", *created = NULL, *out = NULL;
         int c;
-        while ((c = getopt_long(argc, argv, "k:n:V:x:c:i:o:h", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "k:n:V:x:c:i:o:hW:", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'k':
                         if (n_keys == MAX_ARGS)
@@ -89,15 +91,19 @@ static int cmd_create(int argc, char **argv)
                 case 'x': expires = optarg; break;
                 case 'c': created = optarg; break;
                 case 'o': out = optarg; break;
+                case 'W': workloads = optarg; break;
                 case 'h':
                         printf("Usage: berth bundle create -k KEY [-k KEY...] --name NAME --version N\n"
-                               "         [--expires TIME|DURATION] [--created TIME] --image REF=ARCHIVE [...] -o OUT.berth\n\n"
+                               "         [--expires TIME|DURATION] [--created TIME] --image REF=ARCHIVE [...]\n"
+                               "         [--workloads FILE.json] -o OUT.berth\n\n"
                                "Builds a signed bundle from OCI image-layout archives (skopeo oci-archive:,\n"
                                "'ctr images export', 'docker save' of Docker 25+; gzip, zstd or plain layers).\n"
                                "TIME is RFC 3339 UTC (2027-01-31T00:00:00Z); DURATION is relative to the\n"
                                "creation time (90d, 12h; default 90d). The creation time defaults to\n"
                                "$SOURCE_DATE_EPOCH, else now: identical inputs and times give a\n"
-                               "byte-identical bundle.\n");
+                               "byte-identical bundle.\n"
+                               "--workloads FILE.json: the workload specs to embed (see agent/workload/README.md);\n"
+                               "invalid specs are refused with the offending field named.\n");
                         return 0;
                 default: return EXIT_USAGE;
                 }
@@ -133,6 +139,26 @@ static int cmd_create(int argc, char **argv)
         if (parse_time_arg(expires, o.created, &o.expires) < 0 || o.expires <= o.created) {
                 log_error("--expires must be a time after the creation time (RFC 3339) or a duration like 90d");
                 return EXIT_USAGE;
+        }
+        _cleanup_(json_decrefp) json_t *wl = NULL, *upd = NULL;
+        if (workloads) {
+                json_error_t je;
+                _cleanup_(json_decrefp) json_t *doc = json_load_file(workloads, JSON_REJECT_DUPLICATES, &je);
+                if (!doc) {
+                        log_error("cannot read workloads %s: line %d: %s", workloads, je.line, je.text);
+                        return 1;
+                }
+                const char *refs[MAX_ARGS];
+                for (size_t i = 0; i < n_images; i++)
+                        refs[i] = images[i].ref;
+                berr we = {0};
+                int wr = workload_file_check(doc, refs, n_images, &wl, &upd, &we);
+                if (wr < 0) {
+                        log_error("invalid workloads %s: %s", workloads, berr_msg(&we, wr));
+                        return 1;
+                }
+                o.workloads = wl;
+                o.update = upd;
         }
         struct berth_key kv[MAX_ARGS];
         if (load_keys(keys, n_keys, kv) < 0)
@@ -253,6 +279,12 @@ static int cmd_verify(int argc, char **argv)
                 return 1;
         }
         struct bundle_manifest *m = bundle_reader_manifest(rd);
+        _cleanup_(workload_set_freep) struct workload_set *ws = NULL;
+        r = workload_set_from_manifest(m, &ws, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s: invalid workload spec: %s", path, berr_msg(&e, r));
+                return 1;
+        }
         char sz[32], ex[32];
         time_format_rfc3339(m->expires, ex);
         printf("OK %s version %lld: %u of %u required signature(s) valid, %zu image(s), %zu blob(s), %s, expires %s\n",

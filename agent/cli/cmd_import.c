@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/workloads.h"
 #include "containerd/preload.h"
 #include "import/import.h"
 #include "registry/backend.h"
@@ -34,6 +35,8 @@ static void help(void)
                "                   (always so when a registry mirror is also fed)\n"
                "  --registry URL   also push the images into this registry mirror (config 'registry.url')\n"
                "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n"
+               "  --activate       then switch the bundle's workloads to the imported version\n"
+               "                   (as 'berth activate': probe, commit or roll back; direct imports only)\n"
                "  --socket PATH    the agent's control socket (config 'control.socket')\n"
                "  --no-agent       import directly even if the agent runs (not recommended)\n"
                "  --source usb     record the import as coming from a USB stick (default cli)\n\n"
@@ -95,9 +98,10 @@ int cmd_import(int argc, char **argv)
                 {"snapshotter", required_argument, NULL, 'S'}, {"keep-layers", no_argument, NULL, 'K'},
                 {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
                 {"socket", required_argument, NULL, 'O'},    {"no-agent", no_argument, NULL, 'D'},
-                {"source", required_argument, NULL, 'U'},
+                {"source", required_argument, NULL, 'U'},    {"activate", no_argument, NULL, 'V'},
                 {0},
         };
+        bool activate = false;
         const char *state = NULL, *trust = NULL, *config = NULL, *registry = NULL, *registry_ca = NULL;
         struct containerd_backend_opts ctrd = { .prune_layers = true };
         bool use_ctrd = false;
@@ -109,6 +113,7 @@ int cmd_import(int argc, char **argv)
                 case 's': state = optarg; break;
                 case 't': trust = optarg; break;
                 case 'c': config = optarg; break;
+                case 'V': activate = true; break;
                 case 'C': ctrd.address = optarg; use_ctrd = true; break;
                 case 'N': ctrd.ns = optarg; break;
                 case 'S': ctrd.snapshotter = optarg; break;
@@ -191,6 +196,12 @@ int cmd_import(int argc, char **argv)
                                 if (i == optind && a == 0 && cli_backends)
                                         log_warning("the agent is running: it preloads with its own configured "
                                                     "backends; --registry/--registry-ca/--containerd are ignored");
+                                if (a == 0 && activate) {
+                                        log_error("%s was imported through the running agent, which does not switch "
+                                                  "workloads yet; stop the agent and run 'berth activate' to switch",
+                                                  argv[i]);
+                                        a = 1;
+                                }
                                 ret |= a;
                                 continue;
                         }
@@ -232,6 +243,13 @@ int cmd_import(int argc, char **argv)
                                        st->blobs_written, format_size(st->bytes_written, sz), st->blobs_present,
                                        st->layers_unpacked, st->layers_present, st->images_changed);
                         }
+                if (activate) {
+                        if (!use_ctrd && !config_get(cfg, "containerd.address", NULL)) {
+                                log_error("--activate needs containerd (--containerd SOCKET or containerd.address)");
+                                ret = 1;
+                        } else if (cli_activate(o.state_dir, cfg, &ctrd, NULL, res.name, res.version, false) != 0)
+                                ret = 1;
+                }
         }
         for (size_t i = 0; i < n_backends; i++)
                 if (backends[i]->free)

@@ -8,6 +8,7 @@
 #include "base/timeutil.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/workloads.h"
 #include "containerd/preload.h"
 #include "store/content.h"
 #include "store/db.h"
@@ -180,6 +181,9 @@ int cmd_status(int argc, char **argv)
                 r = db_list_bundles(db, bundle_cb, &ctx);
                 json_t *o = json_pack("{s:s,s:{s:I,s:I},s:o}", "stateDir", state, "store", "blobs", (json_int_t)count,
                                       "bytes", (json_int_t)bytes, "bundles", ctx.bundles);
+                json_t *wl = ctx.ctrd ? cli_workload_status(state, cfg, ctx.ctrd) : NULL;
+                if (o && wl)
+                        json_object_set_new(o, "workloads", wl);
                 char *out = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
                 json_decref(o);
                 if (out)
@@ -189,6 +193,10 @@ int cmd_status(int argc, char **argv)
                 printf("state:   %s\nstore:   %llu blob(s), %s\nbundles:\n", state, (unsigned long long)count,
                        format_size(bytes, sz));
                 r = db_list_bundles(db, bundle_cb, &ctx);
+                json_t *wl = r >= 0 && ctx.ctrd ? cli_workload_status(state, cfg, ctx.ctrd) : NULL;
+                if (wl)
+                        cli_print_workload_status(wl);
+                json_decref(wl);
         }
         if (r < 0) {
                 log_error_errno(r, "cannot read the database in %s: %m", state);

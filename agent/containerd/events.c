@@ -46,3 +46,24 @@ int ctrd_events_subscribe(struct ctrd *c, const char *const *filters, size_t n_f
         };
         return grpc_call_run(ctrd_grpc(c), &call, e);
 }
+
+int ctrd_events_subscribe_cancellable(struct ctrd *c, const char *const *filters, size_t n_filters,
+                                      const int *cancel, ctrd_event_fn fn, void *ud, berr *e)
+{
+        Containerd__Services__Events__V1__SubscribeRequest req =
+                CONTAINERD__SERVICES__EVENTS__V1__SUBSCRIBE_REQUEST__INIT;
+        struct sub s = { fn, ud };
+
+        req.filters = (char **)filters;
+        req.n_filters = n_filters;
+        struct grpc_call call = {
+                .method = "/containerd.services.events.v1.Events/Subscribe",
+                .request = &req.base,
+                .response_type = &containerd__services__events__v1__envelope__descriptor,
+                .recv = on_envelope,
+                .recv_ud = &s,
+                .no_deadline = true,
+                .cancel = cancel,
+        };
+        return grpc_call_run(ctrd_grpc(c), &call, e);
+}

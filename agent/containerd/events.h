@@ -26,3 +26,7 @@ typedef int (*ctrd_event_fn)(void *ud, const struct ctrd_event *ev);
  * (0 = no deadline; then -ETIMEDOUT is only returned by a dead connection). */
 int ctrd_events_subscribe(struct ctrd *c, const char *const *filters, size_t n_filters, uint64_t timeout_ms,
                           ctrd_event_fn fn, void *ud, berr *e);
+/* The same, ended from another thread: when *cancel becomes non-zero the call returns
+ * -ECANCELED within about a second. No deadline. */
+int ctrd_events_subscribe_cancellable(struct ctrd *c, const char *const *filters, size_t n_filters,
+                                      const int *cancel, ctrd_event_fn fn, void *ud, berr *e);

@@ -94,3 +94,18 @@ int ctrd_image_put(struct ctrd *c, const char *name, const struct ctrd_image_tar
                 *ret_changed = true;
         return 0;
 }
+
+int ctrd_image_delete(struct ctrd *c, const char *name, bool sync, berr *e)
+{
+        Containerd__Services__Images__V1__DeleteImageRequest req = CONTAINERD__SERVICES__IMAGES__V1__DELETE_IMAGE_REQUEST__INIT;
+        berr tmp = {0};
+        req.name = (char *)name;
+        req.sync = sync;
+        int r = grpc_unary(ctrd_grpc(c), M_IMAGES "Delete", &req.base, &google__protobuf__empty__descriptor, 60000,
+                           NULL, &tmp);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0 && e)
+                *e = tmp;
+        return r;
+}

@@ -19,3 +19,6 @@ int ctrd_image_get(struct ctrd *c, const char *name, struct ctrd_image_target *r
  * NULL) tells whether anything changed. */
 int ctrd_image_put(struct ctrd *c, const char *name, const struct ctrd_image_target *target, bool *ret_changed,
                    berr *e);
+/* Images.Delete (sync: containerd collects the image's content and snapshots before
+ * answering, unless something else references them); a missing image is fine. */
+int ctrd_image_delete(struct ctrd *c, const char *name, bool sync, berr *e);

@@ -102,3 +102,18 @@ int ctrd_snapshot_remove(struct ctrd *c, const char *key, berr *e)
                 *e = tmp;
         return r;
 }
+
+int ctrd_snapshot_mounts(struct ctrd *c, const char *key, struct ctrd_mounts *ret, berr *e)
+{
+        Containerd__Services__Snapshots__V1__MountsRequest req = CONTAINERD__SERVICES__SNAPSHOTS__V1__MOUNTS_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        req.snapshotter = (char *)ctrd_snapshotter(c);
+        req.key = (char *)key;
+        int r = grpc_unary(ctrd_grpc(c), M_SNAP "Mounts", &req.base,
+                           &containerd__services__snapshots__v1__mounts_response__descriptor, 0, &resp, e);
+        if (r < 0)
+                return r;
+        Containerd__Services__Snapshots__V1__MountsResponse *p = (void *)resp;
+        *ret = (struct ctrd_mounts) { .response = resp, .mounts = (void **)p->mounts, .n_mounts = p->n_mounts };
+        return 0;
+}

@@ -25,3 +25,5 @@ int ctrd_snapshot_commit(struct ctrd *c, const char *name, const char *key, cons
                          size_t n_labels, berr *e);
 /* Snapshots.Remove; a missing one is fine. */
 int ctrd_snapshot_remove(struct ctrd *c, const char *key, berr *e);
+/* Snapshots.Mounts of an existing (active) snapshot key. */
+int ctrd_snapshot_mounts(struct ctrd *c, const char *key, struct ctrd_mounts *ret, berr *e);

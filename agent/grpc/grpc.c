@@ -243,6 +243,12 @@ static int on_message(const uint8_t *msg, size_t len, void *ud)
         return r;
 }
 
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        return __atomic_load_n((const int *)ud, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
 static size_t on_body(char *buf, size_t size, size_t nmemb, void *ud)
 {
         struct call_state *st = ud;
@@ -369,7 +375,17 @@ int grpc_call_run(struct grpc_client *c, const struct grpc_call *call, berr *e)
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
 
+        if (call->cancel) {
+                /* libcurl calls this at least once a second, also on an idle stream. */
+                curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+                curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+                curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)call->cancel);
+        }
         CURLcode res = curl_easy_perform(h);
+        if (call->cancel && res == CURLE_ABORTED_BY_CALLBACK) {
+                r = berr_set(e, -ECANCELED, "gRPC %s: cancelled", call->method);
+                goto finish;
+        }
         /* Keep no pointers to our stack in the handle. */
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);

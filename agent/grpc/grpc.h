@@ -49,6 +49,8 @@ struct grpc_call {
         void *recv_ud;                  /* response expected, stored in *(ProtobufCMessage **)recv_ud */
         uint64_t timeout_ms;            /* deadline; 0 = the client's default */
         bool no_deadline;               /* long-lived streams (Events.Subscribe) */
+        const int *cancel;              /* optional: another thread sets *cancel to end the
+                                         * call (-ECANCELED) within about a second */
 };
 
 /* Runs a call of any shape. Returns 0 on grpc-status OK, the recv callback's

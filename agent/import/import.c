@@ -16,6 +16,7 @@
 #include "base/timeutil.h"
 #include "bundle/reader.h"
 #include "store/db.h"
+#include "workload/spec.h"
 
 /* Headroom kept free on the state filesystem beyond what an import needs. */
 #define IMPORT_SPACE_MARGIN (16ULL * 1024 * 1024)
@@ -137,6 +138,15 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
         struct bundle_manifest *m = bundle_reader_manifest(rd);
+        /* Workload specs are part of the signed manifest: a bundle whose specs this
+         * node cannot run is refused before anything is stored. */
+        {
+                struct workload_set *ws = NULL;
+                r = workload_set_from_manifest(m, &ws, e);
+                workload_set_free(ws);
+                if (r < 0)
+                        return berr_prefix(e, r, "invalid workload spec");
+        }
         snprintf(res->name, sizeof res->name, "%s", m->name);
         res->version = m->version;
         res->n_images = (unsigned)m->n_images;

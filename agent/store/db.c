@@ -70,6 +70,23 @@ static const char *const migrations[] = {
         "  url TEXT NOT NULL,"
         "  body TEXT NOT NULL,"
         "  created INTEGER NOT NULL);",
+        /* 3: workload updates (store/wstate.c) */
+        "CREATE TABLE workload_updates ("
+        "  id INTEGER PRIMARY KEY,"
+        "  bundle TEXT NOT NULL,"
+        "  from_version INTEGER NOT NULL,"
+        "  to_version INTEGER NOT NULL,"
+        "  kind TEXT NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  started_ms INTEGER NOT NULL,"
+        "  state_ms INTEGER NOT NULL,"
+        "  probe_until_ms INTEGER NOT NULL DEFAULT 0,"
+        "  evidence TEXT NOT NULL DEFAULT '');"
+        "CREATE INDEX workload_updates_bundle ON workload_updates(bundle, id);"
+        "CREATE TABLE workload_current ("
+        "  bundle TEXT PRIMARY KEY,"
+        "  version INTEGER NOT NULL,"
+        "  previous INTEGER NOT NULL DEFAULT 0);",
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)
