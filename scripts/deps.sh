@@ -16,6 +16,7 @@ PKGS=(
   apache2-utils
   wrk swupdate
   libprotobuf-dev protobuf-compiler python3-protobuf
+  mosquitto mosquitto-clients
 )
 
 missing=()
