@@ -62,9 +62,9 @@ EOF
 
 die() { echo "$PROG: $*" >&2; exit 2; }
 
-OUT= VERSION=1 BROKEN=0 NAME=gateway-stack GATEWAY=gw1 UPSTREAM=127.0.0.1:18883
+OUT='' VERSION=1 BROKEN=0 NAME=gateway-stack GATEWAY=gw1 UPSTREAM=127.0.0.1:18883
 BROKER_PORT=1883 PLC_URL=http://127.0.0.1:8502/cgi-bin/registers INTERVAL=10 QUEUE=1000
-SOAK=60s FAST=0 KEY= QUIET=0
+SOAK=60s FAST=0 KEY='' QUIET=0
 while [ $# -gt 0 ]; do
         case $1 in
         -o | --output) OUT=${2:?}; shift 2 ;;
@@ -89,10 +89,12 @@ done
 [[ $VERSION =~ ^[1-9][0-9]{0,17}$ ]] || die "--version must be a positive integer, got '$VERSION'"
 [[ $GATEWAY =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "--gateway must match [a-z0-9][a-z0-9-]*, got '$GATEWAY'"
 [[ $UPSTREAM =~ ^[0-9A-Za-z.:-]+:[0-9]{1,5}$ ]] || die "--upstream must be HOST:PORT, got '$UPSTREAM'"
-[[ $BROKER_PORT =~ ^[0-9]{1,5}$ ]] && ((BROKER_PORT > 0 && BROKER_PORT < 65536)) ||
+if ! [[ $BROKER_PORT =~ ^[0-9]{1,5}$ ]] || ((BROKER_PORT == 0 || BROKER_PORT > 65535)); then
         die "--broker-port must be a TCP port, got '$BROKER_PORT'"
-[[ $INTERVAL =~ ^[0-9]+(\.[0-9]+)?$ ]] && [ "$INTERVAL" != 0 ] ||
+fi
+if ! [[ $INTERVAL =~ ^[0-9]+(\.[0-9]+)?$ ]] || awk -v i="$INTERVAL" 'BEGIN { exit !(i <= 0) }'; then
         die "--interval must be a positive number of seconds, got '$INTERVAL'"
+fi
 [[ $QUEUE =~ ^[1-9][0-9]{0,8}$ ]] || die "--queue must be a positive integer, got '$QUEUE'"
 [[ $PLC_URL =~ ^http://[^[:space:]\"]+$ ]] || die "--plc-url must be an http:// URL, got '$PLC_URL'"
 [[ $SOAK =~ ^[0-9]+(ms|s|m|h)?$ ]] || die "--soak must be a duration like 30s, got '$SOAK'"

@@ -18,7 +18,7 @@ DIR (default: a new temporary directory, removed on exit) holds the CGI and the 
 EOF
 }
 
-PORT= DIR=
+PORT='' DIR=''
 while [ $# -gt 0 ]; do
         case $1 in
         -p | --port) PORT=${2:?}; shift 2 ;;
