@@ -16,6 +16,9 @@ PKGS=(
   apache2-utils
   wrk swupdate
   libprotobuf-dev protobuf-compiler python3-protobuf
+  # packaging (issue 9): .deb build + lintian, systemd-analyze/journald, sysext, USB stick tests
+  debhelper dpkg-dev fakeroot lintian adduser systemd udev squashfs-tools patchelf dosfstools mtools
+  e2fsprogs mount man-db groff-base
   mosquitto mosquitto-clients
 )
 

@@ -10,7 +10,7 @@
 #include "config/config.h"
 #include "core/server.h"
 
-#define DEFAULT_CONFIG "/etc/berth-server/server.conf"
+#define DEFAULT_CONFIG "/etc/berth/server.conf" /* the Debian package's conffile */
 
 static int usage(FILE *f)
 {

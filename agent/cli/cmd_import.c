@@ -112,6 +112,9 @@ int cmd_import(int argc, char **argv)
         for (int i = optind; i < argc; i++) {
                 berr e = {0};
                 struct import_result res;
+                /* Journal records of this file carry it (and, once known, the bundle). */
+                LOG_SCOPE(ctx);
+                (void)log_set_field("BERTH_BUNDLE_FILE", argv[i]);
                 int r = berth_import_file(&o, argv[i], &res, &e);
                 if (r < 0) {
                         log_error_errno(r, "%s", berr_msg(&e, r));
@@ -119,6 +122,11 @@ int cmd_import(int argc, char **argv)
                         continue;
                 }
                 char sz[32];
+                (void)log_set_field("BERTH_BUNDLE", res.name);
+                (void)log_set_fieldf("BERTH_VERSION", "%lld", (long long)res.version);
+                log_journal(LOG_LEVEL_NOTICE, "%s %s version %lld from %s",
+                            res.already_installed ? "kept installed" : "imported", res.name,
+                            (long long)res.version, argv[i]);
                 if (res.already_installed)
                         printf("%s version %lld is already installed: file verified again, store unchanged%s\n",
                                res.name, (long long)res.version,

@@ -789,7 +789,8 @@ static int http_error(struct registry_client *c, const struct resp *r, const cha
                                 "%s: registry %s is out of storage (HTTP %ld%s): free space on the registry, then rerun to complete the push",
                                 what, c->url, r->status, detail);
         if (r->status >= 500)
-                return berr_set(e, -EIO, "%s: registry %s failed (HTTP %ld%s): check the registry's log, then rerun to complete the push",
+                return berr_set(e, -EIO, "%s: registry %s failed (HTTP %ld%s): check the registry's log (a full disk "
+                                "there gives this too), then rerun to complete the push",
                                 what, c->url, r->status, detail);
         return berr_set(e, -EPROTO, "%s: registry %s answered HTTP %ld%s", what, c->url, r->status, detail);
 }

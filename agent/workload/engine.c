@@ -576,6 +576,17 @@ static int step_probing(struct workload_engine *eng, struct wl_bundle *b, uint64
                 return 0;
         if (set_all_healthy(v))
                 return do_commit(eng, b, e);
+        /* A workload whose probes have not decided yet (just started or adopted after
+         * a restart past the soak deadline) gets the time its probe needs to reach a
+         * threshold; it cannot wait longer than that. */
+        for (size_t i = 0; i < v->set->n; i++) {
+                const struct wl_instance *in = &v->inst[i];
+                const struct wl_probe *p = &in->spec->probe;
+                uint64_t need = p->initial_delay_ms + (uint64_t)(p->success_threshold + p->failure_threshold) *
+                                                              p->period_ms + p->timeout_ms;
+                if (!in->healthy && in->running && p->kind != WL_PROBE_NONE && now < in->started_ms + need)
+                        return 0;
+        }
         for (size_t i = 0; i < v->set->n; i++)
                 if (!v->inst[i].healthy) {
                         char ev[1024];

@@ -110,11 +110,13 @@ static int ensure_container(const struct runner_ctx *rc, struct wl_instance *ins
                                 "import the bundle file again", inst->spec->name, inst->spec->image, inst->chain_id);
         if (r < 0)
                 return berr_set(e, r, "workload %s: cannot check the image's snapshot in containerd", inst->spec->name);
-        /* No gc.root label: the container record references its snapshot, and
-         * runner_remove_id() removes both. */
+        /* gc.root: containerd's garbage collector (global, run after deletions in any
+         * namespace) would otherwise collect the snapshot between Prepare and
+         * Containers.Create. runner_remove_id() removes it explicitly. */
+        struct ctrd_label sl[] = {{"containerd.io/gc.root", "berth"}};
         struct ctrd_mounts m = {0};
         berr tmp = {0};
-        r = ctrd_snapshot_prepare(rc->c, inst->id, inst->chain_id, NULL, 0, &m, &tmp);
+        r = ctrd_snapshot_prepare(rc->c, inst->id, inst->chain_id, sl, ELEMENTSOF(sl), &m, &tmp);
         ctrd_mounts_done(&m);
         if (r < 0 && r != -EEXIST) {
                 if (e)
@@ -171,7 +173,14 @@ int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *re
                 return r;
 
         struct ctrd_mounts m = {0};
-        r = ctrd_snapshot_mounts(rc->c, inst->id, &m, e);
+        r = ctrd_snapshot_mounts(rc->c, inst->id, &m, NULL);
+        if (r == -ENOENT) {
+                /* The container outlived its rootfs (removed by hand?): make both again. */
+                if ((r = ctrd_container_delete(rc->c, inst->id, e)) < 0 || (r = ensure_container(rc, inst, e)) < 0)
+                        return r;
+                r = ctrd_snapshot_mounts(rc->c, inst->id, &m, e);
+        } else if (r < 0)
+                r = ctrd_snapshot_mounts(rc->c, inst->id, &m, e);
         if (r < 0)
                 return berr_prefix(e, r, "workload %s: rootfs mounts", inst->spec->name);
         r = mkdir_p(rc->log_dir, 0750);

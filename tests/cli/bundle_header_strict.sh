@@ -5,9 +5,8 @@
 # valid header checksum, must be refused (agent/bundle/README.md: "Every entry header is
 # canonical ... name in the ustar name field"; reader.c: "no byte of the file can change
 # without the bundle being rejected"). The state dir must stay unchanged. And no single
-# flipped bit in a header of a bundle written by berth itself may be accepted (a sweep
-# over two headers: today the NUL/space after the checksum digits, bytes 154 and 155,
-# can be swapped).
+# flipped bit in a header of a bundle written by berth itself may be accepted (a sweep:
+# today the NUL/space after the checksum digits, bytes 154 and 155, can be swapped).
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
 # shellcheck source=reject_lib.bash
@@ -34,17 +33,19 @@ for d in $("$PY" "$GEN" --list-defects | cut -f1 | grep '^header-'); do
         fi
 done
 
-# Every single-bit flip (0x20: NUL<->space, digit<->other) in manifest.json's header and
-# in the first blob's header of a bundle made by `berth bundle create`.
+# Single-bit flips (0x20: NUL<->space, digit<->other) in the headers of a bundle made by
+# `berth bundle create`.
 t_make_image -q -o "$W/img.tar" --ref berth.example/x:1.0
 "$BERTH" bundle create -k "$W/keys/alice.key" --name made --version 1 --image berth.example/x:1.0="$W/img.tar" \
         -o "$W/made.berth" >/dev/null
 blob0=$("$PY" -c 'import sys, tarfile; print(tarfile.open(sys.argv[1]).getmembers()[2].offset)' "$W/made.berth")
-for range in "0 512" "$blob0 $((blob0 + 512))"; do
+# (All 512 bytes of the blob header; the checksum field of manifest.json's header, the
+# only bytes a single flip can change without breaking the checksum.)
+for range in "148 156" "$blob0 $((blob0 + 512))"; do
         read -r a b <<<"$range"
         if ! acc=$("$PY" "$BERTH_SRC/tests/cli/flipsweep.py" "$W/made.berth" "$a" "$b" 0x20 -- \
                 "$BERTH" bundle verify --trust "$W/trust"); then
-                t_log "header at $a: accepted with one bit flipped at byte(s) ${acc//$'\n'/ }"
+                t_log "bytes $a..$b: accepted with one bit flipped at byte(s) ${acc//$'\n'/ }"
                 failed+=("bitflip@$a")
         fi
 done

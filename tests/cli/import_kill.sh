@@ -66,7 +66,10 @@ with open(src, "rb") as f, open(fifo, "wb", buffering=0) as out:
                 return
             out.write(b)
             n -= len(b)
-    copy(stop)
+    try:
+        copy(stop)
+    except BrokenPipeError:  # berth was killed while we were still filling the FIFO
+        sys.exit(0)
     deadline = time.monotonic() + 120
     while not os.path.exists(fifo + ".go"):
         if time.monotonic() > deadline:
@@ -131,7 +134,8 @@ kill_at() {
         kill -9 "$pid"
         reaped "$pid"
         t_assert_eq "$REAPED_RC" 137 "$name: berth was killed by SIGKILL"
-        kill "$FEED_PID"
+        # The feeder may already have exited on EPIPE when berth died.
+        kill "$FEED_PID" 2>/dev/null || true
         reaped "$FEED_PID"
         assert_nothing_visible "$S" "$name"
         # Every kill point is before publishing: nothing at all may be in the store.
@@ -165,6 +169,18 @@ kill_at after-blobs $(($(boff "$LAST") + $(bsize "$LAST") / 2)) \
 
 # 3. every blob staged, end-of-archive blocks not yet read (just before publishing).
 kill_at before-commit $((FILE_SIZE - 1024)) "[ \$(staged_complete \"\$W/state-before-commit\") -eq ${#BLOBS[@]} ]"
+
+# 4. The one window no FIFO stall reaches: killed after the blobs were published but
+#    before the DB row was written. Constructed: the blobs of a completed import, copied
+#    into a fresh state dir with no database. The next import reuses them and records
+#    the bundle.
+S=$W/state-published
+mkdir -p "$S/store/blobs/sha256"
+cp -a "$W/state-mid-blob/store/blobs/sha256/." "$S/store/blobs/sha256/"
+out=$("$BERTH" import --state-dir "$S" --trust "$W/trust" "$BUNDLE") || t_fail "import over published blobs failed"
+t_assert_contains "$out" "0 new blob(s)" "published blobs are reused"
+t_assert_contains "$out" "${#BLOBS[@]} already present" "published blobs are reused"
+"$BERTH" status --state-dir "$S" | grep "big version 1" >/dev/null || t_fail "status lacks the bundle (published)"
 
 # ---- full disk -------------------------------------------------------------------------
 
@@ -207,4 +223,4 @@ t_assert_eq "$(find "$S/store" -type f | wc -l)" 0 "disk full: files left in the
 rm -f "$FULL/filler"
 out=$("$BERTH" import --state-dir "$S" --trust "$W/trust" "$BUNDLE") || t_fail "import after freeing space failed"
 t_assert_contains "$out" "imported big version 1" "import after disk full"
-t_log "ok: 3 kill points and 2 full-disk cases"
+t_log "ok: 3 kill points, the publish/DB window, 2 full-disk cases"

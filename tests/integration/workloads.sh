@@ -4,8 +4,10 @@
 #     network and a tcp probe — probed inside its network namespace —, a worker with an
 #     exec probe that depends on both) is activated and committed; the cgroup limits
 #     (memory.limit_in_bytes, cpu.cfs_quota_us), user, capabilities (CapEff/CapBnd),
-#     no_new_privs, read-only rootfs with a writable tmpfs, the network namespace, the
-#     volume directory and the log file are checked on the running tasks;
+#     no_new_privs, read-only rootfs with a writable tmpfs, a read-only bind, a listed
+#     device (present, allowed by the device cgroup) and an unlisted one (absent), the
+#     network namespace, the volume directory and the log file are checked on the
+#     running tasks;
 #   - v2, whose web probe gets 404, is rolled back by itself: v1 runs and serves again,
 #     nothing of v2 runs, the evidence names the 404;
 #   - v3 is activated and berth is SIGKILLed while probing; rerunning the activation adopts
@@ -44,7 +46,8 @@ spec() {
  {"name": "worker", "image": "$REF", "dependsOn": ["web", "sidecar"],
   "command": ["/bin/sh", "-c", "echo worker $1 started; exec sleep 100000"],
   "network": "none", "tmpfs": [{"path": "/tmp", "size": "1M"}],
-  "volumes": [{"name": "data", "path": "/data"}],
+  "volumes": [{"name": "data", "path": "/data"}], "binds": [{"source": "$W/www", "path": "/srv"}],
+  "devices": [{"path": "/dev/kmsg", "permissions": "r"}],
   "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "300ms"},
   "restart": {"policy": "always", "backoff": "200ms"},
   "probe": {"exec": {"command": ["/bin/sh", "-c", "test -d /data && test -w /tmp"]}, "initialDelay": "300ms", "period": "300ms", "timeout": "2s"}},
@@ -111,6 +114,16 @@ fi
 t_assert_contains "$(cat "$W/ro.err")" "Read-only file system" "rootfs is read-only"
 t_ctr tasks exec --exec-id tmp-check demo-v1-worker /bin/sh -c 'echo x > /tmp/ok' ||
         t_fail "the worker's tmpfs /tmp is not writable"
+t_assert_eq "$(t_ctr tasks exec --exec-id bind-read demo-v1-worker cat /srv/ok.html)" v-ok "read-only bind is readable"
+if t_ctr tasks exec --exec-id bind-write demo-v1-worker /bin/sh -c 'echo x > /srv/x' 2>/dev/null; then
+        t_fail "the bind mount is writable"
+fi
+t_ctr tasks exec --exec-id dev-listed demo-v1-worker test -c /dev/kmsg || t_fail "the listed device is missing"
+if t_ctr tasks exec --exec-id dev-other demo-v1-worker test -e /dev/loop-control; then
+        t_fail "an unlisted device is present"
+fi
+t_assert_contains "$(cat "/sys/fs/cgroup/devices/$NS/demo-v1-worker/devices.list")" "c 1:11 r" \
+        "device cgroup allows the listed device (read only)"
 [ "$(readlink "/proc/$WORKER/ns/net")" != "$(readlink /proc/self/ns/net)" ] || t_fail "network none shares the host netns"
 [ "$(readlink "/proc/$WEB/ns/net")" = "$(readlink /proc/self/ns/net)" ] || t_fail "network host is not the host netns"
 t_assert_eq "$(stat -c %u "$W/data/worker/data")" 65534 "the volume directory belongs to the workload's user"
@@ -187,6 +200,8 @@ out=$("$B" import --config "$W/hogs.conf" "${O[@]:0:6}" --trust "$W/trust" --act
         t_fail "import --activate of hogs failed: $out"
 t_assert_contains "$out" "hogs: version 1 committed (was 0)" "import --activate switches and commits"
 WEB=$(pid_of demo-v1-web)
+CHATTY=$(pid_of hogs-v1-chatty)
+[ -n "$CHATTY" ] || t_fail "chatty is not running"
 # A periodic round only every 10 min: the restart below can only come from the
 # containerd event (/tasks/exit) that wakes the engine.
 printf '[workloads]\nsupervise_ms = 60000\nlog_max_bytes = 16384\nlog_keep = 2\n' >"$W/slow.conf"
@@ -204,6 +219,7 @@ for f in "$CL" "$CL.1" "$CL.2"; do
         [ "$(stat -c %s "$f")" -lt 65536 ] || t_fail "$f exceeds its bound: $(stat -c %s "$f") bytes"
 done
 t_assert_contains "$(head -c 200 "$CL.1")" "1 2 3 4 5" "a rotated log holds the workload's output"
+t_assert_eq "$(pid_of hogs-v1-chatty)" "$CHATTY" "berth supervise adopted the running task (not restarted)"
 kill -TERM "$SUP"
 t_wait_for "! kill -0 $SUP" 15 || t_fail "berth supervise did not stop on SIGTERM"
 wait "$SUP" || t_fail "berth supervise failed: $(cat "$W/sup.err")"

@@ -23,6 +23,7 @@
 
 #include "base/digest.h"
 #include "containerd/client.h"
+#include "containerd/leases.h"
 #include "containerd/content.h"
 #include "containerd/events.h"
 #include "containerd/images.h"
@@ -82,11 +83,20 @@ static void test_unary_error_names_call_and_server_text(void **state)
         assert_non_null(strstr(e.msg, "berth.test/does-not-exist:1"));  /* containerd's own text */
         assert_non_null(strstr(e.msg, "NOT_FOUND"));
 
-        /* An unknown method is UNIMPLEMENTED, not a transport error. */
+        /* An unknown method fails with an error that names the call. containerd answers
+         * it with a trailers-only UNIMPLEMENTED and resets the stream at once, before our
+         * request body is out; libcurl 7.88 sometimes loses that answer to the reset and
+         * reports a stream error instead (about 1 run in 8 under ASan). Both are honest
+         * failures; the status→errno mapping itself is covered by test_grpc_frame. */
         berr e2 = {0};
         r = grpc_unary(ctrd_grpc(c), "/containerd.services.images.v1.Images/NoSuchCall", &req.base,
                        &containerd__services__images__v1__get_image_response__descriptor, 0, &resp, &e2);
-        assert_int_equal(r, -EOPNOTSUPP);
+        if (r != -EOPNOTSUPP && r != -EIO)
+                fail_msg("unknown method: got %d (%s), want -EOPNOTSUPP or -EIO", r, e2.msg);
+        assert_non_null(strstr(e2.msg, "/containerd.services.images.v1.Images/NoSuchCall"));
+        if (r == -EOPNOTSUPP)
+                assert_non_null(strstr(e2.msg, "UNIMPLEMENTED"));
+        assert_null(resp);
 }
 
 struct readback {
@@ -130,6 +140,14 @@ static void test_write_then_read_back(void **state)
         assert_int_equal(write(fd, data, n), (ssize_t)n);
 
         berr e = {0};
+        /* Unreferenced content is fair game for containerd's garbage collector between
+         * any two calls: hold a lease, as the preload does. */
+        char lease[96];
+        snprintf(lease, sizeof lease, "berth-test-readback-%d", (int)getpid());
+        int lr = ctrd_lease_create(c, lease, 600, &e);
+        if (lr < 0)
+                fail_msg("lease: %s", berr_msg(&e, lr));
+        assert_int_equal(ctrd_use_lease(c, lease), 0);
         uint64_t sent = 0;
         struct ctrd_label l[] = { { "berth.test/label", "yes" } };
         char ref[128];
@@ -179,6 +197,8 @@ static void test_write_then_read_back(void **state)
         assert_true(rb.messages > 1);
         assert_memory_equal(rb.buf, data, n);
         free(rb.buf);
+        ctrd_use_lease(c, NULL);
+        assert_int_equal(ctrd_lease_delete(c, lease, &e), 0);
 
         /* The namespace header isolates: another namespace does not see it. */
         char other[80];

@@ -51,7 +51,7 @@ static void test_invalid(void **state)
 {
         const char *bad[] = {
                 "", "UPPER/case", "registry.local/", "registry.local/gw//broker", "a:", "a:-tag", "a@sha256:12",
-                "a/b c", "registry.local/.hidden", "registry.local/a_/b", "a/b:" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                "a/b c", "registry.local/.hidden", "registry.local/a_/b", ("a/b:" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
                 "a/b/../c", "http://registry.local/a", "a___b",
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
