@@ -45,6 +45,14 @@ Options:
   --interval SECONDS      poll interval, may be fractional (default 10)
   --queue N               bridge queue bound, mosquitto max_queued_messages (default 1000)
   --soak DURATION         how long the new version must stay healthy (default 60s)
+  --site-config           per-gateway settings: both workloads read /etc/gateway/site.env
+                          (shell KEY=value lines: GATEWAY_ID, BROKER_PORT, UPSTREAM,
+                          PLC_URL, POLL_INTERVAL, QUEUE_MAX) from a read-only volume 'site'
+                          (host side <workloads.data_dir>/{broker,poller}/site/site.env),
+                          overriding the bundle's values, so one bundle serves gateways
+                          with different ids, upstreams or ports (several agents on one
+                          machine); the broker's probe then checks the port it really
+                          listens on (exec 'broker-start check') instead of tcp BROKER_PORT
   --fast                  probe timings for tests and the demo (initial delay 2 s,
                           period 500 ms) instead of the production ones (15 s, 10 s)
   -k, --key KEY           sign: run 'berth bundle create -k KEY' (berth from \$BERTH, PATH or
@@ -64,7 +72,7 @@ die() { echo "$PROG: $*" >&2; exit 2; }
 
 OUT='' VERSION=1 BROKEN=0 NAME=gateway-stack GATEWAY=gw1 UPSTREAM=127.0.0.1:18883
 BROKER_PORT=1883 PLC_URL=http://127.0.0.1:8502/cgi-bin/registers INTERVAL=10 QUEUE=1000
-SOAK=60s FAST=0 KEY='' QUIET=0
+SOAK=60s FAST=0 KEY='' QUIET=0 SITE=0
 while [ $# -gt 0 ]; do
         case $1 in
         -o | --output) OUT=${2:?}; shift 2 ;;
@@ -79,6 +87,7 @@ while [ $# -gt 0 ]; do
         --queue) QUEUE=${2:?}; shift 2 ;;
         --soak) SOAK=${2:?}; shift 2 ;;
         --fast) FAST=1; shift ;;
+        --site-config) SITE=1; shift ;;
         -k | --key) KEY=${2:?}; shift 2 ;;
         -q | --quiet) QUIET=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -186,7 +195,7 @@ jq -n --arg soak "$SOAK" --arg bref "$BROKER_REF" --arg pref "$POLLER_REF" \
         --arg gw "$GATEWAY" --arg up "$UPSTREAM" --arg queue "$QUEUE" \
         --argjson bport "$BROKER_PORT" --arg pport "$POLLER_BROKER_PORT" --arg plc "$PLC_URL" \
         --arg interval "$INTERVAL" --arg ver "$VERSION" --arg maxage "$MAX_AGE" --arg grace "$GRACE" \
-        --argjson probe_b "{$PROBE_B}" --argjson probe_p "{$PROBE_P}" '
+        --argjson probe_b "{$PROBE_B}" --argjson probe_p "{$PROBE_P}" --argjson site "$SITE" '
 {
   soak: $soak,
   workloads: [
@@ -205,7 +214,8 @@ jq -n --arg soak "$SOAK" --arg bref "$BROKER_REF" --arg pref "$POLLER_REF" \
       noNewPrivileges: true,
       restart: {policy: "always", backoff: "1s", maxBackoff: "30s"},
       stop: {signal: "SIGTERM", grace: $grace},
-      probe: ({tcp: {port: $bport}} + $probe_b)
+      probe: ((if $site == 1 then {exec: {command: ["/usr/local/bin/broker-start", "check"]}}
+               else {tcp: {port: $bport}} end) + $probe_b)
     },
     {
       name: "poller",
@@ -224,7 +234,9 @@ jq -n --arg soak "$SOAK" --arg bref "$BROKER_REF" --arg pref "$POLLER_REF" \
       probe: ({exec: {command: ["/usr/local/bin/poller", "check", "/run/poller/heartbeat", $maxage]}} + $probe_p)
     }
   ]
-}' >"$SPEC.new"
+}
+| if $site == 1 then .workloads |= map(.volumes += [{name: "site", path: "/etc/gateway", readOnly: true}])
+  else . end' >"$SPEC.new"
 mv "$SPEC.new" "$SPEC"
 
 BUNDLE=$OUT/$NAME-$VERSION.berth

@@ -12,7 +12,9 @@
 #     follow;
 #   - v2 (--broken: its poller never publishes, its heartbeat probe fails) is imported
 #     with --activate and rolled back by itself; v1 runs again and its readings keep
-#     arriving upstream; no v2 reading ever reached the upstream.
+#     arriving upstream; no v2 reading ever reached the upstream;
+#   - v3 (--site-config) takes gateway id and broker port from a file on the gateway (a
+#     read-only volume): it commits and its readings arrive upstream under the new id.
 # shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
@@ -23,6 +25,7 @@ for b in mosquitto mosquitto_sub mosquitto_pub busybox jq; do
         command -v "$b" >/dev/null || t_skip "$b not installed (scripts/deps.sh)"
 done
 B=${BERTH:?BERTH must point at the berth binary}
+trap 't_fail "unexpected failure of: $BASH_COMMAND"' ERR
 W=$(t_tmpdir)
 T0=$(date +%s)
 QUEUE=8           # the bridge's max_queued_messages
@@ -69,6 +72,7 @@ common=(--upstream "127.0.0.1:$UP_PORT" --broker-port "$BROKER_PORT" --fast --so
         -k "$W/keys/release.key" -q)
 BERTH=$B "$BERTH_SRC/scripts/make-gateway-stack.sh" -o "$W/v1" --version 1 "${common[@]}" >/dev/null
 BERTH=$B "$BERTH_SRC/scripts/make-gateway-stack.sh" -o "$W/v2" --version 2 --broken "${common[@]}" >/dev/null
+BERTH=$B "$BERTH_SRC/scripts/make-gateway-stack.sh" -o "$W/v3" --version 3 --site-config "${common[@]}" >/dev/null
 t_assert_file "$W/v1/$NAME-1.berth"
 t_assert_file "$W/v2/$NAME-2.berth"
 t_log "stack built and signed in $(($(date +%s) - T0)) s"
@@ -200,4 +204,20 @@ t_assert_contains "$st" "rolled_back" "status: the last update was rolled back"
 # The switch stopped the v1 broker, which saved its store on the volume.
 t_assert_eq "$(stat -c %u "$W/data/broker/data/mosquitto.db")" 1883 "the broker persisted its store on its volume"
 t_log "readings since v2 started: $((AFTER - BEFORE)) during the switch, v1 publishing again"
+
+# ---- v3 with per-gateway settings from the gateway's site file ------------------------------
+# One bundle for many gateways: id and broker port come from a file provisioned on the
+# gateway (read-only volume 'site'), not from the signed spec.
+SITE_PORT=$(t_free_port)
+for wl in broker poller; do
+        mkdir -p "$W/data/$wl/site"
+        printf 'GATEWAY_ID=gw7\nBROKER_PORT=%s\n' "$SITE_PORT" >"$W/data/$wl/site/site.env"
+done
+AFTER=$(wc -l <"$W/cloud.out")
+out=$("$B" import "${C[@]}" --activate "$W/v3/$NAME-3.berth" 2>&1) || t_fail "import --activate of v3 failed: $out"
+t_assert_contains "$out" "$NAME: version 3 committed (was 1)" "v3 (site config) commits"
+port_open "$SITE_PORT" || t_fail "the v3 broker does not listen on the site file's port $SITE_PORT"
+t_wait_for '[ "$(tail -n +$((AFTER + 1)) "$W/cloud.out" | jq -r "select(.version == \"3\") | .gateway" 2>/dev/null | grep -c "^gw7$")" -ge 3 ]' 30 ||
+        t_fail "v3 readings of gateway gw7 did not arrive upstream: $(tail -3 "$W/cloud.out")"
+t_assert_contains "$(cat "$W/up.log")" "as gw7-bridge" "the v3 bridge uses the site's gateway id"
 t_log "PASS in $(($(date +%s) - T0)) s"
