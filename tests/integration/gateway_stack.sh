@@ -201,6 +201,8 @@ t_assert_contains "$(cat "$W/state/logs/$NAME-v2-poller.log")" "publishing readi
 st=$("$B" status "${C[@]}")
 t_assert_contains "$st" "$NAME: running version 1" "status: v1 runs again"
 t_assert_contains "$st" "rolled_back" "status: the last update was rolled back"
+t_log "berth status after the rollback:"
+printf '%s\n' "$st" | sed 's/^/    /' >&2
 # The switch stopped the v1 broker, which saved its store on the volume.
 t_assert_eq "$(stat -c %u "$W/data/broker/data/mosquitto.db")" 1883 "the broker persisted its store on its volume"
 t_log "readings since v2 started: $((AFTER - BEFORE)) during the switch, v1 publishing again"
