@@ -222,4 +222,8 @@ port_open "$SITE_PORT" || t_fail "the v3 broker does not listen on the site file
 t_wait_for '[ "$(tail -n +$((AFTER + 1)) "$W/cloud.out" | jq -r "select(.version == \"3\") | .gateway" 2>/dev/null | grep -c "^gw7$")" -ge 3 ]' 30 ||
         t_fail "v3 readings of gateway gw7 did not arrive upstream: $(tail -3 "$W/cloud.out")"
 t_assert_contains "$(cat "$W/up.log")" "as gw7-bridge" "the v3 bridge uses the site's gateway id"
+# The commit of v3 forgot the rolled-back v2; the broker image all versions share stays.
+imgs=" $(t_ctr images ls -q | tr '\n' ' ')"
+t_assert_contains "$imgs" " berth.example/gw/mosquitto:2 " "the broker image shared by v1..v3 survives the GC of v2"
+case "$imgs" in *" berth.example/gw/poller:2 "*) t_fail "v2's poller image is still in containerd: $imgs" ;; esac
 t_log "PASS in $(($(date +%s) - T0)) s"
