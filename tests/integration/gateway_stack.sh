@@ -14,7 +14,9 @@
 #     with --activate and rolled back by itself; v1 runs again and its readings keep
 #     arriving upstream; no v2 reading ever reached the upstream;
 #   - v3 (--site-config) takes gateway id and broker port from a file on the gateway (a
-#     read-only volume): it commits and its readings arrive upstream under the new id.
+#     read-only volume): it commits and its readings arrive upstream under the new id; a
+#     second agent (own state, namespace, data dir and site file) runs the same bundle
+#     next to it and both gateways' readings arrive.
 # shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
@@ -222,6 +224,27 @@ port_open "$SITE_PORT" || t_fail "the v3 broker does not listen on the site file
 t_wait_for '[ "$(tail -n +$((AFTER + 1)) "$W/cloud.out" | jq -r "select(.version == \"3\") | .gateway" 2>/dev/null | grep -c "^gw7$")" -ge 3 ]' 30 ||
         t_fail "v3 readings of gateway gw7 did not arrive upstream: $(tail -3 "$W/cloud.out")"
 t_assert_contains "$(cat "$W/up.log")" "as gw7-bridge" "the v3 bridge uses the site's gateway id"
+# A second agent on the same machine (own state, namespace and data dir) runs the same
+# signed bundle with its own site file: no clash of ports or client ids.
+NS2=$NS-b
+SITE_PORT2=$(t_free_port)
+for wl in broker poller; do
+        mkdir -p "$W/data2/$wl/site"
+        printf 'GATEWAY_ID=gw8\nBROKER_PORT=%s\n' "$SITE_PORT2" >"$W/data2/$wl/site/site.env"
+done
+sed -e "s|^state_dir = .*|state_dir = $W/state2|" -e "s|^namespace = .*|namespace = $NS2|" \
+        -e "s|^data_dir = .*|data_dir = $W/data2|" "$W/berth.conf" >"$W/berth2.conf"
+# containerd first (it kills the tasks of every namespace), then NS2's empty cgroup dirs.
+t_defer "t_containerd_stop; rmdir /sys/fs/cgroup/*/$NS2 /run/containerd/runc/$NS2"
+out=$("$B" import --config "$W/berth2.conf" --activate "$W/v3/$NAME-3.berth" 2>&1) ||
+        t_fail "the second agent's import --activate of v3 failed: $out"
+t_assert_contains "$out" "$NAME: version 3 committed (was 0)" "the second agent commits the same bundle"
+AFTER=$(wc -l <"$W/cloud.out")
+t_wait_for '[ "$(tail -n +$((AFTER + 1)) "$W/cloud.out" | jq -r .gateway 2>/dev/null | sort -u | tr "\n" " ")" = "gw7 gw8 " ]' 30 ||
+        t_fail "readings of both gateways did not arrive upstream: $(tail -4 "$W/cloud.out")"
+t_assert_eq "$(ctr -a "$T_CTRD_SOCK" -n "$NS2" tasks ls | awk 'NR > 1 && $3 == "RUNNING" {print $1}' | sort | tr '\n' ' ')" \
+        "$NAME-v3-broker $NAME-v3-poller " "the second agent's stack runs in its own namespace"
+
 # The commit of v3 forgot the rolled-back v2; the broker image all versions share stays.
 imgs=" $(t_ctr images ls -q | tr '\n' ' ')"
 t_assert_contains "$imgs" " berth.example/gw/mosquitto:2 " "the broker image shared by v1..v3 survives the GC of v2"
