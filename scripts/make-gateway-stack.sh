@@ -34,8 +34,9 @@ Options:
   -o, --output DIR        output directory (required; created)
   --version V             bundle version, an integer (default 1)
   --broken                a bad release: the poller is configured with a wrong broker
-                          port, never publishes, and its heartbeat probe fails (berth
-                          rolls it back)
+                          address (127.0.0.2, where nothing listens; a site file does not
+                          override it), never publishes, and its heartbeat probe fails
+                          (berth rolls it back)
   --name NAME             bundle name (default gateway-stack)
   --gateway ID            gateway id in topics and bridge client ids (default gw1)
   --upstream HOST:PORT    upstream broker the bridge forwards to (default 127.0.0.1:18883)
@@ -185,15 +186,15 @@ else
         PROBE_P='"initialDelay": "15s", "period": "10s", "timeout": "5s", "failureThreshold": 3'
         GRACE=10s
 fi
-POLLER_BROKER_PORT=$BROKER_PORT
+POLLER_BROKER_HOST=127.0.0.1
 if [ "$BROKEN" = 1 ]; then
-        # The bad release: a typo in the poller's broker port.
-        POLLER_BROKER_PORT=$(((BROKER_PORT + 10) % 65536))
+        # The bad release: a typo in the poller's broker address.
+        POLLER_BROKER_HOST=127.0.0.2
 fi
 SPEC=$OUT/workloads-$VERSION.json
 jq -n --arg soak "$SOAK" --arg bref "$BROKER_REF" --arg pref "$POLLER_REF" \
         --arg gw "$GATEWAY" --arg up "$UPSTREAM" --arg queue "$QUEUE" \
-        --argjson bport "$BROKER_PORT" --arg pport "$POLLER_BROKER_PORT" --arg plc "$PLC_URL" \
+        --argjson bport "$BROKER_PORT" --arg phost "$POLLER_BROKER_HOST" --arg plc "$PLC_URL" \
         --arg interval "$INTERVAL" --arg ver "$VERSION" --arg maxage "$MAX_AGE" --arg grace "$GRACE" \
         --argjson probe_b "{$PROBE_B}" --argjson probe_p "{$PROBE_P}" --argjson site "$SITE" '
 {
@@ -221,7 +222,7 @@ jq -n --arg soak "$SOAK" --arg bref "$BROKER_REF" --arg pref "$POLLER_REF" \
       name: "poller",
       image: $pref,
       dependsOn: ["broker"],
-      env: {PLC_URL: $plc, BROKER_HOST: "127.0.0.1", BROKER_PORT: $pport, GATEWAY_ID: $gw,
+      env: {PLC_URL: $plc, BROKER_HOST: $phost, BROKER_PORT: ($bport | tostring), GATEWAY_ID: $gw,
             STACK_VERSION: $ver, POLL_INTERVAL: $interval, HEARTBEAT: "/run/poller/heartbeat"},
       user: "1000:1000",
       readOnlyRootfs: true,
@@ -256,7 +257,7 @@ if [ "$QUIET" = 1 ]; then
 else
         echo "broker image  $OUT/broker.tar ($BROKER_REF)"
         echo "poller image  $OUT/poller-$VERSION.tar ($POLLER_REF)"
-        echo "spec          $SPEC$([ "$BROKEN" = 0 ] || echo " (BROKEN: poller publishes to port $POLLER_BROKER_PORT)")"
+        echo "spec          $SPEC$([ "$BROKEN" = 0 ] || echo " (BROKEN: the poller publishes to $POLLER_BROKER_HOST)")"
         if [ -n "$KEY" ]; then
                 echo "bundle        $BUNDLE"
         else

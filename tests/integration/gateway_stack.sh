@@ -167,16 +167,17 @@ after=$(readings "$W/cloud.out" | jq -r --argjson l "$L" 'select(.seq > $l) | .s
 read -ra A <<<"$after"
 t_log "upstream got after $L: $after"
 # The bridge holds at most QUEUE messages for the offline upstream, in flight ones
-# included: normally L+1..L+QUEUE. If the upstream got reading L but died before its PUBACK
-# reached the bridge, L is one of the QUEUE (resent: it arrives twice) and the run is one
-# shorter.
-HELD=$QUEUE
-if [ "$(readings "$W/cloud.out" | jq -r --argjson l "$L" 'select(.seq == $l) | .seq' | wc -l)" -ge 2 ]; then
-        HELD=$((QUEUE - 1))
-fi
+# included: normally L+1..L+QUEUE arrive. Reading L may arrive twice (QoS 1 resend: by the
+# upstream to its consumer, or by the bridge if the upstream died before its PUBACK
+# reached it); in the second case L was one of the QUEUE and the run is one shorter.
 n=0
 while [ "${A[n]:-}" = $((L + 1 + n)) ]; do n=$((n + 1)); done
-t_assert_eq "$n" "$HELD" "the readings held while the WAN was down arrive first, in order, as many as the bound ($after)"
+if [ "$n" != "$QUEUE" ]; then
+        dups=$(readings "$W/cloud.out" | jq -r --argjson l "$L" 'select(.seq == $l) | .seq' | wc -l)
+        if [ "$n" != $((QUEUE - 1)) ] || [ "$dups" -lt 2 ]; then
+                t_fail "expected the $QUEUE readings held while the WAN was down to arrive first, in order: $after"
+        fi
+fi
 next=${A[n]:-}
 if [ -z "$next" ] || [ "$next" -le $((L + n + 1)) ]; then
         t_fail "no reading was dropped beyond the bound of $QUEUE (or none followed): $after"
@@ -205,7 +206,7 @@ t_wait_for '[ "$(tail -n +$((AFTER + 1)) "$W/cloud.out" | jq -r .version 2>/dev/
         t_fail "v1 readings did not resume upstream after the rollback: $(tail -3 "$W/cloud.out")"
 t_assert_eq "$(readings "$W/cloud.out" | jq -r .version | sort -u | tr '\n' ' ')" "1 " \
         "no reading of the broken v2 reached the upstream"
-t_assert_contains "$(cat "$W/state/logs/$NAME-v2-poller.log")" "publishing reading 1 to 127.0.0.1:$((BROKER_PORT + 10)) failed" \
+t_assert_contains "$(cat "$W/state/logs/$NAME-v2-poller.log")" "publishing reading 1 to 127.0.0.2:$BROKER_PORT failed" \
         "the v2 poller's log shows why"
 st=$("$B" status "${C[@]}")
 t_assert_contains "$st" "$NAME: running version 1" "status: v1 runs again"
