@@ -134,7 +134,7 @@ collect() {
                 done < <(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
         done
         # glibc dlopen()s libgcc_s for thread exit/cancellation (mosquitto's bridge thread).
-        lib=$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && $NF ~ /^\// {print $NF; exit}')
+        lib=$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && $NF ~ /^\// && !f {f = $NF} END {print f}')  # no early exit: pipefail + SIGPIPE
         [ -n "$lib" ] || die "libgcc_s.so.1 not found (libgcc-s1)"
         [ -e "$root$lib" ] || install -D -m 0644 "$(readlink -f "$lib")" "$root$lib"
 }
