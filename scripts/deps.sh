@@ -19,6 +19,7 @@ PKGS=(
   # packaging (issue 9): .deb build + lintian, systemd-analyze/journald, sysext, USB stick tests
   debhelper dpkg-dev fakeroot lintian adduser systemd udev squashfs-tools patchelf dosfstools mtools
   e2fsprogs mount man-db groff-base
+  mosquitto mosquitto-clients
 )
 
 missing=()
