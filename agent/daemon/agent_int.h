@@ -20,6 +20,8 @@
 #include "store/content.h"
 
 struct sd_event;
+struct ctrd;
+struct workload_engine;
 struct sd_event_source;
 
 #define AGENT_MAX_BACKENDS 4
@@ -75,6 +77,12 @@ struct agent {
         int ctl_fd;
         struct sd_event_source *ctl_src;
 
+        /* workload engine (workloads.c; NULL without a containerd backend) */
+        struct ctrd *ctrd;
+        struct workload_engine *eng;
+        int wl_lock;
+        struct sd_event_source *wl_io, *wl_timer;
+
         char status[256];
 };
 
@@ -103,6 +111,14 @@ void update_on_cancel(struct agent *a, const struct ddi_cancel *c);
 void update_resume(struct agent *a);
 void update_stop(struct agent *a);
 json_t *update_status_json(struct agent *a);
+/* After each workload engine round: an action in `switching` checks its outcome. */
+void update_on_workloads(struct agent *a);
+
+/* workloads.c */
+int workloads_start(struct agent *a, berr *e);
+void workloads_stop(struct agent *a);
+/* Runs an engine round soon (after workload_update_start). */
+void workloads_kick(struct agent *a);
 
 /* attrs.c: the target attributes as NULL-terminated key, value, … (free with attrs_free). */
 char **attrs_collect(struct agent *a);

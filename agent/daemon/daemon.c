@@ -142,6 +142,7 @@ static void agent_free(struct agent *a)
         poll_stop(a);
         outbox_stop(a);
         control_stop(a);
+        workloads_stop(a);
         http_ctx_free(a->http);
         for (size_t i = 0; i < a->n_backends; i++)
                 if (a->backends[i]->free)
@@ -155,7 +156,7 @@ static void agent_free(struct agent *a)
 
 int agent_main(const struct berth_config *cfg, berr *e)
 {
-        struct agent a = {.cfg = cfg, .ctl_fd = -1, .update_allowed = -1, .last_pct = -1};
+        struct agent a = {.cfg = cfg, .ctl_fd = -1, .wl_lock = -1, .update_allowed = -1, .last_pct = -1};
         int r = agent_settings_load(cfg, &a.set, e);
         if (r < 0)
                 return r;
@@ -195,6 +196,8 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 (void)sd_event_set_watchdog(a.ev, true);
         if (r >= 0)
                 r = http_ctx_new(a.ev, &a.http, e);
+        if (r >= 0)
+                r = workloads_start(&a, e);
         if (r >= 0)
                 r = control_start(&a, e);
         if (r < 0) {

@@ -11,8 +11,10 @@
  * an action (retried with backoff, reported as progress); a bundle that fails
  * verification, is refused (version, expiry) or does not fit on disk does.
  *
- * `switching` is where issue 7's workload switch plugs in (switch_bundle below); for
- * now it records the bundle version as current.
+ * `switching` hands a bundle with workloads to the workload engine (workloads.c) when
+ * containerd is configured: the action stays in `switching` while the engine switches,
+ * probes and commits or rolls back, and ends as installed (committed) or failed (rolled
+ * back, with the probe evidence). Otherwise it records the bundle version as current.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +30,10 @@
 #include "bundle/format.h"
 #include "daemon/agent_int.h"
 #include "sched/backoff.h"
+#include "bundle/manifest.h"
+#include "store/db.h"
+#include "store/wstate.h"
+#include "workload/engine.h"
 
 #define HEAD_FIRST_FETCH 4096u /* enough for a small manifest; a larger one costs one more request */
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
@@ -181,18 +187,26 @@ static int switch_bundle(struct agent *a, berr *e)
         return 0;
 }
 
-static void do_switch(struct agent *a)
+/* Does the imported bundle version declare workloads? */
+static bool bundle_has_workloads(struct agent *a)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        if (db_get_manifest(a->db, a->act.name, a->act.version, &buf, &len) < 0)
+                return false;
+        _cleanup_(bundle_manifest_freep) struct bundle_manifest *m = NULL;
+        berr e = {0};
+        if (bundle_manifest_parse(buf, len, &m, &e) < 0)
+                return false;
+        json_t *w = json_object_get(m->root, "workloads");
+        return json_is_array(w) ? json_array_size(w) > 0 : json_is_object(w) && json_object_size(w) > 0;
+}
+
+static void switch_done(struct agent *a)
 {
         ACT_LOG_SCOPE(a);
         char l[200], detail[400];
         act_label(a, l);
-        /* Persisted first: after a crash from here on, resume switches again. */
-        if (strcmp(a->act.state, ACTION_SWITCHING)) {
-                (void)agentdb_action_set_state(a->db, a->act.id, ACTION_SWITCHING, NULL, agent_now());
-                snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_SWITCHING);
-                feedback(a, DDI_EXEC_PROCEEDING, "none", "switching");
-        }
-        agent_status(a, "switching to %s", l);
         berr e = {0};
         int r = switch_bundle(a, &e);
         if (r < 0) {
@@ -205,6 +219,67 @@ static void do_switch(struct agent *a)
         log_info("agent: %s", detail);
         feedback(a, DDI_EXEC_CLOSED, "success", detail);
         act_finish(a, ACTION_INSTALLED, detail);
+}
+
+/* The workload switch: starts the engine's update on first entry, then (called again
+ * after every engine round and on resume) waits until it is committed or rolled back. */
+static void switch_workloads(struct agent *a, bool fresh)
+{
+        ACT_LOG_SCOPE(a);
+        const char *name = a->act.name;
+        if (workload_update_busy(a->eng, name))
+                return;
+        struct wstate_update u;
+        if (!fresh && wstate_latest(a->db, name, false, &u) > 0 && u.to_version == a->act.version &&
+            wstate_finished(u.state)) {
+                if (u.state == WSTATE_COMMITTED) {
+                        switch_done(a);
+                        return;
+                }
+                char msg[1400];
+                snprintf(msg, sizeof msg, "rolled back to version %lld: %s", (long long)u.from_version,
+                         u.evidence[0] ? u.evidence : "the new version failed");
+                act_fail(a, -EIO, msg);
+                return;
+        }
+        berr e = {0};
+        int r = workload_update_start(a->eng, name, a->act.version, true, &e);
+        if (r == -EALREADY) {
+                switch_done(a);
+                return;
+        }
+        if (r < 0) {
+                act_fail(a, r, berr_msg(&e, r));
+                return;
+        }
+        workloads_kick(a);
+}
+
+static void do_switch(struct agent *a)
+{
+        ACT_LOG_SCOPE(a);
+        char l[200];
+        act_label(a, l);
+        bool fresh = false;
+        /* Persisted first: after a crash from here on, resume switches again. */
+        if (strcmp(a->act.state, ACTION_SWITCHING)) {
+                (void)agentdb_action_set_state(a->db, a->act.id, ACTION_SWITCHING, NULL, agent_now());
+                snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_SWITCHING);
+                feedback(a, DDI_EXEC_PROCEEDING, "none", "switching");
+                fresh = true;
+        }
+        agent_status(a, "switching to %s", l);
+        if (a->eng && bundle_has_workloads(a)) {
+                switch_workloads(a, fresh);
+                return;
+        }
+        switch_done(a);
+}
+
+void update_on_workloads(struct agent *a)
+{
+        if (a->have_act && !strcmp(a->act.state, ACTION_SWITCHING) && !a->head_req && !a->dl)
+                do_switch(a);
 }
 
 static void maybe_switch(struct agent *a)
