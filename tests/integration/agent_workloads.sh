@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# agent_workloads.sh — `berth agent` with a containerd backend embeds the workload engine:
+#   - a rollout of v1 (a busybox httpd workload with an http probe) ends with the agent
+#     reporting success, the workload running and serving;
+#   - while the agent runs, `berth activate` refuses (workloads.lock is held);
+#   - a rollout of v2, whose probe gets 404, is rolled back by the engine: the agent reports
+#     the action as failed with the probe evidence ("rolled back to version 1: …") in the
+#     feedback details, and v1 runs and serves again.
+source "$(dirname "$0")/../lib/harness.sh"
+[ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
+CTRD_DIR=$(t_tmpdir)
+t_containerd_start "$CTRD_DIR"
+source "$(dirname "$0")/lib/agent.sh"
+trap 'rc=$?; ( exit $rc ) || true; ( agent_cleanup ) ; t_containerd_stop >/dev/null 2>&1; _t_umount_under "$T_ROOT"; rm -rf "$T_ROOT"; exit $rc' EXIT
+
+agent_env_setup
+PORT=$(t_free_port)
+mkdir -p "$T/www"
+echo "v-ok" > "$T/www/ok.html"
+make_image "$T/img.tar" --file "$T/www:/www"
+# wl PROBE_PATH SOAK → workloads file
+wl() {
+        cat <<JSON
+{"soak": "$2", "workloads": [
+ {"name": "web", "image": "REF", "command": ["/bin/busybox", "httpd", "-f", "-p", "$PORT", "-h", "/www"],
+  "network": "host", "stop": {"grace": "1s"}, "resources": {"memory": "32M", "cpu": "250m"},
+  "probe": {"http": {"port": $PORT, "path": "$1", "status": 200}, "initialDelay": "200ms", "period": "200ms", "failureThreshold": 3}}
+]}
+JSON
+}
+wl /ok.html 1s | sed "s|REF|registry.local/test/app:1|" > "$T/wl1.json"
+wl /missing.html 5s | sed "s|REF|registry.local/test/app:2|" > "$T/wl2.json"
+make_bundle app 1 "$T/img.tar" "$T/app-1.berth" --workloads "$T/wl1.json"
+upload "$T/app-1.berth"
+B1=$BUNDLE_ID
+make_bundle app 2 "$T/img.tar" "$T/app-2.berth" --workloads "$T/wl2.json"
+upload "$T/app-2.berth"
+B2=$BUNDLE_ID
+
+agent_add gw-wl "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
+        "namespace = $T_CTRD_NS" "snapshotter = overlayfs" "[workloads]" "data_dir = $T/data"
+agent_start gw-wl
+LOG=${AGENT_DIR[gw-wl]}/agent.log
+running() { t_ctr tasks ls | awk 'NR > 1 && $3 == "RUNNING" {print $1}' | sort | tr '\n' ' '; }
+serves_ok() { [ "$(curl -s -m 2 "http://127.0.0.1:$PORT/ok.html" 2>/dev/null)" = "v-ok" ]; }
+action_json() {
+        mgmt GET "/api/v1/targets/$1"
+        mgmt GET "/api/v1/actions/$(echo "$BODY" | jq -r .currentAction.id)"
+        echo "$BODY"
+}
+
+# ---- v1 -------------------------------------------------------------------------------
+t0=$SECONDS
+rollout_create "$(jq -cn --argjson b "$B1" '{name: "wl1", bundleId: $b, filter: {controllerId: "gw-wl"}}')"
+is_status() { [ "$(target_action_status gw-wl)" = "$1" ]; }
+wait_until 40 is_status success || fail "v1 did not succeed (server: $(target_action_status gw-wl)): $(tail -5 "$LOG")"
+t_assert_eq "$(running)" "app-v1-web " "the v1 workload runs after the agent reported success"
+serves_ok || fail "v1 web does not serve /ok.html"
+action_json gw-wl | grep -q "installed app 1" || fail "the success feedback is missing: $BODY"
+pass "v1 rolled out through the agent: committed by the workload engine, success reported ($((SECONDS - t0)) s)"
+
+out=$("$BERTH" activate --state-dir "${AGENT_DIR[gw-wl]}/state" --containerd "$T_CTRD_SOCK" \
+        --namespace "$T_CTRD_NS" app 1 2>&1) && fail "berth activate ran while the agent holds the lock: $out"
+t_assert_contains "$out" "workloads.lock" "berth activate refuses while the agent runs"
+pass "berth activate refuses while the agent holds workloads.lock"
+
+# ---- v2: probe fails → rolled back, failure with evidence ----------------------------
+t0=$SECONDS
+rollout_create "$(jq -cn --argjson b "$B2" '{name: "wl2", bundleId: $b, filter: {controllerId: "gw-wl"}}')"
+wait_until 40 is_status failure || fail "v2 was not reported as failed (server: $(target_action_status gw-wl)): $(tail -5 "$LOG")"
+body=$(action_json gw-wl)
+t_assert_contains "$body" "rolled back to version 1" "the failure names the rollback"
+t_assert_contains "$body" "status 404" "the failure carries the probe evidence"
+wait_until 20 serves_ok || fail "v1 does not serve again after the rollback"
+t_assert_eq "$(running)" "app-v1-web " "only the v1 workload runs after the rollback"
+pass "v2 rolled back by the engine; failure with evidence reported; v1 serves again ($((SECONDS - t0)) s)"
+agent_stop gw-wl
