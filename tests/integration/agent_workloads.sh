@@ -5,7 +5,10 @@
 #   - while the agent runs, `berth activate` refuses (workloads.lock is held);
 #   - a rollout of v2, whose probe gets 404, is rolled back by the engine: the agent reports
 #     the action as failed with the probe evidence ("rolled back to version 1: …") in the
-#     feedback details, and v1 runs and serves again.
+#     feedback details, and v1 runs and serves again;
+#   - the agent is SIGKILLed while v3 is being probed (action in `switching`); restarted,
+#     the engine adopts the running v3 task and resumes the update, and the agent reports
+#     success once it commits.
 source "$(dirname "$0")/../lib/harness.sh"
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
 CTRD_DIR=$(t_tmpdir)
@@ -36,6 +39,10 @@ B1=$BUNDLE_ID
 make_bundle app 2 "$T/img.tar" "$T/app-2.berth" --workloads "$T/wl2.json"
 upload "$T/app-2.berth"
 B2=$BUNDLE_ID
+wl /ok.html 4s | sed "s|REF|registry.local/test/app:3|" > "$T/wl3.json"
+make_bundle app 3 "$T/img.tar" "$T/app-3.berth" --workloads "$T/wl3.json"
+upload "$T/app-3.berth"
+B3=$BUNDLE_ID
 
 agent_add gw-wl "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
         "namespace = $T_CTRD_NS" "snapshotter = overlayfs" "[workloads]" "data_dir = $T/data"
@@ -74,4 +81,19 @@ t_assert_contains "$body" "status 404" "the failure carries the probe evidence"
 wait_until 20 serves_ok || fail "v1 does not serve again after the rollback"
 t_assert_eq "$(running)" "app-v1-web " "only the v1 workload runs after the rollback"
 pass "v2 rolled back by the engine; failure with evidence reported; v1 serves again ($((SECONDS - t0)) s)"
+
+# ---- v3: agent killed in `switching` (engine probing), restarted → resumes, success --
+t0=$SECONDS
+rollout_create "$(jq -cn --argjson b "$B3" '{name: "wl3", bundleId: $b, filter: {controllerId: "gw-wl"}}')"
+v3_runs() { [ "$(running)" = "app-v3-web " ]; }
+wait_until 30 v3_runs || fail "v3 did not start: $(running) $(tail -5 "$LOG")"
+[ "$(target_action_status gw-wl)" != success ] || fail "v3 reported success before its 4 s soak ended"
+pid=$(t_ctr tasks ls | awk '$1 == "app-v3-web" {print $2}')
+agent_kill gw-wl
+agent_start gw-wl
+wait_until 30 is_status success || fail "v3 did not succeed after the restart (server: $(target_action_status gw-wl)): $(tail -5 "$LOG")"
+t_assert_eq "$(t_ctr tasks ls | awk '$1 == "app-v3-web" {print $2}')" "$pid" "the restarted agent adopted the v3 task (same pid)"
+serves_ok || fail "v3 web does not serve /ok.html"
+action_json gw-wl | grep -q "installed app 3" || fail "the success feedback is missing: $BODY"
+pass "agent killed while switching to v3: resumed after restart, committed, success reported ($((SECONDS - t0)) s)"
 agent_stop gw-wl
