@@ -115,6 +115,33 @@ static int check_version(struct berth_db *db, const struct bundle_manifest *m, b
         return 0;
 }
 
+/* Workload specs are part of the signed manifest: a bundle whose specs this node
+ * cannot run is refused before anything is stored, whichever way it arrives. */
+static int check_workloads(const struct bundle_manifest *m, berr *e)
+{
+        struct workload_set *ws = NULL;
+        int r = workload_set_from_manifest(m, &ws, e);
+        workload_set_free(ws);
+        return r < 0 ? berr_prefix(e, r, "invalid workload spec") : 0;
+}
+
+/* Fills what the result says about the bundle, then takes the state lock and opens the
+ * DB and the content store: what both entry points do before touching the state. */
+static int open_state(const struct import_opts *o, const struct bundle_manifest *m, struct import_result *res,
+                      int *ret_lock, struct berth_db **ret_db, struct content_store **ret_cs, berr *e)
+{
+        snprintf(res->name, sizeof res->name, "%s", m->name);
+        res->version = m->version;
+        res->n_images = (unsigned)m->n_images;
+        memcpy(res->digest, m->digest, sizeof res->digest);
+        int r = lock_state(o->state_dir, ret_lock, e);
+        if (r >= 0)
+                r = db_open(o->state_dir, ret_db, e);
+        if (r >= 0)
+                r = content_store_open(o->state_dir, ret_cs, e);
+        return r;
+}
+
 int berth_import_fd(const struct import_opts *o, int fd, const char *display_name, struct import_result *res,
                     berr *e)
 {
@@ -138,29 +165,13 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
         struct bundle_manifest *m = bundle_reader_manifest(rd);
-        /* Workload specs are part of the signed manifest: a bundle whose specs this
-         * node cannot run is refused before anything is stored. */
-        {
-                struct workload_set *ws = NULL;
-                r = workload_set_from_manifest(m, &ws, e);
-                workload_set_free(ws);
-                if (r < 0)
-                        return berr_prefix(e, r, "invalid workload spec");
-        }
-        snprintf(res->name, sizeof res->name, "%s", m->name);
-        res->version = m->version;
-        res->n_images = (unsigned)m->n_images;
-        memcpy(res->digest, m->digest, sizeof res->digest);
-
-        _cleanup_close_ int lock = -1;
-        r = lock_state(o->state_dir, &lock, e);
+        r = check_workloads(m, e);
         if (r < 0)
                 return r;
+        _cleanup_close_ int lock = -1;
         _cleanup_(db_closep) struct berth_db *db = NULL;
         _cleanup_(content_store_freep) struct content_store *cs = NULL;
-        r = db_open(o->state_dir, &db, e);
-        if (r >= 0)
-                r = content_store_open(o->state_dir, &cs, e);
+        r = open_state(o, m, res, &lock, &db, &cs, e);
         if (r < 0)
                 return r;
 
@@ -326,6 +337,8 @@ int import_head_verify(const struct import_opts *o, const void *head, size_t len
                 r = bundle_reader_read_head(h->rd, e);
         if (r >= 0)
                 r = bundle_reader_verify(h->rd, t, o->now ? o->now : now_seconds(), e);
+        if (r >= 0)
+                r = check_workloads(bundle_reader_manifest(h->rd), e);
         if (r < 0)
                 return r;
         _cleanup_(db_closep) struct berth_db *db = NULL;
@@ -352,20 +365,10 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
         if (r < 0)
                 return r;
         const struct bundle_manifest *m = import_head_manifest(h);
-        snprintf(res->name, sizeof res->name, "%s", m->name);
-        res->version = m->version;
-        res->n_images = (unsigned)m->n_images;
-        memcpy(res->digest, m->digest, sizeof res->digest);
-
         _cleanup_close_ int lock = -1;
-        r = lock_state(o->state_dir, &lock, e);
-        if (r < 0)
-                return r;
         _cleanup_(db_closep) struct berth_db *db = NULL;
         _cleanup_(content_store_freep) struct content_store *cs = NULL;
-        r = db_open(o->state_dir, &db, e);
-        if (r >= 0)
-                r = content_store_open(o->state_dir, &cs, e);
+        r = open_state(o, m, res, &lock, &db, &cs, e);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < m->n_blobs; i++)

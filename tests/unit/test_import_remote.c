@@ -98,10 +98,38 @@ static void test_remote(void **state)
         fx_done(&f);
 }
 
+/* A signed head whose workload specs this node cannot run is refused before any blob
+ * is downloaded, exactly as a file import refuses it. */
+static void test_remote_invalid_workloads(void **state)
+{
+        struct fixture f;
+        fx_init(&f, 2, 1000);
+        char *m = fx_manifest(&f, "app", 1, 4102444800, "{\"workloads\":[{\"name\":\"web\"}]}");
+        const struct berth_key *k[] = {&f.k1};
+        char *path = fx_bundle(&f, "bad.berth", m, k, 1);
+        size_t len;
+        uint8_t *file = read_all(path, &len);
+        uint64_t need;
+        assert_int_equal(bundle_head_need(file, len, &need), 0);
+        char *state_dir = path_join(f.dir, "state");
+        struct import_opts o = {.state_dir = state_dir, .trust_dir = f.trust, .source = "ddi"};
+        berr e = {0};
+        struct import_head *h = NULL;
+        assert_true(import_head_verify(&o, file, need, &h, &e) < 0);
+        assert_null(h);
+        assert_non_null(strstr(e.msg, "invalid workload spec"));
+        free(file);
+        free(path);
+        free(m);
+        free(state_dir);
+        fx_done(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_remote),
+                cmocka_unit_test(test_remote_invalid_workloads),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
