@@ -837,6 +837,29 @@ int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, ber
         return 0;
 }
 
+/* Loads the target version's specs, persists the transition (its first state, before
+ * any side effect) and arms the bundle for the ticks that carry it out. */
+static int begin_transition(struct workload_engine *eng, struct wl_bundle *b, const char *bundle, int64_t to,
+                            const char *kind, bool proceed, berr *e)
+{
+        struct wl_version *v = NULL;
+        int r = version_load(eng, bundle, to, &v, e);
+        if (r < 0)
+                return r;
+        r = wstate_begin(eng->db, bundle, b->current, to, kind, wall_ms(), &b->upd, e);
+        if (r < 0) {
+                version_free(v);
+                return r;
+        }
+        version_free(b->next);
+        b->next = v;
+        b->has_upd = true;
+        b->proceed = proceed;
+        b->fail_ms = 0;
+        b->rollback_s = -1;
+        return 0;
+}
+
 int workload_update_start(struct workload_engine *eng, const char *bundle, int64_t version, bool proceed, berr *e)
 {
         int r;
@@ -855,23 +878,10 @@ int workload_update_start(struct workload_engine *eng, const char *bundle, int64
                 return berr_set(e, -ERANGE, "bundle %s: version %lld is older than the running version %lld; use "
                                 "'berth rollback' to return to the previous version", bundle, (long long)version,
                                 (long long)b->current);
-        struct wl_version *v = NULL;
-        r = version_load(eng, bundle, version, &v, e);
-        if (r < 0)
-                return r;
-        r = wstate_begin(eng->db, bundle, b->current, version, "update", wall_ms(), &b->upd, e);
-        if (r < 0) {
-                version_free(v);
-                return r;
-        }
-        version_free(b->next);
-        b->next = v;
-        b->has_upd = true;
-        b->proceed = proceed;
-        b->fail_ms = 0;
-        b->rollback_s = -1;
-        b->error[0] = 0;
-        return 0;
+        r = begin_transition(eng, b, bundle, version, "update", proceed, e);
+        if (r >= 0)
+                b->error[0] = 0;
+        return r;
 }
 
 int workload_update_proceed(struct workload_engine *eng, const char *bundle, berr *e)
@@ -896,22 +906,7 @@ int workload_rollback(struct workload_engine *eng, const char *bundle, bool proc
                                 bundle, (long long)b->upd.to_version, wstate_name(b->upd.state));
         if (!b->current || !b->previous)
                 return berr_set(e, -ENOENT, "bundle %s has no previous committed version to return to", bundle);
-        struct wl_version *v = NULL;
-        r = version_load(eng, bundle, b->previous, &v, e);
-        if (r < 0)
-                return r;
-        r = wstate_begin(eng->db, bundle, b->current, b->previous, "rollback", wall_ms(), &b->upd, e);
-        if (r < 0) {
-                version_free(v);
-                return r;
-        }
-        version_free(b->next);
-        b->next = v;
-        b->has_upd = true;
-        b->proceed = proceed;
-        b->fail_ms = 0;
-        b->rollback_s = -1;
-        return 0;
+        return begin_transition(eng, b, bundle, b->previous, "rollback", proceed, e);
 }
 
 bool workload_update_busy(struct workload_engine *eng, const char *bundle)
