@@ -336,3 +336,190 @@ int agentdb_outbox_count(struct berth_db *db, unsigned *ret)
         *ret = (unsigned)sqlite3_column_int(st, 0);
         return 0;
 }
+
+/* ---- telemetry queue ---------------------------------------------------------------- */
+
+static int tx(struct berth_db *db, const char *sql)
+{
+        return sqlite3_exec(db_handle(db), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+static int tm_add_dropped(struct berth_db *db, uint64_t n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "UPDATE telemetry_meta SET dropped = dropped + ? WHERE id = 1", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
+        return step_done(st);
+}
+
+/* Deletes the oldest rows while the queue is over a limit; *n += rows deleted. */
+static int tm_enforce(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *n)
+{
+        _cleanup_stmt_ sqlite3_stmt *age = NULL, *cnt = NULL, *del = NULL;
+        if (prep(db, "DELETE FROM telemetry_queue WHERE ts < ?", &age) < 0)
+                return -EIO;
+        sqlite3_bind_int64(age, 1, now - l->max_age);
+        if (step_done(age) < 0)
+                return -EIO;
+        *n += (uint64_t)sqlite3_changes(db_handle(db));
+        /* Oldest-first: the smallest seq whose suffix fits both limits is the new head. */
+        if (prep(db, "SELECT count(*), total(size) FROM telemetry_queue", &cnt) < 0 || sqlite3_step(cnt) != SQLITE_ROW)
+                return -EIO;
+        uint64_t records = (uint64_t)sqlite3_column_int64(cnt, 0), bytes = (uint64_t)sqlite3_column_double(cnt, 1);
+        if (records <= l->max_records && bytes <= l->max_bytes)
+                return 0;
+        if (prep(db, "SELECT seq, size FROM telemetry_queue ORDER BY seq", &del) < 0)
+                return -EIO;
+        int64_t cut = 0;
+        while (records > l->max_records || bytes > l->max_bytes) {
+                if (sqlite3_step(del) != SQLITE_ROW)
+                        return -EIO;
+                cut = sqlite3_column_int64(del, 0);
+                bytes -= (uint64_t)sqlite3_column_int64(del, 1);
+                records--;
+        }
+        sqlite3_finalize(del);
+        del = NULL;
+        if (prep(db, "DELETE FROM telemetry_queue WHERE seq <= ?", &del) < 0)
+                return -EIO;
+        sqlite3_bind_int64(del, 1, cut);
+        if (step_done(del) < 0)
+                return -EIO;
+        *n += (uint64_t)sqlite3_changes(db_handle(db));
+        return 0;
+}
+
+static int tm_insert(struct berth_db *db, int64_t ts, const char *kind, const char *source, const char *text)
+{
+        _cleanup_stmt_ sqlite3_stmt *ins = NULL, *up = NULL;
+        if (prep(db, "INSERT INTO telemetry_queue (seq, ts, kind, source, text, size) SELECT next_seq, ?, ?, ?, ?, ? "
+                     "FROM telemetry_meta WHERE id = 1", &ins) < 0 ||
+            prep(db, "UPDATE telemetry_meta SET next_seq = next_seq + 1 WHERE id = 1", &up) < 0)
+                return -EIO;
+        sqlite3_bind_int64(ins, 1, ts);
+        bind_text(ins, 2, kind);
+        bind_text(ins, 3, source);
+        bind_text(ins, 4, text);
+        sqlite3_bind_int64(ins, 5, (sqlite3_int64)(strlen(text) + strlen(source) + 32));
+        if (step_done(ins) < 0 || sqlite3_changes(db_handle(db)) != 1)
+                return -EIO;
+        return step_done(up);
+}
+
+/* Runs body() in one IMMEDIATE transaction and adds its drops to the counter. */
+static int tm_tx(struct berth_db *db, int (*body)(struct berth_db *, const void *, uint64_t *), const void *arg,
+                 uint64_t *ret_dropped)
+{
+        uint64_t n = 0;
+        if (tx(db, "BEGIN IMMEDIATE") < 0)
+                return -EIO;
+        int r = body(db, arg, &n);
+        if (r >= 0 && n)
+                r = tm_add_dropped(db, n);
+        if (r >= 0)
+                r = tx(db, "COMMIT");
+        if (r < 0) {
+                (void)tx(db, "ROLLBACK");
+                return r;
+        }
+        if (ret_dropped)
+                *ret_dropped = n;
+        return 0;
+}
+
+struct tm_push_args {
+        int64_t ts, now;
+        const char *kind, *source, *text;
+        const struct tm_limits *l;
+};
+
+static int tm_push_body(struct berth_db *db, const void *arg, uint64_t *n)
+{
+        const struct tm_push_args *p = arg;
+        int r = tm_insert(db, p->ts, p->kind, p->source, p->text);
+        return r < 0 ? r : tm_enforce(db, p->l, p->now, n);
+}
+
+int agentdb_tm_push(struct berth_db *db, int64_t ts, const char *kind, const char *source, const char *text,
+                    const struct tm_limits *l, int64_t now, uint64_t *ret_dropped)
+{
+        if (strlen(kind) > TM_KIND_MAX || strlen(source) > TM_SOURCE_MAX || strlen(text) > TM_TEXT_MAX)
+                return -EINVAL;
+        struct tm_push_args p = {.ts = ts, .now = now, .kind = kind, .source = source, .text = text, .l = l};
+        return tm_tx(db, tm_push_body, &p, ret_dropped);
+}
+
+static int tm_expire_body(struct berth_db *db, const void *arg, uint64_t *n)
+{
+        const struct tm_push_args *p = arg;
+        return tm_enforce(db, p->l, p->now, n);
+}
+
+int agentdb_tm_expire(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *ret_dropped)
+{
+        struct tm_push_args p = {.now = now, .l = l};
+        return tm_tx(db, tm_expire_body, &p, ret_dropped);
+}
+
+int agentdb_tm_peek(struct berth_db *db, size_t max, struct tm_record *out, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        *ret_n = 0;
+        if (prep(db, "SELECT seq, ts, kind, source, text FROM telemetry_queue ORDER BY seq LIMIT ?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+        int k;
+        while ((k = sqlite3_step(st)) == SQLITE_ROW && *ret_n < max) {
+                struct tm_record *t = &out[(*ret_n)++];
+                t->seq = sqlite3_column_int64(st, 0);
+                t->ts = sqlite3_column_int64(st, 1);
+                snprintf(t->kind, sizeof t->kind, "%s", (const char *)sqlite3_column_text(st, 2));
+                snprintf(t->source, sizeof t->source, "%s", (const char *)sqlite3_column_text(st, 3));
+                snprintf(t->text, sizeof t->text, "%s", (const char *)sqlite3_column_text(st, 4));
+        }
+        return k == SQLITE_DONE || k == SQLITE_ROW ? 0 : -EIO;
+}
+
+struct tm_remove_args {
+        int64_t last_seq;
+        bool counted;
+};
+
+static int tm_remove_body(struct berth_db *db, const void *arg, uint64_t *n)
+{
+        const struct tm_remove_args *p = arg;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "DELETE FROM telemetry_queue WHERE seq <= ?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, p->last_seq);
+        if (step_done(st) < 0)
+                return -EIO;
+        if (p->counted)
+                *n += (uint64_t)sqlite3_changes(db_handle(db));
+        return 0;
+}
+
+int agentdb_tm_remove(struct berth_db *db, int64_t last_seq, bool counted)
+{
+        struct tm_remove_args p = {.last_seq = last_seq, .counted = counted};
+        return tm_tx(db, tm_remove_body, &p, NULL);
+}
+
+int agentdb_tm_stats(struct berth_db *db, struct tm_stats *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        memset(ret, 0, sizeof *ret);
+        if (prep(db, "SELECT m.queue_id, m.next_seq, m.dropped, (SELECT count(*) FROM telemetry_queue), "
+                     "(SELECT total(size) FROM telemetry_queue), (SELECT min(seq) FROM telemetry_queue) "
+                     "FROM telemetry_meta m WHERE m.id = 1", &st) < 0 ||
+            sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        snprintf(ret->queue_id, sizeof ret->queue_id, "%s", (const char *)sqlite3_column_text(st, 0));
+        ret->next_seq = sqlite3_column_int64(st, 1);
+        ret->dropped = (uint64_t)sqlite3_column_int64(st, 2);
+        ret->records = (uint64_t)sqlite3_column_int64(st, 3);
+        ret->bytes = (uint64_t)sqlite3_column_double(st, 4);
+        ret->first_seq = sqlite3_column_int64(st, 5);
+        return 0;
+}

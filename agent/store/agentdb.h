@@ -1,4 +1,4 @@
-/* agentdb.h — the agent daemon's persistent state in berth.db (schema version 2):
+/* agentdb.h — the agent daemon's persistent state in berth.db (schema versions 2 and 4):
  *
  *   agent_kv         small settings the agent remembers (attributes hash, …)
  *   agent_actions    one row per DDI action: the update state machine's state, the
@@ -7,6 +7,8 @@
  *                    are durable (fsynced) — the resume point
  *   agent_outbox     requests for the server (feedback, configData, installedBase) in
  *                    send order; a row is deleted only once the server answered
+ *   telemetry_queue  telemetry records waiting for the server, bounded by count, bytes
+ *                    and age; the oldest go first (counted in telemetry_meta.dropped)
  *
  * Every function is one statement or one transaction (db.h). Part of the store module:
  * the only code that includes sqlite3.h.
@@ -78,3 +80,44 @@ int agentdb_outbox_add(struct berth_db *db, const char *kind, const char *action
 int agentdb_outbox_first(struct berth_db *db, struct outbox_item *ret);          /* 1 / 0 */
 int agentdb_outbox_del(struct berth_db *db, int64_t seq);
 int agentdb_outbox_count(struct berth_db *db, unsigned *ret);
+
+/* ---- telemetry queue ---------------------------------------------------------------- */
+
+#define TM_KIND_MAX 6           /* "event", "sample" */
+#define TM_SOURCE_MAX 32
+#define TM_TEXT_MAX 100
+
+struct tm_limits {
+        uint64_t max_records;   /* > 0 */
+        uint64_t max_bytes;     /* > 0; a record counts text + source + 32 bytes */
+        int64_t max_age;        /* seconds, > 0 */
+};
+
+struct tm_record {
+        int64_t seq, ts;
+        char kind[TM_KIND_MAX + 1];
+        char source[TM_SOURCE_MAX + 1];
+        char text[TM_TEXT_MAX + 1];
+};
+
+struct tm_stats {
+        char queue_id[17];      /* 16 hex chars, made when the table was created */
+        uint64_t records, bytes;
+        uint64_t dropped;       /* cumulative, never decreases */
+        int64_t first_seq;      /* oldest queued record, 0 when empty */
+        int64_t next_seq;
+};
+
+/* Appends one record (fields already sanitised and within the TM_*_MAX limits) and,
+ * in the same transaction, drops the oldest records beyond the limits (age measured
+ * against now). *ret_dropped (optional): how many were dropped by this call. */
+int agentdb_tm_push(struct berth_db *db, int64_t ts, const char *kind, const char *source, const char *text,
+                    const struct tm_limits *l, int64_t now, uint64_t *ret_dropped);
+/* Drops records older than the age limit; *ret_dropped as above. */
+int agentdb_tm_expire(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *ret_dropped);
+/* Up to max oldest records, in seq order. */
+int agentdb_tm_peek(struct berth_db *db, size_t max, struct tm_record *out, size_t *ret_n);
+/* Deletes records up to and including last_seq: delivered (counted = false) or refused
+ * for good by the server (counted = true: they add to the dropped counter). */
+int agentdb_tm_remove(struct berth_db *db, int64_t last_seq, bool counted);
+int agentdb_tm_stats(struct berth_db *db, struct tm_stats *ret);

@@ -87,6 +87,21 @@ static const char *const migrations[] = {
         "  bundle TEXT PRIMARY KEY,"
         "  version INTEGER NOT NULL,"
         "  previous INTEGER NOT NULL DEFAULT 0);",
+        /* 4: telemetry queue (store/agentdb.c). seq values are consecutive: they come
+         * from telemetry_meta.next_seq, and only the oldest rows are ever deleted. */
+        "CREATE TABLE telemetry_queue ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  ts INTEGER NOT NULL,"
+        "  kind TEXT NOT NULL,"
+        "  source TEXT NOT NULL,"
+        "  text TEXT NOT NULL,"
+        "  size INTEGER NOT NULL);"
+        "CREATE TABLE telemetry_meta ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  queue_id TEXT NOT NULL,"
+        "  next_seq INTEGER NOT NULL,"
+        "  dropped INTEGER NOT NULL);"
+        "INSERT INTO telemetry_meta VALUES (1, lower(hex(randomblob(8))), 1, 0);",
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)

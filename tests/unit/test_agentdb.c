@@ -1,5 +1,6 @@
 /* test_agentdb.c — the agent's tables: schema migration, action state, download
- * journal, and the outbox's order and progress coalescing. */
+ * journal, the outbox's order and progress coalescing, and the telemetry queue's
+ * bounds (count, bytes, age), drop-oldest order and persistent dropped counter. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -92,11 +93,107 @@ static void test_outbox(void **state)
         test_rmdir(dir);
 }
 
+static void push_n(struct berth_db *db, int n, int64_t ts, const struct tm_limits *l, uint64_t *dropped)
+{
+        for (int i = 0; i < n; i++) {
+                char text[32];
+                snprintf(text, sizeof text, "n=%d", i);
+                uint64_t d = 0;
+                assert_int_equal(agentdb_tm_push(db, ts, "sample", "agent", text, l, ts, &d), 0);
+                *dropped += d;
+        }
+}
+
+static void test_telemetry_queue(void **state)
+{
+        char *dir = test_tmpdir("agentdb-tm");
+        struct berth_db *db = NULL;
+        berr e = {0};
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        struct tm_stats st;
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_int_equal(strlen(st.queue_id), 16);
+        char qid[17];
+        memcpy(qid, st.queue_id, sizeof qid);
+        assert_int_equal(st.records, 0);
+        assert_int_equal(st.first_seq, 0);
+
+        /* count bound: 10 records kept, the 15 oldest dropped, seqs stay consecutive */
+        struct tm_limits l = {.max_records = 10, .max_bytes = 1 << 20, .max_age = 3600};
+        uint64_t dropped = 0;
+        push_n(db, 25, 1000, &l, &dropped);
+        assert_int_equal(dropped, 15);
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_int_equal(st.records, 10);
+        assert_int_equal(st.dropped, 15);
+        assert_int_equal(st.first_seq, 16);
+        assert_int_equal(st.next_seq, 26);
+        struct tm_record r[32];
+        size_t n = 0;
+        assert_int_equal(agentdb_tm_peek(db, 32, r, &n), 0);
+        assert_int_equal(n, 10);
+        for (size_t i = 0; i < n; i++) {
+                assert_int_equal(r[i].seq, 16 + (int64_t)i);
+                char want[16];
+                snprintf(want, sizeof want, "n=%zu", 15 + i);
+                assert_string_equal(r[i].text, want);
+                assert_string_equal(r[i].kind, "sample");
+                assert_string_equal(r[i].source, "agent");
+        }
+
+        /* delivered: removed without counting; refused: removed and counted */
+        assert_int_equal(agentdb_tm_remove(db, 20, false), 0);
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_int_equal(st.records, 5);
+        assert_int_equal(st.dropped, 15);
+        assert_int_equal(agentdb_tm_remove(db, 21, true), 0);
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_int_equal(st.records, 4);
+        assert_int_equal(st.dropped, 16);
+        assert_int_equal(st.first_seq, 22);
+
+        /* byte bound: each record counts text + source + 32 = 3 + 5 + 32 = 40 bytes */
+        struct tm_limits lb = {.max_records = 1000, .max_bytes = 200, .max_age = 3600};
+        dropped = 0;
+        push_n(db, 6, 1000, &lb, &dropped);
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_int_equal(st.records, 5);
+        assert_int_equal(st.bytes, 200);
+        assert_int_equal(dropped, 5);
+
+        /* age bound: records older than max_age go at the next push or expire */
+        struct tm_limits la = {.max_records = 1000, .max_bytes = 1 << 20, .max_age = 60};
+        assert_int_equal(agentdb_tm_expire(db, &la, 1000 + 60, &dropped), 0);
+        assert_int_equal(dropped, 0);
+        assert_int_equal(agentdb_tm_expire(db, &la, 1000 + 61, &dropped), 0);
+        assert_int_equal(dropped, 5);
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_int_equal(st.records, 0);
+        assert_int_equal(st.dropped, 26);
+
+        /* oversized fields are refused, not truncated here (the daemon sanitises) */
+        char big[TM_TEXT_MAX + 2];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        assert_int_equal(agentdb_tm_push(db, 1, "event", "agent", big, &l, 1, NULL), -EINVAL);
+
+        /* everything survives a reopen: queue id, counter, sequence */
+        db_close(db);
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        assert_int_equal(agentdb_tm_stats(db, &st), 0);
+        assert_string_equal(st.queue_id, qid);
+        assert_int_equal(st.dropped, 26);
+        assert_int_equal(st.next_seq, 32);
+        db_close(db);
+        test_rmdir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_actions),
                 cmocka_unit_test(test_outbox),
+                cmocka_unit_test(test_telemetry_queue),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
