@@ -20,6 +20,8 @@ PKGS=(
   debhelper dpkg-dev fakeroot lintian adduser systemd udev squashfs-tools patchelf dosfstools mtools
   e2fsprogs mount man-db groff-base
   mosquitto mosquitto-clients
+  # issue 8: promtool checks the agent's metrics endpoint
+  prometheus
 )
 
 missing=()

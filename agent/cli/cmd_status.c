@@ -104,8 +104,12 @@ static int status_via_agent(const struct berth_config *cfg, const char *socket, 
                 if (out)
                         printf("%s\n", out);
                 free(out);
-        } else
+        } else {
                 node_status_print(st);
+                json_t *wl = json_object_get(st, "workloads");
+                if (json_is_array(wl) && json_array_size(wl))
+                        cli_print_workload_status(wl);
+        }
         json_decref(st);
         return 0;
 }

@@ -1,6 +1,7 @@
 /* agent_int.h — state shared by the parts of the agent daemon (daemon.c: loop, signals,
  * notify; poll.c: DDI polling; update.c: the update state machine; outbox.c: queued
- * requests to the server; control.c: the control socket; attrs.c: target attributes).
+ * requests to the server; control.c: the control socket; attrs.c: target attributes;
+ * telemetry.c: telemetry store-and-forward; metrics.c: the Prometheus endpoint).
  * Private to agent/daemon/.
  */
 #pragma once
@@ -21,6 +22,8 @@
 
 struct sd_event;
 struct ctrd;
+struct metrics_conn;
+struct wl_seen;
 struct workload_engine;
 struct sd_event_source;
 
@@ -83,6 +86,30 @@ struct agent {
         int wl_lock;
         struct sd_event_source *wl_io, *wl_timer;
 
+        /* telemetry (telemetry.c) */
+        uint64_t start_usec;
+        struct sd_event_source *tm_sample, *tm_kick;
+        struct http_req *tm_req;
+        char *tm_body;
+        int64_t tm_last;                /* last seq of the batch in flight */
+        size_t tm_n;
+        unsigned tm_failures;
+        bool tm_dropping;               /* "queue full" already said */
+        struct wl_seen *seen;           /* workload instances of the last engine round */
+        size_t n_seen;
+
+        /* counters for the metrics endpoint (metrics.c); this process's lifetime */
+        struct {
+                uint64_t polls_ok, polls_failed;
+                uint64_t bytes_downloaded, blobs_verified, blobs_corrupt;
+                uint64_t updates_ok, updates_failed, updates_canceled;
+                uint64_t restarts_seen, tm_sent;
+        } m;
+        int metrics_fd;
+        struct sd_event_source *metrics_src;
+        struct metrics_conn *metrics_conns;
+        unsigned n_metrics_conns;
+
         char status[256];
 };
 
@@ -125,6 +152,22 @@ char **attrs_collect(struct agent *a);
 void attrs_free(char **v);
 /* Queues installedBase reports for bundles imported outside the server (USB, CLI). */
 void attrs_report_installed(struct agent *a);
+
+/* telemetry.c */
+int telemetry_start(struct agent *a, berr *e);
+void telemetry_stop(struct agent *a);
+/* Queues an event record (source: "agent" or a workload name). */
+void telemetry_event(struct agent *a, const char *source, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sends queued records when the server, the outbox and the update allow (deferred). */
+void telemetry_kick(struct agent *a);
+/* After each workload engine round: restarts and health changes become events. */
+void telemetry_on_workloads(struct agent *a);
+
+/* metrics.c */
+int metrics_start(struct agent *a, berr *e);
+void metrics_stop(struct agent *a);
+/* The Prometheus text exposition of the agent's metrics (malloc'd). */
+char *metrics_render(struct agent *a, size_t *ret_len);
 
 /* control.c */
 int control_start(struct agent *a, berr *e);

@@ -25,6 +25,7 @@
 #include "ctl/ctl.h"
 #include "daemon/agent_int.h"
 #include "node/status.h"
+#include "workload/engine.h"
 
 #define REQUEST_TIMEOUT_S 5
 
@@ -50,6 +51,14 @@ static json_t *do_status(struct agent *a)
                                       (json_int_t)a->poll_failures, "outbox", (json_int_t)q, "lastError",
                                       a->last_poll_error[0] ? a->last_poll_error : NULL));
         json_object_set_new(st, "update", update_status_json(a));
+        struct tm_stats ts;
+        if (agentdb_tm_stats(a->db, &ts) >= 0)
+                json_object_set_new(st, "telemetry",
+                                    json_pack("{s:b,s:I,s:I,s:I,s:I}", "enabled", a->set.tm_enabled, "queued",
+                                              (json_int_t)ts.records, "bytes", (json_int_t)ts.bytes, "dropped",
+                                              (json_int_t)ts.dropped, "sent", (json_int_t)a->m.tm_sent));
+        if (a->eng)
+                json_object_set_new(st, "workloads", workload_engine_status(a->eng));
         return st;
 }
 

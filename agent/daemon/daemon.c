@@ -140,6 +140,8 @@ static void agent_free(struct agent *a)
 {
         update_stop(a);
         poll_stop(a);
+        telemetry_stop(a);
+        metrics_stop(a);
         outbox_stop(a);
         control_stop(a);
         workloads_stop(a);
@@ -156,7 +158,7 @@ static void agent_free(struct agent *a)
 
 int agent_main(const struct berth_config *cfg, berr *e)
 {
-        struct agent a = {.cfg = cfg, .ctl_fd = -1, .wl_lock = -1, .update_allowed = -1, .last_pct = -1};
+        struct agent a = {.cfg = cfg, .ctl_fd = -1, .metrics_fd = -1, .wl_lock = -1, .update_allowed = -1, .last_pct = -1};
         int r = agent_settings_load(cfg, &a.set, e);
         if (r < 0)
                 return r;
@@ -200,6 +202,10 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 r = workloads_start(&a, e);
         if (r >= 0)
                 r = control_start(&a, e);
+        if (r >= 0)
+                r = metrics_start(&a, e);
+        if (r >= 0)
+                r = telemetry_start(&a, e);
         if (r < 0) {
                 agent_free(&a);
                 return r;

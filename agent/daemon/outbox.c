@@ -49,6 +49,8 @@ static void send_next(struct agent *a)
 {
         struct outbox_item it;
         int k = agentdb_outbox_first(a->db, &it);
+        if (k == 0)
+                telemetry_kick(a); /* feedback first, then telemetry */
         if (k <= 0)
                 return;
         struct http_req_opts o = {

@@ -41,6 +41,7 @@ void poll_stop(struct agent *a)
 static void poll_failed(struct agent *a, int r, const char *msg)
 {
         a->poll_failures++;
+        a->m.polls_failed++;
         uint64_t d = backoff_delay_ms(&a->set.poll, a->poll_failures, agent_random());
         if (strcmp(msg, a->last_poll_error)) {
                 log_warning("agent: polling %s failed: %s; retrying with backoff (next in %.1f s)", a->base_url, msg,
@@ -55,15 +56,19 @@ static void poll_failed(struct agent *a, int r, const char *msg)
 
 static void poll_succeeded(struct agent *a)
 {
-        if (a->poll_failures)
+        if (a->poll_failures) {
                 log_info("agent: server %s answers again after %u failed poll(s)", a->set.server_url, a->poll_failures);
+                telemetry_event(a, "agent", "server reachable again after %u failed poll(s)", a->poll_failures);
+        }
         a->poll_failures = 0;
+        a->m.polls_ok++;
         a->last_poll_error[0] = 0;
         a->last_poll_ok = agent_now();
         if (!a->dl && !a->head_req && (!a->have_act || agent_action_final(a->act.state)))
                 agent_status(a, "polling");
         poll_schedule(a, poll_delay_ms(&a->set.poll, a->poll_sleep, agent_random()));
         outbox_kick(a);
+        telemetry_kick(a);
 }
 
 /* One sentence for an HTTP answer that is not the expected 200. */

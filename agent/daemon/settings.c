@@ -23,6 +23,8 @@ const char *const agent_settings_known_keys[] = {
         "download.bandwidth", "download.chunk_size", "download.stall_timeout", "download.space_margin",
         "update.backends", "update.maintenance_window",
         "control.socket", "control.group",
+        "telemetry.enabled", "telemetry.interval", "telemetry.max_records", "telemetry.max_bytes", "telemetry.max_age",
+        "metrics.listen",
         /* read by the backends themselves */
         "registry.url", "registry.ca_file", "registry.username", "registry.password", "registry.password_file",
         "registry.prefix", "registry.insecure", "registry.chunk_size", "registry.parallel",
@@ -205,6 +207,28 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
         r = window_parse(config_get(c, "update.maintenance_window", ""), &s->window, e);
         if (r < 0)
                 return berr_prefix(e, r, "config update.maintenance_window");
+
+        r = config_get_bool(c, "telemetry.enabled", true, &s->tm_enabled, e);
+        if (r < 0)
+                return r;
+        const char *iv = config_get(c, "telemetry.interval", "300");
+        char *iv_end;
+        errno = 0;
+        double d = strtod(iv, &iv_end);
+        if (errno || iv_end == iv || *iv_end || !(d == 0 || (d >= 0.05 && d <= 86400)))
+                return berr_set(e, -EINVAL, "config telemetry.interval = '%s': seconds between samples, 0.05 to "
+                                "86400 (fractions allowed), or 0 for events only", iv);
+        s->tm_interval_ms = (uint64_t)(d * 1000 + 0.5);
+        if ((r = config_get_u64(c, "telemetry.max_records", 20000, &s->tm_limits.max_records, e)) < 0 ||
+            (r = get_size(c, "telemetry.max_bytes", 4 * 1024 * 1024, &s->tm_limits.max_bytes, e)) < 0 ||
+            (r = get_secs(c, "telemetry.max_age", 7 * 86400, 60, 366 * 86400, &v, e)) < 0)
+                return r;
+        s->tm_limits.max_age = (int64_t)v;
+        if (s->tm_limits.max_records < 10 || s->tm_limits.max_records > 10000000)
+                return berr_set(e, -ERANGE, "config telemetry.max_records must be between 10 and 10000000");
+        if (s->tm_limits.max_bytes < 4096)
+                return berr_set(e, -ERANGE, "config telemetry.max_bytes must be at least 4k");
+        s->metrics_listen = get_str(c, "metrics.listen", NULL);
 
         s->socket_path = get_str(c, "control.socket", CTL_DEFAULT_SOCKET);
         s->socket_group = (gid_t)-1;

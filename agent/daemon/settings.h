@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "sched/backoff.h"
 #include "sched/window.h"
+#include "store/agentdb.h"
 
 struct agent_settings {
         const char *state_dir, *trust_dir;
@@ -33,6 +34,12 @@ struct agent_settings {
         /* [control] */
         const char *socket_path;
         gid_t socket_group;             /* (gid_t)-1 = root only */
+        /* [telemetry] */
+        bool tm_enabled;
+        uint64_t tm_interval_ms;        /* samples; 0 = events only */
+        struct tm_limits tm_limits;
+        /* [metrics] */
+        const char *metrics_listen;     /* NULL: no endpoint */
         char hostname[256];
 };
 

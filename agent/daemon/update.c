@@ -123,6 +123,14 @@ static void purge_partials(struct agent *a)
 
 static void act_finish(struct agent *a, const char *state, const char *detail)
 {
+        char l[200];
+        telemetry_event(a, "agent", "update %s %s%s%s", act_label(a, l), state, detail ? ": " : "", detail ? detail : "");
+        if (!strcmp(state, ACTION_INSTALLED))
+                a->m.updates_ok++;
+        else if (!strcmp(state, ACTION_FAILED))
+                a->m.updates_failed++;
+        else
+                a->m.updates_canceled++;
         (void)agentdb_action_set_state(a->db, a->act.id, state, detail, agent_now());
         act_release(a);
         if (strcmp(state, ACTION_CANCELED))
@@ -266,6 +274,7 @@ static void do_switch(struct agent *a)
                 (void)agentdb_action_set_state(a->db, a->act.id, ACTION_SWITCHING, NULL, agent_now());
                 snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_SWITCHING);
                 feedback(a, DDI_EXEC_PROCEEDING, "none", "switching");
+                telemetry_event(a, "agent", "update %s switching", l);
                 fresh = true;
         }
         agent_status(a, "switching to %s", l);
@@ -352,6 +361,8 @@ static void commit(struct agent *a)
         log_info("agent: %s stored and preloaded: %llu bytes downloaded in %.2f s (%.0f KiB/s)", l,
                  (unsigned long long)a->fetched, (double)us / 1e6,
                  us ? (double)a->fetched / 1024.0 / ((double)us / 1e6) : 0.0);
+        telemetry_event(a, "agent", "update %s staged: %llu bytes downloaded", l, (unsigned long long)a->fetched);
+        telemetry_kick(a); /* the download no longer holds telemetry back */
         maybe_switch(a);
 }
 
@@ -380,6 +391,11 @@ static void on_blob_done(void *ud, int r, const berr *e)
         const struct fetch_range *fr = &a->plan[a->plan_i];
         const struct bundle_blob *b = &import_head_manifest(a->head)->blobs[fr->blob];
         a->fetched += blob_download_fetched(a->dl);
+        a->m.bytes_downloaded += blob_download_fetched(a->dl);
+        if (r == 0)
+                a->m.blobs_verified++;
+        else if (r == -EBADMSG)
+                a->m.blobs_corrupt++;
         blob_download_free(a->dl);
         a->dl = NULL;
         a->cur_blob_have = 0;

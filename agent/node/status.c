@@ -82,6 +82,12 @@ void node_status_print(const json_t *st)
                 if (q)
                         printf("outbox:  %lld message(s) waiting for the server\n", q);
         }
+        json_t *tm = json_object_get(st, "telemetry");
+        if (json_is_object(tm) && json_is_true(json_object_get(tm, "enabled")))
+                printf("telemetry: %lld record(s) queued, %lld sent since start, %lld dropped (queue full or too old)\n",
+                       (long long)json_integer_value(json_object_get(tm, "queued")),
+                       (long long)json_integer_value(json_object_get(tm, "sent")),
+                       (long long)json_integer_value(json_object_get(tm, "dropped")));
         json_t *u = json_object_get(st, "update");
         if (json_is_object(u)) {
                 long long done = (long long)json_integer_value(json_object_get(u, "bytesDone"));

@@ -282,10 +282,12 @@ static void probe_due(struct workload_engine *eng, struct wl_instance *in, uint6
         int ok = runner_probe(&eng->rc, in);
         in->next_probe_ms = mono_ms() + p->period_ms;
         if (ok > 0) {
+                in->probes_ok++;
                 in->fail_streak = 0;
                 if (++in->ok_streak >= p->success_threshold)
                         in->healthy = true;
         } else {
+                in->probes_failed++;
                 in->ok_streak = 0;
                 if (++in->fail_streak >= p->failure_threshold)
                         in->healthy = false;
@@ -1109,6 +1111,10 @@ static json_t *instance_json(struct workload_engine *eng, struct wl_instance *in
                               (json_int_t)in->version, "container", in->id, "state", state, "pid",
                               (json_int_t)in->pid, "restarts", (json_int_t)in->restarts, "healthy", in->healthy,
                               "probe", wl_probe_name(in->spec->probe.kind), "lastProbe", in->last_probe);
+        if (o && eng->started) {
+                json_object_set_new(o, "probesOk", json_integer((json_int_t)in->probes_ok));
+                json_object_set_new(o, "probesFailed", json_integer((json_int_t)in->probes_failed));
+        }
         if (o && in->last_exit >= 0) {
                 json_object_set_new(o, "lastExit", json_integer(in->last_exit));
                 json_object_set_new(o, "oomKilled", json_boolean(in->last_oom));

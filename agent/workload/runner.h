@@ -51,6 +51,7 @@ struct wl_instance {
         /* health */
         uint64_t next_probe_ms;
         unsigned ok_streak, fail_streak;
+        uint64_t probes_ok, probes_failed;      /* probe results since the engine started */
         bool healthy;
         char last_probe[384];
 };

@@ -6,6 +6,9 @@
 #   - a rollout of v2, whose probe gets 404, is rolled back by the engine: the agent reports
 #     the action as failed with the probe evidence ("rolled back to version 1: …") in the
 #     feedback details, and v1 runs and serves again;
+#   - after the rollback the metrics endpoint (promtool-clean) shows the workload running
+#     and healthy on version 1, its probe results and the failed update, and `berth
+#     status` through the agent's socket lists the running workload;
 #   - the agent is SIGKILLed while v3 is being probed (action in `switching`); restarted,
 #     the engine adopts the running v3 task and resumes the update, and the agent reports
 #     success once it commits.
@@ -45,7 +48,8 @@ upload "$T/app-3.berth"
 B3=$BUNDLE_ID
 
 agent_add gw-wl "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
-        "namespace = $T_CTRD_NS" "snapshotter = overlayfs" "[workloads]" "data_dir = $T/data"
+        "namespace = $T_CTRD_NS" "snapshotter = overlayfs" "[workloads]" "data_dir = $T/data" \
+        "[metrics]" "listen = 127.0.0.1:0"
 agent_start gw-wl
 LOG=${AGENT_DIR[gw-wl]}/agent.log
 running() { t_ctr tasks ls | awk 'NR > 1 && $3 == "RUNNING" {print $1}' | sort | tr '\n' ' '; }
@@ -81,6 +85,21 @@ t_assert_contains "$body" "status 404" "the failure carries the probe evidence"
 wait_until 20 serves_ok || fail "v1 does not serve again after the rollback"
 t_assert_eq "$(running)" "app-v1-web " "only the v1 workload runs after the rollback"
 pass "v2 rolled back by the engine; failure with evidence reported; v1 serves again ($((SECONDS - t0)) s)"
+
+URL=$(grep -o "http://127.0.0.1:[0-9]*/metrics" "$LOG" | tail -1)
+curl -sf -o "$T/metrics.txt" "$URL" || fail "GET $URL failed"
+promtool check metrics < "$T/metrics.txt" > "$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
+val() { awk -v k="$1" '$1 == k {print $2}' "$T/metrics.txt"; }
+L='bundle="app",workload="web"'
+t_assert_eq "$(val "berth_bundle_version{bundle=\"app\"}")" 1 "metrics: app runs version 1"
+t_assert_eq "$(val "berth_workload_running{$L}")" 1 "metrics: web running"
+healthy() { curl -sf "$URL" | grep -qx "berth_workload_healthy{$L} 1"; }
+wait_until 10 healthy || fail "metrics: web not healthy: $(curl -sf "$URL" | grep healthy)"
+[ "$(val "berth_workload_probes_total{$L,result=\"ok\"}")" -ge 1 ] || fail "metrics: no passed probes counted"
+t_assert_eq "$(val 'berth_updates_total{result="failed"}')" 1 "metrics: one failed (rolled back) update"
+st=$("$BERTH" status --config "${AGENT_DIR[gw-wl]}/agent.conf")
+t_assert_contains "$st" "app: running version 1" "berth status (through the agent) shows the workloads"
+pass "metrics after the rollback: promtool-clean; web running and healthy on v1; the failed update counted"
 
 # ---- v3: agent killed in `switching` (engine probing), restarted → resumes, success --
 t0=$SECONDS

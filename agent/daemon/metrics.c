@@ -1,0 +1,399 @@
+/* metrics.c — the agent's Prometheus endpoint: `GET /metrics` on a loopback TCP port
+ * (metrics.listen, off by default), in the text exposition format 0.0.4.
+ *
+ * A deliberately small HTTP/1.x server on the agent's event loop: at most
+ * METRICS_MAX_CONN connections, a request head of at most 8 KiB read within 5 s, one
+ * answer, then the connection is closed. Only loopback addresses may be configured, so
+ * nothing here is reachable from the plant network.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "daemon/agent_int.h"
+#include "telemetry/prom.h"
+#include "workload/engine.h"
+
+#define METRICS_MAX_CONN 8
+#define METRICS_MAX_HEAD 8192
+#define METRICS_TIMEOUT_US (5 * 1000000ULL)
+
+struct metrics_conn {
+        struct agent *a;
+        struct metrics_conn *next, **pprev;     /* a->metrics_conns list */
+        int fd;
+        sd_event_source *io, *timer;
+        char in[METRICS_MAX_HEAD + 1];
+        size_t in_len;
+        char *out;
+        size_t out_len, out_off;
+};
+
+static void conn_free(struct metrics_conn *c)
+{
+        if (!c)
+                return;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->out);
+        if (c->next)
+                c->next->pprev = c->pprev;
+        *c->pprev = c->next;
+        c->a->n_metrics_conns--;
+        free(c);
+}
+
+/* ---- the exposition ---------------------------------------------------------------- */
+
+static void counter(struct prom *p, const char *name, const char *help, double v)
+{
+        prom_family(p, name, "counter", help);
+        prom_sample(p, name, NULL, v);
+}
+
+static void gauge(struct prom *p, const char *name, const char *help, double v)
+{
+        prom_family(p, name, "gauge", help);
+        prom_sample(p, name, NULL, v);
+}
+
+static const char *const update_states[] = {"idle",        ACTION_NEW,       ACTION_FETCHING, ACTION_STAGED,
+                                            ACTION_SWITCHING, ACTION_INSTALLED, ACTION_FAILED,   ACTION_CANCELED};
+
+static void workload_metrics(struct agent *a, struct prom *p)
+{
+        json_t *st = a->eng ? workload_engine_status(a->eng) : json_array();
+        static const struct {
+                const char *name, *type, *help;
+        } fam[] = {
+                {"berth_bundle_version", "gauge", "Committed version of each bundle's workloads."},
+                {"berth_workload_running", "gauge", "1 while the workload's task runs."},
+                {"berth_workload_healthy", "gauge", "1 while the workload's probe passes."},
+                {"berth_workload_restarts_total", "counter", "Restarts of the workload by its restart policy."},
+                {"berth_workload_probes_total", "counter", "Health probe results of the workload."},
+        };
+        for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+                prom_family(p, fam[f].name, fam[f].type, fam[f].help);
+                size_t i;
+                json_t *b;
+                json_array_foreach(st, i, b) {
+                        const char *bundle = json_string_value(json_object_get(b, "bundle")) ?: "";
+                        if (f == 0) {
+                                prom_sample(p, fam[f].name, (const char *[]){"bundle", bundle, NULL},
+                                            (double)json_integer_value(json_object_get(b, "current")));
+                                continue;
+                        }
+                        size_t k;
+                        json_t *w;
+                        json_array_foreach(json_object_get(b, "workloads"), k, w) {
+                                const char *name = json_string_value(json_object_get(w, "name")) ?: "";
+                                const char *l[] = {"bundle", bundle, "workload", name, NULL, NULL, NULL};
+                                const char *state = json_string_value(json_object_get(w, "state")) ?: "";
+                                if (f == 1)
+                                        prom_sample(p, fam[f].name, l, !strcmp(state, "running"));
+                                else if (f == 2)
+                                        prom_sample(p, fam[f].name, l, json_is_true(json_object_get(w, "healthy")));
+                                else if (f == 3)
+                                        prom_sample(p, fam[f].name, l,
+                                                    (double)json_integer_value(json_object_get(w, "restarts")));
+                                else {
+                                        l[4] = "result";
+                                        l[5] = "ok";
+                                        prom_sample(p, fam[f].name, l,
+                                                    (double)json_integer_value(json_object_get(w, "probesOk")));
+                                        l[5] = "failed";
+                                        prom_sample(p, fam[f].name, l,
+                                                    (double)json_integer_value(json_object_get(w, "probesFailed")));
+                                }
+                        }
+                }
+        }
+        json_decref(st);
+}
+
+char *metrics_render(struct agent *a, size_t *ret_len)
+{
+        struct prom p = {0};
+        prom_family(&p, "berth_info", "gauge", "berth version of this agent (value 1).");
+        prom_sample(&p, "berth_info", (const char *[]){"version", BERTH_VERSION, "controller", a->set.controller_id, NULL},
+                    1);
+        prom_family(&p, "berth_polls_total", "counter", "Polls of the rollout server by result.");
+        prom_sample(&p, "berth_polls_total", (const char *[]){"result", "ok", NULL}, (double)a->m.polls_ok);
+        prom_sample(&p, "berth_polls_total", (const char *[]){"result", "error", NULL}, (double)a->m.polls_failed);
+        gauge(&p, "berth_last_poll_success_timestamp_seconds", "Unix time of the last successful poll (0: none).",
+              (double)a->last_poll_ok);
+        counter(&p, "berth_download_bytes_total", "Bytes of bundle blobs downloaded from the server.",
+                (double)a->m.bytes_downloaded);
+        prom_family(&p, "berth_blobs_total", "counter", "Downloaded blobs by verification result.");
+        prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "verified", NULL}, (double)a->m.blobs_verified);
+        prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "corrupt", NULL}, (double)a->m.blobs_corrupt);
+        prom_family(&p, "berth_update_state", "gauge", "1 for the state of the current update, idle when none.");
+        const char *cur = a->have_act ? a->act.state : "idle";
+        for (size_t i = 0; i < sizeof update_states / sizeof update_states[0]; i++)
+                prom_sample(&p, "berth_update_state", (const char *[]){"state", update_states[i], NULL},
+                            !strcmp(cur, update_states[i]));
+        prom_family(&p, "berth_updates_total", "counter", "Finished updates by outcome.");
+        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "installed", NULL}, (double)a->m.updates_ok);
+        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "failed", NULL}, (double)a->m.updates_failed);
+        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "canceled", NULL},
+                    (double)a->m.updates_canceled);
+        unsigned outbox = 0;
+        (void)agentdb_outbox_count(a->db, &outbox);
+        gauge(&p, "berth_outbox_requests", "Feedback requests waiting for the server.", outbox);
+        workload_metrics(a, &p);
+        struct tm_stats st = {0};
+        (void)agentdb_tm_stats(a->db, &st);
+        gauge(&p, "berth_telemetry_queue_records", "Telemetry records waiting for the server.", (double)st.records);
+        gauge(&p, "berth_telemetry_queue_bytes", "Accounted size of the queued telemetry records.", (double)st.bytes);
+        counter(&p, "berth_telemetry_dropped_total",
+                "Telemetry records dropped, oldest first, because the queue was full or too old (persistent).",
+                (double)st.dropped);
+        counter(&p, "berth_telemetry_sent_total", "Telemetry records delivered to the server by this process.",
+                (double)a->m.tm_sent);
+        if (p.failed) {
+                prom_free(&p);
+                return NULL;
+        }
+        *ret_len = p.len;
+        return p.buf;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------- */
+
+static void respond(struct metrics_conn *c, int status, const char *reason, const char *ctype, const char *body,
+                    size_t len)
+{
+        free(c->out);
+        c->out = NULL;
+        int n = asprintf(&c->out,
+                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+                         "Cache-Control: no-store\r\n\r\n",
+                         status, reason, ctype, len);
+        if (n < 0) {
+                c->out = NULL;
+                return;
+        }
+        char *o = realloc(c->out, (size_t)n + len);
+        if (!o)
+                return;
+        memcpy(o + n, body, len);
+        c->out = o;
+        c->out_len = (size_t)n + len;
+        c->out_off = 0;
+}
+
+static void handle_request(struct metrics_conn *c)
+{
+        char method[8] = "", target[256] = "";
+        if (sscanf(c->in, "%7s %255s", method, target) != 2 || !strstr(c->in, " HTTP/1.")) {
+                const char *m = "malformed request\n";
+                respond(c, 400, "Bad Request", "text/plain", m, strlen(m));
+                return;
+        }
+        char *q = strchr(target, '?');
+        if (q)
+                *q = 0;
+        if (strcmp(target, "/metrics")) {
+                const char *m = "not found: the agent serves only /metrics\n";
+                respond(c, 404, "Not Found", "text/plain", m, strlen(m));
+                return;
+        }
+        if (strcmp(method, "GET")) {
+                const char *m = "only GET is supported\n";
+                respond(c, 405, "Method Not Allowed", "text/plain", m, strlen(m));
+                return;
+        }
+        size_t len = 0;
+        char *body = metrics_render(c->a, &len);
+        if (!body) {
+                const char *m = "out of memory\n";
+                respond(c, 500, "Internal Server Error", "text/plain", m, strlen(m));
+                return;
+        }
+        respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
+        free(body);
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+        struct metrics_conn *c = ud;
+        if (!c->out) {
+                ssize_t n = read(fd, c->in + c->in_len, METRICS_MAX_HEAD - c->in_len);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                if (n <= 0) {
+                        conn_free(c);
+                        return 0;
+                }
+                c->in_len += (size_t)n;
+                c->in[c->in_len] = 0;
+                if (!strstr(c->in, "\r\n\r\n") && !strstr(c->in, "\n\n")) {
+                        if (c->in_len < METRICS_MAX_HEAD)
+                                return 0;
+                        const char *m = "request head too large\n";
+                        respond(c, 431, "Request Header Fields Too Large", "text/plain", m, strlen(m));
+                } else
+                        handle_request(c);
+                if (!c->out) {
+                        conn_free(c);
+                        return 0;
+                }
+                (void)sd_event_source_set_io_events(s, EPOLLOUT);
+                return 0;
+        }
+        ssize_t n = send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n < 0) {
+                conn_free(c);
+                return 0;
+        }
+        c->out_off += (size_t)n;
+        if (c->out_off == c->out_len)
+                conn_free(c);
+        return 0;
+}
+
+static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+        conn_free(ud);
+        return 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+        struct agent *a = ud;
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+                return 0;
+        if (a->n_metrics_conns >= METRICS_MAX_CONN) {
+                close(cfd);
+                return 0;
+        }
+        struct metrics_conn *c = calloc(1, sizeof *c);
+        if (!c) {
+                close(cfd);
+                return 0;
+        }
+        c->a = a;
+        c->fd = cfd;
+        c->next = a->metrics_conns;
+        if (c->next)
+                c->next->pprev = &c->next;
+        c->pprev = &a->metrics_conns;
+        a->metrics_conns = c;
+        a->n_metrics_conns++;
+        if (sd_event_add_io(a->ev, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0 ||
+            sd_event_add_time_relative(a->ev, &c->timer, CLOCK_MONOTONIC, METRICS_TIMEOUT_US, 0, on_conn_timeout, c) <
+                    0)
+                conn_free(c);
+        return 0;
+}
+
+/* "127.0.0.1:9464", "[::1]:9464" or "localhost:9464"; loopback only. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, berr *e)
+{
+        char host[64];
+        const char *colon = strrchr(s, ':');
+        memset(ss, 0, sizeof *ss);
+        if (!colon || (size_t)(colon - s) >= sizeof host)
+                goto bad;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = 0;
+        char *end;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (*end || !colon[1] || port > 65535)
+                goto bad;
+        if (!strcmp(host, "localhost"))
+                snprintf(host, sizeof host, "127.0.0.1");
+        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+        size_t hl = strlen(host);
+        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+                host[hl - 1] = 0;
+                if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
+                        goto bad;
+                if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+                        goto notlo;
+                v6->sin6_family = AF_INET6;
+                v6->sin6_port = htons((uint16_t)port);
+                *len = sizeof *v6;
+                return 0;
+        }
+        if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
+                goto bad;
+        if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
+                goto notlo;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        return 0;
+bad:
+        return berr_set(e, -EINVAL, "config metrics.listen = '%s': expected 127.0.0.1:PORT or [::1]:PORT", s);
+notlo:
+        return berr_set(e, -EINVAL, "config metrics.listen = '%s': the metrics endpoint listens on loopback only "
+                        "(127.0.0.0/8 or ::1); scrape it through a local Prometheus agent or an SSH tunnel", s);
+}
+
+int metrics_start(struct agent *a, berr *e)
+{
+        if (!a->set.metrics_listen)
+                return 0;
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        int r = parse_listen(a->set.metrics_listen, &ss, &len, e);
+        if (r < 0)
+                return r;
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return berr_set(e, -errno, "metrics endpoint: socket: %s", strerror(errno));
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 16) < 0) {
+                r = berr_set(e, -errno, "metrics endpoint: cannot listen on %s: %s", a->set.metrics_listen,
+                             strerror(errno));
+                close(fd);
+                return r;
+        }
+        a->metrics_fd = fd;
+        if (sd_event_add_io(a->ev, &a->metrics_src, fd, EPOLLIN, on_accept, a) < 0)
+                return berr_set(e, -EIO, "metrics endpoint: cannot watch the listening socket");
+        /* The real port (metrics.listen may say :0, as the tests do). */
+        struct sockaddr_storage bound = {0};
+        socklen_t bl = sizeof bound;
+        char host[INET6_ADDRSTRLEN] = "?";
+        unsigned port = 0;
+        if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0) {
+                if (bound.ss_family == AF_INET6) {
+                        struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&bound;
+                        inet_ntop(AF_INET6, &b6->sin6_addr, host, sizeof host);
+                        port = ntohs(b6->sin6_port);
+                } else {
+                        struct sockaddr_in *b4 = (struct sockaddr_in *)&bound;
+                        inet_ntop(AF_INET, &b4->sin_addr, host, sizeof host);
+                        port = ntohs(b4->sin_port);
+                }
+        }
+        log_info("agent: Prometheus metrics on http://%s%s%s:%u/metrics", bound.ss_family == AF_INET6 ? "[" : "",
+                 host, bound.ss_family == AF_INET6 ? "]" : "", port);
+        return 0;
+}
+
+void metrics_stop(struct agent *a)
+{
+        while (a->metrics_conns)
+                conn_free(a->metrics_conns);
+        a->metrics_src = sd_event_source_disable_unref(a->metrics_src);
+        if (a->metrics_fd >= 0)
+                close(a->metrics_fd);
+        a->metrics_fd = -1;
+}

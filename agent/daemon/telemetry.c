@@ -1,0 +1,328 @@
+/* telemetry.c — the agent's telemetry store-and-forward:
+ *
+ *   producers  events (agent start, update steps, workload restarts and health
+ *              changes, server back after an outage) and a sample of the agent and of
+ *              every workload each telemetry.interval;
+ *   queue      telemetry_queue in berth.db, bounded by telemetry.max_records,
+ *              max_bytes and max_age; the oldest records go first and are counted;
+ *   sender     batches of ≤ 32 consecutive records as DDI configData (tm.* keys, see
+ *              agent/telemetry/README.md), one request at a time, only while the server
+ *              answers polls, the outbox (feedback) is empty and no download runs:
+ *              updates first on a thin link.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "base/fs.h"
+#include "base/log.h"
+#include "daemon/agent_int.h"
+#include "telemetry/record.h"
+#include "workload/engine.h"
+
+static void tm_push(struct agent *a, const char *kind, const char *source, const char *text)
+{
+        if (!a->set.tm_enabled)
+                return;
+        char src[TM_SOURCE_MAX + 1], txt[TM_TEXT_MAX + 1];
+        tm_source_name(src, source);
+        tm_sanitize(txt, TM_TEXT_MAX, text);
+        uint64_t dropped = 0;
+        int r = agentdb_tm_push(a->db, agent_now(), kind, src, txt, &a->set.tm_limits, agent_now(), &dropped);
+        if (r < 0) {
+                log_warning("agent: cannot queue telemetry (%s %s): database error", kind, src);
+                return;
+        }
+        if (dropped && !a->tm_dropping) {
+                log_warning("agent: the telemetry queue is full (telemetry.max_records/max_bytes/max_age); dropping "
+                            "the oldest records until the server takes them");
+                a->tm_dropping = true;
+        }
+        struct tm_stats st;
+        if (agentdb_tm_stats(a->db, &st) >= 0 && st.records >= TM_BATCH_MAX)
+                telemetry_kick(a);
+}
+
+void telemetry_event(struct agent *a, const char *source, const char *fmt, ...)
+{
+        char text[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        tm_push(a, "event", source, text);
+}
+
+/* ---- workload observer --------------------------------------------------------------- */
+
+/* What the last engine round showed of one workload instance. */
+struct wl_seen {
+        char key[200];          /* bundle/name/version */
+        int64_t restarts;
+        bool healthy;
+        bool mark;
+};
+
+static struct wl_seen *seen_find(struct agent *a, const char *key)
+{
+        for (size_t i = 0; i < a->n_seen; i++)
+                if (!strcmp(a->seen[i].key, key))
+                        return &a->seen[i];
+        return NULL;
+}
+
+static void observe_one(struct agent *a, const char *bundle, json_t *w)
+{
+        const char *name = json_string_value(json_object_get(w, "name"));
+        if (!name)
+                return;
+        char key[200];
+        snprintf(key, sizeof key, "%s/%s/%" JSON_INTEGER_FORMAT, bundle, name,
+                 json_integer_value(json_object_get(w, "version")));
+        int64_t restarts = json_integer_value(json_object_get(w, "restarts"));
+        bool healthy = json_is_true(json_object_get(w, "healthy"));
+        struct wl_seen *s = seen_find(a, key);
+        if (!s) {
+                struct wl_seen *nv = realloc(a->seen, (a->n_seen + 1) * sizeof *nv);
+                if (!nv)
+                        return;
+                a->seen = nv;
+                s = &a->seen[a->n_seen++];
+                snprintf(s->key, sizeof s->key, "%s", key);
+                s->restarts = restarts;
+                s->healthy = healthy;
+        }
+        s->mark = true;
+        if (restarts > s->restarts) {
+                json_t *ex = json_object_get(w, "lastExit");
+                telemetry_event(a, name, "restarted (restart %" PRId64 "; exit %" JSON_INTEGER_FORMAT "%s)", restarts,
+                                json_is_integer(ex) ? json_integer_value(ex) : -1,
+                                json_is_true(json_object_get(w, "oomKilled")) ? ", OOM killed" : "");
+                a->m.restarts_seen += (uint64_t)(restarts - s->restarts);
+        }
+        if (healthy != s->healthy)
+                telemetry_event(a, name, healthy ? "healthy" : "unhealthy: %s",
+                                json_string_value(json_object_get(w, "lastProbe")) ?: "");
+        s->restarts = restarts;
+        s->healthy = healthy;
+}
+
+void telemetry_on_workloads(struct agent *a)
+{
+        if (!a->eng || !a->set.tm_enabled)
+                return;
+        json_t *st = workload_engine_status(a->eng);
+        for (size_t i = 0; i < a->n_seen; i++)
+                a->seen[i].mark = false;
+        size_t i;
+        json_t *b;
+        json_array_foreach(st, i, b) {
+                const char *bundle = json_string_value(json_object_get(b, "bundle"));
+                size_t k;
+                json_t *w;
+                json_array_foreach(json_object_get(b, "workloads"), k, w) observe_one(a, bundle ? bundle : "", w);
+        }
+        json_decref(st);
+        /* Forget instances that are gone (old versions). */
+        size_t o = 0;
+        for (size_t k = 0; k < a->n_seen; k++)
+                if (a->seen[k].mark)
+                        a->seen[o++] = a->seen[k];
+        a->n_seen = o;
+}
+
+/* ---- samples ------------------------------------------------------------------------- */
+
+static long rss_kb(void)
+{
+        char *buf = NULL;
+        size_t len;
+        long kb = -1;
+        if (read_file_bounded("/proc/self/status", 64 * 1024, &buf, &len) < 0)
+                return -1;
+        const char *p = strstr(buf, "\nVmRSS:");
+        if (p)
+                kb = strtol(p + 7, NULL, 10);
+        free(buf);
+        return kb;
+}
+
+static void sample(struct agent *a)
+{
+        struct tm_stats st;
+        if (agentdb_tm_stats(a->db, &st) < 0)
+                return;
+        char text[256];
+        snprintf(text, sizeof text,
+                 "up=%" PRIu64 " rss_kb=%ld polls_ok=%" PRIu64 " polls_failed=%" PRIu64 " queue=%" PRIu64
+                 " dropped=%" PRIu64 " update=%s",
+                 (agent_mono_usec(a) - a->start_usec) / 1000000, rss_kb(), a->m.polls_ok, a->m.polls_failed,
+                 st.records, st.dropped, a->have_act ? a->act.state : "idle");
+        tm_push(a, "sample", "agent", text);
+        if (!a->eng)
+                return;
+        json_t *ws = workload_engine_status(a->eng);
+        size_t i;
+        json_t *b;
+        json_array_foreach(ws, i, b) {
+                size_t k;
+                json_t *w;
+                json_array_foreach(json_object_get(b, "workloads"), k, w) {
+                        snprintf(text, sizeof text,
+                                 "v=%" JSON_INTEGER_FORMAT " state=%s healthy=%d restarts=%" JSON_INTEGER_FORMAT
+                                 " probes_ok=%" JSON_INTEGER_FORMAT " probes_failed=%" JSON_INTEGER_FORMAT,
+                                 json_integer_value(json_object_get(w, "version")),
+                                 json_string_value(json_object_get(w, "state")) ?: "?",
+                                 json_is_true(json_object_get(w, "healthy")),
+                                 json_integer_value(json_object_get(w, "restarts")),
+                                 json_integer_value(json_object_get(w, "probesOk")),
+                                 json_integer_value(json_object_get(w, "probesFailed")));
+                        tm_push(a, "sample", json_string_value(json_object_get(w, "name")) ?: "workload", text);
+                }
+        }
+        json_decref(ws);
+}
+
+static int on_sample(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct agent *a = ud;
+        sample(a);
+        uint64_t expired = 0;
+        (void)agentdb_tm_expire(a->db, &a->set.tm_limits, agent_now(), &expired);
+        /* A fixed rate: the next sample is due one interval after this one was. */
+        (void)sd_event_source_set_time(s, usec + a->set.tm_interval_ms * 1000);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+/* ---- sender ---------------------------------------------------------------------------- */
+
+static void on_batch_sent(void *ud, int r, const struct http_response *resp, const berr *he);
+
+/* Updates first: no telemetry while feedback waits or an update downloads, nor while
+ * the server is known to be unreachable (the next good poll kicks us). */
+static bool may_send(struct agent *a)
+{
+        if (!a->base_url || a->tm_req || a->poll_failures || !a->last_poll_ok)
+                return false;
+        if (a->outbox_req)
+                return false;
+        unsigned q = 0;
+        if (agentdb_outbox_count(a->db, &q) < 0 || q)
+                return false;
+        if (a->have_act && (!strcmp(a->act.state, ACTION_NEW) || !strcmp(a->act.state, ACTION_FETCHING)))
+                return false;
+        return true;
+}
+
+static void send_batch(struct agent *a)
+{
+        if (!may_send(a))
+                return;
+        struct tm_record recs[TM_BATCH_MAX];
+        size_t n = 0;
+        struct tm_stats st;
+        if (agentdb_tm_peek(a->db, TM_BATCH_MAX, recs, &n) < 0 || n == 0 || agentdb_tm_stats(a->db, &st) < 0)
+                return;
+        free(a->tm_body);
+        a->tm_body = tm_batch_json(st.queue_id, recs, n, st.dropped, st.records - n);
+        if (!a->tm_body)
+                return;
+        _cleanup_free_ char *url = NULL;
+        if (asprintf(&url, "%s/configData", a->base_url) < 0)
+                return;
+        struct http_req_opts o = {
+                .method = "PUT",
+                .url = url,
+                .authorization = a->set.authorization,
+                .tls = &a->tls,
+                .content_type = "application/json",
+                .body = a->tm_body,
+                .body_len = strlen(a->tm_body),
+                .connect_timeout = a->set.connect_timeout,
+                .timeout = 60,
+                .max_body = 64 * 1024,
+                .on_done = on_batch_sent,
+                .userdata = a,
+        };
+        a->tm_last = recs[n - 1].seq;
+        a->tm_n = n;
+        berr e = {0};
+        int r = http_start(a->http, &o, &a->tm_req, &e);
+        if (r < 0)
+                log_warning("agent: cannot send telemetry: %s", berr_msg(&e, r));
+}
+
+static void on_batch_sent(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        struct agent *a = ud;
+        a->tm_req = NULL;
+        if (r < 0 || resp->status >= 500 || resp->status == 401 || resp->status == 403 || resp->status == 429 ||
+            resp->status == 0) {
+                if (!a->tm_failures++)
+                        log_info("agent: telemetry kept for later: %s", r < 0 ? berr_msg(he, r) : "server busy or refusing");
+                return;
+        }
+        a->tm_failures = 0;
+        if (resp->status >= 300) {
+                /* Refused for good (a hawkBit quota, a server without telemetry): these
+                 * records are dropped and counted, so the queue does not stall. */
+                log_warning("agent: the server refused %zu telemetry record(s) (HTTP %ld: %.200s); dropping them",
+                            a->tm_n, resp->status, resp->body ? resp->body : "");
+                (void)agentdb_tm_remove(a->db, a->tm_last, true);
+        } else {
+                (void)agentdb_tm_remove(a->db, a->tm_last, false);
+                a->m.tm_sent += a->tm_n;
+                a->tm_dropping = false;
+        }
+        telemetry_kick(a);
+}
+
+static int on_tm_kick(sd_event_source *s, uint64_t usec, void *ud)
+{
+        send_batch(ud);
+        return 0;
+}
+
+/* Deferred to the loop: kicks come from inside curl callbacks. */
+void telemetry_kick(struct agent *a)
+{
+        if (!a->base_url || a->tm_req || !a->set.tm_enabled)
+                return;
+        (void)agent_timer(a, &a->tm_kick, 0, on_tm_kick, "telemetry-kick");
+}
+
+int telemetry_start(struct agent *a, berr *e)
+{
+        a->start_usec = agent_mono_usec(a);
+        if (!a->set.tm_enabled)
+                return 0;
+        telemetry_event(a, "agent", "agent started (berth %s, controller %s)", BERTH_VERSION, a->set.controller_id);
+        if (a->set.tm_interval_ms &&
+            sd_event_add_time_relative(a->ev, &a->tm_sample, CLOCK_MONOTONIC, a->set.tm_interval_ms * 1000, 1000,
+                                       on_sample, a) < 0)
+                return berr_set(e, -EIO, "cannot arm the telemetry sample timer");
+        if (a->tm_sample) {
+                (void)sd_event_source_set_enabled(a->tm_sample, SD_EVENT_ON);
+                (void)sd_event_source_set_description(a->tm_sample, "telemetry-sample");
+        }
+        return 0;
+}
+
+void telemetry_stop(struct agent *a)
+{
+        http_req_cancel(a->tm_req);
+        a->tm_req = NULL;
+        a->tm_kick = sd_event_source_disable_unref(a->tm_kick);
+        a->tm_sample = sd_event_source_disable_unref(a->tm_sample);
+        free(a->tm_body);
+        a->tm_body = NULL;
+        free(a->seen);
+        a->seen = NULL;
+        a->n_seen = 0;
+}
