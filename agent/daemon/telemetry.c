@@ -27,8 +27,8 @@
 
 static void tm_push(struct agent *a, const char *kind, const char *source, const char *text)
 {
-        if (!a->set.tm_enabled)
-                return;
+        if (!a->set.tm_enabled || !a->base_url)
+                return; /* without a server nobody would read it: spare the flash */
         char src[TM_SOURCE_MAX + 1], txt[TM_TEXT_MAX + 1];
         tm_source_name(src, source);
         tm_sanitize(txt, TM_TEXT_MAX, text);
@@ -194,8 +194,10 @@ static int on_sample(sd_event_source *s, uint64_t usec, void *ud)
         sample(a);
         uint64_t expired = 0;
         (void)agentdb_tm_expire(a->db, &a->set.tm_limits, agent_now(), &expired);
-        /* A fixed rate: the next sample is due one interval after this one was. */
-        (void)sd_event_source_set_time(s, usec + a->set.tm_interval_ms * 1000);
+        /* A fixed rate: the next sample is due one interval after this one was (after
+         * a stall of the loop: one interval from now, no burst of catch-up samples). */
+        uint64_t next = usec + a->set.tm_interval_ms * 1000, now = agent_mono_usec(a);
+        (void)sd_event_source_set_time(s, next > now ? next : now + a->set.tm_interval_ms * 1000);
         (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
 }
@@ -300,7 +302,7 @@ void telemetry_kick(struct agent *a)
 int telemetry_start(struct agent *a, berr *e)
 {
         a->start_usec = agent_mono_usec(a);
-        if (!a->set.tm_enabled)
+        if (!a->set.tm_enabled || !a->base_url)
                 return 0;
         telemetry_event(a, "agent", "agent started (berth %s, controller %s)", BERTH_VERSION, a->set.controller_id);
         if (a->set.tm_interval_ms &&
