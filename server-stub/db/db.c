@@ -270,6 +270,19 @@ static int step_done(sqlite3_stmt *s)
         return r;
 }
 
+/* Steps a bound statement that answers one JSON text: 1 with a copy in *ret, 0 for no row. */
+static int step_json(sqlite3_stmt *s, char **ret)
+{
+        int r = 0, rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                *ret = strdup((const char *)sqlite3_column_text(s, 0));
+                r = *ret ? 1 : -ENOMEM;
+        } else if (rc != SQLITE_DONE)
+                r = sq_err(rc);
+        sqlite3_reset(s);
+        return r;
+}
+
 static void copy_text(char *dst, size_t n, sqlite3_stmt *s, int col)
 {
         const unsigned char *t = sqlite3_column_text(s, col);
@@ -544,19 +557,13 @@ int sdb_target_config_data(struct sdb *db, int64_t id, const char *attrs_json, c
 
 int sdb_target_telemetry_json(struct sdb *db, const char *cid, int64_t after, unsigned limit, char **ret)
 {
-        int r = 0;
+        int r;
         LOCKED(db) {
                 sqlite3_stmt *s = st(db, S_TM_JSON);
                 sqlite3_bind_text(s, 1, cid, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(s, 2, after);
                 sqlite3_bind_int(s, 3, (int)limit);
-                int rc = sqlite3_step(s);
-                if (rc == SQLITE_ROW) {
-                        *ret = strdup((const char *)sqlite3_column_text(s, 0));
-                        r = *ret ? 1 : -ENOMEM;
-                } else if (rc != SQLITE_DONE)
-                        r = sq_err(rc);
-                sqlite3_reset(s);
+                r = step_json(s, ret);
         }
         return r;
 }
@@ -826,17 +833,11 @@ int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int
 
 static int fetch_json(struct sdb *db, enum stmt_id id, int64_t key, char **ret)
 {
-        int r = 0;
+        int r;
         LOCKED(db) {
                 sqlite3_stmt *s = st(db, id);
                 sqlite3_bind_int64(s, 1, key);
-                int rc = sqlite3_step(s);
-                if (rc == SQLITE_ROW) {
-                        *ret = strdup((const char *)sqlite3_column_text(s, 0));
-                        r = *ret ? 1 : -ENOMEM;
-                } else if (rc != SQLITE_DONE)
-                        r = sq_err(rc);
-                sqlite3_reset(s);
+                r = step_json(s, ret);
         }
         return r;
 }
