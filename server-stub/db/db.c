@@ -538,10 +538,12 @@ int sdb_target_config_data(struct sdb *db, int64_t id, const char *attrs_json, c
         LOCKED(db) {
                 if ((r = begin(db)) < 0)
                         break;
-                sqlite3_stmt *s = st(db, S_TARGET_ATTRS_SET);
-                sqlite3_bind_text(s, 1, attrs_json, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(s, 2, id);
-                r = step_done(s);
+                if (attrs_json) {
+                        sqlite3_stmt *s = st(db, S_TARGET_ATTRS_SET);
+                        sqlite3_bind_text(s, 1, attrs_json, -1, SQLITE_STATIC);
+                        sqlite3_bind_int64(s, 2, id);
+                        r = step_done(s);
+                }
                 int added = 0;
                 if (r >= 0 && tm)
                         r = added = tm_ingest_locked(db, id, tm, keep, now);

@@ -92,8 +92,9 @@ struct sdb_tm_batch {
         size_t n;
         const struct sdb_tm_record *rec;        /* seqs first … last, ascending */
 };
-/* A configData request: stores the new attributes and, when tm is not NULL, the batch, in
- * one transaction. Records with seq ≤ the stored last seq of the same queue are ignored;
+/* A configData request: stores the new attributes (unless attrs_json is NULL; storing
+ * them also ends the server's request for attributes) and, when tm is not NULL, the
+ * batch, in one transaction. Records with seq ≤ the stored last seq of the same queue are ignored;
  * a new queue id deletes the old queue's records and starts a new sequence space. At
  * most keep records per target are kept (the newest). Returns how many records were new. */
 int sdb_target_config_data(struct sdb *db, int64_t id, const char *attrs_json, const struct sdb_tm_batch *tm,

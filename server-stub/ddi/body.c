@@ -137,6 +137,8 @@ int ddi_apply_config_data(const char *buf, size_t len, const char *current, char
                 r = berr_set(e, -EINVAL, "telemetry key tm.v is only accepted with \"mode\": \"merge\"");
                 goto out;
         }
+        if (has_tm && json_object_size(data) == 0)
+                has_tm = 2;
         attrs = strcmp(mode, "replace") && current ? json_loads(current, 0, NULL) : NULL;
         if (!json_is_object(attrs)) {
                 json_decref(attrs);

@@ -36,7 +36,8 @@ void ddi_feedback_done(struct ddi_feedback *f);
 /* {"mode": "merge"|"replace"|"remove", "data": {string: string}} applied to the current
  * attributes (a JSON object text); *ret is the new attributes text (sorted keys).
  * Telemetry (`tm.*` keys, merge mode only) is validated and taken out of data first, so
- * it never becomes an attribute: returns 1 with the batch in *tm, 0 when there was none. */
+ * it never becomes an attribute. Returns 0 when there was no telemetry, 1 when *tm holds
+ * a batch sent beside attributes, 2 when the request carried nothing but the batch. */
 int ddi_apply_config_data(const char *buf, size_t len, const char *current, char **ret, struct tm_batch *tm, berr *e);
 
 /* {"name": "...", "version": "..."} of the berth installedBase extension. */

@@ -113,6 +113,15 @@ mgmt GET /api/v1/targets/gw-2/telemetry
 expect_code 200 "telemetry of gw-2"
 echo "$BODY" | jq -e '.controllerId == "gw-2" and .lastSeq == 0 and .records == []' >/dev/null ||
         fail "gw-2 sees gw-1's telemetry: $BODY"
+# Telemetry alone does not answer the server's request for attributes.
+ddi PUT gw-2 /configData 0123456789abcdef-gw2 "{\"data\":$(tm_data $QB 1 1 0 0)}"
+expect_code 200 "telemetry-only configData of gw-2"
+ddi GET gw-2 "" 0123456789abcdef-gw2
+echo "$BODY" | jq -e '._links.configData.href' >/dev/null || fail "telemetry alone ended the attribute request: $BODY"
+mgmt GET /api/v1/targets/gw-2/telemetry
+echo "$BODY" | jq -e '.lastSeq == 1 and .records[0].text == "record 1"' >/dev/null || fail "gw-2 telemetry: $BODY"
+mgmt GET /api/v1/targets/gw-1/telemetry
+echo "$BODY" | jq -e '.lastSeq == 10' >/dev/null || fail "gw-2's telemetry changed gw-1's: $BODY"
 pass "batches, resend, attribute beside telemetry, gap, latest per source, paging"
 
 # 3. Invalid batches: 400 configData.invalid naming the key; nothing of the request stored.

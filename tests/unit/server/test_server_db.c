@@ -166,8 +166,8 @@ static void test_rollout_groups_and_cancel(void **state)
         test_rmdir(dir);
 }
 
-/* Ingests records first … last of queue q from source src ("a" or "b" alternating when
- * src is NULL) with attributes attrs. */
+/* Ingests records first … last of queue q (odd seqs from source "a", even ones from "b")
+ * with attributes attrs (NULL: a telemetry-only request). */
 static int ingest(struct sdb *db, int64_t id, const char *attrs, const char *q, int64_t first, int64_t last,
                   int64_t dropped, unsigned keep)
 {
@@ -215,7 +215,7 @@ static void test_telemetry(void **state)
 {
         char *dir = test_tmpdir("srvdb");
         struct sdb *db = open_db(dir);
-        int64_t id;
+        int64_t id, id2;
         char s[512];
         assert_int_equal(sdb_target_add(db, "gw", "h", "{}", &id), 0);
         const char *qa = "00000000000000aa", *qb = "00000000000000bb";
@@ -274,6 +274,19 @@ static void test_telemetry(void **state)
         assert_int_equal(num(j, "lastSeq"), 9);
         json_decref(j);
 
+        /* Telemetry alone (attrs NULL) leaves the attributes and the request for them. */
+        struct sdb_target tg;
+        assert_int_equal(sdb_target_add(db, "fresh", "h", "{\"a\":\"1\"}", &id2), 0);
+        assert_int_equal(ingest(db, id2, NULL, qa, 1, 1, 0, 1000), 1);
+        assert_int_equal(sdb_target_get(db, "fresh", &tg), 1);
+        assert_true(tg.attrs_requested);
+        assert_int_equal(sdb_target_attrs(db, id2, &attrs), 1);
+        assert_string_equal(attrs, "{\"a\":\"1\"}");
+        free(attrs);
+        assert_int_equal(ingest(db, id2, "{\"a\":\"2\"}", qa, 2, 2, 0, 1000), 1);
+        assert_int_equal(sdb_target_get(db, "fresh", &tg), 1);
+        assert_false(tg.attrs_requested);
+
         /* A new queue id starts a new sequence space; the old queue's records go. */
         assert_int_equal(ingest(db, id, "{}", qb, 1, 2, 0, 1000), 2);
         j = telemetry(db, "gw", 0, 100);
@@ -294,10 +307,10 @@ static void test_telemetry(void **state)
         assert_int_equal(sdb_target_add(db, "quiet", "h", "{}", NULL), 0);
         json_t *arr = json_array();
         assert_true(sdb_targets_list_filtered(db, 0, 10, "", append_json, arr) >= 0);
-        assert_int_equal(json_array_size(arr), 2);
+        assert_int_equal(json_array_size(arr), 3);
         json_t *t0 = json_object_get(json_array_get(arr, 0), "telemetry");
         assert_int_equal(num(t0, "lastSeq"), 34);
-        assert_true(json_is_null(json_object_get(json_array_get(arr, 1), "telemetry")));
+        assert_true(json_is_null(json_object_get(json_array_get(arr, 2), "telemetry")));
         json_decref(arr);
         sdb_close(db);
         test_rmdir(dir);

@@ -226,6 +226,32 @@ static void test_reject_records(void **state)
         reject_value(4, 5, "tm.r01", json_string("6 1 event agent x"), "tm.r01");
 }
 
+/* Through the configData parser: the batch comes out, the attributes never hold tm.*,
+ * and a request with nothing but telemetry says so (2). */
+static void test_config_data(void **state)
+{
+        struct tm_batch b;
+        berr e = {0};
+        char *out = NULL;
+        json_t *req = json_pack("{s:s, s:o}", "mode", "merge", "data", batch(1, 2));
+        char *body = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        assert_int_equal(ddi_apply_config_data(body, strlen(body), "{\"hw\":\"1\"}", &out, &b, &e), 1);
+        assert_string_equal(out, "{\"hw\":\"1\",\"site\":\"a\"}");
+        assert_int_equal(b.n, 2);
+        free(out);
+        free(body);
+        json_t *d = batch(1, 1);
+        json_object_del(d, "site");
+        req = json_pack("{s:o}", "data", d); /* no mode: merge */
+        body = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        assert_int_equal(ddi_apply_config_data(body, strlen(body), "{\"hw\":\"1\"}", &out, &b, &e), 2);
+        assert_string_equal(out, "{\"hw\":\"1\"}");
+        free(out);
+        free(body);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -233,6 +259,7 @@ int main(void)
                 cmocka_unit_test(test_reject_headers),
                 cmocka_unit_test(test_reject_keys),
                 cmocka_unit_test(test_reject_records),
+                cmocka_unit_test(test_config_data),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
