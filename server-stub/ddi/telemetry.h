@@ -1,5 +1,5 @@
 /* telemetry.h — the agent's telemetry batches inside a DDI configData request
- * (wire format version 1, /work/telemetry-wire.md; summarised in server-stub/README.md).
+ * (wire format version 1, described under "Telemetry" in server-stub/README.md).
  *
  * Pure and strict: tm_take() validates every `tm.*` key of a configData "data" object
  * and removes them, so they are never stored as target attributes. No db, no HTTP.
@@ -37,6 +37,6 @@ struct tm_batch {
 
 /* Takes the telemetry out of a configData data object. Returns 0 when data has no
  * `tm.*` key (data untouched), 1 when *ret holds a valid batch and every `tm.*` key was
- * removed from data, -EINVAL with a sentence naming the offending key otherwise (data is
- * then unspecified). */
+ * removed from data, -EINVAL with a sentence naming the offending key otherwise (data
+ * untouched, *ret not written). */
 int tm_take(json_t *data, struct tm_batch *ret, berr *e);
