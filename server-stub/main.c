@@ -17,7 +17,7 @@ static int usage(FILE *f)
         fprintf(f, "Usage: berth-server [-c CONFIG] [--url URL] [--token TOKEN] [-v] COMMAND ...\n\n"
                    "  serve [--set section.key=value]...   run the rollout server (hawkBit DDI + management API)\n"
                    "  bundle upload|list                   manage bundles\n"
-                   "  target add|list|show                 manage targets\n"
+                   "  target add|list|show|telemetry       manage targets, read their telemetry\n"
                    "  rollout create|list|status|start|pause|resume|cancel\n"
                    "  action show|cancel ID\n\n"
                    "CONFIG defaults to " DEFAULT_CONFIG " (env BERTH_SERVER_CONFIG). See server-stub/README.md.\n");

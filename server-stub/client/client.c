@@ -128,6 +128,7 @@ static int usage(void)
                 "  target add CONTROLLER_ID [--token T] [--attr KEY=VALUE]...\n"
                 "  target list [--after ID] [--limit N]\n"
                 "  target show CONTROLLER_ID\n"
+                "  target telemetry CONTROLLER_ID [--after SEQ] [--limit N]\n"
                 "  rollout create --name N --bundle ID [--groups 1,10,50,100] [--success PCT] [--error PCT]\n"
                 "                 [--soak SECONDS|S1,S2,...] [--type forced|soft|downloadonly] [--window HH:MM-HH:MM]\n"
                 "                 [--filter KEY=GLOB]...\n"
@@ -188,6 +189,22 @@ static int cmd_target(const struct client *cl, int argc, char **argv)
                                 return usage();
                 }
                 snprintf(path, sizeof path, "/api/v1/targets?after=%lld&limit=%lld", atoll(after), atoll(limit));
+                return request(cl, "GET", path, NULL, -1, NULL);
+        }
+        if (argc >= 3 && !strcmp(argv[1], "telemetry")) {
+                const char *after = "0", *limit = "100";
+                for (int i = 3; i < argc; i += 2) {
+                        if (i + 1 < argc && !strcmp(argv[i], "--after"))
+                                after = argv[i + 1];
+                        else if (i + 1 < argc && !strcmp(argv[i], "--limit"))
+                                limit = argv[i + 1];
+                        else
+                                return usage();
+                }
+                _cleanup_free_ char *e = curl_easy_escape(NULL, argv[2], 0);
+                char path[512];
+                snprintf(path, sizeof path, "/api/v1/targets/%s/telemetry?after=%lld&limit=%lld", e ? e : "", atoll(after),
+                         atoll(limit));
                 return request(cl, "GET", path, NULL, -1, NULL);
         }
         if (argc == 3 && !strcmp(argv[1], "show")) {

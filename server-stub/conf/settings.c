@@ -1,6 +1,6 @@
 /* settings.c — berth-server's config file → struct server (see settings.h).
  *
- * Reads and validates every [server], [ddi], [mgmt] and [bundles] key, the secrets they
+ * Reads and validates every [server], [ddi], [mgmt], [bundles] and [telemetry] key, the secrets they
  * point at (tokens, PEM files) and creates the admin token on first start. Nothing here
  * opens sockets or the database.
  */
@@ -20,6 +20,7 @@
 
 #define MAX_PEM 65536
 #define MAX_TOKEN_FILE 4096
+#define TELEMETRY_KEEP_MAX 1000000u
 
 static const char *const known_keys[] = {
         "server.state_dir", "server.trust_dir", "server.tenant", "server.ports_file", "server.log_level",
@@ -28,7 +29,7 @@ static const char *const known_keys[] = {
         "ddi.max_connections", "ddi.idle_timeout", "ddi.max_body", "ddi.tls_priorities",
         "mgmt.listen", "mgmt.admin_token", "mgmt.admin_token_file", "mgmt.cert", "mgmt.key", "mgmt.ca_file",
         "mgmt.max_bundle_size", "mgmt.max_body",
-        "rollout.tick_ms", "bundles.insecure_skip_verify", NULL,
+        "rollout.tick_ms", "bundles.insecure_skip_verify", "telemetry.keep", NULL,
 };
 
 static void warn_unknown(const char *key, void *ud)
@@ -142,6 +143,12 @@ int settings_load(struct server *s, const struct berth_config *c, berr *e)
                 return r;
         if (s->gateway_token && strlen(s->gateway_token) < 16)
                 return berr_set(e, -EINVAL, "the gateway token must be at least 16 characters");
+        uint64_t keep;
+        if ((r = config_get_u64(c, "telemetry.keep", 1000, &keep, e)) < 0)
+                return r;
+        if (keep == 0 || keep > TELEMETRY_KEEP_MAX)
+                return berr_set(e, -EINVAL, "config telemetry.keep must be 1-%u records per target", TELEMETRY_KEEP_MAX);
+        s->telemetry_keep = (unsigned)keep;
         return 0;
 }
 

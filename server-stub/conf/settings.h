@@ -10,7 +10,8 @@
 struct berth_config;
 struct server;
 
-/* Fills the [server], [ddi] and [bundles] fields of s (paths, tenant, tokens, flags). */
+/* Fills the [server], [ddi], [bundles] and [telemetry] fields of s (paths, tenant,
+ * tokens, flags, bounds). */
 int settings_load(struct server *s, const struct berth_config *c, berr *e);
 /* mgmt.admin_token(_file), else STATE/admin.token (created 0600 with a random token). */
 int settings_admin_token(struct server *s, const struct berth_config *c, berr *e);

@@ -33,6 +33,8 @@ struct server {
         char *admin_token;
         /* [bundles] */
         bool insecure_skip_verify;
+        /* [telemetry] */
+        unsigned telemetry_keep;        /* records kept per target (the newest) */
 
         struct sdb *db;
         struct engine *engine;

@@ -26,6 +26,7 @@ enum stmt_id {
         S_ROLLOUT_ADD, S_ROLLOUT_TARGET_ADD, S_ROLLOUT_GET, S_ROLLOUT_SAVE, S_ROLLOUT_IDS,
         S_GROUP_TOTAL, S_GROUP_COUNTS, S_GROUP_TARGETS, S_ROLLOUT_OPEN_ACTIONS, S_ROLLOUT_SUCCEEDED,
         S_ACTION_CANCEL, S_ACTION_HISTORY,
+        S_TM_STATE, S_TM_RESET, S_TM_ADD, S_TM_STATE_SET, S_TM_PRUNE, S_TM_JSON,
         _S_MAX
 };
 
@@ -88,6 +89,16 @@ static const char *const migrations[] = {
         "CREATE INDEX action_status_action ON action_status(action_id);",
         /* 2: soak time per group ("0,3600,7200"); rollouts.soak stays the first group's */
         "ALTER TABLE rollouts ADD COLUMN soaks TEXT NOT NULL DEFAULT '';",
+        /* 3: agent telemetry (configData tm.* keys): a summary per target and its newest
+         * records; seqs are per queue id, and only the current queue's records are kept */
+        "CREATE TABLE telemetry_state ("
+        "  target_id INTEGER PRIMARY KEY REFERENCES targets(id), queue TEXT NOT NULL,"
+        "  last_seq INTEGER NOT NULL, dropped INTEGER NOT NULL, pending INTEGER NOT NULL,"
+        "  gaps INTEGER NOT NULL, updated INTEGER NOT NULL);"
+        "CREATE TABLE telemetry_records ("
+        "  target_id INTEGER NOT NULL REFERENCES targets(id), seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
+        "  kind TEXT NOT NULL, source TEXT NOT NULL, text TEXT NOT NULL, received INTEGER NOT NULL,"
+        "  PRIMARY KEY(target_id, seq)) WITHOUT ROWID;",
 };
 
 /* Stored feedback rows per action are capped; later ones only update the action. */
@@ -115,7 +126,9 @@ static const char *const sql[_S_MAX] = {
                 "   json_object('name', t.reported_name, 'version', t.reported_version) END,"
                 " 'currentAction', (SELECT json_object('id', a.id, 'status', a.status, 'rolloutId', a.rollout_id, 'group', a.grp + 1,"
                 "   'bundleId', a.bundle_id, 'lastExecution', a.last_execution) FROM actions a"
-                "   WHERE a.target_id=t.id ORDER BY a.active DESC, a.id DESC LIMIT 1))"
+                "   WHERE a.target_id=t.id ORDER BY a.active DESC, a.id DESC LIMIT 1),"
+                " 'telemetry', json((SELECT json_object('lastSeq', s.last_seq, 'dropped', s.dropped, 'pending', s.pending,"
+                "   'gaps', s.gaps, 'updated', s.updated) FROM telemetry_state s WHERE s.target_id=t.id)))"
                 " FROM targets t LEFT JOIN bundles b ON b.id=t.installed_bundle"
                 " WHERE t.id>? AND (?='' OR t.controller_id=?) ORDER BY t.id LIMIT ?",
         [S_TARGET_ALL] = "SELECT id, controller_id, attributes FROM targets ORDER BY id",
@@ -172,6 +185,29 @@ static const char *const sql[_S_MAX] = {
                 " || execution || '/' || finished || (SELECT group_concat(' ' || value, '') FROM json_each(details)) AS m"
                 " FROM action_status WHERE action_id=? ORDER BY id DESC LIMIT ?)",
         [S_ACTION_CANCEL] = "UPDATE actions SET status=?, updated=? WHERE id=? AND active=1 AND status IN (?,?)",
+        [S_TM_STATE] = "SELECT queue, last_seq, dropped, gaps FROM telemetry_state WHERE target_id=?",
+        [S_TM_RESET] = "DELETE FROM telemetry_records WHERE target_id=?",
+        [S_TM_ADD] = "INSERT INTO telemetry_records(target_id, seq, ts, kind, source, text, received) VALUES(?,?,?,?,?,?,?)",
+        [S_TM_STATE_SET] = "INSERT INTO telemetry_state(target_id, queue, last_seq, dropped, pending, gaps, updated)"
+                           " VALUES(?,?,?,?,?,?,?) ON CONFLICT(target_id) DO UPDATE SET queue=excluded.queue,"
+                           " last_seq=excluded.last_seq, dropped=excluded.dropped, pending=excluded.pending,"
+                           " gaps=excluded.gaps, updated=excluded.updated",
+        /* Everything at or below the (keep+1)-th newest seq goes. */
+        [S_TM_PRUNE] = "DELETE FROM telemetry_records WHERE target_id=?1 AND seq<=(SELECT seq FROM telemetry_records"
+                       " WHERE target_id=?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        /* "latest" relies on SQLite taking the bare columns of a MAX() aggregate from the
+         * row that holds the maximum. */
+        [S_TM_JSON] =
+                "SELECT json_object('controllerId', t.controller_id, 'queue', s.queue, 'lastSeq', IFNULL(s.last_seq,0),"
+                " 'dropped', IFNULL(s.dropped,0), 'pending', IFNULL(s.pending,0), 'gaps', IFNULL(s.gaps,0),"
+                " 'updated', s.updated,"
+                " 'latest', json((SELECT json_group_object(source, json_object('seq', seq, 'ts', ts, 'kind', kind,"
+                "   'text', text)) FROM (SELECT source, MAX(seq) AS seq, ts, kind, text FROM telemetry_records"
+                "   WHERE target_id=t.id GROUP BY source ORDER BY source))),"
+                " 'records', json((SELECT json_group_array(json_object('seq', seq, 'ts', ts, 'kind', kind,"
+                "   'source', source, 'text', text, 'received', received)) FROM (SELECT * FROM telemetry_records"
+                "   WHERE target_id=t.id AND seq>?2 ORDER BY seq LIMIT ?3))))"
+                " FROM targets t LEFT JOIN telemetry_state s ON s.target_id=t.id WHERE t.controller_id=?1",
         [S_ROLLOUT_SUCCEEDED] = "SELECT a.target_id, a.prev_bundle FROM actions a JOIN targets t ON t.id=a.target_id"
                                 " WHERE a.rollout_id=? AND a.kind='update' AND a.status=? AND a.prev_bundle<>0"
                                 " AND t.installed_action=a.id",
@@ -230,6 +266,19 @@ static int step_done(sqlite3_stmt *s)
 {
         int rc = sqlite3_step(s);
         int r = rc == SQLITE_DONE ? 0 : sq_err(rc ? rc : SQLITE_ERROR);
+        sqlite3_reset(s);
+        return r;
+}
+
+/* Steps a bound statement that answers one JSON text: 1 with a copy in *ret, 0 for no row. */
+static int step_json(sqlite3_stmt *s, char **ret)
+{
+        int r = 0, rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                *ret = strdup((const char *)sqlite3_column_text(s, 0));
+                r = *ret ? 1 : -ENOMEM;
+        } else if (rc != SQLITE_DONE)
+                r = sq_err(rc);
         sqlite3_reset(s);
         return r;
 }
@@ -412,14 +461,111 @@ int sdb_targets_add_batch(struct sdb *db, size_t n, const char *const *cids, con
         return r;
 }
 
-int sdb_target_set_attrs(struct sdb *db, int64_t id, const char *attrs_json)
+/* Stores what is new in one batch; called inside the configData transaction. */
+static int tm_ingest_locked(struct sdb *db, int64_t id, const struct sdb_tm_batch *b, unsigned keep, int64_t now)
+{
+        int64_t last = 0, dropped = 0, gaps = 0;
+        bool same_queue = false;
+        sqlite3_stmt *s = st(db, S_TM_STATE);
+        sqlite3_bind_int64(s, 1, id);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+                const unsigned char *q = sqlite3_column_text(s, 0);
+                same_queue = q && !strcmp((const char *)q, b->queue);
+                last = sqlite3_column_int64(s, 1);
+                dropped = sqlite3_column_int64(s, 2);
+                gaps = sqlite3_column_int64(s, 3);
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return sq_err(rc);
+        int r;
+        if (!same_queue) {
+                /* A new queue id: the agent's state was wiped, its seqs start over. */
+                if (rc == SQLITE_ROW) {
+                        s = st(db, S_TM_RESET);
+                        sqlite3_bind_int64(s, 1, id);
+                        if ((r = step_done(s)) < 0)
+                                return r;
+                }
+                last = dropped = gaps = 0;
+        }
+        /* A resend whose answer the agent lost: nothing new, nothing changes. */
+        if (b->last <= last)
+                return 0;
+        if (b->first > last + 1)
+                gaps += b->first - last - 1;
+        int added = 0;
+        for (size_t i = 0; i < b->n; i++) {
+                const struct sdb_tm_record *x = &b->rec[i];
+                if (x->seq <= last)
+                        continue;
+                s = st(db, S_TM_ADD);
+                sqlite3_bind_int64(s, 1, id);
+                sqlite3_bind_int64(s, 2, x->seq);
+                sqlite3_bind_int64(s, 3, x->ts);
+                sqlite3_bind_text(s, 4, x->kind, -1, SQLITE_STATIC);
+                sqlite3_bind_text(s, 5, x->source, -1, SQLITE_STATIC);
+                sqlite3_bind_text(s, 6, x->text, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(s, 7, now);
+                if ((r = step_done(s)) < 0)
+                        return r;
+                added++;
+        }
+        s = st(db, S_TM_STATE_SET);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, b->queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, b->last);
+        sqlite3_bind_int64(s, 4, b->dropped > dropped ? b->dropped : dropped); /* never decreases */
+        sqlite3_bind_int64(s, 5, b->pending);
+        sqlite3_bind_int64(s, 6, gaps);
+        sqlite3_bind_int64(s, 7, now);
+        if ((r = step_done(s)) < 0)
+                return r;
+        s = st(db, S_TM_PRUNE);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, keep);
+        if ((r = step_done(s)) < 0)
+                return r;
+        return added;
+}
+
+int sdb_target_config_data(struct sdb *db, int64_t id, const char *attrs_json, const struct sdb_tm_batch *tm,
+                           unsigned keep)
+{
+        int r;
+        int64_t now = (int64_t)time(NULL);
+        LOCKED(db) {
+                if ((r = begin(db)) < 0)
+                        break;
+                if (attrs_json) {
+                        sqlite3_stmt *s = st(db, S_TARGET_ATTRS_SET);
+                        sqlite3_bind_text(s, 1, attrs_json, -1, SQLITE_STATIC);
+                        sqlite3_bind_int64(s, 2, id);
+                        r = step_done(s);
+                }
+                int added = 0;
+                if (r >= 0 && tm)
+                        r = added = tm_ingest_locked(db, id, tm, keep, now);
+                if (r >= 0)
+                        r = commit(db);
+                if (r < 0)
+                        rollback(db);
+                else
+                        r = added;
+        }
+        return r;
+}
+
+int sdb_target_telemetry_json(struct sdb *db, const char *cid, int64_t after, unsigned limit, char **ret)
 {
         int r;
         LOCKED(db) {
-                sqlite3_stmt *s = st(db, S_TARGET_ATTRS_SET);
-                sqlite3_bind_text(s, 1, attrs_json, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(s, 2, id);
-                r = step_done(s);
+                sqlite3_stmt *s = st(db, S_TM_JSON);
+                sqlite3_bind_text(s, 1, cid, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(s, 2, after);
+                sqlite3_bind_int(s, 3, (int)limit);
+                r = step_json(s, ret);
         }
         return r;
 }
@@ -689,17 +835,11 @@ int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int
 
 static int fetch_json(struct sdb *db, enum stmt_id id, int64_t key, char **ret)
 {
-        int r = 0;
+        int r;
         LOCKED(db) {
                 sqlite3_stmt *s = st(db, id);
                 sqlite3_bind_int64(s, 1, key);
-                int rc = sqlite3_step(s);
-                if (rc == SQLITE_ROW) {
-                        *ret = strdup((const char *)sqlite3_column_text(s, 0));
-                        r = *ret ? 1 : -ENOMEM;
-                } else if (rc != SQLITE_DONE)
-                        r = sq_err(rc);
-                sqlite3_reset(s);
+                r = step_json(s, ret);
         }
         return r;
 }

@@ -100,7 +100,7 @@ int ddi_parse_feedback(const char *buf, size_t len, struct ddi_feedback *ret, be
         return 0;
 }
 
-int ddi_apply_config_data(const char *buf, size_t len, const char *current, char **ret, berr *e)
+int ddi_apply_config_data(const char *buf, size_t len, const char *current, char **ret, struct tm_batch *tm, berr *e)
 {
         json_t *j = load(buf, len, e);
         if (!j)
@@ -128,6 +128,17 @@ int ddi_apply_config_data(const char *buf, size_t len, const char *current, char
                         goto out;
                 }
         }
+        int has_tm = tm_take(data, tm, e);
+        if (has_tm < 0) {
+                r = has_tm;
+                goto out;
+        }
+        if (has_tm && strcmp(mode, "merge")) {
+                r = berr_set(e, -EINVAL, "telemetry key tm.v is only accepted with \"mode\": \"merge\"");
+                goto out;
+        }
+        if (has_tm && json_object_size(data) == 0)
+                has_tm = 2;
         attrs = strcmp(mode, "replace") && current ? json_loads(current, 0, NULL) : NULL;
         if (!json_is_object(attrs)) {
                 json_decref(attrs);
@@ -142,8 +153,7 @@ int ddi_apply_config_data(const char *buf, size_t len, const char *current, char
                 goto out;
         }
         *ret = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!*ret)
-                r = -ENOMEM;
+        r = *ret ? has_tm : -ENOMEM;
 out:
         json_decref(attrs);
         json_decref(j);

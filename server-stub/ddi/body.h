@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "ddi/telemetry.h"
 
 #define DDI_MAX_DETAILS 100
 #define DDI_MAX_DETAIL_LEN 4096
@@ -33,8 +34,11 @@ int ddi_parse_feedback(const char *buf, size_t len, struct ddi_feedback *ret, be
 void ddi_feedback_done(struct ddi_feedback *f);
 
 /* {"mode": "merge"|"replace"|"remove", "data": {string: string}} applied to the current
- * attributes (a JSON object text); *ret is the new attributes text (sorted keys). */
-int ddi_apply_config_data(const char *buf, size_t len, const char *current, char **ret, berr *e);
+ * attributes (a JSON object text); *ret is the new attributes text (sorted keys).
+ * Telemetry (`tm.*` keys, merge mode only) is validated and taken out of data first, so
+ * it never becomes an attribute. Returns 0 when there was no telemetry, 1 when *tm holds
+ * a batch sent beside attributes, 2 when the request carried nothing but the batch. */
+int ddi_apply_config_data(const char *buf, size_t len, const char *current, char **ret, struct tm_batch *tm, berr *e);
 
 /* {"name": "...", "version": "..."} of the berth installedBase extension. */
 int ddi_parse_installed(const char *buf, size_t len, char name[DDI_MAX_NAME + 1], char version[DDI_MAX_VERSION + 1],

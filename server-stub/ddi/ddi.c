@@ -326,13 +326,24 @@ static void config_data(struct ddi_ctx *c)
                 http_reply_error(c->r, 503, "server.db", "database unavailable, retry later");
                 return;
         }
-        int k = ddi_apply_config_data(body, len, current, &attrs, &e);
+        struct tm_batch tm = {0};
+        int k = ddi_apply_config_data(body, len, current, &attrs, &tm, &e);
         if (k < 0) {
                 bad_body(c, k, &e, "configData.invalid");
                 return;
         }
-        if (sdb_target_set_attrs(c->s->db, c->t.id, attrs) < 0) {
-                http_reply_error(c->r, 503, "server.db", "cannot store attributes, retry later");
+        struct sdb_tm_record rec[TM_MAX_RECORDS];
+        struct sdb_tm_batch b = {.queue = tm.queue, .first = tm.first, .last = tm.last, .dropped = tm.dropped,
+                                 .pending = tm.pending, .n = k > 0 ? tm.n : 0, .rec = rec};
+        for (size_t i = 0; i < b.n; i++)
+                rec[i] = (struct sdb_tm_record){tm.rec[i].seq, tm.rec[i].ts, tm.rec[i].kind, tm.rec[i].source,
+                                                tm.rec[i].text};
+        /* Attributes and telemetry commit together: a 200 means both are stored. A request
+         * with telemetry only leaves the attributes alone, and so does not answer the
+         * server's request for them (the configData link of the poll). */
+        k = sdb_target_config_data(c->s->db, c->t.id, k == 2 ? NULL : attrs, k > 0 ? &b : NULL, c->s->telemetry_keep);
+        if (k < 0) {
+                http_reply_error(c->r, 503, "server.db", "cannot store attributes and telemetry, retry later");
                 return;
         }
         http_reply_empty(c->r, 200);

@@ -23,6 +23,8 @@
 #include "rollout/rollout.h"
 
 #define MAX_BATCH 100000
+#define TELEMETRY_LIMIT_DEFAULT 100
+#define TELEMETRY_LIMIT_MAX 1000
 
 static bool name_ok(const char *n)
 {
@@ -233,6 +235,42 @@ static void targets_list(struct server *s, struct http_request *r, const char *c
         http_reply_json(r, 200, arr);
 }
 
+/* A query parameter that must be a decimal integer in [min, max] when present. */
+static bool query_num(struct http_request *r, const char *name, long long min, long long max, long long *ret)
+{
+        const char *v = http_query(r, name);
+        if (!v)
+                return true;
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno || x < min || x > max)
+                return false;
+        *ret = x;
+        return true;
+}
+
+static void target_telemetry(struct server *s, struct http_request *r, const char *cid)
+{
+        long long after = 0, limit = TELEMETRY_LIMIT_DEFAULT;
+        if (!query_num(r, "after", 0, INT64_MAX, &after) || !query_num(r, "limit", 1, INT64_MAX, &limit)) {
+                http_reply_error(r, 400, "telemetry.invalidQuery", "after must be a seq ≥ 0 and limit a number ≥ 1 "
+                                                                   "(at most %d records are returned)", TELEMETRY_LIMIT_MAX);
+                return;
+        }
+        if (limit > TELEMETRY_LIMIT_MAX)
+                limit = TELEMETRY_LIMIT_MAX;
+        _cleanup_free_ char *text = NULL;
+        int k = sdb_target_telemetry_json(s->db, cid, after, (unsigned)limit, &text);
+        json_t *o = k > 0 ? json_loads(text, 0, NULL) : NULL;
+        if (k == 0)
+                http_reply_error(r, 404, "target.notFound", "target '%s' is not registered", cid);
+        else if (!o)
+                http_reply_error(r, 503, "server.db", "cannot read the telemetry of target '%s'", cid);
+        else
+                http_reply_json(r, 200, o);
+}
+
 static bool parse_id(const char *s, int64_t *ret)
 {
         char *end;
@@ -366,6 +404,8 @@ void mgmt_handle(void *userdata, struct http_request *r)
                 targets_list(s, r, NULL);
         else if (!strcmp(what, "targets") && n == 4 && get)
                 targets_list(s, r, seg[3]);
+        else if (!strcmp(what, "targets") && n == 5 && get && !strcmp(seg[4], "telemetry"))
+                target_telemetry(s, r, seg[3]);
         else if (!strcmp(what, "rollouts") && n == 3 && post)
                 rollouts_create(s, r);
         else if (!strcmp(what, "rollouts") && n == 3 && get)

@@ -16,7 +16,7 @@ rm -rf "$OUT/corpus"
 mkdir -p "$OUT/corpus" "$OUT/crashes"
 
 shopt -s nullglob
-targets=("$BUILD"/tests/fuzz_*)
+targets=("$BUILD"/tests/fuzz_* "$BUILD"/server-stub/fuzz_server_*)
 ((${#targets[@]})) || { echo "fuzz: no fuzz_* binaries in $BUILD/tests (configure with -DBERTH_FUZZ=ON)" >&2; exit 1; }
 
 # A seed written by berth's own writer (the checked-in ones come from tests/cli/mkbundle.py).
@@ -47,7 +47,7 @@ for bin in "${targets[@]}"; do
         [ -d "$SEEDS/$kind" ] && dirs+=("$SEEDS/$kind")
         [ -d "$OUT/extra/$kind" ] && dirs+=("$OUT/extra/$kind")
         dict=()
-        case $kind in manifest | reader) dict=(-dict="$SRC/tests/fuzz/manifest.dict") ;; workload_spec) dict=(-dict="$SRC/tests/fuzz/workload_spec.dict") ;; esac
+        case $kind in manifest | reader) dict=(-dict="$SRC/tests/fuzz/manifest.dict") ;; workload_spec) dict=(-dict="$SRC/tests/fuzz/workload_spec.dict") ;; server_telemetry) dict=(-dict="$SRC/tests/fuzz/server_telemetry.dict") ;; esac
         echo "== $name: ${SECS}s"
         if ! "$bin" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
                 -artifact_prefix="$OUT/crashes/$name-" "${dict[@]}" "${dirs[@]}" >"$OUT/$name.log" 2>&1; then

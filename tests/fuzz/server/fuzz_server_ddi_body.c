@@ -17,8 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ddi_parse_feedback(buf, size, &f, &e) == 0)
                 ddi_feedback_done(&f);
         char *out = NULL;
+        struct tm_batch tm;
         berr_clear(&e);
-        if (ddi_apply_config_data(buf, size, "{\"a\":\"b\"}", &out, &e) == 0)
+        if (ddi_apply_config_data(buf, size, "{\"a\":\"b\"}", &out, &tm, &e) >= 0)
                 free(out);
         char n[DDI_MAX_NAME + 1], v[DDI_MAX_VERSION + 1];
         berr_clear(&e);

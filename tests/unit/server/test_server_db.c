@@ -1,9 +1,11 @@
 /* test_server_db.c — berth-server's SQLite layer (server-stub/db): migrations on reopen,
  * target/action isolation, one active action per target, feedback transitions, rollout
- * groups and cancellation with rollback. */
+ * groups and cancellation with rollback, telemetry ingestion (duplicates, gaps, queue
+ * reset, keep bound, one transaction with the attributes). */
 #include "testutil.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "db/db.h"
@@ -35,6 +37,12 @@ static int64_t add_bundle(struct sdb *db, const char *name, int64_t version)
         assert_int_equal(sdb_bundle_add(db, &b, &e), 0);
         assert_true(b.id > 0);
         return b.id;
+}
+
+static int append_json(void *ud, const char *text)
+{
+        json_t *o = json_loads(text, 0, NULL);
+        return o ? json_array_append_new(ud, o) : -EBADMSG;
 }
 
 static void test_targets_and_actions(void **state)
@@ -158,6 +166,156 @@ static void test_rollout_groups_and_cancel(void **state)
         test_rmdir(dir);
 }
 
+/* Ingests records first … last of queue q (odd seqs from source "a", even ones from "b")
+ * with attributes attrs (NULL: a telemetry-only request). */
+static int ingest(struct sdb *db, int64_t id, const char *attrs, const char *q, int64_t first, int64_t last,
+                  int64_t dropped, unsigned keep)
+{
+        struct sdb_tm_record rec[32];
+        char text[32][16];
+        size_t n = (size_t)(last - first + 1);
+        for (size_t i = 0; i < n; i++) {
+                snprintf(text[i], sizeof text[i], "t%lld", (long long)(first + (int64_t)i));
+                rec[i] = (struct sdb_tm_record){first + (int64_t)i, 1700000000 + first + (int64_t)i,
+                                                i % 2 ? "sample" : "event", (first + (int64_t)i) % 2 ? "a" : "b", text[i]};
+        }
+        struct sdb_tm_batch b = {.queue = q, .first = first, .last = last, .dropped = dropped, .pending = 100 - last,
+                                 .n = n, .rec = rec};
+        return sdb_target_config_data(db, id, attrs, &b, keep);
+}
+
+static json_t *telemetry(struct sdb *db, const char *cid, int64_t after, unsigned limit)
+{
+        char *text = NULL;
+        assert_int_equal(sdb_target_telemetry_json(db, cid, after, limit, &text), 1);
+        json_t *j = json_loads(text, 0, NULL);
+        assert_non_null(j);
+        free(text);
+        return j;
+}
+
+static int64_t num(json_t *j, const char *path)
+{
+        json_t *v = json_object_get(j, path);
+        assert_true(json_is_integer(v));
+        return json_integer_value(v);
+}
+
+/* The seqs of .records, e.g. "3,4,5". */
+static void seqs(json_t *j, char *out, size_t n)
+{
+        size_t i, o = 0;
+        json_t *r;
+        out[0] = 0;
+        json_array_foreach(json_object_get(j, "records"), i, r)
+                o += (size_t)snprintf(out + o, n - o, "%s%lld", i ? "," : "", (long long)num(r, "seq"));
+}
+
+static void test_telemetry(void **state)
+{
+        char *dir = test_tmpdir("srvdb");
+        struct sdb *db = open_db(dir);
+        int64_t id, id2;
+        char s[512];
+        assert_int_equal(sdb_target_add(db, "gw", "h", "{}", &id), 0);
+        const char *qa = "00000000000000aa", *qb = "00000000000000bb";
+
+        /* Never sent: same shape, nulls and zeros. */
+        json_t *j = telemetry(db, "gw", 0, 100);
+        assert_true(json_is_null(json_object_get(j, "queue")) && json_is_null(json_object_get(j, "updated")));
+        assert_int_equal(num(j, "lastSeq") + num(j, "dropped") + num(j, "pending") + num(j, "gaps"), 0);
+        assert_int_equal(json_object_size(json_object_get(j, "latest")), 0);
+        assert_int_equal(json_array_size(json_object_get(j, "records")), 0);
+        json_decref(j);
+        char *none = NULL;
+        assert_int_equal(sdb_target_telemetry_json(db, "nope", 0, 100, &none), 0);
+        assert_null(none);
+
+        assert_int_equal(ingest(db, id, "{\"k\":\"v\"}", qa, 1, 3, 0, 1000), 3);
+        assert_int_equal(ingest(db, id, "{\"k\":\"v\"}", qa, 1, 3, 0, 1000), 0);    /* resend */
+        assert_int_equal(ingest(db, id, "{\"k\":\"v\"}", qa, 2, 5, 1, 1000), 2);    /* overlap: 4, 5 new */
+        assert_int_equal(ingest(db, id, "{\"k\":\"v\"}", qa, 8, 9, 2, 1000), 2);    /* 6, 7 missing */
+        assert_int_equal(ingest(db, id, "{\"k\":\"v\"}", qa, 8, 8, 0, 1000), 0);    /* stale resend */
+        j = telemetry(db, "gw", 0, 100);
+        assert_string_equal(json_string_value(json_object_get(j, "queue")), qa);
+        assert_int_equal(num(j, "lastSeq"), 9);
+        assert_int_equal(num(j, "gaps"), 2);
+        assert_int_equal(num(j, "dropped"), 2);
+        assert_int_equal(num(j, "pending"), 91);
+        assert_true(num(j, "updated") > 0);
+        seqs(j, s, sizeof s);
+        assert_string_equal(s, "1,2,3,4,5,8,9");
+        /* The newest record per source: odd seqs are "a", even "b". */
+        json_t *la = json_object_get(json_object_get(j, "latest"), "a");
+        json_t *lb = json_object_get(json_object_get(j, "latest"), "b");
+        assert_int_equal(json_object_size(json_object_get(j, "latest")), 2);
+        assert_int_equal(num(la, "seq"), 9);
+        assert_string_equal(json_string_value(json_object_get(la, "text")), "t9");
+        assert_int_equal(num(la, "ts"), 1700000009);
+        assert_int_equal(num(lb, "seq"), 8);
+        assert_string_equal(json_string_value(json_object_get(lb, "kind")), "event");
+        json_decref(j);
+
+        /* after and limit page through the records. */
+        j = telemetry(db, "gw", 3, 2);
+        seqs(j, s, sizeof s);
+        assert_string_equal(s, "4,5");
+        json_decref(j);
+
+        /* A batch that fails to store leaves the attributes as they were: one transaction. */
+        struct sdb_tm_record dup[2] = {{10, 1, "event", "a", "x"}, {10, 1, "event", "a", "x"}};
+        struct sdb_tm_batch bad = {.queue = qa, .first = 10, .last = 11, .n = 2, .rec = dup};
+        assert_true(sdb_target_config_data(db, id, "{\"k\":\"changed\"}", &bad, 1000) < 0);
+        char *attrs = NULL;
+        assert_int_equal(sdb_target_attrs(db, id, &attrs), 1);
+        assert_string_equal(attrs, "{\"k\":\"v\"}");
+        free(attrs);
+        j = telemetry(db, "gw", 0, 100);
+        assert_int_equal(num(j, "lastSeq"), 9);
+        json_decref(j);
+
+        /* Telemetry alone (attrs NULL) leaves the attributes and the request for them. */
+        struct sdb_target tg;
+        assert_int_equal(sdb_target_add(db, "fresh", "h", "{\"a\":\"1\"}", &id2), 0);
+        assert_int_equal(ingest(db, id2, NULL, qa, 1, 1, 0, 1000), 1);
+        assert_int_equal(sdb_target_get(db, "fresh", &tg), 1);
+        assert_true(tg.attrs_requested);
+        assert_int_equal(sdb_target_attrs(db, id2, &attrs), 1);
+        assert_string_equal(attrs, "{\"a\":\"1\"}");
+        free(attrs);
+        assert_int_equal(ingest(db, id2, "{\"a\":\"2\"}", qa, 2, 2, 0, 1000), 1);
+        assert_int_equal(sdb_target_get(db, "fresh", &tg), 1);
+        assert_false(tg.attrs_requested);
+
+        /* A new queue id starts a new sequence space; the old queue's records go. */
+        assert_int_equal(ingest(db, id, "{}", qb, 1, 2, 0, 1000), 2);
+        j = telemetry(db, "gw", 0, 100);
+        seqs(j, s, sizeof s);
+        assert_string_equal(s, "1,2");
+        assert_int_equal(num(j, "gaps") + num(j, "dropped"), 0);
+        assert_string_equal(json_string_value(json_object_get(j, "queue")), qb);
+        json_decref(j);
+
+        /* keep: only the newest records stay. */
+        assert_int_equal(ingest(db, id, "{}", qb, 3, 34, 0, 5), 32);
+        j = telemetry(db, "gw", 0, 100);
+        seqs(j, s, sizeof s);
+        assert_string_equal(s, "30,31,32,33,34");
+        json_decref(j);
+
+        /* The target list carries the summary; a target without telemetry has null. */
+        assert_int_equal(sdb_target_add(db, "quiet", "h", "{}", NULL), 0);
+        json_t *arr = json_array();
+        assert_true(sdb_targets_list_filtered(db, 0, 10, "", append_json, arr) >= 0);
+        assert_int_equal(json_array_size(arr), 3);
+        json_t *t0 = json_object_get(json_array_get(arr, 0), "telemetry");
+        assert_int_equal(num(t0, "lastSeq"), 34);
+        assert_true(json_is_null(json_object_get(json_array_get(arr, 2), "telemetry")));
+        json_decref(arr);
+        sdb_close(db);
+        test_rmdir(dir);
+}
+
 /* A database written by schema 1 (one soak time per rollout) is migrated on open. */
 static void test_migration_from_v1(void **state)
 {
@@ -169,9 +327,11 @@ static void test_migration_from_v1(void **state)
         snprintf(path, sizeof path, "%s/server.db", dir);
         sqlite3 *h;
         assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-        char sql[512];
+        char sql[768];
+        /* Back to schema 1: undo migrations 2 (soaks) and 3 (telemetry). */
         snprintf(sql, sizeof sql,
-                 "ALTER TABLE rollouts DROP COLUMN soaks; PRAGMA user_version=1;"
+                 "ALTER TABLE rollouts DROP COLUMN soaks; DROP TABLE telemetry_records; DROP TABLE telemetry_state;"
+                 " PRAGMA user_version=1;"
                  "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
                  " action_type, created, updated) VALUES('old', %lld, 'ready', '10,100', 90, 5, 77, 'forced', 1, 1);",
                  (long long)b);
@@ -196,6 +356,7 @@ int main(void)
                 cmocka_unit_test(test_targets_and_actions),
                 cmocka_unit_test(test_rollout_groups_and_cancel),
                 cmocka_unit_test(test_migration_from_v1),
+                cmocka_unit_test(test_telemetry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,31 +56,32 @@ static void test_feedback(void **state)
 
 static void test_config_data(void **state)
 {
+        struct tm_batch tm;
         char *out = NULL;
         berr e = {0};
         const char *m = "{\"mode\":\"merge\",\"data\":{\"b\":\"2\",\"a\":\"1\"}}";
-        assert_int_equal(ddi_apply_config_data(m, strlen(m), "{\"c\":\"3\",\"a\":\"0\"}", &out, &e), 0);
+        assert_int_equal(ddi_apply_config_data(m, strlen(m), "{\"c\":\"3\",\"a\":\"0\"}", &out, &tm, &e), 0);
         assert_string_equal(out, "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}");
         free(out);
         const char *r = "{\"mode\":\"replace\",\"data\":{\"x\":\"y\"}}";
-        assert_int_equal(ddi_apply_config_data(r, strlen(r), "{\"c\":\"3\"}", &out, &e), 0);
+        assert_int_equal(ddi_apply_config_data(r, strlen(r), "{\"c\":\"3\"}", &out, &tm, &e), 0);
         assert_string_equal(out, "{\"x\":\"y\"}");
         free(out);
         const char *d = "{\"mode\":\"remove\",\"data\":{\"c\":\"\"}}";
-        assert_int_equal(ddi_apply_config_data(d, strlen(d), "{\"c\":\"3\",\"k\":\"v\"}", &out, &e), 0);
+        assert_int_equal(ddi_apply_config_data(d, strlen(d), "{\"c\":\"3\",\"k\":\"v\"}", &out, &tm, &e), 0);
         assert_string_equal(out, "{\"k\":\"v\"}");
         free(out);
         const char *nomode = "{\"id\":\"\",\"status\":{},\"data\":{\"hw\":\"2\"}}"; /* older suricatta shape */
-        assert_int_equal(ddi_apply_config_data(nomode, strlen(nomode), "not json", &out, &e), 0);
+        assert_int_equal(ddi_apply_config_data(nomode, strlen(nomode), "not json", &out, &tm, &e), 0);
         assert_string_equal(out, "{\"hw\":\"2\"}");
         free(out);
         const char *bad[] = {"{\"data\":{\"a\":1}}", "{\"data\":[]}", "{\"mode\":\"add\",\"data\":{}}",
                              "{\"mode\":3,\"data\":{}}", "{}", NULL};
         for (int i = 0; bad[i]; i++) {
                 berr_clear(&e);
-                assert_int_equal(ddi_apply_config_data(bad[i], strlen(bad[i]), "{}", &out, &e), -EINVAL);
+                assert_int_equal(ddi_apply_config_data(bad[i], strlen(bad[i]), "{}", &out, &tm, &e), -EINVAL);
         }
-        assert_int_equal(ddi_apply_config_data("{", 1, "{}", &out, &e), -EBADMSG);
+        assert_int_equal(ddi_apply_config_data("{", 1, "{}", &out, &tm, &e), -EBADMSG);
 }
 
 static void test_installed(void **state)
