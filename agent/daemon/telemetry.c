@@ -276,9 +276,9 @@ static void on_batch_sent(void *ud, int r, const struct http_response *resp, con
                  * records are dropped and counted, so the queue does not stall. */
                 log_warning("agent: the server refused %zu telemetry record(s) (HTTP %ld: %.200s); dropping them",
                             a->tm_n, resp->status, resp->body ? resp->body : "");
-                (void)agentdb_tm_remove(a->db, a->tm_last, true);
+                (void)agentdb_tm_remove(a->db, a->tm_last - (int64_t)a->tm_n + 1, a->tm_last, true);
         } else {
-                (void)agentdb_tm_remove(a->db, a->tm_last, false);
+                (void)agentdb_tm_remove(a->db, a->tm_last - (int64_t)a->tm_n + 1, a->tm_last, false);
                 a->m.tm_sent += a->tm_n;
                 a->tm_dropping = false;
         }

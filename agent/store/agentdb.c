@@ -482,27 +482,36 @@ int agentdb_tm_peek(struct berth_db *db, size_t max, struct tm_record *out, size
 }
 
 struct tm_remove_args {
-        int64_t last_seq;
+        int64_t first_seq, last_seq;
         bool counted;
 };
 
 static int tm_remove_body(struct berth_db *db, const void *arg, uint64_t *n)
 {
         const struct tm_remove_args *p = arg;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL, *un = NULL;
         if (prep(db, "DELETE FROM telemetry_queue WHERE seq <= ?", &st) < 0)
                 return -EIO;
         sqlite3_bind_int64(st, 1, p->last_seq);
         if (step_done(st) < 0)
                 return -EIO;
-        if (p->counted)
-                *n += (uint64_t)sqlite3_changes(db_handle(db));
-        return 0;
+        int64_t removed = sqlite3_changes(db_handle(db));
+        if (p->counted) {
+                *n += (uint64_t)removed;
+                return 0;
+        }
+        int64_t lost = p->last_seq - p->first_seq + 1 - removed;
+        if (lost <= 0)
+                return 0;
+        if (prep(db, "UPDATE telemetry_meta SET dropped = max(dropped - ?, 0) WHERE id = 1", &un) < 0)
+                return -EIO;
+        sqlite3_bind_int64(un, 1, lost);
+        return step_done(un);
 }
 
-int agentdb_tm_remove(struct berth_db *db, int64_t last_seq, bool counted)
+int agentdb_tm_remove(struct berth_db *db, int64_t first_seq, int64_t last_seq, bool counted)
 {
-        struct tm_remove_args p = {.last_seq = last_seq, .counted = counted};
+        struct tm_remove_args p = {.first_seq = first_seq, .last_seq = last_seq, .counted = counted};
         return tm_tx(db, tm_remove_body, &p, NULL);
 }
 

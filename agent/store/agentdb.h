@@ -117,7 +117,9 @@ int agentdb_tm_push(struct berth_db *db, int64_t ts, const char *kind, const cha
 int agentdb_tm_expire(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *ret_dropped);
 /* Up to max oldest records, in seq order. */
 int agentdb_tm_peek(struct berth_db *db, size_t max, struct tm_record *out, size_t *ret_n);
-/* Deletes records up to and including last_seq: delivered (counted = false) or refused
- * for good by the server (counted = true: they add to the dropped counter). */
-int agentdb_tm_remove(struct berth_db *db, int64_t last_seq, bool counted);
+/* Deletes the batch first_seq..last_seq (and anything older): delivered (counted =
+ * false) or refused for good by the server (counted = true: they add to the dropped
+ * counter). A delivered batch whose oldest records the bound dropped while it was in
+ * flight takes them back off the counter: the server has them. */
+int agentdb_tm_remove(struct berth_db *db, int64_t first_seq, int64_t last_seq, bool counted);
 int agentdb_tm_stats(struct berth_db *db, struct tm_stats *ret);
