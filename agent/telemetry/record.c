@@ -41,8 +41,9 @@ size_t tm_sanitize(char *dst, size_t max, const char *src)
         bool space = true;      /* drops leading whitespace too */
         while (*s) {
                 size_t n = utf8_len(s);
-                if (n == 1 && (*s < 0x20 || *s == 0x7f || *s == ' ')) {
-                        s++;
+                bool c1 = n == 2 && s[0] == 0xc2 && s[1] <= 0x9f; /* U+0080..U+009F */
+                if ((n == 1 && (*s < 0x20 || *s == 0x7f || *s == ' ')) || c1) {
+                        s += n;
                         if (!space && o < max) {
                                 dst[o++] = ' ';
                                 space = true;

@@ -15,7 +15,7 @@
 #define TM_BATCH_MAX 32         /* records per configData request */
 
 /* Copies src into dst (at most max bytes plus NUL) as printable UTF-8: control
- * characters become spaces, invalid UTF-8 bytes '?', runs of whitespace one space,
+ * characters (C0, DEL, C1) become spaces, invalid UTF-8 bytes '?', runs of whitespace one space,
  * and the cut never splits a character. Returns the length written. */
 size_t tm_sanitize(char *dst, size_t max, const char *src);
 /* A source name for the wire: [A-Za-z0-9._-], 1..TM_SOURCE_MAX; other bytes become

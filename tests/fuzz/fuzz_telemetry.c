@@ -18,7 +18,8 @@ static void check_text(const char *s, size_t max)
         if (n > max)
                 abort();
         for (size_t i = 0; i < n; i++)
-                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+                    ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] <= 0x9f))
                         abort();
         /* jansson refuses invalid UTF-8: a cheap validity check */
         json_t *j = json_string(s);

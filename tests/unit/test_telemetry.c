@@ -21,6 +21,8 @@ static void test_sanitize(void **state)
         assert_int_equal(tm_sanitize(b, 6, "abc\xe2\x82\xac"), 6);
         tm_sanitize(b, 63, "\x7f\x01");
         assert_string_equal(b, "");
+        tm_sanitize(b, 63, "a\xc2\x85" "b\xc2\xa0" "c"); /* NEL is a control, NBSP is not */
+        assert_string_equal(b, "a b\xc2\xa0" "c");
         char src[TM_SOURCE_MAX + 1];
         tm_source_name(src, "web server/1");
         assert_string_equal(src, "web_server_1");
