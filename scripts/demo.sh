@@ -107,6 +107,7 @@ export BERTH=$BUILD/agent/berth
 # shellcheck source=../tests/lib/harness.sh
 source "$SRC/tests/lib/harness.sh"
 trap 'die "unexpected failure of: $BASH_COMMAND"' ERR
+trap 'printf "\ndemo: interrupted; stopping everything and cleaning up\n" >&2; exit 130' INT
 W=$(mktemp -d "${TMPDIR:-/tmp}/berth-demo.XXXXXX")
 if [ "$KEEP" = 1 ]; then
         t_defer "echo 'demo: kept $W' >&2"
@@ -116,6 +117,22 @@ fi
 cd "$W"
 say "Working directory: $W (everything below is relative to it)."
 GWS=(gw-1 gw-2 gw-3)
+
+# reap_namespace NS: the last resort for one agent's containerd namespace, run after
+# containerd's own stop. A Ctrl-C reaches containerd too, and a containerd that is gone
+# cannot kill its tasks: whatever still runs in the namespace's cgroups is killed here,
+# then its empty cgroups and runc state are removed.
+reap_namespace() {
+        local ns=$1 d
+        # shellcheck disable=SC2016 # expanded by t_wait_for
+        for d in /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns"; do
+                [ -d "$d" ] || continue
+                cat "$d"/*/cgroup.procs 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+                t_wait_for '[ -z "$(cat '"$d"'/*/cgroup.procs 2>/dev/null)" ]' 10 || true
+                rmdir "$d"/*/ "$d" 2>/dev/null || true
+        done
+        rm -rf "/run/containerd/runc/$ns"
+}
 
 # ---- release keys, TLS, server --------------------------------------------------------
 step "Release engineering: two signing keys, a release needs both (2-of-2)"
@@ -232,9 +249,8 @@ data_dir = $W/$gw/data
 [control]
 socket = $W/$gw/berth.sock
 EOF
-        # containerd's stop (registered earlier, so run later) kills the tasks; then the
-        # namespace's empty cgroup and runc dirs can go.
-        t_defer "t_containerd_stop; rmdir /sys/fs/cgroup/*/${NS[$gw]} /sys/fs/cgroup/${NS[$gw]} /run/containerd/runc/${NS[$gw]}"
+        # containerd first (it kills the namespace's tasks), then what is left of them.
+        t_defer "t_containerd_stop; reap_namespace ${NS[$gw]}"
 done
 say "gw-1's agent configuration (the others differ in names, ports and token):"
 sed 's/^token = .*/token = (from berth-server target add)/' gw-1/agent.conf | sed 's/^/    /'
