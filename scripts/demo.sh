@@ -294,17 +294,28 @@ out=$(berth-server bundle upload v1/gateway-stack-1.berth) || die "uploading rel
 BUNDLE1=$(jq -r .id <<<"$out")
 jq -r '"  bundle \(.id): \(.name) version \(.version), \(.size) bytes, sha256 \(.hashes.sha256[0:16])…"' <<<"$out"
 
-# rollout_summary JSON: one line per group, with the gateways the server put in it.
-TARGETS_JSON='[]'
+# rollout_summary JSON: one line per group, with the gateways the server put in it and,
+# while their action is open, what their agent says it is doing (AGENTS_JSON).
+TARGETS_JSON='[]' AGENTS_JSON='{}'
 rollout_summary() {
-        jq -r --argjson t "$TARGETS_JSON" '
+        jq -r --argjson t "$TARGETS_JSON" --argjson a "$AGENTS_JSON" '
           . as $r
           | "  rollout \($r.id) (\($r.name)): \($r.state)\(if $r.reason != "" then " — " + $r.reason else "" end)",
             ($r.groups[] | . as $g
              | [$t[] | select(.currentAction.rolloutId == $r.id and .currentAction.group == $g.group)
-                     | "\(.controllerId) \(.currentAction.status)"] as $m
+                     | "\(.controllerId) \(.currentAction.status)" +
+                       (if (.currentAction.status | IN("scheduled", "running")) and ($a[.controllerId] // "") != ""
+                        then " (agent: \($a[.controllerId]))" else "" end)] as $m
              | "    group \($g.group) (\($g.percent) %, \($g.targets) gateway\(if $g.targets == 1 then "" else "s" end)): " +
                (if ($m | length) > 0 then ($m | join(", ")) else "not started" end))' <<<"$1"
+}
+# agent_activity: {"gw-1": "what its agent is doing", …} from each agent's control socket.
+agent_activity() {
+        local gw
+        for gw in "${GWS[@]}"; do
+                berth status --json --config "$gw/agent.conf" 2>/dev/null |
+                        jq -c --arg g "$gw" '{($g): (.agent.status // "")}' || true
+        done | jq -cs 'add // {}'
 }
 # watch_rollout ID STATE: prints the rollout's groups whenever they change, until it
 # reaches STATE; dies if it ends in another state or takes longer than $TMO s.
@@ -313,6 +324,7 @@ watch_rollout() {
         while :; do
                 st=$(berth-server rollout status "$id" 2>/dev/null) || st=''
                 TARGETS_JSON=$(berth-server target list 2>/dev/null) || TARGETS_JSON='[]'
+                AGENTS_JSON=$(agent_activity)
                 if [ -n "$st" ]; then
                         line=$(rollout_summary "$st")
                         if [ "$line" != "$last" ]; then
@@ -455,11 +467,15 @@ show "berth-server target list"
 berth-server target list | jq -r '.[] | "  \(.controllerId): installed \(.installed.name // "-") \(.installed.version // "-"), last action \(.currentAction.id) (rollout \(.currentAction.rolloutId), \(.currentAction.status)), last poll \(.lastPoll | if . > 0 then todate else "never" end)"'
 # --- telemetry (issue 8): the server's latest telemetry per gateway goes here, e.g.
 # --- show "berth-server target telemetry gw-1" and a short jq summary per gateway.
-say "Each gateway's agent, through its control socket:"
+say "Each gateway: its agent through the control socket (what it does, what it holds), then
+its workloads from the state directory (the socket does not report them yet)."
 for gw in "${GWS[@]}"; do
-        show "berth status --config $gw/agent.conf"
-        berth status --config "$gw/agent.conf" | grep -v '^      image' | sed 's/^/    /' ||
-                die "berth status through $gw's control socket failed"
+        show "berth status --config $gw/agent.conf      (image lines left out)"
+        st=$(berth status --config "$gw/agent.conf") || die "berth status through $gw's control socket failed"
+        grep -v '^      image' <<<"$st" | sed 's/^/    /'
+        grep -q "^agent: *running" <<<"$st" || die "$gw's status did not come from its running agent: $st"
+        show "berth status --no-agent --config $gw/agent.conf   (workloads part)"
+        berth status --no-agent --config "$gw/agent.conf" | sed -n '/^workloads:/,$p' | sed 's/^/    /'
 done
 
 step "Stopping everything"
