@@ -87,8 +87,10 @@ else
 fi
 if [ -z "$BUILD" ]; then
         BUILD=$SRC/build/demo
-        run cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_TESTS=OFF >/dev/null
-        run cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+        show "cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_TESTS=OFF"
+        cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_TESTS=OFF >/dev/null
+        show "cmake --build build/demo -j$(nproc)"
+        cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 else
         BUILD=$(cd "$BUILD" && pwd)
         say "(--build-dir: using the binaries in $BUILD)"
@@ -219,7 +221,7 @@ for gw in "${GWS[@]}"; do
         show "berth-server target add $gw"
         out=$(berth-server target add "$gw") || die "registering $gw on the server failed: $out"
         tok=$(jq -r ".[0].token" <<<"$out")
-        [ -n "$tok" ] && [ "$tok" != null ] || die "the server gave no token for $gw: $out"
+        if [ -z "$tok" ] || [ "$tok" = null ]; then die "the server gave no token for $gw: $out"; fi
         PORT[$gw]=$(t_free_port)
         NS[$gw]=$T_CTRD_NS-$gw
         for wl in broker poller; do
@@ -309,6 +311,19 @@ rollout_summary() {
              | "    group \($g.group) (\($g.percent) %, \($g.targets) gateway\(if $g.targets == 1 then "" else "s" end)): " +
                (if ($m | length) > 0 then ($m | join(", ")) else "not started" end))' <<<"$1"
 }
+# start_rollout NAME BUNDLE_ID: creates and starts the demo's rollout of a bundle to every
+# gateway: group 1 = 33 % (one of three), group 2 = the rest; group 2 starts when all of
+# group 1 succeeded; the first failure pauses it. Sets ROLLOUT.
+start_rollout() {
+        # shellcheck disable=SC2054 # 33,100 is one argument
+        local args=(--name "$1" --bundle "$2" --groups 33,100 --success 100 --error 0 --filter 'controllerId=gw-*')
+        local out
+        show "berth-server rollout create ${args[*]:0:11} '${args[11]}'"
+        out=$(berth-server rollout create "${args[@]}") || die "creating the rollout $1 failed: $out"
+        ROLLOUT=$(jq -r .id <<<"$out")
+        show "berth-server rollout start $ROLLOUT"
+        berth-server rollout start "$ROLLOUT" >/dev/null || die "starting rollout $ROLLOUT failed"
+}
 # agent_activity: {"gw-1": "what its agent is doing", …} from each agent's control socket.
 agent_activity() {
         local gw
@@ -347,11 +362,8 @@ step "Rollout of release 1 in two groups: one gateway first, then the rest"
 say "The server sorts the gateways by a hash of their id and cuts the list at 33 % and 100 %:
 group 1 is a single gateway (the canary). Group 2 starts when all of group 1 succeeded,
 i.e. its gateway committed the new version after the soak time."
-show "berth-server rollout create --name stack-v1 --bundle $BUNDLE1 --groups 33,100 --success 100 --error 0 --filter 'controllerId=gw-*'"
-out=$(berth-server rollout create --name stack-v1 --bundle "$BUNDLE1" --groups 33,100 --success 100 --error 0 \
-        --filter 'controllerId=gw-*') || die "creating the rollout failed: $out"
-R1=$(jq -r .id <<<"$out")
-run berth-server rollout start "$R1" >/dev/null
+start_rollout stack-v1 "$BUNDLE1"
+R1=$ROLLOUT
 show "berth-server rollout status $R1     (every 0.5 s; a line per change)"
 watch_rollout "$R1" finished
 CANARY=$(berth-server target list | jq -r --argjson r "$R1" \
@@ -409,11 +421,8 @@ say "$CANARY (group 1) installs release 2, probes it, finds the poller unhealthy
 release 1 by itself and reports the failure with the probe's evidence. The server then
 pauses the rollout: group 2 never starts."
 LINES_BEFORE=$(wc -l <cloud.jsonl)
-show "berth-server rollout create --name stack-v2 --bundle $BUNDLE2 --groups 33,100 --success 100 --error 0 --filter 'controllerId=gw-*'"
-out=$(berth-server rollout create --name stack-v2 --bundle "$BUNDLE2" --groups 33,100 --success 100 --error 0 \
-        --filter 'controllerId=gw-*') || die "creating the rollout failed: $out"
-R2=$(jq -r .id <<<"$out")
-run berth-server rollout start "$R2" >/dev/null
+start_rollout stack-v2 "$BUNDLE2"
+R2=$ROLLOUT
 show "berth-server rollout status $R2"
 watch_rollout "$R2" paused
 PAUSED_AT=$(date +%s)
