@@ -45,7 +45,8 @@ t_assert_contains "$out" "failure: rolled back to version 1: workload poller of 
 t_assert_contains "$out" "rolled_back — workload poller of version 2" "the canary's status shows the rollback"
 n=$(grep -c "polled after the pause, last action from rollout 1, release 2 never downloaded" "$OUT" || true)
 t_assert_eq "$n" 2 "both other gateways polled after the pause and were not touched"
-t_assert_contains "$out" "all of release 1, from all three gateways" "release 1 readings keep flowing"
+t_assert_contains "$out" "all of release 1; published after the pause: from all three gateways, $canary included" \
+        "release 1 readings keep flowing, from the canary too"
 t_assert_contains "$out" "$canary: installed gateway-stack 1, last action" "the server sees the canary back on release 1"
 t_assert_contains "$out" "ok: agents and server stopped cleanly" "agents and server exit 0 on SIGTERM"
 t_assert_contains "$out" "Demo finished in" "the demo reaches its end"
