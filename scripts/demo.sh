@@ -445,6 +445,8 @@ st=$(berth-server rollout status "$R2")
 ok "rollout $R2 paused by itself: $(jq -r .reason <<<"$st")"
 
 step "What happened on $CANARY: release 2 rolled back to release 1 by itself"
+say "The gateway's own report to the server carries the probe's evidence; on the gateway,
+release 1 runs again and the failed update is recorded."
 tgt=$(berth-server target show "$CANARY")
 AID=$(jq -r .currentAction.id <<<"$tgt")
 [ "$(jq -r .currentAction.rolloutId <<<"$tgt")" = "$R2" ] || die "$CANARY's current action is not from rollout $R2: $tgt"
@@ -502,6 +504,8 @@ for gw in "${GWS[@]}"; do
 done
 
 step "Stopping everything"
+say "Agents and server get SIGTERM and must exit cleanly; then containerd stops the stacks and
+the working directory is removed."
 for gw in "${GWS[@]}"; do
         kill -TERM "${AGENT_PID[$gw]}"
         rc=0
