@@ -492,15 +492,18 @@ show "berth-server target list"
 berth-server target list | jq -r '.[] | "  \(.controllerId): installed \(.installed.name // "-") \(.installed.version // "-"), last action \(.currentAction.id) (rollout \(.currentAction.rolloutId), \(.currentAction.status)), last poll \(.lastPoll | if . > 0 then todate else "never" end)"'
 # --- telemetry (issue 8): the server's latest telemetry per gateway goes here, e.g.
 # --- show "berth-server target telemetry gw-1" and a short jq summary per gateway.
-say "Each gateway: its agent through the control socket (what it does, what it holds), then
-its workloads from the state directory (the socket does not report them yet)."
+say "Each gateway, from its agent through the control socket: what it does, what it holds, what
+runs."
 for gw in "${GWS[@]}"; do
         show "berth status --config $gw/agent.conf      (image lines left out)"
         st=$(berth status --config "$gw/agent.conf") || die "berth status through $gw's control socket failed"
         grep -v '^      image' <<<"$st" | sed 's/^/    /'
         grep -q "^agent: *running" <<<"$st" || die "$gw's status did not come from its running agent: $st"
-        show "berth status --no-agent --config $gw/agent.conf   (workloads part)"
-        berth status --no-agent --config "$gw/agent.conf" | sed -n '/^workloads:/,$p' | sed 's/^/    /'
+        # An agent whose socket does not report the workloads yet: read them from its state.
+        if ! grep -q '^workloads:' <<<"$st"; then
+                show "berth status --no-agent --config $gw/agent.conf   (workloads part)"
+                berth status --no-agent --config "$gw/agent.conf" | sed -n '/^workloads:/,$p' | sed 's/^/    /'
+        fi
 done
 
 step "Stopping everything"
