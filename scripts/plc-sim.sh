@@ -36,6 +36,8 @@ if [ -z "$DIR" ]; then
         OWNED=1
 fi
 mkdir -p "$DIR/www/cgi-bin" "$DIR/state"
+# The CGI runs in its own directory: it needs DIR as an absolute path.
+DIR=$(cd "$DIR" && pwd)
 echo 0 >"$DIR/state/cycles"
 cat >"$DIR/www/cgi-bin/registers" <<EOF
 #!/bin/sh
