@@ -81,9 +81,9 @@ wait_for() {
 [ "$(id -u)" = 0 ] || die "the demo needs root (it runs containerd, runc and cgroups): sudo bash scripts/demo.sh"
 
 if [ "$FAST" = 1 ]; then
-        INTERVAL=0.5 SOAK=3s STACK_TIMING=(--fast) POLL_SLEEP=00:00:01 POLL_MAX=2 TMO=240
+        INTERVAL=0.5 SOAK=3s STACK_TIMING=(--fast) POLL_SLEEP=00:00:01 POLL_MAX=2 TMO=240 TM_INTERVAL=2
 else
-        INTERVAL=2 SOAK=30s STACK_TIMING=() POLL_SLEEP=00:00:05 POLL_MAX=5 TMO=600
+        INTERVAL=2 SOAK=30s STACK_TIMING=() POLL_SLEEP=00:00:05 POLL_MAX=5 TMO=600 TM_INTERVAL=10
 fi
 
 step "Installing dependencies and building berth"
@@ -261,6 +261,10 @@ snapshotter = overlayfs
 data_dir = $W/$gw/data
 [control]
 socket = $W/$gw/berth.sock
+[telemetry]
+interval = $TM_INTERVAL
+[metrics]
+listen = 127.0.0.1:0
 EOF
         # containerd first (it kills the namespace's tasks), then what is left of them.
         t_defer "t_containerd_stop; reap_namespace ${NS[$gw]}"
@@ -490,8 +494,30 @@ show "berth-server rollout status $R2"
 rollout_summary "$(berth-server rollout status "$R2")"
 show "berth-server target list"
 berth-server target list | jq -r '.[] | "  \(.controllerId): installed \(.installed.name // "-") \(.installed.version // "-"), last action \(.currentAction.id) (rollout \(.currentAction.rolloutId), \(.currentAction.status)), last poll \(.lastPoll | if . > 0 then todate else "never" end)"'
-# --- telemetry (issue 8): the server's latest telemetry per gateway goes here, e.g.
-# --- show "berth-server target telemetry gw-1" and a short jq summary per gateway.
+say "What the gateways reported by themselves: telemetry (events and a sample every
+$TM_INTERVAL s), queued on each gateway and forwarded with DDI configData when the server is
+reachable, after feedback and never during a download."
+has_rollback_event() {
+        berth-server target telemetry "$CANARY" --limit 1000 |
+                jq -e '[.records[] | select(.kind == "event" and (.text | test("rolled back to version 1")))] | length > 0' \
+                        >/dev/null
+}
+wait_for "$CANARY's telemetry reporting the rollback" 60 has_rollback_event
+for gw in "${GWS[@]}"; do
+        show "berth-server target telemetry $gw      (summary and the latest sample per source)"
+        berth-server target telemetry "$gw" --limit 1000 | jq -r '
+                "    \(.controllerId): \(.lastSeq) records received, \(.dropped) dropped on the gateway, \(.pending) waiting there",
+                (.latest | to_entries[] | select(.value.kind == "sample") | "      \(.key): \(.value.text)")'
+done
+show "berth-server target telemetry $CANARY      (events only)"
+berth-server target telemetry "$CANARY" --limit 1000 |
+        jq -r '.records[] | select(.kind == "event") | "    \(.ts | todate) \(.source): \(.text)"' | cut -c1-150
+URL=$(grep -o "http://127.0.0.1:[0-9]*/metrics" "$CANARY/agent.log" | head -1)
+[ -n "$URL" ] || die "$CANARY's agent did not log its metrics endpoint"
+say "The same gateway's Prometheus metrics, on loopback (metrics.listen):"
+show "curl -s $URL | grep -E '^berth_(workload_healthy|workload_restarts|updates_total|telemetry)'"
+curl -sf "$URL" | grep -E '^berth_(workload_healthy|workload_restarts|updates_total|telemetry)' | sed 's/^/    /' ||
+        die "$CANARY's metrics endpoint did not answer"
 say "Each gateway, from its agent through the control socket: what it does, what it holds, what
 runs."
 for gw in "${GWS[@]}"; do

@@ -84,6 +84,7 @@ static void observe_one(struct agent *a, const char *bundle, json_t *w)
         char key[200];
         snprintf(key, sizeof key, "%s/%s/%" JSON_INTEGER_FORMAT, bundle, name,
                  json_integer_value(json_object_get(w, "version")));
+        json_int_t version = json_integer_value(json_object_get(w, "version"));
         int64_t restarts = json_integer_value(json_object_get(w, "restarts"));
         bool healthy = json_is_true(json_object_get(w, "healthy"));
         struct wl_seen *s = seen_find(a, key);
@@ -100,14 +101,17 @@ static void observe_one(struct agent *a, const char *bundle, json_t *w)
         s->mark = true;
         if (restarts > s->restarts) {
                 json_t *ex = json_object_get(w, "lastExit");
-                telemetry_event(a, name, "restarted (restart %" PRId64 "; exit %" JSON_INTEGER_FORMAT "%s)", restarts,
-                                json_is_integer(ex) ? json_integer_value(ex) : -1,
+                telemetry_event(a, name,
+                                "version %" JSON_INTEGER_FORMAT " restarted (restart %" PRId64
+                                "; exit %" JSON_INTEGER_FORMAT "%s)",
+                                version, restarts, json_is_integer(ex) ? json_integer_value(ex) : -1,
                                 json_is_true(json_object_get(w, "oomKilled")) ? ", OOM killed" : "");
                 a->m.restarts_seen += (uint64_t)(restarts - s->restarts);
         }
         if (healthy != s->healthy)
-                telemetry_event(a, name, healthy ? "healthy" : "unhealthy: %s",
-                                json_string_value(json_object_get(w, "lastProbe")) ?: "");
+                telemetry_event(a, name, healthy ? "version %" JSON_INTEGER_FORMAT " healthy%.0s"
+                                                 : "version %" JSON_INTEGER_FORMAT " unhealthy: %s",
+                                version, json_string_value(json_object_get(w, "lastProbe")) ?: "");
         s->restarts = restarts;
         s->healthy = healthy;
 }

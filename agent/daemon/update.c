@@ -124,7 +124,11 @@ static void purge_partials(struct agent *a)
 static void act_finish(struct agent *a, const char *state, const char *detail)
 {
         char l[200];
-        telemetry_event(a, "agent", "update %s %s%s%s", act_label(a, l), state, detail ? ": " : "", detail ? detail : "");
+        if (!strcmp(state, ACTION_INSTALLED) && detail)
+                telemetry_event(a, "agent", "%s", detail); /* "installed NAME V: …" */
+        else
+                telemetry_event(a, "agent", "update %s %s%s%s", act_label(a, l), state, detail ? ": " : "",
+                                detail ? detail : "");
         if (!strcmp(state, ACTION_INSTALLED))
                 a->m.updates_ok++;
         else if (!strcmp(state, ACTION_FAILED))

@@ -65,7 +65,7 @@ done
 [ "$checks" -ge 3 ] || fail "the download was too short to observe ($checks checks)"
 succeeded() { [ "$(target_action_status gw-tm)" = success ]; }
 wait_until 60 succeeded || fail "the update did not succeed: $(target_action_status gw-tm)"
-installed_event() { tm "$held" 1000 | jq -e '[.records[] | select(.kind == "event" and (.text | test("^update app 1 installed")))] | length == 1' >/dev/null; }
+installed_event() { tm "$held" 1000 | jq -e '[.records[] | select(.kind == "event" and (.text | test("^installed app 1: ")))] | length == 1' >/dev/null; }
 wait_until 30 installed_event || fail "no 'installed' event after the update: $(tm "$held" 1000 | jq -c '[.records[] | select(.kind == "event")]')"
 pass "updates first: no telemetry left the agent during $checks checks of the download; the update's events followed"
 

@@ -3,8 +3,9 @@
 # without the flag, shortened timings) with this build's binaries. Asserts its exit status,
 # the lines that carry its claims (rollout 1 finished through two groups; rollout 2 paused
 # at its error threshold in group 1; the canary rolled back by itself with the probe's
-# evidence; the other gateways untouched; release 1 readings from every gateway; agents and
-# server stopped cleanly) and that it left nothing behind: no working directory, no
+# evidence; the other gateways untouched; release 1 readings from every gateway; the
+# rollback in the canary's telemetry on the server and its metrics; agents and server
+# stopped cleanly) and that it left nothing behind: no working directory, no
 # process, no cgroup of its containerd namespaces. Then once more, interrupted by a
 # Ctrl-C (SIGINT to its process group) while the stack runs: it must clean up as well.
 # shellcheck source=../lib/harness.sh
@@ -48,6 +49,11 @@ t_assert_eq "$n" 2 "both other gateways polled after the pause and were not touc
 t_assert_contains "$out" "all of release 1; published after the pause: from all three gateways, $canary included" \
         "release 1 readings keep flowing, from the canary too"
 t_assert_contains "$out" "$canary: installed gateway-stack 1, last action" "the server sees the canary back on release 1"
+t_assert_contains "$out" "agent: update gateway-stack 2 failed: rolled back to version 1" \
+        "the canary's telemetry on the server carries the rollback event"
+t_assert_contains "$out" "records received, 0 dropped on the gateway" "the server shows each gateway's telemetry"
+grep -qE "^    berth_workload_healthy\{bundle=\"gateway-stack\",workload=\"poller\"\} 1$" "$OUT" ||
+        t_fail "the canary's metrics do not show its poller healthy again"
 t_assert_contains "$out" "ok: agents and server stopped cleanly" "agents and server exit 0 on SIGTERM"
 t_assert_contains "$out" "Demo finished in" "the demo reaches its end"
 
