@@ -504,10 +504,11 @@ has_rollback_event() {
 }
 wait_for "$CANARY's telemetry reporting the rollback" 60 has_rollback_event
 for gw in "${GWS[@]}"; do
-        show "berth-server target telemetry $gw      (summary and the latest sample per source)"
+        show "berth-server target telemetry $gw      (summary and the latest record per source)"
         berth-server target telemetry "$gw" --limit 1000 | jq -r '
                 "    \(.controllerId): \(.lastSeq) records received, \(.dropped) dropped on the gateway, \(.pending) waiting there",
-                (.latest | to_entries[] | select(.value.kind == "sample") | "      \(.key): \(.value.text)")'
+                (.latest | to_entries[] | "      \(.key) (\(.value.kind), \(.value.ts | todate)): \(.value.text)")' |
+                cut -c1-150
 done
 show "berth-server target telemetry $CANARY      (events only)"
 berth-server target telemetry "$CANARY" --limit 1000 |
