@@ -108,7 +108,8 @@ int ctrd_task_delete(struct ctrd *c, const char *id, uint32_t *ret_exit_status, 
         return 0;
 }
 
-int ctrd_task_exec(struct ctrd *c, const char *id, const char *exec_id, const char *process_json, berr *e)
+int ctrd_task_exec(struct ctrd *c, const char *id, const char *exec_id, const char *process_json, const char *output,
+                   berr *e)
 {
         Containerd__Services__Tasks__V1__ExecProcessRequest req =
                 CONTAINERD__SERVICES__TASKS__V1__EXEC_PROCESS_REQUEST__INIT;
@@ -119,6 +120,8 @@ int ctrd_task_exec(struct ctrd *c, const char *id, const char *exec_id, const ch
         req.container_id = (char *)id;
         req.exec_id = (char *)exec_id;
         req.spec = &spec;
+        req.stdout = (char *)(output ? output : "");
+        req.stderr = (char *)(output ? output : "");
         int r = grpc_unary(ctrd_grpc(c), M_TASKS "Exec", &req.base, &google__protobuf__empty__descriptor, 0, NULL, e);
         if (r < 0)
                 return r;

@@ -39,8 +39,10 @@ int ctrd_task_get(struct ctrd *c, const char *id, const char *exec_id, struct ct
 int ctrd_task_kill(struct ctrd *c, const char *id, const char *exec_id, int sig, bool all, berr *e);
 /* Tasks.Delete of a stopped task; a missing one is fine (returns 0, exit status 0). */
 int ctrd_task_delete(struct ctrd *c, const char *id, uint32_t *ret_exit_status, berr *e);
-/* Tasks.Exec of process_json (an OCI runtime-spec Process) as exec_id; then start it. */
-int ctrd_task_exec(struct ctrd *c, const char *id, const char *exec_id, const char *process_json, berr *e);
+/* Tasks.Exec of process_json (an OCI runtime-spec Process) as exec_id; then start it.
+ * output: NULL (discarded) or a "file:///path" URI the shim appends stdout and stderr to. */
+int ctrd_task_exec(struct ctrd *c, const char *id, const char *exec_id, const char *process_json, const char *output,
+                   berr *e);
 /* Tasks.Wait for a process (exec_id) or the task (NULL), at most timeout_ms (-ETIMEDOUT). */
 int ctrd_task_wait(struct ctrd *c, const char *id, const char *exec_id, uint64_t timeout_ms,
                    uint32_t *ret_exit_status, berr *e);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -318,6 +319,31 @@ int runner_poll(const struct runner_ctx *rc, struct wl_instance *inst, int *ret_
         return 1;
 }
 
+/* The probe's last line of output (what a failing check says), printable, at most
+ * max - 1 bytes; "" when there is none. */
+static void probe_output(const char *path, char *buf, size_t max)
+{
+        buf[0] = 0;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return;
+        char tail[1024];
+        off_t off = st.st_size > (off_t)sizeof tail - 1 ? st.st_size - (off_t)sizeof tail + 1 : 0;
+        ssize_t n = pread(fd, tail, sizeof tail - 1, off);
+        if (n <= 0)
+                return;
+        tail[n] = 0;
+        while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r' || tail[n - 1] == ' '))
+                tail[--n] = 0;
+        const char *line = strrchr(tail, '\n');
+        line = line ? line + 1 : tail;
+        size_t o = 0;
+        for (const char *s = line; *s && o + 1 < max; s++)
+                buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
+        buf[o] = 0;
+}
+
 static int exec_probe(const struct runner_ctx *rc, struct wl_instance *inst)
 {
         static unsigned seq;
@@ -325,13 +351,18 @@ static int exec_probe(const struct runner_ctx *rc, struct wl_instance *inst)
         _cleanup_free_ char *vol_dir = NULL, *proc = NULL;
         struct ocispec_input in;
         berr e = {0};
-        char exec_id[64];
+        char exec_id[64], out[PATH_MAX], uri[PATH_MAX + 8];
         snprintf(exec_id, sizeof exec_id, "probe-%d-%u", (int)getpid(), ++seq);
+        /* The shim appends the probe's stdout and stderr here; its last line becomes
+         * part of the evidence ("exit status 1: no heartbeat yet"). */
+        snprintf(out, sizeof out, "%s/%s.probe", rc->log_dir, inst->id);
+        snprintf(uri, sizeof uri, "file://%s", out);
+        (void)unlink(out);
         int r = ocispec_in(rc, inst, &vol_dir, &in);
         if (r >= 0)
                 r = ocispec_exec_process(&in, p->command, p->n_command, &proc, &e);
         if (r >= 0)
-                r = ctrd_task_exec(rc->c, inst->id, exec_id, proc, &e);
+                r = ctrd_task_exec(rc->c, inst->id, exec_id, proc, out[0] == '/' ? uri : NULL, &e);
         uint32_t status = 0;
         if (r >= 0)
                 r = ctrd_task_wait(rc->c, inst->id, exec_id, p->timeout_ms, &status, &e);
@@ -342,6 +373,9 @@ static int exec_probe(const struct runner_ctx *rc, struct wl_instance *inst)
         }
         berr tmp = {0};
         (void)ctrd_task_delete_process(rc->c, inst->id, exec_id, &tmp);
+        char said[200];
+        probe_output(out, said, sizeof said);
+        (void)unlink(out);
         if (r == -ETIMEDOUT) {
                 snprintf(inst->last_probe, sizeof inst->last_probe, "exec %s: timed out after %llu ms", p->command[0],
                          (unsigned long long)p->timeout_ms);
@@ -351,7 +385,8 @@ static int exec_probe(const struct runner_ctx *rc, struct wl_instance *inst)
                 snprintf(inst->last_probe, sizeof inst->last_probe, "exec %s: %s", p->command[0], berr_msg(&e, r));
                 return 0;
         }
-        snprintf(inst->last_probe, sizeof inst->last_probe, "exec %s: exit status %u", p->command[0], status);
+        snprintf(inst->last_probe, sizeof inst->last_probe, "exec %s: exit status %u%s%s", p->command[0], status,
+                 said[0] ? ": " : "", said);
         return status == 0;
 }
 

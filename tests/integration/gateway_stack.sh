@@ -168,7 +168,14 @@ t_wait_for '[ "$(cannot_read)" -gt '"$c0"' ]' 10 || t_fail "the poller did not n
 t_wait_for '[ "$(max_seq "$W/local.out")" -gt 0 ] && [ "$(last_seq "$W/cloud.out")" = "$(max_seq "$W/local.out")" ]' 30 ||
         t_fail "the readings published before the cut did not all reach the upstream"
 L=$(last_seq "$W/cloud.out")
+# The PLC stays paused until the bridge has noticed the cut (it logs its next connection
+# attempt): a reading published before that would go out on the dead connection and be
+# held as an unacknowledged QoS 1 message, on top of the queue's bound.
+bridge_tries() { grep -c "Connecting bridge" "$W/state/logs/$NAME-v1-broker.log" || true; }
+b0=$(bridge_tries)
 up_stop
+t_wait_for '[ "$(bridge_tries)" -gt '"$b0"' ]' 20 ||
+        t_fail "the bridge did not notice that the upstream went away: $(tail -5 "$W/state/logs/$NAME-v1-broker.log")"
 plc_start
 t_log "upstream stopped after reading $L"
 # More readings than the queue holds are published locally while the WAN is down.
@@ -211,7 +218,8 @@ fi
 t_log "v2 rolled back in $((($(date +%s%N) - t0) / 1000000)) ms (import, switch, probes, rollback)"
 t_assert_contains "$out" "$NAME: version 2 ROLLED BACK to 1" "v2 is rolled back automatically"
 t_assert_contains "$out" "workload poller of version 2: exec probe" "the evidence names the poller's probe"
-t_assert_contains "$out" "exec /usr/local/bin/poller: exit status 1" "the evidence names the failing check"
+t_assert_contains "$out" "exec /usr/local/bin/poller: exit status 1: no heartbeat yet" \
+        "the evidence names the failing check and what it said"
 t_assert_contains "$out" "previous version 1 healthy again" "the previous version passed its probes again"
 t_assert_eq "$(running)" "$NAME-v1-broker $NAME-v1-poller " "only v1 runs after the rollback"
 AFTER=$(wc -l <"$W/cloud.out")
