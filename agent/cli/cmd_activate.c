@@ -55,8 +55,9 @@ static int wl_cli_open(struct wl_cli *w, const char *state, const struct berth_c
                 if (w->lock < 0)
                         return log_error_errno(errno, "cannot open %s: %m", p);
                 if (flock(w->lock, LOCK_EX | LOCK_NB) < 0)
-                        return log_error("another berth is switching workloads in %s (lock %s); wait for it", state,
-                                         p), -EBUSY;
+                        return log_error("another berth holds the workloads in %s (lock %s): if it is 'berth agent', "
+                                         "run this with the agent's --config (its control.socket) so the agent "
+                                         "switches; else wait for the other command", state, p), -EBUSY;
         }
         struct containerd_backend_opts co = *o;
         containerd_backend_opts_from_config(&co, cfg);
@@ -73,9 +74,101 @@ static int wl_cli_open(struct wl_cli *w, const char *state, const struct berth_c
         return 0;
 }
 
+/* The bundle's lastUpdate in an agent's status answer (borrowed), or NULL. */
+static json_t *agent_last_update(json_t *st, const char *name)
+{
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(st, "workloads"), i, b)
+                if (!strcmp(json_string_value(json_object_get(b, "bundle")) ?: "", name))
+                        return json_object_get(b, "lastUpdate");
+        return NULL;
+}
+
+static json_t *agent_status(const struct berth_config *cfg, const char *state_dir)
+{
+        json_t *req = json_pack("{s:s}", "cmd", "status"), *st = NULL;
+        char real[4096];
+        if (req && realpath(state_dir, real))
+                json_object_set_new(req, "stateDir", json_string(real));
+        int r = cli_daemon_call(cfg, NULL, req, -1, &st);
+        json_decref(req);
+        return r < 0 ? NULL : st;
+}
+
+/* While the agent runs it holds the workloads: ask it to switch, then follow its status
+ * until the update it started is finished. -ENOTCONN when no agent manages state_dir;
+ * otherwise the exit status. */
+static int activate_via_agent(const char *state_dir, const struct berth_config *cfg, const char *name,
+                              int64_t version, bool rollback)
+{
+        json_t *req = json_pack("{s:s,s:s,s:I,s:b}", "cmd", "activate", "bundle", name, "version", (json_int_t)version,
+                                "rollback", rollback);
+        char real[4096];
+        if (req && realpath(state_dir, real))
+                json_object_set_new(req, "stateDir", json_string(real));
+        json_t *before = agent_status(cfg, state_dir);
+        if (!before) {
+                json_decref(req);
+                return -ENOTCONN;
+        }
+        json_t *prev = json_deep_copy(agent_last_update(before, name));
+        json_decref(before);
+        json_t *rep = NULL;
+        int r = cli_daemon_call(cfg, NULL, req, -1, &rep);
+        json_decref(req);
+        if (r < 0) {
+                json_decref(prev);
+                return r == -ENOTCONN ? r : 1;
+        }
+        if (!json_is_true(json_object_get(rep, "ok"))) {
+                const char *code = json_string_value(json_object_get(rep, "code")) ?: "";
+                const char *msg = json_string_value(json_object_get(rep, "error")) ?: "the agent refused the request";
+                int ret = !strcmp(code, "already") ? (printf("%s\n", msg), 0) : (log_error("%s", msg), 1);
+                json_decref(rep);
+                json_decref(prev);
+                return ret;
+        }
+        json_decref(rep);
+        printf("%s: the running agent switches the workloads; following it (Ctrl-C stops following, not the "
+               "switch)...\n", name);
+        int ret = 1;
+        for (;;) {
+                struct timespec ts = {.tv_nsec = 200 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                json_t *st = agent_status(cfg, state_dir);
+                if (!st) {
+                        log_error("lost the agent while it switched %s; see 'berth status'", name);
+                        break;
+                }
+                json_t *u = agent_last_update(st, name);
+                const char *state = json_string_value(json_object_get(u, "state")) ?: "";
+                bool done = u && !json_equal(u, prev) &&
+                            (!strcmp(state, "committed") || !strcmp(state, "rolled_back"));
+                if (done) {
+                        long long from = (long long)json_integer_value(json_object_get(u, "from"));
+                        long long to = (long long)json_integer_value(json_object_get(u, "to"));
+                        const char *ev = json_string_value(json_object_get(u, "evidence")) ?: "";
+                        if (!strcmp(state, "committed")) {
+                                printf("%s: version %lld committed (was %lld): %s\n", name, to, from, ev);
+                                ret = 0;
+                        } else
+                                printf("%s: version %lld ROLLED BACK to %lld: %s\n", name, to, from, ev);
+                }
+                json_decref(st);
+                if (done)
+                        break;
+        }
+        json_decref(prev);
+        return ret;
+}
+
 int cli_activate(const char *state_dir, const struct berth_config *cfg, const struct containerd_backend_opts *ctrd,
                  const char *data_dir, const char *name, int64_t version, bool rollback)
 {
+        int k = activate_via_agent(state_dir, cfg, name, version, rollback);
+        if (k != -ENOTCONN)
+                return k;
         struct wl_cli w;
         int r = wl_cli_open(&w, state_dir, cfg, ctrd, data_dir, true);
         if (r < 0) {

@@ -24,6 +24,7 @@ struct sd_event;
 struct ctrd;
 struct metrics_conn;
 struct wl_seen;
+struct upd_seen;
 struct workload_engine;
 struct sd_event_source;
 
@@ -97,6 +98,8 @@ struct agent {
         bool tm_dropping;               /* "queue full" already said */
         struct wl_seen *seen;           /* workload instances of the last engine round */
         size_t n_seen;
+        struct upd_seen *useen;         /* each bundle's last workload update seen */
+        size_t n_useen;
 
         /* counters for the metrics endpoint (metrics.c); this process's lifetime */
         struct {

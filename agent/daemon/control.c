@@ -3,6 +3,9 @@
  *   {"cmd": "status"}                         → node status + "agent" + "update"
  *   {"cmd": "import", "source": "cli"|"usb", "name": "…", "stateDir": "…"} + fd
  *                                             → {"ok": true, "result": {…}}
+ *   {"cmd": "activate", "bundle": "…", "version": N | "rollback": true}
+ *                                             → {"ok": true, "result": {"started": …}}; the
+ *                                               engine switches, the caller follows "status"
  *
  * The peer's credentials are checked before a byte is read. A request is served to the
  * end before the next connection is accepted: imports are serialised with the daemon's
@@ -110,6 +113,42 @@ static json_t *do_import(struct agent *a, json_t *req, int fd)
                          (json_int_t)res.bytes_read);
 }
 
+/* berth activate / berth rollback while the agent holds the workloads: the engine
+ * starts the switch at its next round; the client follows it through "status". */
+static json_t *do_activate(struct agent *a, json_t *req)
+{
+        const char *name = json_string_value(json_object_get(req, "bundle"));
+        bool rollback = json_is_true(json_object_get(req, "rollback"));
+        json_int_t version = json_integer_value(json_object_get(req, "version"));
+        if (!name || (!rollback && version < 1))
+                return error_reply("usage", "activate needs \"bundle\" and \"version\" (or \"rollback\": true)");
+        if (!a->eng)
+                return error_reply("no-workloads", "this agent runs no workloads (update.backends does not name "
+                                                   "containerd)");
+        if (a->have_act && a->act.name && !strcmp(a->act.name, name) && !agent_action_final(a->act.state)) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "the server's update of %s to version %lld is in progress (%s); wait for it "
+                         "or cancel it on the server", name, (long long)a->act.version, a->act.state);
+                return error_reply("busy", msg);
+        }
+        berr e = {0};
+        int r = rollback ? workload_rollback(a->eng, name, true, &e)
+                         : workload_update_start(a->eng, name, (int64_t)version, true, &e);
+        if (r < 0)
+                return error_reply(r == -EALREADY ? "already" : r == -EBUSY ? "busy" : "activate", berr_msg(&e, r));
+        if (rollback) {
+                log_notice("agent: local rollback of %s requested through the control socket", name);
+                telemetry_event(a, "agent", "local rollback of %s requested on the gateway", name);
+        } else {
+                log_notice("agent: local activation of %s version %lld requested through the control socket", name,
+                           (long long)version);
+                telemetry_event(a, "agent", "local activation of %s version %lld requested on the gateway", name,
+                                (long long)version);
+        }
+        workloads_kick(a);
+        return json_pack("{s:b,s:{s:b}}", "ok", 1, "result", "started", 1);
+}
+
 static void serve(struct agent *a, int c)
 {
         berr e = {0};
@@ -145,6 +184,11 @@ static void serve(struct agent *a, int c)
                         close(fd);
         } else if (cmd && !strcmp(cmd, "import"))
                 rep = do_import(a, req, fd);
+        else if (cmd && !strcmp(cmd, "activate")) {
+                rep = do_activate(a, req);
+                if (fd >= 0)
+                        close(fd);
+        }
         else {
                 rep = error_reply("usage", "unknown command");
                 if (fd >= 0)

@@ -116,6 +116,50 @@ static void observe_one(struct agent *a, const char *bundle, json_t *w)
         s->healthy = healthy;
 }
 
+/* A bundle's last engine update, as "kind from to state". */
+struct upd_seen {
+        char bundle[129];
+        char sig[96];
+};
+
+/* Updates the server did not ask for (berth activate / rollback on the gateway) have no
+ * action whose events tell their outcome: say it here. */
+static void observe_update(struct agent *a, const char *bundle, json_t *u)
+{
+        const char *kind = json_string_value(json_object_get(u, "kind"));
+        const char *state = json_string_value(json_object_get(u, "state"));
+        if (!kind || !state)
+                return;
+        json_int_t from = json_integer_value(json_object_get(u, "from"));
+        json_int_t to = json_integer_value(json_object_get(u, "to"));
+        char sig[96];
+        snprintf(sig, sizeof sig, "%s %" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s", kind, from, to, state);
+        struct upd_seen *s = NULL;
+        for (size_t i = 0; i < a->n_useen && !s; i++)
+                if (!strcmp(a->useen[i].bundle, bundle))
+                        s = &a->useen[i];
+        if (!s) {
+                struct upd_seen *nv = realloc(a->useen, (a->n_useen + 1) * sizeof *nv);
+                if (!nv)
+                        return;
+                a->useen = nv;
+                s = &a->useen[a->n_useen++];
+                snprintf(s->bundle, sizeof s->bundle, "%s", bundle);
+                snprintf(s->sig, sizeof s->sig, "%s", sig); /* the state found at start: no event */
+                return;
+        }
+        if (!strcmp(s->sig, sig))
+                return;
+        snprintf(s->sig, sizeof s->sig, "%s", sig);
+        bool finished = !strcmp(state, "committed") || !strcmp(state, "rolled_back");
+        bool server_action = a->have_act && a->act.name && !strcmp(a->act.name, bundle);
+        if (finished && !server_action)
+                telemetry_event(a, "agent",
+                                "%s %s %" JSON_INTEGER_FORMAT " -> %" JSON_INTEGER_FORMAT " on the gateway: %s: %s",
+                                bundle, kind, from, to, state,
+                                json_string_value(json_object_get(u, "evidence")) ?: "");
+}
+
 void telemetry_on_workloads(struct agent *a)
 {
         if (!a->eng || !a->set.tm_enabled)
@@ -127,6 +171,8 @@ void telemetry_on_workloads(struct agent *a)
         json_t *b;
         json_array_foreach(st, i, b) {
                 const char *bundle = json_string_value(json_object_get(b, "bundle"));
+                if (bundle && json_is_object(json_object_get(b, "lastUpdate")))
+                        observe_update(a, bundle, json_object_get(b, "lastUpdate"));
                 size_t k;
                 json_t *w;
                 json_array_foreach(json_object_get(b, "workloads"), k, w) observe_one(a, bundle ? bundle : "", w);
@@ -331,4 +377,7 @@ void telemetry_stop(struct agent *a)
         free(a->seen);
         a->seen = NULL;
         a->n_seen = 0;
+        free(a->useen);
+        a->useen = NULL;
+        a->n_useen = 0;
 }

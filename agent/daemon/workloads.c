@@ -39,8 +39,8 @@ static void wl_run(struct agent *a)
                 (void)sd_event_source_set_enabled(a->wl_timer, SD_EVENT_ONESHOT);
         } else if (sd_event_add_time(a->ev, &a->wl_timer, CLOCK_MONOTONIC, when, 10 * 1000, on_wl_timer, a) >= 0)
                 (void)sd_event_source_set_description(a->wl_timer, "workload-engine");
+        telemetry_on_workloads(a); /* first: it tells server actions from local switches */
         update_on_workloads(a);
-        telemetry_on_workloads(a);
 }
 
 static int on_wl_timer(sd_event_source *s, uint64_t usec, void *ud)

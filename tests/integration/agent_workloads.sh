@@ -9,6 +9,9 @@
 #   - after the rollback the metrics endpoint (promtool-clean) shows the workload running
 #     and healthy on version 1, its probe results and the failed update, and `berth
 #     status` through the agent's socket lists the running workload;
+#   - with the agent running, `berth rollback` and `berth activate` go through its control
+#     socket: back to v1 and forward to v3 again, each followed to its commit, reported in
+#     the agent's telemetry as switches made on the gateway;
 #   - the agent is SIGKILLed while v3 is being probed (action in `switching`); restarted,
 #     the engine adopts the running v3 task and resumes the update, and the agent reports
 #     success once it commits.
@@ -115,4 +118,29 @@ t_assert_eq "$(t_ctr tasks ls | awk '$1 == "app-v3-web" {print $2}')" "$pid" "th
 serves_ok || fail "v3 web does not serve /ok.html"
 action_json gw-wl | grep -q "installed app 3" || fail "the success feedback is missing: $BODY"
 pass "agent killed while switching to v3: resumed after restart, committed, success reported ($((SECONDS - t0)) s)"
+
+# ---- local rollback and activation through the running agent ----------------------------
+CONF=${AGENT_DIR[gw-wl]}/agent.conf
+out=$("$BERTH" rollback --config "$CONF" app 2>&1) || t_fail "berth rollback through the agent failed: $out"
+t_assert_contains "$out" "app: version 1 committed (was 3)" "berth rollback returns to v1 through the agent"
+t_assert_eq "$(running)" "app-v1-web " "v1 runs after the local rollback"
+serves_ok || fail "v1 web does not serve after the local rollback"
+out=$("$BERTH" activate --config "$CONF" app 1 2>&1) || t_fail "activating the running version failed: $out"
+t_assert_contains "$out" "already the running version" "activating the running version is a no-op"
+out=$("$BERTH" activate --config "$CONF" app 3 2>&1) || t_fail "berth activate through the agent failed: $out"
+t_assert_contains "$out" "app: version 3 committed (was 1)" "berth activate switches to v3 through the agent"
+t_assert_eq "$(running)" "app-v3-web " "v3 runs after the local activation"
+local_events() {
+        mgmt GET "/api/v1/targets/gw-wl/telemetry?limit=1000"
+        echo "$BODY" | jq -r '.records[] | select(.kind == "event") | .text'
+}
+has_local_events() {
+        local ev
+        ev=$(local_events)
+        grep -q "^local rollback of app requested on the gateway" <<<"$ev" &&
+                grep -q "^app rollback 3 -> 1 on the gateway: committed" <<<"$ev" &&
+                grep -q "^app update 1 -> 3 on the gateway: committed" <<<"$ev"
+}
+wait_until 30 has_local_events || fail "the local switches are missing from the telemetry: $(local_events)"
+pass "berth rollback / activate through the running agent: v3 → v1 → v3, committed, reported in telemetry"
 agent_stop gw-wl
