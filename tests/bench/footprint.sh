@@ -2,10 +2,11 @@
 # footprint.sh — benchmark: berth's memory footprint.
 #   1. peak RSS (/usr/bin/time %M) of 'berth import' of a ~1 GiB bundle (busybox + 4
 #      incompressible layers), store only and with the containerd preload;
-#   2. idle RSS of the workload engine supervising three workloads. The agent daemon
-#      (issue 6) is not on this branch yet: 'berth supervise' — the same engine in the
-#      foreground, with libcurl, SQLite and protobuf-c loaded — stands in for it; its
-#      VmRSS is read after the workloads are up and the engine has idled for IDLE s.
+#   2. idle RSS of the workload engine supervising three workloads: 'berth supervise'
+#      (the engine alone, in the foreground), then 'berth agent' adopting the same
+#      workloads with telemetry (a sample every second, queued: its server is down) and
+#      the metrics endpoint (scraped once) on; VmRSS, RssAnon and PSS are read after
+#      IDLE s.
 # Goals (issue 7): idle ≤ 5 MiB, import peak ≤ 16 MiB.
 #
 # Usage: tests/bench/footprint.sh   (env: SIZE=1G, IDLE=5, BERTH=path/to/berth)
@@ -67,7 +68,48 @@ rss=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$SUP/status")
 hwm=$(awk '$1 == "VmHWM:" {print $2}' "/proc/$SUP/status")
 anon=$(awk '$1 == "RssAnon:" {print $2}' "/proc/$SUP/status")
 pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$SUP/smaps_rollup")
-printf 'engine idle RSS, 3 workloads (berth supervise, stand-in for the daemon): %s (peak %s; anonymous %s, PSS %s)\n' \
+printf 'engine idle RSS, 3 workloads (berth supervise): %s (peak %s; anonymous %s, PSS %s)\n' \
         "$(kib "$rss")" "$(kib "$hwm")" "$(kib "$anon")" "$(kib "$pss")"
 kill -TERM "$SUP"
 wait "$SUP" || true
+
+# The agent: same state and workloads, a server that does not answer (telemetry queues),
+# samples every second, the metrics endpoint on.
+cat >"$W/agent.conf" <<EOF
+state_dir = $W/s3
+trust_dir = $W/trust
+[server]
+url = http://127.0.0.1:9
+retry_min = 1
+retry_max = 2
+[update]
+backends = containerd
+[containerd]
+address = $T_CTRD_SOCK
+namespace = $T_CTRD_NS
+[workloads]
+data_dir = $W/data
+[control]
+socket = $W/agent.sock
+[telemetry]
+interval = 1
+[metrics]
+listen = 127.0.0.1:0
+EOF
+"$B" agent --config "$W/agent.conf" >"$W/agent.log" 2>&1 &
+AG=$!
+t_defer "kill $AG 2>/dev/null || true"
+t_wait_for "grep -q 'Prometheus metrics on' '$W/agent.log'" 20 || t_fail "the agent did not start: $(tail -3 "$W/agent.log")"
+start=$SECONDS
+t_wait_for "[ \$((SECONDS - start)) -ge $IDLE ]" $((IDLE + 5))
+URL=$(grep -o "http://127.0.0.1:[0-9]*/metrics" "$W/agent.log" | head -1)
+q=$(curl -sf "$URL" | awk '$1 == "berth_telemetry_queue_records" {print $2}')
+[ "${q:-0}" -ge "$IDLE" ] || t_fail "the agent queued no telemetry (${q:-no answer})"
+rss=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$AG/status")
+hwm=$(awk '$1 == "VmHWM:" {print $2}' "/proc/$AG/status")
+anon=$(awk '$1 == "RssAnon:" {print $2}' "/proc/$AG/status")
+pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$AG/smaps_rollup")
+printf 'agent idle RSS, 3 workloads, telemetry (%s records queued) and metrics on: %s (peak %s; anonymous %s, PSS %s)\n' \
+        "$q" "$(kib "$rss")" "$(kib "$hwm")" "$(kib "$anon")" "$(kib "$pss")"
+kill -TERM "$AG"
+wait "$AG" || t_fail "the agent did not stop cleanly"
