@@ -44,6 +44,7 @@ struct http_request {
         int spool_fd;
         char *spool_path;
         uint64_t spooled;
+        uint64_t discarded;             /* body bytes read and dropped after too_large */
         bool too_large;
         bool io_error;
         struct MHD_Response *resp;
@@ -295,9 +296,19 @@ static int spool_open(struct http_request *r)
         return 0;
 }
 
+/* Bodies over the limit by at most this much are read and dropped before the 413, so
+ * the client, still sending, reads the answer instead of a connection reset (closing a
+ * socket with unread data makes the kernel send RST, which can destroy the answer in
+ * the client's receive buffer). Beyond it the server answers at once and closes. */
+#define HTTP_DRAIN_MAX (1024u * 1024u)
+
 static int body_append(struct http_request *r, const char *data, size_t n)
 {
-        if (r->too_large || r->io_error)
+        if (r->too_large) {
+                r->discarded += n;
+                return 0;
+        }
+        if (r->io_error)
                 return 0;
         if (r->spool_fd >= 0) {
                 if (r->spooled + n > r->srv->o.max_spool) {
@@ -377,7 +388,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         char *end;
                         errno = 0;
                         unsigned long long v = strtoull(cl, &end, 10);
-                        if (errno || *end || v > limit) {
+                        if (!errno && !*end && v > limit && v - limit <= HTTP_DRAIN_MAX)
+                                r->too_large = true; /* read and drop it, then 413 */
+                        else if (errno || *end || v > limit) {
                                 /* Answer before reading the body; MHD closes the connection. */
                                 http_reply_error(r, 413, "request.tooLarge",
                                                  "request body of %s bytes exceeds the limit of %llu bytes", cl,
@@ -400,6 +413,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (body_append(r, upload_data, *upload_data_size) < 0)
                         return MHD_NO;
                 *upload_data_size = 0;
+                if (r->too_large && r->discarded > HTTP_DRAIN_MAX && !r->resp) {
+                        /* A hostile or runaway stream: answer now; MHD closes. */
+                        http_reply_error(r, 413, "request.tooLarge", "request body exceeds the limit of %llu bytes",
+                                         (unsigned long long)(r->spool_fd >= 0 ? s->o.max_spool : s->o.max_body));
+                        return queue(r);
+                }
                 return MHD_YES;
         }
 

@@ -129,7 +129,9 @@ _req() {
         local args=(-sS -o "$T/body" -w '%{http_code}' -X "$method" --cacert "$CA")
         [ -n "$auth" ] && args+=(-H "Authorization: $auth")
         [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-        CODE=$(curl "${args[@]}" "$@" "$url") || CODE=000
+        # A server that answers before reading the whole body (413) may close while
+        # curl still sends: curl then fails after printing the status it got. Keep it.
+        CODE=$(curl "${args[@]}" "$@" "$url") || { [ -n "$CODE" ] && [ "$CODE" != 000 ]; } || CODE=000
         BODY=$(cat "$T/body" 2>/dev/null || true)
 }
 
