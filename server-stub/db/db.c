@@ -649,7 +649,7 @@ int sdb_flush_polls(struct sdb *db)
 int sdb_targets_list_filtered(struct sdb *db, int64_t after_id, unsigned limit, const char *cid,
                               int (*fn)(void *ud, const char *json), void *ud)
 {
-        int r = 0;
+        int r = 0, n = 0;
         LOCKED(db) {
                 sqlite3_stmt *s = st(db, S_TARGET_LIST);
                 sqlite3_bind_int64(s, 1, after_id);
@@ -657,16 +657,16 @@ int sdb_targets_list_filtered(struct sdb *db, int64_t after_id, unsigned limit, 
                 sqlite3_bind_text(s, 3, cid, -1, SQLITE_STATIC);
                 sqlite3_bind_int(s, 4, (int)limit);
                 int rc;
-                while ((rc = sqlite3_step(s)) == SQLITE_ROW && r >= 0) {
+                while (r >= 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
                         r = fn(ud, (const char *)sqlite3_column_text(s, 1));
                         if (r >= 0)
-                                r++;
+                                n++;
                 }
-                if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                if (r >= 0 && rc != SQLITE_DONE)
                         r = sq_err(rc);
                 sqlite3_reset(s);
         }
-        return r;
+        return r < 0 ? r : n;
 }
 
 int sdb_targets_foreach(struct sdb *db, int (*fn)(void *ud, int64_t id, const char *cid, const char *attrs), void *ud)
