@@ -152,7 +152,7 @@ struct write_state {
         const char *digest;
         uint64_t size;
         uint64_t offset;        /* next byte to send */
-        uint8_t *buf;
+        char what[160];                /* "blob sha256:…" for errors */
         WriteReq req;
         bool first, done;
         void **label_entries;
@@ -162,7 +162,9 @@ struct write_state {
         berr *e;
 };
 
-static int write_next(void *ud, const ProtobufCMessage **ret)
+/* The next Write message: the chunk's bytes are the `data` field (6), which the gRPC
+ * layer reads from the blob's fd straight into libcurl's buffer. */
+static int write_next(void *ud, const ProtobufCMessage **ret, struct grpc_raw_field *raw)
 {
         struct write_state *ws = ud;
 
@@ -172,18 +174,9 @@ static int write_next(void *ud, const ProtobufCMessage **ret)
         }
         uint64_t left = ws->size - ws->offset;
         size_t n = left > WRITE_CHUNK ? WRITE_CHUNK : (size_t)left;
-        size_t got = 0;
-        while (got < n) {
-                ssize_t k = pread(ws->fd, ws->buf + got, n - got, (off_t)(ws->src_offset + ws->offset + got));
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return berr_set(ws->e, -errno, "reading blob %s for containerd: %m", ws->digest);
-                if (k == 0)
-                        return berr_set(ws->e, -EIO, "blob %s is shorter than its %llu bytes", ws->digest,
-                                        (unsigned long long)ws->size);
-                got += (size_t)k;
-        }
+        *raw = (struct grpc_raw_field){
+                .field = 6, .fd = ws->fd, .offset = ws->src_offset + ws->offset, .length = n, .what = ws->what,
+        };
 
         WriteReq *q = &ws->req;
         *q = (WriteReq)CONTAINERD__SERVICES__CONTENT__V1__WRITE_CONTENT_REQUEST__INIT;
@@ -195,8 +188,6 @@ static int write_next(void *ud, const ProtobufCMessage **ret)
         q->total = (int64_t)ws->size;
         q->expected = (char *)ws->digest;
         q->offset = (int64_t)ws->offset;
-        q->data.data = ws->buf;
-        q->data.len = n;
         ws->offset += n;
         ws->sent += n;
         if (ws->offset == ws->size) {
@@ -253,13 +244,11 @@ static int write_once(struct ctrd *c, const char *ref, const char *digest, uint6
                 .fd = fd, .src_offset = src_offset, .ref = ref, .digest = digest, .size = size, .offset = offset, .first = true,
                 .label_entries = label_entries, .n_labels = n_labels, .e = e,
         };
-        ws.buf = malloc(size - offset < WRITE_CHUNK ? (size_t)(size - offset) + 1 : WRITE_CHUNK);
-        if (!ws.buf)
-                return berr_set(e, -ENOMEM, "out of memory");
+        snprintf(ws.what, sizeof ws.what, "blob %s", digest);
 
         struct grpc_call call = {
                 .method = M_CONTENT "Write",
-                .send = write_next,
+                .send_raw = write_next,
                 .send_ud = &ws,
                 .response_type = &containerd__services__content__v1__write_content_response__descriptor,
                 .recv = write_answer,
@@ -269,7 +258,6 @@ static int write_once(struct ctrd *c, const char *ref, const char *digest, uint6
         };
         r = grpc_call_run(ctrd_grpc(c), &call, e);
         *sent += ws.sent;
-        free(ws.buf);
         if (r < 0)
                 return r;
         if (!ws.committed)

@@ -38,6 +38,8 @@ struct call_state {
         /* request side */
         uint8_t *out;
         size_t out_cap, out_len, out_pos;
+        struct grpc_raw_field raw;      /* sent after out */
+        uint64_t raw_pos;
         bool out_eof;
         int send_error;
 
@@ -146,29 +148,72 @@ int grpc_client_set_metadata(struct grpc_client *c, const char *name, const char
         return 0;
 }
 
-/* Packs msg with its 5-byte prefix into st->out. */
-static int pack_message(struct call_state *st, const ProtobufCMessage *msg)
+static size_t varint(uint8_t *p, uint64_t v)
+{
+        size_t n = 0;
+        do {
+                p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                v >>= 7;
+        } while (v);
+        return n;
+}
+
+/* Packs msg with its 5-byte prefix into st->out; with raw->length, also the raw
+ * field's key and length (its bytes follow from raw->fd). */
+static int pack_message(struct call_state *st, const ProtobufCMessage *msg, const struct grpc_raw_field *raw)
 {
         size_t n = protobuf_c_message_get_packed_size(msg);
-
-        if (n > GRPC_MAX_SEND_MESSAGE)
-                return berr_set(st->e, -EMSGSIZE, "gRPC %s: request message of %zu bytes exceeds the %u byte limit",
-                                st->call->method, n, GRPC_MAX_SEND_MESSAGE);
-        if (n + GRPC_FRAME_HEADER_SIZE > st->out_cap) {
-                uint8_t *p = realloc(st->out, n + GRPC_FRAME_HEADER_SIZE);
+        uint8_t key[20];
+        size_t k = 0;
+        uint64_t rawlen = raw ? raw->length : 0;
+        if (rawlen) {
+                k = varint(key, (uint64_t)raw->field << 3 | 2); /* wire type 2: length-delimited */
+                k += varint(key + k, rawlen);
+        }
+        if (rawlen > GRPC_MAX_SEND_MESSAGE || n + k + rawlen > GRPC_MAX_SEND_MESSAGE)
+                return berr_set(st->e, -EMSGSIZE, "gRPC %s: request message of %llu bytes exceeds the %u byte limit",
+                                st->call->method, (unsigned long long)(n + k + rawlen), GRPC_MAX_SEND_MESSAGE);
+        if (n + k + GRPC_FRAME_HEADER_SIZE > st->out_cap) {
+                uint8_t *p = realloc(st->out, n + k + GRPC_FRAME_HEADER_SIZE);
                 if (!p)
                         return berr_set(st->e, -ENOMEM, "out of memory packing a gRPC message");
                 st->out = p;
-                st->out_cap = n + GRPC_FRAME_HEADER_SIZE;
+                st->out_cap = n + k + GRPC_FRAME_HEADER_SIZE;
         }
-        grpc_frame_header(st->out, (uint32_t)n);
+        grpc_frame_header(st->out, (uint32_t)(n + k + rawlen));
         size_t packed = protobuf_c_message_pack(msg, st->out + GRPC_FRAME_HEADER_SIZE);
         if (packed != n)
                 return berr_set(st->e, -EPROTO, "gRPC %s: packing the request gave an inconsistent size",
                                 st->call->method);
-        st->out_len = n + GRPC_FRAME_HEADER_SIZE;
+        memcpy(st->out + GRPC_FRAME_HEADER_SIZE + n, key, k);
+        st->out_len = n + k + GRPC_FRAME_HEADER_SIZE;
         st->out_pos = 0;
+        st->raw = rawlen ? *raw : (struct grpc_raw_field){0};
+        st->raw_pos = 0;
         return 0;
+}
+
+/* Fills buf from the raw field's file; 0 when it is all sent. */
+static ssize_t read_raw(struct call_state *st, char *buf, size_t cap)
+{
+        uint64_t left = st->raw.length - st->raw_pos;
+        if (!left)
+                return 0;
+        size_t want = left < cap ? (size_t)left : cap;
+        for (;;) {
+                ssize_t k = pread(st->raw.fd, buf, want, (off_t)(st->raw.offset + st->raw_pos));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return berr_set(st->e, -errno, "gRPC %s: reading %s: %s", st->call->method,
+                                        st->raw.what ? st->raw.what : "the request data", strerror(errno));
+                if (k == 0)
+                        return berr_set(st->e, -EIO, "gRPC %s: %s is shorter than its %llu bytes", st->call->method,
+                                        st->raw.what ? st->raw.what : "the request data",
+                                        (unsigned long long)st->raw.length);
+                st->raw_pos += (uint64_t)k;
+                return k;
+        }
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
@@ -177,10 +222,20 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
         size_t cap = size * nitems;
 
         while (st->out_pos == st->out_len) {
+                if (st->raw_pos < st->raw.length) {
+                        ssize_t k = read_raw(st, buf, cap);
+                        if (k < 0) {
+                                st->send_error = (int)k;
+                                return CURL_READFUNC_ABORT;
+                        }
+                        return (size_t)k;
+                }
                 if (st->out_eof)
                         return 0;
                 const ProtobufCMessage *m = NULL;
-                int r = st->call->send(st->call->send_ud, &m);
+                struct grpc_raw_field raw = {0};
+                int r = st->call->send_raw ? st->call->send_raw(st->call->send_ud, &m, &raw)
+                                           : st->call->send(st->call->send_ud, &m);
                 if (r < 0) {
                         st->send_error = r;
                         return CURL_READFUNC_ABORT;
@@ -189,7 +244,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
                         st->out_eof = true;
                         return 0;
                 }
-                r = pack_message(st, m);
+                r = pack_message(st, m, &raw);
                 if (r < 0) {
                         st->send_error = r;
                         return CURL_READFUNC_ABORT;
@@ -312,14 +367,14 @@ int grpc_call_run(struct grpc_client *c, const struct grpc_call *call, berr *e)
         if (call->no_deadline)
                 timeout_ms = 0;
         if (!call->method || call->method[0] != '/' || strlen(call->method) > 400 || !call->response_type ||
-            (!call->request == !call->send))
+            (!!call->request + !!call->send + !!call->send_raw) != 1)
                 return berr_set(e, -EINVAL, "gRPC call %s: invalid call description", call->method ? call->method : "?");
 
         grpc_deframer_init(&st.df, GRPC_MAX_RECV_MESSAGE);
         snprintf(url, sizeof url, "http://localhost%s", call->method);
 
         if (call->request) {
-                r = pack_message(&st, call->request);
+                r = pack_message(&st, call->request, NULL);
                 if (r < 0)
                         goto finish;
         }

@@ -35,6 +35,19 @@ bool grpc_client_reuses_connections(const struct grpc_client *c);
 /* Supplies the next message of a client stream: sets *ret to a message that must stay
  * valid until the next call, or to NULL to end the stream. Negative return aborts. */
 typedef int (*grpc_send_fn)(void *ud, const ProtobufCMessage **ret);
+/* A bytes field of a client-stream message that is not in memory: length bytes of fd
+ * at offset, sent as field number `field` after the packed message (protobuf readers
+ * accept fields in any order) and read from fd straight into libcurl's buffer, so a
+ * 4 MiB Content.Write chunk needs no 4 MiB buffer, let alone two. `what` names the data
+ * in errors. length 0: no such field in this message. */
+struct grpc_raw_field {
+        uint32_t field;
+        int fd;
+        uint64_t offset, length;
+        const char *what;
+};
+/* Like grpc_send_fn, plus an optional raw field appended to *ret. */
+typedef int (*grpc_send_raw_fn)(void *ud, const ProtobufCMessage **ret, struct grpc_raw_field *raw);
 /* Receives one message of a server stream (freed after the call). Negative return
  * aborts the call with that error; positive ends it early as a success. */
 typedef int (*grpc_recv_fn)(void *ud, const ProtobufCMessage *msg);
@@ -43,6 +56,7 @@ struct grpc_call {
         const char *method;             /* "/containerd.services.content.v1.Content/Info" */
         const ProtobufCMessage *request;/* the single request (unary / server-streaming) */
         grpc_send_fn send;              /* or: a client stream */
+        grpc_send_raw_fn send_raw;      /* or: a client stream with raw fields */
         void *send_ud;
         const ProtobufCMessageDescriptor *response_type;
         grpc_recv_fn recv;              /* every response message; or NULL: exactly one */
