@@ -106,7 +106,7 @@ struct agent {
                 uint64_t polls_ok, polls_failed;
                 uint64_t bytes_downloaded, blobs_verified, blobs_corrupt;
                 uint64_t updates_ok, updates_failed, updates_canceled;
-                uint64_t restarts_seen, tm_sent;
+                uint64_t tm_sent;
         } m;
         int metrics_fd;
         struct sd_event_source *metrics_src;
@@ -134,6 +134,9 @@ void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_fe
 void outbox_put(struct agent *a, const char *kind, const char *method, const char *path, const char *body);
 void outbox_kick(struct agent *a);
 void outbox_stop(struct agent *a);
+/* An answer that keeps a request for later: no answer, 5xx, 401/403 (credentials may be
+ * fixed), 429. Anything else is final (2xx delivered, other 4xx refused). */
+bool outbox_answer_is_transient(int r, const struct http_response *resp);
 
 /* update.c */
 void update_on_deployment(struct agent *a, const struct ddi_deployment *d);

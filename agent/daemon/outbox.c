@@ -75,12 +75,17 @@ static void send_next(struct agent *a)
         outbox_item_clear(&it);
 }
 
+bool outbox_answer_is_transient(int r, const struct http_response *resp)
+{
+        return r < 0 || resp->status >= 500 || resp->status == 401 || resp->status == 403 || resp->status == 429 ||
+               resp->status == 0;
+}
+
 static void on_sent(void *ud, int r, const struct http_response *resp, const berr *he)
 {
         struct agent *a = ud;
         a->outbox_req = NULL;
-        if (r < 0 || resp->status >= 500 || resp->status == 401 || resp->status == 403 || resp->status == 429 ||
-            resp->status == 0) {
+        if (outbox_answer_is_transient(r, resp)) {
                 a->outbox_failures++;
                 if (a->outbox_failures == 1) {
                         if (r < 0)

@@ -106,7 +106,6 @@ static void observe_one(struct agent *a, const char *bundle, json_t *w)
                                 "; exit %" JSON_INTEGER_FORMAT "%s)",
                                 version, restarts, json_is_integer(ex) ? json_integer_value(ex) : -1,
                                 json_is_true(json_object_get(w, "oomKilled")) ? ", OOM killed" : "");
-                a->m.restarts_seen += (uint64_t)(restarts - s->restarts);
         }
         if (healthy != s->healthy)
                 telemetry_event(a, name, healthy ? "version %" JSON_INTEGER_FORMAT " healthy%.0s"
@@ -314,10 +313,13 @@ static void on_batch_sent(void *ud, int r, const struct http_response *resp, con
 {
         struct agent *a = ud;
         a->tm_req = NULL;
-        if (r < 0 || resp->status >= 500 || resp->status == 401 || resp->status == 403 || resp->status == 429 ||
-            resp->status == 0) {
-                if (!a->tm_failures++)
-                        log_info("agent: telemetry kept for later: %s", r < 0 ? berr_msg(he, r) : "server busy or refusing");
+        if (outbox_answer_is_transient(r, resp)) {
+                if (!a->tm_failures++) {
+                        if (r < 0)
+                                log_info("agent: telemetry kept for later: %s", berr_msg(he, r));
+                        else
+                                log_info("agent: telemetry kept for later: the server answered HTTP %ld", resp->status);
+                }
                 return;
         }
         a->tm_failures = 0;
