@@ -87,10 +87,7 @@ static json_t *agent_last_update(json_t *st, const char *name)
 
 static json_t *agent_status(const struct berth_config *cfg, const char *state_dir)
 {
-        json_t *req = json_pack("{s:s}", "cmd", "status"), *st = NULL;
-        char real[4096];
-        if (req && realpath(state_dir, real))
-                json_object_set_new(req, "stateDir", json_string(real));
+        json_t *req = cli_daemon_request("status", state_dir), *st = NULL;
         int r = cli_daemon_call(cfg, NULL, req, -1, &st);
         json_decref(req);
         return r < 0 ? NULL : st;
@@ -102,11 +99,13 @@ static json_t *agent_status(const struct berth_config *cfg, const char *state_di
 static int activate_via_agent(const char *state_dir, const struct berth_config *cfg, const char *name,
                               int64_t version, bool rollback)
 {
-        json_t *req = json_pack("{s:s,s:s,s:I,s:b}", "cmd", "activate", "bundle", name, "version", (json_int_t)version,
-                                "rollback", rollback);
-        char real[4096];
-        if (req && realpath(state_dir, real))
-                json_object_set_new(req, "stateDir", json_string(real));
+        json_t *req = cli_daemon_request("activate", state_dir);
+        if (req && (json_object_set_new(req, "bundle", json_string(name)) < 0 ||
+                    json_object_set_new(req, "version", json_integer((json_int_t)version)) < 0 ||
+                    json_object_set_new(req, "rollback", json_boolean(rollback)) < 0)) {
+                json_decref(req);
+                req = NULL;
+        }
         json_t *before = agent_status(cfg, state_dir);
         if (!before) {
                 json_decref(req);

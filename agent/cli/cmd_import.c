@@ -53,11 +53,12 @@ static void help(void)
 static int import_via_agent(const struct berth_config *cfg, const char *socket, const char *state, const char *source,
                             const char *name, int fd)
 {
-        char real[4096];
-        bool have_real = state && realpath(state, real);
-        json_t *req = json_pack("{s:s,s:s,s:s}", "cmd", "import", "source", source, "name", name);
-        if (req && have_real)
-                json_object_set_new(req, "stateDir", json_string(real));
+        json_t *req = cli_daemon_request("import", state);
+        if (req && (json_object_set_new(req, "source", json_string(source)) < 0 ||
+                    json_object_set_new(req, "name", json_string(name)) < 0)) {
+                json_decref(req);
+                req = NULL;
+        }
         json_t *rep = NULL;
         int r = cli_daemon_call(cfg, socket, req, fd, &rep);
         json_decref(req);

@@ -82,10 +82,7 @@ static int bundle_cb(void *ud, const struct db_bundle *b)
 /* The running agent's answer (exit status), or -ENOTCONN when no agent manages it. */
 static int status_via_agent(const struct berth_config *cfg, const char *socket, const char *state, bool json)
 {
-        json_t *req = json_pack("{s:s}", "cmd", "status");
-        char real[4096];
-        if (req && state && realpath(state, real))
-                json_object_set_new(req, "stateDir", json_string(real));
+        json_t *req = cli_daemon_request("status", state);
         json_t *st = NULL;
         int r = cli_daemon_call(cfg, socket, req, -1, &st);
         json_decref(req);

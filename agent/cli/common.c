@@ -33,6 +33,15 @@ const char *format_size(uint64_t bytes, char buf[32])
         return buf;
 }
 
+json_t *cli_daemon_request(const char *cmd, const char *state_dir)
+{
+        json_t *req = json_pack("{s:s}", "cmd", cmd);
+        char real[4096];
+        if (req && state_dir && realpath(state_dir, real))
+                json_object_set_new(req, "stateDir", json_string(real));
+        return req;
+}
+
 int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, json_t **ret)
 {
         const char *path = socket ? socket : config_get(cfg, "control.socket", CTL_DEFAULT_SOCKET);

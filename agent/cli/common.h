@@ -20,3 +20,6 @@ const char *format_size(uint64_t bytes, char buf[32]);
  * NULL). 0 with *ret = the answer; -ENOTCONN when no agent listens or the agent manages
  * another state directory (then work directly); other errors are logged. */
 int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, json_t **ret);
+/* {"cmd": cmd, "stateDir": realpath(state_dir)} (stateDir left out when state_dir is NULL
+ * or cannot be resolved), for cli_daemon_call. NULL on ENOMEM. */
+json_t *cli_daemon_request(const char *cmd, const char *state_dir);
