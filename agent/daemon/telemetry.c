@@ -32,8 +32,9 @@ static void tm_push(struct agent *a, const char *kind, const char *source, const
         char src[TM_SOURCE_MAX + 1], txt[TM_TEXT_MAX + 1];
         tm_source_name(src, source);
         tm_sanitize(txt, TM_TEXT_MAX, text);
-        uint64_t dropped = 0;
-        int r = agentdb_tm_push(a->db, agent_now(), kind, src, txt, &a->set.tm_limits, agent_now(), &dropped);
+        uint64_t dropped = 0, queued = 0;
+        int64_t now = agent_now();
+        int r = agentdb_tm_push(a->db, now, kind, src, txt, &a->set.tm_limits, now, &dropped, &queued);
         if (r < 0) {
                 log_warning("agent: cannot queue telemetry (%s %s): database error", kind, src);
                 return;
@@ -43,8 +44,7 @@ static void tm_push(struct agent *a, const char *kind, const char *source, const
                             "the oldest records until the server takes them");
                 a->tm_dropping = true;
         }
-        struct tm_stats st;
-        if (agentdb_tm_stats(a->db, &st) >= 0 && st.records >= TM_BATCH_MAX)
+        if (queued >= TM_BATCH_MAX)
                 telemetry_kick(a);
 }
 

@@ -353,8 +353,9 @@ static int tm_add_dropped(struct berth_db *db, uint64_t n)
         return step_done(st);
 }
 
-/* Deletes the oldest rows while the queue is over a limit; *n += rows deleted. */
-static int tm_enforce(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *n)
+/* Deletes the oldest rows while the queue is over a limit; *n += rows deleted;
+ * *queued (optional): the rows left. */
+static int tm_enforce(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *n, uint64_t *queued)
 {
         _cleanup_stmt_ sqlite3_stmt *age = NULL, *cnt = NULL, *del = NULL;
         if (prep(db, "DELETE FROM telemetry_queue WHERE ts < ?", &age) < 0)
@@ -367,6 +368,8 @@ static int tm_enforce(struct berth_db *db, const struct tm_limits *l, int64_t no
         if (prep(db, "SELECT count(*), total(size) FROM telemetry_queue", &cnt) < 0 || sqlite3_step(cnt) != SQLITE_ROW)
                 return -EIO;
         uint64_t records = (uint64_t)sqlite3_column_int64(cnt, 0), bytes = (uint64_t)sqlite3_column_double(cnt, 1);
+        if (queued)
+                *queued = records;
         if (records <= l->max_records && bytes <= l->max_bytes)
                 return 0;
         if (prep(db, "SELECT seq, size FROM telemetry_queue ORDER BY seq", &del) < 0)
@@ -379,6 +382,8 @@ static int tm_enforce(struct berth_db *db, const struct tm_limits *l, int64_t no
                 bytes -= (uint64_t)sqlite3_column_int64(del, 1);
                 records--;
         }
+        if (queued)
+                *queued = records;
         sqlite3_finalize(del);
         del = NULL;
         if (prep(db, "DELETE FROM telemetry_queue WHERE seq <= ?", &del) < 0)
@@ -432,28 +437,30 @@ struct tm_push_args {
         int64_t ts, now;
         const char *kind, *source, *text;
         const struct tm_limits *l;
+        uint64_t *queued;
 };
 
 static int tm_push_body(struct berth_db *db, const void *arg, uint64_t *n)
 {
         const struct tm_push_args *p = arg;
         int r = tm_insert(db, p->ts, p->kind, p->source, p->text);
-        return r < 0 ? r : tm_enforce(db, p->l, p->now, n);
+        return r < 0 ? r : tm_enforce(db, p->l, p->now, n, p->queued);
 }
 
 int agentdb_tm_push(struct berth_db *db, int64_t ts, const char *kind, const char *source, const char *text,
-                    const struct tm_limits *l, int64_t now, uint64_t *ret_dropped)
+                    const struct tm_limits *l, int64_t now, uint64_t *ret_dropped, uint64_t *ret_queued)
 {
         if (strlen(kind) > TM_KIND_MAX || strlen(source) > TM_SOURCE_MAX || strlen(text) > TM_TEXT_MAX)
                 return -EINVAL;
-        struct tm_push_args p = {.ts = ts, .now = now, .kind = kind, .source = source, .text = text, .l = l};
+        struct tm_push_args p = {.ts = ts, .now = now, .kind = kind, .source = source, .text = text, .l = l,
+                                 .queued = ret_queued};
         return tm_tx(db, tm_push_body, &p, ret_dropped);
 }
 
 static int tm_expire_body(struct berth_db *db, const void *arg, uint64_t *n)
 {
         const struct tm_push_args *p = arg;
-        return tm_enforce(db, p->l, p->now, n);
+        return tm_enforce(db, p->l, p->now, n, NULL);
 }
 
 int agentdb_tm_expire(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *ret_dropped)

@@ -110,9 +110,10 @@ struct tm_stats {
 
 /* Appends one record (fields already sanitised and within the TM_*_MAX limits) and,
  * in the same transaction, drops the oldest records beyond the limits (age measured
- * against now). *ret_dropped (optional): how many were dropped by this call. */
+ * against now). *ret_dropped (optional): how many were dropped by this call;
+ * *ret_queued (optional): how many records the queue holds after it. */
 int agentdb_tm_push(struct berth_db *db, int64_t ts, const char *kind, const char *source, const char *text,
-                    const struct tm_limits *l, int64_t now, uint64_t *ret_dropped);
+                    const struct tm_limits *l, int64_t now, uint64_t *ret_dropped, uint64_t *ret_queued);
 /* Drops records older than the age limit; *ret_dropped as above. */
 int agentdb_tm_expire(struct berth_db *db, const struct tm_limits *l, int64_t now, uint64_t *ret_dropped);
 /* Up to max oldest records, in seq order. */

@@ -98,9 +98,12 @@ static void push_n(struct berth_db *db, int n, int64_t ts, const struct tm_limit
         for (int i = 0; i < n; i++) {
                 char text[32];
                 snprintf(text, sizeof text, "n=%d", i);
-                uint64_t d = 0;
-                assert_int_equal(agentdb_tm_push(db, ts, "sample", "agent", text, l, ts, &d), 0);
+                uint64_t d = 0, q = 0;
+                assert_int_equal(agentdb_tm_push(db, ts, "sample", "agent", text, l, ts, &d, &q), 0);
                 *dropped += d;
+                struct tm_stats st;
+                assert_int_equal(agentdb_tm_stats(db, &st), 0);
+                assert_int_equal(q, st.records); /* what the push reports is what the queue holds */
         }
 }
 
@@ -191,7 +194,7 @@ static void test_telemetry_queue(void **state)
         char big[TM_TEXT_MAX + 2];
         memset(big, 'x', sizeof big - 1);
         big[sizeof big - 1] = 0;
-        assert_int_equal(agentdb_tm_push(db, 1, "event", "agent", big, &l, 1, NULL), -EINVAL);
+        assert_int_equal(agentdb_tm_push(db, 1, "event", "agent", big, &l, 1, NULL, NULL), -EINVAL);
 
         /* everything survives a reopen: queue id, counter, sequence */
         db_close(db);
