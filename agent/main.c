@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* main.c — the berth command line: dispatch to agent/cli/. */
 #include "cli/cli.h"
 

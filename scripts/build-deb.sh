@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build-deb.sh — builds the berth and berth-server .deb packages with dpkg-buildpackage.
 #
 #   scripts/build-deb.sh [-o OUTDIR] [-j N] [--lintian]

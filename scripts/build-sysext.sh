@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # build-sysext.sh — builds a systemd system extension (Flatcar "sysext") image of berth.
 #
 #   scripts/build-sysext.sh [-o OUT.raw] [--build-dir DIR] [--id flatcar|_any]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh — the whole story on one machine, as an operator would see it: a rollout server
 # over HTTPS, three gateways (berth agents) on one real containerd, the example telemetry
 # stack rolled out in groups and publishing, then a broken release that the first group

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every package berth needs to build, test and run its demo on Debian 12.
 # Idempotent: skips apt entirely when everything is already installed.
 set -euo pipefail

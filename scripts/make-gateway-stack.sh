@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make-gateway-stack.sh — builds, without network and from Debian packages, the example
 # gateway telemetry stack: two OCI image archives (an MQTT broker with Debian's mosquitto,
 # a poller that publishes PLC readings with mosquitto_pub) and the workload spec that runs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make-oci-image.sh — builds a small example container image (busybox-static from Debian,
 # no network) as an OCI image-layout tar archive, the format `skopeo copy … oci-archive:`
 # writes. Used by every test, benchmark and the demo. Same options → byte-identical output:

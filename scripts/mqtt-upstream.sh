@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # mqtt-upstream.sh — the "cloud" side of the example gateway stack: a plain mosquitto on
 # loopback with persistence, which the gateway's bridge forwards readings to. Runs in the
 # foreground until killed (SIGTERM saves its store). Used by the gateway stack test and the

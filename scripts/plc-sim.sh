@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # plc-sim.sh — a tiny "PLC" for the example gateway stack: busybox httpd on loopback whose
 # CGI /cgi-bin/registers answers a few process values as "name value" lines (what the
 # example poller reads). Runs in the foreground until killed; used by the gateway stack

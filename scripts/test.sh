@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The one test command: installs dependencies, builds berth twice (a -Werror build and
 # an ASan+UBSan build) and runs the whole suite under both; then runs each fuzz target
 # briefly. Exit status is non-zero if anything failed.

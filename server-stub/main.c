@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* main.c — berth-server entry point: `serve` runs the server, every other command is a
  * management client (client/). Global options come before the command. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cleanup.h — scope-bound ownership helpers (systemd style).
  *
  * _cleanup_free_ and friends run when the variable goes out of scope; TAKE_PTR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* digest.c — see digest.h. */
 #include "base/digest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* digest.h — SHA-256 through libcrypto's EVP (uses the CPU's SHA extensions).
  *
  * OCI digests are "sha256:" + 64 lowercase hex digits; digest_valid() is the only

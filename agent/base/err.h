@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* err.h — error values with a human sentence attached.
  *
  * Library code returns a negative errno and, when the caller passed a berr, fills it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault.h — named fault points for crash tests (compiled only with -DBERTH_FAULT_POINTS=ON).
  *
  * FAULT_POINT("switch.after_stop_old") kills the process with SIGKILL when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fs.c — see fs.h. */
 #include "base/fs.h"
 #include "base/cleanup.h"

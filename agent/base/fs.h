@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fs.h — crash-safe file helpers.
  *
  * Everything berth persists goes through write_file_atomic(): temp file in the same

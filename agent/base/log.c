@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.c — see log.h. The only file that includes sd-journal.h.
  *
  * The target is decided from $JOURNAL_STREAM (set by systemd for a service whose stderr

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* log.h — the one logging family.
  *
  * Under systemd (stderr is the journal stream named by $JOURNAL_STREAM) every record goes

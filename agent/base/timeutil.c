@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* timeutil.c — see timeutil.h. */
 #include "base/timeutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* timeutil.h — RFC 3339 timestamps (UTC, "Z") and relative durations. */
 #pragma once
 

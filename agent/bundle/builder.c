@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* builder.c — bundle create and co-sign (see builder.h). */
 #include "bundle/builder.h"
 

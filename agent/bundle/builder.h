@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* builder.h — makes .berth bundles: create from OCI image archives, co-sign.
  *
  * Output is written to OUT.tmp.<pid> beside OUT, fsynced and renamed, so a failed or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* format.h — the constants that define the .berth container format.
  *
  * Changing any of these changes the format; agent/bundle/README.md documents them

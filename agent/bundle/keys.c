@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* keys.c — Ed25519 key files and the trust directory (libsodium). See keys.h. */
 #include "bundle/keys.h"
 

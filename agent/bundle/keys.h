@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* keys.h — Ed25519 signing keys and the trust directory.
  *
  * Key files are one line of text:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* manifest.c — strict parser for the bundle manifest (see README.md in this folder).
  *
  * Every field that later code relies on is validated here, with a message that names

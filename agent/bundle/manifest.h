@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* manifest.h — the signed bundle manifest (JSON), parsed strictly.
  *
  * The manifest's exact bytes are what is signed and what is stored; berth never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* oci_archive.c — sequential reader of OCI image-layout archives (see oci_archive.h). */
 #include "bundle/oci_archive.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* oci_archive.h — reads OCI image-layout tar archives (skopeo oci-archive:, ctr images
  * export, docker save ≥ 25), gzip/zstd/xz-compressed archives included.
  *

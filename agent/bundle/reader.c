@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* reader.c — single-pass strict .berth reader (see reader.h and README.md).
  *
  * libarchive parses the tar (ustar only, no filters, no seeking: every byte passes

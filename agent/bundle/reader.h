@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* reader.h — single-pass, strict reader of .berth bundles.
  *
  * The reader owns the input fd and reads it once, front to back, through libarchive

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* signature.c — signatures.json: parse, canonical serialise, sign, verify (see signature.h). */
 #include "bundle/signature.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* signature.h — the signatures.json entry: one Ed25519 signature per key.
  *
  *   {"signatures":[{"keyid":"<32 hex>","sig":"<base64 64 bytes>"}, ...]}

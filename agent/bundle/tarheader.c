@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tarheader.c — canonical ustar header bytes (see tarheader.h). */
 #include "bundle/tarheader.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tarheader.h — the one canonical ustar header of a .berth entry.
  *
  * A bundle entry's 512-byte header is a pure function of its name and size (see

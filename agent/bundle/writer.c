@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* writer.c — canonical .berth tar writer (see writer.h). */
 #include "bundle/writer.h"
 

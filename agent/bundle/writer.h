@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* writer.h — writes the canonical .berth tar layout (libarchive, ustar).
  *
  * Order is enforced: head (manifest + signatures) once, then every blob of the

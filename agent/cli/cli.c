@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli.c — top-level command dispatch and global options. */
 #include "cli/cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli.h — the berth command line.
  *
  * Each command is a function `int cmd_x(int argc, char **argv)` returning the process

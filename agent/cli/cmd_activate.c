@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_activate.c — berth activate NAME VERSION | berth rollback NAME: run a workload
  * update (switch, probe for the soak time, commit or roll back) synchronously, for
  * the USB/offline path and for operators. One activation at a time per state dir.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_agent.c — berth agent: run the node agent daemon (agent/daemon/). */
 #include <getopt.h>
 #include <stdio.h>

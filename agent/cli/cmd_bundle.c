@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_bundle.c — berth bundle create | sign | verify | inspect. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_import.c — berth import: the offline / USB path into this node. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_keygen.c — berth keygen: make an Ed25519 signing key pair. */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_mirror.c — `berth mirror config`: writes the runtime's mirror configuration
  * (K3s registries.yaml, containerd certs.d hosts.toml) for the local registry mirror
  * that `berth import --registry` fills; `berth mirror push`: pushes installed bundles

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cmd_status.c — berth status: what this node holds. */
 #include <getopt.h>
 #include <jansson.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* common.h — helpers shared by the CLI commands: defaults, config, size formatting. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* workloads.h — CLI glue for the workload engine: opening it from the command line's
  * options, and the synchronous activation used by 'berth activate', 'berth import
  * --activate', 'berth rollback' and the workload part of 'berth status'.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* config.h — berth's configuration file (/etc/berth/agent.conf by default).
  *
  * INI style, one setting per line, '#' or ';' starts a comment:

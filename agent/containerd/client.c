@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* client.c — see client.h. Owns the gRPC client and the namespace/lease metadata. */
 #include "containerd/client.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* client.h — a connection to containerd's gRPC API: socket, namespace, snapshotter and
  * the lease every call runs under. The per-service wrappers (content.h, images.h,
  * leases.h, snapshots.h, diff.h) take a struct ctrd.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* containers.c — see containers.h. */
 #include "containerd/containers.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* containers.h — containerd container records (Containers service): the metadata a
  * task runs from (image name, OCI runtime spec, snapshot key, runtime, labels).
  * The workload engine creates one per workload version and finds its own again by

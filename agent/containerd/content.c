@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* content.c — see content.h. Content.Write is a bidirectional stream: containerd
  * answers every request, so the answers are checked as they come; the final COMMIT
  * answer must name the expected digest. containerd verifies size and digest before it

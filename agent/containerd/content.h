@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* content.h — containerd's content store (Content service): what it holds, labels
  * (the GC references between blobs), and streaming a blob in with Content.Write,
  * resuming a half-written ingest after a crash.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* diff.h — containerd's Diff.Apply: extracts a layer blob from containerd's content
  * store into the mounts of an active snapshot, server-side.
  */

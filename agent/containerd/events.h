@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* events.h — containerd's event stream (Events.Subscribe, a server-streaming call):
  * the workload manager follows task exits and OOMs with it.
  */

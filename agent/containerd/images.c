@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* images.c — see images.h. */
 #include "containerd/images.h"
 

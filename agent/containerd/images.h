@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* images.h — containerd image records: a name pointing at a manifest or index. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* leases.c — see leases.h. */
 #include "containerd/leases.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* leases.h — containerd leases: everything created under a lease is safe from
  * containerd's garbage collector until the lease is deleted or expires.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.c — see plan.h. The labelling follows containerd 1.6 (images.ChildGCLabels):
  * an index references its manifests as gc.ref.content.m.<i>, a manifest its config as
  * gc.ref.content.config and its layers as gc.ref.content.l.<i>.

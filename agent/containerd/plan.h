@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.h — what preloading a bundle into containerd means, worked out from the
  * verified OCI manifests, indexes and configs in berth's content store before
  * containerd is touched: the blobs to write (children before parents) with the GC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* preload.c — see preload.h.
  *
  * Ordering (why): blobs children-first, each committed with its GC labels, so any

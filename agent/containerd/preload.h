@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* preload.h — the containerd preload backend of berth import: makes every image of a
  * verified, stored bundle present *and unpacked* in containerd, through its gRPC API,
  * so a container can start with no pull and no further work.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* snapshots.c — see snapshots.h. */
 #include "containerd/snapshots.h"
 

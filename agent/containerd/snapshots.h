@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* snapshots.h — containerd snapshotters (the configured one of struct ctrd). */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tasks.h — containerd tasks (Tasks service): the running process of a container
  * (runc through the containerd shim), and extra processes exec'd into it.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ctl.c — control socket framing, SO_PEERCRED checks and the client (see ctl.h). */
 #include "ctl/ctl.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ctl.h — the local control socket (/run/berth/berth.sock): framing, credentials and
  * the client call.
  *

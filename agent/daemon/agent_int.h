@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agent_int.h — state shared by the parts of the agent daemon (daemon.c: loop, signals,
  * notify; poll.c: DDI polling; update.c: the update state machine; outbox.c: queued
  * requests to the server; control.c: the control socket; attrs.c: target attributes;

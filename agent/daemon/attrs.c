@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* attrs.c — what the agent tells the server about its node: DDI configData attributes
  * (hostname, OS, architecture, kernel, berth version, installed bundles) and, through
  * berth-server's installedBase extension, bundles that arrived without the server

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* control.c — the daemon side of the control socket (protocol in ctl/ctl.h):
  *
  *   {"cmd": "status"}                         → node status + "agent" + "update"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* daemon.c — the agent's event loop: setup (settings, store, DB, backends, HTTP, control
  * socket), signals, sd_notify (READY/STATUS; WATCHDOG=1 from sd-event's watchdog
  * support), and orderly teardown. The parts it drives live in poll.c, update.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* daemon.h — `berth agent`: the node's long-running agent (see README.md beside it).
  *
  * One sd-event loop runs everything: DDI polling with backoff, Range downloads through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics.c — the agent's Prometheus endpoint: `GET /metrics` on a loopback TCP port
  * (metrics.listen, off by default), in the text exposition format 0.0.4.
  *

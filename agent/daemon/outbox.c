@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* outbox.c — every request the agent makes to change server state (deployment and
  * cancel feedback, configData, installedBase) is first a row in agent_outbox, then
  * sent in order, one at a time. A row leaves the outbox only when the server answered:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* poll.c — DDI polling: GET the controller base, follow its links (cancelAction first,
  * then deploymentBase), send configData when asked or when attributes changed, and
  * schedule the next poll: the server's sleep within [poll_min, poll_max] plus jitter,

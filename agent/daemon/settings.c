@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* settings.c — agent.conf keys, defaults and checks (see settings.h and README.md). */
 #include "daemon/settings.h"
 

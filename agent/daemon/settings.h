@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* settings.h — the agent daemon's configuration: every key of /etc/berth/agent.conf
  * that `berth agent` reads, with its default, parsed and checked once at start.
  * agent/daemon/README.md documents each key; agent/daemon/agent.conf.example shows them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* telemetry.c — the agent's telemetry store-and-forward:
  *
  *   producers  events (agent start, update steps, workload restarts and health

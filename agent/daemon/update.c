@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* update.c — the node update state machine for one DDI action at a time:
  *
  *   new ──head fetched + verified──► fetching ──all blobs stored, recorded, preloaded──►

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* workloads.c — the agent's embedding of the workload engine (issue 7): created at start
  * when a containerd backend is configured, holds <state>/workloads.lock (so berth
  * activate/rollback/supervise refuse while the agent runs), adopts running workloads,

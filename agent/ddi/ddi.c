@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ddi.c — hawkBit DDI v1 message parsing and building (see ddi.h). jansson only; no I/O. */
 #include "ddi/ddi.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ddi.h — Eclipse hawkBit DDI v1 messages: parsing what the server sends (controller
  * base, deploymentBase, cancelAction) and building what the agent sends (feedback,
  * configData, berth's installedBase extension).

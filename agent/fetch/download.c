@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* download.c — resumable, verified Range download of one blob (see download.h). */
 #include "fetch/download.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* download.h — one blob fetched as a byte range of a remote .berth artifact, verified
  * as it streams and resumable across cuts and restarts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.c — head length and missing-blob ranges of a remote .berth (see plan.h). */
 #include "fetch/plan.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plan.h — where the bytes an agent needs lie inside a remote .berth artifact.
  *
  * The head (manifest.json + signatures.json entries) starts at byte 0; its length

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* frame.c — gRPC framing, status headers/trailers and code mapping (see frame.h).
  * Never trusts a length from the wire beyond the configured maximum.
  */

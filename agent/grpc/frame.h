@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* frame.h — gRPC wire details that need no transport: the 5-byte message framing
  * (compressed flag + 32-bit big-endian length), the grpc-status / grpc-message
  * headers and trailers, and the mapping of gRPC status codes to errno values.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* grpc.c — gRPC over libcurl (HTTP/2 prior knowledge on a unix socket).
  *
  * The only place that speaks libcurl for gRPC. Requests are framed here, responses

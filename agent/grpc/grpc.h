@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* grpc.h — a small gRPC client over libcurl: HTTP/2 with prior knowledge on a unix
  * socket (containerd), protobuf-c messages, unary, client-streaming and
  * server-streaming calls, deadlines, fixed request metadata (e.g.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libcurl multi interface on sd-event (see http.h).
  *
  * curl tells us which sockets to watch (socket_cb) and when to wake it (timer_cb); we

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http.h — asynchronous HTTP(S) client for the agent: libcurl's multi interface driven
  * by an sd-event loop (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION → io and time sources).
  *

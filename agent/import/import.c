@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* import.c — the single entry path of bundles into a node (see import.h for the order
  * of steps and what each failure leaves behind).
  */

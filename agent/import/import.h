@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* import.h — the one path by which a bundle enters a node (USB, CLI, and later the
  * agent's downloads).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* status.c — node status as JSON and as text (see status.h). */
 #include "node/status.h"
 

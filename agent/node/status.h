@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* status.h — what this node holds, as JSON: installed bundles with their images and the
  * content store's usage. Shared by `berth status` (direct mode) and the agent daemon
  * (status over the control socket), so both print the same thing.

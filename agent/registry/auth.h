@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth.h — the registry's authentication challenge (WWW-Authenticate) and the token
  * endpoint's answer, as used by the distribution token flow:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backend.c — see backend.h. Adapts the content store to the push walker. */
 #include "registry/backend.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backend.h — the registry mirror as a preload target of `berth import`.
  *
  * After a bundle is verified and stored, preload() pushes each of its images from

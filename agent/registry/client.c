@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* client.c — see client.h.
  *
  * Every request goes through do_request(): it adds credentials, performs the call

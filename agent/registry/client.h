@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* client.h — a client for the OCI distribution API (push side) over libcurl.
  *
  * Owns one curl handle (connections are reused, HTTP/1.1), the authentication state

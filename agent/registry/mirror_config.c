@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mirror_config.c — see mirror_config.h. */
 #include "registry/mirror_config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mirror_config.h — the runtime side of the mirror: K3s registries.yaml and
  * containerd certs.d/<host>/hosts.toml that make the runtime pull from the local
  * mirror first and from the upstream registry second.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* push.c — see push.h. Walks manifests with jansson; blobs are streamed by the client.
  *
  * The blobs of one image manifest go up concurrently (registry.parallel, default 4:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* push.h — pushes one image (a manifest or an index and everything it references)
  * from local, verified blobs into a repository of a registry.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* reference.c — see reference.h. Pure string handling, no I/O. */
 #include "registry/reference.h"
 

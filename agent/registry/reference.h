@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* reference.h — image references and the repository naming rule on the mirror.
  *
  * A reference "registry.local/gw/broker:2.0" is split like docker/containerd do:

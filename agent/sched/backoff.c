@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backoff.c — polling interval with jitter and exponential backoff (see backoff.h). */
 #include "sched/backoff.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* backoff.h — when to talk to the server next: the polling interval (the server's sleep
  * within configured bounds, plus jitter so a fleet does not poll in lockstep) and the
  * exponential backoff after failures (capped, "equal jitter": half fixed, half random).

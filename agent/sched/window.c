@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* window.c — daily UTC maintenance windows (see window.h). */
 #include "sched/window.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* window.h — local maintenance windows: daily UTC ranges "HH:MM-HH:MM" (comma
  * separated; a range may wrap midnight, "22:00-04:00"). The agent switches a staged
  * update only while both the server's window (DDI maintenanceWindow) and the local one

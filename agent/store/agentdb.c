@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agentdb.c — the agent daemon's tables (see agentdb.h). Statements are prepared per
  * call: the agent writes a few rows a second at most, and this keeps no cached state
  * tied to a connection. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* agentdb.h — the agent daemon's persistent state in berth.db (schema versions 2 and 4):
  *
  *   agent_kv         small settings the agent remembers (attributes hash, …)

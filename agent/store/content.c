@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* content.c — content-addressed blob store with all-or-nothing staging (see content.h). */
 #include "store/content.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* content.h — the content-addressed blob store under STATE/store.
  *
  *   STATE/store/blobs/sha256/<hex>   verified blobs, read-only (0444), immutable

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.c — berth's SQLite state (see db.h). The only file that includes sqlite3.h. */
 #include "store/db.h"
 

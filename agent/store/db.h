@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.h — berth's state database (SQLite, STATE/berth.db).
  *
  * WAL, synchronous=FULL, foreign keys on; every change is one transaction. Only this

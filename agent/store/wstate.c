@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* wstate.c — persisted workload update states (see wstate.h). One transaction per
  * call; the schema lives in db.c's migrations (schema version 3).
  */

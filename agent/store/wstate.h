@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* wstate.h — the persisted state of workload updates (SQLite, tables workload_updates
  * and workload_current), and forgetting old bundle versions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prom.h — Prometheus text exposition format 0.0.4 (pure): a growing buffer with one
  * HELP/TYPE header per metric family and samples with escaped label values.
  *

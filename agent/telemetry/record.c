@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* record.c — telemetry record formatting and batch bodies (see record.h). */
 #include "telemetry/record.h"
 

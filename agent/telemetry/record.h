@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* record.h — telemetry records on the wire (pure; see agent/telemetry/README.md):
  * sanitising what goes into a record, the 128-byte record value
  * "<seq> <ts> <kind> <source> <text>", and the DDI configData body that carries a batch

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* engine.c — workload supervision and the update state machine (see engine.h).
  *
  * Ordering rules that crash safety depends on:

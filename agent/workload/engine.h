@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* engine.h — the workload engine: runs each bundle's committed workloads through
  * containerd, keeps them up (restart policy with exponential backoff, OOM and crash
  * detection, health probes), and carries out updates as a persisted state machine:

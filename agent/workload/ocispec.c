@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ocispec.c — OCI runtime spec from image config + workload spec (see ocispec.h).
  *
  * Defaults follow containerd's oci.WithDefaultSpec for Linux (mounts, masked and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ocispec.h — builds the OCI runtime spec (config.json for runc) of a workload from
  * its image config (Entrypoint, Cmd, Env, WorkingDir, User) and its workload spec
  * (limits, user, read-only rootfs, mounts, devices, namespaces, capabilities,

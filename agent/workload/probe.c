@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* probe.c — TCP / HTTP probes (see probe.h). The HTTP check is a bounded HTTP/1.0
  * GET whose status line alone is read: the probe judges the status code, not the body.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* probe.h — network health probes of a workload: TCP connect and HTTP GET on
  * 127.0.0.1:port, in the host network or inside a container's network namespace
  * (entered by a short-lived child process, so the caller's namespace never changes).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runner.c — one workload instance in containerd (see runner.h). */
 #include "workload/runner.h"
 

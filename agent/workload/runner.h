@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runner.h — one workload instance (a workload of one bundle version) in containerd:
  * its snapshot, container record and task; start (or adopt), stop with the stop
  * signal then SIGKILL after the grace period, exit detection (with OOM kills told

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spec.c — strict parsing and validation of workload specs (see spec.h).
  *
  * Unknown keys are errors: a misspelt "readOnlyRootfs" must not silently run a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* spec.h — workload specs: what a bundle runs, parsed strictly from the signed manifest
  * ("workloads" array and the per-bundle "update" object).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* artifact.h — bundles as downloadable artifacts: hashes, verification, Range serving.
  *
  * An uploaded .berth file is verified against the server's trust directory before it is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* hashes.c — sha256, sha1 and md5 of a file in one pass (libcrypto EVP).
  *
  * DDI clients expect all three in an artifact's "hashes"; berth itself trusts only the

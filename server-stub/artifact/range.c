@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* range.c — HTTP Range header parsing (RFC 9110 §14), single ranges only. */
 #include "artifact/artifact.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* serve.c — streams an artifact file with Range/ETag/If-Range support.
  *
  * The body is handed to the HTTP layer as an fd + offset + length, so a multi-GB bundle

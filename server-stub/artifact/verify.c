@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* verify.c — verification of an uploaded .berth file with agent/bundle's reader.
  *
  * The whole file is read once: signatures (k-of-n against the trust dir) → manifest →

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth.h — credentials for the DDI and management APIs.
  *
  * Target tokens are stored only as SHA-256 hex; comparisons are constant-time so a

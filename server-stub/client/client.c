@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* client.c — management subcommands over HTTP(S) with libcurl (see client.h).
  *
  * Each subcommand is one request; the JSON answer is printed indented on stdout, an error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* client.h — the berth-server subcommands that drive a running server's management API.
  *
  * The only server module that includes curl/curl.h. Finds the server from --url, the

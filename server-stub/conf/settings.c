@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* settings.c — berth-server's config file → struct server (see settings.h).
  *
  * Reads and validates every [server], [ddi], [mgmt], [bundles] and [telemetry] key, the secrets they

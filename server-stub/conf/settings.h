@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* settings.h — loading berth-server's config file into the shared struct server.
  *
  * Keys and defaults are documented in server-stub/README.md. Every function returns 0 or a

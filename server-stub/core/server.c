@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* server.c — berth-server's lifecycle: config → dirs → db → engine → listeners → wait.
  *
  * Signals are blocked before any thread starts so that only sigwait() here sees them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* server.h — the running server's shared context and its lifecycle.
  *
  * One struct server is built from the config file by server_run(); the DDI and management

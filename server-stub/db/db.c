@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.c — SQLite storage for berth-server (see db.h).
  *
  * Owns the connection, the schema migrations (PRAGMA user_version) and a cache of

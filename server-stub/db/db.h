@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* db.h — berth-server's persistent state in SQLite (WAL, foreign keys, migrations).
  *
  * The only module that includes sqlite3.h. One connection guarded by a mutex; every

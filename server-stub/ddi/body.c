@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* body.c — DDI request body parsers (see body.h). */
 #include "ddi/body.h"
 

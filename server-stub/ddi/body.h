@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* body.h — strict parsers for the JSON bodies targets send over DDI.
  *
  * Pure functions (no db, no HTTP) so they can be unit-tested and fuzzed. -EBADMSG means

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ddi.c — hawkBit DDI v1 handlers (see ddi.h).
  *
  * Auth order matters: credentials are checked with the same work whether or not the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ddi.h — the hawkBit Direct Device Integration (DDI) v1 API served to targets.
  *
  * Paths under /{tenant}/controller/v1/{controllerId}: base poll, deploymentBase and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* telemetry.c — strict parser of the `tm.*` configData keys (see telemetry.h).
  *
  * Everything here comes from a device, so every field is checked against the wire

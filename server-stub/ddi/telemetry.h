@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* telemetry.h — the agent's telemetry batches inside a DDI configData request
  * (wire format version 1, described under "Telemetry" in server-stub/README.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libmicrohttpd + GnuTLS listener (see http.h).
  *
  * Owns the MHD daemon, per-request state (bounded body buffer or spool file) and the

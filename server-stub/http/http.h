@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http.h — the server's HTTP(S) listener: libmicrohttpd with GnuTLS behind a small API.
  *
  * Only http.c includes microhttpd.h and gnutls. A listener calls one handler per request

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mgmt.c — management API handlers (see mgmt.h).
  *
  * A bundle upload is spooled to disk, hashed and verified against the trust dir, and only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mgmt.h — the management JSON API (separate listener, loopback by default, admin token).
  *
  * /api/v1/bundles, /api/v1/targets, /api/v1/rollouts, /api/v1/actions; see README.md.

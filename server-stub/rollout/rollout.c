@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rollout.c — the rollout engine and operator commands (see rollout.h).
  *
  * Group assignment: matching targets sorted by sha256(controllerId), cut at the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rollout.h — staged rollouts: deterministic groups, thresholds, soak, pause/resume/cancel.
  *
  * The engine is one thread that ticks (and is kicked after feedback): it flushes batched

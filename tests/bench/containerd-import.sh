@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # containerd-import.sh — benchmark: `berth import --containerd` of a signed bundle vs
 # `ctr images import` of the same OCI archive, both unpacking into the same
 # snapshotter of a private containerd. berth also verifies the signature and every

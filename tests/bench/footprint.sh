@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # footprint.sh — benchmark: berth's memory footprint.
 #   1. peak RSS (/usr/bin/time %M) of 'berth import' of a ~1 GiB bundle (busybox + 4
 #      incompressible layers), store only and with the containerd preload;

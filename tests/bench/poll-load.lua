@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- poll-load.lua — wrk script for tests/bench/poll-load.sh: every request is a DDI base
 -- poll of the next target (ids and tokens follow the pattern the bench registered),
 -- each wrk thread starting at a different offset. Non-200 answers are counted by wrk.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # poll-load.sh — DDI poll throughput of berth-server: 10,000 registered targets, all with
 # an open deployment (so each poll returns a deploymentBase link), polled over TLS
 # keep-alive by wrk with many connections. Prints "N polls/s" and the p99 latency.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry-push.sh — pushing a ~200 MiB, 5-layer image into a local docker-registry:
 # `berth import --registry` versus `skopeo copy --preserve-digests oci-archive:…`.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # rollback.sh — benchmark: automatic rollback time. Version 1 (an HTTP server on the
 # host network that exits cleanly on SIGTERM, plus a worker that depends on it) runs
 # committed; versions 2..RUNS+1 answer their probe path with 404. Each 'berth activate'

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: `berth bundle verify` of a ~1 GiB bundle against `openssl dgst -sha256`
 # over the same file (page cache warm for both), interleaved, median of RUNS each.
 # Prints throughput of both, the ratio berth/openssl (goal ≥ 0.9) and berth's peak

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bundle_header_strict.sh — tar header bytes that libarchive ignores must not be
 # malleable: a linkname, device numbers or a ustar prefix on a regular-file entry, a
 # non-"00" ustar version, or any byte in the unused tail of a header block, each with a

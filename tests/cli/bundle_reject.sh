@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bundle_reject.sh — berth must refuse every malformed, tampered, untrusted, expired or
 # downgraded bundle with one clear error line, and a refused import must leave the state
 # dir (store and DB) byte for byte as it was. Bundles are written by tests/cli/mkbundle.py,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """flipsweep.py FILE START END MASK -- CMD...
 
 For every byte offset in [START, END) of FILE, writes a copy with that byte XORed with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # import_kill.sh — `berth import` killed with SIGKILL at chosen points (mid-blob, after
 # several complete blobs, before the end-of-archive check) leaves no partial or
 # unverified blob in the store and no bundle in the DB, and the next import succeeds.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """mkbundle.py — an independent writer of .berth bundles, for berth's CLI tests.
 
 Written from agent/bundle/README.md alone (not from berth's C code): it lays out the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # reject_lib.bash — helpers shared by the CLI refusal tests (bundle_reject.sh,
 # bundle_header_strict.sh). Source after tests/lib/harness.sh. Not a test itself (ctest

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # workload_spec.sh — workload specs in bundles: 'berth bundle create --workloads' embeds a
 # valid spec file (array or {"soak", "workloads"} form) and refuses an invalid one with a
 # message naming the field; a *signed* bundle with an invalid spec (written by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_ddi.c — everything the agent parses from a DDI server or an artifact's first
  * bytes: controller base, deploymentBase, cancelAction (agent/ddi), the .berth head
  * size from tar headers (agent/fetch/plan) and Content-Range (agent/http). Checks what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_grpc_frame.c — libFuzzer target for the gRPC deframer and the status
  * header/trailer parser (bytes from containerd's socket). The first byte picks the
  * chunk size so that message boundaries fall everywhere.

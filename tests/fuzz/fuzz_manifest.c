@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_manifest.c — libFuzzer target for the strict manifest parser.
  *
  * Feeds arbitrary bytes to bundle_manifest_parse() and, when they parse, exercises the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_oci_index.c — libFuzzer target for the OCI image-layout archive reader used by
  * `berth bundle create`: scan (entries + index.json), then parse the JSON blobs that
  * index.json names, then stream every blob.

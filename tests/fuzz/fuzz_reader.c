@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_reader.c — libFuzzer target for the streaming bundle reader.
  *
  * The input is written to a memfd and read like a bundle file: head, manifest (parsed

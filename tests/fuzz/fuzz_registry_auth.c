@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_registry_auth.c — WWW-Authenticate challenges and token answers come from the
  * network: parse arbitrary bytes, and check what a successful parse promises. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_registry_reference.c — image references decide repository names and URL paths
  * on the mirror: whatever parses must give a valid repository (no "..", no '?', …). */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_signatures.c — libFuzzer target for the signatures.json parser.
  *
  * Arbitrary bytes go to signatures_parse(); whatever parses must serialise to canonical

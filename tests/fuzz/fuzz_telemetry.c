@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_telemetry.c — what the agent puts on the wire from text it does not control
  * (workload names, probe answers, exit reasons): tm_sanitize, tm_source_name,
  * tm_record_value, tm_batch_json and the Prometheus label escaping. Checks their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_workload_spec.c — libFuzzer target for the workload spec parser and the OCI
  * runtime spec built from it.
  *

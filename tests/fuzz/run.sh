@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh BUILD_DIR SECONDS — runs every libFuzzer target built in BUILD_DIR (cmake
 # -DBERTH_FUZZ=ON, clang) for SECONDS each, starting from the checked-in seeds in
 # tests/fuzz/corpus/<target>/ plus, when BUILD_DIR has a berth binary, a bundle freshly

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_bandwidth.sh — download.bandwidth caps the agent's download rate: a 6 MiB
 # bundle fetched with a 1 MiB/s cap must take 6 s ± 10 % (rate within 10 % of the cap,
 # measured by the agent from the first blob request to the last byte, and checked

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_containerd.sh — `berth agent` with update.backends = containerd against a real
 # containerd (private socket/root, CRI off): a server deployment ends with the image
 # present and unpacked in containerd (`ctr run` runs it, no pull), berth's store keeps

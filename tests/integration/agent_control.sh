@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_control.sh — the control socket and systemd integration of `berth agent`:
 #   * sd_notify against a real NOTIFY_SOCKET (a datagram socket this test listens on):
 #     READY=1 once the socket listens, STATUS= lines, WATCHDOG=1 from the event loop

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_delta.sh — delta downloads by HTTP Range, counted on the server side.
 #
 # A counting HTTPS proxy (tests/lib/ddiproxy.py) sits in front of berth-server; the

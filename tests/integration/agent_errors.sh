@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_errors.sh — what goes wrong between agent and server is explained, retried
 # with backoff, and loses nothing:
 #   wrong CA, wrong token            → a clear sentence in the log, polls keep failing

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_fleet.sh — a fleet of 21 real `berth agent` processes (separate state dirs, store
 # backend) against an HTTPS berth-server on loopback:
 #   1. rollout of app 1 through 3 groups (10/50/100 %) → every agent installs it, the

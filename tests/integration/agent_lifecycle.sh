@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_lifecycle.sh — action types, maintenance windows and cancel:
 #   * downloadonly: the bundle is fetched, stored and preloaded; the action closes with
 #     success ("download only") and nothing is switched;

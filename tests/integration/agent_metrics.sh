@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_metrics.sh — the agent's Prometheus endpoint (metrics.listen):
 #   * off by default: no listening socket without the key;
 #   * a non-loopback address is refused at start with a sentence naming the key;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_resume.sh — downloads survive broken links and agent crashes.
 #
 #  1. cut: the counting proxy cuts the first two large artifact responses mid-body; the

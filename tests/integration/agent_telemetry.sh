@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_telemetry.sh — telemetry store-and-forward between `berth agent` and an HTTPS
 # berth-server, with samples at a fixed rate (telemetry.interval = 0.05 s: 20 records/s,
 # so 30 s of outage stand for 600 samples, 50 hours at the default 5-minute interval):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # agent_workloads.sh — `berth agent` with a containerd backend embeds the workload engine:
 #   - a rollout of v1 (a busybox httpd workload with an http probe) ends with the agent
 #     reporting success, the workload running and serving;

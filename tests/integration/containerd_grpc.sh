@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # containerd_grpc.sh — runs tests/unit/test_ctrd_client (the gRPC client and the
 # containerd wrappers: unary, client/server streaming, events, deadlines, namespaces)
 # against a private containerd started here.

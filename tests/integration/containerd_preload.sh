@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # containerd_preload.sh — berth import --containerd against a real containerd (private
 # socket/root/state, CRI disabled), for the overlayfs and native snapshotters:
 #   - the image is listed with the bundle's digest and `ctr run` prints its output

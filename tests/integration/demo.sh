@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh — the README's main command runs in CI: scripts/demo.sh --fast (same steps as
 # without the flag, shortened timings) with this build's binaries. Asserts its exit status,
 # the lines that carry its claims (rollout 1 finished through two groups; rollout 2 paused

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # example_image.sh — checks scripts/make-oci-image.sh end to end: archives are
 # byte-reproducible, well-formed (digests, diff_ids, annotations), readable by skopeo, and
 # a real private containerd imports and runs them (gzip, zstd, none, --index,

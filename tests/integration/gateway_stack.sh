@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # gateway_stack.sh — the example gateway telemetry stack (scripts/make-gateway-stack.sh) run
 # by berth on a real containerd + runc, with a PLC simulator (scripts/plc-sim.sh) and an
 # "upstream" mosquitto (the cloud side) on loopback, both started here, outside berth:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # harness_selftest.sh — checks tests/lib/harness.sh itself: assertions fail when they
 # should, cleanups run in reverse order even when a test fails, t_wait_for times out,
 # and the private docker-registry accepts and serves an example image (pushed by skopeo).

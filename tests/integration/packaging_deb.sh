@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # packaging_deb.sh — the .deb packages: scripts/build-deb.sh builds berth and berth-server
 # with dpkg-buildpackage, lintian reports no error, and on this machine (dpkg -i, skipped
 # when anything berth is already installed, so nothing is clobbered):

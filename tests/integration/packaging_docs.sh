@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # packaging_docs.sh — the man pages render without a groff warning and do not drift from
 # the code:
 #   - berth(1) has a section for every command and subcommand `berth --help` lists, and

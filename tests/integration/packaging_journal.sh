@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # packaging_journal.sh — structured journal logging (agent/base/log.c) against a real
 # systemd-journald, started by this test in a private mount namespace (its own tmpfs on
 # /run/systemd and /run/log, its own journald.conf), so nothing on the host is touched:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # packaging_sysext.sh — scripts/build-sysext.sh builds a squashfs system extension whose
 # listing (`unsquashfs -l`) holds the binaries under /usr/bin, their libraries, the units
 # under /usr/lib/systemd/system, the udev rule, tmpfiles/sysusers snippets, man pages and

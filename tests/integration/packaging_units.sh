@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # packaging_units.sh — the systemd units, sysusers.d and tmpfiles.d snippets in packaging/:
 #   - `systemd-analyze verify` passes with no message at all on every unit (an unknown or
 #     misspelt key only warns, so any output fails the test), in a scratch root that holds

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # packaging_usb.sh — packaging/berth-usb-import against a real filesystem on a loop device
 # (vfat when this kernel can mount it, else ext4): a stick with a good bundle, a tampered
 # bundle, a non-bundle file, a symlink named *.berth and a bundle in a subdirectory.

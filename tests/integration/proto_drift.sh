@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # proto_drift.sh — checks berth's containerd .proto subset (proto/) against the
 # originals in Debian's golang-github-containerd-containerd-dev: every message and enum
 # we define must exist upstream with the same field names, numbers, types and labels

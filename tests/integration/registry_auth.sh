@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry_auth.sh — credentials and an unreachable registry. A docker-registry with
 # htpasswd (basic) auth refuses a wrong password with a clear message and accepts the
 # right one (from registry.password_file); the distribution token flow (emulated by

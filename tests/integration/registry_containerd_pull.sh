@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry_containerd_pull.sh — a private containerd pulls what berth pushed: directly
 # from the mirror (`ctr images pull --plain-http`), and by the image's original name
 # through the hosts.toml that `berth mirror config --containerd` writes (the upstream

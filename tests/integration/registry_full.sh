@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry_full.sh — a mirror that runs out of storage: the push fails with a message
 # naming the registry, repository and blob and saying what to do, the exit status is
 # non-zero, the bundle stays imported, and once the registry has space again the same

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry_https.sh — an https mirror with a private CA (made here with openssl): the
 # push fails with a clear TLS message without the CA, succeeds with --registry-ca,
 # and `berth mirror config` points K3s and containerd at that CA.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry_push.sh — `berth import --registry` against a real docker-registry: the
 # pushed manifest digest and every blob are byte-identical to the bundle's, large
 # blobs go up in chunks, a second push uploads nothing, a second repository gets its

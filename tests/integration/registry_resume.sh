@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # registry_resume.sh — an interrupted chunked upload resumes. (1) berth is killed
 # (SIGKILL) while a PATCH is in flight: the rerun asks the registry where the
 # journalled session stands and continues from that byte, with the same session.

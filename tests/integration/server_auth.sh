@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: DDI and management authentication — target tokens, gateway token,
 # client certificates (optional and required), auto-registration on/off, and isolation:
 # a target can never read or act on another target's actions or artifacts, and a wrong

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: a full DDI deployment lifecycle over HTTPS — register, configData,
 # rollout, poll, deploymentBase, artifact download (hash checked), progress feedback,
 # success, installedBase, and the stored feedback history.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: artifact downloads — single byte ranges (closed, open-ended, suffix),
 # unsatisfiable or malformed ranges → 416, ETag / If-Range, HEAD, resume with curl -C -,
 # and a 256 MiB artifact served without the server reading it into memory.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: hostile input and restarts — malformed JSON, wrong types, oversized
 # bodies (with and without Content-Length) get a 4xx with a message and leave the server
 # serving; a restart mid-rollout (clean and kill -9) loses no state.

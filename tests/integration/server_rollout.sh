@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: a staged rollout over 120 registered targets. Groups (1,10,50,100 %)
 # are assigned deterministically by sha256(controllerId), advance on the success
 # threshold (75 %), the rollout pauses itself past the error threshold (20 %), and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: per-group soak time — the next group starts only after the current group
 # met its success threshold AND its soak time passed.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server driven by a real third-party DDI client: SWUpdate's suricatta (hawkBit
 # mode) polls over HTTPS with a target token, reads the deploymentBase, reports
 # progress, refuses the artifact (a .berth is not a .swu image) and reports the failure

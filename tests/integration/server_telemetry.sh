@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # berth-server: agent telemetry over DDI configData (tm.* keys, wire format v1) on a real
 # HTTPS server — batches in order, a resend, a gap, a new queue id, telemetry beside a
 # normal attribute, invalid batches (400, nothing stored), the management API answer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # workloads.sh — bundles with workloads run by berth through a real containerd + runc:
 #   - v1 (three workloads: web on the host network with an http probe, a sidecar with no
 #     network and a tcp probe — probed inside its network namespace —, a worker with an

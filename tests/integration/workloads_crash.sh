@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # workloads_crash.sh — berth is killed (SIGKILL, through BERTH_FAULT) at every named fault
 # point of the workload update state machine, then restarted; it must converge to either
 # the new version committed (a good update) or the old version running (a bad update

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """ddiproxy.py — an HTTPS proxy in front of a test berth-server (loopback only).
 
 Agent tests point both the agent (server.url) and the server's links (ddi.public_url)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # tests/lib/harness.sh — shared helpers for berth's shell tests (cli/, integration/, bench/).
 # Source it first: it sets `set -euo pipefail`, a per-test scratch root and an EXIT trap that

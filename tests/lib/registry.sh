@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # tests/lib/registry.sh — helpers for the registry-mirror tests (source after harness.sh).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """regproxy.py — a small HTTP proxy in front of a test registry (loopback only).
 
 It lets registry tests observe and disturb the traffic of a real docker-registry:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fixture.h — builds small signed bundles in-process for unit tests (no OCI archive
  * needed): N random blobs, a manifest listing them (the first blob doubles as the
  * image manifest descriptor), signed by freshly generated keys in a trust dir. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_agentdb.c — the agent's tables: schema migration, action state, download
  * journal, the outbox's order and progress coalescing, and the telemetry queue's
  * bounds (count, bytes, age), drop-oldest order and persistent dropped counter. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_base.c — digest, time, fs and error helpers. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_config.c — the INI config parser. */
 #include "testutil.h"
 

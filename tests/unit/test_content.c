@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_content.c — the content store: nothing visible before commit, stage all-or-nothing. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ctl.c — control socket framing: length-prefixed JSON, fd passing (SCM_RIGHTS),
  * oversized and malformed messages, and the peer credential check. */
 #include "testutil.h"

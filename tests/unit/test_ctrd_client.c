@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ctrd_client.c — the gRPC client and containerd wrappers against a real
  * containerd: unary calls and their errors, client-streaming Content.Write and
  * server-streaming Content.Read round trip, Events.Subscribe, deadlines, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_db.c — schema creation, recording bundles, persistence across reopen. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ddi.c — hawkBit DDI message parsing and building (agent/ddi). */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fetch.c — head length from tar headers, missing-blob range planning, HTTP
  * Content-Range parsing and size settings. */
 #include "testutil.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_grpc_frame.c — gRPC framing, status header/trailer parsing and code mapping
  * (agent/grpc/frame.c), independent of any transport.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_import.c — the import pipeline: no-op, downgrade, failures change nothing,
  * backends run after the bundle is stored. */
 #include "fixture.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_import_remote.c — the agent's half of the import path: a head verified from
  * bytes (import_head_verify), blobs placed in the store one by one from their byte
  * ranges (content_publish_file), then berth_import_stored records the bundle. */

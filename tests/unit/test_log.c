@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_log.c — the log family: plain stderr lines, the choice of journal vs stderr from
  * $JOURNAL_STREAM, the journal record's fields (through the writer seam), fallback to
  * stderr when the journal refuses a record, and scoped context fields.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_manifest.c — strict manifest parsing: every field checked, unknown ones kept. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_reader.c — the strict reader against every kind of damage, byte by byte. */
 #include "fixture.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_registry_auth.c — WWW-Authenticate challenges and token answers. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_registry_mirror_config.c — K3s registries.yaml and containerd hosts.toml text. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_registry_reference.c — image reference parsing and the mirror repository rule. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_sched.c — polling interval with jitter, exponential backoff, maintenance windows. */
 #include "testutil.h"
 

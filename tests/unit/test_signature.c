@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_signature.c — keys, trust directories and k-of-n signature verification. */
 #include "fixture.h"
 

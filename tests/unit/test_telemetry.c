@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_telemetry.c — agent/telemetry: sanitising record text, the 128-byte record
  * value, the configData batch body (the wire contract of agent/telemetry/README.md),
  * and the Prometheus text writer. */

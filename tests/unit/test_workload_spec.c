@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_workload_spec.c — workload specs: defaults, every field's validation naming the
  * field, durations/sizes/CPU forms, start order and cycles, the --workloads file forms,
  * and the OCI runtime spec built from a spec and an image config.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_wstate.c — persisted workload update states: one unfinished update per bundle,
  * transitions survive a reopen, commit sets current/previous in the same transaction,
  * forgetting a version reports only blobs and images nobody else uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_server_ddi_body.c — libFuzzer target for the DDI body parsers and the Range parser
  * of berth-server (everything a target controls before the database is touched). */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_server_telemetry.c — libFuzzer target for berth-server's telemetry parser
  * (server-stub/ddi/telemetry.c): the input is a configData "data" object. Besides the
  * sanitizers it checks the parser's promises: a batch it accepts has 1-32 consecutive

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # agent.sh — harness for `berth agent` integration tests (sourced, not run by ctest).
 #
 # Builds on server.sh (test CA, HTTPS berth-server on loopback, mgmt helpers). Adds:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # tests/integration/lib/packaging.sh — helpers shared by the packaging_*.sh tests (sourced
 # after tests/lib/harness.sh): a signing key with its trust dir, and small signed bundles.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # server.sh — harness for berth-server integration tests (sourced, not run by ctest).
 #
 # Makes a test CA with a server certificate (127.0.0.1/localhost) and client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_server_auth.c — Authorization parsing, token hashing and comparison, maintenance
  * windows (server-stub/auth, server-stub/rollout). */
 #include "testutil.h"

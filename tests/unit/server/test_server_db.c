@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_server_db.c — berth-server's SQLite layer (server-stub/db): migrations on reopen,
  * target/action isolation, one active action per target, feedback transitions, rollout
  * groups and cancellation with rollback, telemetry ingestion (duplicates, gaps, queue

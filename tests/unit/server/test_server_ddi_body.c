@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_server_ddi_body.c — DDI request body parsers (server-stub/ddi/body.c). */
 #include "testutil.h"
 

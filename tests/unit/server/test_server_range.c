@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_server_range.c — HTTP Range parsing for artifact downloads (server-stub/artifact). */
 #include "testutil.h"
 

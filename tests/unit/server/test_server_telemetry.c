@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_server_telemetry.c — the configData telemetry parser (server-stub/ddi/telemetry.c):
  * valid batches come out whole and leave no tm.* key behind; every rejection class of the
  * wire format is refused with a sentence naming the key; configData without tm.* keys
