@@ -16,7 +16,7 @@
 #include "ddi/ddi.h"
 #include "fetch/download.h"
 #include "fetch/plan.h"
-#include "http/http.h"
+#include "net/http.h"
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
@@ -35,7 +35,7 @@ struct agent {
         struct agent_settings set;
         const struct berth_config *cfg;
         struct sd_event *ev;
-        struct http_ctx *http;
+        struct http_loop *http;
         struct http_tls tls;
         struct berth_db *db;
         struct content_store *cs;
@@ -123,6 +123,8 @@ int64_t agent_now(void);
 uint64_t agent_mono_usec(struct agent *a);
 uint32_t agent_random(void);
 /* (Re)arms a oneshot timer source relative to now. */
+/* A request to the rollout server (or a link it gave): credentials, TLS, timeouts. */
+struct http_req_opts agent_server_req(struct agent *a, const char *url);
 int agent_timer(struct agent *a, struct sd_event_source **s, uint64_t delay_ms,
                 int (*cb)(struct sd_event_source *, uint64_t, void *), const char *what);
 

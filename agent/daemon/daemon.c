@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -55,6 +56,21 @@ void agent_status(struct agent *a, const char *fmt, ...)
                 return;
         memcpy(a->status, buf, sizeof buf);
         (void)sd_notifyf(0, "STATUS=%s", buf);
+}
+
+struct http_req_opts agent_server_req(struct agent *a, const char *url)
+{
+        return (struct http_req_opts){
+                .url = url,
+                .peer = "the rollout server",
+                .authorization = a->set.authorization,
+                .plain_credentials = a->set.insecure,
+                .tls = &a->tls,
+                .accept = "application/hal+json, application/json, */*",
+                .connect_timeout_ms = (uint64_t)a->set.connect_timeout * 1000,
+                .follow_redirects = true,
+                .userdata = a,
+        };
 }
 
 int agent_timer(struct agent *a, sd_event_source **s, uint64_t delay_ms,
@@ -146,7 +162,7 @@ static void agent_free(struct agent *a)
         outbox_stop(a);
         control_stop(a);
         workloads_stop(a);
-        http_ctx_free(a->http);
+        http_loop_free(a->http);
         for (size_t i = 0; i < a->n_backends; i++)
                 if (a->backends[i]->free)
                         a->backends[i]->free(a->backends[i]);
@@ -163,7 +179,8 @@ int agent_main(const struct berth_config *cfg, berr *e)
         int r = agent_settings_load(cfg, &a.set, e);
         if (r < 0)
                 return r;
-        a.tls = (struct http_tls){.ca_file = a.set.ca_file, .cert_file = a.set.cert_file, .key_file = a.set.key_file};
+        a.tls = (struct http_tls){.ca_file = a.set.ca_file, .cert_file = a.set.cert_file, .key_file = a.set.key_file,
+                                  .ca_setting = "server.ca_file"};
         srandom((unsigned)agent_random());
         if (a.set.server_url) {
                 const char *u = a.set.server_url;
@@ -198,7 +215,7 @@ int agent_main(const struct berth_config *cfg, berr *e)
         if (r >= 0)
                 (void)sd_event_set_watchdog(a.ev, true);
         if (r >= 0)
-                r = http_ctx_new(a.ev, &a.http, e);
+                r = http_loop_new(a.ev, &a.http, e);
         if (r >= 0)
                 r = workloads_start(&a, e);
         if (r >= 0)
@@ -215,6 +232,12 @@ int agent_main(const struct berth_config *cfg, berr *e)
         if (a.base_url) {
                 log_info("agent: polling %s as %s every %llu-%llu s", a.set.server_url, a.set.controller_id,
                          (unsigned long long)(a.set.poll.min_ms / 1000), (unsigned long long)(a.set.poll.max_ms / 1000));
+                /* Said once, loudly: a token in clear text is a key to the fleet. */
+                if (a.set.authorization && !strncasecmp(a.set.server_url, "http://", 7))
+                        log_error("agent: server.url is plain http://: %s", a.set.insecure
+                                  ? "the token travels in clear text (server.insecure = true); use https:// outside tests"
+                                  : "the token would travel in clear text, so no request is sent; use an https:// URL "
+                                    "(or server.insecure = true, for tests only)");
                 poll_schedule(&a, 0);
         } else
                 log_info("agent: no server.url configured; serving the control socket only");

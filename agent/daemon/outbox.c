@@ -54,20 +54,14 @@ static void send_next(struct agent *a)
                 telemetry_kick(a); /* feedback first, then telemetry */
         if (k <= 0)
                 return;
-        struct http_req_opts o = {
-                .method = it.method,
-                .url = it.url,
-                .authorization = a->set.authorization,
-                .tls = &a->tls,
-                .content_type = "application/json",
-                .body = it.body,
-                .body_len = strlen(it.body),
-                .connect_timeout = a->set.connect_timeout,
-                .timeout = 60,
-                .max_body = 64 * 1024,
-                .on_done = on_sent,
-                .userdata = a,
-        };
+        struct http_req_opts o = agent_server_req(a, it.url);
+        o.method = it.method;
+        o.content_type = "application/json";
+        o.body = it.body;
+        o.body_len = strlen(it.body);
+        o.timeout_ms = 60000;
+        o.max_body = 64 * 1024;
+        o.on_done = on_sent;
         berr e = {0};
         a->outbox_sent = it.seq;
         int r = http_start(a->http, &o, &a->outbox_req, &e);

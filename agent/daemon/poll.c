@@ -90,16 +90,10 @@ static int http_problem(struct agent *a, const char *what, const struct http_res
 
 static int get(struct agent *a, const char *url, http_done_fn done)
 {
-        struct http_req_opts o = {
-                .url = url,
-                .authorization = a->set.authorization,
-                .tls = &a->tls,
-                .connect_timeout = a->set.connect_timeout,
-                .timeout = 120,
-                .max_body = DDI_MAX_BODY,
-                .on_done = done,
-                .userdata = a,
-        };
+        struct http_req_opts o = agent_server_req(a, url);
+        o.timeout_ms = 120000;
+        o.max_body = DDI_MAX_BODY;
+        o.on_done = done;
         berr e = {0};
         int r = http_start(a->http, &o, &a->poll_req, &e);
         if (r < 0)

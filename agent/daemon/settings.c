@@ -20,7 +20,7 @@ const char *const agent_settings_known_keys[] = {
         "server.url", "server.tenant", "server.controller_id", "server.token", "server.token_file",
         "server.gateway_token", "server.gateway_token_file", "server.ca_file", "server.cert", "server.key",
         "server.poll_min", "server.poll_max", "server.poll_jitter", "server.retry_min", "server.retry_max",
-        "server.connect_timeout",
+        "server.connect_timeout", "server.insecure",
         "download.bandwidth", "download.chunk_size", "download.stall_timeout", "download.space_margin",
         "update.backends", "update.maintenance_window",
         "control.socket", "control.group",
@@ -31,6 +31,9 @@ const char *const agent_settings_known_keys[] = {
         "registry.prefix", "registry.insecure", "registry.chunk_size", "registry.parallel",
         "registry.monolithic_max", "registry.upstreams", "usb.auto_import",
         "containerd.address", "containerd.namespace", "containerd.snapshotter", "containerd.keep_layers",
+        /* read by the workload engine */
+        "workloads.data_dir", "workloads.log_dir", "workloads.log_keep", "workloads.log_max_bytes",
+        "workloads.log_check_ms", "workloads.supervise_ms",
         NULL,
 };
 
@@ -169,6 +172,9 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
         s->key_file = get_str(c, "server.key", NULL);
         if (!s->cert_file != !s->key_file)
                 return berr_set(e, -EINVAL, "config server.cert and server.key go together");
+        r = config_get_bool(c, "server.insecure", false, &s->insecure, e);
+        if (r < 0)
+                return r;
 
         uint64_t v;
         if ((r = get_secs(c, "server.poll_min", 10, 1, 86400, &v, e)) < 0)

@@ -22,6 +22,7 @@ struct agent_settings {
         const char *tenant, *controller_id;
         char *authorization;            /* "TargetToken …" / "GatewayToken …" or NULL */
         const char *ca_file, *cert_file, *key_file;
+        bool insecure;                  /* credentials may travel over plain http:// (tests only) */
         struct poll_bounds poll;
         unsigned connect_timeout;
         /* [download] */

@@ -288,20 +288,14 @@ static void send_batch(struct agent *a)
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s/configData", a->base_url) < 0)
                 return;
-        struct http_req_opts o = {
-                .method = "PUT",
-                .url = url,
-                .authorization = a->set.authorization,
-                .tls = &a->tls,
-                .content_type = "application/json",
-                .body = a->tm_body,
-                .body_len = strlen(a->tm_body),
-                .connect_timeout = a->set.connect_timeout,
-                .timeout = 60,
-                .max_body = 64 * 1024,
-                .on_done = on_batch_sent,
-                .userdata = a,
-        };
+        struct http_req_opts o = agent_server_req(a, url);
+        o.method = "PUT";
+        o.content_type = "application/json";
+        o.body = a->tm_body;
+        o.body_len = strlen(a->tm_body);
+        o.timeout_ms = 60000;
+        o.max_body = 64 * 1024;
+        o.on_done = on_batch_sent;
         a->tm_last = recs[n - 1].seq;
         a->tm_n = n;
         berr e = {0};

@@ -445,14 +445,12 @@ static void download_next(struct agent *a)
                         a->plan_i++;
                         continue;
                 }
+                struct http_req_opts req = agent_server_req(a, a->act.url);
+                req.max_recv_speed = a->set.bandwidth;
+                req.stall_seconds = a->set.stall_timeout;
                 struct blob_download_opts o = {
                         .http = a->http,
-                        .url = a->act.url,
-                        .authorization = a->set.authorization,
-                        .tls = &a->tls,
-                        .max_recv_speed = a->set.bandwidth,
-                        .stall_seconds = a->set.stall_timeout,
-                        .connect_timeout = a->set.connect_timeout,
+                        .req = &req,
                         .chunk_size = a->set.chunk_size,
                         .db = a->db,
                         .cs = a->cs,
@@ -681,20 +679,14 @@ static void head_fetch(struct agent *a)
         }
         a->head_bad = a->head_complete = false;
         a->head_req_start = a->head_len;
-        struct http_req_opts o = {
-                .url = a->act.url,
-                .authorization = a->set.authorization,
-                .tls = &a->tls,
-                .has_range = true,
-                .range_start = a->head_len,
-                .range_end = a->head_want - 1,
-                .max_recv_speed = a->set.bandwidth,
-                .stall_seconds = a->set.stall_timeout,
-                .connect_timeout = a->set.connect_timeout,
-                .on_data = head_data,
-                .on_done = head_done,
-                .userdata = a,
-        };
+        struct http_req_opts o = agent_server_req(a, a->act.url);
+        o.has_range = true;
+        o.range_start = a->head_len;
+        o.range_end = a->head_want - 1;
+        o.max_recv_speed = a->set.bandwidth;
+        o.stall_seconds = a->set.stall_timeout;
+        o.on_data = head_data;
+        o.on_done = head_done;
         berr e = {0};
         char l[200];
         agent_status(a, "fetching the manifest of %s", act_label(a, l));

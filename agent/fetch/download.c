@@ -15,7 +15,8 @@
 #include "base/timeutil.h"
 
 struct blob_download {
-        struct blob_download_opts o;
+        struct blob_download_opts o;   /* o.req is not kept */
+        char *url;                      /* for messages */
         char digest[DIGEST_STR_LEN + 1];
         char *path;
         int fd;
@@ -54,6 +55,7 @@ void blob_download_free(struct blob_download *d)
         }
         sha256_free(d->h);
         free(d->path);
+        free(d->url);
         free(d);
 }
 
@@ -137,7 +139,7 @@ static void on_done(void *ud, int r, const struct http_response *resp, const ber
                 if (strcmp(got, d->digest)) {
                         drop_partial(d);
                         finish(d, berr_set(&e, -EBADMSG, "blob %s from %s is corrupt (its content hashes to %s); "
-                                           "the partial download was dropped", d->digest, d->o.url, got), &e);
+                                           "the partial download was dropped", d->digest, d->url, got), &e);
                         return;
                 }
                 int q = close(d->fd) < 0 ? -errno : 0;
@@ -162,16 +164,16 @@ static void on_done(void *ud, int r, const struct http_response *resp, const ber
         }
         if (resp->status == 416)
                 r = berr_set(&e, -EPROTO, "%s: the server refused the byte range %llu-%llu (HTTP 416): the artifact is "
-                             "shorter than its manifest says", d->o.url, (unsigned long long)d->req_start,
+                             "shorter than its manifest says", d->url, (unsigned long long)d->req_start,
                              (unsigned long long)(d->o.offset + d->o.size - 1));
         else if (resp->status < 200 || resp->status >= 300)
-                r = berr_set(&e, resp->status >= 500 ? -EAGAIN : -EPROTO, "%s: HTTP %ld while fetching blob %s", d->o.url,
+                r = berr_set(&e, resp->status >= 500 ? -EAGAIN : -EPROTO, "%s: HTTP %ld while fetching blob %s", d->url,
                              resp->status, d->digest);
         else if (r == -ECANCELED)
-                r = berr_set(&e, -EPROTO, "%s: the server's answer did not match the requested range", d->o.url);
+                r = berr_set(&e, -EPROTO, "%s: the server's answer did not match the requested range", d->url);
         else
                 r = berr_set(&e, -ECONNRESET, "%s: the transfer ended after %llu of %llu bytes of blob %s; will resume",
-                             d->o.url, (unsigned long long)d->have, (unsigned long long)d->o.size, d->digest);
+                             d->url, (unsigned long long)d->have, (unsigned long long)d->o.size, d->digest);
         finish(d, r, &e);
 }
 
@@ -209,7 +211,13 @@ int blob_download_start(const struct blob_download_opts *o, struct blob_download
         if (!d)
                 return -ENOMEM;
         d->o = *o;
+        d->o.req = NULL;
         d->fd = -1;
+        d->url = strdup(o->req->url);
+        if (!d->url) {
+                free(d);
+                return -ENOMEM;
+        }
         if (!d->o.chunk_size)
                 d->o.chunk_size = 1024 * 1024;
         memcpy(d->digest, o->digest, sizeof d->digest);
@@ -264,20 +272,13 @@ int blob_download_start(const struct blob_download_opts *o, struct blob_download
                 d->have = d->journaled = d->resumed = good = 0;
         }
         d->req_start = o->offset + good;
-        struct http_req_opts ho = {
-                .url = o->url,
-                .authorization = o->authorization,
-                .tls = o->tls,
-                .has_range = true,
-                .range_start = d->req_start,
-                .range_end = o->offset + o->size - 1,
-                .max_recv_speed = o->max_recv_speed,
-                .stall_seconds = o->stall_seconds,
-                .connect_timeout = o->connect_timeout,
-                .on_data = on_data,
-                .on_done = on_done,
-                .userdata = d,
-        };
+        struct http_req_opts ho = *o->req;
+        ho.has_range = true;
+        ho.range_start = d->req_start;
+        ho.range_end = o->offset + o->size - 1;
+        ho.on_data = on_data;
+        ho.on_done = on_done;
+        ho.userdata = d;
         r = http_start(o->http, &ho, &d->req, e);
         if (r < 0) {
                 blob_download_free(d);

@@ -18,20 +18,17 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "http/http.h"
+#include "net/http.h"
 #include "store/agentdb.h"
 #include "store/content.h"
 
 struct blob_download;
 
 struct blob_download_opts {
-        struct http_ctx *http;
-        const char *url;
-        const char *authorization;
-        const struct http_tls *tls;
-        uint64_t max_recv_speed;        /* bytes/s, 0 = unlimited */
-        unsigned stall_seconds;
-        unsigned connect_timeout;
+        struct http_loop *http;
+        /* The artifact's URL, credentials, TLS, rate cap and timeouts; the range and the
+         * callbacks are the download's own. Copied by blob_download_start(). */
+        const struct http_req_opts *req;
         uint64_t chunk_size;            /* journal granularity */
         struct berth_db *db;
         struct content_store *cs;

@@ -1,30 +1,30 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* grpc.c — gRPC over libcurl (HTTP/2 prior knowledge on a unix socket).
+/* grpc.c — gRPC on berth's HTTP transport (net/http.h: HTTP/2 prior knowledge on a
+ * unix socket, blocking).
  *
- * The only place that speaks libcurl for gRPC. Requests are framed here, responses
- * deframed with frame.c, and grpc-status is taken from the response headers
- * (trailers-only responses) or the trailers, which libcurl delivers to the header
- * callback. A non-OK status wins over transport errors it causes (the server resets
- * the stream after an error while we may still be uploading).
+ * Requests are framed here, responses deframed with frame.c, and grpc-status is taken
+ * from the response headers (trailers-only responses) or the trailers, which the
+ * transport delivers to the header callback. A non-OK status wins over transport
+ * errors it causes (the server resets the stream after an error while we may still be
+ * uploading).
  */
 #include "grpc/grpc.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "net/http.h"
 
 #define GRPC_DEFAULT_TIMEOUT_MS 30000u
 #define GRPC_CONNECT_TIMEOUT_MS 5000u
 #define GRPC_MAX_METADATA 16
 
 struct grpc_client {
-        CURL *curl;
+        struct http_session *http;
         char *socket_path;
         char *metadata[GRPC_MAX_METADATA]; /* "name: value" */
         uint64_t default_timeout_ms;
@@ -50,39 +50,25 @@ struct call_state {
         int recv_error;         /* negative: failed while receiving */
         int stop;               /* positive: the recv callback ended the call */
         ProtobufCMessage *unary_response;
-        char body[200];         /* start of a non-gRPC body, for the error message */
-        size_t body_len;
 };
-
-static void global_init(void)
-{
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 int grpc_client_new(const char *socket_path, struct grpc_client **ret, berr *e)
 {
-        static pthread_once_t once = PTHREAD_ONCE_INIT;
-        /* Clients may be created in several threads; libcurl's global init is not
-         * thread-safe by itself. */
-        pthread_once(&once, global_init);
-        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-
-        if (!(v->features & CURL_VERSION_HTTP2))
-                return berr_set(e, -EOPNOTSUPP,
-                                "libcurl %s was built without HTTP/2, which gRPC to containerd needs", v->version);
-        if (!(v->features & CURL_VERSION_UNIX_SOCKETS))
-                return berr_set(e, -EOPNOTSUPP, "libcurl %s was built without unix socket support", v->version);
-
         _cleanup_(grpc_client_freep) struct grpc_client *c = calloc(1, sizeof *c);
         if (!c)
                 return berr_set(e, -ENOMEM, "out of memory");
+        int reuse = http_h2c_support(e);
+        if (reuse < 0)
+                return reuse;
+        int r = http_session_new(&c->http, e);
+        if (r < 0)
+                return r;
         c->socket_path = strdup(socket_path);
-        c->curl = curl_easy_init();
-        if (!c->socket_path || !c->curl)
+        if (!c->socket_path)
                 return berr_set(e, -ENOMEM, "out of memory creating a gRPC client");
         c->default_timeout_ms = GRPC_DEFAULT_TIMEOUT_MS;
         /* curl #10634: before 8.0 a reused h2c connection breaks the second request. */
-        c->reuse = v->version_num >= 0x080000;
+        c->reuse = reuse > 0;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -91,8 +77,7 @@ void grpc_client_free(struct grpc_client *c)
 {
         if (!c)
                 return;
-        if (c->curl)
-                curl_easy_cleanup(c->curl);
+        http_session_free(c->http);
         for (size_t i = 0; i < GRPC_MAX_METADATA; i++)
                 free(c->metadata[i]);
         free(c->socket_path);
@@ -217,19 +202,16 @@ static ssize_t read_raw(struct call_state *st, char *buf, size_t cap)
         }
 }
 
-static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+static ssize_t on_read(void *ud, char *buf, size_t cap)
 {
         struct call_state *st = ud;
-        size_t cap = size * nitems;
 
         while (st->out_pos == st->out_len) {
                 if (st->raw_pos < st->raw.length) {
                         ssize_t k = read_raw(st, buf, cap);
-                        if (k < 0) {
+                        if (k < 0)
                                 st->send_error = (int)k;
-                                return CURL_READFUNC_ABORT;
-                        }
-                        return (size_t)k;
+                        return k;
                 }
                 if (st->out_eof)
                         return 0;
@@ -237,39 +219,32 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
                 struct grpc_raw_field raw = {0};
                 int r = st->call->send_raw ? st->call->send_raw(st->call->send_ud, &m, &raw)
                                            : st->call->send(st->call->send_ud, &m);
-                if (r < 0) {
-                        st->send_error = r;
-                        return CURL_READFUNC_ABORT;
-                }
+                if (r < 0)
+                        return st->send_error = r;
                 if (!m) {
                         st->out_eof = true;
                         return 0;
                 }
                 r = pack_message(st, m, &raw);
-                if (r < 0) {
-                        st->send_error = r;
-                        return CURL_READFUNC_ABORT;
-                }
+                if (r < 0)
+                        return st->send_error = r;
         }
         size_t n = st->out_len - st->out_pos;
         if (n > cap)
                 n = cap;
         memcpy(buf, st->out + st->out_pos, n);
         st->out_pos += n;
-        return n;
+        return (ssize_t)n;
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+static int on_header(void *ud, const char *buf, size_t n)
 {
         struct call_state *st = ud;
-        size_t n = size * nitems;
 
-        if (grpc_status_parse_line(&st->st, buf, n) < 0) {
-                st->recv_error = berr_set(st->e, -EPROTO, "gRPC %s: malformed grpc-status from %s", st->call->method,
-                                          st->c->socket_path);
-                return 0;
-        }
-        return n;
+        if (grpc_status_parse_line(&st->st, buf, n) < 0)
+                return st->recv_error = berr_set(st->e, -EPROTO, "gRPC %s: malformed grpc-status from %s",
+                                                 st->call->method, st->c->socket_path);
+        return 0;
 }
 
 static int on_message(const uint8_t *msg, size_t len, void *ud)
@@ -299,29 +274,15 @@ static int on_message(const uint8_t *msg, size_t len, void *ud)
         return r;
 }
 
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-        return __atomic_load_n((const int *)ud, __ATOMIC_ACQUIRE) ? 1 : 0;
-}
-
-static size_t on_body(char *buf, size_t size, size_t nmemb, void *ud)
+static int on_body(void *ud, const struct http_response *resp, const void *buf, size_t n)
 {
         struct call_state *st = ud;
-        size_t n = size * nmemb;
 
-        if (st->st.http_status != 200 || !st->st.content_type_ok) {
-                /* Not gRPC: keep the start of the body for the error message. */
-                size_t room = sizeof st->body - 1 - st->body_len;
-                size_t k = n < room ? n : room;
-                memcpy(st->body + st->body_len, buf, k);
-                st->body_len += k;
-                st->body[st->body_len] = 0;
-                return n;
-        }
+        if (resp->status != 200 || !st->st.content_type_ok)
+                return 0; /* not gRPC: judged after the call */
         int r = grpc_deframer_feed(&st->df, buf, n, on_message, st);
         if (r == -ECANCELED && st->stop > 0)
-                return 0; /* ends the transfer; a success */
+                return r; /* ends the transfer; a success */
         if (r == -EMSGSIZE)
                 r = berr_set(st->e, r, "gRPC %s: response message exceeds the %u byte limit", st->call->method,
                              st->df.max);
@@ -329,38 +290,16 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *ud)
                 r = berr_set(st->e, r, "gRPC %s: compressed response although none was offered", st->call->method);
         else if (r == -ENOMEM)
                 r = berr_set(st->e, r, "out of memory receiving gRPC %s", st->call->method);
-        if (r < 0) {
+        if (r < 0)
                 st->recv_error = r;
-                return 0;
-        }
-        return n;
-}
-
-static int transport_error(struct call_state *st, CURLcode res, const char *errbuf)
-{
-        const char *method = st->call->method, *sock = st->c->socket_path;
-        long oserr = 0;
-
-        curl_easy_getinfo(st->c->curl, CURLINFO_OS_ERRNO, &oserr);
-        switch (res) {
-        case CURLE_COULDNT_CONNECT:
-                return berr_set(st->e, oserr == ENOENT ? -ENOENT : -ECONNREFUSED,
-                                "gRPC %s: cannot connect to %s (%s); is containerd running and is this its socket?",
-                                method, sock, oserr ? strerror((int)oserr) : errbuf);
-        case CURLE_OPERATION_TIMEDOUT:
-                return berr_set(st->e, -ETIMEDOUT, "gRPC %s on %s: deadline exceeded (%s)", method, sock, errbuf);
-        case CURLE_OUT_OF_MEMORY:
-                return berr_set(st->e, -ENOMEM, "out of memory in gRPC %s", method);
-        default:
-                return berr_set(st->e, -EIO, "gRPC %s on %s: %s", method, sock, errbuf[0] ? errbuf : curl_easy_strerror(res));
-        }
+        return r;
 }
 
 int grpc_call_run(struct grpc_client *c, const struct grpc_call *call, berr *e)
 {
-        CURL *h = c->curl;
-        char url[512], errbuf[CURL_ERROR_SIZE] = "", timeout_hdr[64];
-        struct curl_slist *headers = NULL;
+        char url[512], timeout_hdr[64];
+        const char *headers[4 + GRPC_MAX_METADATA] = {"TE: trailers"};
+        size_t nh = 1;
         struct call_state st = { .c = c, .call = call, .e = e };
         uint64_t timeout_ms = call->timeout_ms ? call->timeout_ms : c->default_timeout_ms;
         int r;
@@ -379,76 +318,54 @@ int grpc_call_run(struct grpc_client *c, const struct grpc_call *call, berr *e)
                 if (r < 0)
                         goto finish;
         }
-
         /* The grpc-timeout header lets containerd stop work we no longer wait for. */
-        const char *fixed[] = { "Content-Type: application/grpc", "TE: trailers", "Expect:", "Accept:" };
-        for (size_t i = 0; i < ELEMENTSOF(fixed); i++)
-                headers = curl_slist_append(headers, fixed[i]);
         if (timeout_ms > 0) {
                 snprintf(timeout_hdr, sizeof timeout_hdr, "grpc-timeout: %" PRIu64 "m",
                          timeout_ms > 99999999u ? 99999999u : timeout_ms);
-                headers = curl_slist_append(headers, timeout_hdr);
+                headers[nh++] = timeout_hdr;
         }
         for (size_t i = 0; i < GRPC_MAX_METADATA; i++)
                 if (c->metadata[i])
-                        headers = curl_slist_append(headers, c->metadata[i]);
-        if (!headers) {
-                r = berr_set(e, -ENOMEM, "out of memory building gRPC headers");
-                goto finish;
-        }
+                        headers[nh++] = c->metadata[i];
+        headers[nh] = NULL;
 
-        curl_easy_reset(h);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
-        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION " grpc-libcurl");
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)GRPC_CONNECT_TIMEOUT_MS);
-        if (timeout_ms > 0)
-                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-        if (!c->reuse) {
-                curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-                curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-        }
+        struct http_req_opts o = {
+                .method = "POST",
+                .url = url,
+                .peer = "containerd",
+                .unix_socket = c->socket_path,
+                .version = HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+                .content_type = "application/grpc",
+                .accept = "",
+                .headers = headers,
+                .timeout_ms = timeout_ms,
+                .connect_timeout_ms = GRPC_CONNECT_TIMEOUT_MS,
+                .fresh_connection = !c->reuse,
+                .cancel = call->cancel,
+                .max_body = 4096, /* a non-gRPC answer: its start, for the message */
+                .on_header = on_header,
+                .on_data = on_body,
+                .userdata = &st,
+        };
         if (call->request) {
-                curl_easy_setopt(h, CURLOPT_POSTFIELDS, (char *)st.out);
-                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.out_len);
+                o.body = st.out;
+                o.body_len = st.out_len;
         } else {
-                curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-                curl_easy_setopt(h, CURLOPT_READDATA, &st);
-                /* Keep libcurl's default upload buffer (64 KiB): with larger ones
-                 * libcurl 7.88 breaks h2 streams that receive while they send. */
+                /* Keep libcurl's default upload buffer (64 KiB): with larger ones libcurl
+                 * 7.88 breaks h2 streams that receive while they send. */
+                o.on_read = on_read;
+                o.upload_size = UINT64_MAX;
         }
-        if (getenv("BERTH_GRPC_VERBOSE"))
-                curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-
-        if (call->cancel) {
-                /* libcurl calls this at least once a second, also on an idle stream. */
-                curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-                curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-                curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)call->cancel);
-        }
-        CURLcode res = curl_easy_perform(h);
-        if (call->cancel && res == CURLE_ABORTED_BY_CALLBACK) {
+        struct http_response resp = {0};
+        berr te = {0};
+        r = http_session_perform(c->http, &o, &resp, &te);
+        if (r == -ECANCELED && call->cancel && __atomic_load_n(call->cancel, __ATOMIC_ACQUIRE)) {
                 r = berr_set(e, -ECANCELED, "gRPC %s: cancelled", call->method);
-                goto finish;
+                goto done;
         }
-        /* Keep no pointers to our stack in the handle. */
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-
-        if (st.stop > 0 && (res == CURLE_OK || res == CURLE_WRITE_ERROR)) {
+        if (st.stop > 0 && (r == 0 || r == -ECANCELED)) {
                 r = st.stop;
-                goto finish;
+                goto done;
         }
         /* The server's own status explains best why a call failed. */
         if (st.st.have_status && st.st.code != GRPC_OK) {
@@ -456,37 +373,38 @@ int grpc_call_run(struct grpc_client *c, const struct grpc_call *call, berr *e)
                 berr_clear(e);
                 berr_set(e, r, "gRPC %s: %s (%s)", call->method, st.st.message[0] ? st.st.message : "no message",
                          grpc_code_name(st.st.code));
-                goto finish;
+                goto done;
         }
         if (st.send_error < 0) {
                 r = berr_set(e, st.send_error, "gRPC %s: producing the request stream failed", call->method);
-                goto finish;
+                goto done;
         }
         if (st.recv_error < 0) {
                 r = st.recv_error;
-                goto finish;
+                goto done;
         }
-        if (res != CURLE_OK) {
-                r = transport_error(&st, res, errbuf);
-                goto finish;
+        if (r < 0) {
+                r = berr_set(e, r, "gRPC %s: %s", call->method, berr_msg(&te, r));
+                goto done;
         }
         if (st.st.http_status != 200 || !st.st.content_type_ok) {
-                r = berr_set(e, -EPROTO, "gRPC %s on %s: HTTP status %d, not a gRPC response%s%s", call->method,
-                             c->socket_path, st.st.http_status, st.body_len ? ": " : "", st.body);
-                goto finish;
+                r = berr_set(e, -EPROTO, "gRPC %s on %s: HTTP status %d, not a gRPC response%s%.200s", call->method,
+                             c->socket_path, st.st.http_status, resp.body_len ? ": " : "",
+                             resp.body ? resp.body : "");
+                goto done;
         }
         if (!grpc_deframer_idle(&st.df)) {
                 r = berr_set(e, -EPROTO, "gRPC %s: response stream ended inside a message", call->method);
-                goto finish;
+                goto done;
         }
         if (!st.st.have_status) {
                 r = berr_set(e, -EPROTO, "gRPC %s: response ended without grpc-status", call->method);
-                goto finish;
+                goto done;
         }
         r = 0;
-
+done:
+        http_response_clear(&resp);
 finish:
-        curl_slist_free_all(headers);
         grpc_deframer_done(&st.df);
         free(st.out);
         if (st.unary_response) {

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* grpc.h — a small gRPC client over libcurl: HTTP/2 with prior knowledge on a unix
- * socket (containerd), protobuf-c messages, unary, client-streaming and
- * server-streaming calls, deadlines, fixed request metadata (e.g.
+/* grpc.h — a small gRPC client on berth's HTTP transport (net/http.h): HTTP/2 with
+ * prior knowledge on a unix socket (containerd), protobuf-c messages, unary,
+ * client-streaming and server-streaming calls, deadlines, fixed request metadata (e.g.
  * "containerd-namespace").
  *
- * Calls are blocking. One client = one libcurl handle; use one client per thread.
+ * Calls are blocking. One client = one HTTP session; use one client per thread.
  * libcurl < 8.0 fails a second request on a reused h2c connection (curl #10634), so
  * there every call opens a fresh connection (a unix-socket connect is ~0.3 ms).
  * Errors name the call and carry the server's own grpc-message.
- * Debugging aid: BERTH_GRPC_VERBOSE=1 in the environment turns on libcurl's verbose
- * trace (stderr) for every call.
+ * Debugging aid: BERTH_HTTP_VERBOSE=1 in the environment turns on the transport's
+ * verbose trace (stderr) for every call.
  */
 #pragma once
 

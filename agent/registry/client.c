@@ -10,7 +10,6 @@
  */
 #include "registry/client.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,13 +24,14 @@
 
 #include "base/digest.h"
 #include "base/fs.h"
+#include "net/http.h"
 #include "registry/auth.h"
 #include "registry/reference.h"
 
 #define RESP_BODY_MAX (1024u * 1024)
 #define HEADER_VALUE_MAX 8192
 #define MANIFEST_ACCEPT                                                                                    \
-        "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "      \
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "      \
         "application/vnd.docker.distribution.manifest.v2+json, "                                           \
         "application/vnd.docker.distribution.manifest.list.v2+json"
 
@@ -41,7 +41,7 @@ struct known_blob {
 };
 
 struct registry_client {
-        CURL *curl;
+        struct http_session *http;
         char *url;              /* scheme://host[:port], no trailing slash */
         char *ca_file;
         char *username;
@@ -69,7 +69,7 @@ struct req {
         const char *method;
         char *url;                      /* absolute */
         const char *content_type;
-        const char *accept;             /* full header line or NULL */
+        const char *accept;             /* Accept header value or NULL */
         const char *scope;              /* token scope this request needs */
         /* Body: either memory or a range of an fd. */
         const void *mem;
@@ -91,10 +91,6 @@ struct resp {
         bool has_content_length;
         char *body;
         size_t body_len;
-        char curl_err[CURL_ERROR_SIZE];
-        /* body reader state */
-        uint64_t sent;
-        int read_errno;
 };
 
 static void resp_done(struct resp *r)
@@ -174,9 +170,9 @@ int registry_client_new(const struct registry_opts *o, struct registry_client **
         c->parallel = o->parallel ? o->parallel : REGISTRY_DEFAULT_PARALLEL;
         if (c->parallel > REGISTRY_MAX_PARALLEL)
                 return berr_set(e, -EINVAL, "registry.parallel %u is above %u", c->parallel, REGISTRY_MAX_PARALLEL);
-        c->curl = curl_easy_init();
-        if (!c->curl)
-                return berr_set(e, -ENOMEM, "cannot initialise libcurl");
+        int r = http_session_new(&c->http, e);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -185,8 +181,7 @@ void registry_client_free(struct registry_client *c)
 {
         if (!c)
                 return;
-        if (c->curl)
-                curl_easy_cleanup(c->curl);
+        http_session_free(c->http);
         free(c->url);
         free(c->ca_file);
         free(c->username);
@@ -233,8 +228,7 @@ int registry_client_clone(const struct registry_client *c, struct registry_clien
         n->timeout_s = c->timeout_s;
         n->parallel = 1;
         n->auth = c->auth;
-        n->curl = curl_easy_init();
-        if (!n->curl)
+        if (http_session_new(&n->http, NULL) < 0)
                 return -ENOMEM;
         /* What this run learnt (mount sources) carries over; it is only an optimisation. */
         for (size_t i = 0; i < c->n_known; i++)
@@ -286,7 +280,7 @@ static const char *known_elsewhere(struct registry_client *c, const char *repo, 
         return NULL;
 }
 
-/* ---- curl plumbing ---- */
+/* ---- transport ---- */
 
 static char *header_value(const char *line, size_t n, const char *name)
 {
@@ -304,10 +298,9 @@ static char *header_value(const char *line, size_t n, const char *name)
         return strndup(v, (size_t)(end - v));
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+static int on_header(void *ud, const char *buf, size_t n)
 {
         struct resp *r = ud;
-        size_t n = size * nitems;
         char *v;
         /* A new status line (after a 100 Continue or a retry) starts a fresh set. */
         if (n >= 5 && !strncmp(buf, "HTTP/", 5)) {
@@ -316,7 +309,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
                 free(r->www_auth), r->www_auth = NULL;
                 free(r->range), r->range = NULL;
                 r->has_content_length = false;
-                return n;
+                return 0;
         }
         if ((v = header_value(buf, n, "Location")))
                 free(r->location), r->location = v;
@@ -340,211 +333,180 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
                 }
                 free(v);
         }
-        return n;
+        return 0;
 }
 
-static size_t on_body(char *buf, size_t size, size_t nitems, void *ud)
+static int body_append(struct resp *r, const void *buf, size_t n)
 {
-        struct resp *r = ud;
-        size_t n = size * nitems;
         size_t room = RESP_BODY_MAX - r->body_len;
         size_t take = n < room ? n : room;
         if (take > 0) {
                 char *b = realloc(r->body, r->body_len + take + 1);
                 if (!b)
-                        return 0;
+                        return -ENOMEM;
                 memcpy(b + r->body_len, buf, take);
                 r->body = b;
                 r->body_len += take;
                 b[r->body_len] = 0;
         }
-        return n; /* excess is dropped: error bodies only need their start */
+        return 0; /* excess is dropped: error bodies only need their start */
+}
+
+static int on_body(void *ud, const struct http_response *hr, const void *buf, size_t n)
+{
+        return body_append(ud, buf, n);
 }
 
 struct body_src {
         const struct req *q;
-        struct resp *r;
+        uint64_t sent;
 };
 
-static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+static ssize_t on_read(void *ud, char *buf, size_t cap)
 {
         struct body_src *s = ud;
         const struct req *q = s->q;
-        uint64_t left = q->len - s->r->sent;
-        size_t want = size * nitems;
-        if (want > left)
-                want = (size_t)left;
+        uint64_t left = q->len - s->sent;
+        size_t want = cap < left ? cap : (size_t)left;
         if (want == 0)
                 return 0;
         if (q->mem) {
-                memcpy(buf, (const char *)q->mem + s->r->sent, want);
-                s->r->sent += want;
-                return want;
+                memcpy(buf, (const char *)q->mem + s->sent, want);
+                s->sent += want;
+                return (ssize_t)want;
         }
         for (;;) {
-                ssize_t k = pread(q->fd, buf, want, (off_t)(q->off + s->r->sent));
+                ssize_t k = pread(q->fd, buf, want, (off_t)(q->off + s->sent));
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0) {
-                        s->r->read_errno = k < 0 ? errno : EIO; /* 0 = the file shrank under us */
-                        return CURL_READFUNC_ABORT;
+                        int err = k < 0 ? errno : EIO; /* 0 = the file shrank under us */
+                        return -err;
                 }
-                s->r->sent += (uint64_t)k;
-                return (size_t)k;
+                s->sent += (uint64_t)k;
+                return k;
         }
 }
 
-/* curl rewinds the body when it resends on a fresh connection (a kept-alive one was closed). */
-static int on_seek(void *ud, curl_off_t offset, int origin)
+/* The transport rewinds the body when it resends on a fresh connection. */
+static int on_seek(void *ud, uint64_t offset)
 {
         struct body_src *s = ud;
-        if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > s->q->len)
-                return CURL_SEEKFUNC_CANTSEEK;
-        s->r->sent = (uint64_t)offset;
-        return CURL_SEEKFUNC_OK;
+        if (offset > s->q->len)
+                return -ESPIPE;
+        s->sent = offset;
+        return 0;
 }
 
-static int curl_code_to_errno(CURLcode cc)
+/* Credentials may cross plain HTTP only to this machine (a local mirror) or when the
+ * configuration says the registry is insecure. */
+static bool loopback_url(const char *url)
 {
-        switch (cc) {
-        case CURLE_COULDNT_CONNECT:
-                return -ECONNREFUSED;
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-                return -EHOSTUNREACH;
-        case CURLE_OPERATION_TIMEDOUT:
-                return -ETIMEDOUT;
-        case CURLE_OUT_OF_MEMORY:
-                return -ENOMEM;
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_SSL_CACERT_BADFILE:
-        case CURLE_SSL_CERTPROBLEM:
-                return -EPERM;
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-                return -ECONNRESET;
-        default:
-                return -EIO;
-        }
+        const char *h = strstr(url, "://");
+        if (!h)
+                return false;
+        h += 3;
+        return !strncmp(h, "127.", 4) || !strncmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5);
+}
+
+struct perform_ctx {
+        struct resp *r;
+        struct body_src src;
+};
+
+static int perform_header(void *ud, const char *buf, size_t n)
+{
+        return on_header(((struct perform_ctx *)ud)->r, buf, n);
+}
+
+static int perform_body(void *ud, const struct http_response *hr, const void *buf, size_t n)
+{
+        return on_body(((struct perform_ctx *)ud)->r, hr, buf, n);
+}
+
+static ssize_t perform_read(void *ud, char *buf, size_t cap)
+{
+        return on_read(&((struct perform_ctx *)ud)->src, buf, cap);
+}
+
+static int perform_seek(void *ud, uint64_t offset)
+{
+        return on_seek(&((struct perform_ctx *)ud)->src, offset);
 }
 
 /* One HTTP exchange, no authentication logic. Transport failures fill e. */
 static int perform(struct registry_client *c, const struct req *q, const char *authz, struct resp *r, berr *e)
 {
-        CURL *h = c->curl;
-        curl_easy_reset(h);
         resp_reset(r);
-        struct curl_slist *hdrs = NULL, *t;
-        char line[AUTH_MAX_TOKEN_LEN + 64];
-        int rc = 0;
-
-#define ADD_HEADER(s)                                                                                      \
-        do {                                                                                               \
-                if (!(t = curl_slist_append(hdrs, (s)))) {                                                 \
-                        rc = -ENOMEM;                                                                      \
-                        goto out;                                                                          \
-                }                                                                                          \
-                hdrs = t;                                                                                  \
-        } while (0)
-
-        ADD_HEADER("Expect:"); /* no 100-continue round trip before each body */
-        if (authz) {
-                snprintf(line, sizeof line, "Authorization: %s", authz);
-                ADD_HEADER(line);
-        }
-        if (q->accept)
-                ADD_HEADER(q->accept);
-        if (q->has_body) {
-                snprintf(line, sizeof line, "Content-Type: %s",
-                         q->content_type ? q->content_type : "application/octet-stream");
-                ADD_HEADER(line);
-        }
+        char name[600], crange[64];
+        const char *hdrs[3];
+        size_t nh = 0;
         if (q->content_range) {
-                snprintf(line, sizeof line, "Content-Range: %" PRIu64 "-%" PRIu64, q->range_start,
+                snprintf(crange, sizeof crange, "Content-Range: %" PRIu64 "-%" PRIu64, q->range_start,
                          q->range_start + q->len - 1);
-                ADD_HEADER(line);
+                hdrs[nh++] = crange;
         }
-#undef ADD_HEADER
-
-        struct body_src src = {q, r};
-        curl_easy_setopt(h, CURLOPT_URL, q->url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout_s);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_err);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
-        if (c->ca_file)
-                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        if (c->insecure) {
-                curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-                curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        hdrs[nh] = NULL;
+        snprintf(name, sizeof name, "registry %s", c->url);
+        struct http_tls tls = {.ca_file = c->ca_file, .insecure = c->insecure,
+                               .ca_setting = "registry.ca_file or --registry-ca"};
+        struct perform_ctx ctx = {.r = r, .src = {.q = q}};
+        struct http_req_opts o = {
+                .method = q->method,
+                .url = q->url,
+                .name = name,
+                .peer = "the registry",
+                .version = HTTP_VERSION_1_1,
+                .authorization = authz,
+                .plain_credentials = c->insecure || loopback_url(q->url),
+                .accept = q->accept,
+                .content_type = q->has_body ? (q->content_type ? q->content_type : "application/octet-stream") : NULL,
+                .headers = hdrs,
+                .tls = &tls,
+                .connect_timeout_ms = (uint64_t)c->timeout_s * 1000,
+                .stall_seconds = (unsigned)c->timeout_s,
+                .on_header = perform_header,
+                .on_data = perform_body,
+                .userdata = &ctx,
+        };
+        if (!strcmp(q->method, "PUT") || !strcmp(q->method, "PATCH")) {
+                o.on_read = perform_read;
+                o.on_seek = perform_seek;
+                o.upload_size = q->has_body ? q->len : 0;
         }
-        if (!strcmp(q->method, "HEAD"))
-                curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        else if (!strcmp(q->method, "POST")) {
-                curl_easy_setopt(h, CURLOPT_POST, 1L);
-                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-                curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-        } else if (!strcmp(q->method, "PUT") || !strcmp(q->method, "PATCH")) {
-                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-                curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
-                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(q->has_body ? q->len : 0));
-                curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-                curl_easy_setopt(h, CURLOPT_READDATA, &src);
-                curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-                curl_easy_setopt(h, CURLOPT_SEEKDATA, &src);
-                if (!strcmp(q->method, "PATCH"))
-                        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
-        } else if (strcmp(q->method, "GET"))
-                curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-
         c->stats.requests++;
-        CURLcode cc = curl_easy_perform(h);
-        if (cc == CURLE_ABORTED_BY_CALLBACK && r->read_errno) {
-                rc = berr_set(e, -r->read_errno, "reading the blob from the berth store failed (%s)",
-                              strerror(r->read_errno));
-                goto out;
-        }
-        if (cc != CURLE_OK) {
-                rc = curl_code_to_errno(cc);
-                if (rc == -EPERM)
-                        berr_set(e, rc, "TLS with registry %s failed (%s: %s): give the registry's CA with --registry-ca or registry.ca_file",
-                                 c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
+        struct http_response hr = {0};
+        berr te = {0};
+        int rc = http_session_perform(c->http, &o, &hr, &te);
+        if (rc < 0) {
+                if (rc == -EKEYREJECTED || rc == -ECONNABORTED || rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+                    rc == -EPERM || rc == -ENOMEM)
+                        berr_set(e, rc, "%s", berr_msg(&te, rc));
                 else if (rc == -ECONNRESET || rc == -ETIMEDOUT)
-                        berr_set(e, rc, "lost the connection to registry %s (%s: %s): check the registry and the network, then rerun to resume the push",
-                                 c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
+                        berr_set(e, rc, "lost the connection to registry %s (%s): check the registry and the network, "
+                                 "then rerun to resume the push", c->url, berr_msg(&te, rc));
+                else if (te.msg[0])
+                        berr_set(e, rc, "%s", te.msg);
                 else
-                        berr_set(e, rc, "registry %s is not reachable (%s: %s): check that it runs and that registry.url is right, then rerun to complete the push",
-                                 c->url, curl_easy_strerror(cc), r->curl_err[0] ? r->curl_err : "no details");
-                goto out;
+                        berr_set(e, rc, "reading the blob from the berth store failed (%s)", strerror(-rc));
+                http_response_clear(&hr);
+                return rc;
         }
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+        r->status = hr.status;
+        /* A non-2xx answer's body was collected by the transport. */
+        if (hr.body && !r->body && body_append(r, hr.body, hr.body_len) < 0) {
+                http_response_clear(&hr);
+                return -ENOMEM;
+        }
+        http_response_clear(&hr);
         if (q->has_body && r->status >= 200 && r->status < 300)
                 c->stats.bytes_uploaded += q->len;
-out:
-        /* The handle outlives r and hdrs: drop its pointers to them. */
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-        curl_slist_free_all(hdrs);
-        return rc;
+        return 0;
 }
 
 static char *url_escape(struct registry_client *c, const char *s)
 {
-        char *t = curl_easy_escape(c->curl, s, 0);
-        char *r = t ? strdup(t) : NULL;
-        curl_free(t);
-        return r;
+        return http_escape(s);
 }
 
 /* "Basic base64(user:password)" for the configured credentials. */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* client.h — a client for the OCI distribution API (push side) over libcurl.
+/* client.h — a client for the OCI distribution API (push side) on berth's HTTP
+ * transport (net/http.h).
  *
- * Owns one curl handle (connections are reused, HTTP/1.1), the authentication state
- * (basic credentials; bearer tokens from the distribution token flow, refreshed on
- * 401) and the upload journal that lets an interrupted chunked upload resume in a
- * later run. This is the only berth module that includes curl/curl.h for registry
- * work. Blobs are streamed from a file descriptor with pread(); nothing is copied
- * whole into memory. Messages name the registry, repository and blob.
+ * Owns one blocking HTTP session (connections are reused, HTTP/1.1), the
+ * authentication state (basic credentials; bearer tokens from the distribution token
+ * flow, refreshed on 401) and the upload journal that lets an interrupted chunked
+ * upload resume in a later run. Credentials cross plain HTTP only to a loopback
+ * registry or with registry.insecure. Blobs are streamed from a file descriptor with
+ * pread(); nothing is copied whole into memory. Messages name the registry,
+ * repository and blob.
  */
 #pragma once
 

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* client.c — management subcommands over HTTP(S) with libcurl (see client.h).
+/* client.c — management subcommands over HTTP(S) on berth's transport (see client.h).
  *
  * Each subcommand is one request; the JSON answer is printed indented on stdout, an error
  * answer's message on stderr with exit code 1. Usage errors exit 2.
  */
 #include "client/client.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,95 +19,98 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "net/http.h"
 
 #define MAX_RESPONSE (64u << 20)
 
-struct buf {
-        char *p;
-        size_t n;
-        bool overflow;
-};
-
-static size_t on_data(char *d, size_t sz, size_t nm, void *ud)
-{
-        struct buf *b = ud;
-        size_t n = sz * nm;
-        if (b->n + n > MAX_RESPONSE) {
-                b->overflow = true;
-                return 0;
-        }
-        char *p = realloc(b->p, b->n + n + 1);
-        if (!p)
-                return 0;
-        memcpy(p + b->n, d, n);
-        b->p = p;
-        b->n += n;
-        p[b->n] = 0;
-        return n;
-}
-
 struct client {
         char url[512];
-        char auth[512];
+        char auth[512];         /* "Bearer …" */
         const char *ca_file;
 };
+
+struct upload {
+        int fd;
+        uint64_t off;
+};
+
+static ssize_t up_read(void *ud, char *buf, size_t cap)
+{
+        struct upload *u = ud;
+        ssize_t k;
+        do
+                k = pread(u->fd, buf, cap, (off_t)u->off);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return -errno;
+        u->off += (uint64_t)k;
+        return k;
+}
+
+static int up_seek(void *ud, uint64_t offset)
+{
+        ((struct upload *)ud)->off = offset;
+        return 0;
+}
 
 /* Sends one request; body is JSON text or NULL; upload_fd streams a file. Prints the reply. */
 static int request(const struct client *cl, const char *method, const char *path, const char *body, int upload_fd,
                    json_t **ret)
 {
-        CURL *h = curl_easy_init();
-        if (!h)
-                return 1;
         char url[1024];
         snprintf(url, sizeof url, "%s%s", cl->url, path);
-        struct curl_slist *hdrs = curl_slist_append(NULL, cl->auth);
-        struct buf b = {0};
-        FILE *up = NULL;
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        if (cl->ca_file)
-                curl_easy_setopt(h, CURLOPT_CAINFO, cl->ca_file);
+        struct http_tls tls = {.ca_file = cl->ca_file, .ca_setting = "--ca-file or mgmt.ca_file"};
+        struct upload up = {.fd = upload_fd};
+        struct http_req_opts o = {
+                .method = method,
+                .url = url,
+                .peer = "berth-server",
+                .authorization = cl->auth[0] ? cl->auth : NULL,
+                /* The admin token never leaves this machine in clear text, except to a
+                 * server on loopback. */
+                .plain_credentials = !strncmp(cl->url, "http://127.", 11) || !strncmp(cl->url, "http://localhost", 16) ||
+                                     !strncmp(cl->url, "http://[::1]", 12),
+                .tls = &tls,
+                .max_body = MAX_RESPONSE,
+        };
         if (body) {
-                hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+                o.content_type = "application/json";
+                o.body = body;
+                o.body_len = strlen(body);
         } else if (upload_fd >= 0) {
                 struct stat st;
-                up = fdopen(upload_fd, "rb");
-                if (!up || fstat(upload_fd, &st) < 0) {
-                        curl_easy_cleanup(h);
+                if (fstat(upload_fd, &st) < 0) {
+                        log_error("%s %s: cannot read the file to upload: %m", method, url);
                         return 1;
                 }
-                hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-                curl_easy_setopt(h, CURLOPT_READDATA, up);
-                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+                o.content_type = "application/octet-stream";
+                o.on_read = up_read;
+                o.on_seek = up_seek;
+                o.upload_size = (uint64_t)st.st_size;
+                o.userdata = &up;
         }
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        CURLcode rc = curl_easy_perform(h);
-        long status = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(h);
-        curl_slist_free_all(hdrs);
-        if (up)
-                fclose(up);
-        if (rc != CURLE_OK) {
-                log_error("%s %s: %s", method, url, b.overflow ? "response too large" : curl_easy_strerror(rc));
-                free(b.p);
+        _cleanup_(http_session_freep) struct http_session *hs = NULL;
+        struct http_response resp = {0};
+        berr e = {0};
+        int r = http_session_new(&hs, &e);
+        if (r >= 0)
+                r = http_session_perform(hs, &o, &resp, &e);
+        if (upload_fd >= 0)
+                close(upload_fd);
+        if (r < 0) {
+                log_error("%s", berr_msg(&e, r));
                 return 1;
         }
-        json_t *j = b.p ? json_loads(b.p, 0, NULL) : NULL;
-        if (status >= 300) {
+        json_t *j = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
+        if (resp.status >= 300) {
                 const char *msg = json_string_value(json_object_get(j, "message"));
-                log_error("%s %s: HTTP %ld: %s", method, path, status, msg ? msg : (b.p ? b.p : "(no body)"));
+                log_error("%s %s: HTTP %ld: %s", method, path, resp.status,
+                          msg ? msg : (resp.body ? resp.body : "(no body)"));
                 json_decref(j);
-                free(b.p);
+                http_response_clear(&resp);
                 return 1;
         }
-        free(b.p);
+        http_response_clear(&resp);
         if (ret)
                 *ret = j;
         else {
@@ -170,7 +172,7 @@ static int cmd_bundle(const struct client *cl, int argc, char **argv)
         }
         char path[512] = "/api/v1/bundles";
         if (name && version) {
-                _cleanup_free_ char *en = curl_easy_escape(NULL, name, 0), *ev = curl_easy_escape(NULL, version, 0);
+                _cleanup_free_ char *en = http_escape(name), *ev = http_escape(version);
                 snprintf(path, sizeof path, "/api/v1/bundles?name=%s&version=%s", en ? en : "", ev ? ev : "");
         }
         return request(cl, "POST", path, NULL, fd, NULL);
@@ -202,14 +204,14 @@ static int cmd_target(const struct client *cl, int argc, char **argv)
                         else
                                 return usage();
                 }
-                _cleanup_free_ char *e = curl_easy_escape(NULL, argv[2], 0);
+                _cleanup_free_ char *e = http_escape(argv[2]);
                 char path[512];
                 snprintf(path, sizeof path, "/api/v1/targets/%s/telemetry?after=%lld&limit=%lld", e ? e : "", atoll(after),
                          atoll(limit));
                 return request(cl, "GET", path, NULL, -1, NULL);
         }
         if (argc == 3 && !strcmp(argv[1], "show")) {
-                _cleanup_free_ char *e = curl_easy_escape(NULL, argv[2], 0);
+                _cleanup_free_ char *e = http_escape(argv[2]);
                 char path[512];
                 snprintf(path, sizeof path, "/api/v1/targets/%s", e ? e : "");
                 return request(cl, "GET", path, NULL, -1, NULL);
@@ -334,8 +336,7 @@ int client_main(const struct berth_config *c, const char *url, const char *token
         char tok[300];
         if (find_token(c, token, tok, sizeof tok) < 0)
                 return 1;
-        snprintf(cl.auth, sizeof cl.auth, "Authorization: Bearer %s", tok);
-        curl_global_init(CURL_GLOBAL_DEFAULT);
+        snprintf(cl.auth, sizeof cl.auth, "Bearer %s", tok);
         int r;
         if (!strcmp(argv[0], "bundle"))
                 r = cmd_bundle(&cl, argc, argv);
@@ -353,6 +354,5 @@ int client_main(const struct berth_config *c, const char *url, const char *token
                 r = request(&cl, "POST", path, NULL, -1, NULL);
         } else
                 r = usage();
-        curl_global_cleanup();
         return r;
 }

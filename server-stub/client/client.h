@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* client.h — the berth-server subcommands that drive a running server's management API.
  *
- * The only server module that includes curl/curl.h. Finds the server from --url, the
+ * Speaks HTTP through berth's transport (net/http.h). Finds the server from --url, the
  * BERTH_SERVER_URL environment variable or the config file's mgmt.listen, and the admin
  * token from --token, BERTH_SERVER_TOKEN, mgmt.admin_token(_file) or STATE/admin.token.
  */

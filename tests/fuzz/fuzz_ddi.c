@@ -11,7 +11,7 @@
 #include "bundle/format.h"
 #include "ddi/ddi.h"
 #include "fetch/plan.h"
-#include "http/http.h"
+#include "net/http.h"
 
 static void check_url(const char *u)
 {

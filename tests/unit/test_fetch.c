@@ -8,7 +8,7 @@
 #include "bundle/format.h"
 #include "daemon/settings.h"
 #include "fetch/plan.h"
-#include "http/http.h"
+#include "net/http.h"
 
 static void tar_header(uint8_t *h, const char *name, uint64_t size)
 {
