@@ -40,12 +40,13 @@ the service's last words" "a registered log is shown on failure"
 [ -e "$(cat "$W/root")" ] && t_fail "child scratch root not removed"
 
 # A t_fail inside a t_wait_for condition (whose output is discarded) still says why.
-printf 'source "%s"\ncheck() { t_fail "inside the condition"; }\nt_wait_for check 5\n' "$H" >"$W/cond.sh"
+printf 'source "%s"\necho "its last words" >"$T_ROOT/svc.log"\nt_show_log "$T_ROOT/svc.log" svc\ncheck() { t_fail "inside the condition"; }\nt_wait_for check 5\n' "$H" >"$W/cond.sh"
 rc=0
 BERTH_TEST_TMP="$W" bash "$W/cond.sh" >"$W/cond.out" 2>&1 || rc=$?
 t_assert_eq "$rc" 1 "exit code of a t_fail in a condition"
 t_assert_contains "$(cat "$W/cond.out")" "[cond] FAIL (" "the failure inside a condition is reported"
 t_assert_contains "$(cat "$W/cond.out")" "inside the condition" "with its message"
+t_assert_contains "$(cat "$W/cond.out")" "its last words" "and the registered log"
 
 # t_skip exits 77.
 printf 'source "%s"\nt_skip "because"\n' "$H" >"$W/skip.sh"

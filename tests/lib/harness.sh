@@ -26,9 +26,6 @@ T_HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BERTH_SRC:=$(cd "$T_HARNESS_DIR/../.." && pwd)}"
 export BERTH_SRC
 T_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
-# The test's own stderr, kept for messages that must get out of redirected places
-# (a t_fail inside a t_wait_for condition, whose output is discarded).
-exec {T_STDERR}>&2
 
 # ---- output and assertions -----------------------------------------------------------
 
@@ -37,18 +34,29 @@ t_log() { printf '[%s] %s\n' "$T_NAME" "$*" >&2; }
 # t_pass MSG: one line on stdout for a part of the test that passed.
 t_pass() { printf 'ok - %s\n' "$*"; }
 
+# Messages that must get out even of a t_wait_for condition, whose output is discarded:
+# there the test's stderr is fd 9 (only for the time of the condition, so no process the
+# test starts keeps ctest's pipe open).
+_t_say() {
+        if [ "${_T_IN_WAIT:-0}" = 1 ]; then
+                printf '%s\n' "$*" >&9
+        else
+                printf '%s\n' "$*" >&2
+        fi
+}
+
 # t_fail MSG: print where and why, then exit 1 (the EXIT trap cleans up and prints the
 # logs registered with t_show_log).
 t_fail() {
         local where
         where=$(caller 0 2>/dev/null | awk '{print $3 ":" $1}')
-        printf '[%s] FAIL (%s): %s\n' "$T_NAME" "${where:-?}" "$*" >&"$T_STDERR"
+        _t_say "[$T_NAME] FAIL (${where:-?}): $*"
         exit 1
 }
 
 # t_skip MSG: exit 77, which ctest reports as "skipped".
 t_skip() {
-        printf '[%s] SKIP: %s\n' "$T_NAME" "$*" >&"$T_STDERR"
+        _t_say "[$T_NAME] SKIP: $*"
         exit 77
 }
 
@@ -91,10 +99,10 @@ t_expect_fail() {
 # 0) or TIMEOUT_S seconds passed (return 1). Its output is discarded. Polls; never a
 # blind sleep. The only wait of the harness.
 t_wait_for() {
-        local _tw_cond=$1 _tw_deadline
+        local _tw_cond=$1 _tw_deadline _T_IN_WAIT=1
         _tw_deadline=$(($(date +%s%N) + ${2:-10} * 1000000000))
         while :; do
-                if eval "$_tw_cond" >/dev/null 2>&1; then
+                if eval "$_tw_cond" 9>&2 >/dev/null 2>&1; then
                         return 0
                 fi
                 if [ "$(date +%s%N)" -ge "$_tw_deadline" ]; then
@@ -125,6 +133,8 @@ t_show_log() {
 _t_on_exit() {
         local rc=$? i entry
         set +e
+        # An exit from inside a t_wait_for condition: stderr is still /dev/null there.
+        [ "${_T_IN_WAIT:-0}" = 0 ] || exec 2>&9
         # shellcheck disable=SC2034 # read by the roles' stop functions
         T_IN_CLEANUP=1
         for ((i = ${#T_CLEANUPS[@]} - 1; i >= 0; i--)); do
@@ -134,13 +144,13 @@ _t_on_exit() {
         if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
                 for entry in "${T_LOGS[@]}"; do
                         [ -s "${entry%%$'\t'*}" ] || continue
-                        printf -- '--- %s (last 30 lines) ---\n' "${entry#*$'\t'}" >&"$T_STDERR"
-                        tail -n 30 "${entry%%$'\t'*}" >&"$T_STDERR"
+                        printf -- '--- %s (last 30 lines) ---\n' "${entry#*$'\t'}" >&2
+                        tail -n 30 "${entry%%$'\t'*}" >&2
                 done
         fi
         if [ -n "${T_ROOT:-}" ] && [ -d "$T_ROOT" ]; then
                 if [ "${T_KEEP:-0}" = 1 ] && [ "$rc" != 0 ]; then
-                        printf '[%s] keeping %s (T_KEEP=1)\n' "$T_NAME" "$T_ROOT" >&"$T_STDERR"
+                        printf '[%s] keeping %s (T_KEEP=1)\n' "$T_NAME" "$T_ROOT" >&2
                 else
                         _t_umount_under "$T_ROOT"
                         rm -rf "$T_ROOT"
