@@ -810,7 +810,12 @@ int registry_blob_exists(struct registry_client *c, const char *repo, const char
                                               c->url, digest, repo, r.content_length, size);
                         else
                                 rc = 1;
-                } else if (r.status == 404)
+                } else if (r.status == 404 || r.status >= 500)
+                        /* 5xx: the registry cannot tell, and a HEAD has no body to say why.
+                         * Uploading is how to find out. docker-registry answers 500 here for
+                         * good when a full disk left the repository's link to the blob empty,
+                         * and an upload rewrites that link; a registry that is really broken
+                         * fails the upload with an answer of its own. */
                         rc = 0;
                 else
                         rc = http_error(c, &r, "checking for the blob", e);

@@ -62,7 +62,8 @@ const char *registry_client_url(const struct registry_client *c);
 const char *registry_client_prefix(const struct registry_client *c);
 const struct registry_stats *registry_client_stats(const struct registry_client *c);
 
-/* 1 when repo has the blob (HEAD), 0 when not. A size mismatch is -EBADMSG. */
+/* 1 when repo has the blob (HEAD), 0 when not or when the registry cannot tell (HTTP 5xx:
+ * the upload that follows finds out). A size mismatch is -EBADMSG. */
 int registry_blob_exists(struct registry_client *c, const char *repo, const char *digest, uint64_t size,
                          berr *e);
 

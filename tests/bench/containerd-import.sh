@@ -20,7 +20,8 @@ SIZE=${SIZE:-200M}
 LAYERS=${LAYERS:-4}
 SNAPSHOTTER=${SNAPSHOTTER:-overlayfs}
 COMPRESSION=${COMPRESSION:-gzip}
-B=${BERTH:-$BERTH_SRC/build/agent/berth}
+: "${BERTH:=$BERTH_SRC/build/agent/berth}"
+B=$BERTH
 [ -x "$B" ] || t_fail "berth binary not found at $B (build first or set BERTH)"
 REF=berth.example/bench:1.0
 W=$(t_tmpdir)
@@ -28,10 +29,8 @@ W=$(t_tmpdir)
 t_log "building a $SIZE image: busybox base + $LAYERS random layers ($COMPRESSION)"
 t_make_image -o "$W/img.tar" --ref "$REF" --compression "$COMPRESSION" --random-layers "$LAYERS" \
         --random-size "$SIZE" --seed bench
-"$B" keygen -o "$W/keys" --name bench >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/bench.pub" "$W/trust/"
-"$B" bundle create -k "$W/keys/bench.key" --name bench --version 1 --image "$REF=$W/img.tar" -o "$W/bench.berth" \
-        >/dev/null
+t_keys
+t_bundle "$W/bench.berth" --name bench --version 1 --image "$W/img.tar" --ref "$REF"
 DIGEST=$(tar -xOf "$W/img.tar" index.json | jq -r '.manifests[0].digest')
 t_log "archive $(du -h "$W/img.tar" | cut -f1), bundle $(du -h "$W/bench.berth" | cut -f1)"
 # Same starting point for both: the input files in the page cache.
@@ -76,7 +75,7 @@ for i in $(seq 1 "$RUNS"); do
         st=$(t_tmpdir)
         c0=$(ctrd_cpu)
         s=$(now)
-        timed "$B" import --state-dir "$st" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
+        timed "$B" import --state-dir "$st" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
                 --snapshotter "$SNAPSHOTTER" "$W/bench.berth" >/dev/null
         e=$(now)
         check_image berth

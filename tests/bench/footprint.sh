@@ -18,7 +18,8 @@ source "$(dirname "$0")/../lib/harness.sh"
 [ -x /usr/bin/time ] || t_skip "needs /usr/bin/time (package time)"
 SIZE=${SIZE:-1G}
 IDLE=${IDLE:-5}
-B=${BERTH:-$BERTH_SRC/build/agent/berth}
+: "${BERTH:=$BERTH_SRC/build/agent/berth}"
+B=$BERTH
 [ -x "$B" ] || t_fail "berth binary not found at $B (build first or set BERTH)"
 W=$(t_tmpdir)
 REF=berth.bench/big:1
@@ -27,18 +28,17 @@ SREF=berth.bench/small:1
 t_log "building a $SIZE bundle"
 t_make_image -o "$W/big.tar" --ref "$REF" --compression none --random-layers 4 --random-size "$SIZE" --seed fp
 t_make_image -o "$W/small.tar" --ref "$SREF"
-"$B" keygen -o "$W/keys" --name k1 >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/k1.pub" "$W/trust/"
-"$B" bundle create -k "$W/keys/k1.key" --name big --version 1 --image "$REF=$W/big.tar" -o "$W/big.berth" >/dev/null
+t_keys
+t_bundle "$W/big.berth" --name big --version 1 --image "$W/big.tar" --ref "$REF"
 rm -f "$W/big.tar"
 t_log "bundle: $(du -h "$W/big.berth" | cut -f1)"
 
 t_containerd_start "$(t_tmpdir)"
 kib() { awk '{printf "%.1f MiB", $1 / 1024}' <<<"$1"; }
 
-/usr/bin/time -f %M -o "$W/rss1" "$B" import --state-dir "$W/s1" --trust "$W/trust" "$W/big.berth" >/dev/null
+/usr/bin/time -f %M -o "$W/rss1" "$B" import --state-dir "$W/s1" --trust "$T_TRUST" "$W/big.berth" >/dev/null
 printf 'import peak RSS (store only, %s): %s\n' "$SIZE" "$(kib "$(cat "$W/rss1")")"
-/usr/bin/time -f %M -o "$W/rss2" "$B" import --state-dir "$W/s2" --trust "$W/trust" \
+/usr/bin/time -f %M -o "$W/rss2" "$B" import --state-dir "$W/s2" --trust "$T_TRUST" \
         --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" "$W/big.berth" >/dev/null
 printf 'import peak RSS (containerd preload, %s): %s\n' "$SIZE" "$(kib "$(cat "$W/rss2")")"
 
@@ -51,10 +51,9 @@ cat >"$W/wl.json" <<EOF
  {"name": "c", "image": "$SREF", "command": ["/bin/sh", "-c", "exec sleep 100000"], "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "200ms"}}
 ]}
 EOF
-"$B" bundle create -k "$W/keys/k1.key" --name three --version 1 --image "$SREF=$W/small.tar" \
-        --workloads "$W/wl.json" -o "$W/three.berth" >/dev/null
+t_bundle "$W/three.berth" --name three --version 1 --image "$W/small.tar" --ref "$SREF" -- --workloads "$W/wl.json"
 O=(--state-dir "$W/s3" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS")
-"$B" import "${O[@]}" --trust "$W/trust" "$W/three.berth" >/dev/null
+"$B" import "${O[@]}" --trust "$T_TRUST" "$W/three.berth" >/dev/null
 "$B" activate "${O[@]}" --data-dir "$W/data" three 1 >/dev/null || t_fail "activating three workloads failed"
 "$B" supervise "${O[@]}" --data-dir "$W/data" >/dev/null 2>&1 &
 SUP=$!
@@ -78,7 +77,7 @@ wait "$SUP" || true
 # samples every second, the metrics endpoint on.
 cat >"$W/agent.conf" <<EOF
 state_dir = $W/s3
-trust_dir = $W/trust
+trust_dir = $T_TRUST
 [server]
 url = http://127.0.0.1:9
 retry_min = 1

@@ -24,10 +24,8 @@ RUNS=${1:-${BENCH_RUNS:-3}}
 W=$(t_tmpdir)
 t_log "building the image (4 random layers, 200 MiB) and the bundle"
 t_make_image -o "$W/img.tar" --ref registry.local/bench/app:1 --random-layers 4 --random-size 200M --seed bench
-"$BERTH" keygen -o "$W/keys" --name bench >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/bench.pub" "$W/trust/"
-"$BERTH" bundle create -k "$W/keys/bench.key" --name bench --version 1 \
-        --image "registry.local/bench/app:1=$W/img.tar" -o "$W/b.berth" >/dev/null
+t_keys
+t_bundle "$W/b.berth" --name bench --version 1 --image "$W/img.tar" --ref registry.local/bench/app:1
 
 now() { date +%s%N; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.3f\n", ns / 1e9 }'; }
@@ -48,13 +46,13 @@ run_berth() { # i
         local state=$W/state-$1 t0
         printf '[registry]\nurl = http://%s\nprefix = berth-%s\n' "$T_REGISTRY" "$1" >"$W/berth-$1.conf"
         t0=$(now)
-        "$BERTH" -q import --state-dir "$state" --trust "$W/trust" --config "$W/berth-$1.conf" "$W/b.berth" >/dev/null
+        "$BERTH" -q import --state-dir "$state" --trust "$T_TRUST" --config "$W/berth-$1.conf" "$W/b.berth" >/dev/null
         secs $(($(now) - t0)) >>"$W/berth.times"
         # Re-import: the bundle is installed; forget the mount hints so every blob goes up again.
         rm -rf "$state/registry"
         printf '[registry]\nurl = http://%s\nprefix = push-%s\n' "$T_REGISTRY" "$1" >"$W/push-$1.conf"
         t0=$(now)
-        "$BERTH" -q import --state-dir "$state" --trust "$W/trust" --config "$W/push-$1.conf" "$W/b.berth" >/dev/null
+        "$BERTH" -q import --state-dir "$state" --trust "$T_TRUST" --config "$W/push-$1.conf" "$W/b.berth" >/dev/null
         secs $(($(now) - t0)) >>"$W/push.times"
         rm -rf "$state"
 }

@@ -15,7 +15,8 @@ source "$(dirname "$0")/../lib/harness.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc)"
 RUNS=${RUNS:-5}
-B=${BERTH:-$BERTH_SRC/build/agent/berth}
+: "${BERTH:=$BERTH_SRC/build/agent/berth}"
+B=$BERTH
 [ -x "$B" ] || t_fail "berth binary not found at $B (build first or set BERTH)"
 W=$(t_tmpdir)
 REF=berth.bench/rollback:1
@@ -23,8 +24,7 @@ PORT=$(t_free_port)
 mkdir -p "$W/www"
 echo "v-ok" >"$W/www/ok.html"
 t_make_image -o "$W/img.tar" --ref "$REF" --file "$W/www:/www"
-"$B" keygen -o "$W/keys" --name k1 >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/k1.pub" "$W/trust/"
+t_keys
 
 mk() { # mk VERSION PROBE_PATH
         cat >"$W/wl$1.json" <<EOF
@@ -39,21 +39,20 @@ mk() { # mk VERSION PROBE_PATH
   "probe": {"exec": {"command": ["/bin/true"]}, "period": "200ms"}}
 ]}
 EOF
-        "$B" bundle create -k "$W/keys/k1.key" --name rb --version "$1" --image "$REF=$W/img.tar" \
-                --workloads "$W/wl$1.json" -o "$W/rb$1.berth" >/dev/null
+        t_bundle "$W/rb$1.berth" --name rb --version "$1" --image "$W/img.tar" --ref "$REF" -- --workloads "$W/wl$1.json"
 }
 
 t_containerd_start "$(t_tmpdir)"
 O=(--state-dir "$W/state" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" --data-dir "$W/data")
 mk 1 /ok.html
-"$B" import "${O[@]:0:6}" --trust "$W/trust" "$W/rb1.berth" >/dev/null
+"$B" import "${O[@]:0:6}" --trust "$T_TRUST" "$W/rb1.berth" >/dev/null
 "$B" activate "${O[@]}" rb 1 >/dev/null || t_fail "activating v1 failed"
 
 times=()
 for i in $(seq 1 "$RUNS"); do
         v=$((i + 1))
         mk "$v" /missing.html
-        "$B" import "${O[@]:0:6}" --trust "$W/trust" "$W/rb$v.berth" >/dev/null
+        "$B" import "${O[@]:0:6}" --trust "$T_TRUST" "$W/rb$v.berth" >/dev/null
         out=$("$B" activate "${O[@]}" rb "$v") && t_fail "bad version $v committed: $out"
         t=$(sed -n 's/^rollback: previous version 1 healthy again \([0-9.]*\) s after.*/\1/p' <<<"$out")
         [ -n "$t" ] || t_fail "run $i: no rollback time reported: $out"

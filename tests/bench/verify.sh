@@ -6,23 +6,20 @@
 # RSS (goal ≤ 16 MiB, independent of bundle size).
 #
 #   tests/bench/verify.sh [BUILD_DIR]      (env: SIZE=1G RUNS=5 BENCH_TMP=/var/tmp)
-set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
-BERTH=$BUILD/agent/berth
+export BERTH=$BUILD/agent/berth
+export BERTH_TEST_TMP=${BENCH_TMP:-/var/tmp}
+# shellcheck source=../lib/harness.sh
+source "$SRC/tests/lib/harness.sh"
 SIZE=${SIZE:-1G}
 RUNS=${RUNS:-5}
-[ -x "$BERTH" ] || { echo "build berth first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
-WORK=$(mktemp -d "${BENCH_TMP:-/var/tmp}/berth-bench-verify.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+[ -x "$BERTH" ] || t_fail "build berth first: cmake -S . -B build && cmake --build build"
+WORK=$(t_tmpdir)
 
 echo "preparing a $SIZE bundle in $WORK ..."
-bash "$SRC/scripts/make-oci-image.sh" -q -o "$WORK/img.tar" --compression none \
-  --random-layers 8 --random-size "$SIZE" --seed bench
-"$BERTH" -q keygen -o "$WORK/keys" --name bench >/dev/null
-mkdir "$WORK/trust" && cp "$WORK/keys/bench.pub" "$WORK/trust/"
-"$BERTH" bundle create -k "$WORK/keys/bench.key" --name bench --version 1 \
-  --image "bench.local/img:1=$WORK/img.tar" -o "$WORK/b.berth" >/dev/null
+t_make_image -o "$WORK/img.tar" --compression none --random-layers 8 --random-size "$SIZE" --seed bench
+t_bundle "$WORK/b.berth" --name bench --version 1 --image "$WORK/img.tar" --ref bench.local/img:1
 rm -f "$WORK/img.tar"
 bytes=$(stat -c %s "$WORK/b.berth")
 cat "$WORK/b.berth" >/dev/null # warm the page cache for both tools
@@ -33,7 +30,7 @@ measure() { /usr/bin/time -f '%e %U %S %M' -o "$WORK/t" "$@" >/dev/null; cat "$W
 : >"$WORK/ssl"; : >"$WORK/berth"
 for i in $(seq "$RUNS"); do
   measure openssl dgst -sha256 "$WORK/b.berth" >>"$WORK/ssl"
-  measure "$BERTH" bundle verify --trust "$WORK/trust" "$WORK/b.berth" >>"$WORK/berth"
+  measure "$BERTH" bundle verify --trust "$T_TRUST" "$WORK/b.berth" >>"$WORK/berth"
 done
 wall() { awk '{print $1}' "$1" | median; }
 cpu() { awk '{print $2 + $3}' "$1" | median; }

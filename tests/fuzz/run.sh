@@ -5,7 +5,8 @@
 # tests/fuzz/corpus/<target>/ plus, when BUILD_DIR has a berth binary, a bundle freshly
 # made by `berth bundle create` from the seed OCI archive. Fails if any target crashes,
 # leaks, trips a sanitizer or an assertion; the crashing input is kept and its path
-# printed. New corpus entries go to a scratch dir, never into the source tree.
+# printed. New corpus entries go to a scratch dir, never into the source tree. The last
+# line is "fuzz: P passed, F failed" (one per target), which scripts/test.sh adds up.
 set -euo pipefail
 BUILD=${1:?usage: run.sh BUILD_DIR SECONDS}
 SECS=${2:-20}
@@ -39,6 +40,8 @@ if [ -x "$BUILD/agent/berth" ]; then
 fi
 
 fail=0
+npass=0
+nfail=0
 for bin in "${targets[@]}"; do
         name=$(basename "$bin")
         kind=${name#fuzz_}
@@ -56,9 +59,12 @@ for bin in "${targets[@]}"; do
                 tail -40 "$OUT/$name.log" >&2
                 for c in "$OUT/crashes/$name-"*; do echo "fuzz: crashing input: $c" >&2; done
                 fail=1
+                nfail=$((nfail + 1))
         else
+                npass=$((npass + 1))
                 grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$OUT/$name.log" | tr '\n' ' '
                 echo
         fi
 done
+echo "fuzz: $npass passed, $nfail failed"
 exit "$fail"

@@ -9,29 +9,25 @@ source "$(dirname "$0")/../lib/harness.sh"
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
 CTRD_DIR=$(t_tmpdir)
 t_containerd_start "$CTRD_DIR"
-source "$(dirname "$0")/lib/agent.sh"
-# Both harnesses clean up: agents and server first, then containerd and the scratch root.
-trap 'rc=$?; ( exit $rc ) || true; ( agent_cleanup ) ; t_containerd_stop >/dev/null 2>&1; _t_umount_under "$T_ROOT"; rm -rf "$T_ROOT"; exit $rc' EXIT
 
 agent_env_setup
-make_image "$T/img.tar" --cmd 'echo hello from the agent deployment'
-make_bundle app 1 "$T/img.tar" "$T/app-1.berth"
-upload "$T/app-1.berth"
+t_make_image -o "$T_ROOT/img.tar" --cmd 'echo hello from the agent deployment'
+t_bundle "$T_ROOT/app-1.berth" --name app --version 1 --image "$T_ROOT/img.tar"
+srv_upload "$T_ROOT/app-1.berth"
 REF=registry.local/test/app:1
-DIGEST=$(tar -xOf "$T/img.tar" index.json | jq -r '.manifests[0].digest')
+DIGEST=$(tar -xOf "$T_ROOT/img.tar" index.json | jq -r '.manifests[0].digest')
 agent_add gw-ctrd "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
         "namespace = $T_CTRD_NS" "snapshotter = overlayfs"
 agent_start gw-ctrd
 rollout_create "$(jq -cn --argjson b "$BUNDLE_ID" '{name: "ctrd", bundleId: $b, filter: {controllerId: "gw-ctrd"}}')"
-rollout_is() { [ "$(rollout_json "$1" | jq -r .state)" = "$2" ]; }
-wait_until 60 rollout_is "$ROLLOUT_ID" finished || fail "rollout did not finish: $(tail -5 "${AGENT_DIR[gw-ctrd]}/agent.log")"
+t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 60 || t_fail "rollout did not finish: $(tail -5 "${AGENT_DIR[gw-ctrd]}/agent.log")"
 line=$(t_ctr images ls | awk -v r="$REF" '$1 == r')
-echo "$line" | grep -q "$DIGEST" || fail "containerd lacks $REF@$DIGEST: $(t_ctr images ls)"
+echo "$line" | grep -q "$DIGEST" || t_fail "containerd lacks $REF@$DIGEST: $(t_ctr images ls)"
 out=$(t_ctr run --rm --snapshotter overlayfs "$REF" agent-ctrd-1)
-echo "$out" | grep -q "hello from the agent deployment" || fail "ctr run: $out"
-layers=$(tar -xOf "$T/app-1.berth" manifest.json | jq -r '.blobs[] | select(.mediaType | test("layer")) | .digest')
+echo "$out" | grep -q "hello from the agent deployment" || t_fail "ctr run: $out"
+layers=$(tar -xOf "$T_ROOT/app-1.berth" manifest.json | jq -r '.blobs[] | select(.mediaType | test("layer")) | .digest')
 for l in $layers; do
-        [ -f "${AGENT_DIR[gw-ctrd]}/state/store/blobs/sha256/${l#sha256:}" ] || fail "layer $l not kept in berth's store"
+        [ -f "${AGENT_DIR[gw-ctrd]}/state/store/blobs/sha256/${l#sha256:}" ] || t_fail "layer $l not kept in berth's store"
 done
-pass "deployment preloaded into containerd (ctr run works, no pull); layers kept for deltas"
+t_pass "deployment preloaded into containerd (ctr run works, no pull); layers kept for deltas"
 agent_stop gw-ctrd

@@ -8,20 +8,20 @@
 #      expiry: BERTH_NOW) → the rollout pauses at the error threshold, group 1 has app 2,
 #      group 3 received nothing (no action, no bundle), failures carry the reason.
 # Also checks the agents stay light (RSS) and stop cleanly on SIGTERM.
-source "$(dirname "$0")/lib/agent.sh"
+source "$(dirname "$0")/../lib/harness.sh"
 
 N=${AGENT_FLEET_SIZE:-21}
 START=$(date +%s)
 agent_env_setup
 
-make_image "$T/img1.tar" --random-layers 2 --random-size 256K --seed fleet1
-make_image "$T/img2.tar" --random-layers 2 --random-size 256K --seed fleet2
-make_bundle app 1 "$T/img1.tar" "$T/app-1.berth"
-upload "$T/app-1.berth"
+t_make_image -o "$T_ROOT/img1.tar" --random-layers 2 --random-size 256K --seed fleet1
+t_make_image -o "$T_ROOT/img2.tar" --random-layers 2 --random-size 256K --seed fleet2
+t_bundle "$T_ROOT/app-1.berth" --name app --version 1 --image "$T_ROOT/img1.tar"
+srv_upload "$T_ROOT/app-1.berth"
 B1=$BUNDLE_ID
 # app 2 expires in 2 days; group-2 agents will live 3 days in the future.
-make_bundle app 2 "$T/img2.tar" "$T/app-2.berth" --expires 2d
-upload "$T/app-2.berth"
+t_bundle "$T_ROOT/app-2.berth" --name app --version 2 --image "$T_ROOT/img2.tar" -- --expires 2d
+srv_upload "$T_ROOT/app-2.berth"
 B2=$BUNDLE_ID
 
 CIDS=()
@@ -39,18 +39,17 @@ echo "groups: ${#G1[@]} / ${#G2[@]} / ${#G3[@]}"
 
 for c in "${CIDS[@]}"; do agent_add "$c"; done
 for c in "${CIDS[@]}"; do agent_start "$c"; done
-pass "$N agents started"
+t_pass "$N agents started"
 
 # ---- rollout 1: everyone ----------------------------------------------------------
 rollout_create "$(jq -cn --argjson b "$B1" '{name: "app-1", bundleId: $b, filter: {controllerId: "fleet-*"},
         groups: [10, 50, 100], successThreshold: 100, errorThreshold: 20}')"
 R1=$ROLLOUT_ID
-rollout_is() { [ "$(rollout_json "$1" | jq -r .state)" = "$2" ]; }
-wait_until 180 rollout_is "$R1" finished || fail "rollout 1 did not finish: $(rollout_json "$R1")"
-for c in "${CIDS[@]}"; do agent_has "$c" app 1 || fail "$c lacks app 1"; done
+t_wait_for 'rollout_is "$R1" finished' 180 || t_fail "rollout 1 did not finish: $(rollout_json "$R1")"
+for c in "${CIDS[@]}"; do agent_has "$c" app 1 || t_fail "$c lacks app 1"; done
 ok=$(rollout_json "$R1" | jq '.totals.success')
-[ "$ok" = "$N" ] || fail "rollout 1: $ok of $N succeeded"
-pass "rollout 1 finished through 3 groups: $N/$N agents installed app 1"
+[ "$ok" = "$N" ] || t_fail "rollout 1: $ok of $N succeeded"
+t_pass "rollout 1 finished through 3 groups: $N/$N agents installed app 1"
 
 # Idle footprint. RSS is mostly shared library pages (libcrypto, gnutls via libcurl…)
 # shared by all agents; what each agent costs on its own is its private dirty memory.
@@ -63,8 +62,8 @@ if ! ldd "$BERTH" 2>/dev/null | grep libasan >/dev/null; then  # no -q: SIGPIPE 
                 [ "$rss" -gt "$maxrss" ] && maxrss=$rss
         done
         echo "idle agents: max private dirty $max KiB, max RSS $maxrss KiB (shared libraries included)"
-        [ "$max" -lt 6144 ] || fail "an idle agent holds $max KiB of private memory"
-        pass "idle agents stay light ($max KiB private each)"
+        [ "$max" -lt 6144 ] || t_fail "an idle agent holds $max KiB of private memory"
+        t_pass "idle agents stay light ($max KiB private each)"
 fi
 
 # ---- rollout 2: group 2 rejects ----------------------------------------------------
@@ -76,14 +75,14 @@ done
 rollout_create "$(jq -cn --argjson b "$B2" '{name: "app-2", bundleId: $b, filter: {controllerId: "fleet-*"},
         groups: [10, 50, 100], successThreshold: 100, errorThreshold: 20}')"
 R2=$ROLLOUT_ID
-wait_until 180 rollout_is "$R2" paused || fail "rollout 2 did not pause: $(rollout_json "$R2")"
+t_wait_for 'rollout_is "$R2" paused' 180 || t_fail "rollout 2 did not pause: $(rollout_json "$R2")"
 PAUSED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 st=$(rollout_json "$R2")
 echo "$st" | jq -c '{state, reason, currentGroup, groups: [.groups[] | {group, success, failure, notStarted}]}'
-[ "$(echo "$st" | jq .currentGroup)" = 2 ] || fail "rollout 2 paused in the wrong group: $st"
-[ "$(echo "$st" | jq '.groups[1].failure')" -ge 1 ] || fail "no failures recorded in group 2: $st"
-for c in "${G1[@]}"; do wait_until 30 agent_has "$c" app 2 || fail "group 1 agent $c lacks app 2"; done
-for c in "${G2[@]}"; do ! agent_has "$c" app 2 || fail "group 2 agent $c installed the expired app 2"; done
+[ "$(echo "$st" | jq .currentGroup)" = 2 ] || t_fail "rollout 2 paused in the wrong group: $st"
+[ "$(echo "$st" | jq '.groups[1].failure')" -ge 1 ] || t_fail "no failures recorded in group 2: $st"
+for c in "${G1[@]}"; do t_wait_for 'agent_has "$c" app 2' 30 || t_fail "group 1 agent $c lacks app 2"; done
+for c in "${G2[@]}"; do ! agent_has "$c" app 2 || t_fail "group 2 agent $c installed the expired app 2"; done
 # The failure reason reached the server (from a group-2 target that reported already).
 found=""
 for c in "${G2[@]}"; do
@@ -91,23 +90,23 @@ for c in "${G2[@]}"; do
         mgmt GET "/api/v1/targets/$c"
         aid=$(echo "$BODY" | jq -r '.currentAction.id')
         mgmt GET "/api/v1/actions/$aid"
-        echo "$BODY" | grep -q "expired" || fail "the failure feedback does not say 'expired': $BODY"
+        echo "$BODY" | grep -q "expired" || t_fail "the failure feedback does not say 'expired': $BODY"
         found=$c
         break
 done
-[ -n "$found" ] || fail "no group-2 target reported a failure"
+[ -n "$found" ] || t_fail "no group-2 target reported a failure"
 # Group 3: give the agents a few polls, then nothing must have arrived.
 for c in "${G3[@]}"; do
         polled_since() { [ "$(agent_status "$1" | jq -r '.agent.lastPoll')" \> "$2" ]; }
-        wait_until 10 polled_since "$c" "$PAUSED_AT" || fail "$c did not poll after the pause"
+        t_wait_for 'polled_since "$c" "$PAUSED_AT"' 10 || t_fail "$c did not poll after the pause"
 done
 for c in "${G3[@]}"; do
-        ! agent_has "$c" app 2 || fail "group 3 agent $c received app 2 although the rollout paused"
+        ! agent_has "$c" app 2 || t_fail "group 3 agent $c received app 2 although the rollout paused"
         mgmt GET "/api/v1/targets/$c"
         rid=$(echo "$BODY" | jq -r '.currentAction.rolloutId // empty')
-        [ "$rid" != "$R2" ] || fail "group 3 agent $c got an action of the paused rollout: $BODY"
+        [ "$rid" != "$R2" ] || t_fail "group 3 agent $c got an action of the paused rollout: $BODY"
 done
-pass "rollout 2 paused at group 2's failures (expired bundle refused); group 3 received nothing"
+t_pass "rollout 2 paused at group 2's failures (expired bundle refused); group 3 received nothing"
 
 for c in "${CIDS[@]}"; do agent_stop "$c"; done
-pass "all agents stopped cleanly on SIGTERM ($(( $(date +%s) - START )) s)"
+t_pass "all agents stopped cleanly on SIGTERM ($(( $(date +%s) - START )) s)"

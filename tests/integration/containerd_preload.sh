@@ -27,10 +27,9 @@ vn=0
 t_make_image -o "$W/img.tar" --ref "$REF"
 # One big random layer, so a Content.Write lasts long enough to be interrupted.
 t_make_image -o "$W/big.tar" --ref "$BIGREF" --compression none --random-layers 1 --random-size 160M --seed kill
-"$B" keygen -o "$W/keys" --name k1 >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/k1.pub" "$W/trust/"
-"$B" bundle create -k "$W/keys/k1.key" --name demo --version 1 --image "$REF=$W/img.tar" -o "$W/demo.berth" >/dev/null
-"$B" bundle create -k "$W/keys/k1.key" --name big --version 1 --image "$BIGREF=$W/big.tar" -o "$W/big.berth" >/dev/null
+t_keys
+t_bundle "$W/demo.berth" --name demo --version 1 --image "$W/img.tar" --ref "$REF"
+t_bundle "$W/big.berth" --name big --version 1 --image "$W/big.tar" --ref "$BIGREF"
 DIGEST=$(tar -xOf "$W/img.tar" index.json | jq -r '.manifests[0].digest')
 BIGDIGEST=$(tar -xOf "$W/big.tar" index.json | jq -r '.manifests[0].digest')
 
@@ -41,7 +40,7 @@ for SN in overlayfs native; do
         t_log "snapshotter $SN"
         NS=$T_CTRD_NS-$SN
         ST=$W/state-$SN
-        imp() { "$B" import --state-dir "$ST" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$NS" \
+        imp() { "$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" \
                 --snapshotter "$SN" "$@"; }
         c() { ctr -a "$T_CTRD_SOCK" -n "$NS" "$@"; }
 
@@ -105,10 +104,10 @@ done
 # --- killed mid-preload, then rerun -------------------------------------------------
 NS=$T_CTRD_NS-kill
 ST=$W/state-kill
-imp() { "$B" import --state-dir "$ST" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$NS" "$@"; }
+imp() { "$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" "$@"; }
 c() { ctr -a "$T_CTRD_SOCK" -n "$NS" "$@"; }
 # berth itself in the background (not a function: $! must be berth's pid).
-"$B" import --state-dir "$ST" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$NS" "$W/big.berth" \
+"$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" "$W/big.berth" \
         >"$W/kill.out" 2>&1 &
 pid=$!
 t_defer "kill -9 $pid 2>/dev/null || true"
@@ -141,9 +140,8 @@ t_assert_eq "$run" "hello from berth example image" "big image runs after the re
 for variant in "--index" "--docker-media-types" "--compression zstd" "--compression none"; do
         n=v$((++vn))
         t_make_image -o "$W/$n.tar" --ref "berth.example/$n:1" $variant
-        "$B" bundle create -k "$W/keys/k1.key" --name "$n" --version 1 --image "berth.example/$n:1=$W/$n.tar" \
-                -o "$W/$n.berth" >/dev/null
-        "$B" import --state-dir "$W/state-$n" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
+        t_bundle "$W/$n.berth" --name "$n" --version 1 --image "$W/$n.tar" --ref "berth.example/$n:1"
+        "$B" import --state-dir "$W/state-$n" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
                 "$W/$n.berth" >/dev/null
         d=$(tar -xOf "$W/$n.tar" index.json | jq -r '.manifests[0].digest')
         t_assert_contains "$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS" images ls)" "$d" "$variant image listed"
@@ -152,7 +150,7 @@ for variant in "--index" "--docker-media-types" "--compression zstd" "--compress
 done
 
 # --- --keep-layers keeps berth's own copy ------------------------------------------
-out=$("$B" import --state-dir "$W/state-keep" --trust "$W/trust" --containerd "$T_CTRD_SOCK" \
+out=$("$B" import --state-dir "$W/state-keep" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" \
         --namespace "$T_CTRD_NS-keep" --keep-layers "$W/demo.berth")
 t_assert_contains "$out" "containerd: 3 blob(s) written" "--keep-layers import preloads"
 t_assert_contains "$("$B" status --state-dir "$W/state-keep")" "store:   3 blob(s)" "--keep-layers keeps the layer"
@@ -160,7 +158,7 @@ t_assert_contains "$("$B" status --state-dir "$W/state-keep")" "store:   3 blob(
 # --- containerd stopped -------------------------------------------------------------
 ST=$W/state-down
 t_containerd_stop
-t_expect_fail "$B" import --state-dir "$ST" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
+t_expect_fail "$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
         "$W/demo.berth"
 t_assert_contains "$T_ERR" "containerd at $T_CTRD_SOCK is not reachable" "clear error when containerd is down"
 t_assert_contains "$T_ERR" "is containerd running" "the error says what to check"
@@ -169,7 +167,7 @@ t_assert_contains "$st" "demo version 1" "the bundle is stored and recorded desp
 t_assert_contains "$("$B" status --state-dir "$ST" --containerd "$T_CTRD_SOCK")" "containerd: unreachable" \
         "status says containerd is unreachable"
 t_containerd_start "$CTRD_DIR"
-out=$("$B" import --state-dir "$ST" --trust "$W/trust" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
+out=$("$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
         "$W/demo.berth")
 t_assert_contains "$out" "1 image record(s) changed" "rerun with containerd back completes"
 run=$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS" run --rm "$REF" t-down)

@@ -78,11 +78,10 @@ CSUB=$!
 t_defer "kill $CSUB"
 
 # ---- build the stack and the bundles ----------------------------------------------------
-"$B" keygen -o "$W/keys" --name release >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/release.pub" "$W/trust/"
+t_keys
 common=(--upstream "127.0.0.1:$UP_PORT" --broker-port "$BROKER_PORT" --fast --soak 3s
         --plc-url "http://127.0.0.1:$PLC_PORT/cgi-bin/registers" --interval "$INTERVAL" --queue "$QUEUE"
-        -k "$W/keys/release.key" -q)
+        -k "$T_KEY" -q)
 BERTH=$B "$BERTH_SRC/scripts/make-gateway-stack.sh" -o "$W/v1" --version 1 "${common[@]}" >/dev/null
 BERTH=$B "$BERTH_SRC/scripts/make-gateway-stack.sh" -o "$W/v2" --version 2 --broken "${common[@]}" >/dev/null
 BERTH=$B "$BERTH_SRC/scripts/make-gateway-stack.sh" -o "$W/v3" --version 3 --site-config "${common[@]}" >/dev/null
@@ -94,7 +93,7 @@ t_containerd_start "$(t_tmpdir)"
 NS=$T_CTRD_NS
 cat >"$W/berth.conf" <<EOF
 state_dir = $W/state
-trust_dir = $W/trust
+trust_dir = $T_TRUST
 
 [containerd]
 address = $T_CTRD_SOCK

@@ -13,8 +13,6 @@
 # created it.
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
-# shellcheck source=lib/packaging.sh
-source "$(dirname "$0")/lib/packaging.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root to install packages"
 for t in dpkg-buildpackage dh lintian; do
@@ -55,7 +53,7 @@ dpkg_retry() {
 }
 
 cleanup_pkgs() {
-        rm -f /etc/berth/trust/pk.pub /etc/berth/server.key /etc/berth/server.crt
+        rm -f /etc/berth/trust/test.pub /etc/berth/server.key /etc/berth/server.crt
         dpkg_retry --purge berth-server berth >/dev/null 2>&1
         if [ "$USER_EXISTED" = 0 ]; then
                 getent passwd berth-server >/dev/null && userdel berth-server
@@ -72,9 +70,8 @@ lint=$(lintian --fail-on error "$W"/deb/*.changes 2>&1) || t_fail "lintian error
 case "$lint" in *"E: "*) t_fail "lintian errors: $lint" ;; esac
 t_log "built $(basename "$DEB") $(basename "$SDEB"); lintian: no errors"
 
-pk_keys "$W"
-pk_bundle "$W" debtest 1 "$W/good.berth"
-pk_tamper "$W/good.berth" "$W/bad.berth"
+t_bundle "$W/good.berth" --name debtest --version 1
+t_tamper "$W/good.berth" "$W/bad.berth"
 
 # 2. Install.
 t_defer cleanup_pkgs
@@ -97,7 +94,7 @@ t_assert_eq "$(stat -c '%a %U' /var/lib/berth)" "750 root" "/var/lib/berth"
 [ ! -e /etc/systemd/system/multi-user.target.wants/berth-server.service ] || t_fail "berth-server enabled before it is configured"
 
 # The installed CLI with its default paths: trust dir /etc/berth/trust, state /var/lib/berth.
-cp "$W/trust/pk.pub" /etc/berth/trust/
+cp "$T_TRUST/test.pub" /etc/berth/trust/
 out=$(/usr/bin/berth bundle verify "$W/good.berth") || t_fail "bundle verify with the default trust dir: $out"
 t_assert_contains "$out" "OK debtest version 1" "bundle verify"
 t_expect_fail /usr/bin/berth bundle verify "$W/bad.berth"
@@ -146,7 +143,7 @@ t_assert_contains "$(/usr/bin/berth status)" "debtest version 1" "state back aft
 t_log "upgrade and remove keep state and conffiles"
 
 # 4. Purge removes state, conffiles and enablement.
-rm -f /etc/berth/trust/pk.pub
+rm -f /etc/berth/trust/test.pub
 dpkg_retry --purge berth berth-server >"$W/purge.log" || t_fail "purge failed: $(cat "$W/purge.log")"
 for f in /usr/bin/berth /usr/bin/berth-server /var/lib/berth /var/lib/berth-server /etc/berth \
         /etc/systemd/system/multi-user.target.wants/berth-agent.service; do

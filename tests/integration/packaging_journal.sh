@@ -11,8 +11,6 @@
 #   3. without JOURNAL_STREAM, the same run prints plain stderr lines.
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
-# shellcheck source=lib/packaging.sh
-source "$(dirname "$0")/lib/packaging.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root for a private mount namespace"
 JOURNALD=/lib/systemd/systemd-journald
@@ -21,9 +19,8 @@ command -v journalctl >/dev/null || t_skip "journalctl not installed"
 unshare -m --propagation private true 2>/dev/null || t_skip "cannot create a mount namespace here"
 
 W=$(t_tmpdir)
-pk_keys "$W"
-pk_bundle "$W" jt 1 "$W/good.berth"
-pk_tamper "$W/good.berth" "$W/bad.berth"
+t_bundle "$W/good.berth" --name jt --version 1
+t_tamper "$W/good.berth" "$W/bad.berth"
 
 # The inner script runs inside the namespace. $1 = mode (nosocket | journald), $2 = W.
 cat >"$W/inner.sh" <<'INNER'
@@ -52,8 +49,8 @@ run() { # run NAME ARGS...: stdout → W/NAME.out, stderr → W/NAME.err, exit c
         "$@" >"$W/$name.out" 2>>"$W/$name.err" || rc=$?
         echo "$rc" >"$W/$name.rc"
 }
-run "$mode-good" "$BERTH" import --state-dir "$W/state-$mode" --trust "$W/trust" "$W/good.berth"
-run "$mode-bad" "$BERTH" import --state-dir "$W/state-$mode" --trust "$W/trust" "$W/bad.berth"
+run "$mode-good" "$BERTH" import --state-dir "$W/state-$mode" --trust "$TRUST" "$W/good.berth"
+run "$mode-bad" "$BERTH" import --state-dir "$W/state-$mode" --trust "$TRUST" "$W/bad.berth"
 if [ "$mode" = journald ]; then
         # journalctl --sync asks journald to write everything it has received.
         journalctl --sync 2>/dev/null || true
@@ -66,7 +63,7 @@ fi
 INNER
 
 # 1. The journal socket does not exist: records fall back to stderr with priorities.
-env BERTH="$BERTH" unshare -m --propagation private bash "$W/inner.sh" nosocket "$W"
+env BERTH="$BERTH" TRUST="$T_TRUST" unshare -m --propagation private bash "$W/inner.sh" nosocket "$W"
 t_assert_eq "$(cat "$W/nosocket-good.rc")" 0 "import with an unusable journal"
 t_assert_contains "$(cat "$W/nosocket-good.out")" "imported jt version 1" "stdout result"
 t_assert_eq "$(cat "$W/nosocket-bad.rc")" 1 "tampered bundle refused"
@@ -75,7 +72,7 @@ t_assert_contains "$(cat "$W/nosocket-bad.err")" "bad.berth" "fallback line name
 t_log "no journal socket: clean fallback to stderr"
 
 # 2. A real journald.
-env BERTH="$BERTH" unshare -m --propagation private bash "$W/inner.sh" journald "$W" ||
+env BERTH="$BERTH" TRUST="$T_TRUST" unshare -m --propagation private bash "$W/inner.sh" journald "$W" ||
         t_fail "journald run failed: $(cat "$W/journald.err" 2>/dev/null)"
 t_assert_eq "$(cat "$W/journald-good.rc")" 0 "import under journald"
 t_assert_eq "$(cat "$W/journald-bad.rc")" 1 "tampered bundle refused under journald"
@@ -101,6 +98,6 @@ t_assert_eq "$(jq -r .BERTH_BUNDLE <<<"$bad")" null "no bundle name for a refuse
 t_log "journald: structured records with BERTH_* fields"
 
 # 3. No JOURNAL_STREAM: plain lines as always.
-t_expect_fail env -u JOURNAL_STREAM "$BERTH" import --state-dir "$W/state-plain" --trust "$W/trust" "$W/bad.berth"
+t_expect_fail env -u JOURNAL_STREAM "$BERTH" import --state-dir "$W/state-plain" --trust "$T_TRUST" "$W/bad.berth"
 t_assert_contains "$T_ERR" "berth: error: " "plain stderr line"
 case "$T_ERR" in "<"*) t_fail "priority prefix without a journal stream: $T_ERR" ;; esac

@@ -10,18 +10,15 @@
 # devices, mounts and files are removed at exit.
 # shellcheck source=../lib/harness.sh
 source "$(dirname "$0")/../lib/harness.sh"
-# shellcheck source=lib/packaging.sh
-source "$(dirname "$0")/lib/packaging.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root for loop devices and mount"
 command -v losetup >/dev/null || t_skip "losetup not installed"
 SCRIPT=$BERTH_SRC/packaging/berth-usb-import
 
 W=$(t_tmpdir)
-pk_keys "$W"
-pk_bundle "$W" usbgood 1 "$W/good.berth"
-pk_bundle "$W" usbbad 1 "$W/bad-orig.berth"
-pk_tamper "$W/bad-orig.berth" "$W/tampered.berth"
+t_bundle "$W/good.berth" --name usbgood --version 1
+t_bundle "$W/bad-orig.berth" --name usbbad --version 1
+t_tamper "$W/bad-orig.berth" "$W/tampered.berth"
 
 mkdir -p "$W/stick/sub"
 cp "$W/good.berth" "$W/stick/01-good.berth"
@@ -55,7 +52,7 @@ MB=$W/usb
 run_import() { # stdout+stderr → $W/run.log, exit status → RC
         RC=0
         BERTH=$BERTH BERTH_CONFIG=$W/agent.conf BERTH_USB_MOUNT_BASE=$MB \
-                BERTH_IMPORT_ARGS="--state-dir $W/state --trust $W/trust" \
+                BERTH_IMPORT_ARGS="--state-dir $W/state --trust $T_TRUST" \
                 "$SCRIPT" "$DEV" >"$W/run.log" 2>&1 || RC=$?
         LOG=$(cat "$W/run.log")
 }
@@ -108,7 +105,7 @@ not_mounted
 # 3. A stick with only good bundles exits 0 (modelled by moving the tampered bundle out of
 #    the way on a fresh image).
 rm "$W/stick/02-tampered.berth"
-pk_bundle "$W" usbgood 2 "$W/stick/04-good-v2.berth"
+t_bundle "$W/stick/04-good-v2.berth" --name usbgood --version 2
 truncate -s 64M "$W/stick2.img"
 if [ "$FS" = vfat ]; then
         mkfs.vfat "$W/stick2.img" >/dev/null
@@ -164,33 +161,31 @@ UDEV
         case "$blank" in *berth-usb@*) t_fail "rule matched a USB disk without a filesystem: $blank" ;; esac
         t_log "udev rule: USB filesystem → berth-usb@$(basename "$DEV").service; other disks untouched"
 else
-        t_log "udevadm or mount namespaces unavailable: udev rule not evaluated"
+        UDEV_NOT_RUN="udevadm or mount namespaces unavailable: the udev rule was not evaluated"
 fi
 
-# 7. With the agent daemon (once `berth agent` exists): the script's `berth import` hands
+# 7. With the agent daemon: the script's `berth import` hands
 #    each file to the running agent over its control socket, and the agent records the
 #    bundle as coming from USB.
-if "$BERTH" agent --help >/dev/null 2>&1; then
-        AS=$W/agent
-        mkdir -p "$AS"
-        "$BERTH" agent --set control.socket="$AS/ctl.sock" --set state_dir="$AS/state" \
-                --set trust_dir="$W/trust" >"$AS/agent.log" 2>&1 &
-        APID=$!
-        t_defer "kill $APID 2>/dev/null; wait $APID 2>/dev/null"
-        t_wait_for '[ -S "$AS/ctl.sock" ]' 20 || t_fail "agent did not start: $(cat "$AS/agent.log")"
-        RC=0
-        BERTH=$BERTH BERTH_CONFIG=$W/none.conf BERTH_USB_MOUNT_BASE=$MB BERTH_IMPORT_ARGS="--socket $AS/ctl.sock" \
-                "$SCRIPT" "$DEV" >"$W/run.log" 2>&1 || RC=$?
-        LOG=$(cat "$W/run.log")
-        t_assert_eq "$RC" 0 "import through the agent"
-        t_assert_contains "$LOG" "imported usbgood version 2" "bundle imported through the agent"
-        not_mounted
-        kill -TERM "$APID"
-        wait "$APID" || t_fail "agent did not stop cleanly: $(cat "$AS/agent.log")"
-        st=$("$BERTH" status --state-dir "$AS/state")
-        t_assert_contains "$st" "usbgood version 2" "the agent's state has the bundle"
-        t_assert_contains "$st" "via usb" "recorded as a USB import"
-        t_log "through the running agent: imported, recorded as USB"
-else
-        t_log "no 'berth agent' in this build: import through the control socket not tested"
-fi
+AS=$W/agent
+mkdir -p "$AS"
+"$BERTH" agent --set control.socket="$AS/ctl.sock" --set state_dir="$AS/state" \
+        --set trust_dir="$T_TRUST" >"$AS/agent.log" 2>&1 &
+APID=$!
+t_defer "kill $APID 2>/dev/null; wait $APID 2>/dev/null"
+t_wait_for '[ -S "$AS/ctl.sock" ]' 20 || t_fail "agent did not start: $(cat "$AS/agent.log")"
+RC=0
+BERTH=$BERTH BERTH_CONFIG=$W/none.conf BERTH_USB_MOUNT_BASE=$MB BERTH_IMPORT_ARGS="--socket $AS/ctl.sock" \
+        "$SCRIPT" "$DEV" >"$W/run.log" 2>&1 || RC=$?
+LOG=$(cat "$W/run.log")
+t_assert_eq "$RC" 0 "import through the agent"
+t_assert_contains "$LOG" "imported usbgood version 2" "bundle imported through the agent"
+not_mounted
+kill -TERM "$APID"
+wait "$APID" || t_fail "agent did not stop cleanly: $(cat "$AS/agent.log")"
+st=$("$BERTH" status --state-dir "$AS/state")
+t_assert_contains "$st" "usbgood version 2" "the agent's state has the bundle"
+t_assert_contains "$st" "via usb" "recorded as a USB import"
+t_log "through the running agent: imported, recorded as USB"
+# A part that could not run makes the test a skip, not a pass.
+[ -z "${UDEV_NOT_RUN:-}" ] || t_skip "$UDEV_NOT_RUN (everything else passed)"

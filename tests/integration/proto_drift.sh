@@ -4,19 +4,18 @@
 # originals in Debian's golang-github-containerd-containerd-dev: every message and enum
 # we define must exist upstream with the same field names, numbers, types and labels
 # (and enum values), so a drift between our subset and containerd's API is caught.
-set -euo pipefail
+# shellcheck source=../lib/harness.sh
+source "$(dirname "$0")/../lib/harness.sh"
 
 PY=/usr/bin/python3 # Debian's python3-protobuf lives there
 [ -x "$PY" ] || PY=python3
-src=${BERTH_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+src=$BERTH_SRC
 gocode=/usr/share/gocode/src
 api=$gocode/github.com/containerd/containerd/api
 if [ ! -d "$api" ] || ! command -v protoc >/dev/null || ! "$PY" -c 'import google.protobuf' 2>/dev/null; then
-        echo "skip: needs golang-github-containerd-containerd-dev, protobuf-compiler, python3-protobuf" >&2
-        exit 77
+        t_skip "needs golang-github-containerd-containerd-dev, protobuf-compiler, python3-protobuf"
 fi
-tmp=$(mktemp -d "${BERTH_TEST_TMP:-/tmp}/proto-drift.XXXXXX" 2>/dev/null || mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmp=$(t_tmpdir)
 
 ours=$(cd "$src/proto" && find containerd -name '*.proto' | sort)
 (cd "$src/proto" && protoc -I. -I/usr/include --include_imports --descriptor_set_out="$tmp/ours.pb" $ours)
@@ -29,10 +28,10 @@ done
         --descriptor_set_out="$tmp/theirs.pb" "${theirs[@]}" \
         github.com/containerd/containerd/api/types/*.proto \
         github.com/containerd/containerd/api/types/task/task.proto \
-        github.com/containerd/containerd/api/events/*.proto 2>"$tmp/protoc.err") || {
-        cat "$tmp/protoc.err" >&2; exit 1; }
+        github.com/containerd/containerd/api/events/*.proto 2>"$tmp/protoc.err") ||
+        t_fail "protoc on containerd's protos: $(cat "$tmp/protoc.err")"
 
-"$PY" - "$tmp/ours.pb" "$tmp/theirs.pb" <<'PY'
+"$PY" - "$tmp/ours.pb" "$tmp/theirs.pb" <<'PY' || t_fail "our .proto subset drifted from containerd's (above)"
 import sys
 from google.protobuf import descriptor_pb2 as d
 

@@ -5,18 +5,19 @@
 # through the hosts.toml that `berth mirror config --containerd` writes (the upstream
 # host does not exist, so only the mirror can have answered).
 source "$(dirname "$0")/../lib/harness.sh"
-source "$(dirname "$0")/../lib/registry.sh"
 
 W=$(t_tmpdir)
-rt_bundle "$W/b" gw registry.local/gw/broker:2.0 --random-layers 1 --random-size 1M
+mkdir -p "$W/b"
+t_make_image -o "$W/b/img.tar" --ref registry.local/gw/broker:2.0 --random-layers 1 --random-size 1M
+t_bundle "$W/b/b.berth" --name gw --image "$W/b/img.tar" --ref registry.local/gw/broker:2.0
 t_registry_start "$W/reg"
-"$BERTH" import --state-dir "$W/state" --trust "$RT_TRUST" --registry "http://$T_REGISTRY" "$RT_BUNDLE" >/dev/null
+"$BERTH" import --state-dir "$W/state" --trust "$T_TRUST" --registry "http://$T_REGISTRY" "$T_BUNDLE" >/dev/null
 t_containerd_start "$W/ctrd"
 
 t_log "ctr pulls from the mirror"
 t_ctr images pull --plain-http "$T_REGISTRY/gw/broker:2.0" >/dev/null
 got=$(t_ctr images ls | awk -v n="$T_REGISTRY/gw/broker:2.0" '$1 == n {print $3}')
-t_assert_eq "$got" "$RT_DIGEST" "digest containerd resolved from the mirror"
+t_assert_eq "$got" "$T_BUNDLE_DIGEST" "digest containerd resolved from the mirror"
 
 t_log "ctr pulls registry.local/… through berth's hosts.toml"
 : >"$W/empty.conf"
@@ -24,16 +25,18 @@ t_log "ctr pulls registry.local/… through berth's hosts.toml"
         --config "$W/empty.conf" 2>/dev/null
 t_ctr images pull --hosts-dir "$W/certs.d" registry.local/gw/broker:2.0 >/dev/null
 got=$(t_ctr images ls | awk '$1 == "registry.local/gw/broker:2.0" {print $3}')
-t_assert_eq "$got" "$RT_DIGEST" "digest containerd resolved through the mirror config"
-t_ctr content ls | grep -q "${RT_DIGEST}" || t_fail "manifest not in containerd's content store"
+t_assert_eq "$got" "$T_BUNDLE_DIGEST" "digest containerd resolved through the mirror config"
+t_ctr content ls | grep -q "${T_BUNDLE_DIGEST}" || t_fail "manifest not in containerd's content store"
 t_log "with a repository prefix on the mirror (hosts.toml override_path)"
-rt_bundle "$W/c" gw2 registry.local/gw/prefixed:1 --random-layers 1 --random-size 1M --seed p
+mkdir -p "$W/c"
+t_make_image -o "$W/c/img.tar" --ref registry.local/gw/prefixed:1 --random-layers 1 --random-size 1M --seed p
+t_bundle "$W/c/b.berth" --name gw2 --image "$W/c/img.tar" --ref registry.local/gw/prefixed:1
 printf '[registry]\nurl = http://%s\nprefix = site1\n' "$T_REGISTRY" >"$W/prefix.conf"
-"$BERTH" import --state-dir "$W/state" --trust "$RT_TRUST" --config "$W/prefix.conf" "$RT_BUNDLE" >/dev/null
+"$BERTH" import --state-dir "$W/state" --trust "$T_TRUST" --config "$W/prefix.conf" "$T_BUNDLE" >/dev/null
 curl -fsS -o /dev/null "http://$T_REGISTRY/v2/site1/gw/prefixed/manifests/1" -H 'Accept: application/vnd.oci.image.manifest.v1+json' ||
         t_fail "image not under the prefix"
 "$BERTH" mirror config --containerd "$W/certs2" --upstream registry.local --config "$W/prefix.conf" 2>/dev/null
 t_ctr images pull --hosts-dir "$W/certs2" registry.local/gw/prefixed:1 >/dev/null
 got=$(t_ctr images ls | awk '$1 == "registry.local/gw/prefixed:1" {print $3}')
-t_assert_eq "$got" "$RT_DIGEST" "digest resolved through the prefixed mirror"
+t_assert_eq "$got" "$T_BUNDLE_DIGEST" "digest resolved through the prefixed mirror"
 t_log "ok"

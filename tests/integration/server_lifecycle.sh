@@ -3,14 +3,12 @@
 # berth-server: a full DDI deployment lifecycle over HTTPS — register, configData,
 # rollout, poll, deploymentBase, artifact download (hash checked), progress feedback,
 # success, installedBase, and the stored feedback history.
-set -euo pipefail
-source "$(dirname "$0")/lib/server.sh"
+source "$(dirname "$0")/../lib/harness.sh"
 
-bundle_setup
-srv_config "${BUNDLE_CONF[@]}"
+srv_config
 srv_start
 
-upload_test_bundle gw 2
+srv_upload_bundle gw 2
 TOK=0123456789abcdef-dev1
 mgmt POST /api/v1/targets "{\"controllerId\":\"dev-1\",\"token\":\"$TOK\",\"attributes\":{\"hw\":\"rev2\"}}"
 expect_code 201 "register target"
@@ -18,43 +16,43 @@ expect_code 201 "register target"
 # First poll: nothing to do, but the server asks for configData.
 ddi GET dev-1 "" "$TOK"
 expect_code 200 "base poll"
-[ "$(echo "$BODY" | jq -r .config.polling.sleep)" = 00:00:30 ] || fail "polling sleep: $BODY"
-echo "$BODY" | jq -e '._links.configData.href | endswith("/dev-1/configData")' >/dev/null || fail "configData link: $BODY"
-echo "$BODY" | jq -e '._links.deploymentBase == null' >/dev/null || fail "unexpected deployment: $BODY"
+[ "$(echo "$BODY" | jq -r .config.polling.sleep)" = 00:00:30 ] || t_fail "polling sleep: $BODY"
+echo "$BODY" | jq -e '._links.configData.href | endswith("/dev-1/configData")' >/dev/null || t_fail "configData link: $BODY"
+echo "$BODY" | jq -e '._links.deploymentBase == null' >/dev/null || t_fail "unexpected deployment: $BODY"
 ddi PUT dev-1 /configData "$TOK" '{"mode":"merge","data":{"site":"plant-a","serial":"42"}}'
 expect_code 200 "configData"
 ddi GET dev-1 "" "$TOK"
-echo "$BODY" | jq -e '._links.configData == null' >/dev/null || fail "configData still requested: $BODY"
-pass "poll and configData"
+echo "$BODY" | jq -e '._links.configData == null' >/dev/null || t_fail "configData still requested: $BODY"
+t_pass "poll and configData"
 
-"$SERVER_BIN" rollout create --name r1 --bundle "$BUNDLE_ID" --filter site=plant-* --type soft > "$T/r.json"
-RID=$(jq -r .id "$T/r.json")
-[ "$(jq -r .totals.targets "$T/r.json")" = 1 ] || fail "filter did not select dev-1: $(cat "$T/r.json")"
+"$SERVER_BIN" rollout create --name r1 --bundle "$BUNDLE_ID" --filter site=plant-* --type soft > "$T_ROOT/r.json"
+RID=$(jq -r .id "$T_ROOT/r.json")
+[ "$(jq -r .totals.targets "$T_ROOT/r.json")" = 1 ] || t_fail "filter did not select dev-1: $(cat "$T_ROOT/r.json")"
 "$SERVER_BIN" rollout start "$RID" >/dev/null
 
 AID=$(action_of dev-1 "$TOK")
-[ -n "$AID" ] || fail "no deploymentBase after start: $BODY"
+[ -n "$AID" ] || t_fail "no deploymentBase after start: $BODY"
 ddi GET dev-1 "/deploymentBase/$AID" "$TOK"
 expect_code 200 "deploymentBase"
 echo "$BODY" | jq -e --arg id "$AID" '.id == $id and .deployment.download == "attempt" and .deployment.update == "attempt"' \
-        >/dev/null || fail "deployment types: $BODY"
+        >/dev/null || t_fail "deployment types: $BODY"
 ART=$(echo "$BODY" | jq -c '.deployment.chunks[0].artifacts[0]')
 SHA=$(sha256sum "$BUNDLE_FILE" | cut -d' ' -f1)
 SHA1=$(sha1sum "$BUNDLE_FILE" | cut -d' ' -f1)
 MD5=$(md5sum "$BUNDLE_FILE" | cut -d' ' -f1)
 echo "$ART" | jq -e --arg s "$SHA" --arg s1 "$SHA1" --arg m "$MD5" --argjson n "$(stat -c %s "$BUNDLE_FILE")" \
         '.hashes.sha256 == $s and .hashes.sha1 == $s1 and .hashes.md5 == $m and .size == $n and .filename == "gw-2.berth"' \
-        >/dev/null || fail "artifact metadata: $ART"
+        >/dev/null || t_fail "artifact metadata: $ART"
 URL=$(echo "$ART" | jq -r ._links.download.href)
-curl -sSf --cacert "$CA" -H "Authorization: TargetToken $TOK" -o "$T/dl.berth" "$URL" || fail "download $URL"
-cmp -s "$T/dl.berth" "$BUNDLE_FILE" || fail "downloaded artifact differs"
-pass "deploymentBase and artifact download"
+curl -sSf --cacert "$CA" -H "Authorization: TargetToken $TOK" -o "$T_ROOT/dl.berth" "$URL" || t_fail "download $URL"
+cmp -s "$T_ROOT/dl.berth" "$BUNDLE_FILE" || t_fail "downloaded artifact differs"
+t_pass "deploymentBase and artifact download"
 
 ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" \
         '{"status":{"execution":"proceeding","result":{"finished":"none","progress":{"cnt":1,"of":3}},"details":["fetching"]}}'
 expect_code 200 "progress feedback"
 mgmt GET /api/v1/targets/dev-1
-[ "$(echo "$BODY" | jq -r .currentAction.status)" = running ] || fail "action not running: $BODY"
+[ "$(echo "$BODY" | jq -r .currentAction.status)" = running ] || t_fail "action not running: $BODY"
 ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" "$(feedback closed success 'switched to gw 2')"
 expect_code 200 "final feedback"
 ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" "$(feedback closed success again)"
@@ -62,86 +60,82 @@ expect_code 410 "feedback on a closed action"
 ddi GET dev-1 "/deploymentBase/$AID?actionHistory=5" "$TOK"
 echo "$BODY" | jq -e '.actionHistory.status == "success" and (.actionHistory.messages | length) == 2
         and (.actionHistory.messages[0] | test("closed/success switched to gw 2$"))
-        and (.actionHistory.messages[1] | test("proceeding/none fetching$"))' >/dev/null || fail "actionHistory: $BODY"
-pass "feedback"
+        and (.actionHistory.messages[1] | test("proceeding/none fetching$"))' >/dev/null || t_fail "actionHistory: $BODY"
+t_pass "feedback"
 
 ddi GET dev-1 "" "$TOK"
-echo "$BODY" | jq -e '._links.deploymentBase == null' >/dev/null || fail "deployment still offered: $BODY"
+echo "$BODY" | jq -e '._links.deploymentBase == null' >/dev/null || t_fail "deployment still offered: $BODY"
 echo "$BODY" | jq -e --arg id "$AID" '._links.installedBase.href | endswith("/installedBase/" + $id)' >/dev/null ||
-        fail "installedBase link: $BODY"
+        t_fail "installedBase link: $BODY"
 ddi GET dev-1 "/installedBase/$AID" "$TOK"
 expect_code 200 "installedBase/{id}"
 echo "$BODY" | jq -e '.deployment.chunks[0].name == "gw" and .deployment.chunks[0].version == "2"' >/dev/null ||
-        fail "installedBase body: $BODY"
+        t_fail "installedBase body: $BODY"
 ddi GET dev-1 /installedBase "$TOK"
 expect_code 200 "installedBase"
-echo "$BODY" | jq -e '.name == "gw" and .version == 2' >/dev/null || fail "installedBase: $BODY"
+echo "$BODY" | jq -e '.name == "gw" and .version == 2' >/dev/null || t_fail "installedBase: $BODY"
 ddi PUT dev-1 /installedBase "$TOK" '{"name":"gw","version":"3"}'
 expect_code 200 "installedBase PUT"
-pass "installedBase"
+t_pass "installedBase"
 
 mgmt GET "/api/v1/actions/$AID"
 echo "$BODY" | jq -e '.status == "success" and (.feedback | length) == 2 and .feedback[0].progress.cnt == 1
         and .feedback[0].details[0] == "fetching" and .feedback[1].execution == "closed"' >/dev/null ||
-        fail "action history: $BODY"
+        t_fail "action history: $BODY"
 mgmt GET /api/v1/targets/dev-1
 echo "$BODY" | jq -e '.installed.name == "gw" and .installed.version == 2 and .reported.version == "3"
-        and .attributes.site == "plant-a" and .lastPoll > 0' >/dev/null || fail "target view: $BODY"
-wait_until 10 bash -c '"$0" rollout status "$1" | jq -e ".state == \"finished\"" >/dev/null' "$SERVER_BIN" "$RID" ||
-        fail "rollout did not finish"
-pass "history, target view, rollout finished"
+        and .attributes.site == "plant-a" and .lastPoll > 0' >/dev/null || t_fail "target view: $BODY"
+t_wait_for '"$SERVER_BIN" rollout status "$RID" | jq -e ".state == \"finished\""' 10 ||
+        t_fail "rollout did not finish"
+t_pass "history, target view, rollout finished"
 
 # Uploading the same name+version twice is refused; a tampered bundle never becomes deployable.
 mgmt POST "/api/v1/bundles?name=gw&version=2" "" --data-binary @"$BUNDLE_FILE" -H 'Content-Type: application/octet-stream'
 expect_code 409 "duplicate upload"
-if [ "$SRV_SIGNED" = 1 ]; then
-        cp "$BUNDLE_FILE" "$T/bad.berth"
-        size=$(stat -c %s "$T/bad.berth")
-        printf 'X' | dd of="$T/bad.berth" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
-        mgmt POST /api/v1/bundles "" --data-binary @"$T/bad.berth" -H 'Content-Type: application/octet-stream'
-        expect_code 422 "tampered bundle"
-        echo "$BODY" | jq -e '.message | test("rejected")' >/dev/null || fail "rejection message: $BODY"
-        mgmt GET /api/v1/bundles
-        [ "$(echo "$BODY" | jq length)" = 1 ] || fail "tampered bundle was recorded: $BODY"
-        [ "$(ls "$SRV_STATE/artifacts" | wc -l)" = 1 ] || fail "tampered bundle left in artifacts"
-        [ -z "$(ls "$SRV_STATE/spool")" ] || fail "spool not cleaned"
-        pass "tampered bundle rejected"
-fi
+t_tamper "$BUNDLE_FILE" "$T_ROOT/bad.berth"
+mgmt POST /api/v1/bundles "" --data-binary @"$T_ROOT/bad.berth" -H 'Content-Type: application/octet-stream'
+expect_code 422 "tampered bundle"
+echo "$BODY" | jq -e '.message | test("rejected")' >/dev/null || t_fail "rejection message: $BODY"
+mgmt GET /api/v1/bundles
+[ "$(echo "$BODY" | jq length)" = 1 ] || t_fail "tampered bundle was recorded: $BODY"
+[ "$(ls "$SRV_STATE/artifacts" | wc -l)" = 1 ] || t_fail "tampered bundle left in artifacts"
+[ -z "$(ls "$SRV_STATE/spool")" ] || t_fail "spool not cleaned"
+t_pass "tampered bundle rejected"
 
 # Cancelling a rollout sends targets that already switched back to their previous bundle.
 PREV_ID=$BUNDLE_ID
-upload_test_bundle gw 3
+srv_upload_bundle gw 3
 # dev-2 never reports, so r2 stays running after dev-1 switched.
 mgmt POST /api/v1/targets '{"controllerId":"dev-2","token":"0123456789abcdef-dev2"}'
 expect_code 201 "register dev-2"
 RID2=$("$SERVER_BIN" rollout create --name r2 --bundle "$BUNDLE_ID" --filter 'controllerId=dev-[12]' | jq -r .id)
 "$SERVER_BIN" rollout start "$RID2" >/dev/null
 AID=$(action_of dev-1 "$TOK")
-[ -n "$AID" ] || fail "no deployment for r2"
+[ -n "$AID" ] || t_fail "no deployment for r2"
 ddi POST dev-1 "/deploymentBase/$AID/feedback" "$TOK" "$(feedback closed success 'gw 3')"
 expect_code 200 "r2 feedback"
 "$SERVER_BIN" rollout cancel "$RID2" >/dev/null
 mgmt GET /api/v1/targets/dev-1
 if [ "$(echo "$BODY" | jq -r .installed.version)" = 3 ] && "$SERVER_BIN" rollout status "$RID2" | jq -e '.state == "canceled"' >/dev/null; then
         RB=$(action_of dev-1 "$TOK")
-        [ -n "$RB" ] || fail "no rollback deployment after cancel: $BODY"
+        [ -n "$RB" ] || t_fail "no rollback deployment after cancel: $BODY"
         ddi GET dev-1 "/deploymentBase/$RB" "$TOK"
         echo "$BODY" | jq -e '.deployment.chunks[0].version == "2" and .deployment.download == "forced"' >/dev/null ||
-                fail "rollback deploys the wrong bundle: $BODY"
-        pass "cancel rolls back targets that switched"
+                t_fail "rollback deploys the wrong bundle: $BODY"
+        t_pass "cancel rolls back targets that switched"
 else
-        fail "r2 not canceled or dev-1 not on gw 3: $BODY"
+        t_fail "r2 not canceled or dev-1 not on gw 3: $BODY"
 fi
 
 # TLS session resumption: a reconnecting client resumes with the ticket it was given.
 req=$'GET /default/controller/v1/dev-1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: TargetToken '"$TOK"$'\r\nConnection: close\r\n\r\n'
-printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$CA" -ign_eof -sess_out "$T/tls.sess" \
-        > "$T/s1.out" 2>&1 || fail "openssl s_client"
-grep -q '^New, TLS' "$T/s1.out" && grep -q 'HTTP/1.1 200' "$T/s1.out" || fail "first TLS connection: $(head -c 400 "$T/s1.out")"
-printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$CA" -ign_eof -sess_in "$T/tls.sess" \
-        > "$T/s2.out" 2>&1 || fail "openssl s_client (resume)"
-grep -q '^Reused, TLS' "$T/s2.out" && grep -q 'HTTP/1.1 200' "$T/s2.out" || fail "TLS session not resumed"
-pass "TLS session resumption"
+printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$CA" -ign_eof -sess_out "$T_ROOT/tls.sess" \
+        > "$T_ROOT/s1.out" 2>&1 || t_fail "openssl s_client"
+grep -q '^New, TLS' "$T_ROOT/s1.out" && grep -q 'HTTP/1.1 200' "$T_ROOT/s1.out" || t_fail "first TLS connection: $(head -c 400 "$T_ROOT/s1.out")"
+printf '%s' "$req" | openssl s_client -connect "127.0.0.1:$DDI_PORT" -CAfile "$CA" -ign_eof -sess_in "$T_ROOT/tls.sess" \
+        > "$T_ROOT/s2.out" 2>&1 || t_fail "openssl s_client (resume)"
+grep -q '^Reused, TLS' "$T_ROOT/s2.out" && grep -q 'HTTP/1.1 200' "$T_ROOT/s2.out" || t_fail "TLS session not resumed"
+t_pass "TLS session resumption"
 
 
 # Maintenance windows (daily, UTC): outside the window the update part is "skip".
@@ -159,23 +153,23 @@ R_CLOSED=$("$SERVER_BIN" rollout create --name mwc --bundle "$BUNDLE_ID" --filte
 A=$(action_of mw-open 0123456789abcdef-mwo)
 ddi GET mw-open "/deploymentBase/$A" 0123456789abcdef-mwo
 echo "$BODY" | jq -e '.deployment.maintenanceWindow == "available" and .deployment.update == "forced"' >/dev/null ||
-        fail "open window: $BODY"
+        t_fail "open window: $BODY"
 A=$(action_of mw-closed 0123456789abcdef-mwc)
 ddi GET mw-closed "/deploymentBase/$A" 0123456789abcdef-mwc
 echo "$BODY" | jq -e '.deployment.maintenanceWindow == "unavailable" and .deployment.update == "skip"
-        and .deployment.download == "forced"' >/dev/null || fail "closed window: $BODY"
+        and .deployment.download == "forced"' >/dev/null || t_fail "closed window: $BODY"
 "$SERVER_BIN" rollout create --name bad --bundle "$BUNDLE_ID" --window 25:00-01:00 >/dev/null 2>&1 &&
-        fail "invalid maintenance window accepted"
-pass "maintenance window"
+        t_fail "invalid maintenance window accepted"
+t_pass "maintenance window"
 
 # Cancelling one action from the management API.
-"$SERVER_BIN" action cancel "$A" > "$T/a.json"
-jq -e '.status == "canceling"' "$T/a.json" >/dev/null || fail "action cancel: $(cat "$T/a.json")"
+"$SERVER_BIN" action cancel "$A" > "$T_ROOT/a.json"
+jq -e '.status == "canceling"' "$T_ROOT/a.json" >/dev/null || t_fail "action cancel: $(cat "$T_ROOT/a.json")"
 ddi GET mw-closed "" 0123456789abcdef-mwc
 echo "$BODY" | jq -e --arg a "$A" '._links.cancelAction.href | endswith("/cancelAction/" + $a)' >/dev/null ||
-        fail "no cancelAction after action cancel: $BODY"
-"$SERVER_BIN" action cancel "$A" >/dev/null 2>&1 && fail "cancelling a canceling action must fail"
-pass "single action cancel"
+        t_fail "no cancelAction after action cancel: $BODY"
+"$SERVER_BIN" action cancel "$A" >/dev/null 2>&1 && t_fail "cancelling a canceling action must fail"
+t_pass "single action cancel"
 
 srv_stop
-pass "server shut down cleanly"
+t_pass "server shut down cleanly"

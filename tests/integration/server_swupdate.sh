@@ -4,14 +4,12 @@
 # mode) polls over HTTPS with a target token, reads the deploymentBase, reports
 # progress, refuses the artifact (a .berth is not a .swu image) and reports the failure
 # with its details, which berth-server stores and which pauses the rollout.
-set -euo pipefail
-source "$(dirname "$0")/lib/server.sh"
+source "$(dirname "$0")/../lib/harness.sh"
 command -v swupdate >/dev/null || { echo "swupdate not installed (scripts/deps.sh)" >&2; exit 77; }
 
-bundle_setup
-srv_config "${BUNDLE_CONF[@]}" "[ddi]" "polling_sleep = 00:00:01"
+srv_config "[ddi]" "polling_sleep = 00:00:01"
 srv_start
-upload_test_bundle gw 5
+srv_upload_bundle gw 5
 TOK=swupdate-token-0123456789
 mgmt POST /api/v1/targets "{\"controllerId\":\"swu-1\",\"token\":\"$TOK\"}"
 expect_code 201 "register"
@@ -20,7 +18,7 @@ RID=$("$SERVER_BIN" rollout create --name r --bundle "$BUNDLE_ID" | jq -r .id)
 
 # This Debian build of SWUpdate insists on a CMS verification certificate; any will do
 # since the image is refused before it is verified.
-mkdir -p "$T/swu"
+mkdir -p "$T_ROOT/swu"
 SWU_PID=""
 stop_swupdate() {
         if [ -n "$SWU_PID" ]; then
@@ -29,27 +27,27 @@ stop_swupdate() {
                 SWU_PID=""
         fi
 }
-trap 'stop_swupdate; srv_cleanup' EXIT
-(cd "$T/swu" && TMPDIR="$T/swu" exec setsid swupdate -v -k "$CA" \
-        -u "-t default -u https://127.0.0.1:$DDI_PORT -i swu-1 -k $TOK -x -p 1" > "$T/swupdate.log" 2>&1) &
+t_defer stop_swupdate
+(cd "$T_ROOT/swu" && TMPDIR="$T_ROOT/swu" exec setsid swupdate -v -k "$CA" \
+        -u "-t default -u https://127.0.0.1:$DDI_PORT -i swu-1 -k $TOK -x -p 1" > "$T_ROOT/swupdate.log" 2>&1) &
 SWU_PID=$!
 
 finished() {
         mgmt GET /api/v1/actions/1
         echo "$BODY" | jq -e '.status == "failure"' >/dev/null
 }
-wait_until 60 finished || { tail -20 "$T/swupdate.log" >&2; fail "swupdate did not report a result: $BODY"; }
+t_wait_for finished 60 || { tail -20 "$T_ROOT/swupdate.log" >&2; t_fail "swupdate did not report a result: $BODY"; }
 echo "$BODY" | jq -e '.lastExecution == "closed" and (.feedback | length) >= 2
         and .feedback[0].execution == "proceeding"
         and .feedback[-1].finished == "failure" and (.feedback[-1].details | length) >= 1' >/dev/null ||
-        fail "feedback from swupdate: $BODY"
-grep -q "deploymentBase/1" "$T/swupdate.log" || fail "swupdate never read the deploymentBase"
-pass "SWUpdate suricatta: poll, deploymentBase, progress and failure feedback"
+        t_fail "feedback from swupdate: $BODY"
+grep -q "deploymentBase/1" "$T_ROOT/swupdate.log" || t_fail "swupdate never read the deploymentBase"
+t_pass "SWUpdate suricatta: poll, deploymentBase, progress and failure feedback"
 
 paused() { "$SERVER_BIN" rollout status "$RID" | jq -e '.state == "paused"' >/dev/null; }
-wait_until 10 paused || fail "the failure did not pause the rollout (errorThreshold 0)"
-pass "the reported failure paused the rollout"
+t_wait_for paused 10 || t_fail "the failure did not pause the rollout (errorThreshold 0)"
+t_pass "the reported failure paused the rollout"
 
 stop_swupdate
 srv_stop
-pass "server shut down cleanly"
+t_pass "server shut down cleanly"

@@ -35,8 +35,7 @@ echo "v-ok" >"$W/www/ok.html"
 t_make_image -o "$W/img.tar" --ref "$REF" --file "$W/www:/www"
 # v2 runs a different image (own config and manifest): garbage-collected after v3 commits.
 t_make_image -o "$W/img2.tar" --ref "$REF2" --file "$W/www:/www" --label version=2
-"$B" keygen -o "$W/keys" --name k1 >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/k1.pub" "$W/trust/"
+t_keys
 
 # spec VERSION PROBE_PATH SOAK -> the workloads file for that version
 spec() {
@@ -66,10 +65,9 @@ EOF
 }
 mk() { # mk VERSION PROBE_PATH SOAK
         spec "$1" "$2" "$3" >"$W/wl$1.json"
-        local img="$REF=$W/img.tar"
-        [ "$1" != 2 ] || img="$REF2=$W/img2.tar"
-        "$B" bundle create -k "$W/keys/k1.key" --name demo --version "$1" --image "$img" \
-                --workloads "$W/wl$1.json" -o "$W/demo$1.berth" >/dev/null
+        local img=(--image "$W/img.tar" --ref "$REF")
+        [ "$1" != 2 ] || img=(--image "$W/img2.tar" --ref "$REF2")
+        t_bundle "$W/demo$1.berth" --name demo --version "$1" "${img[@]}" -- --workloads "$W/wl$1.json"
 }
 mk 1 /ok.html 2s
 mk 2 /missing.html 10s
@@ -85,7 +83,7 @@ running() { t_ctr tasks ls | awk 'NR > 1 && $3 == "RUNNING" {print $1}' | sort |
 serves_ok() { [ "$(curl -s -m 2 "http://127.0.0.1:$PORT/ok.html" 2>/dev/null)" = "v-ok" ]; }
 
 # ---- v1: start, limits, hardening -------------------------------------------------------
-out=$("$B" import "${IO[@]}" --trust "$W/trust" "$W/demo1.berth")
+out=$("$B" import "${IO[@]}" --trust "$T_TRUST" "$W/demo1.berth")
 out=$("$B" activate "${O[@]}" demo 1) || t_fail "activating v1 failed: $out"
 t_assert_contains "$out" "version 1 committed" "v1 commits"
 t_assert_eq "$(running)" "demo-v1-sidecar demo-v1-web demo-v1-worker " "the three v1 tasks run"
@@ -135,7 +133,7 @@ t_assert_contains "$st" "sidecar" "status lists the workloads"
 t_assert_contains "$st" "healthy  (tcp: tcp 127.0.0.1:8081: connected)" "tcp probe in the container's netns"
 
 # ---- v2: failing probe → automatic rollback ---------------------------------------------
-"$B" import "${IO[@]}" --trust "$W/trust" "$W/demo2.berth" >/dev/null
+"$B" import "${IO[@]}" --trust "$T_TRUST" "$W/demo2.berth" >/dev/null
 if out=$("$B" activate "${O[@]}" demo 2); then t_fail "v2 (404 probe) committed: $out"; fi
 t_assert_contains "$out" "version 2 ROLLED BACK to 1" "v2 is rolled back"
 t_assert_contains "$out" "status 404 (expected 200)" "the evidence names the probe result"
@@ -145,7 +143,7 @@ serves_ok || t_fail "v1 does not serve again after the rollback"
 t_assert_contains "$("$B" status "${IO[@]}")" "rolled_back" "status shows the last update's outcome"
 
 # ---- v3: berth killed mid-probe, rerun adopts and commits --------------------------------
-"$B" import "${IO[@]}" --trust "$W/trust" "$W/demo3.berth" >/dev/null
+"$B" import "${IO[@]}" --trust "$T_TRUST" "$W/demo3.berth" >/dev/null
 "$B" activate "${O[@]}" demo 3 >"$W/act3.out" 2>&1 &
 ACT=$!
 t_defer "kill -9 $ACT 2>/dev/null || true"
@@ -189,15 +187,14 @@ cat >"$W/oom.json" <<EOF
   "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "200ms"}}
 ]}
 EOF
-"$B" bundle create -k "$W/keys/k1.key" --name hogs --version 1 --image "$REF=$W/img.tar" \
-        --workloads "$W/oom.json" -o "$W/hogs.berth" >/dev/null
+t_bundle "$W/hogs.berth" --name hogs --version 1 --image "$W/img.tar" --ref "$REF" -- --workloads "$W/oom.json"
 # Its own state dir (same containerd namespace): that engine supervises only hogs, whose
 # workload has no probe, so nothing but the task event can wake it.
 ST=$W/state-hogs
 O=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --data-dir "$W/data")
 # The USB path: import and activate in one command (data dir from the config file).
 printf '[workloads]\ndata_dir = %s\n' "$W/data" >"$W/hogs.conf"
-out=$("$B" import --config "$W/hogs.conf" "${O[@]:0:6}" --trust "$W/trust" --activate "$W/hogs.berth") ||
+out=$("$B" import --config "$W/hogs.conf" "${O[@]:0:6}" --trust "$T_TRUST" --activate "$W/hogs.berth") ||
         t_fail "import --activate of hogs failed: $out"
 t_assert_contains "$out" "hogs: version 1 committed (was 0)" "import --activate switches and commits"
 WEB=$(pid_of demo-v1-web)

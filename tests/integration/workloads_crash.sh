@@ -18,8 +18,7 @@ REF=berth.test/crash:1
 mkdir -p "$W/www"
 echo "v-ok" >"$W/www/ok.html"
 t_make_image -o "$W/img.tar" --ref "$REF" --file "$W/www:/www"
-"$B" keygen -o "$W/keys" --name k1 >/dev/null
-mkdir -p "$W/trust" && cp "$W/keys/k1.pub" "$W/trust/"
+t_keys
 t_containerd_start "$(t_tmpdir)"
 
 # mk NAME VERSION PORT PROBE_PATH
@@ -35,8 +34,8 @@ mk() {
   "resources": {"memory": "16M", "cpu": "100m"}, "stop": {"grace": "200ms"}}
 ]}
 EOF
-        "$B" bundle create -k "$W/keys/k1.key" --name "$1" --version "$2" --image "$REF=$W/img.tar" \
-                --workloads "$W/$1-$2.json" -o "$W/$1-$2.berth" >/dev/null
+        t_bundle "$W/$1-$2.berth" --name "$1" --version "$2" --image "$W/img.tar" --ref "$REF" \
+                -- --workloads "$W/$1-$2.json"
 }
 
 check_store() { # every blob's name is its sha256
@@ -62,7 +61,7 @@ for point in switch.after_persist switch.after_stop_old switch.after_start_new p
         mk "app$i" 1 "$PORT" /ok.html
         mk "app$i" 2 "$PORT" "$path2"
         for v in 1 2; do
-                "$B" import "${O[@]:0:6}" --trust "$W/trust" "$W/app$i-$v.berth" >/dev/null
+                "$B" import "${O[@]:0:6}" --trust "$T_TRUST" "$W/app$i-$v.berth" >/dev/null
         done
         out=$("$B" activate "${O[@]}" "app$i" 1 2>&1) || t_fail "$point: activating v1 failed: $out"
 
