@@ -50,7 +50,7 @@ echo "$st" | jq -e '.agent.pid' >/dev/null || t_fail "status did not come from t
 out=$("$BERTH" import --config "$CONF" "$T_ROOT/app-1.berth")
 echo "$out" | grep -q "through the agent" || t_fail "import did not go through the agent: $out"
 agent_has gw-ctl app 1 || t_fail "app 1 not imported"
-"$BERTH" status --config "$CONF" | grep -q "agent:   running" || t_fail "text status lacks the agent line"
+grep -q "agent:   running" <<<"$("$BERTH" status --config "$CONF")" || t_fail "text status lacks the agent line"
 # The server learns about the USB/CLI import through installedBase.
 reported() {
         mgmt GET /api/v1/targets/gw-ctl

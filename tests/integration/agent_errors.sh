@@ -27,7 +27,7 @@ agent_add gw-ca
 sed -i "s|^ca_file = .*|ca_file = $T_ROOT/other.crt|" "${AGENT_DIR[gw-ca]}/agent.conf"
 agent_start gw-ca
 t_wait_for 'failed_at_least gw-ca 3' 20 || t_fail "gw-ca did not keep retrying"
-log_of gw-ca | grep -q "certificate is not trusted: check the CA file" || t_fail "no clear CA error: $(log_of gw-ca)"
+grep -q "certificate is not trusted: check the CA file" <<<"$(log_of gw-ca)" || t_fail "no clear CA error: $(log_of gw-ca)"
 t_pass "wrong CA: $(log_of gw-ca | grep -m1 'not trusted' | cut -c1-160)…"
 
 # ---- wrong token -----------------------------------------------------------------------
@@ -35,7 +35,7 @@ agent_add gw-tok
 sed -i "s|^token = .*|token = not-the-right-token|" "${AGENT_DIR[gw-tok]}/agent.conf"
 agent_start gw-tok
 t_wait_for 'failed_at_least gw-tok 3' 20 || t_fail "gw-tok did not keep retrying"
-log_of gw-tok | grep -q "refused our credentials (HTTP 401)" || t_fail "no clear token error: $(log_of gw-tok)"
+grep -q "refused our credentials (HTTP 401)" <<<"$(log_of gw-tok)" || t_fail "no clear token error: $(log_of gw-tok)"
 t_pass "wrong token: explained and retried"
 
 # ---- garbage and 5xx, then recovery ------------------------------------------------------
@@ -45,7 +45,7 @@ t_wait_for '[ "$(agent_status gw-err | jq -r .agent.lastPoll)" != null ]' 20 ||
         t_fail "gw-err never polled"
 echo garbage > "$T_ROOT/proxy.control"
 t_wait_for 'failed_at_least gw-err 2' 20 || t_fail "gw-err did not notice the garbage"
-log_of gw-err | grep -q "not valid JSON" || t_fail "no clear malformed-JSON error: $(log_of gw-err)"
+grep -q "not valid JSON" <<<"$(log_of gw-err)" || t_fail "no clear malformed-JSON error: $(log_of gw-err)"
 echo "status 503" > "$T_ROOT/proxy.control"
 t_wait_for "grep -q 'server error HTTP 503' '${AGENT_DIR[gw-err]}/agent.log'" 20 || t_fail "no clear 503 error"
 : > "$T_ROOT/proxy.control"

@@ -27,7 +27,7 @@ agent_start gw-life
 rollout_create "$(jq -cn --argjson b "$B1" '{name: "dl", bundleId: $b, filter: {controllerId: "gw-life"}, actionType: "downloadonly"}')"
 t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 30 || t_fail "download-only rollout did not finish: $(rollout_json "$ROLLOUT_ID")"
 agent_has gw-life app 1 || t_fail "app 1 not stored"
-action_json gw-life | grep -q "download only" || t_fail "no download-only feedback"
+grep -q "download only" <<<"$(action_json gw-life)" || t_fail "no download-only feedback"
 t_pass "downloadonly: stored and preloaded, closed with success, not switched"
 
 # ---- server window closed, then cancel ---------------------------------------------------
@@ -37,8 +37,8 @@ rollout_create "$(jq -cn --argjson b "$B2" --arg w "$win" '{name: "win", bundleI
 R_WIN=$ROLLOUT_ID
 t_wait_for 'state_is gw-life staged' 30 || t_fail "app 2 not staged: $(agent_status gw-life | jq -c .update)"
 agent_has gw-life app 2 || t_fail "app 2 not stored while staged"
-agent_status gw-life | jq -r .agent.status | grep -q "waiting for the server's maintenance window" || t_fail "status does not say why it waits"
-action_json gw-life | grep -q "waiting for the server's maintenance window" || t_fail "no 'waiting' feedback"
+grep -q "waiting for the server's maintenance window" <<<"$(agent_status gw-life | jq -r .agent.status)" || t_fail "status does not say why it waits"
+grep -q "waiting for the server's maintenance window" <<<"$(action_json gw-life)" || t_fail "no 'waiting' feedback"
 [ "$(target_action_status gw-life)" = running ] || t_fail "the action should stay open"
 # stays staged over several polls (each poll re-reads the deployment)
 polled_after() { [ "$(agent_status gw-life | jq -r .agent.lastPoll)" \> "$1" ]; }
@@ -64,12 +64,12 @@ printf '[update]\nmaintenance_window = %02d:00-%02d:30\n' "$h" "$h" >> "${AGENT_
 agent_start gw-life
 rollout_create "$(jq -cn --argjson b "$B3" '{name: "local", bundleId: $b, filter: {controllerId: "gw-life"}}')"
 t_wait_for 'state_is gw-life staged' 30 || t_fail "app 3 not staged"
-agent_status gw-life | jq -r .agent.status | grep -q "local maintenance window" || t_fail "status does not name the local window"
+grep -q "local maintenance window" <<<"$(agent_status gw-life | jq -r .agent.status)" || t_fail "status does not name the local window"
 agent_stop gw-life
 sed -i '/^maintenance_window/d' "${AGENT_DIR[gw-life]}/agent.conf"
 agent_start gw-life
 grep -q "resuming app 3 (action .*) in state staged" "${AGENT_DIR[gw-life]}/agent.log" || t_fail "staged state not resumed"
 t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 30 || t_fail "app 3 not installed after the window opened"
-action_json gw-life | grep -q "installed app 3" || t_fail "no success feedback for app 3"
+grep -q "installed app 3" <<<"$(action_json gw-life)" || t_fail "no success feedback for app 3"
 t_pass "local window closed: staged across a restart, switched once allowed"
 agent_stop gw-life

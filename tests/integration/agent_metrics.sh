@@ -20,7 +20,7 @@ B1=$BUNDLE_ID
 agent_add gw-off
 agent_start gw-off
 grep -q "Prometheus metrics" "${AGENT_DIR[gw-off]}/agent.log" && t_fail "metrics endpoint started without metrics.listen"
-ss -Hltnp | grep -q "pid=${AGENT_PID[gw-off]}," && t_fail "the agent listens on TCP without metrics.listen: $(ss -Hltnp)"
+grep -q "pid=${AGENT_PID[gw-off]}," <<<"$(ss -Hltnp)" && t_fail "the agent listens on TCP without metrics.listen: $(ss -Hltnp)"
 agent_stop gw-off
 t_pass "off by default: no TCP socket"
 

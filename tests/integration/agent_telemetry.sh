@@ -104,7 +104,7 @@ srv_start
 echo "127.0.0.1:$DDI_PORT" > "$T_ROOT/upstream"
 t_wait_for drained 60 || t_fail "the queue did not drain after the outage: $(queued)"
 all_records "$T_ROOT/records"
-jq -r .text "$T_ROOT/records" | grep -q "^server reachable again after" || t_fail "no 'server reachable again' event"
+grep -q "^server reachable again after" <<<"$(jq -r .text "$T_ROOT/records")" || t_fail "no 'server reachable again' event"
 jq -s -e '[.[].seq] as $s | $s == ($s | sort) and ($s | length) == ($s | unique | length)' "$T_ROOT/records" >/dev/null ||
         t_fail "records out of order or duplicated after the outage"
 # the outage left one gap, right after the last record the server had, as large as
@@ -125,6 +125,6 @@ ts_before=$(jq -s --argjson a "$gap_after" '[.[] | select(.seq == $a)][0].ts' "$
 ts_after=$(jq -s --argjson a "$gap_after" '[.[] | select(.seq > $a)][0].ts' "$T_ROOT/records")
 [ "$ts_after" -ge "$ts_before" ] || t_fail "records after the gap are older than before it"
 URL=$(grep -o "http://127.0.0.1:[0-9]*/metrics" "$LOG" | head -1)
-curl -sf "$URL" | grep -qx "berth_telemetry_dropped_total $agent_dropped" || t_fail "metrics disagree on the dropped count"
+grep -qx "berth_telemetry_dropped_total $agent_dropped" <<<"$(curl -sf "$URL")" || t_fail "metrics disagree on the dropped count"
 t_pass "server back: queue drained, $(wc -l < "$T_ROOT/records") records in order, the outage's gap of $outage_gap = what the agent dropped meanwhile (server: dropped $(echo "$summary" | jq .dropped), gaps $(echo "$summary" | jq .gaps))"
 agent_stop gw-tm

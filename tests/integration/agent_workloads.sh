@@ -64,7 +64,7 @@ is_status() { [ "$(target_action_status gw-wl)" = "$1" ]; }
 t_wait_for 'is_status success' 40 || t_fail "v1 did not succeed (server: $(target_action_status gw-wl)): $(tail -5 "$LOG")"
 t_assert_eq "$(running)" "app-v1-web " "the v1 workload runs after the agent reported success"
 serves_ok || t_fail "v1 web does not serve /ok.html"
-action_json gw-wl | grep -q "installed app 1" || t_fail "the success feedback is missing: $BODY"
+grep -q "installed app 1" <<<"$(action_json gw-wl)" || t_fail "the success feedback is missing: $BODY"
 t_pass "v1 rolled out through the agent: committed by the workload engine, success reported ($((SECONDS - t0)) s)"
 
 out=$("$BERTH" activate --state-dir "${AGENT_DIR[gw-wl]}/state" --containerd "$T_CTRD_SOCK" \
@@ -90,7 +90,7 @@ val() { awk -v k="$1" '$1 == k {print $2}' "$T_ROOT/metrics.txt"; }
 L='bundle="app",workload="web"'
 t_assert_eq "$(val "berth_bundle_version{bundle=\"app\"}")" 1 "metrics: app runs version 1"
 t_assert_eq "$(val "berth_workload_running{$L}")" 1 "metrics: web running"
-healthy() { curl -sf "$URL" | grep -qx "berth_workload_healthy{$L} 1"; }
+healthy() { grep -qx "berth_workload_healthy{$L} 1" <<<"$(curl -sf "$URL")"; }
 t_wait_for healthy 10 || t_fail "metrics: web not healthy: $(curl -sf "$URL" | grep healthy)"
 [ "$(val "berth_workload_probes_total{$L,result=\"ok\"}")" -ge 1 ] || t_fail "metrics: no passed probes counted"
 t_assert_eq "$(val 'berth_updates_total{result="failed"}')" 1 "metrics: one failed (rolled back) update"
@@ -110,7 +110,7 @@ agent_start gw-wl
 t_wait_for 'is_status success' 30 || t_fail "v3 did not succeed after the restart (server: $(target_action_status gw-wl)): $(tail -5 "$LOG")"
 t_assert_eq "$(t_ctr tasks ls | awk '$1 == "app-v3-web" {print $2}')" "$pid" "the restarted agent adopted the v3 task (same pid)"
 serves_ok || t_fail "v3 web does not serve /ok.html"
-action_json gw-wl | grep -q "installed app 3" || t_fail "the success feedback is missing: $BODY"
+grep -q "installed app 3" <<<"$(action_json gw-wl)" || t_fail "the success feedback is missing: $BODY"
 t_pass "agent killed while switching to v3: resumed after restart, committed, success reported ($((SECONDS - t0)) s)"
 
 # ---- local rollback and activation through the running agent ----------------------------

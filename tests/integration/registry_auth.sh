@@ -67,7 +67,7 @@ t_assert_eq "$T_RC" 1 "exit status"
 t_assert_contains "$T_ERR" "registry http://127.0.0.1:$port is not reachable" "message names the registry"
 t_assert_contains "$T_ERR" "repository gw/copy" "message names the repository"
 t_assert_contains "$T_ERR" "import again" "message says what to do"
-"$BERTH" status --state-dir "$W/s3" 2>/dev/null | grep -q gw2 || t_fail "the bundle was not kept after the failed push"
+grep -q gw2 <<<"$("$BERTH" status --state-dir "$W/s3" 2>/dev/null)" || t_fail "the bundle was not kept after the failed push"
 "$BERTH" import --state-dir "$W/s3" --trust "$T_TRUST" --registry "http://$T_REGISTRY" "$T_BUNDLE" >/dev/null
 got=$(skopeo inspect --tls-verify=false "docker://$T_REGISTRY/gw/copy:1" | jq -r .Digest)
 t_assert_eq "$got" "$T_BUNDLE_DIGEST" "rerun after the outage"

@@ -26,7 +26,7 @@ t_log "ctr pulls registry.local/… through berth's hosts.toml"
 t_ctr images pull --hosts-dir "$W/certs.d" registry.local/gw/broker:2.0 >/dev/null
 got=$(t_ctr images ls | awk '$1 == "registry.local/gw/broker:2.0" {print $3}')
 t_assert_eq "$got" "$T_BUNDLE_DIGEST" "digest containerd resolved through the mirror config"
-t_ctr content ls | grep -q "${T_BUNDLE_DIGEST}" || t_fail "manifest not in containerd's content store"
+grep -q "${T_BUNDLE_DIGEST}" <<<"$(t_ctr content ls)" || t_fail "manifest not in containerd's content store"
 t_log "with a repository prefix on the mirror (hosts.toml override_path)"
 mkdir -p "$W/c"
 t_make_image -o "$W/c/img.tar" --ref registry.local/gw/prefixed:1 --random-layers 1 --random-size 1M --seed p

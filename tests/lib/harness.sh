@@ -19,6 +19,10 @@
 #   t_make_image ARGS...        -> runs scripts/make-oci-image.sh
 # Variables: T_ROOT (scratch root), T_SHORT (a short dir in /tmp for unix sockets),
 # BERTH_SRC, and from ctest BERTH (the berth binary) and BERTH_BUILD (the build dir).
+#
+# Under pipefail, `producer | grep -q X` fails at random: grep exits at the first match
+# and the producer dies of SIGPIPE if it was still writing. Match on captured output:
+# `grep -q X <<<"$(producer)"`.
 
 set -euo pipefail
 
