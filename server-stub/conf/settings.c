@@ -27,9 +27,11 @@ static const char *const known_keys[] = {
         "server.state_dir", "server.trust_dir", "server.tenant", "server.ports_file", "server.log_level",
         "ddi.listen", "ddi.public_url", "ddi.cert", "ddi.key", "ddi.client_ca", "ddi.require_client_cert",
         "ddi.gateway_token", "ddi.gateway_token_file", "ddi.auto_register", "ddi.polling_sleep", "ddi.threads",
-        "ddi.max_connections", "ddi.idle_timeout", "ddi.max_body", "ddi.tls_priorities",
+        "ddi.max_connections", "ddi.max_connections_per_address", "ddi.request_timeout", "ddi.idle_timeout",
+        "ddi.max_body", "ddi.tls_priorities",
         "mgmt.listen", "mgmt.admin_token", "mgmt.admin_token_file", "mgmt.cert", "mgmt.key", "mgmt.ca_file",
-        "mgmt.max_bundle_size", "mgmt.max_body",
+        "mgmt.max_bundle_size", "mgmt.max_body", "mgmt.max_connections", "mgmt.max_connections_per_address",
+        "mgmt.request_timeout", "mgmt.idle_timeout",
         "rollout.tick_ms", "bundles.insecure_skip_verify", "telemetry.keep", NULL,
 };
 

@@ -35,6 +35,11 @@ struct http_server {
         gnutls_datum_t ticket_key;      /* TLS session tickets (resumption) */
 };
 
+/* One per connection (MHD's socket context), from accept to close. */
+struct http_conn {
+        bool seen_request;      /* the idle timeout replaced the request timeout */
+};
+
 struct http_request {
         struct http_server *srv;
         struct MHD_Connection *conn;
@@ -118,18 +123,33 @@ static void request_free(struct http_request *r)
         free(r);
 }
 
+static struct http_conn *conn_of(struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
         request_free(*con_cls);
         *con_cls = NULL;
 }
 
-/* Runs before MHD starts the handshake: enable session tickets on the fresh GnuTLS
- * session so reconnecting clients resume instead of doing a full handshake. */
+/* STARTED runs before MHD starts the handshake: the connection's state is made, and
+ * session tickets are enabled on the fresh GnuTLS session so reconnecting clients resume
+ * instead of doing a full handshake. CLOSED runs before MHD closes the socket. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
         struct http_server *s = cls;
-        if (toe != MHD_CONNECTION_NOTIFY_STARTED || !s->ticket_key.data)
+        if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                free(*socket_context);
+                *socket_context = NULL;
+                return;
+        }
+        if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+                return;
+        *socket_context = calloc(1, sizeof(struct http_conn)); /* NULL: the default timeout stays */
+        if (!s->ticket_key.data)
                 return;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci && ci->tls_session)
@@ -379,6 +399,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = r;
                 if (!r->method || !r->path)
                         return MHD_NO;
+                struct http_conn *hc = conn_of(conn);
+                if (hc && !hc->seen_request) {
+                        /* A client that sent a request gets the longer idle timeout from now on. */
+                        hc->seen_request = true;
+                        if (s->o.idle_timeout && s->o.idle_timeout != s->o.request_timeout)
+                                MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->o.idle_timeout);
+                }
                 int sp = s->o.spool ? s->o.spool(s->o.userdata, r) : 0;
                 if (sp < 0)
                         return queue(r);
@@ -475,13 +502,19 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         size_t n = 0;
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout ? o->idle_timeout : 60, NULL};
+        /* Until its first request a connection gets the short timeout; on_request() gives it
+         * the idle timeout once a request arrived. */
+        unsigned first = o->request_timeout ? o->request_timeout : o->idle_timeout ? o->idle_timeout : 60;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, first, NULL};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 10000, NULL};
+        if (o->max_per_address)
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_address, NULL};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
         if (o->threads > 1)
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
-        if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) == GNUTLS_E_SUCCESS)
-                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+        if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) != GNUTLS_E_SUCCESS)
+                s->ticket_key = (gnutls_datum_t){0};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
         if (s->tls) {
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem};
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem};

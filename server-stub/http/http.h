@@ -32,7 +32,9 @@ struct http_listen_opts {
         const char *tls_priorities;     /* GnuTLS priority string; NULL: TLS 1.2 and 1.3 only */
         unsigned threads;               /* thread pool size (epoll); 0 = thread per connection */
         unsigned max_connections;
-        unsigned idle_timeout;          /* seconds */
+        unsigned max_per_address;       /* connections from one client address; 0 = no limit */
+        unsigned request_timeout;       /* seconds a new connection may stay silent before its first request */
+        unsigned idle_timeout;          /* seconds without a byte once a request came (keep-alive, slow bodies) */
         size_t max_body;                /* in-memory request bodies */
         uint64_t max_spool;             /* spooled request bodies */
         const char *spool_dir;
