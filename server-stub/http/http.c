@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libmicrohttpd + GnuTLS listener (see http.h).
  *
- * Owns the MHD daemon, per-request state (bounded body buffer or spool file) and the
- * translation of replies into MHD responses. Client-certificate checks use the GnuTLS
- * session MHD exposes. Nothing here knows about DDI or rollouts.
+ * Owns the MHD daemon, per-connection state (the timeout flag), per-request state
+ * (bounded body buffer or spool file) and the translation of replies into MHD responses.
+ * Client-certificate checks use the GnuTLS session MHD exposes. Nothing here knows about
+ * DDI or rollouts.
  */
 #include "http/http.h"
 
@@ -148,12 +149,35 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         }
         if (toe != MHD_CONNECTION_NOTIFY_STARTED)
                 return;
-        *socket_context = calloc(1, sizeof(struct http_conn)); /* NULL: the default timeout stays */
+        *socket_context = calloc(1, sizeof(struct http_conn)); /* NULL: no drain, default timeout */
         if (!s->ticket_key.data)
                 return;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci && ci->tls_session)
                 (void)gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key);
+}
+
+struct framing {
+        unsigned n_length, n_encoding;
+        const char *length, *encoding;
+        bool conflict, bad_name;
+};
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        struct framing *f = cls;
+        if (strpbrk(key, " \t"))
+                f->bad_name = true; /* "Content-Length :" is a different header to MHD than to a proxy */
+        if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+                if (f->n_length++ && strcmp(f->length, value ? value : ""))
+                        f->conflict = true;
+                if (!f->length)
+                        f->length = value ? value : "";
+        } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+                f->n_encoding++;
+                f->encoding = value ? value : "";
+        }
+        return MHD_YES;
 }
 
 static void set_response(struct http_request *r, unsigned status, struct MHD_Response *resp)
@@ -380,6 +404,38 @@ static enum MHD_Result queue(struct http_request *r)
         return MHD_queue_response(r->conn, r->status, r->resp);
 }
 
+/* Queues an answer given before the body was read. libmicrohttpd then reads nothing more
+ * from the connection (no second request from the body's bytes) and closes it. */
+static enum MHD_Result queue_early(struct http_request *r, bool body)
+{
+        (void)body;
+        return queue(r);
+}
+
+/* Answers a request whose framing a proxy in front could read differently (request
+ * smuggling): 1 when answered. */
+static int check_framing(struct http_request *r, bool *body)
+{
+        struct framing f = {0};
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_header, &f);
+        *body = f.n_encoding > 0 || (f.length && strcmp(f.length, "0"));
+        if (f.bad_name)
+                http_reply_error(r, 400, "request.badHeader", "a header name contains white space");
+        else if (f.conflict)
+                http_reply_error(r, 400, "request.badFraming", "the request has Content-Length headers that differ");
+        else if (f.n_length && f.n_encoding)
+                http_reply_error(r, 400, "request.badFraming",
+                                 "the request has both Content-Length and Transfer-Encoding; send one of them");
+        else if (f.n_encoding > 1)
+                http_reply_error(r, 400, "request.badFraming", "the request has more than one Transfer-Encoding header");
+        else if (f.n_encoding && strcasecmp(f.encoding, "chunked"))
+                http_reply_error(r, 501, "request.badFraming",
+                                 "Transfer-Encoding '%.64s' is not supported; send Content-Length or chunked", f.encoding);
+        else
+                return 0;
+        return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -406,9 +462,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         if (s->o.idle_timeout && s->o.idle_timeout != s->o.request_timeout)
                                 MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->o.idle_timeout);
                 }
+                bool body;
+                if (check_framing(r, &body))
+                        return queue_early(r, body);
                 int sp = s->o.spool ? s->o.spool(s->o.userdata, r) : 0;
                 if (sp < 0)
-                        return queue(r);
+                        return queue_early(r, body);
                 bool spool = sp > 0;
                 uint64_t limit = spool ? s->o.max_spool : s->o.max_body;
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -423,7 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                 http_reply_error(r, 413, "request.tooLarge",
                                                  "request body of %s bytes exceeds the limit of %llu bytes", cl,
                                                  (unsigned long long)limit);
-                                return queue(r);
+                                return queue_early(r, body);
                         }
                 }
                 if (spool) {
@@ -431,7 +490,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         if (k < 0) {
                                 http_reply_error(r, 507, "server.spool", "cannot store the upload in %s: %s",
                                                  s->spool_dir, strerror(-k));
-                                return queue(r);
+                                return queue_early(r, body);
                         }
                 }
                 return MHD_YES;
@@ -498,7 +557,7 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         if (ss.ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
 
-        struct MHD_OptionItem opts[16];
+        struct MHD_OptionItem opts[20];
         size_t n = 0;
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
@@ -510,6 +569,8 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         if (o->max_per_address)
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_address, NULL};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+        /* HTTP/1.1 without Host, and spaces in the request target, get 400. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
         if (o->threads > 1)
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
         if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) != GNUTLS_E_SUCCESS)

@@ -4,7 +4,10 @@
  * Only http.c includes microhttpd.h and gnutls. A listener calls one handler per request
  * once the whole body is in (in memory up to max_body, or spooled to a file for routes the
  * upload hook selects). The handler answers with exactly one http_reply_*() call.
- * Oversized bodies get 413 before the handler runs; the handler never sees them.
+ * Oversized bodies (413) and ambiguous framing (400: conflicting Content-Length headers,
+ * Content-Length with Transfer-Encoding) are answered before the handler runs; the handler
+ * never sees them. A connection answered before its body was read is closed, never
+ * parsed further.
  */
 #pragma once
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# berth-server and request framing that a proxy in front could read differently: differing
+# Content-Length headers, Content-Length with Transfer-Encoding (the bytes after the body
+# must never run as a second request), a header name with white space and an unknown
+# Transfer-Encoding are refused before any handler runs.
+set -euo pipefail
+source "$(dirname "$0")/lib/server.sh"
+command -v python3 >/dev/null || { echo "missing python3" >&2; exit 77; }
+
+bundle_setup
+srv_config "${BUNDLE_CONF[@]}"
+srv_start
+upload_test_bundle app 1
+TOK=framing-token-0123456789
+mgmt POST /api/v1/targets "{\"controllerId\":\"gw-1\",\"token\":\"$TOK\"}"
+expect_code 201 "register"
+RID=$("$SERVER_BIN" rollout create --name r --bundle "$BUNDLE_ID" | jq -r .id)
+"$SERVER_BIN" rollout start "$RID" >/dev/null
+AID=$(action_of gw-1 "$TOK")
+[ -n "$AID" ] || fail "no deployment for gw-1"
+FB="/default/controller/v1/gw-1/deploymentBase/$AID/feedback"
+
+# raw PORT TLS(0|1) FILE...: sends each FILE's bytes on a connection of its own, all of
+# them before reading, then prints one line per FILE: the status code of every response
+# until the server closed, space separated, or "send-failed" (reset or broken pipe).
+raw() {
+        python3 - "$CA" "$@" <<'PY'
+import socket, ssl, sys
+ca, port, tls, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
+for path in paths:
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    if tls:
+        s = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="127.0.0.1")
+    try:
+        s.sendall(open(path, "rb").read())
+    except OSError as e:
+        print("send-failed")
+        continue
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    print(" ".join(l.split(b" ")[1].decode() for l in data.split(b"\r\n") if l.startswith(b"HTTP/1.1 ")))
+PY
+}
+
+# request FILE METHOD PATH BODY HEADER...: writes a raw request (CRLF line ends).
+request() {
+        local f=$1 m=$2 p=$3 body=$4
+        shift 4
+        {
+                printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nAuthorization: TargetToken %s\r\n' "$m" "$p" "$DDI_PORT" "$TOK"
+                for h in "$@"; do printf '%s\r\n' "$h"; done
+                printf '\r\n%s' "$body"
+        } > "$f"
+}
+feedback_count() {
+        mgmt GET "/api/v1/actions/$AID"
+        echo "$BODY" | jq '.feedback | length'
+}
+untouched() {
+        mgmt GET "/api/v1/actions/$AID"
+        echo "$BODY" | jq -e '.status == "scheduled" and (.feedback | length) == 0' >/dev/null ||
+                fail "$1 changed the action: $BODY"
+}
+
+# The smuggled request: a second feedback that would close the action if it ever ran.
+CLOSE='{"status":{"execution":"closed","result":{"finished":"success"}}}'
+SMUGGLED=$(printf 'POST %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nAuthorization: TargetToken %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+        "$FB" "$DDI_PORT" "$TOK" "${#CLOSE}" "$CLOSE")
+request "$T/te-cl" POST "$FB" $'0\r\n\r\n'"$SMUGGLED" "Content-Type: application/json" \
+        "Content-Length: 5" "Transfer-Encoding: chunked"
+codes=$(raw "$DDI_PORT" 1 "$T/te-cl")
+[ "$codes" = 400 ] || fail "Content-Length + Transfer-Encoding: expected one 400, got '$codes'"
+untouched "the bytes after a Content-Length + Transfer-Encoding body"
+pass "Content-Length with Transfer-Encoding → one 400, the bytes after it never run"
+
+PROCEED='{"status":{"execution":"proceeding","result":{"finished":"none"}}}'
+request "$T/cl-cl" POST "$FB" "$PROCEED$SMUGGLED" "Content-Type: application/json" \
+        "Content-Length: ${#PROCEED}" "Content-Length: $(( ${#PROCEED} + ${#SMUGGLED} ))"
+request "$T/sp" POST "$FB" "$PROCEED" "Content-Type: application/json" "Content-Length : ${#PROCEED}"
+request "$T/gz" POST "$FB" "$PROCEED" "Content-Type: application/json" "Transfer-Encoding: gzip"
+mapfile -t codes < <(raw "$DDI_PORT" 1 "$T/cl-cl" "$T/sp" "$T/gz")
+[ "${codes[0]}" = 400 ] || fail "differing Content-Length headers: expected one 400, got '${codes[0]}'"
+[ "${codes[1]}" = 400 ] || fail "white space before the colon: expected 400, got '${codes[1]}'"
+[ "${codes[2]}" = 501 ] || fail "Transfer-Encoding gzip: expected 501, got '${codes[2]}'"
+untouched "a request with differing Content-Length headers, a bad header name or an unknown coding"
+pass "differing Content-Length headers or a header name with white space → 400, an unknown coding → 501"
+
+# Equal duplicates are harmless and accepted; the action really takes feedback.
+request "$T/same" POST "$FB" "$PROCEED" "Content-Type: application/json" \
+        "Content-Length: ${#PROCEED}" "Content-Length: ${#PROCEED}" "Connection: close"
+codes=$(raw "$DDI_PORT" 1 "$T/same")
+[ "$codes" = 200 ] || fail "equal Content-Length headers: expected 200, got '$codes'"
+[ "$(feedback_count)" = 1 ] || fail "feedback not stored: $BODY"
+pass "equal duplicate Content-Length headers → 200"
+
+srv_alive || fail "server died"
+srv_stop
+pass "server shut down cleanly"
