@@ -24,6 +24,7 @@
 #include "db/db.h"
 #include "ddi/ddi.h"
 #include "http/http.h"
+#include "http/linger.h"
 #include "mgmt/mgmt.h"
 #include "rollout/rollout.h"
 
@@ -133,7 +134,7 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         if (!mgmt_cert && strncmp(ml, "127.", 4) && strncmp(ml, "[::1]", 5))
                 log_warning("management listener %s is not on loopback and has no TLS (mgmt.cert): "
                             "the admin token travels in clear text", ml);
-        raise_fd_limit(max_conn + m_conn + 64);
+        raise_fd_limit(max_conn + m_conn + 2 * LINGER_MAX_SOCKETS + 64);
 
         sigset_t mask;
         sigemptyset(&mask);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libmicrohttpd + GnuTLS listener (see http.h).
  *
- * Owns the MHD daemon, per-connection state (the timeout flag), per-request state
+ * Owns the MHD daemon, per-connection state (timeout and drain flags), per-request state
  * (bounded body buffer or spool file) and the translation of replies into MHD responses.
  * Client-certificate checks use the GnuTLS session MHD exposes. Nothing here knows about
  * DDI or rollouts.
@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "http/linger.h"
 
 #define MAX_REPLY_HEADERS 8
 #define DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -34,10 +35,12 @@ struct http_server {
         bool tls;
         bool client_ca;
         gnutls_datum_t ticket_key;      /* TLS session tickets (resumption) */
+        struct linger *linger;
 };
 
 /* One per connection (MHD's socket context), from accept to close. */
 struct http_conn {
+        bool linger;            /* answered before its body was read: drain before closing */
         bool seen_request;      /* the idle timeout replaced the request timeout */
 };
 
@@ -138,13 +141,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 /* STARTED runs before MHD starts the handshake: the connection's state is made, and
  * session tickets are enabled on the fresh GnuTLS session so reconnecting clients resume
- * instead of doing a full handshake. CLOSED runs before MHD closes the socket. */
+ * instead of doing a full handshake. CLOSED runs before MHD closes the socket: one that
+ * was answered early is handed, duplicated, to the drain. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
         struct http_server *s = cls;
         if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-                free(*socket_context);
+                struct http_conn *hc = *socket_context;
                 *socket_context = NULL;
+                const union MHD_ConnectionInfo *ci = hc && hc->linger
+                                                             ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD)
+                                                             : NULL;
+                int fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 3) : -1;
+                if (fd >= 0) {
+                        (void)shutdown(fd, SHUT_WR);
+                        linger_add(s->linger, fd);
+                }
+                free(hc);
                 return;
         }
         if (toe != MHD_CONNECTION_NOTIFY_STARTED)
@@ -341,17 +354,17 @@ static int spool_open(struct http_request *r)
         return 0;
 }
 
-/* Bodies over the limit by at most this much are read and dropped before the 413, so
- * the client, still sending, reads the answer instead of a connection reset (closing a
- * socket with unread data makes the kernel send RST, which can destroy the answer in
- * the client's receive buffer). Beyond it the server answers at once and closes. */
-#define HTTP_DRAIN_MAX (1024u * 1024u)
+/* A body without a length (chunked) that passes the limit is read and dropped to its end,
+ * and only then answered 413 (libmicrohttpd cannot answer in the middle of a body); one
+ * that goes on for this much more is cut off. A body with a length is answered before it
+ * is read, and the drain takes what follows (http/linger.h). */
+#define HTTP_DISCARD_MAX LINGER_MAX_BYTES
 
 static int body_append(struct http_request *r, const char *data, size_t n)
 {
         if (r->too_large) {
                 r->discarded += n;
-                return 0;
+                return r->discarded > HTTP_DISCARD_MAX ? -E2BIG : 0;
         }
         if (r->io_error)
                 return 0;
@@ -405,10 +418,13 @@ static enum MHD_Result queue(struct http_request *r)
 }
 
 /* Queues an answer given before the body was read. libmicrohttpd then reads nothing more
- * from the connection (no second request from the body's bytes) and closes it. */
+ * from the connection (no second request from the body's bytes) and closes it; when a body
+ * was announced, the drain takes what the client still sends, so it reads the answer. */
 static enum MHD_Result queue_early(struct http_request *r, bool body)
 {
-        (void)body;
+        struct http_conn *hc = conn_of(r->conn);
+        if (hc && body)
+                hc->linger = true;
         return queue(r);
 }
 
@@ -475,10 +491,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         char *end;
                         errno = 0;
                         unsigned long long v = strtoull(cl, &end, 10);
-                        if (!errno && !*end && v > limit && v - limit <= HTTP_DRAIN_MAX)
-                                r->too_large = true; /* read and drop it, then 413 */
-                        else if (errno || *end || v > limit) {
-                                /* Answer before reading the body; MHD closes the connection. */
+                        if (errno || *end || v > limit) {
                                 http_reply_error(r, 413, "request.tooLarge",
                                                  "request body of %s bytes exceeds the limit of %llu bytes", cl,
                                                  (unsigned long long)limit);
@@ -497,15 +510,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
 
         if (*upload_data_size > 0) {
+                /* Out of memory, or a body without a length far over the limit: cut off. */
                 if (body_append(r, upload_data, *upload_data_size) < 0)
                         return MHD_NO;
                 *upload_data_size = 0;
-                if (r->too_large && r->discarded > HTTP_DRAIN_MAX && !r->resp) {
-                        /* A hostile or runaway stream: answer now; MHD closes. */
-                        http_reply_error(r, 413, "request.tooLarge", "request body exceeds the limit of %llu bytes",
-                                         (unsigned long long)(r->spool_fd >= 0 ? s->o.max_spool : s->o.max_body));
-                        return queue(r);
-                }
                 return MHD_YES;
         }
 
@@ -586,8 +594,13 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         }
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
+        if ((k = linger_start(&s->linger, e)) < 0) {
+                free(s->spool_dir);
+                return k;
+        }
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!s->daemon) {
+                linger_stop(s->linger);
                 free(s->spool_dir);
                 if (s->ticket_key.data) {
                         gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
@@ -612,6 +625,7 @@ void http_server_stop(struct http_server *s)
         if (!s)
                 return;
         MHD_stop_daemon(s->daemon);
+        linger_stop(s->linger); /* after the daemon: closing connections may still add sockets */
         free(s->spool_dir);
         if (s->ticket_key.data) {
                 gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);

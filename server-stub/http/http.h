@@ -6,8 +6,8 @@
  * upload hook selects). The handler answers with exactly one http_reply_*() call.
  * Oversized bodies (413) and ambiguous framing (400: conflicting Content-Length headers,
  * Content-Length with Transfer-Encoding) are answered before the handler runs; the handler
- * never sees them. A connection answered before its body was read is closed, never
- * parsed further.
+ * never sees them. A connection answered before its body was read is drained
+ * (http/linger.h), never parsed further.
  */
 #pragma once
 

@@ -3,13 +3,14 @@
 # berth-server and request framing that a proxy in front could read differently: differing
 # Content-Length headers, Content-Length with Transfer-Encoding (the bytes after the body
 # must never run as a second request), a header name with white space and an unknown
-# Transfer-Encoding are refused before any handler runs.
+# Transfer-Encoding are refused before any handler runs. An oversized body gets its 413
+# even when the client writes all 16 MiB of it before reading (the server drains it).
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
 command -v python3 >/dev/null || { echo "missing python3" >&2; exit 77; }
 
 bundle_setup
-srv_config "${BUNDLE_CONF[@]}"
+srv_config "${BUNDLE_CONF[@]}" "[mgmt]" "max_bundle_size = 8000000"
 srv_start
 upload_test_bundle app 1
 TOK=framing-token-0123456789
@@ -101,6 +102,27 @@ codes=$(raw "$DDI_PORT" 1 "$T/same")
 [ "$codes" = 200 ] || fail "equal Content-Length headers: expected 200, got '$codes'"
 [ "$(feedback_count)" = 1 ] || fail "feedback not stored: $BODY"
 pass "equal duplicate Content-Length headers → 200"
+
+# 16 MiB to a 64 KiB DDI limit, written in full before the answer is read.
+request "$T/big" POST "$FB" "" "Content-Type: application/json" "Content-Length: $((16 << 20))"
+head -c $((16 << 20)) /dev/zero >> "$T/big"
+codes=$(raw "$DDI_PORT" 1 "$T/big")
+[ "$codes" = 413 ] || fail "16 MiB body written in full: expected 413, got '$codes'"
+pass "a 16 MiB DDI body written in full reads its 413"
+
+# The same for the management listener: over max_bundle_size, and without a token.
+upload() {
+        printf 'POST /api/v1/bundles HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nAuthorization: Bearer %s\r\n' "$MGMT_PORT" "$1"
+        printf 'Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n' $((16 << 20))
+        head -c $((16 << 20)) /dev/zero
+}
+upload "$ADMIN_TOKEN" > "$T/upload"
+upload wrong-token-0123456789 > "$T/upload-401"
+mapfile -t codes < <(raw "$MGMT_PORT" 0 "$T/upload" "$T/upload-401")
+[ "${codes[0]}" = 413 ] || fail "16 MiB upload written in full: expected 413, got '${codes[0]}'"
+[ "${codes[1]}" = 401 ] || fail "16 MiB upload with a wrong token: expected 401, got '${codes[1]}'"
+[ -z "$(ls "$SRV_STATE/spool")" ] || fail "a refused upload left a spool file"
+pass "a 16 MiB upload written in full reads its 413 (or 401 without a valid token)"
 
 srv_alive || fail "server died"
 srv_stop
