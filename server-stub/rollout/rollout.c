@@ -215,9 +215,15 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
                 free(fc.v);
                 return berr_set(e, r < 0 ? r : fc.err, "cannot select the rollout's targets");
         }
+        /* A rollout's groups are fixed when it is created, so one without targets could
+         * never do anything: refuse it and say why. */
+        if (fc.n == 0)
+                return berr_set(e, -EINVAL, "rollout '%s': the filter %s matches no registered target; "
+                                            "register the targets first (target add) or change the filter",
+                                ro.name, ro.filter_json);
         qsort(fc.v, fc.n, sizeof *fc.v, cmp_candidate);
-        _cleanup_free_ int64_t *ids = malloc((fc.n ? fc.n : 1) * sizeof *ids);
-        _cleanup_free_ int *grp = malloc((fc.n ? fc.n : 1) * sizeof *grp);
+        _cleanup_free_ int64_t *ids = malloc(fc.n * sizeof *ids);
+        _cleanup_free_ int *grp = malloc(fc.n * sizeof *grp);
         if (!ids || !grp) {
                 free(fc.v);
                 return -ENOMEM;
