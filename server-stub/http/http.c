@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libmicrohttpd + GnuTLS listener (see http.h).
  *
- * Owns the MHD daemon, per-connection state (timeout and drain flags), per-request state
+ * Owns the MHD daemon, per-connection state (URL, timeout and drain flags), per-request state
  * (bounded body buffer or spool file) and the translation of replies into MHD responses.
  * Client-certificate checks use the GnuTLS session MHD exposes. Nothing here knows about
  * DDI or rollouts.
@@ -40,6 +40,7 @@ struct http_server {
 
 /* One per connection (MHD's socket context), from accept to close. */
 struct http_conn {
+        bool bad_uri;           /* this request's URL decodes to a NUL or control byte */
         bool linger;            /* answered before its body was read: drain before closing */
         bool seen_request;      /* the idle timeout replaced the request timeout */
 };
@@ -135,6 +136,9 @@ static struct http_conn *conn_of(struct MHD_Connection *c)
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+        struct http_conn *hc = conn_of(c);
+        if (hc)
+                hc->bad_uri = false;
         request_free(*con_cls);
         *con_cls = NULL;
 }
@@ -149,9 +153,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
                 struct http_conn *hc = *socket_context;
                 *socket_context = NULL;
-                const union MHD_ConnectionInfo *ci = hc && hc->linger
-                                                             ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD)
-                                                             : NULL;
+                const union MHD_ConnectionInfo *ci =
+                        hc && hc->linger ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
                 int fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 3) : -1;
                 if (fd >= 0) {
                         (void)shutdown(fd, SHUT_WR);
@@ -168,6 +171,44 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci && ci->tls_session)
                 (void)gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key);
+}
+
+static int hexval(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %HH in the path and in query keys and values, as MHD's own decoder does, and
+ * marks the request when a byte would change what the string means: an escaped NUL ends
+ * a C string early ("NAME%00.txt" would name "NAME"), and control bytes have no place in
+ * a name. Such a request gets 400 before any handler runs. */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str)
+{
+        char *w = str;
+        bool bad = false;
+        for (const char *p = str; *p;) {
+                int hi, lo;
+                unsigned char v;
+                if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+                        v = (unsigned char)(hi * 16 + lo);
+                        p += 3;
+                } else
+                        v = (unsigned char)*p++;
+                if (v < 0x20 || v == 0x7f) {
+                        bad = true;
+                        v = '?';
+                }
+                *w++ = (char)v;
+        }
+        *w = 0;
+        struct http_conn *hc = bad ? conn_of(c) : NULL;
+        if (hc)
+                hc->bad_uri = true;
+        return (size_t)(w - str);
 }
 
 struct framing {
@@ -443,10 +484,12 @@ static int check_framing(struct http_request *r, bool *body)
                 http_reply_error(r, 400, "request.badFraming",
                                  "the request has both Content-Length and Transfer-Encoding; send one of them");
         else if (f.n_encoding > 1)
-                http_reply_error(r, 400, "request.badFraming", "the request has more than one Transfer-Encoding header");
+                http_reply_error(r, 400, "request.badFraming",
+                                 "the request has more than one Transfer-Encoding header");
         else if (f.n_encoding && strcasecmp(f.encoding, "chunked"))
                 http_reply_error(r, 501, "request.badFraming",
-                                 "Transfer-Encoding '%.64s' is not supported; send Content-Length or chunked", f.encoding);
+                                 "Transfer-Encoding '%.64s' is not supported; send Content-Length or chunked",
+                                 f.encoding);
         else
                 return 0;
         return 1;
@@ -481,6 +524,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 bool body;
                 if (check_framing(r, &body))
                         return queue_early(r, body);
+                if (hc && hc->bad_uri) {
+                        http_reply_error(r, 400, "request.badUri",
+                                         "the request's path or query decodes to a NUL or control byte");
+                        return queue_early(r, body);
+                }
                 int sp = s->o.spool ? s->o.spool(s->o.userdata, r) : 0;
                 if (sp < 0)
                         return queue_early(r, body);
@@ -579,6 +627,7 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
         /* HTTP/1.1 without Host, and spaces in the request target, get 400. */
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)on_unescape, NULL};
         if (o->threads > 1)
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
         if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) != GNUTLS_E_SUCCESS)
