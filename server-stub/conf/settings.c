@@ -25,7 +25,7 @@
 
 static const char *const known_keys[] = {
         "server.state_dir", "server.trust_dir", "server.tenant", "server.ports_file", "server.log_level",
-        "ddi.listen", "ddi.public_url", "ddi.cert", "ddi.key", "ddi.client_ca", "ddi.require_client_cert",
+        "ddi.listen", "ddi.public_url", "ddi.allowed_hosts", "ddi.cert", "ddi.key", "ddi.client_ca", "ddi.require_client_cert",
         "ddi.gateway_token", "ddi.gateway_token_file", "ddi.auto_register", "ddi.polling_sleep", "ddi.threads",
         "ddi.max_connections", "ddi.max_connections_per_address", "ddi.request_timeout", "ddi.idle_timeout",
         "ddi.max_body", "ddi.tls_priorities",
@@ -82,6 +82,7 @@ void settings_free(struct server *s)
         free(s->trust_dir);
         free(s->tenant);
         free(s->public_url);
+        free(s->allowed_hosts);
         free(s->gateway_token);
         free(s->admin_token);
 }
@@ -120,6 +121,12 @@ int settings_load(struct server *s, const struct berth_config *c, berr *e)
                 return -ENOMEM;
         if (s->public_url && strlen(s->public_url) > 0 && s->public_url[strlen(s->public_url) - 1] == '/')
                 s->public_url[strlen(s->public_url) - 1] = 0;
+        if (s->public_url && strncmp(s->public_url, "https://", 8) && strncmp(s->public_url, "http://", 7))
+                return berr_set(e, -EINVAL, "config ddi.public_url '%s' must start with https:// (or http://)",
+                                s->public_url);
+        const char *ah = config_get(c, "ddi.allowed_hosts", NULL);
+        if (ah && !(s->allowed_hosts = strdup(ah)))
+                return -ENOMEM;
         if ((r = config_get_bool(c, "ddi.require_client_cert", false, &s->require_client_cert, e)) < 0 ||
             (r = config_get_bool(c, "ddi.auto_register", false, &s->auto_register, e)) < 0 ||
             (r = config_get_bool(c, "bundles.insecure_skip_verify", false, &s->insecure_skip_verify, e)) < 0)

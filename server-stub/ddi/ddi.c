@@ -117,14 +117,84 @@ static int authenticate(struct ddi_ctx *c)
         return 1;
 }
 
-static void build_base(struct ddi_ctx *c)
+/* Whether name (host part of a Host header, no port) is one of the words of list
+ * (separated by commas or white space), ignoring case. */
+static bool in_list(const char *list, const char *name)
 {
-        const char *host = http_header(c->r, "Host");
-        if (c->s->public_url)
+        size_t n = strlen(name);
+        for (const char *p = list; p && *p;) {
+                p += strspn(p, ", \t");
+                size_t k = strcspn(p, ", \t");
+                if (k == n && k && !strncasecmp(p, name, n))
+                        return true;
+                p += k;
+        }
+        return false;
+}
+
+/* Without ddi.public_url the links in the answers are built from the Host header, so a
+ * Host is only believed when it names this server: a name in ddi.allowed_hosts, the
+ * address the connection arrived on, or "localhost" on a loopback connection. The host
+ * part is [A-Za-z0-9.-] (or a bracketed IPv6 literal), the port 1-5 digits. Returns
+ * true and fills host (what goes into links) when it passes. */
+static bool host_allowed(struct ddi_ctx *c, char *host, size_t size)
+{
+        char local[64];
+        unsigned port;
+        bool loopback = false;
+        int k = http_local_address(c->r, local, sizeof local, &port, &loopback);
+        const char *h = http_header(c->r, "Host");
+        if (!h || !*h) {
+                /* HTTP/1.0 without Host: the address the client used. */
+                if (k < 0)
+                        return false;
+                snprintf(host, size, "%s:%u", local, port);
+                return true;
+        }
+        size_t hl = strlen(h);
+        if (hl >= size || hl > 255)
+                return false;
+        const char *colon = h[0] == '[' ? strchr(h, ']') : h;
+        if (!colon)
+                return false;
+        colon = strchr(colon, ':');
+        size_t name_len = colon ? (size_t)(colon - h) : hl;
+        size_t port_len = colon ? strlen(colon + 1) : 0;
+        if (colon && (port_len < 1 || port_len > 5 || strspn(colon + 1, "0123456789") != port_len))
+                return false;
+        char name[256];
+        memcpy(name, h, name_len);
+        name[name_len] = 0;
+        static const char dns[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
+        bool v6 = name[0] == '[';
+        if (v6 ? strspn(name + 1, "0123456789abcdefABCDEF:.") != name_len - 2 || name[name_len - 1] != ']'
+               : !name_len || strspn(name, dns) != name_len)
+                return false;
+        bool ok = in_list(c->s->allowed_hosts, name) || (k >= 0 && !strcasecmp(name, local)) ||
+                  (k >= 0 && loopback && !strcasecmp(name, "localhost"));
+        if (ok)
+                snprintf(host, size, "%s", h);
+        return ok;
+}
+
+/* Returns false after answering 421 when the Host header cannot go into links. */
+static bool build_base(struct ddi_ctx *c)
+{
+        if (c->s->public_url) {
                 snprintf(c->base, sizeof c->base, "%s/%s/controller/v1/%s", c->s->public_url, c->s->tenant, c->cid);
-        else
-                snprintf(c->base, sizeof c->base, "%s://%s/%s/controller/v1/%s", http_is_tls(c->r) ? "https" : "http",
-                         host ? host : "localhost", c->s->tenant, c->cid);
+                return true;
+        }
+        char host[300];
+        if (!host_allowed(c, host, sizeof host)) {
+                http_reply_error(c->r, 421, "request.misdirected",
+                                 "Host '%.255s' is not a name of this server; the server's operator sets ddi.public_url "
+                                 "(the base of every link) or lists the name in ddi.allowed_hosts",
+                                 http_header(c->r, "Host") ?: "");
+                return false;
+        }
+        snprintf(c->base, sizeof c->base, "%s://%s/%s/controller/v1/%s", http_is_tls(c->r) ? "https" : "http", host,
+                 c->s->tenant, c->cid);
+        return true;
 }
 
 static json_t *href(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -420,9 +490,8 @@ void ddi_handle(void *userdata, struct http_request *r)
                 return;
         }
         struct ddi_ctx c = {.s = s, .r = r, .cid = seg[3]};
-        if (authenticate(&c) <= 0)
+        if (!build_base(&c) || authenticate(&c) <= 0)
                 return;
-        build_base(&c);
         bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         bool post = !strcmp(method, "POST"), put = !strcmp(method, "PUT");
         const char *what = n > 4 ? seg[4] : "";

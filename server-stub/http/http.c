@@ -340,6 +340,38 @@ const char *http_body(const struct http_request *r, size_t *len)
 
 const char *http_spool_path(const struct http_request *r) { return r->spool_path; }
 
+int http_local_address(const struct http_request *r, char *host, size_t size, unsigned *port, bool *loopback)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) < 0)
+                return ci ? -errno : -ENOTCONN;
+        char ip[INET6_ADDRSTRLEN];
+        if (ss.ss_family == AF_INET) {
+                const struct sockaddr_in *in4 = (const struct sockaddr_in *)&ss;
+                inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
+                *port = ntohs(in4->sin_port);
+                *loopback = (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+                snprintf(host, size, "%s", ip);
+        } else if (ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+                *port = ntohs(in6->sin6_port);
+                if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+                        /* An IPv4 client of a [::] listener. */
+                        inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip);
+                        *loopback = in6->sin6_addr.s6_addr[12] == 127;
+                        snprintf(host, size, "%s", ip);
+                } else {
+                        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+                        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+                        snprintf(host, size, "[%s]", ip);
+                }
+        } else
+                return -EAFNOSUPPORT;
+        return 0;
+}
+
 char *http_spool_take(struct http_request *r)
 {
         char *p = r->spool_path;

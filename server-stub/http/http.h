@@ -64,6 +64,9 @@ char *http_spool_take(struct http_request *r);
 /* Common name of a client certificate that verified against the client CA; NULL otherwise. */
 const char *http_peer_cn(struct http_request *r);
 bool http_is_tls(const struct http_request *r);
+/* The local address the request arrived on: the IP literal (IPv6 in brackets) in host,
+ * the port in *port, and whether it is a loopback address. -errno when unknown. */
+int http_local_address(const struct http_request *r, char *host, size_t size, unsigned *port, bool *loopback);
 
 /* Adds a header to the coming reply. */
 void http_add_header(struct http_request *r, const char *name, const char *value);
