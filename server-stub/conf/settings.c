@@ -40,11 +40,17 @@ static void warn_unknown(const char *key, void *ud)
         log_warning("config: unknown key '%s' ignored", key);
 }
 
+/* Reads a secret (a token) from a file only others cannot read. */
 static int read_trimmed(const char *path, size_t max, char **ret, berr *e)
 {
         char *buf;
         size_t len;
-        int r = read_file_bounded(path, max, &buf, &len);
+        mode_t mode = 0;
+        int r = read_secret_file(path, max, &buf, &len, &mode);
+        if (r == -EPERM)
+                return berr_set(e, r, "%s holds a secret but is readable by others or writable by its group "
+                                      "(mode %04o); chmod 600 it (640 to share it with the service's group)",
+                                path, (unsigned)mode);
         if (r < 0)
                 return berr_set(e, r, "cannot read %s: %s", path, strerror(-r));
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))

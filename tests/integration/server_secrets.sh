@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Secrets at rest: a token file that others can read (or its group write) is refused with a
+# sentence, by berth-server (ddi.gateway_token_file, mgmt.admin_token_file) and by the
+# agent (server.token_file), as signing keys with that mode are; 0600 and 0640 pass.
+set -euo pipefail
+source "$(dirname "$0")/lib/server.sh"
+
+# serve_fails WHAT: berth-server must exit non-zero at start; its output is in $OUT.
+serve_fails() {
+        local rc=0
+        OUT=$(timeout 20 "$SERVER_BIN" -c "$SRV_CONF" serve 2>&1) || rc=$?
+        [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "$1: berth-server started (exit $rc): $OUT"
+}
+
+printf 'gateway-token-0123456789\n' > "$T/gateway.token"
+printf 'admin-token-0123456789\n' > "$T/admin.token"
+for f in gateway admin; do
+        chmod 644 "$T/$f.token"
+        if [ $f = gateway ]; then srv_config "[ddi]" "gateway_token_file = $T/$f.token"
+        else srv_config "[mgmt]" "admin_token_file = $T/$f.token"; fi
+        serve_fails "a $f token file of mode 0644"
+        case "$OUT" in *"$T/$f.token"*"readable by others"*"(mode 0644); chmod 600 it"*) ;;
+        *) fail "no clear sentence for a readable $f token file: $OUT" ;; esac
+        chmod 620 "$T/$f.token"
+        serve_fails "a $f token file its group may write"
+        case "$OUT" in *"(mode 0620)"*) ;; *) fail "no sentence for mode 0620: $OUT" ;; esac
+done
+pass "berth-server refuses token files of mode 0644 or 0620, naming file, mode and fix"
+
+chmod 640 "$T/gateway.token"
+chmod 600 "$T/admin.token"
+srv_config "[ddi]" "gateway_token_file = $T/gateway.token" "[mgmt]" "admin_token_file = $T/admin.token"
+mkdir -p "$SRV_STATE"
+install -m 600 "$T/admin.token" "$SRV_STATE/admin.token" # where the harness reads the admin token
+srv_start
+curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer admin-token-0123456789" "$MGMT/api/v1/health" \
+        | grep -qx 200 || fail "the admin token from a 0600 file is not used"
+ddi GET gw-1 "" "" "" -H "Authorization: GatewayToken gateway-token-0123456789"
+[ "$CODE" = 404 ] || fail "the gateway token from a 0640 file is not used (expected 404 target.unknown): $CODE $BODY"
+srv_stop
+pass "token files of mode 0600 and 0640 are read"
+
+# The agent's server.token_file: refused at start, before any poll.
+BERTH_BIN="${BERTH:-$BERTH_BUILD/agent/berth}"
+[ -x "$BERTH_BIN" ] || { echo "berth not built" >&2; exit 77; }
+printf 'target-token-0123456789\n' > "$T/target.token"
+chmod 644 "$T/target.token"
+mkdir -p "$T/agent"
+cat > "$T/agent/agent.conf" <<CONF
+state_dir = $T/agent/state
+[server]
+url = https://127.0.0.1:9
+controller_id = gw-1
+token_file = $T/target.token
+CONF
+rc=0
+OUT=$(timeout 20 "$BERTH_BIN" agent --config "$T/agent/agent.conf" 2>&1) || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "the agent started with a token file of mode 0644 (exit $rc): $OUT"
+case "$OUT" in *"server.token_file $T/target.token is readable by others"*"(mode 0644); chmod 600 it"*) ;;
+*) fail "no clear sentence from the agent: $OUT" ;; esac
+pass "the agent refuses a server.token_file of mode 0644"
