@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Secrets at rest: a token file that others can read (or its group write) is refused with a
 # sentence, by berth-server (ddi.gateway_token_file, mgmt.admin_token_file) and by the
-# agent (server.token_file), as signing keys with that mode are; 0600 and 0640 pass.
+# agent (server.token_file), as signing keys with that mode are; 0600 and 0640 pass. The
+# CLI reads the admin token from --token-file FILE or stdin; --token TOKEN is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
 
@@ -38,8 +39,28 @@ curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer admin-token-01
         | grep -qx 200 || fail "the admin token from a 0600 file is not used"
 ddi GET gw-1 "" "" "" -H "Authorization: GatewayToken gateway-token-0123456789"
 [ "$CODE" = 404 ] || fail "the gateway token from a 0640 file is not used (expected 404 target.unknown): $CODE $BODY"
-srv_stop
 pass "token files of mode 0600 and 0640 are read"
+
+# The CLI takes the admin token from a file or stdin, never from the command line.
+cli() { env -u BERTH_SERVER_TOKEN "$SERVER_BIN" -c "$SRV_CONF" "$@"; }
+rc=0
+OUT=$(cli --token admin-token-0123456789 bundle list 2>&1) || rc=$?
+[ "$rc" = 2 ] || fail "--token TOKEN: expected exit 2, got $rc: $OUT"
+case "$OUT" in *"--token is gone"*"--token-file FILE"*"--token-file -"*BERTH_SERVER_TOKEN*) ;;
+*) fail "no migration sentence for --token: $OUT" ;; esac
+OUT=$(cli --token-file "$T/admin.token" bundle list 2>&1) || fail "--token-file FILE: $OUT"
+[ "$(echo "$OUT" | jq length)" = 0 ] || fail "bundle list with --token-file: $OUT"
+OUT=$(cli --token-file - bundle list < "$T/admin.token" 2>&1) || fail "--token-file -: $OUT"
+[ "$(echo "$OUT" | jq length)" = 0 ] || fail "bundle list with --token-file -: $OUT"
+rc=0
+OUT=$(echo wrong-token-0123456789 | cli --token-file - bundle list 2>&1) || rc=$?
+[ "$rc" = 1 ] && [[ "$OUT" == *"HTTP 401"* ]] || fail "a wrong token from stdin was not the one sent ($rc): $OUT"
+chmod 644 "$T/admin.token"
+rc=0
+OUT=$(cli --token-file "$T/admin.token" bundle list 2>&1) || rc=$?
+[ "$rc" = 1 ] && [[ "$OUT" == *"(mode 0644); chmod 600 it"* ]] || fail "--token-file of mode 0644 ($rc): $OUT"
+pass "the CLI reads the admin token from --token-file FILE or - (stdin); --token is refused with a sentence"
+srv_stop
 
 # The agent's server.token_file: refused at start, before any poll.
 BERTH_BIN="${BERTH:-$BERTH_BUILD/agent/berth}"
