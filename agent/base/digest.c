@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <string.h>
 
 struct sha256_ctx {
@@ -75,6 +76,14 @@ int sha256_buf_str(const void *data, size_t len, char out[DIGEST_STR_LEN + 1])
         memcpy(out, DIGEST_PREFIX, 7);
         hex_encode(md, 32, out + 7);
         return 0;
+}
+
+int hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32])
+{
+        unsigned n = 0;
+        if (key_len > INT32_MAX)
+                return -EINVAL;
+        return HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) && n == 32 ? 0 : -EIO;
 }
 
 bool digest_valid(const char *s)

@@ -24,6 +24,8 @@ int sha256_final_str(sha256_ctx *c, char out[DIGEST_STR_LEN + 1]);
 /* One-shot helpers. */
 int sha256_buf_raw(const void *data, size_t len, uint8_t out[32]);
 int sha256_buf_str(const void *data, size_t len, char out[DIGEST_STR_LEN + 1]);
+/* HMAC-SHA256 (RFC 2104) of data under key. */
+int hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32]);
 
 /* True for "sha256:" followed by exactly 64 lowercase hex digits and nothing else. */
 bool digest_valid(const char *s);

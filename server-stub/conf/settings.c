@@ -32,7 +32,7 @@ static const char *const known_keys[] = {
         "mgmt.listen", "mgmt.admin_token", "mgmt.admin_token_file", "mgmt.cert", "mgmt.key", "mgmt.ca_file",
         "mgmt.max_bundle_size", "mgmt.max_body", "mgmt.max_connections", "mgmt.max_connections_per_address",
         "mgmt.request_timeout", "mgmt.idle_timeout",
-        "rollout.tick_ms", "bundles.insecure_skip_verify", "telemetry.keep", NULL,
+        "rollout.tick_ms", "bundles.insecure_skip_verify", "telemetry.keep", "server.new_token_key", NULL,
 };
 
 static void warn_unknown(const char *key, void *ud)
@@ -110,6 +110,44 @@ int settings_admin_token(struct server *s, const struct berth_config *c, berr *e
         s->admin_token = strdup(tok);
         log_notice("created admin token in %s", p);
         return s->admin_token ? 0 : -ENOMEM;
+}
+
+int settings_token_key(struct server *s, const struct berth_config *c, int64_t keyed, berr *e)
+{
+        _cleanup_free_ char *p = path_join(s->state_dir, "token.key");
+        if (!p)
+                return -ENOMEM;
+        int r;
+        if (access(p, F_OK) == 0) {
+                _cleanup_free_ char *hex = NULL;
+                if ((r = read_trimmed(p, MAX_TOKEN_FILE, &hex, e)) < 0)
+                        return r;
+                if (auth_key_parse(hex, s->token_key) < 0)
+                        return berr_set(e, -EBADMSG, "%s is not 64 lowercase hex characters; restore it from the "
+                                                     "backup of %s", p, s->state_dir);
+                return 0;
+        }
+        bool fresh = false;
+        if ((r = config_get_bool(c, "server.new_token_key", false, &fresh, e)) < 0)
+                return r;
+        if (keyed > 0 && !fresh)
+                return berr_set(e, -ENOENT,
+                                "%s is missing, but the tokens of %lld targets are hashed with it: restore it from "
+                                "the backup of %s (it belongs with server.db). If it is lost, start once with "
+                                "--set server.new_token_key=true and re-issue those targets' tokens (target add)",
+                                p, (long long)keyed, s->state_dir);
+        char hex[2 * AUTH_KEY_LEN + 1];
+        if ((r = auth_key_new(s->token_key)) < 0)
+                return berr_set(e, r, "cannot make a token key: no random bytes");
+        auth_key_format(s->token_key, hex);
+        if ((r = write_file_atomic(p, hex, strlen(hex), 0600)) < 0)
+                return berr_set(e, r, "cannot create the token key %s: %s", p, strerror(-r));
+        if (keyed > 0)
+                log_warning("made a new token key %s: the tokens of %lld targets no longer work until they are "
+                            "re-issued (target add)", p, (long long)keyed);
+        else
+                log_notice("created the token key %s (target tokens are stored as HMAC-SHA256 under it)", p);
+        return 0;
 }
 
 int settings_load(struct server *s, const struct berth_config *c, berr *e)

@@ -147,6 +147,13 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         dbpath = path_join(s.state_dir, "server.db");
         if (!dbpath || (r = sdb_open(dbpath, &s.db, e)) < 0)
                 goto out;
+        int64_t keyed = 0;
+        if ((r = sdb_targets_keyed(s.db, &keyed)) < 0) {
+                berr_set(e, r, "cannot read the targets of %s", dbpath);
+                goto out;
+        }
+        if ((r = settings_token_key(&s, c, keyed, e)) < 0)
+                goto out;
         if ((r = engine_start(&s, (unsigned)tick, &s.engine, e)) < 0)
                 goto out;
 

@@ -33,6 +33,7 @@ struct server {
         char polling_sleep[16];         /* "HH:MM:SS" */
         /* [mgmt] */
         char *admin_token;
+        uint8_t token_key[32];          /* STATE/token.key: the key of target token hashes */
         /* [bundles] */
         bool insecure_skip_verify;
         /* [telemetry] */

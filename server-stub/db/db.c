@@ -28,6 +28,7 @@ enum stmt_id {
         S_GROUP_TOTAL, S_GROUP_COUNTS, S_GROUP_TARGETS, S_ROLLOUT_OPEN_ACTIONS, S_ROLLOUT_SUCCEEDED,
         S_ACTION_CANCEL, S_ACTION_HISTORY,
         S_TM_STATE, S_TM_RESET, S_TM_ADD, S_TM_STATE_SET, S_TM_PRUNE, S_TM_JSON,
+        S_TARGET_KEYED, S_TARGET_REKEY,
         _S_MAX
 };
 
@@ -209,6 +210,8 @@ static const char *const sql[_S_MAX] = {
                 "   'source', source, 'text', text, 'received', received)) FROM (SELECT * FROM telemetry_records"
                 "   WHERE target_id=t.id AND seq>?2 ORDER BY seq LIMIT ?3))))"
                 " FROM targets t LEFT JOIN telemetry_state s ON s.target_id=t.id WHERE t.controller_id=?1",
+        [S_TARGET_KEYED] = "SELECT count(*) FROM targets WHERE token_hash LIKE 'h1:%'",
+        [S_TARGET_REKEY] = "UPDATE targets SET token_hash=?3 WHERE id=?1 AND token_hash=?2",
         [S_ROLLOUT_SUCCEEDED] = "SELECT a.target_id, a.prev_bundle FROM actions a JOIN targets t ON t.id=a.target_id"
                                 " WHERE a.rollout_id=? AND a.kind='update' AND a.status=? AND a.prev_bundle<>0"
                                 " AND t.installed_action=a.id",
@@ -416,6 +419,32 @@ int sdb_target_get_by_id(struct sdb *db, int64_t id, struct sdb_target *t)
                 sqlite3_bind_int64(s, 1, id);
                 r = read_target(s, t);
                 sqlite3_reset(s);
+        }
+        return r;
+}
+
+int sdb_targets_keyed(struct sdb *db, int64_t *ret)
+{
+        int r;
+        LOCKED(db) {
+                sqlite3_stmt *s = st(db, S_TARGET_KEYED);
+                int rc = sqlite3_step(s);
+                r = rc == SQLITE_ROW ? 0 : sq_err(rc ? rc : SQLITE_ERROR);
+                *ret = r == 0 ? sqlite3_column_int64(s, 0) : 0;
+                sqlite3_reset(s);
+        }
+        return r;
+}
+
+int sdb_target_rekey(struct sdb *db, int64_t id, const char *old_hash, const char *new_hash)
+{
+        int r;
+        LOCKED(db) {
+                sqlite3_stmt *s = st(db, S_TARGET_REKEY);
+                sqlite3_bind_int64(s, 1, id);
+                sqlite3_bind_text(s, 2, old_hash, -1, SQLITE_STATIC);
+                sqlite3_bind_text(s, 3, new_hash, -1, SQLITE_STATIC);
+                r = step_done(s);
         }
         return r;
 }

@@ -33,7 +33,7 @@ const char *action_status_str(int s);
 struct sdb_target {
         int64_t id;
         char cid[SDB_CID_MAX + 1];
-        char token_hash[65];    /* hex sha256 of the target token; empty: none */
+        char token_hash[72];    /* "h1:" + keyed hash, or a legacy bare sha256 (auth.h); empty: none */
         bool attrs_requested;
         int64_t last_poll;
         int64_t installed_bundle;       /* 0: unknown */
@@ -79,6 +79,10 @@ int sdb_target_get(struct sdb *db, const char *cid, struct sdb_target *t);
 int sdb_target_get_by_id(struct sdb *db, int64_t id, struct sdb_target *t);
 /* Adds a target; -EEXIST when the controllerId is taken. */
 int sdb_target_add(struct sdb *db, const char *cid, const char *token_hash, const char *attrs_json, int64_t *ret_id);
+/* How many targets have a keyed token hash ("h1:…"). */
+int sdb_targets_keyed(struct sdb *db, int64_t *ret);
+/* Replaces a target's token hash, only while it is still old_hash. */
+int sdb_target_rekey(struct sdb *db, int64_t id, const char *old_hash, const char *new_hash);
 /* Adds many targets in one transaction; existing ones are updated (token, attributes). */
 int sdb_targets_add_batch(struct sdb *db, size_t n, const char *const *cids, const char *const *token_hashes,
                           const char *const *attrs, berr *e);

@@ -86,11 +86,14 @@ static int authenticate(struct ddi_ctx *c)
         enum auth_scheme sch = auth_parse(http_header(c->r, "Authorization"), &tok);
         bool ok = false, gateway = false;
         if (sch == AUTH_TARGET_TOKEN) {
-                char h[65];
-                auth_token_hash(tok, h);
-                /* Compare against a dummy when the target is unknown: same work, same answer. */
-                static const char dummy[] = "0000000000000000000000000000000000000000000000000000000000000000";
-                ok = auth_equal(h, found && c->t.token_hash[0] ? c->t.token_hash : dummy) && found && c->t.token_hash[0];
+                /* An unknown target is checked against "": same work, same answer. */
+                int m = auth_token_check(s->token_key, tok, found ? c->t.token_hash : "");
+                ok = found && m > 0;
+                char h[AUTH_HASH_SIZE];
+                /* A hash from before the token key: store the keyed one (once, on first use). */
+                if (ok && m == AUTH_MATCH_LEGACY && auth_token_hash(s->token_key, tok, h) == 0 &&
+                    sdb_target_rekey(s->db, c->t.id, c->t.token_hash, h) == 0)
+                        log_info("target %s: token hash re-keyed (HMAC-SHA256 under the token key)", c->cid);
         } else if (sch == AUTH_GATEWAY_TOKEN) {
                 ok = gateway = s->gateway_token && auth_equal(tok, s->gateway_token);
         } else if (sch == AUTH_NONE && cn && !strcmp(cn, c->cid)) {

@@ -147,7 +147,7 @@ static void targets_add(struct server *s, struct http_request *r)
                 return;
         }
         const char **cids = calloc(n, sizeof *cids), **hashes = calloc(n, sizeof *hashes), **attrs = calloc(n, sizeof *attrs);
-        char (*hbuf)[65] = calloc(n, 65);
+        char (*hbuf)[AUTH_HASH_SIZE] = calloc(n, AUTH_HASH_SIZE);
         char (*tbuf)[33] = calloc(n, 33);
         json_t *out = json_array();
         int k = (!cids || !hashes || !attrs || !hbuf || !tbuf) ? -ENOMEM : 0;
@@ -172,7 +172,8 @@ static void targets_add(struct server *s, struct http_request *r)
                         auth_token_new(tbuf[i]);
                         tok = tbuf[i];
                 }
-                auth_token_hash(tok, hbuf[i]);
+                if (auth_token_hash(s->token_key, tok, hbuf[i]) < 0)
+                        k = -EIO;
                 cids[i] = cid;
                 hashes[i] = hbuf[i];
                 attrs[i] = a ? json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS) : NULL;

@@ -4,6 +4,8 @@
 # sentence, by berth-server (ddi.gateway_token_file, mgmt.admin_token_file) and by the
 # agent (server.token_file), as signing keys with that mode are; 0600 and 0640 pass. The
 # CLI reads the admin token from --token-file FILE or stdin; --token TOKEN is refused.
+# Target tokens are stored keyed (HMAC-SHA256 under STATE/token.key); old bare sha256
+# hashes are re-keyed on first use; a lost key is refused with a way out.
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
 
@@ -61,6 +63,47 @@ OUT=$(cli --token-file "$T/admin.token" bundle list 2>&1) || rc=$?
 [ "$rc" = 1 ] && [[ "$OUT" == *"(mode 0644); chmod 600 it"* ]] || fail "--token-file of mode 0644 ($rc): $OUT"
 pass "the CLI reads the admin token from --token-file FILE or - (stdin); --token is refused with a sentence"
 srv_stop
+
+# Target tokens are stored as HMAC-SHA256 under STATE/token.key (created 0600); a hash
+# from before the key (bare sha256) is re-keyed at the target's first successful poll.
+srv_config
+srv_start
+TOKM=migrate-token-0123456789
+mgmt POST /api/v1/targets "{\"controllerId\":\"gw-m\",\"token\":\"$TOKM\"}"
+expect_code 201 "register gw-m"
+[ "$(stat -c %a "$SRV_STATE/token.key")" = 600 ] || fail "token.key mode $(stat -c %a "$SRV_STATE/token.key")"
+stored() { sqlite3 "$SRV_STATE/server.db" "SELECT token_hash FROM targets WHERE controller_id='gw-m'"; }
+LEGACY=$(printf '%s' "$TOKM" | sha256sum | cut -d' ' -f1)
+case "$(stored)" in h1:*) ;; *) fail "token hash is not keyed: $(stored)" ;; esac
+[ "$(stored)" != "$LEGACY" ] && [ "$(stored)" != "h1:$LEGACY" ] || fail "the stored hash is the bare sha256"
+srv_stop
+sqlite3 "$SRV_STATE/server.db" "UPDATE targets SET token_hash='$LEGACY' WHERE controller_id='gw-m'"
+srv_start
+ddi GET gw-m "" "$TOKM"
+expect_code 200 "poll with a token stored as a bare sha256"
+case "$(stored)" in h1:*) ;; *) fail "the legacy hash was not re-keyed: $(stored)" ;; esac
+ddi GET gw-m "" "$TOKM"
+expect_code 200 "poll after re-keying"
+ddi GET gw-m "" "wrong-token-0123456789"
+expect_code 401 "a wrong token"
+pass "tokens are stored keyed; a bare sha256 from an old database is re-keyed on first use"
+
+# Without the key the keyed hashes are useless: refused, unless a new key is asked for.
+srv_stop
+rm "$SRV_STATE/token.key"
+serve_fails "token.key missing with keyed hashes"
+case "$OUT" in *"token.key is missing, but the tokens of 1 targets are hashed with it"*"server.new_token_key=true"*) ;;
+*) fail "no clear sentence for a missing token key: $OUT" ;; esac
+srv_config "[server]" "new_token_key = true"
+srv_start
+ddi GET gw-m "" "$TOKM"
+expect_code 401 "a token hashed under the lost key"
+mgmt POST /api/v1/targets "{\"controllerId\":\"gw-m\",\"token\":\"$TOKM\"}"
+expect_code 201 "re-issue gw-m's token"
+ddi GET gw-m "" "$TOKM"
+expect_code 200 "poll with the re-issued token"
+srv_stop
+pass "a lost token key stops the server with a sentence; new_token_key=true and re-issuing recover"
 
 # The agent's server.token_file: refused at start, before any poll.
 BERTH_BIN="${BERTH:-$BERTH_BUILD/agent/berth}"
