@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "conf/settings.h"
 #include "db/db.h"
+#include "db/targets.h"
 #include "ddi/ddi.h"
 #include "http/http.h"
 #include "http/linger.h"

@@ -19,7 +19,12 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "core/server.h"
+#include "db/actions.h"
+#include "db/bundles.h"
 #include "db/db.h"
+#include "db/rollouts.h"
+#include "db/targets.h"
+#include "db/telemetry.h"
 #include "http/http.h"
 #include "rollout/rollout.h"
 

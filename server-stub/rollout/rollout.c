@@ -22,7 +22,10 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "core/server.h"
+#include "db/bundles.h"
 #include "db/db.h"
+#include "db/rollouts.h"
+#include "db/targets.h"
 
 struct engine {
         struct server *srv;

@@ -9,7 +9,12 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "db/actions.h"
+#include "db/bundles.h"
 #include "db/db.h"
+#include "db/rollouts.h"
+#include "db/targets.h"
+#include "db/telemetry.h"
 
 static struct sdb *open_db(const char *dir)
 {

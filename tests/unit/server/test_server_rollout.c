@@ -7,7 +7,10 @@
 #include <jansson.h>
 
 #include "core/server.h"
+#include "db/bundles.h"
 #include "db/db.h"
+#include "db/rollouts.h"
+#include "db/targets.h"
 #include "rollout/rollout.h"
 
 struct fixture {

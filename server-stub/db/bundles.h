@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* bundles.h — uploaded bundles (artifacts) and their hashes.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "db/db.h"
+
+struct sdb_bundle {
+        int64_t id;
+        char name[SDB_NAME_MAX + 1];
+        int64_t version;
+        char filename[SDB_NAME_MAX + 40];
+        char path[4096];
+        uint64_t size;
+        char sha256[65], sha1[41], md5[33];
+};
+
+int sdb_bundle_add(struct sdb *db, struct sdb_bundle *b, berr *e);
+int sdb_bundle_get(struct sdb *db, int64_t id, struct sdb_bundle *b);
+int sdb_bundles_list(struct sdb *db, int (*fn)(void *ud, const struct sdb_bundle *b), void *ud);
