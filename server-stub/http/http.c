@@ -1,72 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libmicrohttpd + GnuTLS listener (see http.h).
  *
- * Owns the MHD daemon, per-connection state (URL, timeout and drain flags), per-request state
- * (bounded body buffer or spool file) and the translation of replies into MHD responses.
- * Client-certificate checks use the GnuTLS session MHD exposes. Nothing here knows about
- * DDI or rollouts.
+ * Owns the MHD daemon and the life of connections and requests: per-connection state
+ * (URL, timeout and drain flags), the checks made before a handler runs (framing, URL,
+ * size), and the bounded body buffer or spool file. Answers and accessors are in
+ * reply.c. Nothing here knows about DDI or rollouts.
  */
-#include "http/http.h"
+#include "http/http_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
 #include "http/linger.h"
 
-#define MAX_REPLY_HEADERS 8
 #define DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
-struct http_server {
-        struct MHD_Daemon *daemon;
-        struct http_listen_opts o;
-        char *spool_dir;
-        bool tls;
-        bool client_ca;
-        gnutls_datum_t ticket_key;      /* TLS session tickets (resumption) */
-        struct linger *linger;
-};
-
-/* One per connection (MHD's socket context), from accept to close. */
-struct http_conn {
-        bool bad_uri;           /* this request's URL decodes to a NUL or control byte */
-        bool linger;            /* answered before its body was read: drain before closing */
-        bool seen_request;      /* the idle timeout replaced the request timeout */
-};
-
-struct http_request {
-        struct http_server *srv;
-        struct MHD_Connection *conn;
-        char *method;
-        char *path;
-        char *body;
-        size_t len, cap;
-        int spool_fd;
-        char *spool_path;
-        uint64_t spooled;
-        uint64_t discarded;             /* body bytes read and dropped after too_large */
-        bool too_large;
-        bool io_error;
-        struct MHD_Response *resp;
-        unsigned status;
-        struct {
-                char *name, *value;
-        } hdrs[MAX_REPLY_HEADERS];
-        size_t n_hdrs;
-        bool peer_checked;
-        char *peer_cn;
-};
+struct http_conn *http_conn_of(struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
 
 static int parse_address(const char *a, struct sockaddr_storage *ss, berr *e)
 {
@@ -128,15 +92,9 @@ static void request_free(struct http_request *r)
         free(r);
 }
 
-static struct http_conn *conn_of(struct MHD_Connection *c)
-{
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        return ci ? ci->socket_context : NULL;
-}
-
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-        struct http_conn *hc = conn_of(c);
+        struct http_conn *hc = http_conn_of(c);
         if (hc)
                 hc->bad_uri = false;
         request_free(*con_cls);
@@ -205,7 +163,7 @@ static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str)
                 *w++ = (char)v;
         }
         *w = 0;
-        struct http_conn *hc = bad ? conn_of(c) : NULL;
+        struct http_conn *hc = bad ? http_conn_of(c) : NULL;
         if (hc)
                 hc->bad_uri = true;
         return (size_t)(w - str);
@@ -232,182 +190,6 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
                 f->encoding = value ? value : "";
         }
         return MHD_YES;
-}
-
-static void set_response(struct http_request *r, unsigned status, struct MHD_Response *resp)
-{
-        if (r->resp) {
-                /* A handler answered twice: keep the first answer. */
-                if (resp)
-                        MHD_destroy_response(resp);
-                return;
-        }
-        if (!resp) {
-                static const char oom[] = "{\"errorCode\":\"server.oom\",\"message\":\"out of memory\"}";
-                resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
-                status = 503;
-        }
-        for (size_t i = 0; i < r->n_hdrs; i++)
-                MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
-        r->resp = resp;
-        r->status = status;
-}
-
-void http_add_header(struct http_request *r, const char *name, const char *value)
-{
-        if (r->n_hdrs >= MAX_REPLY_HEADERS)
-                return;
-        char *n = strdup(name), *v = strdup(value);
-        if (!n || !v) {
-                free(n);
-                free(v);
-                return;
-        }
-        r->hdrs[r->n_hdrs].name = n;
-        r->hdrs[r->n_hdrs].value = v;
-        r->n_hdrs++;
-}
-
-static bool has_reply_header(const struct http_request *r, const char *name)
-{
-        for (size_t i = 0; i < r->n_hdrs; i++)
-                if (!strcasecmp(r->hdrs[i].name, name))
-                        return true;
-        return false;
-}
-
-void http_reply_json(struct http_request *r, unsigned status, json_t *body)
-{
-        char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!s) {
-                set_response(r, 503, NULL);
-                return;
-        }
-        if (!has_reply_header(r, "Content-Type"))
-                http_add_header(r, "Content-Type", "application/json");
-        set_response(r, status, MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE));
-}
-
-void http_reply_error(struct http_request *r, unsigned status, const char *code, const char *fmt, ...)
-{
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        http_reply_json(r, status, json_pack("{s:s, s:s}", "errorCode", code, "message", msg));
-}
-
-void http_reply_empty(struct http_request *r, unsigned status)
-{
-        set_response(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
-}
-
-void http_reply_fd(struct http_request *r, unsigned status, int fd, uint64_t off, uint64_t len)
-{
-        if (len == 0) {
-                close(fd);
-                http_reply_empty(r, status);
-                return;
-        }
-        struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
-        if (!resp)
-                close(fd);
-        set_response(r, status, resp);
-}
-
-const char *http_method(const struct http_request *r) { return r->method; }
-const char *http_path(const struct http_request *r) { return r->path; }
-bool http_is_tls(const struct http_request *r) { return r->srv->tls; }
-
-const char *http_header(const struct http_request *r, const char *name)
-{
-        return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *http_query(const struct http_request *r, const char *name)
-{
-        return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *http_body(const struct http_request *r, size_t *len)
-{
-        if (len)
-                *len = r->len;
-        return r->body ? r->body : "";
-}
-
-const char *http_spool_path(const struct http_request *r) { return r->spool_path; }
-
-int http_local_address(const struct http_request *r, char *host, size_t size, unsigned *port, bool *loopback)
-{
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) < 0)
-                return ci ? -errno : -ENOTCONN;
-        char ip[INET6_ADDRSTRLEN];
-        if (ss.ss_family == AF_INET) {
-                const struct sockaddr_in *in4 = (const struct sockaddr_in *)&ss;
-                inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
-                *port = ntohs(in4->sin_port);
-                *loopback = (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
-                snprintf(host, size, "%s", ip);
-        } else if (ss.ss_family == AF_INET6) {
-                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-                *port = ntohs(in6->sin6_port);
-                if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-                        /* An IPv4 client of a [::] listener. */
-                        inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip);
-                        *loopback = in6->sin6_addr.s6_addr[12] == 127;
-                        snprintf(host, size, "%s", ip);
-                } else {
-                        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-                        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-                        snprintf(host, size, "[%s]", ip);
-                }
-        } else
-                return -EAFNOSUPPORT;
-        return 0;
-}
-
-char *http_spool_take(struct http_request *r)
-{
-        char *p = r->spool_path;
-        r->spool_path = NULL;
-        return p;
-}
-
-const char *http_peer_cn(struct http_request *r)
-{
-        if (r->peer_checked)
-                return r->peer_cn;
-        r->peer_checked = true;
-        if (!r->srv->tls || !r->srv->client_ca)
-                return NULL;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (!ci || !ci->tls_session)
-                return NULL;
-        gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-        unsigned status = 0;
-        if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0)
-                return NULL;
-        unsigned n = 0;
-        const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
-        if (!certs || n == 0)
-                return NULL;
-        gnutls_x509_crt_t crt;
-        if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
-                return NULL;
-        char cn[256];
-        size_t cn_len = sizeof cn;
-        if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
-            gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) == GNUTLS_E_SUCCESS &&
-            cn_len < sizeof cn && strlen(cn) == cn_len)
-                r->peer_cn = strdup(cn);
-        gnutls_x509_crt_deinit(crt);
-        return r->peer_cn;
 }
 
 static int spool_open(struct http_request *r)
@@ -495,7 +277,7 @@ static enum MHD_Result queue(struct http_request *r)
  * was announced, the drain takes what the client still sends, so it reads the answer. */
 static enum MHD_Result queue_early(struct http_request *r, bool body)
 {
-        struct http_conn *hc = conn_of(r->conn);
+        struct http_conn *hc = http_conn_of(r->conn);
         if (hc && body)
                 hc->linger = true;
         return queue(r);
@@ -546,7 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = r;
                 if (!r->method || !r->path)
                         return MHD_NO;
-                struct http_conn *hc = conn_of(conn);
+                struct http_conn *hc = http_conn_of(conn);
                 if (hc && !hc->seen_request) {
                         /* A client that sent a request gets the longer idle timeout from now on. */
                         hc->seen_request = true;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.h — the server's HTTP(S) listener: libmicrohttpd with GnuTLS behind a small API.
  *
- * Only http.c includes microhttpd.h and gnutls. A listener calls one handler per request
+ * Only the files of http/ include microhttpd.h and gnutls. A listener calls one handler per request
  * once the whole body is in (in memory up to max_body, or spooled to a file for routes the
  * upload hook selects). The handler answers with exactly one http_reply_*() call.
  * Oversized bodies (413), ambiguous framing (400: conflicting Content-Length headers,
