@@ -4,7 +4,7 @@
  * DDI clients expect all three in an artifact's "hashes"; berth itself trusts only the
  * signed manifest, so sha1/md5 here are informational.
  */
-#include "artifact/artifact.h"
+#include "server-stub/artifact/artifact.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* auth.c — see auth.h. Hashing goes through the agent's digest module. */
-#include "auth/auth.h"
+#include "server-stub/auth/auth.h"
 
 #include <errno.h>
 #include <string.h>

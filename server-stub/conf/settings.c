@@ -5,7 +5,7 @@
  * point at (tokens, PEM files) and creates the admin token on first start. Nothing here
  * opens sockets or the database.
  */
-#include "conf/settings.h"
+#include "server-stub/conf/settings.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth/auth.h"
+#include "server-stub/auth/auth.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "core/server.h"
+#include "server-stub/core/server.h"
 
 #define MAX_PEM 65536
 #define MAX_TOKEN_FILE 4096

@@ -5,7 +5,7 @@
  * Shutdown order is the reverse of start: listeners first (no new requests), then the
  * engine (last tick, last poll flush), then the database.
  */
-#include "core/server.h"
+#include "server-stub/core/server.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -20,14 +20,14 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "conf/settings.h"
-#include "db/db.h"
-#include "db/targets.h"
-#include "ddi/ddi.h"
-#include "http/http.h"
-#include "http/linger.h"
-#include "mgmt/mgmt.h"
-#include "rollout/rollout.h"
+#include "server-stub/conf/settings.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/ddi/ddi.h"
+#include "server-stub/http/http.h"
+#include "server-stub/http/linger.h"
+#include "server-stub/mgmt/mgmt.h"
+#include "server-stub/rollout/rollout.h"
 
 static int write_ports(const char *path, unsigned ddi, unsigned mgmt, berr *e)
 {

@@ -3,7 +3,7 @@
  * most one active action; creating a new one supersedes the old one in the same
  * transaction.
  */
-#include "db/db_int.h"
+#include "server-stub/db/db_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

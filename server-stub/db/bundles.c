@@ -2,7 +2,7 @@
 /* bundles.c — the bundles table (see bundles.h): uploaded .berth files and their
  * hashes; a row is written only after the file is in place.
  */
-#include "db/db_int.h"
+#include "server-stub/db/db_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

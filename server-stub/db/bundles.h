@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "db/db.h"
+#include "server-stub/db/db.h"
 
 struct sdb_bundle {
         int64_t id;

@@ -5,7 +5,7 @@
  * statements (each table family's file gives its SQL) and the helpers every family uses.
  * The families: targets.c, telemetry.c, actions.c, bundles.c, rollouts.c.
  */
-#include "db/db_int.h"
+#include "server-stub/db/db_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

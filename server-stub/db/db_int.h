@@ -9,12 +9,12 @@
 #include <sqlite3.h>
 
 #include "base/cleanup.h"
-#include "db/actions.h"
-#include "db/bundles.h"
-#include "db/db.h"
-#include "db/rollouts.h"
-#include "db/targets.h"
-#include "db/telemetry.h"
+#include "server-stub/db/actions.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/db/telemetry.h"
 
 enum stmt_id {
         /* targets.c */

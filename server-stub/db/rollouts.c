@@ -2,7 +2,7 @@
 /* rollouts.c — rollouts, their group assignment and counts (see rollouts.h). A group
  * start or a cancel (with its rollbacks) commits with the rollout's new state.
  */
-#include "db/db_int.h"
+#include "server-stub/db/db_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "db/db.h"
+#include "server-stub/db/db.h"
 
 struct sdb_rollout {
         int64_t id;

@@ -2,7 +2,7 @@
 /* targets.c — the targets table (see targets.h): registration, tokens, attributes,
  * reported versions, listing, and the batched last-poll times (a poll never writes).
  */
-#include "db/db_int.h"
+#include "server-stub/db/db_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

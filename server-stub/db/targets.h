@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "db/db.h"
+#include "server-stub/db/db.h"
 
 struct sdb_target {
         int64_t id;

@@ -3,7 +3,7 @@
  * stores its attributes and its batch in one transaction; resends, gaps, a new queue id
  * and the keep bound are decided here.
  */
-#include "db/db_int.h"
+#include "server-stub/db/db_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "db/db.h"
+#include "server-stub/db/db.h"
 
 /* One telemetry batch as the DDI layer validated it (see ddi/telemetry.h). */
 struct sdb_tm_record {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* body.c — DDI request body parsers (see body.h). */
-#include "ddi/body.h"
+#include "server-stub/ddi/body.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "ddi/telemetry.h"
+#include "server-stub/ddi/telemetry.h"
 
 #define DDI_MAX_DETAILS 100
 #define DDI_MAX_DETAIL_LEN 4096

@@ -5,7 +5,7 @@
  * target exists, and every failure is the same 401, so a caller learns nothing about which
  * controllerIds are registered. The poll path does two indexed lookups and no writes.
  */
-#include "ddi/ddi.h"
+#include "server-stub/ddi/ddi.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,20 +15,20 @@
 #include <string.h>
 #include <strings.h>
 
-#include "artifact/artifact.h"
-#include "auth/auth.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/auth/auth.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/timeutil.h"
-#include "core/server.h"
-#include "db/actions.h"
-#include "db/bundles.h"
-#include "db/db.h"
-#include "db/targets.h"
-#include "db/telemetry.h"
-#include "ddi/body.h"
-#include "http/http.h"
-#include "rollout/rollout.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/actions.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/db/telemetry.h"
+#include "server-stub/ddi/body.h"
+#include "server-stub/http/http.h"
+#include "server-stub/rollout/rollout.h"
 
 #define MAX_SEGMENTS 10
 

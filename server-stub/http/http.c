@@ -6,7 +6,7 @@
  * size), and the bounded body buffer or spool file. Answers and accessors are in
  * reply.c. Nothing here knows about DDI or rollouts.
  */
-#include "http/http_int.h"
+#include "server-stub/http/http_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "http/linger.h"
+#include "server-stub/http/linger.h"
 
 #define DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 

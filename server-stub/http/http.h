@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.h — the server's HTTP(S) listener: libmicrohttpd with GnuTLS behind a small API.
  *
- * Only the files of http/ include microhttpd.h and gnutls. A listener calls one handler per request
- * once the whole body is in (in memory up to max_body, or spooled to a file for routes the
- * upload hook selects). The handler answers with exactly one http_reply_*() call.
- * Oversized bodies (413), ambiguous framing (400: conflicting Content-Length headers,
+ * Only the files of http/ include microhttpd.h and gnutls. A listener calls one handler
+ * per request once the whole body is in (in memory up to max_body, or spooled to a file
+ * for routes the upload hook selects). The handler answers with exactly one
+ * http_reply_*() call. Oversized bodies (413), ambiguous framing (400: conflicting Content-Length headers,
  * Content-Length with Transfer-Encoding) and a path or query that decodes to a NUL or
  * control byte (400) are answered before the handler runs; the handler never sees them.
  * A connection answered before its body was read is drained (http/linger.h), never

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "http/http.h"
+#include "server-stub/http/http.h"
 
 #define MAX_REPLY_HEADERS 8
 

@@ -5,7 +5,7 @@
  * and an eventfd (new socket or stop). Each socket has a deadline for the whole drain and
  * one for the next byte; the epoll timeout is the nearest of them, so an empty set sleeps.
  */
-#include "http/linger.h"
+#include "server-stub/http/linger.h"
 
 #include <errno.h>
 #include <fcntl.h>

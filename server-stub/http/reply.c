@@ -3,7 +3,7 @@
  * MHD responses with the headers added before them; client-certificate checks use the
  * GnuTLS session MHD exposes; the local address comes from the connection's socket.
  */
-#include "http/http_int.h"
+#include "server-stub/http/http_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

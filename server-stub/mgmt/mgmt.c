@@ -5,7 +5,7 @@
  * then renamed into the artifact directory and recorded: a failing bundle is deleted and
  * never becomes deployable.
  */
-#include "mgmt/mgmt.h"
+#include "server-stub/mgmt/mgmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,20 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifact/artifact.h"
-#include "auth/auth.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/auth/auth.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "core/server.h"
-#include "db/actions.h"
-#include "db/bundles.h"
-#include "db/db.h"
-#include "db/rollouts.h"
-#include "db/targets.h"
-#include "db/telemetry.h"
-#include "http/http.h"
-#include "rollout/rollout.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/actions.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/db/telemetry.h"
+#include "server-stub/http/http.h"
+#include "server-stub/rollout/rollout.h"
 
 #define MAX_BATCH 100000
 #define TELEMETRY_LIMIT_DEFAULT 100

@@ -6,7 +6,7 @@
  * targets succeeded and soak seconds passed since; the rollout pauses itself when more
  * than error_threshold % failed (failures acknowledged by a resume are not counted again).
  */
-#include "rollout/rollout.h"
+#include "server-stub/rollout/rollout.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -21,11 +21,11 @@
 #include "base/digest.h"
 #include "base/log.h"
 #include "base/timeutil.h"
-#include "core/server.h"
-#include "db/bundles.h"
-#include "db/db.h"
-#include "db/rollouts.h"
-#include "db/targets.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
 
 struct engine {
         struct server *srv;

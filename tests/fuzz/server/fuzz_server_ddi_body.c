@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifact/artifact.h"
-#include "ddi/body.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/ddi/body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

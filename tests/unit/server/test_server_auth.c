@@ -5,9 +5,9 @@
 
 #include <errno.h>
 
-#include "auth/auth.h"
+#include "server-stub/auth/auth.h"
 #include "base/digest.h"
-#include "rollout/rollout.h"
+#include "server-stub/rollout/rollout.h"
 
 static void test_parse(void **state)
 {

@@ -4,7 +4,7 @@
 
 #include <errno.h>
 
-#include "ddi/body.h"
+#include "server-stub/ddi/body.h"
 
 static int fb(const char *s, struct ddi_feedback *f)
 {

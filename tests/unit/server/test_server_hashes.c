@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
-#include "artifact/artifact.h"
+#include "server-stub/artifact/artifact.h"
 #include "base/fs.h"
 
 static void hash_of(const char *dir, const void *data, size_t len, struct artifact_hashes *h)

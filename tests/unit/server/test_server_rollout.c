@@ -6,12 +6,12 @@
 #include <errno.h>
 #include <jansson.h>
 
-#include "core/server.h"
-#include "db/bundles.h"
-#include "db/db.h"
-#include "db/rollouts.h"
-#include "db/targets.h"
-#include "rollout/rollout.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/rollout/rollout.h"
 
 struct fixture {
         char *dir;
