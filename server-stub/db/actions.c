@@ -35,7 +35,10 @@ void sdb_sql_actions(const char *sql[_S_MAX])
                          " FROM targets WHERE id=?1";
         sql[S_ACTION_JSON] =
                 "SELECT json_object('id', a.id, 'controllerId', t.controller_id, 'rolloutId', a.rollout_id,"
-                " 'group', a.grp, 'bundleId', a.bundle_id, 'kind', a.kind, 'type', a.action_type,"
+                /* Groups are numbered from 1 for people, as in the target and rollout answers;
+                 * a rollback action has none. */
+                " 'group', CASE WHEN a.grp < 0 THEN NULL ELSE a.grp + 1 END, 'bundleId', a.bundle_id,"
+                " 'kind', a.kind, 'type', a.action_type,"
                 " 'status', a.status, 'active', json(CASE a.active WHEN 1 THEN 'true' ELSE 'false' END),"
                 " 'lastExecution', a.last_execution, 'created', a.created, 'updated', a.updated,"
                 " 'feedback', (SELECT json_group_array(json_object('time', s.time, 'execution', s.execution,"
