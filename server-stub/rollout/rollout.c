@@ -5,6 +5,8 @@
  * cumulative percentages (ceil). A group advances when ≥ success_threshold % of its
  * targets succeeded and soak seconds passed since; the rollout pauses itself when more
  * than error_threshold % failed (failures acknowledged by a resume are not counted again).
+ * Targets whose action was canceled (by an operator, or superseded) can neither succeed
+ * nor fail: the percentages are of the others, and a group of canceled targets is done.
  */
 #include "server-stub/rollout/rollout.h"
 
@@ -259,8 +261,9 @@ static int evaluate(struct server *s, struct sdb_rollout *ro)
         int r = sdb_rollout_group_counts(s->db, ro->id, g, &c);
         if (r < 0)
                 return r;
+        int64_t live = c.total - c.by_status[ACTION_CANCELED];
         int64_t failed = c.by_status[ACTION_FAILURE] - ro->fail_baseline;
-        if (failed > 0 && failed * 100 > (int64_t)ro->error_threshold * c.total) {
+        if (failed > 0 && failed * 100 > (int64_t)ro->error_threshold * live) {
                 snprintf(ro->state, sizeof ro->state, "paused");
                 snprintf(ro->reason, sizeof ro->reason,
                          "error threshold crossed in group %d: %" PRId64 " of %" PRId64 " targets failed (limit %d%%)",
@@ -268,7 +271,7 @@ static int evaluate(struct server *s, struct sdb_rollout *ro)
                 log_warning("rollout %" PRId64 " (%s) paused: %s", ro->id, ro->name, ro->reason);
                 return sdb_rollout_save(s->db, ro);
         }
-        if (c.by_status[ACTION_SUCCESS] * 100 < (int64_t)ro->success_threshold * c.total)
+        if (c.by_status[ACTION_SUCCESS] * 100 < (int64_t)ro->success_threshold * live)
                 return 0;
         if (ro->threshold_met_at == 0) {
                 ro->threshold_met_at = now;

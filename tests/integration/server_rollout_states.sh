@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # berth-server: what the management API says about an action agrees with itself (`action
-# show` and `target show` give the same group, numbered from 1).
+# show` and `target show` give the same group, numbered from 1), and canceled targets
+# never hold a rollout: one whose only target was canceled finishes, and a group whose
+# targets were canceled lets the next group start.
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
 
@@ -11,7 +13,25 @@ SRV_SIGNED=0 upload_test_bundle app 1
 tok() { echo "tok-$1-0123456789"; }
 mgmt POST /api/v1/targets "$(jq -cn '[("solo", "pair-a", "pair-b") | {controllerId: ., token: ("tok-" + . + "-0123456789")}]')"
 expect_code 201 "register"
+rstate() { "$SERVER_BIN" rollout status "$1" | jq -r "$2"; }
 
+# cancel_confirmed CID: the operator cancels CID's action; the target confirms it.
+cancel_confirmed() {
+        local cid=$1 aid
+        aid=$(action_of "$cid" "$(tok "$cid")")
+        [ -n "$aid" ] || fail "$cid has no deployment"
+        mgmt POST "/api/v1/actions/$aid/cancel"
+        expect_code 200 "cancel action $aid"
+        ddi GET "$cid" "" "$(tok "$cid")"
+        echo "$BODY" | jq -e "._links.cancelAction.href | endswith(\"/cancelAction/$aid\")" >/dev/null ||
+                fail "$cid is not asked to cancel: $BODY"
+        ddi POST "$cid" "/cancelAction/$aid/feedback" "$(tok "$cid")" "$(feedback canceled success)"
+        expect_code 200 "$cid confirms the cancel"
+        mgmt GET "/api/v1/actions/$aid"
+        echo "$BODY" | jq -e '.status == "canceled"' >/dev/null || fail "action $aid not canceled: $BODY"
+}
+
+# One target, canceled: the rollout is done.
 R1=$("$SERVER_BIN" rollout create --name solo --bundle "$BUNDLE_ID" --filter controllerId=solo | jq -r .id)
 "$SERVER_BIN" rollout start "$R1" >/dev/null
 AID=$(action_of solo "$(tok solo)")
@@ -20,6 +40,31 @@ mgmt GET "/api/v1/actions/$AID"
 mgmt GET /api/v1/targets/solo
 [ "$(echo "$BODY" | jq .currentAction.group)" = 1 ] || fail "target show: $BODY"
 pass "action show and target show both say group 1"
+
+cancel_confirmed solo
+finished() { [ "$(rstate "$R1" .state)" = finished ]; }
+wait_until 10 finished || fail "a rollout whose only target was canceled is $(rstate "$R1" .state), not finished"
+[ "$(rstate "$R1" .totals.canceled)" = 1 ] || fail "totals: $("$SERVER_BIN" rollout status "$R1")"
+pass "a rollout whose only target was canceled finishes"
+
+# Two groups of one target each: the first target canceled, the next group starts.
+R2=$("$SERVER_BIN" rollout create --name pair --bundle "$BUNDLE_ID" --groups 50,100 --filter 'controllerId=pair-*' | jq -r .id)
+"$SERVER_BIN" rollout start "$R2" >/dev/null
+mgmt GET "/api/v1/targets?limit=10"
+FIRST=$(echo "$BODY" | jq -r ".[] | select(.currentAction.rolloutId == $R2 and .currentAction.group == 1) | .controllerId")
+[ -n "$FIRST" ] || fail "no target in group 1 of rollout $R2: $BODY"
+SECOND=pair-a
+[ "$FIRST" = pair-a ] && SECOND=pair-b
+cancel_confirmed "$FIRST"
+group2() { [ "$(rstate "$R2" .currentGroup)" = 2 ] && [ "$(rstate "$R2" '.groups[1].notStarted')" = 0 ]; }
+wait_until 10 group2 || fail "group 2 did not start after group 1's only target was canceled: $("$SERVER_BIN" rollout status "$R2")"
+AID=$(action_of "$SECOND" "$(tok "$SECOND")")
+[ -n "$AID" ] || fail "$SECOND got no deployment"
+ddi POST "$SECOND" "/deploymentBase/$AID/feedback" "$(tok "$SECOND")" "$(feedback closed success)"
+expect_code 200 "$SECOND reports success"
+finished2() { [ "$(rstate "$R2" .state)" = finished ]; }
+wait_until 10 finished2 || fail "rollout $R2 is $(rstate "$R2" .state) after its last group succeeded"
+pass "a group whose targets were canceled lets the next one start; the rollout finishes"
 
 srv_stop
 pass "server shut down cleanly"
