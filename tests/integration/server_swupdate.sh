@@ -6,6 +6,7 @@
 # with its details, which berth-server stores and which pauses the rollout.
 set -euo pipefail
 source "$(dirname "$0")/lib/server.sh"
+source "$(dirname "$0")/lib/swupdate.sh"
 command -v swupdate >/dev/null || { echo "swupdate not installed (scripts/deps.sh)" >&2; exit 77; }
 
 bundle_setup
@@ -20,19 +21,8 @@ RID=$("$SERVER_BIN" rollout create --name r --bundle "$BUNDLE_ID" | jq -r .id)
 
 # This Debian build of SWUpdate insists on a CMS verification certificate; any will do
 # since the image is refused before it is verified.
-mkdir -p "$T/swu"
-SWU_PID=""
-stop_swupdate() {
-        if [ -n "$SWU_PID" ]; then
-                kill -TERM -- "-$SWU_PID" 2>/dev/null || true
-                wait "$SWU_PID" 2>/dev/null || true
-                SWU_PID=""
-        fi
-}
-trap 'stop_swupdate; srv_cleanup' EXIT
-(cd "$T/swu" && TMPDIR="$T/swu" exec setsid swupdate -v -k "$CA" \
-        -u "-t default -u https://127.0.0.1:$DDI_PORT -i swu-1 -k $TOK -x -p 1" > "$T/swupdate.log" 2>&1) &
-SWU_PID=$!
+trap 'swu_stop; srv_cleanup' EXIT
+swu_start "$T/swupdate.log" -v -k "$CA" -u "-t default -u https://127.0.0.1:$DDI_PORT -i swu-1 -k $TOK -x -p 1"
 
 finished() {
         mgmt GET /api/v1/actions/1
@@ -50,6 +40,6 @@ paused() { "$SERVER_BIN" rollout status "$RID" | jq -e '.state == "paused"' >/de
 wait_until 10 paused || fail "the failure did not pause the rollout (errorThreshold 0)"
 pass "the reported failure paused the rollout"
 
-stop_swupdate
+swu_stop
 srv_stop
 pass "server shut down cleanly"
