@@ -12,8 +12,8 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "server-stub/client/client.h"
 #include "config/config.h"
+#include "server-stub/client/client.h"
 #include "server-stub/core/server.h"
 
 #define DEFAULT_CONFIG "/etc/berth/server.conf" /* the Debian package's conffile */

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server-stub/auth/auth.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "server-stub/auth/auth.h"
 #include "server-stub/core/server.h"
 
 #define MAX_PEM 65536

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server-stub/artifact/artifact.h"
-#include "server-stub/auth/auth.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/auth/auth.h"
 #include "server-stub/core/server.h"
 #include "server-stub/db/actions.h"
 #include "server-stub/db/bundles.h"

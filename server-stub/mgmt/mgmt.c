@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server-stub/artifact/artifact.h"
-#include "server-stub/auth/auth.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/auth/auth.h"
 #include "server-stub/core/server.h"
 #include "server-stub/db/actions.h"
 #include "server-stub/db/bundles.h"

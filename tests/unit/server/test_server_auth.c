@@ -5,8 +5,8 @@
 
 #include <errno.h>
 
-#include "server-stub/auth/auth.h"
 #include "base/digest.h"
+#include "server-stub/auth/auth.h"
 #include "server-stub/rollout/rollout.h"
 
 static void test_parse(void **state)

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 
-#include "server-stub/artifact/artifact.h"
 #include "base/fs.h"
+#include "server-stub/artifact/artifact.h"
 
 static void hash_of(const char *dir, const void *data, size_t len, struct artifact_hashes *h)
 {
