@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "base/cleanup.h"
+#include "base/digest.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "server-stub/artifact/artifact.h"
@@ -216,6 +217,49 @@ static json_t *href(const char *base, const char *fmt, ...)
         return json_pack("{s:s}", "href", url);
 }
 
+/* Whether an If-None-Match header (a list of entity tags, weak or strong, or "*") names
+ * etag (a quoted strong tag). */
+static bool etag_listed(const char *inm, const char *etag)
+{
+        size_t n = strlen(etag);
+        for (const char *p = inm; p && *p;) {
+                p += strspn(p, " \t,");
+                if (!strncmp(p, "W/", 2))
+                        p += 2;
+                size_t k = strcspn(p, " \t,");
+                if ((k == 1 && *p == '*') || (k == n && !strncmp(p, etag, n)))
+                        return true;
+                p += k;
+        }
+        return false;
+}
+
+/* Answers a poll: 200 with the body and its ETag, or 304 when the client already holds
+ * that body (If-None-Match). The ETag is a digest of the body itself, so it changes with
+ * everything a target should see: a new or canceled action, a confirmation asked for,
+ * the request for attributes, the polling time, an installed version. */
+static void reply_poll(struct http_request *r, json_t *body)
+{
+        _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+        uint8_t d[32];
+        if (!text || sha256_buf_raw(text, strlen(text), d) < 0) {
+                http_reply_json(r, 200, body);
+                return;
+        }
+        char etag[40] = "\"";
+        hex_encode(d, 16, etag + 1);
+        strcat(etag, "\"");
+        http_add_header(r, "ETag", etag);
+        http_add_header(r, "Cache-Control", "no-cache");
+        const char *inm = http_header(r, "If-None-Match");
+        if (inm && etag_listed(inm, etag)) {
+                json_decref(body);
+                http_reply_empty(r, 304);
+                return;
+        }
+        http_reply_json(r, 200, body);
+}
+
 static void base_poll(struct ddi_ctx *c)
 {
         struct sdb_action a;
@@ -236,8 +280,7 @@ static void base_poll(struct ddi_ctx *c)
                 json_object_set_new(links, "configData", href(c->base, "/configData"));
         if (c->t.installed_action > 0)
                 json_object_set_new(links, "installedBase", href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
-        http_reply_json(c->r, 200,
-                        json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
+        reply_poll(c->r, json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
 }
 
 static json_t *deployment_json(struct ddi_ctx *c, const struct sdb_action *a, const struct sdb_bundle *b, bool installed)

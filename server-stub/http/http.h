@@ -68,6 +68,9 @@ bool http_is_tls(const struct http_request *r);
  * the port in *port, and whether it is a loopback address. -errno when unknown. */
 int http_local_address(const struct http_request *r, char *host, size_t size, unsigned *port, bool *loopback);
 
+/* Every 503 and 429 answer carries Retry-After (seconds) unless the handler set one. */
+#define HTTP_RETRY_AFTER "10"
+
 /* Adds a header to the coming reply. */
 void http_add_header(struct http_request *r, const char *name, const char *value);
 /* Replies; each takes ownership of what it is given. */

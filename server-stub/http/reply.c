@@ -17,6 +17,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+static bool has_reply_header(const struct http_request *r, const char *name)
+{
+        for (size_t i = 0; i < r->n_hdrs; i++)
+                if (!strcasecmp(r->hdrs[i].name, name))
+                        return true;
+        return false;
+}
+
 static void set_response(struct http_request *r, unsigned status, struct MHD_Response *resp)
 {
         if (r->resp) {
@@ -32,6 +40,9 @@ static void set_response(struct http_request *r, unsigned status, struct MHD_Res
         }
         for (size_t i = 0; i < r->n_hdrs; i++)
                 MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+        /* "Not now": say when to come back, unless the handler did. */
+        if ((status == 503 || status == 429) && !has_reply_header(r, "Retry-After"))
+                MHD_add_response_header(resp, "Retry-After", HTTP_RETRY_AFTER);
         r->resp = resp;
         r->status = status;
 }
@@ -49,14 +60,6 @@ void http_add_header(struct http_request *r, const char *name, const char *value
         r->hdrs[r->n_hdrs].name = n;
         r->hdrs[r->n_hdrs].value = v;
         r->n_hdrs++;
-}
-
-static bool has_reply_header(const struct http_request *r, const char *name)
-{
-        for (size_t i = 0; i < r->n_hdrs; i++)
-                if (!strcasecmp(r->hdrs[i].name, name))
-                        return true;
-        return false;
 }
 
 void http_reply_json(struct http_request *r, unsigned status, json_t *body)
