@@ -18,10 +18,10 @@
 void sdb_sql_actions(const char *sql[_S_MAX])
 {
         sql[S_ACTION_ACTIVE] = "SELECT id, target_id, IFNULL(rollout_id,0), grp, bundle_id, status, active,"
-                            " action_type, mwindow, prev_bundle FROM actions WHERE target_id=? AND active=1"
+                            " action_type, mwindow, prev_bundle, confirmation FROM actions WHERE target_id=? AND active=1"
                             " ORDER BY id LIMIT 1";
         sql[S_ACTION_GET] = "SELECT id, target_id, IFNULL(rollout_id,0), grp, bundle_id, status, active,"
-                         " action_type, mwindow, prev_bundle FROM actions WHERE target_id=? AND id=?";
+                         " action_type, mwindow, prev_bundle, confirmation FROM actions WHERE target_id=? AND id=?";
         sql[S_ACTION_STATUS_SET] = "UPDATE actions SET status=?, active=?, last_execution=?, progress_cnt=?,"
                                 " progress_of=?, n_feedback=n_feedback+1, updated=? WHERE id=? AND active=1";
         sql[S_ACTION_FEEDBACK_ADD] = "INSERT INTO action_status(action_id, time, execution, finished, progress_cnt,"
@@ -30,8 +30,9 @@ void sdb_sql_actions(const char *sql[_S_MAX])
         sql[S_ACTION_SUPERSEDE] = "UPDATE actions SET status=?, active=0, last_execution='superseded', updated=?"
                                " WHERE target_id=? AND active=1";
         sql[S_ACTION_ADD] = "INSERT INTO actions(target_id, rollout_id, grp, bundle_id, kind, action_type, mwindow,"
-                         " status, active, prev_bundle, created, updated)"
-                         " SELECT ?1, NULLIF(?2,0), ?3, ?4, ?5, ?6, ?7, 0, 1, IFNULL(installed_bundle,0), ?8, ?8"
+                         " status, active, prev_bundle, created, updated, confirmation)"
+                         " SELECT ?1, NULLIF(?2,0), ?3, ?4, ?5, ?6, ?7, 0, 1, IFNULL(installed_bundle,0), ?8, ?8,"
+                         " CASE WHEN ?9=0 THEN '' WHEN auto_confirm=1 THEN 'confirmed' ELSE 'waiting' END"
                          " FROM targets WHERE id=?1";
         sql[S_ACTION_JSON] =
                 "SELECT json_object('id', a.id, 'controllerId', t.controller_id, 'rolloutId', a.rollout_id,"
@@ -40,7 +41,8 @@ void sdb_sql_actions(const char *sql[_S_MAX])
                 " 'group', CASE WHEN a.grp < 0 THEN NULL ELSE a.grp + 1 END, 'bundleId', a.bundle_id,"
                 " 'kind', a.kind, 'type', a.action_type,"
                 " 'status', a.status, 'active', json(CASE a.active WHEN 1 THEN 'true' ELSE 'false' END),"
-                " 'lastExecution', a.last_execution, 'created', a.created, 'updated', a.updated,"
+                " 'lastExecution', a.last_execution, 'confirmation', NULLIF(a.confirmation, ''),"
+                " 'created', a.created, 'updated', a.updated,"
                 " 'feedback', (SELECT json_group_array(json_object('time', s.time, 'execution', s.execution,"
                 "   'finished', s.finished, 'progress', CASE WHEN s.progress_cnt IS NULL THEN NULL ELSE"
                 "   json_object('cnt', s.progress_cnt, 'of', s.progress_of) END, 'code', s.code,"
@@ -73,6 +75,7 @@ static int read_action(sqlite3_stmt *s, struct sdb_action *a)
         sdb_copy_text(a->action_type, sizeof a->action_type, s, 7);
         sdb_copy_text(a->mwindow, sizeof a->mwindow, s, 8);
         a->prev_bundle = sqlite3_column_int64(s, 9);
+        sdb_copy_text(a->confirmation, sizeof a->confirmation, s, 10);
         return 1;
 }
 
@@ -150,7 +153,8 @@ int sdb_action_feedback(struct sdb *db, const struct sdb_action *a, const struct
 }
 
 int sdb_action_create_locked(struct sdb *db, int64_t target_id, int64_t rollout_id, int grp, int64_t bundle_id,
-                                const char *kind, const char *action_type, const char *mwindow, int64_t *ret_id)
+                             const char *kind, const char *action_type, const char *mwindow, bool confirm,
+                             int64_t *ret_id)
 {
         int64_t now = (int64_t)time(NULL);
         sqlite3_stmt *s = sdb_stmt(db, S_ACTION_SUPERSEDE);
@@ -169,13 +173,23 @@ int sdb_action_create_locked(struct sdb *db, int64_t target_id, int64_t rollout_
         sqlite3_bind_text(s, 6, action_type, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 7, mwindow ? mwindow : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 8, now);
+        sqlite3_bind_int(s, 9, confirm);
         r = sdb_step_done(s);
         if (r < 0)
                 return r;
         if (sqlite3_changes(db->h) != 1)
                 return -ENOENT;
+        int64_t id = sqlite3_last_insert_rowid(db->h);
+        if (confirm) {
+                /* Confirmed at once by the target's auto-confirm: say so in its history. */
+                s = sdb_stmt(db, S_CONFIRM_NOTE_AUTO);
+                sqlite3_bind_int64(s, 1, id);
+                sqlite3_bind_int64(s, 2, now);
+                if ((r = sdb_step_done(s)) < 0)
+                        return r;
+        }
         if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(db->h);
+                *ret_id = id;
         return 0;
 }
 
@@ -186,7 +200,8 @@ int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int
         LOCKED(db) {
                 if ((r = sdb_begin(db)) < 0)
                         break;
-                r = sdb_action_create_locked(db, target_id, rollout_id, grp, bundle_id, "update", action_type, mwindow, ret_id);
+                r = sdb_action_create_locked(db, target_id, rollout_id, grp, bundle_id, "update", action_type, mwindow,
+                                             false, ret_id);
                 if (r >= 0)
                         r = sdb_commit(db);
                 if (r < 0)

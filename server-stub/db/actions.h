@@ -22,6 +22,7 @@ struct sdb_action {
         char action_type[16];   /* forced | soft | downloadonly */
         char mwindow[32];       /* "" or "HH:MM-HH:MM" (UTC) */
         int64_t prev_bundle;    /* what the target ran before (for rollback) */
+        char confirmation[12];  /* "" (none asked), waiting, denied, confirmed (consent.h) */
 };
 
 struct sdb_feedback {

@@ -76,6 +76,15 @@ static const char *const migrations[] = {
         "  target_id INTEGER NOT NULL REFERENCES targets(id), seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
         "  kind TEXT NOT NULL, source TEXT NOT NULL, text TEXT NOT NULL, received INTEGER NOT NULL,"
         "  PRIMARY KEY(target_id, seq)) WITHOUT ROWID;",
+        /* 4: consent (hawkBit confirmationBase): a rollout may ask its targets to confirm;
+         * an action then waits ('waiting', 'denied') until 'confirmed'; a target may have
+         * every action confirmed automatically (auto-confirm, who turned it on and why) */
+        "ALTER TABLE rollouts ADD COLUMN confirm_required INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE actions ADD COLUMN confirmation TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE targets ADD COLUMN auto_confirm INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE targets ADD COLUMN auto_confirm_initiator TEXT;"
+        "ALTER TABLE targets ADD COLUMN auto_confirm_remark TEXT;"
+        "ALTER TABLE targets ADD COLUMN auto_confirm_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char *const status_names[_ACTION_STATUS_MAX] = {
@@ -201,6 +210,7 @@ int sdb_open(const char *path, struct sdb **ret, berr *e)
         sdb_sql_actions(sql);
         sdb_sql_bundles(sql);
         sdb_sql_rollouts(sql);
+        sdb_sql_consent(sql);
         for (int i = 0; i < _S_MAX; i++) {
                 if (!sql[i]) {
                         r = berr_set(e, -EINVAL, "database %s: statement %d has no SQL", path, i);

@@ -11,6 +11,7 @@
 #include "base/cleanup.h"
 #include "server-stub/db/actions.h"
 #include "server-stub/db/bundles.h"
+#include "server-stub/db/consent.h"
 #include "server-stub/db/db.h"
 #include "server-stub/db/rollouts.h"
 #include "server-stub/db/targets.h"
@@ -31,6 +32,10 @@ enum stmt_id {
         S_GROUP_TOTAL, S_GROUP_COUNTS, S_GROUP_TARGETS, S_ROLLOUT_OPEN_ACTIONS, S_ROLLOUT_SUCCEEDED,
         /* telemetry.c */
         S_TM_STATE, S_TM_RESET, S_TM_ADD, S_TM_STATE_SET, S_TM_PRUNE, S_TM_JSON,
+        /* consent.c */
+        S_CONFIRM_SET, S_CONFIRM_NOTE, S_CONFIRM_NOTE_AUTO, S_AUTOCONF_GET, S_AUTOCONF_SET, S_AUTOCONF_WAITING,
+        /* rollouts.c */
+        S_GROUP_WAITING,
         _S_MAX
 };
 
@@ -51,6 +56,7 @@ void sdb_sql_telemetry(const char *sql[_S_MAX]);
 void sdb_sql_actions(const char *sql[_S_MAX]);
 void sdb_sql_bundles(const char *sql[_S_MAX]);
 void sdb_sql_rollouts(const char *sql[_S_MAX]);
+void sdb_sql_consent(const char *sql[_S_MAX]);
 
 /* SQLite result code → 0 or negative errno (constraint → -EEXIST, busy → -EBUSY, …). */
 int sdb_sqerr(int rc);
@@ -72,9 +78,11 @@ void sdb_bind_opt(sqlite3_stmt *s, int i, int64_t v, int64_t absent);
 int sdb_fetch_json(struct sdb *db, enum stmt_id id, int64_t key, char **ret);
 
 /* Creates an action inside the caller's transaction, superseding the target's open one
- * (actions.c; rollouts.c starts groups and rollbacks with it). */
+ * (actions.c; rollouts.c starts groups and rollbacks with it). With confirm, the action
+ * waits for the target's confirmation, unless the target's auto-confirm is on. */
 int sdb_action_create_locked(struct sdb *db, int64_t target_id, int64_t rollout_id, int grp, int64_t bundle_id,
-                             const char *kind, const char *action_type, const char *mwindow, int64_t *ret_id);
+                             const char *kind, const char *action_type, const char *mwindow, bool confirm,
+                             int64_t *ret_id);
 
 /* LOCKED(db) { ... } holds the connection mutex for the block; `break` leaves it unlocked. */
 struct lockguard {

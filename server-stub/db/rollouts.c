@@ -14,10 +14,12 @@
 void sdb_sql_rollouts(const char *sql[_S_MAX])
 {
         sql[S_ROLLOUT_ADD] = "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold,"
-                          " soak, action_type, mwindow, filter, created, updated, soaks) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                          " soak, action_type, mwindow, filter, created, updated, soaks, confirm_required)"
+                             " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
         sql[S_ROLLOUT_TARGET_ADD] = "INSERT INTO rollout_targets(rollout_id, target_id, grp) VALUES(?,?,?)";
         sql[S_ROLLOUT_GET] = "SELECT id, name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
-                          " action_type, mwindow, current_group, threshold_met_at, fail_baseline, reason, filter, soaks"
+                          " action_type, mwindow, current_group, threshold_met_at, fail_baseline, reason, filter, soaks,"
+                          " confirm_required"
                           " FROM rollouts WHERE id=?";
         sql[S_ROLLOUT_SAVE] = "UPDATE rollouts SET state=?, current_group=?, threshold_met_at=?, fail_baseline=?,"
                            " reason=?, updated=? WHERE id=?";
@@ -25,6 +27,8 @@ void sdb_sql_rollouts(const char *sql[_S_MAX])
         sql[S_GROUP_TOTAL] = "SELECT count(*) FROM rollout_targets WHERE rollout_id=? AND grp=?";
         sql[S_GROUP_COUNTS] = "SELECT status, count(*) FROM actions WHERE rollout_id=? AND grp=? AND kind='update'"
                            " GROUP BY status";
+        sql[S_GROUP_WAITING] = "SELECT count(*) FROM actions WHERE rollout_id=? AND grp=? AND kind='update'"
+                               " AND active=1 AND status IN (0,1) AND confirmation IN ('waiting','denied')";
         sql[S_GROUP_TARGETS] = "SELECT target_id FROM rollout_targets WHERE rollout_id=? AND grp=? ORDER BY target_id";
         sql[S_ROLLOUT_OPEN_ACTIONS] = "UPDATE actions SET status=?, updated=? WHERE rollout_id=? AND active=1"
                                    " AND kind='update' AND status IN (?,?)";
@@ -82,6 +86,7 @@ int sdb_rollout_create(struct sdb *db, struct sdb_rollout *ro, size_t n_targets,
                 sqlite3_bind_int64(s, 11, now);
                 sqlite3_bind_int64(s, 12, now);
                 sqlite3_bind_text(s, 13, soaks, -1, SQLITE_STATIC);
+                sqlite3_bind_int(s, 14, ro->confirm_required);
                 r = sdb_step_done(s);
                 if (r >= 0) {
                         ro->id = sqlite3_last_insert_rowid(db->h);
@@ -137,6 +142,7 @@ int sdb_rollout_get(struct sdb *db, int64_t id, struct sdb_rollout *ro)
                         ro->fail_baseline = sqlite3_column_int64(s, 12);
                         sdb_copy_text(ro->reason, sizeof ro->reason, s, 13);
                         sdb_copy_text(ro->filter_json, sizeof ro->filter_json, s, 14);
+                        ro->confirm_required = sqlite3_column_int(s, 16);
                 }
                 sqlite3_reset(s);
         }
@@ -212,6 +218,12 @@ int sdb_rollout_group_counts(struct sdb *db, int64_t rollout_id, int grp, struct
                         c->actions += k;
                 }
                 sqlite3_reset(s);
+                s = sdb_stmt(db, S_GROUP_WAITING);
+                sqlite3_bind_int64(s, 1, rollout_id);
+                sqlite3_bind_int(s, 2, grp);
+                if (sqlite3_step(s) == SQLITE_ROW)
+                        c->waiting = sqlite3_column_int64(s, 0);
+                sqlite3_reset(s);
         }
         return r;
 }
@@ -243,7 +255,7 @@ int sdb_rollout_start_group(struct sdb *db, const struct sdb_rollout *ro, int gr
                 sqlite3_reset(s);
                 for (size_t i = 0; i < n && r >= 0; i++)
                         r = sdb_action_create_locked(db, ids[i], ro->id, grp, ro->bundle_id, "update", ro->action_type,
-                                                 ro->mwindow, NULL);
+                                                     ro->mwindow, ro->confirm_required, NULL);
                 free(ids);
                 /* The group start and the rollout's new current group commit together. */
                 if (r >= 0)
@@ -293,7 +305,9 @@ int sdb_rollout_cancel(struct sdb *db, const struct sdb_rollout *ro)
                 }
                 sqlite3_reset(s);
                 for (size_t i = 0; i < n && r >= 0; i++) {
-                        r = sdb_action_create_locked(db, v[i].target, ro->id, -1, v[i].bundle, "rollback", "forced", "", NULL);
+                        /* A rollback the operator ordered does not wait for consent. */
+                        r = sdb_action_create_locked(db, v[i].target, ro->id, -1, v[i].bundle, "rollback", "forced", "",
+                                                     false, NULL);
                         touched++;
                 }
                 free(v);

@@ -27,6 +27,7 @@ struct sdb_rollout {
         int64_t fail_baseline;  /* failures acknowledged by resume */
         char reason[256];
         char filter_json[1024];
+        bool confirm_required;  /* actions wait for their target's confirmation (consent.h) */
 };
 
 int sdb_rollout_create(struct sdb *db, struct sdb_rollout *r, size_t n_targets, const int64_t *target_ids,
@@ -39,6 +40,7 @@ struct sdb_group_counts {
         int64_t total;
         int64_t by_status[_ACTION_STATUS_MAX];
         int64_t actions;
+        int64_t waiting;        /* open actions waiting for their target's confirmation */
 };
 int sdb_rollout_group_counts(struct sdb *db, int64_t rollout_id, int grp, struct sdb_group_counts *c);
 /* Creates actions for every target of the group (one transaction). */

@@ -7,6 +7,8 @@
  */
 #include "server-stub/ddi/ddi.h"
 
+#include "server-stub/ddi/ddi_int.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #include "server-stub/core/server.h"
 #include "server-stub/db/actions.h"
 #include "server-stub/db/bundles.h"
+#include "server-stub/db/consent.h"
 #include "server-stub/db/db.h"
 #include "server-stub/db/targets.h"
 #include "server-stub/db/telemetry.h"
@@ -32,14 +35,6 @@
 #include "server-stub/rollout/rollout.h"
 
 #define MAX_SEGMENTS 10
-
-struct ddi_ctx {
-        struct server *s;
-        struct http_request *r;
-        const char *cid;
-        struct sdb_target t;
-        char base[1024];        /* https://host/{tenant}/controller/v1/{cid} */
-};
 
 static bool cid_valid(const char *c)
 {
@@ -50,19 +45,6 @@ static bool cid_valid(const char *c)
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                       strchr("._:-", *c)))
                         return false;
-        return true;
-}
-
-static bool parse_id(const char *s, int64_t *ret)
-{
-        char *end;
-        if (!s || !*s || *s == '-' || *s == '+')
-                return false;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end || v <= 0)
-                return false;
-        *ret = v;
         return true;
 }
 
@@ -125,98 +107,6 @@ static int authenticate(struct ddi_ctx *c)
         return 1;
 }
 
-/* Whether name (host part of a Host header, no port) is one of the words of list
- * (separated by commas or white space), ignoring case. */
-static bool in_list(const char *list, const char *name)
-{
-        size_t n = strlen(name);
-        for (const char *p = list; p && *p;) {
-                p += strspn(p, ", \t");
-                size_t k = strcspn(p, ", \t");
-                if (k == n && k && !strncasecmp(p, name, n))
-                        return true;
-                p += k;
-        }
-        return false;
-}
-
-/* Without ddi.public_url the links in the answers are built from the Host header, so a
- * Host is only believed when it names this server: a name in ddi.allowed_hosts, the
- * address the connection arrived on, or "localhost" on a loopback connection. The host
- * part is [A-Za-z0-9.-] (or a bracketed IPv6 literal), the port 1-5 digits. Returns
- * true and fills host (what goes into links) when it passes. */
-static bool host_allowed(struct ddi_ctx *c, char *host, size_t size)
-{
-        char local[64];
-        unsigned port;
-        bool loopback = false;
-        int k = http_local_address(c->r, local, sizeof local, &port, &loopback);
-        const char *h = http_header(c->r, "Host");
-        if (!h || !*h) {
-                /* HTTP/1.0 without Host: the address the client used. */
-                if (k < 0)
-                        return false;
-                snprintf(host, size, "%s:%u", local, port);
-                return true;
-        }
-        size_t hl = strlen(h);
-        if (hl >= size || hl > 255)
-                return false;
-        const char *colon = h[0] == '[' ? strchr(h, ']') : h;
-        if (!colon)
-                return false;
-        colon = strchr(colon, ':');
-        size_t name_len = colon ? (size_t)(colon - h) : hl;
-        size_t port_len = colon ? strlen(colon + 1) : 0;
-        if (colon && (port_len < 1 || port_len > 5 || strspn(colon + 1, "0123456789") != port_len))
-                return false;
-        char name[256];
-        memcpy(name, h, name_len);
-        name[name_len] = 0;
-        static const char dns[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
-        bool v6 = name[0] == '[';
-        if (v6 ? strspn(name + 1, "0123456789abcdefABCDEF:.") != name_len - 2 || name[name_len - 1] != ']'
-               : !name_len || strspn(name, dns) != name_len)
-                return false;
-        bool ok = in_list(c->s->allowed_hosts, name) || (k >= 0 && !strcasecmp(name, local)) ||
-                  (k >= 0 && loopback && !strcasecmp(name, "localhost"));
-        if (ok)
-                snprintf(host, size, "%s", h);
-        return ok;
-}
-
-/* Returns false after answering 421 when the Host header cannot go into links. */
-static bool build_base(struct ddi_ctx *c)
-{
-        if (c->s->public_url) {
-                snprintf(c->base, sizeof c->base, "%s/%s/controller/v1/%s", c->s->public_url, c->s->tenant, c->cid);
-                return true;
-        }
-        char host[300];
-        if (!host_allowed(c, host, sizeof host)) {
-                http_reply_error(c->r, 421, "request.misdirected",
-                                 "Host '%.255s' is not a name of this server; the server's operator sets ddi.public_url "
-                                 "(the base of every link) or lists the name in ddi.allowed_hosts",
-                                 http_header(c->r, "Host") ?: "");
-                return false;
-        }
-        snprintf(c->base, sizeof c->base, "%s://%s/%s/controller/v1/%s", http_is_tls(c->r) ? "https" : "http", host,
-                 c->s->tenant, c->cid);
-        return true;
-}
-
-static json_t *href(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *href(const char *base, const char *fmt, ...)
-{
-        char tail[256], url[1400];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(tail, sizeof tail, fmt, ap);
-        va_end(ap);
-        snprintf(url, sizeof url, "%s%s", base, tail);
-        return json_pack("{s:s}", "href", url);
-}
-
 /* Whether an If-None-Match header (a list of entity tags, weak or strong, or "*") names
  * etag (a quoted strong tag). */
 static bool etag_listed(const char *inm, const char *etag)
@@ -271,101 +161,54 @@ static void base_poll(struct ddi_ctx *c)
         sdb_note_poll(c->s->db, c->t.id, now_seconds());
         json_t *links = json_object();
         if (k == 1 && a.status == ACTION_CANCELING)
-                json_object_set_new(links, "cancelAction", href(c->base, "/cancelAction/%" PRId64, a.id));
+                json_object_set_new(links, "cancelAction", ddi_href(c->base, "/cancelAction/%" PRId64, a.id));
+        else if (k == 1 && sdb_confirmation_pending(a.confirmation))
+                /* The deployment is only linked once the target confirmed it. */
+                json_object_set_new(links, "confirmationBase",
+                                    ddi_href(c->base, "/confirmationBase/%" PRId64 "?c=%" PRId64, a.id,
+                                             a.id * 31 + a.bundle_id));
         else if (k == 1)
                 /* c= changes with the action so caches never serve a stale deployment. */
                 json_object_set_new(links, "deploymentBase",
-                                    href(c->base, "/deploymentBase/%" PRId64 "?c=%" PRId64, a.id, a.id * 31 + a.bundle_id));
+                                    ddi_href(c->base, "/deploymentBase/%" PRId64 "?c=%" PRId64, a.id, a.id * 31 + a.bundle_id));
         if (c->t.attrs_requested)
-                json_object_set_new(links, "configData", href(c->base, "/configData"));
+                json_object_set_new(links, "configData", ddi_href(c->base, "/configData"));
         if (c->t.installed_action > 0)
-                json_object_set_new(links, "installedBase", href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
+                json_object_set_new(links, "installedBase", ddi_href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
         reply_poll(c->r, json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
-}
-
-static json_t *deployment_json(struct ddi_ctx *c, const struct sdb_action *a, const struct sdb_bundle *b, bool installed)
-{
-        const char *dl = "forced", *up = "forced";
-        if (!strcmp(a->action_type, "soft"))
-                dl = up = "attempt";
-        else if (!strcmp(a->action_type, "downloadonly"))
-                up = "skip";
-        char art_base[1400];
-        snprintf(art_base, sizeof art_base, "%s/softwaremodules/%" PRId64 "/artifacts/%s", c->base, b->id, b->filename);
-        json_t *links = json_pack("{s:{s:s}}", "download", "href", art_base);
-        if (!strncmp(art_base, "http://", 7))
-                json_object_set_new(links, "download-http", json_pack("{s:s}", "href", art_base));
-        char version[32];
-        snprintf(version, sizeof version, "%" PRId64, b->version);
-        json_t *artifact = json_pack("{s:s, s:{s:s, s:s, s:s}, s:I, s:o}", "filename", b->filename, "hashes", "sha1",
-                                     b->sha1, "md5", b->md5, "sha256", b->sha256, "size", (json_int_t)b->size,
-                                     "_links", links);
-        json_t *chunk = json_pack("{s:s, s:s, s:s, s:[o]}", "part", "bApp", "version", version, "name", b->name,
-                                  "artifacts", artifact);
-        json_t *dep = json_pack("{s:s, s:s, s:[o]}", "download", dl, "update", up, "chunks", chunk);
-        if (a->mwindow[0] && !installed) {
-                bool open = mwindow_open(a->mwindow, now_seconds());
-                json_object_set_new(dep, "maintenanceWindow", json_string(open ? "available" : "unavailable"));
-                if (!open)
-                        json_object_set_new(dep, "update", json_string("skip"));
-        }
-        char id[32];
-        snprintf(id, sizeof id, "%" PRId64, a->id);
-        return json_pack("{s:s, s:o}", "id", id, "deployment", dep);
-}
-
-static int load_action(struct ddi_ctx *c, const char *id_s, struct sdb_action *a)
-{
-        int64_t id;
-        int k = parse_id(id_s, &id) ? sdb_action_get(c->s->db, c->t.id, id, a) : 0;
-        if (k < 0)
-                http_reply_error(c->r, 503, "server.db", "database unavailable, retry later");
-        else if (k == 0)
-                /* Another target's action looks exactly like a missing one. */
-                http_reply_error(c->r, 404, "action.notFound", "action %s does not exist for target %s", id_s, c->cid);
-        return k;
 }
 
 static void deployment_base(struct ddi_ctx *c, const char *id_s, bool installed)
 {
         struct sdb_action a;
         struct sdb_bundle b;
-        if (load_action(c, id_s, &a) <= 0)
+        if (ddi_load_action(c, id_s, &a) <= 0)
                 return;
         if (installed && a.status != ACTION_SUCCESS) {
                 http_reply_error(c->r, 404, "action.notInstalled", "action %s was not installed on target %s", id_s, c->cid);
+                return;
+        }
+        if (!installed && a.active && sdb_confirmation_pending(a.confirmation)) {
+                /* As hawkBit: no deployment before the target confirmed it (confirmationBase). */
+                http_reply_error(c->r, 404, "action.awaitingConfirmation",
+                                 "action %s waits for confirmation: see confirmationBase/%s", id_s, id_s);
                 return;
         }
         if (sdb_bundle_get(c->s->db, a.bundle_id, &b) <= 0) {
                 http_reply_error(c->r, 404, "bundle.notFound", "the bundle of action %s no longer exists", id_s);
                 return;
         }
-        json_t *j = deployment_json(c, &a, &b, installed);
-        /* hawkBit's ?actionHistory=N: the last N feedback messages (-1: all, 0: none). */
-        const char *ah = http_query(c->r, "actionHistory");
-        long n = ah ? strtol(ah, NULL, 10) : 0;
-        _cleanup_free_ char *hist = NULL;
-        if (n != 0 && sdb_action_history(c->s->db, a.id, n < 0 || n > 200 ? 200 : (int)n, &hist) > 0)
-                json_object_set_new(j, "actionHistory",
-                                    json_pack("{s:s, s:o}", "status", action_status_str(a.status), "messages",
-                                              json_loads(hist, 0, NULL) ?: json_array()));
+        char id[32];
+        snprintf(id, sizeof id, "%" PRId64, a.id);
+        json_t *j = json_pack("{s:s, s:o}", "id", id, "deployment", ddi_deployment_json(c, &a, &b, installed));
+        ddi_add_history(c, &a, j);
         http_reply_json(c->r, 200, j);
-}
-
-/* Answers 400 for a body parser's error; returns r. */
-static int bad_body(struct ddi_ctx *c, int r, const berr *e, const char *code)
-{
-        if (r == -ENOMEM)
-                http_reply_error(c->r, 503, "server.oom", "out of memory, retry later");
-        else
-                http_reply_error(c->r, 400, r == -EBADMSG ? "request.malformedJson" : code, "%s", berr_msg(e, r));
-        return r;
 }
 
 static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
 {
         struct sdb_action a;
-        if (load_action(c, id_s, &a) <= 0)
+        if (ddi_load_action(c, id_s, &a) <= 0)
                 return;
         size_t len;
         const char *body = http_body(c->r, &len);
@@ -373,12 +216,18 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
         berr e = {0};
         int k = ddi_parse_feedback(body, len, &fb, &e);
         if (k < 0) {
-                bad_body(c, k, &e, "feedback.invalid");
+                ddi_bad_body(c, k, &e, "feedback.invalid");
                 return;
         }
         if (!a.active) {
                 ddi_feedback_done(&fb);
                 http_reply_error(c->r, 410, "action.closed", "action %s is already closed (%s)", id_s, action_status_str(a.status));
+                return;
+        }
+        if (!cancel && sdb_confirmation_pending(a.confirmation)) {
+                ddi_feedback_done(&fb);
+                http_reply_error(c->r, 404, "action.awaitingConfirmation",
+                                 "action %s waits for confirmation: answer confirmationBase/%s/feedback first", id_s, id_s);
                 return;
         }
         int st;
@@ -426,7 +275,7 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
 static void cancel_action(struct ddi_ctx *c, const char *id_s)
 {
         struct sdb_action a;
-        if (load_action(c, id_s, &a) <= 0)
+        if (ddi_load_action(c, id_s, &a) <= 0)
                 return;
         if (a.status != ACTION_CANCELING) {
                 http_reply_error(c->r, 404, "action.notCanceling", "action %s has no pending cancellation", id_s);
@@ -450,7 +299,7 @@ static void config_data(struct ddi_ctx *c)
         struct tm_batch tm = {0};
         int k = ddi_apply_config_data(body, len, current, &attrs, &tm, &e);
         if (k < 0) {
-                bad_body(c, k, &e, "configData.invalid");
+                ddi_bad_body(c, k, &e, "configData.invalid");
                 return;
         }
         struct sdb_tm_record rec[TM_MAX_RECORDS];
@@ -479,7 +328,7 @@ static void installed_base(struct ddi_ctx *c, bool put)
                 berr e = {0};
                 int k = ddi_parse_installed(body, len, name, version, &e);
                 if (k < 0) {
-                        bad_body(c, k, &e, "installedBase.invalid");
+                        ddi_bad_body(c, k, &e, "installedBase.invalid");
                         return;
                 }
                 if (sdb_target_set_reported(c->s->db, c->t.id, name, version) < 0)
@@ -501,7 +350,7 @@ static void artifact(struct ddi_ctx *c, const char *bid_s, const char *filename)
 {
         int64_t bid;
         struct sdb_bundle b;
-        if (!parse_id(bid_s, &bid) || sdb_target_has_bundle(c->s->db, c->t.id, bid) <= 0 ||
+        if (!ddi_parse_id(bid_s, &bid) || sdb_target_has_bundle(c->s->db, c->t.id, bid) <= 0 ||
             sdb_bundle_get(c->s->db, bid, &b) <= 0 || strcmp(b.filename, filename)) {
                 http_reply_error(c->r, 404, "artifact.notFound", "artifact %s/%s is not assigned to target %s", bid_s, filename,
                                  c->cid);
@@ -540,7 +389,7 @@ void ddi_handle(void *userdata, struct http_request *r)
                 return;
         }
         struct ddi_ctx c = {.s = s, .r = r, .cid = seg[3]};
-        if (!build_base(&c) || authenticate(&c) <= 0)
+        if (!ddi_build_base(&c) || authenticate(&c) <= 0)
                 return;
         bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         bool post = !strcmp(method, "POST"), put = !strcmp(method, "PUT");
@@ -552,6 +401,15 @@ void ddi_handle(void *userdata, struct http_request *r)
                 deployment_base(&c, seg[5], false);
         else if (!strcmp(what, "deploymentBase") && n == 7 && !strcmp(seg[6], "feedback") && post)
                 feedback(&c, seg[5], false);
+        else if (!strcmp(what, "confirmationBase") && n == 5 && get)
+                ddi_confirmation_base(&c);
+        else if (!strcmp(what, "confirmationBase") && n == 6 && (post || put) &&
+                 (!strcmp(seg[5], "activateAutoConfirm") || !strcmp(seg[5], "deactivateAutoConfirm")))
+                ddi_autoconfirm(&c, !strcmp(seg[5], "activateAutoConfirm"));
+        else if (!strcmp(what, "confirmationBase") && n == 6 && get)
+                ddi_confirmation_action(&c, seg[5]);
+        else if (!strcmp(what, "confirmationBase") && n == 7 && !strcmp(seg[6], "feedback") && post)
+                ddi_confirmation_feedback(&c, seg[5]);
         else if (!strcmp(what, "cancelAction") && n == 6 && get)
                 cancel_action(&c, seg[5]);
         else if (!strcmp(what, "cancelAction") && n == 7 && !strcmp(seg[6], "feedback") && post)

@@ -195,6 +195,10 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
         if (strcmp(type, "forced") && strcmp(type, "soft") && strcmp(type, "downloadonly"))
                 return berr_set(e, -EINVAL, "rollout field 'actionType' must be forced, soft or downloadonly");
         snprintf(ro.action_type, sizeof ro.action_type, "%s", type);
+        json_t *cr = json_object_get(spec, "confirmationRequired");
+        if (cr && !json_is_boolean(cr))
+                return berr_set(e, -EINVAL, "rollout field 'confirmationRequired' must be true or false");
+        ro.confirm_required = json_is_true(cr);
         const char *mw = json_string_value(json_object_get(spec, "maintenanceWindow"));
         if (mw && !mwindow_valid(mw))
                 return berr_set(e, -EINVAL, "rollout field 'maintenanceWindow' must be \"HH:MM-HH:MM\" (UTC)");
@@ -456,7 +460,7 @@ json_t *rollout_status(struct server *s, int64_t id)
         if (sdb_rollout_get(s->db, id, &ro) <= 0)
                 return NULL;
         json_t *groups = json_array();
-        int64_t tot[_ACTION_STATUS_MAX] = {0}, targets = 0;
+        int64_t tot[_ACTION_STATUS_MAX] = {0}, targets = 0, waiting = 0;
         for (int g = 0; g < ro.n_groups; g++) {
                 struct sdb_group_counts c;
                 sdb_rollout_group_counts(s->db, id, g, &c);
@@ -467,20 +471,24 @@ json_t *rollout_status(struct server *s, int64_t id)
                         json_object_set_new(o, action_status_str(k), json_integer(c.by_status[k]));
                         tot[k] += c.by_status[k];
                 }
+                json_object_set_new(o, "waitingForConfirmation", json_integer(c.waiting));
+                waiting += c.waiting;
                 targets += c.total;
                 json_array_append_new(groups, o);
         }
-        json_t *totals = json_pack("{s:I}", "targets", (json_int_t)targets);
+        json_t *totals = json_pack("{s:I, s:I}", "targets", (json_int_t)targets, "waitingForConfirmation",
+                                   (json_int_t)waiting);
         for (int k = 0; k < _ACTION_STATUS_MAX; k++)
                 json_object_set_new(totals, action_status_str(k), json_integer(tot[k]));
         /* While the current group soaks: when the next group starts (epoch seconds). */
         json_t *soak_until = ro.threshold_met_at && ro.current_group >= 0
                                      ? json_integer(ro.threshold_met_at + ro.soak[ro.current_group])
                                      : json_null();
-        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:o, s:o, s:o}", "id",
+        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:b, s:o, s:o, s:o}", "id",
                          (json_int_t)ro.id, "name", ro.name, "bundleId", (json_int_t)ro.bundle_id, "state", ro.state,
                          "reason", ro.reason, "currentGroup", ro.current_group + 1, "successThreshold",
                          ro.success_threshold, "errorThreshold", ro.error_threshold, "soakUntil", soak_until,
-                         "actionType", ro.action_type, "maintenanceWindow", ro.mwindow, "filter",
-                         json_loads(ro.filter_json, 0, NULL) ?: json_object(), "groups", groups, "totals", totals);
+                         "actionType", ro.action_type, "maintenanceWindow", ro.mwindow, "confirmationRequired",
+                         (int)ro.confirm_required, "filter", json_loads(ro.filter_json, 0, NULL) ?: json_object(),
+                         "groups", groups, "totals", totals);
 }

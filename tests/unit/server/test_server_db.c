@@ -333,10 +333,13 @@ static void test_migration_from_v1(void **state)
         snprintf(path, sizeof path, "%s/server.db", dir);
         sqlite3 *h;
         assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-        char sql[768];
-        /* Back to schema 1: undo migrations 2 (soaks) and 3 (telemetry). */
+        char sql[1536];
+        /* Back to schema 1: undo migrations 2 (soaks), 3 (telemetry) and 4 (consent). */
         snprintf(sql, sizeof sql,
                  "ALTER TABLE rollouts DROP COLUMN soaks; DROP TABLE telemetry_records; DROP TABLE telemetry_state;"
+                 " ALTER TABLE rollouts DROP COLUMN confirm_required; ALTER TABLE actions DROP COLUMN confirmation;"
+                 " ALTER TABLE targets DROP COLUMN auto_confirm; ALTER TABLE targets DROP COLUMN auto_confirm_initiator;"
+                 " ALTER TABLE targets DROP COLUMN auto_confirm_remark; ALTER TABLE targets DROP COLUMN auto_confirm_at;"
                  " PRAGMA user_version=1;"
                  "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
                  " action_type, created, updated) VALUES('old', %lld, 'ready', '10,100', 90, 5, 77, 'forced', 1, 1);",
@@ -352,6 +355,7 @@ static void test_migration_from_v1(void **state)
         assert_int_equal(ro.groups[0], 10);
         assert_int_equal(ro.soak[0], 77);
         assert_int_equal(ro.soak[1], 77);
+        assert_false(ro.confirm_required);
         sdb_close(db);
         test_rmdir(dir);
 }
