@@ -10,10 +10,16 @@
 #include "base/err.h"
 #include "server-stub/db/db.h"
 
+/* A .berth bundle (kind "berth": signed name and version, module type "bApp") or a plain
+ * artifact (kind "plain": any file, with the software module's type, name and version
+ * text an operator gave). */
 struct sdb_bundle {
         int64_t id;
+        char kind[8];                   /* berth | plain */
         char name[SDB_NAME_MAX + 1];
-        int64_t version;
+        int64_t version;                /* berth: the signed version; plain: 0 */
+        char module_type[33];           /* DDI chunk "part": bApp, os, application, ... */
+        char module_version[65];        /* DDI chunk "version" */
         char filename[SDB_NAME_MAX + 40];
         char path[4096];
         uint64_t size;

@@ -85,6 +85,21 @@ static const char *const migrations[] = {
         "ALTER TABLE targets ADD COLUMN auto_confirm_initiator TEXT;"
         "ALTER TABLE targets ADD COLUMN auto_confirm_remark TEXT;"
         "ALTER TABLE targets ADD COLUMN auto_confirm_at INTEGER NOT NULL DEFAULT 0;",
+        /* 5: plain artifacts beside .berth bundles: a software module (type, name, version
+         * text) with any file. The table is rebuilt (SQLite cannot drop its UNIQUE(name,
+         * version)): each kind keeps its own uniqueness in a partial index. */
+        "CREATE TABLE bundles_new ("
+        "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'berth', name TEXT NOT NULL, version INTEGER NOT NULL,"
+        "  module_type TEXT NOT NULL DEFAULT 'bApp', module_version TEXT NOT NULL DEFAULT '',"
+        "  filename TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,"
+        "  sha256 TEXT NOT NULL, sha1 TEXT NOT NULL, md5 TEXT NOT NULL, created INTEGER NOT NULL);"
+        "INSERT INTO bundles_new(id, kind, name, version, module_type, module_version, filename, path, size,"
+        "  sha256, sha1, md5, created) SELECT id, 'berth', name, version, 'bApp', CAST(version AS TEXT), filename,"
+        "  path, size, sha256, sha1, md5, created FROM bundles;"
+        "DROP TABLE bundles;"
+        "ALTER TABLE bundles_new RENAME TO bundles;"
+        "CREATE UNIQUE INDEX bundles_berth ON bundles(name, version) WHERE kind='berth';"
+        "CREATE UNIQUE INDEX bundles_plain ON bundles(module_type, name, module_version) WHERE kind='plain';",
 };
 
 static const char *const status_names[_ACTION_STATUS_MAX] = {
@@ -192,7 +207,11 @@ int sdb_open(const char *path, struct sdb **ret, berr *e)
                 r = -EPROTO;
                 goto fail;
         }
-        /* Each migration and its version bump commit together. */
+        /* Each migration and its version bump commit together. Foreign keys are off meanwhile
+         * (a rebuilt table is dropped and renamed; SQLite checks them only outside a
+         * transaction) and checked once at the end. */
+        if (version < (int)ELEMENTSOF(migrations) && (r = sdb_exec(db, "PRAGMA foreign_keys=OFF")) < 0)
+                goto fail;
         for (int i = version; i < (int)ELEMENTSOF(migrations); i++) {
                 char bump[64];
                 snprintf(bump, sizeof bump, "PRAGMA user_version=%d", i + 1);
@@ -200,6 +219,21 @@ int sdb_open(const char *path, struct sdb **ret, berr *e)
                     (r = sdb_commit(db)) < 0) {
                         berr_set(e, r, "database %s: schema migration %d failed: %s", path, i + 1, sqlite3_errmsg(db->h));
                         sdb_rollback(db);
+                        goto fail;
+                }
+        }
+        if (version < (int)ELEMENTSOF(migrations)) {
+                sqlite3_stmt *fk;
+                bool broken = false;
+                if (sqlite3_prepare_v2(db->h, "PRAGMA foreign_key_check", -1, &fk, NULL) == SQLITE_OK) {
+                        broken = sqlite3_step(fk) == SQLITE_ROW;
+                        sqlite3_finalize(fk);
+                }
+                if ((r = sdb_exec(db, "PRAGMA foreign_keys=ON")) < 0)
+                        goto fail;
+                if (broken) {
+                        r = berr_set(e, -EPROTO, "database %s: a reference between tables is broken after the schema "
+                                                 "migration; restore the database from a backup", path);
                         goto fail;
                 }
         }

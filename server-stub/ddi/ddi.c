@@ -339,9 +339,11 @@ static void installed_base(struct ddi_ctx *c, bool put)
         }
         struct sdb_bundle b;
         if (c->t.installed_bundle > 0 && sdb_bundle_get(c->s->db, c->t.installed_bundle, &b) > 0)
-                http_reply_json(c->r, 200, json_pack("{s:s, s:I, s:I, s:I}", "name", b.name, "version", (json_int_t)b.version,
-                                                     "bundleId", (json_int_t)b.id, "actionId",
-                                                     (json_int_t)c->t.installed_action));
+                http_reply_json(c->r, 200,
+                                json_pack("{s:s, s:o, s:I, s:I}", "name", b.name, "version",
+                                          strcmp(b.kind, "plain") ? json_integer((json_int_t)b.version)
+                                                                  : json_string(b.module_version),
+                                          "bundleId", (json_int_t)b.id, "actionId", (json_int_t)c->t.installed_action));
         else
                 http_reply_error(c->r, 404, "installedBase.none", "no installation through this server is known for %s", c->cid);
 }

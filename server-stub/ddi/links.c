@@ -135,13 +135,13 @@ json_t *ddi_deployment_json(struct ddi_ctx *c, const struct sdb_action *a, const
         json_t *links = json_pack("{s:{s:s}}", "download", "href", art_base);
         if (!strncmp(art_base, "http://", 7))
                 json_object_set_new(links, "download-http", json_pack("{s:s}", "href", art_base));
-        char version[32];
-        snprintf(version, sizeof version, "%" PRId64, b->version);
         json_t *artifact = json_pack("{s:s, s:{s:s, s:s, s:s}, s:I, s:o}", "filename", b->filename, "hashes", "sha1",
                                      b->sha1, "md5", b->md5, "sha256", b->sha256, "size", (json_int_t)b->size,
                                      "_links", links);
-        json_t *chunk = json_pack("{s:s, s:s, s:s, s:[o]}", "part", "bApp", "version", version, "name", b->name,
-                                  "artifacts", artifact);
+        /* A .berth bundle is part "bApp", version its signed version; a plain artifact has
+         * the software module's type (os, application, ...) and version text. */
+        json_t *chunk = json_pack("{s:s, s:s, s:s, s:[o]}", "part", b->module_type, "version", b->module_version, "name",
+                                  b->name, "artifacts", artifact);
         json_t *dep = json_pack("{s:s, s:s, s:[o]}", "download", dl, "update", up, "chunks", chunk);
         if (a->mwindow[0] && !installed) {
                 bool open = mwindow_open(a->mwindow, now_seconds());
