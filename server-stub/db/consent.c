@@ -21,7 +21,8 @@ void sdb_sql_consent(const char *sql[_S_MAX])
                 "INSERT INTO action_status(action_id, time, execution, finished, details)"
                 " SELECT a.id, ?2, 'confirmation', 'confirmed', json_array('confirmed automatically: auto-confirm was"
                 " turned on by ' || IFNULL(NULLIF(t.auto_confirm_initiator, ''), 'the device') ||"
-                " CASE WHEN IFNULL(t.auto_confirm_remark, '') = '' THEN '' ELSE ' (' || t.auto_confirm_remark || ')' END)"
+                " CASE WHEN IFNULL(t.auto_confirm_remark, '') = '' THEN ''"
+                " ELSE ' (' || t.auto_confirm_remark || ')' END)"
                 " FROM actions a JOIN targets t ON t.id=a.target_id WHERE a.id=?1 AND a.confirmation='confirmed'";
         sql[S_AUTOCONF_GET] = "SELECT auto_confirm, IFNULL(auto_confirm_initiator,''), IFNULL(auto_confirm_remark,''),"
                               " auto_confirm_at FROM targets WHERE id=?";

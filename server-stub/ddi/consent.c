@@ -38,10 +38,8 @@ void ddi_confirmation_base(struct ddi_ctx *c)
                 json_object_set_new(state, "activatedAt", json_integer((json_int_t)ac.activated_at * 1000));
         }
         json_t *links = json_object();
-        if (ac.active)
-                json_object_set_new(links, "deactivateAutoConfirm", ddi_href(c->base, "/confirmationBase/deactivateAutoConfirm"));
-        else
-                json_object_set_new(links, "activateAutoConfirm", ddi_href(c->base, "/confirmationBase/activateAutoConfirm"));
+        const char *toggle = ac.active ? "deactivateAutoConfirm" : "activateAutoConfirm";
+        json_object_set_new(links, toggle, ddi_href(c->base, "/confirmationBase/%s", toggle));
         if (w == 1 && a.status != ACTION_CANCELING && sdb_confirmation_pending(a.confirmation))
                 json_object_set_new(links, "confirmationBase",
                                     ddi_href(c->base, "/confirmationBase/%" PRId64 "?c=%" PRId64, a.id,
@@ -127,7 +125,8 @@ void ddi_autoconfirm(struct ddi_ctx *c, bool on)
         }
         k = sdb_autoconfirm_set(c->s->db, c->t.id, on, initiator, remark);
         if (k == -EALREADY && on) {
-                http_reply_error(c->r, 409, "autoConfirm.active", "auto-confirm is already active for target %s", c->cid);
+                http_reply_error(c->r, 409, "autoConfirm.active", "auto-confirm is already active for target %s",
+                                 c->cid);
                 return;
         }
         if (k < 0 && k != -EALREADY) {
