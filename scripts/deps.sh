@@ -15,7 +15,7 @@ PKGS=(
   busybox-static sqlite3 openssl curl jq zstd gzip tar xxd python3 procps psmisc
   iproute2 util-linux time bc python3-nacl
   apache2-utils
-  wrk swupdate
+  wrk swupdate cpio
   libprotobuf-dev protobuf-compiler python3-protobuf
   # packaging (issue 9): .deb build + lintian, systemd-analyze/journald, sysext, USB stick tests
   debhelper dpkg-dev fakeroot lintian adduser systemd udev squashfs-tools patchelf dosfstools mtools

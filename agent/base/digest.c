@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct sha256_ctx {
@@ -75,6 +77,62 @@ int sha256_buf_str(const void *data, size_t len, char out[DIGEST_STR_LEN + 1])
         memcpy(out, DIGEST_PREFIX, 7);
         hex_encode(md, 32, out + 7);
         return 0;
+}
+
+struct digest_ctx {
+        EVP_MD_CTX *md;
+};
+
+int digest_new(enum digest_alg alg, digest_ctx **ret)
+{
+        const EVP_MD *md = alg == DIGEST_SHA256 ? EVP_sha256() : alg == DIGEST_SHA1 ? EVP_sha1()
+                         : alg == DIGEST_MD5    ? EVP_md5()
+                                                : NULL;
+        if (!md)
+                return -EINVAL;
+        digest_ctx *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->md = EVP_MD_CTX_new();
+        if (!c->md || EVP_DigestInit_ex(c->md, md, NULL) != 1) {
+                digest_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+void digest_free(digest_ctx *c)
+{
+        if (!c)
+                return;
+        EVP_MD_CTX_free(c->md);
+        free(c);
+}
+
+int digest_update(digest_ctx *c, const void *data, size_t len)
+{
+        return EVP_DigestUpdate(c->md, data, len) == 1 ? 0 : -EIO;
+}
+
+int digest_final_hex(digest_ctx *c, char *out, size_t size)
+{
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        if (EVP_DigestFinal_ex(c->md, md, &n) != 1)
+                return -EIO;
+        if (size < 2 * (size_t)n + 1)
+                return -ENOBUFS;
+        hex_encode(md, n, out);
+        return 0;
+}
+
+int hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32])
+{
+        unsigned n = 0;
+        if (key_len > INT32_MAX)
+                return -EINVAL;
+        return HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) && n == 32 ? 0 : -EIO;
 }
 
 bool digest_valid(const char *s)

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* digest.h — SHA-256 through libcrypto's EVP (uses the CPU's SHA extensions).
+/* digest.h — SHA-256 through libcrypto's EVP (uses the CPU's SHA extensions), and the
+ * other digests protocols name (SHA-1, MD5 for hawkBit's artifact hashes; HMAC-SHA256).
+ * The only module that includes libcrypto's headers.
  *
  * OCI digests are "sha256:" + 64 lowercase hex digits; digest_valid() is the only
  * gate for strings that later become file names in the content store.
@@ -24,6 +26,19 @@ int sha256_final_str(sha256_ctx *c, char out[DIGEST_STR_LEN + 1]);
 /* One-shot helpers. */
 int sha256_buf_raw(const void *data, size_t len, uint8_t out[32]);
 int sha256_buf_str(const void *data, size_t len, char out[DIGEST_STR_LEN + 1]);
+/* Streaming digests by algorithm. SHA-1 and MD5 only describe artifacts to protocols that
+ * ask for them (hawkBit DDI); nothing berth trusts rests on them. */
+enum digest_alg { DIGEST_SHA256, DIGEST_SHA1, DIGEST_MD5 };
+typedef struct digest_ctx digest_ctx;
+int digest_new(enum digest_alg alg, digest_ctx **ret);
+void digest_free(digest_ctx *c);
+int digest_update(digest_ctx *c, const void *data, size_t len);
+/* Writes the lowercase hex digest into out (size ≥ 2 × digest size + 1: 65, 41 or 33);
+ * the context is finished afterwards. */
+int digest_final_hex(digest_ctx *c, char *out, size_t size);
+
+/* HMAC-SHA256 (RFC 2104) of data under key. */
+int hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32]);
 
 /* True for "sha256:" followed by exactly 64 lowercase hex digits and nothing else. */
 bool digest_valid(const char *s);

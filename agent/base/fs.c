@@ -93,11 +93,34 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         return fsync_parent(path);
 }
 
+static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len);
+
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        return read_fd_bounded(fd, max, ret, ret_len);
+}
+
+int read_secret_file(const char *path, size_t max, char **ret, size_t *ret_len, mode_t *ret_mode)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        /* The mode of the file that was opened, not of whatever the path names later. */
+        if (ret_mode)
+                *ret_mode = st.st_mode & 07777;
+        if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXO | S_IWGRP)))
+                return -EPERM;
+        return read_fd_bounded(fd, max, ret, ret_len);
+}
+
+static int read_fd_bounded(int fd, size_t max, char **ret, size_t *ret_len)
+{
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;

@@ -19,6 +19,10 @@ int fsync_parent(const char *path);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* Reads a whole regular file of at most max bytes; *ret is NUL-terminated. -EFBIG if larger. */
 int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len);
+/* As read_file_bounded() for a file holding a secret (a token, a key): -EPERM when others
+ * have any access to it or its group may write it (0600 and 0640 pass, 0644 does not).
+ * *ret_mode (may be NULL) gets the file's mode bits whenever it could be opened. */
+int read_secret_file(const char *path, size_t max, char **ret, size_t *ret_len, mode_t *ret_mode);
 /* Writes all of buf, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 /* Bytes available to an unprivileged-style writer on the filesystem holding path. */

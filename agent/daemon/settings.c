@@ -107,7 +107,11 @@ static int read_token(const struct berth_config *c, const char *key, const char 
         if (f && *f) {
                 char *buf = NULL;
                 size_t len = 0;
-                int r = read_file_bounded(f, TOKEN_MAX, &buf, &len);
+                mode_t mode = 0;
+                int r = read_secret_file(f, TOKEN_MAX, &buf, &len, &mode);
+                if (r == -EPERM)
+                        return berr_set(e, r, "%s %s is readable by others or writable by its group (mode %04o); "
+                                              "chmod 600 it", file_key, f, (unsigned)mode);
                 if (r < 0)
                         return berr_set(e, r, "cannot read %s %s: %s", file_key, f, strerror(-r));
                 while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* range.c — HTTP Range header parsing (RFC 9110 §14), single ranges only. */
-#include "artifact/artifact.h"
+#include "server-stub/artifact/artifact.h"
 
 #include <ctype.h>
 #include <errno.h>

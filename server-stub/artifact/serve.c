@@ -5,7 +5,7 @@
  * is never read into memory. A file whose size changed since upload is refused (500)
  * rather than served inconsistently with its advertised hashes.
  */
-#include "artifact/artifact.h"
+#include "server-stub/artifact/artifact.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http/http.h"
+#include "server-stub/http/http.h"
 
 void artifact_serve(struct http_request *req, const char *path, const char *filename, uint64_t size, const char *sha256)
 {

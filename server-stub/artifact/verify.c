@@ -4,7 +4,7 @@
  * The whole file is read once: signatures (k-of-n against the trust dir) → manifest →
  * every blob's digest → canonical end of archive. Only then is the bundle deployable.
  */
-#include "artifact/artifact.h"
+#include "server-stub/artifact/artifact.h"
 
 #include <errno.h>
 #include <fcntl.h>

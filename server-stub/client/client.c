@@ -4,7 +4,7 @@
  * Each subcommand is one request; the JSON answer is printed indented on stdout, an error
  * answer's message on stderr with exit code 1. Usage errors exit 2.
  */
-#include "client/client.h"
+#include "server-stub/client/client.h"
 
 #include <errno.h>
 #include <fcntl.h>

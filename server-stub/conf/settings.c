@@ -5,7 +5,7 @@
  * point at (tokens, PEM files) and creates the admin token on first start. Nothing here
  * opens sockets or the database.
  */
-#include "conf/settings.h"
+#include "server-stub/conf/settings.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth/auth.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "core/server.h"
+#include "server-stub/auth/auth.h"
+#include "server-stub/core/server.h"
 
 #define MAX_PEM 65536
 #define MAX_TOKEN_FILE 4096
@@ -25,12 +25,14 @@
 
 static const char *const known_keys[] = {
         "server.state_dir", "server.trust_dir", "server.tenant", "server.ports_file", "server.log_level",
-        "ddi.listen", "ddi.public_url", "ddi.cert", "ddi.key", "ddi.client_ca", "ddi.require_client_cert",
+        "ddi.listen", "ddi.public_url", "ddi.allowed_hosts", "ddi.cert", "ddi.key", "ddi.client_ca", "ddi.require_client_cert",
         "ddi.gateway_token", "ddi.gateway_token_file", "ddi.auto_register", "ddi.polling_sleep", "ddi.threads",
-        "ddi.max_connections", "ddi.idle_timeout", "ddi.max_body", "ddi.tls_priorities",
+        "ddi.max_connections", "ddi.max_connections_per_address", "ddi.request_timeout", "ddi.idle_timeout",
+        "ddi.max_body", "ddi.tls_priorities",
         "mgmt.listen", "mgmt.admin_token", "mgmt.admin_token_file", "mgmt.cert", "mgmt.key", "mgmt.ca_file",
-        "mgmt.max_bundle_size", "mgmt.max_body",
-        "rollout.tick_ms", "bundles.insecure_skip_verify", "telemetry.keep", NULL,
+        "mgmt.max_bundle_size", "mgmt.max_body", "mgmt.max_connections", "mgmt.max_connections_per_address",
+        "mgmt.request_timeout", "mgmt.idle_timeout",
+        "rollout.tick_ms", "bundles.insecure_skip_verify", "telemetry.keep", "server.new_token_key", NULL,
 };
 
 static void warn_unknown(const char *key, void *ud)
@@ -38,11 +40,17 @@ static void warn_unknown(const char *key, void *ud)
         log_warning("config: unknown key '%s' ignored", key);
 }
 
+/* Reads a secret (a token) from a file only others cannot read. */
 static int read_trimmed(const char *path, size_t max, char **ret, berr *e)
 {
         char *buf;
         size_t len;
-        int r = read_file_bounded(path, max, &buf, &len);
+        mode_t mode = 0;
+        int r = read_secret_file(path, max, &buf, &len, &mode);
+        if (r == -EPERM)
+                return berr_set(e, r, "%s holds a secret but is readable by others or writable by its group "
+                                      "(mode %04o); chmod 600 it (640 to share it with the service's group)",
+                                path, (unsigned)mode);
         if (r < 0)
                 return berr_set(e, r, "cannot read %s: %s", path, strerror(-r));
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
@@ -80,6 +88,7 @@ void settings_free(struct server *s)
         free(s->trust_dir);
         free(s->tenant);
         free(s->public_url);
+        free(s->allowed_hosts);
         free(s->gateway_token);
         free(s->admin_token);
 }
@@ -103,6 +112,44 @@ int settings_admin_token(struct server *s, const struct berth_config *c, berr *e
         return s->admin_token ? 0 : -ENOMEM;
 }
 
+int settings_token_key(struct server *s, const struct berth_config *c, int64_t keyed, berr *e)
+{
+        _cleanup_free_ char *p = path_join(s->state_dir, "token.key");
+        if (!p)
+                return -ENOMEM;
+        int r;
+        if (access(p, F_OK) == 0) {
+                _cleanup_free_ char *hex = NULL;
+                if ((r = read_trimmed(p, MAX_TOKEN_FILE, &hex, e)) < 0)
+                        return r;
+                if (auth_key_parse(hex, s->token_key) < 0)
+                        return berr_set(e, -EBADMSG, "%s is not 64 lowercase hex characters; restore it from the "
+                                                     "backup of %s", p, s->state_dir);
+                return 0;
+        }
+        bool fresh = false;
+        if ((r = config_get_bool(c, "server.new_token_key", false, &fresh, e)) < 0)
+                return r;
+        if (keyed > 0 && !fresh)
+                return berr_set(e, -ENOENT,
+                                "%s is missing, but the tokens of %lld targets are hashed with it: restore it from "
+                                "the backup of %s (it belongs with server.db). If it is lost, start once with "
+                                "--set server.new_token_key=true and re-issue those targets' tokens (target add)",
+                                p, (long long)keyed, s->state_dir);
+        char hex[2 * AUTH_KEY_LEN + 1];
+        if ((r = auth_key_new(s->token_key)) < 0)
+                return berr_set(e, r, "cannot make a token key: no random bytes");
+        auth_key_format(s->token_key, hex);
+        if ((r = write_file_atomic(p, hex, strlen(hex), 0600)) < 0)
+                return berr_set(e, r, "cannot create the token key %s: %s", p, strerror(-r));
+        if (keyed > 0)
+                log_warning("made a new token key %s: the tokens of %lld targets no longer work until they are "
+                            "re-issued (target add)", p, (long long)keyed);
+        else
+                log_notice("created the token key %s (target tokens are stored as HMAC-SHA256 under it)", p);
+        return 0;
+}
+
 int settings_load(struct server *s, const struct berth_config *c, berr *e)
 {
         int r;
@@ -118,6 +165,12 @@ int settings_load(struct server *s, const struct berth_config *c, berr *e)
                 return -ENOMEM;
         if (s->public_url && strlen(s->public_url) > 0 && s->public_url[strlen(s->public_url) - 1] == '/')
                 s->public_url[strlen(s->public_url) - 1] = 0;
+        if (s->public_url && strncmp(s->public_url, "https://", 8) && strncmp(s->public_url, "http://", 7))
+                return berr_set(e, -EINVAL, "config ddi.public_url '%s' must start with https:// (or http://)",
+                                s->public_url);
+        const char *ah = config_get(c, "ddi.allowed_hosts", NULL);
+        if (ah && !(s->allowed_hosts = strdup(ah)))
+                return -ENOMEM;
         if ((r = config_get_bool(c, "ddi.require_client_cert", false, &s->require_client_cert, e)) < 0 ||
             (r = config_get_bool(c, "ddi.auto_register", false, &s->auto_register, e)) < 0 ||
             (r = config_get_bool(c, "bundles.insecure_skip_verify", false, &s->insecure_skip_verify, e)) < 0)

@@ -5,7 +5,7 @@
  * Shutdown order is the reverse of start: listeners first (no new requests), then the
  * engine (last tick, last poll flush), then the database.
  */
-#include "core/server.h"
+#include "server-stub/core/server.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -20,12 +20,14 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "conf/settings.h"
-#include "db/db.h"
-#include "ddi/ddi.h"
-#include "http/http.h"
-#include "mgmt/mgmt.h"
-#include "rollout/rollout.h"
+#include "server-stub/conf/settings.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/ddi/ddi.h"
+#include "server-stub/http/http.h"
+#include "server-stub/http/linger.h"
+#include "server-stub/mgmt/mgmt.h"
+#include "server-stub/rollout/rollout.h"
 
 static int write_ports(const char *path, unsigned ddi, unsigned mgmt, berr *e)
 {
@@ -67,7 +69,8 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         struct server s = {0};
         _cleanup_free_ char *dbpath = NULL, *ddi_cert = NULL, *ddi_key = NULL, *ddi_ca = NULL, *mgmt_cert = NULL, *mgmt_key = NULL;
         struct http_server *ddi = NULL, *mgmt = NULL;
-        uint64_t threads, max_conn, idle, max_body, max_bundle, mgmt_body, tick;
+        uint64_t threads, max_conn, per_addr, req_to, idle, max_body, max_bundle, mgmt_body, tick;
+        uint64_t m_conn, m_per_addr, m_req_to, m_idle;
         if ((r = settings_load(&s, c, e)) < 0)
                 goto out;
         /* Uploads interrupted by a crash left their spool files behind: none is ever
@@ -82,7 +85,13 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         if ((r = config_get_u64(c, "ddi.threads", ncpu > 0 ? (uint64_t)ncpu : 2, &threads, e)) < 0 ||
             (r = config_get_u64(c, "ddi.max_connections", 20000, &max_conn, e)) < 0 ||
+            (r = config_get_u64(c, "ddi.max_connections_per_address", 1000, &per_addr, e)) < 0 ||
+            (r = config_get_u64(c, "ddi.request_timeout", 10, &req_to, e)) < 0 ||
             (r = config_get_u64(c, "ddi.idle_timeout", 120, &idle, e)) < 0 ||
+            (r = config_get_u64(c, "mgmt.max_connections", 64, &m_conn, e)) < 0 ||
+            (r = config_get_u64(c, "mgmt.max_connections_per_address", 16, &m_per_addr, e)) < 0 ||
+            (r = config_get_u64(c, "mgmt.request_timeout", 10, &m_req_to, e)) < 0 ||
+            (r = config_get_u64(c, "mgmt.idle_timeout", 60, &m_idle, e)) < 0 ||
             (r = config_get_u64(c, "ddi.max_body", 65536, &max_body, e)) < 0 ||
             (r = config_get_u64(c, "mgmt.max_bundle_size", 8ULL << 30, &max_bundle, e)) < 0 ||
             (r = config_get_u64(c, "mgmt.max_body", 16ULL << 20, &mgmt_body, e)) < 0 ||
@@ -90,6 +99,18 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
                 goto out;
         if (threads == 0 || threads > 256 || tick == 0 || tick > 60000) {
                 r = berr_set(e, -EINVAL, "config ddi.threads must be 1-256 and rollout.tick_ms 1-60000");
+                goto out;
+        }
+        if (max_conn == 0 || max_conn > 1000000 || m_conn == 0 || m_conn > 10000 || per_addr > max_conn ||
+            m_per_addr > m_conn) {
+                r = berr_set(e, -EINVAL, "config ddi.max_connections must be 1-1000000 and mgmt.max_connections 1-10000; "
+                                         "a max_connections_per_address (0: no limit) at most its max_connections");
+                goto out;
+        }
+        if (req_to == 0 || req_to > 3600 || idle == 0 || idle > 86400 || m_req_to == 0 || m_req_to > 3600 ||
+            m_idle == 0 || m_idle > 86400) {
+                r = berr_set(e, -EINVAL, "config request_timeout must be 1-3600 seconds and idle_timeout 1-86400 "
+                                         "(ddi and mgmt)");
                 goto out;
         }
         if ((r = settings_pem(c, "ddi.cert", &ddi_cert, e)) < 0 || (r = settings_pem(c, "ddi.key", &ddi_key, e)) < 0 ||
@@ -114,7 +135,7 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         if (!mgmt_cert && strncmp(ml, "127.", 4) && strncmp(ml, "[::1]", 5))
                 log_warning("management listener %s is not on loopback and has no TLS (mgmt.cert): "
                             "the admin token travels in clear text", ml);
-        raise_fd_limit((uint64_t)max_conn + 64);
+        raise_fd_limit(max_conn + m_conn + 2 * LINGER_MAX_SOCKETS + 64);
 
         sigset_t mask;
         sigemptyset(&mask);
@@ -127,6 +148,13 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         dbpath = path_join(s.state_dir, "server.db");
         if (!dbpath || (r = sdb_open(dbpath, &s.db, e)) < 0)
                 goto out;
+        int64_t keyed = 0;
+        if ((r = sdb_targets_keyed(s.db, &keyed)) < 0) {
+                berr_set(e, r, "cannot read the targets of %s", dbpath);
+                goto out;
+        }
+        if ((r = settings_token_key(&s, c, keyed, e)) < 0)
+                goto out;
         if ((r = engine_start(&s, (unsigned)tick, &s.engine, e)) < 0)
                 goto out;
 
@@ -135,6 +163,7 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
                 .cert_pem = ddi_cert, .key_pem = ddi_key, .client_ca_pem = ddi_ca,
                 .tls_priorities = config_get(c, "ddi.tls_priorities", NULL),
                 .threads = (unsigned)threads, .max_connections = (unsigned)max_conn,
+                .max_per_address = (unsigned)per_addr, .request_timeout = (unsigned)req_to,
                 .idle_timeout = (unsigned)idle, .max_body = max_body,
                 .handler = ddi_handle, .userdata = &s,
         };
@@ -143,7 +172,10 @@ int server_run(const char *config_path, char *const *overrides, berr *e)
         struct http_listen_opts mopts = {
                 .address = ml,
                 .cert_pem = mgmt_cert, .key_pem = mgmt_key,
-                .threads = 0, .max_connections = 64, .idle_timeout = 600,
+                /* A thread per connection: a handler may verify a bundle of gigabytes for
+                 * minutes, which must not stall the other connections of a pool thread. */
+                .threads = 0, .max_connections = (unsigned)m_conn, .max_per_address = (unsigned)m_per_addr,
+                .request_timeout = (unsigned)m_req_to, .idle_timeout = (unsigned)m_idle,
                 .max_body = mgmt_body, .max_spool = max_bundle, .spool_dir = s.spool_dir,
                 .handler = mgmt_handle, .spool = mgmt_spool, .userdata = &s,
         };

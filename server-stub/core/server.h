@@ -25,13 +25,15 @@ struct server {
         char *trust_dir;
         char *tenant;
         /* [ddi] */
-        char *public_url;               /* NULL: derive from the Host header */
+        char *public_url;               /* NULL: links from the Host header, once it passed host_allowed */
+        char *allowed_hosts;            /* ddi.allowed_hosts: names the Host header may give; NULL: none */
         char *gateway_token;            /* NULL: gateway tokens disabled */
         bool require_client_cert;
         bool auto_register;
         char polling_sleep[16];         /* "HH:MM:SS" */
         /* [mgmt] */
         char *admin_token;
+        uint8_t token_key[32];          /* STATE/token.key: the key of target token hashes */
         /* [bundles] */
         bool insecure_skip_verify;
         /* [telemetry] */

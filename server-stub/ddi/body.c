@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* body.c — DDI request body parsers (see body.h). */
-#include "ddi/body.h"
+#include "server-stub/ddi/body.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -39,6 +39,23 @@ void ddi_feedback_done(struct ddi_feedback *f)
         f->details_json = NULL;
 }
 
+/* details: an array of at most DDI_MAX_DETAILS strings of at most DDI_MAX_DETAIL_LEN
+ * bytes, as compact JSON text in *ret. */
+static int details_from(json_t *d, const char *where, char **ret, berr *e)
+{
+        size_t i;
+        json_t *x;
+        if (!json_is_array(d) || json_array_size(d) > DDI_MAX_DETAILS)
+                return berr_set(e, -EINVAL, "%s must be an array of at most %d strings", where, DDI_MAX_DETAILS);
+        json_array_foreach(d, i, x) {
+                if (!json_is_string(x) || json_string_length(x) > DDI_MAX_DETAIL_LEN)
+                        return berr_set(e, -EINVAL, "%s[%zu] must be a string of at most %d bytes", where, i,
+                                        DDI_MAX_DETAIL_LEN);
+        }
+        *ret = json_dumps(d, JSON_COMPACT);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static int feedback_from(json_t *j, struct ddi_feedback *f, berr *e)
 {
         json_t *status = json_object_get(j, "status");
@@ -68,21 +85,7 @@ static int feedback_from(json_t *j, struct ddi_feedback *f, berr *e)
                 f->code = json_integer_value(code);
         }
         json_t *d = json_object_get(status, "details");
-        if (d) {
-                size_t i;
-                json_t *x;
-                if (!json_is_array(d) || json_array_size(d) > DDI_MAX_DETAILS)
-                        return berr_set(e, -EINVAL, "status.details must be an array of at most %d strings", DDI_MAX_DETAILS);
-                json_array_foreach(d, i, x) {
-                        if (!json_is_string(x) || json_string_length(x) > DDI_MAX_DETAIL_LEN)
-                                return berr_set(e, -EINVAL, "status.details[%zu] must be a string of at most %d bytes", i,
-                                                DDI_MAX_DETAIL_LEN);
-                }
-                f->details_json = json_dumps(d, JSON_COMPACT);
-                if (!f->details_json)
-                        return -ENOMEM;
-        }
-        return 0;
+        return d ? details_from(d, "status.details", &f->details_json, e) : 0;
 }
 
 int ddi_parse_feedback(const char *buf, size_t len, struct ddi_feedback *ret, berr *e)
@@ -157,6 +160,65 @@ int ddi_apply_config_data(const char *buf, size_t len, const char *current, char
         r = *ret ? has_tm : -ENOMEM;
 out:
         json_decref(attrs);
+        json_decref(j);
+        return r;
+}
+
+void ddi_confirmation_done(struct ddi_confirmation *c)
+{
+        if (!c)
+                return;
+        free(c->details_json);
+        c->details_json = NULL;
+}
+
+int ddi_parse_confirmation(const char *buf, size_t len, struct ddi_confirmation *ret, berr *e)
+{
+        struct ddi_confirmation c = {.code = INT64_MIN};
+        json_t *j = load(buf, len, e);
+        if (!j)
+                return -EBADMSG;
+        const char *v = json_string_value(json_object_get(j, "confirmation"));
+        json_t *code = json_object_get(j, "code"), *d = json_object_get(j, "details");
+        int r = 0;
+        if (!json_is_object(j) || !v || (strcmp(v, "confirmed") && strcmp(v, "denied")))
+                r = berr_set(e, -EINVAL, "confirmation feedback needs \"confirmation\": \"confirmed\" or \"denied\"");
+        else if (code && !json_is_integer(code))
+                r = berr_set(e, -EINVAL, "confirmation feedback: \"code\" must be an integer");
+        else if (d)
+                r = details_from(d, "details", &c.details_json, e);
+        if (r == 0) {
+                c.confirmed = !strcmp(v, "confirmed");
+                if (code)
+                        c.code = json_integer_value(code);
+                *ret = c;
+        } else
+                ddi_confirmation_done(&c);
+        json_decref(j);
+        return r;
+}
+
+int ddi_parse_autoconfirm(const char *buf, size_t len, char initiator[DDI_MAX_INITIATOR + 1],
+                          char remark[DDI_MAX_REMARK + 1], berr *e)
+{
+        initiator[0] = remark[0] = 0;
+        if (len == 0)
+                return 0;
+        json_t *j = load(buf, len, e);
+        if (!j)
+                return -EBADMSG;
+        json_t *i = json_object_get(j, "initiator"), *rm = json_object_get(j, "remark");
+        int r = 0;
+        if (!json_is_object(j) || (i && !json_is_null(i) && !json_is_string(i)) ||
+            (rm && !json_is_null(rm) && !json_is_string(rm)) ||
+            (json_is_string(i) && json_string_length(i) > DDI_MAX_INITIATOR) ||
+            (json_is_string(rm) && json_string_length(rm) > DDI_MAX_REMARK))
+                r = berr_set(e, -EINVAL, "activateAutoConfirm takes {\"initiator\": string ≤ %d bytes, \"remark\": "
+                                         "string ≤ %d bytes}, both optional", DDI_MAX_INITIATOR, DDI_MAX_REMARK);
+        else {
+                snprintf(initiator, DDI_MAX_INITIATOR + 1, "%s", json_string_value(i) ?: "");
+                snprintf(remark, DDI_MAX_REMARK + 1, "%s", json_string_value(rm) ?: "");
+        }
         json_decref(j);
         return r;
 }

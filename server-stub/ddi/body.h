@@ -7,11 +7,12 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
-#include "ddi/telemetry.h"
+#include "server-stub/ddi/telemetry.h"
 
 #define DDI_MAX_DETAILS 100
 #define DDI_MAX_DETAIL_LEN 4096
@@ -40,6 +41,23 @@ void ddi_feedback_done(struct ddi_feedback *f);
  * it never becomes an attribute. Returns 0 when there was no telemetry, 1 when *tm holds
  * a batch sent beside attributes, 2 when the request carried nothing but the batch. */
 int ddi_apply_config_data(const char *buf, size_t len, const char *current, char **ret, struct tm_batch *tm, berr *e);
+
+/* hawkBit's confirmation feedback: {"confirmation": "confirmed"|"denied", "code": N,
+ * "details": [strings]} (code and details optional). */
+struct ddi_confirmation {
+        bool confirmed;
+        int64_t code;                           /* INT64_MIN: absent */
+        char *details_json;                     /* compact JSON array text, or NULL */
+};
+int ddi_parse_confirmation(const char *buf, size_t len, struct ddi_confirmation *ret, berr *e);
+void ddi_confirmation_done(struct ddi_confirmation *c);
+
+#define DDI_MAX_INITIATOR 128
+#define DDI_MAX_REMARK 256
+/* hawkBit's activateAutoConfirm body: {"initiator": "...", "remark": "..."}, both optional;
+ * an empty body is the same as {}. */
+int ddi_parse_autoconfirm(const char *buf, size_t len, char initiator[DDI_MAX_INITIATOR + 1],
+                          char remark[DDI_MAX_REMARK + 1], berr *e);
 
 /* {"name": "...", "version": "..."} of the berth installedBase extension. */
 int ddi_parse_installed(const char *buf, size_t len, char name[DDI_MAX_NAME + 1], char version[DDI_MAX_VERSION + 1],

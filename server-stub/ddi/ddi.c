@@ -5,7 +5,9 @@
  * target exists, and every failure is the same 401, so a caller learns nothing about which
  * controllerIds are registered. The poll path does two indexed lookups and no writes.
  */
-#include "ddi/ddi.h"
+#include "server-stub/ddi/ddi.h"
+
+#include "server-stub/ddi/ddi_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,26 +17,24 @@
 #include <string.h>
 #include <strings.h>
 
-#include "artifact/artifact.h"
-#include "auth/auth.h"
 #include "base/cleanup.h"
+#include "base/digest.h"
 #include "base/log.h"
 #include "base/timeutil.h"
-#include "core/server.h"
-#include "db/db.h"
-#include "ddi/body.h"
-#include "http/http.h"
-#include "rollout/rollout.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/auth/auth.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/actions.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/consent.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/db/telemetry.h"
+#include "server-stub/ddi/body.h"
+#include "server-stub/http/http.h"
+#include "server-stub/rollout/rollout.h"
 
 #define MAX_SEGMENTS 10
-
-struct ddi_ctx {
-        struct server *s;
-        struct http_request *r;
-        const char *cid;
-        struct sdb_target t;
-        char base[1024];        /* https://host/{tenant}/controller/v1/{cid} */
-};
 
 static bool cid_valid(const char *c)
 {
@@ -45,19 +45,6 @@ static bool cid_valid(const char *c)
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                       strchr("._:-", *c)))
                         return false;
-        return true;
-}
-
-static bool parse_id(const char *s, int64_t *ret)
-{
-        char *end;
-        if (!s || !*s || *s == '-' || *s == '+')
-                return false;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end || v <= 0)
-                return false;
-        *ret = v;
         return true;
 }
 
@@ -86,11 +73,14 @@ static int authenticate(struct ddi_ctx *c)
         enum auth_scheme sch = auth_parse(http_header(c->r, "Authorization"), &tok);
         bool ok = false, gateway = false;
         if (sch == AUTH_TARGET_TOKEN) {
-                char h[65];
-                auth_token_hash(tok, h);
-                /* Compare against a dummy when the target is unknown: same work, same answer. */
-                static const char dummy[] = "0000000000000000000000000000000000000000000000000000000000000000";
-                ok = auth_equal(h, found && c->t.token_hash[0] ? c->t.token_hash : dummy) && found && c->t.token_hash[0];
+                /* An unknown target is checked against "": same work, same answer. */
+                int m = auth_token_check(s->token_key, tok, found ? c->t.token_hash : "");
+                ok = found && m > 0;
+                char h[AUTH_HASH_SIZE];
+                /* A hash from before the token key: store the keyed one (once, on first use). */
+                if (ok && m == AUTH_MATCH_LEGACY && auth_token_hash(s->token_key, tok, h) == 0 &&
+                    sdb_target_rekey(s->db, c->t.id, c->t.token_hash, h) == 0)
+                        log_info("target %s: token hash re-keyed (HMAC-SHA256 under the token key)", c->cid);
         } else if (sch == AUTH_GATEWAY_TOKEN) {
                 ok = gateway = s->gateway_token && auth_equal(tok, s->gateway_token);
         } else if (sch == AUTH_NONE && cn && !strcmp(cn, c->cid)) {
@@ -117,26 +107,47 @@ static int authenticate(struct ddi_ctx *c)
         return 1;
 }
 
-static void build_base(struct ddi_ctx *c)
+/* Whether an If-None-Match header (a list of entity tags, weak or strong, or "*") names
+ * etag (a quoted strong tag). */
+static bool etag_listed(const char *inm, const char *etag)
 {
-        const char *host = http_header(c->r, "Host");
-        if (c->s->public_url)
-                snprintf(c->base, sizeof c->base, "%s/%s/controller/v1/%s", c->s->public_url, c->s->tenant, c->cid);
-        else
-                snprintf(c->base, sizeof c->base, "%s://%s/%s/controller/v1/%s", http_is_tls(c->r) ? "https" : "http",
-                         host ? host : "localhost", c->s->tenant, c->cid);
+        size_t n = strlen(etag);
+        for (const char *p = inm; p && *p;) {
+                p += strspn(p, " \t,");
+                if (!strncmp(p, "W/", 2))
+                        p += 2;
+                size_t k = strcspn(p, " \t,");
+                if ((k == 1 && *p == '*') || (k == n && !strncmp(p, etag, n)))
+                        return true;
+                p += k;
+        }
+        return false;
 }
 
-static json_t *href(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *href(const char *base, const char *fmt, ...)
+/* Answers a poll: 200 with the body and its ETag, or 304 when the client already holds
+ * that body (If-None-Match). The ETag is a digest of the body itself, so it changes with
+ * everything a target should see: a new or canceled action, a confirmation asked for,
+ * the request for attributes, the polling time, an installed version. */
+static void reply_poll(struct http_request *r, json_t *body)
 {
-        char tail[256], url[1400];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(tail, sizeof tail, fmt, ap);
-        va_end(ap);
-        snprintf(url, sizeof url, "%s%s", base, tail);
-        return json_pack("{s:s}", "href", url);
+        _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+        uint8_t d[32];
+        if (!text || sha256_buf_raw(text, strlen(text), d) < 0) {
+                http_reply_json(r, 200, body);
+                return;
+        }
+        char etag[40] = "\"";
+        hex_encode(d, 16, etag + 1);
+        strcat(etag, "\"");
+        http_add_header(r, "ETag", etag);
+        http_add_header(r, "Cache-Control", "no-cache");
+        const char *inm = http_header(r, "If-None-Match");
+        if (inm && etag_listed(inm, etag)) {
+                json_decref(body);
+                http_reply_empty(r, 304);
+                return;
+        }
+        http_reply_json(r, 200, body);
 }
 
 static void base_poll(struct ddi_ctx *c)
@@ -150,102 +161,54 @@ static void base_poll(struct ddi_ctx *c)
         sdb_note_poll(c->s->db, c->t.id, now_seconds());
         json_t *links = json_object();
         if (k == 1 && a.status == ACTION_CANCELING)
-                json_object_set_new(links, "cancelAction", href(c->base, "/cancelAction/%" PRId64, a.id));
+                json_object_set_new(links, "cancelAction", ddi_href(c->base, "/cancelAction/%" PRId64, a.id));
+        else if (k == 1 && sdb_confirmation_pending(a.confirmation))
+                /* The deployment is only linked once the target confirmed it. */
+                json_object_set_new(links, "confirmationBase",
+                                    ddi_href(c->base, "/confirmationBase/%" PRId64 "?c=%" PRId64, a.id,
+                                             a.id * 31 + a.bundle_id));
         else if (k == 1)
                 /* c= changes with the action so caches never serve a stale deployment. */
                 json_object_set_new(links, "deploymentBase",
-                                    href(c->base, "/deploymentBase/%" PRId64 "?c=%" PRId64, a.id, a.id * 31 + a.bundle_id));
+                                    ddi_href(c->base, "/deploymentBase/%" PRId64 "?c=%" PRId64, a.id, a.id * 31 + a.bundle_id));
         if (c->t.attrs_requested)
-                json_object_set_new(links, "configData", href(c->base, "/configData"));
+                json_object_set_new(links, "configData", ddi_href(c->base, "/configData"));
         if (c->t.installed_action > 0)
-                json_object_set_new(links, "installedBase", href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
-        http_reply_json(c->r, 200,
-                        json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
-}
-
-static json_t *deployment_json(struct ddi_ctx *c, const struct sdb_action *a, const struct sdb_bundle *b, bool installed)
-{
-        const char *dl = "forced", *up = "forced";
-        if (!strcmp(a->action_type, "soft"))
-                dl = up = "attempt";
-        else if (!strcmp(a->action_type, "downloadonly"))
-                up = "skip";
-        char art_base[1400];
-        snprintf(art_base, sizeof art_base, "%s/softwaremodules/%" PRId64 "/artifacts/%s", c->base, b->id, b->filename);
-        json_t *links = json_pack("{s:{s:s}}", "download", "href", art_base);
-        if (!strncmp(art_base, "http://", 7))
-                json_object_set_new(links, "download-http", json_pack("{s:s}", "href", art_base));
-        char version[32];
-        snprintf(version, sizeof version, "%" PRId64, b->version);
-        json_t *artifact = json_pack("{s:s, s:{s:s, s:s, s:s}, s:I, s:o}", "filename", b->filename, "hashes", "sha1",
-                                     b->sha1, "md5", b->md5, "sha256", b->sha256, "size", (json_int_t)b->size,
-                                     "_links", links);
-        json_t *chunk = json_pack("{s:s, s:s, s:s, s:[o]}", "part", "bApp", "version", version, "name", b->name,
-                                  "artifacts", artifact);
-        json_t *dep = json_pack("{s:s, s:s, s:[o]}", "download", dl, "update", up, "chunks", chunk);
-        if (a->mwindow[0] && !installed) {
-                bool open = mwindow_open(a->mwindow, now_seconds());
-                json_object_set_new(dep, "maintenanceWindow", json_string(open ? "available" : "unavailable"));
-                if (!open)
-                        json_object_set_new(dep, "update", json_string("skip"));
-        }
-        char id[32];
-        snprintf(id, sizeof id, "%" PRId64, a->id);
-        return json_pack("{s:s, s:o}", "id", id, "deployment", dep);
-}
-
-static int load_action(struct ddi_ctx *c, const char *id_s, struct sdb_action *a)
-{
-        int64_t id;
-        int k = parse_id(id_s, &id) ? sdb_action_get(c->s->db, c->t.id, id, a) : 0;
-        if (k < 0)
-                http_reply_error(c->r, 503, "server.db", "database unavailable, retry later");
-        else if (k == 0)
-                /* Another target's action looks exactly like a missing one. */
-                http_reply_error(c->r, 404, "action.notFound", "action %s does not exist for target %s", id_s, c->cid);
-        return k;
+                json_object_set_new(links, "installedBase", ddi_href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
+        reply_poll(c->r, json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
 }
 
 static void deployment_base(struct ddi_ctx *c, const char *id_s, bool installed)
 {
         struct sdb_action a;
         struct sdb_bundle b;
-        if (load_action(c, id_s, &a) <= 0)
+        if (ddi_load_action(c, id_s, &a) <= 0)
                 return;
         if (installed && a.status != ACTION_SUCCESS) {
                 http_reply_error(c->r, 404, "action.notInstalled", "action %s was not installed on target %s", id_s, c->cid);
+                return;
+        }
+        if (!installed && a.active && sdb_confirmation_pending(a.confirmation)) {
+                /* As hawkBit: no deployment before the target confirmed it (confirmationBase). */
+                http_reply_error(c->r, 404, "action.awaitingConfirmation",
+                                 "action %s waits for confirmation: see confirmationBase/%s", id_s, id_s);
                 return;
         }
         if (sdb_bundle_get(c->s->db, a.bundle_id, &b) <= 0) {
                 http_reply_error(c->r, 404, "bundle.notFound", "the bundle of action %s no longer exists", id_s);
                 return;
         }
-        json_t *j = deployment_json(c, &a, &b, installed);
-        /* hawkBit's ?actionHistory=N: the last N feedback messages (-1: all, 0: none). */
-        const char *ah = http_query(c->r, "actionHistory");
-        long n = ah ? strtol(ah, NULL, 10) : 0;
-        _cleanup_free_ char *hist = NULL;
-        if (n != 0 && sdb_action_history(c->s->db, a.id, n < 0 || n > 200 ? 200 : (int)n, &hist) > 0)
-                json_object_set_new(j, "actionHistory",
-                                    json_pack("{s:s, s:o}", "status", action_status_str(a.status), "messages",
-                                              json_loads(hist, 0, NULL) ?: json_array()));
+        char id[32];
+        snprintf(id, sizeof id, "%" PRId64, a.id);
+        json_t *j = json_pack("{s:s, s:o}", "id", id, "deployment", ddi_deployment_json(c, &a, &b, installed));
+        ddi_add_history(c, &a, j);
         http_reply_json(c->r, 200, j);
-}
-
-/* Answers 400 for a body parser's error; returns r. */
-static int bad_body(struct ddi_ctx *c, int r, const berr *e, const char *code)
-{
-        if (r == -ENOMEM)
-                http_reply_error(c->r, 503, "server.oom", "out of memory, retry later");
-        else
-                http_reply_error(c->r, 400, r == -EBADMSG ? "request.malformedJson" : code, "%s", berr_msg(e, r));
-        return r;
 }
 
 static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
 {
         struct sdb_action a;
-        if (load_action(c, id_s, &a) <= 0)
+        if (ddi_load_action(c, id_s, &a) <= 0)
                 return;
         size_t len;
         const char *body = http_body(c->r, &len);
@@ -253,12 +216,18 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
         berr e = {0};
         int k = ddi_parse_feedback(body, len, &fb, &e);
         if (k < 0) {
-                bad_body(c, k, &e, "feedback.invalid");
+                ddi_bad_body(c, k, &e, "feedback.invalid");
                 return;
         }
         if (!a.active) {
                 ddi_feedback_done(&fb);
                 http_reply_error(c->r, 410, "action.closed", "action %s is already closed (%s)", id_s, action_status_str(a.status));
+                return;
+        }
+        if (!cancel && sdb_confirmation_pending(a.confirmation)) {
+                ddi_feedback_done(&fb);
+                http_reply_error(c->r, 404, "action.awaitingConfirmation",
+                                 "action %s waits for confirmation: answer confirmationBase/%s/feedback first", id_s, id_s);
                 return;
         }
         int st;
@@ -306,7 +275,7 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
 static void cancel_action(struct ddi_ctx *c, const char *id_s)
 {
         struct sdb_action a;
-        if (load_action(c, id_s, &a) <= 0)
+        if (ddi_load_action(c, id_s, &a) <= 0)
                 return;
         if (a.status != ACTION_CANCELING) {
                 http_reply_error(c->r, 404, "action.notCanceling", "action %s has no pending cancellation", id_s);
@@ -330,7 +299,7 @@ static void config_data(struct ddi_ctx *c)
         struct tm_batch tm = {0};
         int k = ddi_apply_config_data(body, len, current, &attrs, &tm, &e);
         if (k < 0) {
-                bad_body(c, k, &e, "configData.invalid");
+                ddi_bad_body(c, k, &e, "configData.invalid");
                 return;
         }
         struct sdb_tm_record rec[TM_MAX_RECORDS];
@@ -359,7 +328,7 @@ static void installed_base(struct ddi_ctx *c, bool put)
                 berr e = {0};
                 int k = ddi_parse_installed(body, len, name, version, &e);
                 if (k < 0) {
-                        bad_body(c, k, &e, "installedBase.invalid");
+                        ddi_bad_body(c, k, &e, "installedBase.invalid");
                         return;
                 }
                 if (sdb_target_set_reported(c->s->db, c->t.id, name, version) < 0)
@@ -370,9 +339,11 @@ static void installed_base(struct ddi_ctx *c, bool put)
         }
         struct sdb_bundle b;
         if (c->t.installed_bundle > 0 && sdb_bundle_get(c->s->db, c->t.installed_bundle, &b) > 0)
-                http_reply_json(c->r, 200, json_pack("{s:s, s:I, s:I, s:I}", "name", b.name, "version", (json_int_t)b.version,
-                                                     "bundleId", (json_int_t)b.id, "actionId",
-                                                     (json_int_t)c->t.installed_action));
+                http_reply_json(c->r, 200,
+                                json_pack("{s:s, s:o, s:I, s:I}", "name", b.name, "version",
+                                          strcmp(b.kind, "plain") ? json_integer((json_int_t)b.version)
+                                                                  : json_string(b.module_version),
+                                          "bundleId", (json_int_t)b.id, "actionId", (json_int_t)c->t.installed_action));
         else
                 http_reply_error(c->r, 404, "installedBase.none", "no installation through this server is known for %s", c->cid);
 }
@@ -381,7 +352,7 @@ static void artifact(struct ddi_ctx *c, const char *bid_s, const char *filename)
 {
         int64_t bid;
         struct sdb_bundle b;
-        if (!parse_id(bid_s, &bid) || sdb_target_has_bundle(c->s->db, c->t.id, bid) <= 0 ||
+        if (!ddi_parse_id(bid_s, &bid) || sdb_target_has_bundle(c->s->db, c->t.id, bid) <= 0 ||
             sdb_bundle_get(c->s->db, bid, &b) <= 0 || strcmp(b.filename, filename)) {
                 http_reply_error(c->r, 404, "artifact.notFound", "artifact %s/%s is not assigned to target %s", bid_s, filename,
                                  c->cid);
@@ -420,9 +391,8 @@ void ddi_handle(void *userdata, struct http_request *r)
                 return;
         }
         struct ddi_ctx c = {.s = s, .r = r, .cid = seg[3]};
-        if (authenticate(&c) <= 0)
+        if (!ddi_build_base(&c) || authenticate(&c) <= 0)
                 return;
-        build_base(&c);
         bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         bool post = !strcmp(method, "POST"), put = !strcmp(method, "PUT");
         const char *what = n > 4 ? seg[4] : "";
@@ -433,6 +403,15 @@ void ddi_handle(void *userdata, struct http_request *r)
                 deployment_base(&c, seg[5], false);
         else if (!strcmp(what, "deploymentBase") && n == 7 && !strcmp(seg[6], "feedback") && post)
                 feedback(&c, seg[5], false);
+        else if (!strcmp(what, "confirmationBase") && n == 5 && get)
+                ddi_confirmation_base(&c);
+        else if (!strcmp(what, "confirmationBase") && n == 6 && (post || put) &&
+                 (!strcmp(seg[5], "activateAutoConfirm") || !strcmp(seg[5], "deactivateAutoConfirm")))
+                ddi_autoconfirm(&c, !strcmp(seg[5], "activateAutoConfirm"));
+        else if (!strcmp(what, "confirmationBase") && n == 6 && get)
+                ddi_confirmation_action(&c, seg[5]);
+        else if (!strcmp(what, "confirmationBase") && n == 7 && !strcmp(seg[6], "feedback") && post)
+                ddi_confirmation_feedback(&c, seg[5]);
         else if (!strcmp(what, "cancelAction") && n == 6 && get)
                 cancel_action(&c, seg[5]);
         else if (!strcmp(what, "cancelAction") && n == 7 && !strcmp(seg[6], "feedback") && post)

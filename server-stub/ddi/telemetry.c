@@ -6,7 +6,7 @@
  * leading zeros, bounded lengths, printable record text. The first fault is reported,
  * naming its key.
  */
-#include "ddi/telemetry.h"
+#include "server-stub/ddi/telemetry.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,62 +1,36 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.c — libmicrohttpd + GnuTLS listener (see http.h).
  *
- * Owns the MHD daemon, per-request state (bounded body buffer or spool file) and the
- * translation of replies into MHD responses. Client-certificate checks use the GnuTLS
- * session MHD exposes. Nothing here knows about DDI or rollouts.
+ * Owns the MHD daemon and the life of connections and requests: per-connection state
+ * (URL, timeout and drain flags), the checks made before a handler runs (framing, URL,
+ * size), and the bounded body buffer or spool file. Answers and accessors are in
+ * reply.c. Nothing here knows about DDI or rollouts.
  */
-#include "http/http.h"
+#include "server-stub/http/http_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "server-stub/http/linger.h"
 
-#define MAX_REPLY_HEADERS 8
 #define DEFAULT_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
-struct http_server {
-        struct MHD_Daemon *daemon;
-        struct http_listen_opts o;
-        char *spool_dir;
-        bool tls;
-        bool client_ca;
-        gnutls_datum_t ticket_key;      /* TLS session tickets (resumption) */
-};
-
-struct http_request {
-        struct http_server *srv;
-        struct MHD_Connection *conn;
-        char *method;
-        char *path;
-        char *body;
-        size_t len, cap;
-        int spool_fd;
-        char *spool_path;
-        uint64_t spooled;
-        uint64_t discarded;             /* body bytes read and dropped after too_large */
-        bool too_large;
-        bool io_error;
-        struct MHD_Response *resp;
-        unsigned status;
-        struct {
-                char *name, *value;
-        } hdrs[MAX_REPLY_HEADERS];
-        size_t n_hdrs;
-        bool peer_checked;
-        char *peer_cn;
-};
+struct http_conn *http_conn_of(struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
 
 static int parse_address(const char *a, struct sockaddr_storage *ss, berr *e)
 {
@@ -120,164 +94,102 @@ static void request_free(struct http_request *r)
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+        struct http_conn *hc = http_conn_of(c);
+        if (hc)
+                hc->bad_uri = false;
         request_free(*con_cls);
         *con_cls = NULL;
 }
 
-/* Runs before MHD starts the handshake: enable session tickets on the fresh GnuTLS
- * session so reconnecting clients resume instead of doing a full handshake. */
+/* STARTED runs before MHD starts the handshake: the connection's state is made, and
+ * session tickets are enabled on the fresh GnuTLS session so reconnecting clients resume
+ * instead of doing a full handshake. CLOSED runs before MHD closes the socket: one that
+ * was answered early is handed, duplicated, to the drain. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
         struct http_server *s = cls;
-        if (toe != MHD_CONNECTION_NOTIFY_STARTED || !s->ticket_key.data)
+        if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                struct http_conn *hc = *socket_context;
+                *socket_context = NULL;
+                const union MHD_ConnectionInfo *ci =
+                        hc && hc->linger ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+                int fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 3) : -1;
+                if (fd >= 0) {
+                        (void)shutdown(fd, SHUT_WR);
+                        linger_add(s->linger, fd);
+                }
+                free(hc);
+                return;
+        }
+        if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+                return;
+        *socket_context = calloc(1, sizeof(struct http_conn)); /* NULL: no drain, default timeout */
+        if (!s->ticket_key.data)
                 return;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci && ci->tls_session)
                 (void)gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key);
 }
 
-static void set_response(struct http_request *r, unsigned status, struct MHD_Response *resp)
+static int hexval(char c)
 {
-        if (r->resp) {
-                /* A handler answered twice: keep the first answer. */
-                if (resp)
-                        MHD_destroy_response(resp);
-                return;
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %HH in the path and in query keys and values, as MHD's own decoder does, and
+ * marks the request when a byte would change what the string means: an escaped NUL ends
+ * a C string early ("NAME%00.txt" would name "NAME"), and control bytes have no place in
+ * a name. Such a request gets 400 before any handler runs. */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *str)
+{
+        char *w = str;
+        bool bad = false;
+        for (const char *p = str; *p;) {
+                int hi, lo;
+                unsigned char v;
+                if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+                        v = (unsigned char)(hi * 16 + lo);
+                        p += 3;
+                } else
+                        v = (unsigned char)*p++;
+                if (v < 0x20 || v == 0x7f) {
+                        bad = true;
+                        v = '?';
+                }
+                *w++ = (char)v;
         }
-        if (!resp) {
-                static const char oom[] = "{\"errorCode\":\"server.oom\",\"message\":\"out of memory\"}";
-                resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
-                status = 503;
+        *w = 0;
+        struct http_conn *hc = bad ? http_conn_of(c) : NULL;
+        if (hc)
+                hc->bad_uri = true;
+        return (size_t)(w - str);
+}
+
+struct framing {
+        unsigned n_length, n_encoding;
+        const char *length, *encoding;
+        bool conflict, bad_name;
+};
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        struct framing *f = cls;
+        if (strpbrk(key, " \t"))
+                f->bad_name = true; /* "Content-Length :" is a different header to MHD than to a proxy */
+        if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+                if (f->n_length++ && strcmp(f->length, value ? value : ""))
+                        f->conflict = true;
+                if (!f->length)
+                        f->length = value ? value : "";
+        } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+                f->n_encoding++;
+                f->encoding = value ? value : "";
         }
-        for (size_t i = 0; i < r->n_hdrs; i++)
-                MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
-        r->resp = resp;
-        r->status = status;
-}
-
-void http_add_header(struct http_request *r, const char *name, const char *value)
-{
-        if (r->n_hdrs >= MAX_REPLY_HEADERS)
-                return;
-        char *n = strdup(name), *v = strdup(value);
-        if (!n || !v) {
-                free(n);
-                free(v);
-                return;
-        }
-        r->hdrs[r->n_hdrs].name = n;
-        r->hdrs[r->n_hdrs].value = v;
-        r->n_hdrs++;
-}
-
-static bool has_reply_header(const struct http_request *r, const char *name)
-{
-        for (size_t i = 0; i < r->n_hdrs; i++)
-                if (!strcasecmp(r->hdrs[i].name, name))
-                        return true;
-        return false;
-}
-
-void http_reply_json(struct http_request *r, unsigned status, json_t *body)
-{
-        char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!s) {
-                set_response(r, 503, NULL);
-                return;
-        }
-        if (!has_reply_header(r, "Content-Type"))
-                http_add_header(r, "Content-Type", "application/json");
-        set_response(r, status, MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE));
-}
-
-void http_reply_error(struct http_request *r, unsigned status, const char *code, const char *fmt, ...)
-{
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        http_reply_json(r, status, json_pack("{s:s, s:s}", "errorCode", code, "message", msg));
-}
-
-void http_reply_empty(struct http_request *r, unsigned status)
-{
-        set_response(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
-}
-
-void http_reply_fd(struct http_request *r, unsigned status, int fd, uint64_t off, uint64_t len)
-{
-        if (len == 0) {
-                close(fd);
-                http_reply_empty(r, status);
-                return;
-        }
-        struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
-        if (!resp)
-                close(fd);
-        set_response(r, status, resp);
-}
-
-const char *http_method(const struct http_request *r) { return r->method; }
-const char *http_path(const struct http_request *r) { return r->path; }
-bool http_is_tls(const struct http_request *r) { return r->srv->tls; }
-
-const char *http_header(const struct http_request *r, const char *name)
-{
-        return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *http_query(const struct http_request *r, const char *name)
-{
-        return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *http_body(const struct http_request *r, size_t *len)
-{
-        if (len)
-                *len = r->len;
-        return r->body ? r->body : "";
-}
-
-const char *http_spool_path(const struct http_request *r) { return r->spool_path; }
-
-char *http_spool_take(struct http_request *r)
-{
-        char *p = r->spool_path;
-        r->spool_path = NULL;
-        return p;
-}
-
-const char *http_peer_cn(struct http_request *r)
-{
-        if (r->peer_checked)
-                return r->peer_cn;
-        r->peer_checked = true;
-        if (!r->srv->tls || !r->srv->client_ca)
-                return NULL;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (!ci || !ci->tls_session)
-                return NULL;
-        gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-        unsigned status = 0;
-        if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0)
-                return NULL;
-        unsigned n = 0;
-        const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
-        if (!certs || n == 0)
-                return NULL;
-        gnutls_x509_crt_t crt;
-        if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
-                return NULL;
-        char cn[256];
-        size_t cn_len = sizeof cn;
-        if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
-            gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) == GNUTLS_E_SUCCESS &&
-            cn_len < sizeof cn && strlen(cn) == cn_len)
-                r->peer_cn = strdup(cn);
-        gnutls_x509_crt_deinit(crt);
-        return r->peer_cn;
+        return MHD_YES;
 }
 
 static int spool_open(struct http_request *r)
@@ -297,17 +209,17 @@ static int spool_open(struct http_request *r)
         return 0;
 }
 
-/* Bodies over the limit by at most this much are read and dropped before the 413, so
- * the client, still sending, reads the answer instead of a connection reset (closing a
- * socket with unread data makes the kernel send RST, which can destroy the answer in
- * the client's receive buffer). Beyond it the server answers at once and closes. */
-#define HTTP_DRAIN_MAX (1024u * 1024u)
+/* A body without a length (chunked) that passes the limit is read and dropped to its end,
+ * and only then answered 413 (libmicrohttpd cannot answer in the middle of a body); one
+ * that goes on for this much more is cut off. A body with a length is answered before it
+ * is read, and the drain takes what follows (http/linger.h). */
+#define HTTP_DISCARD_MAX LINGER_MAX_BYTES
 
 static int body_append(struct http_request *r, const char *data, size_t n)
 {
         if (r->too_large) {
                 r->discarded += n;
-                return 0;
+                return r->discarded > HTTP_DISCARD_MAX ? -E2BIG : 0;
         }
         if (r->io_error)
                 return 0;
@@ -360,6 +272,43 @@ static enum MHD_Result queue(struct http_request *r)
         return MHD_queue_response(r->conn, r->status, r->resp);
 }
 
+/* Queues an answer given before the body was read. libmicrohttpd then reads nothing more
+ * from the connection (no second request from the body's bytes) and closes it; when a body
+ * was announced, the drain takes what the client still sends, so it reads the answer. */
+static enum MHD_Result queue_early(struct http_request *r, bool body)
+{
+        struct http_conn *hc = http_conn_of(r->conn);
+        if (hc && body)
+                hc->linger = true;
+        return queue(r);
+}
+
+/* Answers a request whose framing a proxy in front could read differently (request
+ * smuggling): 1 when answered. */
+static int check_framing(struct http_request *r, bool *body)
+{
+        struct framing f = {0};
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_header, &f);
+        *body = f.n_encoding > 0 || (f.length && strcmp(f.length, "0"));
+        if (f.bad_name)
+                http_reply_error(r, 400, "request.badHeader", "a header name contains white space");
+        else if (f.conflict)
+                http_reply_error(r, 400, "request.badFraming", "the request has Content-Length headers that differ");
+        else if (f.n_length && f.n_encoding)
+                http_reply_error(r, 400, "request.badFraming",
+                                 "the request has both Content-Length and Transfer-Encoding; send one of them");
+        else if (f.n_encoding > 1)
+                http_reply_error(r, 400, "request.badFraming",
+                                 "the request has more than one Transfer-Encoding header");
+        else if (f.n_encoding && strcasecmp(f.encoding, "chunked"))
+                http_reply_error(r, 501, "request.badFraming",
+                                 "Transfer-Encoding '%.64s' is not supported; send Content-Length or chunked",
+                                 f.encoding);
+        else
+                return 0;
+        return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -379,9 +328,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = r;
                 if (!r->method || !r->path)
                         return MHD_NO;
+                struct http_conn *hc = http_conn_of(conn);
+                if (hc && !hc->seen_request) {
+                        /* A client that sent a request gets the longer idle timeout from now on. */
+                        hc->seen_request = true;
+                        if (s->o.idle_timeout && s->o.idle_timeout != s->o.request_timeout)
+                                MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->o.idle_timeout);
+                }
+                bool body;
+                if (check_framing(r, &body))
+                        return queue_early(r, body);
+                if (hc && hc->bad_uri) {
+                        http_reply_error(r, 400, "request.badUri",
+                                         "the request's path or query decodes to a NUL or control byte");
+                        return queue_early(r, body);
+                }
                 int sp = s->o.spool ? s->o.spool(s->o.userdata, r) : 0;
                 if (sp < 0)
-                        return queue(r);
+                        return queue_early(r, body);
                 bool spool = sp > 0;
                 uint64_t limit = spool ? s->o.max_spool : s->o.max_body;
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -389,14 +353,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         char *end;
                         errno = 0;
                         unsigned long long v = strtoull(cl, &end, 10);
-                        if (!errno && !*end && v > limit && v - limit <= HTTP_DRAIN_MAX)
-                                r->too_large = true; /* read and drop it, then 413 */
-                        else if (errno || *end || v > limit) {
-                                /* Answer before reading the body; MHD closes the connection. */
+                        if (errno || *end || v > limit) {
                                 http_reply_error(r, 413, "request.tooLarge",
                                                  "request body of %s bytes exceeds the limit of %llu bytes", cl,
                                                  (unsigned long long)limit);
-                                return queue(r);
+                                return queue_early(r, body);
                         }
                 }
                 if (spool) {
@@ -404,22 +365,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         if (k < 0) {
                                 http_reply_error(r, 507, "server.spool", "cannot store the upload in %s: %s",
                                                  s->spool_dir, strerror(-k));
-                                return queue(r);
+                                return queue_early(r, body);
                         }
                 }
                 return MHD_YES;
         }
 
         if (*upload_data_size > 0) {
+                /* Out of memory, or a body without a length far over the limit: cut off. */
                 if (body_append(r, upload_data, *upload_data_size) < 0)
                         return MHD_NO;
                 *upload_data_size = 0;
-                if (r->too_large && r->discarded > HTTP_DRAIN_MAX && !r->resp) {
-                        /* A hostile or runaway stream: answer now; MHD closes. */
-                        http_reply_error(r, 413, "request.tooLarge", "request body exceeds the limit of %llu bytes",
-                                         (unsigned long long)(r->spool_fd >= 0 ? s->o.max_spool : s->o.max_body));
-                        return queue(r);
-                }
                 return MHD_YES;
         }
 
@@ -471,17 +427,26 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         if (ss.ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
 
-        struct MHD_OptionItem opts[16];
+        struct MHD_OptionItem opts[20];
         size_t n = 0;
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout ? o->idle_timeout : 60, NULL};
+        /* Until its first request a connection gets the short timeout; on_request() gives it
+         * the idle timeout once a request arrived. */
+        unsigned first = o->request_timeout ? o->request_timeout : o->idle_timeout ? o->idle_timeout : 60;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, first, NULL};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 10000, NULL};
+        if (o->max_per_address)
+                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_address, NULL};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+        /* HTTP/1.1 without Host, and spaces in the request target, get 400. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)on_unescape, NULL};
         if (o->threads > 1)
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
-        if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) == GNUTLS_E_SUCCESS)
-                opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+        if (s->tls && gnutls_session_ticket_key_generate(&s->ticket_key) != GNUTLS_E_SUCCESS)
+                s->ticket_key = (gnutls_datum_t){0};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
         if (s->tls) {
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem};
                 opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem};
@@ -492,8 +457,13 @@ int http_server_start(const struct http_listen_opts *o, struct http_server **ret
         }
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
+        if ((k = linger_start(&s->linger, e)) < 0) {
+                free(s->spool_dir);
+                return k;
+        }
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!s->daemon) {
+                linger_stop(s->linger);
                 free(s->spool_dir);
                 if (s->ticket_key.data) {
                         gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
@@ -518,6 +488,7 @@ void http_server_stop(struct http_server *s)
         if (!s)
                 return;
         MHD_stop_daemon(s->daemon);
+        linger_stop(s->linger); /* after the daemon: closing connections may still add sockets */
         free(s->spool_dir);
         if (s->ticket_key.data) {
                 gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);

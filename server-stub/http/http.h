@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* http.h — the server's HTTP(S) listener: libmicrohttpd with GnuTLS behind a small API.
  *
- * Only http.c includes microhttpd.h and gnutls. A listener calls one handler per request
- * once the whole body is in (in memory up to max_body, or spooled to a file for routes the
- * upload hook selects). The handler answers with exactly one http_reply_*() call.
- * Oversized bodies get 413 before the handler runs; the handler never sees them.
+ * Only the files of http/ include microhttpd.h and gnutls. A listener calls one handler
+ * per request once the whole body is in (in memory up to max_body, or spooled to a file
+ * for routes the upload hook selects). The handler answers with exactly one
+ * http_reply_*() call. Oversized bodies (413), ambiguous framing (400: conflicting Content-Length headers,
+ * Content-Length with Transfer-Encoding) and a path or query that decodes to a NUL or
+ * control byte (400) are answered before the handler runs; the handler never sees them.
+ * A connection answered before its body was read is drained (http/linger.h), never
+ * parsed further.
  */
 #pragma once
 
@@ -32,7 +36,9 @@ struct http_listen_opts {
         const char *tls_priorities;     /* GnuTLS priority string; NULL: TLS 1.2 and 1.3 only */
         unsigned threads;               /* thread pool size (epoll); 0 = thread per connection */
         unsigned max_connections;
-        unsigned idle_timeout;          /* seconds */
+        unsigned max_per_address;       /* connections from one client address; 0 = no limit */
+        unsigned request_timeout;       /* seconds a new connection may stay silent before its first request */
+        unsigned idle_timeout;          /* seconds without a byte once a request came (keep-alive, slow bodies) */
         size_t max_body;                /* in-memory request bodies */
         uint64_t max_spool;             /* spooled request bodies */
         const char *spool_dir;
@@ -58,6 +64,12 @@ char *http_spool_take(struct http_request *r);
 /* Common name of a client certificate that verified against the client CA; NULL otherwise. */
 const char *http_peer_cn(struct http_request *r);
 bool http_is_tls(const struct http_request *r);
+/* The local address the request arrived on: the IP literal (IPv6 in brackets) in host,
+ * the port in *port, and whether it is a loopback address. -errno when unknown. */
+int http_local_address(const struct http_request *r, char *host, size_t size, unsigned *port, bool *loopback);
+
+/* Every 503 and 429 answer carries Retry-After (seconds) unless the handler set one. */
+#define HTTP_RETRY_AFTER "10"
 
 /* Adds a header to the coming reply. */
 void http_add_header(struct http_request *r, const char *name, const char *value);

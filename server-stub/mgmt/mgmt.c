@@ -5,7 +5,9 @@
  * then renamed into the artifact directory and recorded: a failing bundle is deleted and
  * never becomes deployable.
  */
-#include "mgmt/mgmt.h"
+#include "server-stub/mgmt/mgmt.h"
+
+#include "server-stub/mgmt/mgmt_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,29 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifact/artifact.h"
-#include "auth/auth.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "core/server.h"
-#include "db/db.h"
-#include "http/http.h"
-#include "rollout/rollout.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/auth/auth.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/actions.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/db/telemetry.h"
+#include "server-stub/http/http.h"
+#include "server-stub/rollout/rollout.h"
 
 #define MAX_BATCH 100000
 #define TELEMETRY_LIMIT_DEFAULT 100
 #define TELEMETRY_LIMIT_MAX 1000
 
-static bool name_ok(const char *n)
-{
-        if (!n || !*n || strlen(n) > 100 || n[0] == '.' || n[0] == '-')
-                return false;
-        for (; *n; n++)
-                if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') || strchr("._-", *n)))
-                        return false;
-        return true;
-}
 
 static bool authorized(struct server *s, struct http_request *r)
 {
@@ -52,73 +50,14 @@ int mgmt_spool(void *userdata, struct http_request *r)
         /* Unauthenticated uploads are refused before a single byte is stored. */
         if (!authorized(userdata, r))
                 return -1;
-        return !strcmp(http_method(r), "POST") && !strcmp(http_path(r), "/api/v1/bundles");
+        return !strcmp(http_method(r), "POST") &&
+               (!strcmp(http_path(r), "/api/v1/bundles") || !strcmp(http_path(r), "/api/v1/artifacts"));
 }
 
-static json_t *bundle_json(const struct sdb_bundle *b)
-{
-        return json_pack("{s:I, s:s, s:I, s:s, s:I, s:{s:s, s:s, s:s}}", "id", (json_int_t)b->id, "name", b->name,
-                         "version", (json_int_t)b->version, "filename", b->filename, "size", (json_int_t)b->size, "hashes",
-                         "sha256", b->sha256, "sha1", b->sha1, "md5", b->md5);
-}
-
-static void bundle_upload(struct server *s, struct http_request *r)
-{
-        _cleanup_free_ char *spool = http_spool_take(r);
-        if (!spool) {
-                http_reply_error(r, 400, "bundle.noBody", "send the .berth file as the request body");
-                return;
-        }
-        berr e = {0};
-        struct artifact_hashes h;
-        _cleanup_free_ char *name = NULL;
-        int64_t version = 0;
-        int k = artifact_hash_file(spool, &h, &e);
-        if (k >= 0) {
-                if (s->insecure_skip_verify) {
-                        const char *qn = http_query(r, "name"), *qv = http_query(r, "version");
-                        char *end = NULL;
-                        version = qv ? strtoll(qv, &end, 10) : 0;
-                        if (!name_ok(qn) || !qv || *end || version <= 0)
-                                k = berr_set(&e, -EINVAL, "bundles.insecure_skip_verify is on: pass ?name=NAME&version=N");
-                        else
-                                name = strdup(qn);
-                } else
-                        k = artifact_verify_bundle(spool, s->trust_dir, &name, &version, &e);
-        }
-        if (k < 0) {
-                unlink(spool);
-                log_warning("rejected bundle upload: %s", berr_msg(&e, k));
-                http_reply_error(r, k == -EOPNOTSUPP ? 501 : 422, "bundle.rejected", "bundle rejected: %s", berr_msg(&e, k));
-                return;
-        }
-        struct sdb_bundle b = {0};
-        snprintf(b.name, sizeof b.name, "%s", name);
-        b.version = version;
-        snprintf(b.filename, sizeof b.filename, "%s-%" PRId64 ".berth", name, version);
-        snprintf(b.path, sizeof b.path, "%s/%s.berth", s->artifacts_dir, h.sha256);
-        b.size = h.size;
-        memcpy(b.sha256, h.sha256, sizeof b.sha256);
-        memcpy(b.sha1, h.sha1, sizeof b.sha1);
-        memcpy(b.md5, h.md5, sizeof b.md5);
-        /* The file is in place (and durable) before the row that makes it deployable. */
-        if (rename(spool, b.path) < 0 || fsync_dir(s->artifacts_dir) < 0) {
-                unlink(spool);
-                http_reply_error(r, 507, "bundle.store", "cannot store the bundle in %s: %s", s->artifacts_dir, strerror(errno));
-                return;
-        }
-        k = sdb_bundle_add(s->db, &b, &e);
-        if (k < 0) {
-                http_reply_error(r, k == -EEXIST ? 409 : 503, "bundle.store", "%s", berr_msg(&e, k));
-                return;
-        }
-        log_info("bundle %s version %" PRId64 " uploaded (id %" PRId64 ", %" PRIu64 " bytes)", b.name, b.version, b.id, b.size);
-        http_reply_json(r, 201, bundle_json(&b));
-}
 
 static int bundle_list_one(void *ud, const struct sdb_bundle *b)
 {
-        return json_array_append_new(ud, bundle_json(b));
+        return json_array_append_new(ud, mgmt_bundle_json(b));
 }
 
 static json_t *parse_body(struct http_request *r)
@@ -147,7 +86,7 @@ static void targets_add(struct server *s, struct http_request *r)
                 return;
         }
         const char **cids = calloc(n, sizeof *cids), **hashes = calloc(n, sizeof *hashes), **attrs = calloc(n, sizeof *attrs);
-        char (*hbuf)[65] = calloc(n, 65);
+        char (*hbuf)[AUTH_HASH_SIZE] = calloc(n, AUTH_HASH_SIZE);
         char (*tbuf)[33] = calloc(n, 33);
         json_t *out = json_array();
         int k = (!cids || !hashes || !attrs || !hbuf || !tbuf) ? -ENOMEM : 0;
@@ -172,7 +111,8 @@ static void targets_add(struct server *s, struct http_request *r)
                         auth_token_new(tbuf[i]);
                         tok = tbuf[i];
                 }
-                auth_token_hash(tok, hbuf[i]);
+                if (auth_token_hash(s->token_key, tok, hbuf[i]) < 0)
+                        k = -EIO;
                 cids[i] = cid;
                 hashes[i] = hbuf[i];
                 attrs[i] = a ? json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -394,7 +334,9 @@ void mgmt_handle(void *userdata, struct http_request *r)
         if (!strcmp(what, "health") && n == 3 && get)
                 http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
         else if (!strcmp(what, "bundles") && n == 3 && post)
-                bundle_upload(s, r);
+                mgmt_bundle_upload(s, r);
+        else if (!strcmp(what, "artifacts") && n == 3 && post)
+                mgmt_artifact_upload(s, r);
         else if (!strcmp(what, "bundles") && n == 3 && get) {
                 json_t *arr = json_array();
                 sdb_bundles_list(s->db, bundle_list_one, arr);

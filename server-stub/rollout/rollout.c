@@ -5,8 +5,10 @@
  * cumulative percentages (ceil). A group advances when ≥ success_threshold % of its
  * targets succeeded and soak seconds passed since; the rollout pauses itself when more
  * than error_threshold % failed (failures acknowledged by a resume are not counted again).
+ * Targets whose action was canceled (by an operator, or superseded) can neither succeed
+ * nor fail: the percentages are of the others, and a group of canceled targets is done.
  */
-#include "rollout/rollout.h"
+#include "server-stub/rollout/rollout.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -21,8 +23,11 @@
 #include "base/digest.h"
 #include "base/log.h"
 #include "base/timeutil.h"
-#include "core/server.h"
-#include "db/db.h"
+#include "server-stub/core/server.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
 
 struct engine {
         struct server *srv;
@@ -190,6 +195,10 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
         if (strcmp(type, "forced") && strcmp(type, "soft") && strcmp(type, "downloadonly"))
                 return berr_set(e, -EINVAL, "rollout field 'actionType' must be forced, soft or downloadonly");
         snprintf(ro.action_type, sizeof ro.action_type, "%s", type);
+        json_t *cr = json_object_get(spec, "confirmationRequired");
+        if (cr && !json_is_boolean(cr))
+                return berr_set(e, -EINVAL, "rollout field 'confirmationRequired' must be true or false");
+        ro.confirm_required = json_is_true(cr);
         const char *mw = json_string_value(json_object_get(spec, "maintenanceWindow"));
         if (mw && !mwindow_valid(mw))
                 return berr_set(e, -EINVAL, "rollout field 'maintenanceWindow' must be \"HH:MM-HH:MM\" (UTC)");
@@ -215,9 +224,15 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
                 free(fc.v);
                 return berr_set(e, r < 0 ? r : fc.err, "cannot select the rollout's targets");
         }
+        /* A rollout's groups are fixed when it is created, so one without targets could
+         * never do anything: refuse it and say why. */
+        if (fc.n == 0)
+                return berr_set(e, -EINVAL, "rollout '%s': the filter %s matches no registered target; "
+                                            "register the targets first (target add) or change the filter",
+                                ro.name, ro.filter_json);
         qsort(fc.v, fc.n, sizeof *fc.v, cmp_candidate);
-        _cleanup_free_ int64_t *ids = malloc((fc.n ? fc.n : 1) * sizeof *ids);
-        _cleanup_free_ int *grp = malloc((fc.n ? fc.n : 1) * sizeof *grp);
+        _cleanup_free_ int64_t *ids = malloc(fc.n * sizeof *ids);
+        _cleanup_free_ int *grp = malloc(fc.n * sizeof *grp);
         if (!ids || !grp) {
                 free(fc.v);
                 return -ENOMEM;
@@ -250,8 +265,9 @@ static int evaluate(struct server *s, struct sdb_rollout *ro)
         int r = sdb_rollout_group_counts(s->db, ro->id, g, &c);
         if (r < 0)
                 return r;
+        int64_t live = c.total - c.by_status[ACTION_CANCELED];
         int64_t failed = c.by_status[ACTION_FAILURE] - ro->fail_baseline;
-        if (failed > 0 && failed * 100 > (int64_t)ro->error_threshold * c.total) {
+        if (failed > 0 && failed * 100 > (int64_t)ro->error_threshold * live) {
                 snprintf(ro->state, sizeof ro->state, "paused");
                 snprintf(ro->reason, sizeof ro->reason,
                          "error threshold crossed in group %d: %" PRId64 " of %" PRId64 " targets failed (limit %d%%)",
@@ -259,7 +275,7 @@ static int evaluate(struct server *s, struct sdb_rollout *ro)
                 log_warning("rollout %" PRId64 " (%s) paused: %s", ro->id, ro->name, ro->reason);
                 return sdb_rollout_save(s->db, ro);
         }
-        if (c.by_status[ACTION_SUCCESS] * 100 < (int64_t)ro->success_threshold * c.total)
+        if (c.by_status[ACTION_SUCCESS] * 100 < (int64_t)ro->success_threshold * live)
                 return 0;
         if (ro->threshold_met_at == 0) {
                 ro->threshold_met_at = now;
@@ -444,7 +460,7 @@ json_t *rollout_status(struct server *s, int64_t id)
         if (sdb_rollout_get(s->db, id, &ro) <= 0)
                 return NULL;
         json_t *groups = json_array();
-        int64_t tot[_ACTION_STATUS_MAX] = {0}, targets = 0;
+        int64_t tot[_ACTION_STATUS_MAX] = {0}, targets = 0, waiting = 0;
         for (int g = 0; g < ro.n_groups; g++) {
                 struct sdb_group_counts c;
                 sdb_rollout_group_counts(s->db, id, g, &c);
@@ -455,20 +471,24 @@ json_t *rollout_status(struct server *s, int64_t id)
                         json_object_set_new(o, action_status_str(k), json_integer(c.by_status[k]));
                         tot[k] += c.by_status[k];
                 }
+                json_object_set_new(o, "waitingForConfirmation", json_integer(c.waiting));
+                waiting += c.waiting;
                 targets += c.total;
                 json_array_append_new(groups, o);
         }
-        json_t *totals = json_pack("{s:I}", "targets", (json_int_t)targets);
+        json_t *totals = json_pack("{s:I, s:I}", "targets", (json_int_t)targets, "waitingForConfirmation",
+                                   (json_int_t)waiting);
         for (int k = 0; k < _ACTION_STATUS_MAX; k++)
                 json_object_set_new(totals, action_status_str(k), json_integer(tot[k]));
         /* While the current group soaks: when the next group starts (epoch seconds). */
         json_t *soak_until = ro.threshold_met_at && ro.current_group >= 0
                                      ? json_integer(ro.threshold_met_at + ro.soak[ro.current_group])
                                      : json_null();
-        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:o, s:o, s:o}", "id",
+        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:b, s:o, s:o, s:o}", "id",
                          (json_int_t)ro.id, "name", ro.name, "bundleId", (json_int_t)ro.bundle_id, "state", ro.state,
                          "reason", ro.reason, "currentGroup", ro.current_group + 1, "successThreshold",
                          ro.success_threshold, "errorThreshold", ro.error_threshold, "soakUntil", soak_until,
-                         "actionType", ro.action_type, "maintenanceWindow", ro.mwindow, "filter",
-                         json_loads(ro.filter_json, 0, NULL) ?: json_object(), "groups", groups, "totals", totals);
+                         "actionType", ro.action_type, "maintenanceWindow", ro.mwindow, "confirmationRequired",
+                         (int)ro.confirm_required, "filter", json_loads(ro.filter_json, 0, NULL) ?: json_object(),
+                         "groups", groups, "totals", totals);
 }

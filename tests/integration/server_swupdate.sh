@@ -18,19 +18,7 @@ RID=$("$SERVER_BIN" rollout create --name r --bundle "$BUNDLE_ID" | jq -r .id)
 
 # This Debian build of SWUpdate insists on a CMS verification certificate; any will do
 # since the image is refused before it is verified.
-mkdir -p "$T_ROOT/swu"
-SWU_PID=""
-stop_swupdate() {
-        if [ -n "$SWU_PID" ]; then
-                kill -TERM -- "-$SWU_PID" 2>/dev/null || true
-                wait "$SWU_PID" 2>/dev/null || true
-                SWU_PID=""
-        fi
-}
-t_defer stop_swupdate
-(cd "$T_ROOT/swu" && TMPDIR="$T_ROOT/swu" exec setsid swupdate -v -k "$CA" \
-        -u "-t default -u https://127.0.0.1:$DDI_PORT -i swu-1 -k $TOK -x -p 1" > "$T_ROOT/swupdate.log" 2>&1) &
-SWU_PID=$!
+swu_start "$T_ROOT/swupdate.log" -v -k "$CA" -u "-t default -u https://127.0.0.1:$DDI_PORT -i swu-1 -k $TOK -x -p 1"
 
 finished() {
         mgmt GET /api/v1/actions/1
@@ -48,6 +36,6 @@ paused() { "$SERVER_BIN" rollout status "$RID" | jq -e '.state == "paused"' >/de
 t_wait_for paused 10 || t_fail "the failure did not pause the rollout (errorThreshold 0)"
 t_pass "the reported failure paused the rollout"
 
-stop_swupdate
+swu_stop
 srv_stop
 t_pass "server shut down cleanly"

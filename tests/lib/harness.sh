@@ -226,3 +226,5 @@ source "$T_HARNESS_DIR/registry.sh"
 source "$T_HARNESS_DIR/server.sh"
 # shellcheck source=agent.sh
 source "$T_HARNESS_DIR/agent.sh"
+# shellcheck source=swupdate.sh
+source "$T_HARNESS_DIR/swupdate.sh"

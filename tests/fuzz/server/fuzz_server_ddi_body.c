@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "artifact/artifact.h"
-#include "ddi/body.h"
+#include "server-stub/artifact/artifact.h"
+#include "server-stub/ddi/body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,6 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         berr_clear(&e);
         if (ddi_apply_config_data(buf, size, "{\"a\":\"b\"}", &out, &tm, &e) >= 0)
                 free(out);
+        struct ddi_confirmation c;
+        berr_clear(&e);
+        if (ddi_parse_confirmation(buf, size, &c, &e) == 0)
+                ddi_confirmation_done(&c);
+        char who[DDI_MAX_INITIATOR + 1], why[DDI_MAX_REMARK + 1];
+        berr_clear(&e);
+        (void)ddi_parse_autoconfirm(buf, size, who, why, &e);
         char n[DDI_MAX_NAME + 1], v[DDI_MAX_VERSION + 1];
         berr_clear(&e);
         (void)ddi_parse_installed(buf, size, n, v, &e);

@@ -9,7 +9,12 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "db/db.h"
+#include "server-stub/db/actions.h"
+#include "server-stub/db/bundles.h"
+#include "server-stub/db/db.h"
+#include "server-stub/db/rollouts.h"
+#include "server-stub/db/targets.h"
+#include "server-stub/db/telemetry.h"
 
 static struct sdb *open_db(const char *dir)
 {
@@ -328,10 +333,19 @@ static void test_migration_from_v1(void **state)
         snprintf(path, sizeof path, "%s/server.db", dir);
         sqlite3 *h;
         assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-        char sql[768];
-        /* Back to schema 1: undo migrations 2 (soaks) and 3 (telemetry). */
+        char sql[2560];
+        /* Back to schema 1: undo migrations 2 (soaks), 3 (telemetry), 4 (consent) and 5
+         * (bundles rebuilt with kinds). */
         snprintf(sql, sizeof sql,
+                 "CREATE TABLE b1 (id INTEGER PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL,"
+                 " filename TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+                 " sha1 TEXT NOT NULL, md5 TEXT NOT NULL, created INTEGER NOT NULL, UNIQUE(name, version));"
+                 " INSERT INTO b1 SELECT id, name, version, filename, path, size, sha256, sha1, md5, created FROM bundles;"
+                 " DROP TABLE bundles; ALTER TABLE b1 RENAME TO bundles;"
                  "ALTER TABLE rollouts DROP COLUMN soaks; DROP TABLE telemetry_records; DROP TABLE telemetry_state;"
+                 " ALTER TABLE rollouts DROP COLUMN confirm_required; ALTER TABLE actions DROP COLUMN confirmation;"
+                 " ALTER TABLE targets DROP COLUMN auto_confirm; ALTER TABLE targets DROP COLUMN auto_confirm_initiator;"
+                 " ALTER TABLE targets DROP COLUMN auto_confirm_remark; ALTER TABLE targets DROP COLUMN auto_confirm_at;"
                  " PRAGMA user_version=1;"
                  "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
                  " action_type, created, updated) VALUES('old', %lld, 'ready', '10,100', 90, 5, 77, 'forced', 1, 1);",
@@ -347,6 +361,13 @@ static void test_migration_from_v1(void **state)
         assert_int_equal(ro.groups[0], 10);
         assert_int_equal(ro.soak[0], 77);
         assert_int_equal(ro.soak[1], 77);
+        assert_false(ro.confirm_required);
+        struct sdb_bundle bb;
+        assert_int_equal(sdb_bundle_get(db, b, &bb), 1);
+        assert_string_equal(bb.kind, "berth");
+        assert_string_equal(bb.module_type, "bApp");
+        assert_string_equal(bb.module_version, "1");
+        assert_string_equal(bb.name, "gw");
         sdb_close(db);
         test_rmdir(dir);
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_server_ddi_body.c — DDI request body parsers (server-stub/ddi/body.c). */
+/* test_server_ddi_body.c — DDI request body parsers (server-stub/ddi/body.c): feedback,
+ * configData, installedBase, confirmation feedback and activateAutoConfirm. */
 #include "testutil.h"
 
 #include <errno.h>
 
-#include "ddi/body.h"
+#include "base/cleanup.h"
+#include "server-stub/ddi/body.h"
 
 static int fb(const char *s, struct ddi_feedback *f)
 {
@@ -98,12 +100,63 @@ static void test_installed(void **state)
         assert_int_equal(ddi_parse_installed("x", 1, n, v, &e), -EBADMSG);
 }
 
+static void test_confirmation(void **state)
+{
+        struct ddi_confirmation c;
+        berr e = {0};
+        const char *ok = "{\"confirmation\":\"denied\",\"code\":7,\"details\":[\"busy\"]}";
+        assert_int_equal(ddi_parse_confirmation(ok, strlen(ok), &c, &e), 0);
+        assert_false(c.confirmed);
+        assert_int_equal(c.code, 7);
+        assert_string_equal(c.details_json, "[\"busy\"]");
+        ddi_confirmation_done(&c);
+        const char *min = "{\"confirmation\":\"confirmed\"}";
+        assert_int_equal(ddi_parse_confirmation(min, strlen(min), &c, &e), 0);
+        assert_true(c.confirmed);
+        assert_int_equal(c.code, INT64_MIN);
+        assert_null(c.details_json);
+        static const char *const bad[] = {
+                "{}", "{\"confirmation\":\"Confirmed\"}", "{\"confirmation\":true}", "[\"confirmed\"]",
+                "{\"confirmation\":\"denied\",\"code\":\"7\"}", "{\"confirmation\":\"denied\",\"details\":[1]}",
+                "{\"confirmation\":\"denied\",\"details\":\"x\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                e = (berr){0};
+                assert_int_equal(ddi_parse_confirmation(bad[i], strlen(bad[i]), &c, &e), -EINVAL);
+                assert_true(e.msg[0] != 0);
+        }
+        assert_int_equal(ddi_parse_confirmation("{", 1, &c, &e), -EBADMSG);
+}
+
+static void test_autoconfirm(void **state)
+{
+        char who[DDI_MAX_INITIATOR + 1], why[DDI_MAX_REMARK + 1];
+        berr e = {0};
+        assert_int_equal(ddi_parse_autoconfirm("", 0, who, why, &e), 0);
+        assert_string_equal(who, "");
+        const char *ok = "{\"initiator\":\"night shift\",\"remark\":\"line 4\"}";
+        assert_int_equal(ddi_parse_autoconfirm(ok, strlen(ok), who, why, &e), 0);
+        assert_string_equal(who, "night shift");
+        assert_string_equal(why, "line 4");
+        const char *nulls = "{\"initiator\":null}";
+        assert_int_equal(ddi_parse_autoconfirm(nulls, strlen(nulls), who, why, &e), 0);
+        assert_string_equal(who, "");
+        char big[400];
+        snprintf(big, sizeof big, "{\"initiator\":\"%0200d\"}", 0);
+        assert_int_equal(ddi_parse_autoconfirm(big, strlen(big), who, why, &e), -EINVAL);
+        const char *num = "{\"remark\":5}";
+        assert_int_equal(ddi_parse_autoconfirm(num, strlen(num), who, why, &e), -EINVAL);
+        assert_int_equal(ddi_parse_autoconfirm("x", 1, who, why, &e), -EBADMSG);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_feedback),
                 cmocka_unit_test(test_config_data),
                 cmocka_unit_test(test_installed),
+                cmocka_unit_test(test_confirmation),
+                cmocka_unit_test(test_autoconfirm),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

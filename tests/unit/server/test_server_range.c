@@ -4,7 +4,7 @@
 
 #include <errno.h>
 
-#include "artifact/artifact.h"
+#include "server-stub/artifact/artifact.h"
 
 static void check(const char *h, uint64_t size, int want, uint64_t off, uint64_t len)
 {

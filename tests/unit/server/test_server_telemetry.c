@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <jansson.h>
 
-#include "ddi/body.h"
-#include "ddi/telemetry.h"
+#include "server-stub/ddi/body.h"
+#include "server-stub/ddi/telemetry.h"
 
 /* A valid batch of records first … last (queue 0123456789abcdef) plus {"site": "a"}. */
 static json_t *batch(long long first, long long last)
