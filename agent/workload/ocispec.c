@@ -11,7 +11,9 @@
 #include "base/fs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -163,6 +165,31 @@ static void add_mount(json_t *mounts, const char *dest, const char *type, const 
 #define BIND_RO "rbind,ro,rro,nosuid,nodev,rnosuid,rnodev"
 #define BIND_RW "rbind,rw,nosuid,nodev,rnosuid,rnodev"
 
+/* The node policy is held against a bind's source as written in the spec; runc follows
+ * symbolic links. So a source must be its own real path (a workload with a writable
+ * bind could otherwise plant a link there that a later spec binds, e.g. to "/").
+ * Repeated and trailing slashes are allowed. */
+static int bind_source_real(const struct workload_spec *w, const char *src, berr *e)
+{
+        _cleanup_free_ char *real = realpath(src, NULL);
+        if (!real)
+                return berr_set(e, -errno, "workload %s: bind source %s: %s (it must exist on this gateway)", w->name,
+                                src, strerror(errno));
+        char norm[PATH_MAX];
+        size_t n = 0;
+        for (const char *c = src; *c && n + 1 < sizeof norm; c++)
+                if (!(c[0] == '/' && (c[1] == '/' || (c[1] == 0 && n > 0))))
+                        norm[n++] = *c;
+        norm[n] = 0;
+        if (n == 0)
+                snprintf(norm, sizeof norm, "/");
+        if (strcmp(norm, real) != 0)
+                return berr_set(e, -ELOOP, "workload %s: bind source %s leads through a symbolic link to %s; the "
+                                "gateway's policy is checked against the path as written, so the spec must name "
+                                "the real path", w->name, src, real);
+        return 0;
+}
+
 static bool memsw_available(void)
 {
         return access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
@@ -218,8 +245,13 @@ int ocispec_build(const struct ocispec_input *in, char **ret, berr *e)
                         return berr_set(e, -ENOMEM, "out of memory");
                 add_mount(mounts, w->volumes[i].path, "bind", src, w->volumes[i].read_only ? BIND_RO : BIND_RW);
         }
-        for (size_t i = 0; i < w->n_binds; i++)
-                add_mount(mounts, w->binds[i].path, "bind", w->binds[i].source, BIND_RO);
+        for (size_t i = 0; i < w->n_binds; i++) {
+                int r = bind_source_real(w, w->binds[i].source, e);
+                if (r < 0)
+                        return r;
+                add_mount(mounts, w->binds[i].path, "bind", w->binds[i].source,
+                          w->binds[i].read_only ? BIND_RO : BIND_RW);
+        }
 
         json_array_append_new(dev_rules, json_pack("{s:b,s:s}", "allow", 0, "access", "rwm"));
         for (size_t i = 0; i < w->n_devices; i++) {

@@ -372,7 +372,7 @@ static int parse_mounts(json_t *o, const char *where, struct workload_spec *w, b
 {
         static const char *const k_tmpfs[] = {"path", "size", NULL};
         static const char *const k_vol[] = {"name", "path", "readOnly", NULL};
-        static const char *const k_bind[] = {"source", "path", NULL};
+        static const char *const k_bind[] = {"source", "path", "readOnly", NULL};
         static const char *const k_dev[] = {"path", "permissions", NULL};
         char at[512];
         int r;
@@ -427,7 +427,7 @@ static int parse_mounts(json_t *o, const char *where, struct workload_spec *w, b
         }
         if ((a = json_object_get(o, "binds"))) {
                 if (!json_is_array(a) || json_array_size(a) > WL_MAX_LIST)
-                        return FAIL(e, "%s.binds: must be an array of {\"source\", \"path\"}", where);
+                        return FAIL(e, "%s.binds: must be an array of {\"source\", \"path\", \"readOnly\"}", where);
                 w->binds = calloc(json_array_size(a) + 1, sizeof *w->binds);
                 if (!w->binds)
                         return -ENOMEM;
@@ -438,7 +438,8 @@ static int parse_mounts(json_t *o, const char *where, struct workload_spec *w, b
                         struct wl_bind *b = &w->binds[w->n_binds++];
                         if ((r = check_keys(x, k_bind, at, e)) < 0 ||
                             (r = get_path(x, "source", at, &b->source, e)) < 0 ||
-                            (r = get_path(x, "path", at, &b->path, e)) < 0)
+                            (r = get_path(x, "path", at, &b->path, e)) < 0 ||
+                            (r = get_bool(x, "readOnly", at, true, &b->read_only, e)) < 0)
                                 return r;
                 }
         }
@@ -470,7 +471,7 @@ static int parse_mounts(json_t *o, const char *where, struct workload_spec *w, b
         return 0;
 }
 
-static int parse_capabilities(json_t *v, const char *where, struct workload_spec *w, berr *e)
+bool wl_capability_name(const char *s, char ret[WL_CAP_NAME_MAX])
 {
         /* The capabilities a workload may add by name (CAP_ prefix optional). */
         static const char *const known[] = {
@@ -481,6 +482,18 @@ static int parse_capabilities(json_t *v, const char *where, struct workload_spec
                 "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
                 "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE", NULL,
         };
+        if (!strncasecmp(s, "CAP_", 4))
+                s += 4;
+        for (size_t k = 0; known[k]; k++)
+                if (!strcasecmp(s, known[k])) {
+                        snprintf(ret, WL_CAP_NAME_MAX, "CAP_%s", known[k]);
+                        return true;
+                }
+        return false;
+}
+
+static int parse_capabilities(json_t *v, const char *where, struct workload_spec *w, berr *e)
+{
         static const char *const keys[] = {"add", NULL};
         char at[512];
         if (!v)
@@ -503,21 +516,12 @@ static int parse_capabilities(json_t *v, const char *where, struct workload_spec
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
-                const char *s = names[i];
-                if (!strncasecmp(s, "CAP_", 4))
-                        s += 4;
-                bool ok = false;
-                for (size_t k = 0; known[k] && !ok; k++)
-                        ok = !strcasecmp(s, known[k]);
-                if (!ok) {
+                char buf[WL_CAP_NAME_MAX];
+                if (!wl_capability_name(names[i], buf)) {
                         r = FAIL(e, "%s.add[%zu]: unknown capability '%.64s'", at, i, names[i]);
                         strv_free(names, n);
                         return r;
                 }
-                char buf[64];
-                snprintf(buf, sizeof buf, "CAP_%s", s);
-                for (char *c = buf; *c; c++)
-                        *c = (char)toupper((unsigned char)*c);
                 w->cap_add[w->n_cap_add] = strdup(buf);
                 if (!w->cap_add[w->n_cap_add++]) {
                         strv_free(names, n);

@@ -53,9 +53,10 @@ ST=$W/state
 IO=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS")
 O=("${IO[@]}" --data-dir "$W/data")
 LOG=$ST/logs/bindro-v1-writer.log
+printf '[policy]\nbinds = %s\n' "$H" >"$W/policy.conf" # the default policy allows no bind
 
 # ---- recursive read-only ---------------------------------------------------------------
-"$B" import "${IO[@]}" --trust "$W/trust" "$W/bindro1.berth" >/dev/null
+"$B" import --config "$W/policy.conf" "${IO[@]}" --trust "$W/trust" "$W/bindro1.berth" >/dev/null
 out=$("$B" activate "${O[@]}" bindro 1 2>&1) || t_fail "activating v1 failed: $out"
 t_wait_for "grep -q checked '$LOG'" 20 || t_fail "the workload did not report its writes: $(cat "$LOG" 2>&1)"
 log=$(cat "$LOG")
@@ -77,7 +78,7 @@ done
 # v2's container is made beforehand with the spec berth would build, but asking runc for
 # a plain top-level "ro" only, as before recursive read-only: berth adopts the container
 # record (same id), creates its task, finds the writable submounts and does not start it.
-"$B" import "${IO[@]}" --trust "$W/trust" "$W/bindro2.berth" >/dev/null
+"$B" import --config "$W/policy.conf" "${IO[@]}" --trust "$W/trust" "$W/bindro2.berth" >/dev/null
 t_ctr containers info bindro-v1-writer | jq '.Spec' >"$W/v1-spec.json"
 jq '(.mounts[] | select(.destination == "/b") | .options) = ["rbind", "ro", "nosuid", "nodev"]
     | .process.args = ["/bin/sh", "-c", "echo RAN; touch /b/sub/w2; exec sleep 100000"]

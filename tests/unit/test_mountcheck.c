@@ -77,7 +77,7 @@ static void test_ocispec_asks_for_recursive(void **state)
         (void)state;
         char *dir = test_tmpdir("mountcheck");
         assert_non_null(dir);
-        struct wl_bind b = {.source = dir, .path = (char *)"/host"};
+        struct wl_bind b = {.source = dir, .path = (char *)"/host", .read_only = true};
         struct wl_volume v[] = {{.name = (char *)"ro", .path = (char *)"/ro", .read_only = true},
                                 {.name = (char *)"rw", .path = (char *)"/rw"}};
         char *argv[] = {(char *)"/bin/true"};
@@ -109,6 +109,26 @@ static void test_ocispec_asks_for_recursive(void **state)
         }
         assert_int_equal(seen, 3);
         json_decref(j);
+        /* a writable bind: recursive nosuid/nodev, no ro */
+        b.read_only = false;
+        assert_int_equal(ocispec_build(&in, &out, &e), 0);
+        assert_non_null(strstr(out, "\"destination\":\"/host\",\"type\":\"bind\",\"source\""));
+        assert_non_null(strstr(out, "\"options\":[\"rbind\",\"rw\",\"nosuid\",\"nodev\",\"rnosuid\",\"rnodev\"]"));
+        free(out);
+        /* a source reached through a symbolic link is refused; slashes are forgiven */
+        char *link = path_join(dir, "link"), *slashes = NULL;
+        assert_int_equal(symlink("/", link), 0);
+        b.source = link;
+        assert_int_equal(ocispec_build(&in, &out, &e), -ELOOP);
+        assert_non_null(strstr(e.msg, "leads through a symbolic link to /"));
+        assert_true(asprintf(&slashes, "/%s//", dir) > 0);
+        b.source = slashes;
+        assert_int_equal(ocispec_build(&in, &out, &e), 0);
+        free(out);
+        b.source = (char *)"/nonexistent-berth-test";
+        assert_int_equal(ocispec_build(&in, &out, &e), -ENOENT);
+        free(link);
+        free(slashes);
         test_rmdir(dir);
 }
 
