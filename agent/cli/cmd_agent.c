@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "daemon/daemon.h"
 #include "daemon/settings.h"
+#include "workload/policy.h"
 
 static void help(void)
 {
@@ -25,7 +26,9 @@ static void help(void)
 
 static void warn_unknown(const char *key, void *ud)
 {
-        log_warning("config: unknown key '%s' (ignored)", key);
+        /* [policy] is checked whole by wl_policy_from_config(): an unknown key there is an error. */
+        if (strncmp(key, "policy.", 7) != 0)
+                log_warning("config: unknown key '%s' (ignored)", key);
 }
 
 int cmd_agent(int argc, char **argv)
@@ -70,7 +73,15 @@ int cmd_agent(int argc, char **argv)
         }
         config_foreach_unknown(cfg, agent_settings_known_keys, warn_unknown, NULL);
         berr e = {0};
-        int r = agent_main(cfg, &e);
+        /* The daemon reads [policy] at each import; a malformed one stops it here, at start. */
+        struct wl_policy *policy = NULL;
+        int r = wl_policy_from_config(cfg, &policy, &e);
+        wl_policy_free(policy);
+        if (r < 0) {
+                log_error_errno(r, "agent: %s", berr_msg(&e, r));
+                return 1;
+        }
+        r = agent_main(cfg, &e);
         if (r < 0) {
                 log_error_errno(r, "agent: %s", berr_msg(&e, r));
                 return 1;

@@ -15,6 +15,8 @@
 #include "bundle/reader.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "config/config.h"
+#include "workload/policy.h"
 #include "workload/spec.h"
 
 #define MAX_ARGS 64
@@ -26,7 +28,7 @@ static void help_bundle(void)
                "  create -k KEY [-k KEY...] --name NAME --version N [--expires TIME] [--created TIME]\n"
                "         --image REF=ARCHIVE [--image ...] [--workloads FILE.json] -o OUT.berth\n"
                "  sign   -k KEY IN.berth -o OUT.berth\n"
-               "  verify --trust DIR FILE.berth\n"
+               "  verify --trust DIR [--policy FILE] FILE.berth\n"
                "  inspect [--json] FILE.berth\n\n"
                "Run 'berth bundle COMMAND --help' for details.\n");
 }
@@ -234,21 +236,33 @@ static int open_reader(const char *path, struct bundle_reader **ret)
         return 0;
 }
 
+static void print_violation(const char *sentence, void *ud)
+{
+        (void)ud;
+        log_error("%s", sentence);
+}
+
 static int cmd_verify(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"trust", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0},
+                {"trust", required_argument, NULL, 't'}, {"policy", required_argument, NULL, 'p'},
+                {"help", no_argument, NULL, 'h'}, {0},
         };
-        const char *trust_dir = BERTH_DEFAULT_TRUST_DIR;
+        const char *trust_dir = BERTH_DEFAULT_TRUST_DIR, *policy_file = NULL;
         int c;
-        while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "t:p:h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 't': trust_dir = optarg; break;
+                case 'p': policy_file = optarg; break;
                 case 'h':
-                        printf("Usage: berth bundle verify [--trust DIR] FILE.berth\n\n"
+                        printf("Usage: berth bundle verify [--trust DIR] [--policy FILE] FILE.berth\n\n"
                                "Checks a bundle completely: signatures against the *.pub keys and the\n"
                                "'threshold' file in DIR (default %s), expiry, every blob's digest\n"
-                               "and size, and the exact file layout. Exit 0 and one summary line when valid.\n",
+                               "and size, and the exact file layout. Exit 0 and one summary line when valid.\n"
+                               "--policy FILE: also hold the workload specs against the [policy] section of\n"
+                               "FILE (a gateway's agent.conf; a file without [policy] means the defaults),\n"
+                               "as 'berth import' and the agent on that gateway will; every violation is\n"
+                               "named with its workload, field and policy key.\n",
                                BERTH_DEFAULT_TRUST_DIR);
                         return 0;
                 default: return EXIT_USAGE;
@@ -260,6 +274,17 @@ static int cmd_verify(int argc, char **argv)
         }
         const char *path = argv[optind];
         berr e = {0};
+        _cleanup_(wl_policy_freep) struct wl_policy *policy = NULL;
+        if (policy_file) {
+                _cleanup_(config_freep) struct berth_config *pc = NULL;
+                int r = config_load(policy_file, false, &pc, &e);
+                if (r >= 0)
+                        r = wl_policy_from_config(pc, &policy, &e);
+                if (r < 0) {
+                        log_error_errno(r, "--policy %s: %s", policy_file, berr_msg(&e, r));
+                        return EXIT_USAGE;
+                }
+        }
         _cleanup_(trust_freep) struct trust *t = NULL;
         int r = trust_load(trust_dir, &t, &e);
         if (r < 0) {
@@ -286,11 +311,22 @@ static int cmd_verify(int argc, char **argv)
                 log_error_errno(r, "%s: invalid workload spec: %s", path, berr_msg(&e, r));
                 return 1;
         }
+        if (policy) {
+                /* Every violation on its own line: a release engineer fixes them all at once. */
+                unsigned n = wl_policy_check_each(policy, ws, print_violation, NULL);
+                if (n) {
+                        log_error("%s: %s version %lld is outside the policy of %s: %u violation(s) above", path,
+                                  m->name, (long long)m->version, policy_file, n);
+                        return 1;
+                }
+        }
         char sz[32], ex[32];
         time_format_rfc3339(m->expires, ex);
         printf("OK %s version %lld: %u of %u required signature(s) valid, %zu image(s), %zu blob(s), %s, expires %s\n",
                m->name, (long long)m->version, bundle_reader_valid_signatures(rd), t->threshold, m->n_images, m->n_blobs,
                format_size(m->total_blob_size, sz), ex);
+        if (policy)
+                printf("OK %zu workload(s) within the policy of %s\n", ws->n, policy_file);
         return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "containerd/preload.h"
 #include "import/import.h"
 #include "registry/backend.h"
+#include "workload/policy.h"
 
 #define MAX_BACKENDS 4
 
@@ -41,6 +42,9 @@ static void help(void)
                "  --socket PATH    the agent's control socket (config 'control.socket')\n"
                "  --no-agent       import directly even if the agent runs (not recommended)\n"
                "  --source usb     record the import as coming from a USB stick (default cli)\n\n"
+               "A bundle whose workload specs ask for more than this gateway's [policy] (in the\n"
+               "config file) allows is refused before anything is stored, naming each workload,\n"
+               "field and policy key.\n\n"
                "When the agent runs, the import goes through it (one writer of the node's\n"
                "state): this command opens each file and passes it over the control socket,\n"
                "so what may be imported is decided by the caller's permissions, and the\n"
@@ -142,6 +146,14 @@ int cmd_import(int argc, char **argv)
         _cleanup_(config_freep) struct berth_config *cfg = NULL;
         if (cli_load_config(config, &cfg) < 0)
                 return 1;
+        /* The node policy, parsed once: a malformed [policy] stops before any file is read. */
+        _cleanup_(wl_policy_freep) struct wl_policy *policy = NULL;
+        berr pe = {0};
+        int rp = wl_policy_from_config(cfg, &policy, &pe);
+        if (rp < 0) {
+                log_error_errno(rp, "%s", berr_msg(&pe, rp));
+                return 1;
+        }
         /* Backends first (a bad --containerd is a usage error either way), then each file
          * is opened exactly once and handed to the agent if one manages this state, or
          * imported directly. */
@@ -177,6 +189,7 @@ int cmd_import(int argc, char **argv)
                 .source = source,
                 .backends = backends,
                 .n_backends = n_backends,
+                .policy = policy,
         };
         bool via_agent = !direct, cli_backends = registry || registry_ca || use_ctrd;
         int ret = 0;

@@ -91,7 +91,7 @@ static json_t *do_import(struct agent *a, json_t *req, int fd)
                 .trust_dir = a->set.trust_dir,
                 .source = src,
                 .backends = a->backends,
-                .n_backends = a->n_backends,
+                .n_backends = a->n_backends, .config = a->cfg,
         };
         struct import_result res;
         berr e = {0};

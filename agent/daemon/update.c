@@ -344,7 +344,7 @@ static void commit(struct agent *a)
                 .trust_dir = a->set.trust_dir,
                 .source = "ddi",
                 .backends = a->backends,
-                .n_backends = a->n_backends,
+                .n_backends = a->n_backends, .config = a->cfg,
         };
         struct import_result res;
         berr e = {0};
@@ -494,7 +494,7 @@ static void start_fetching(struct agent *a)
         act_label(a, l);
         berr e = {0};
         if (!a->head) {
-                struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir};
+                struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
                 int r = import_head_verify(&o, a->act.head, a->act.head_len, &a->head, &e);
                 if (r < 0) {
                         act_fail(a, r, berr_msg(&e, r));
@@ -625,7 +625,7 @@ static void head_done(void *ud, int r, const struct http_response *resp, const b
         }
         if (a->head_complete) {
                 berr e = {0};
-                struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir};
+                struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
                 r = import_head_verify(&o, a->headbuf, a->head_len, &a->head, &e);
                 if (r < 0) {
                         char l[200];

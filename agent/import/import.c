@@ -117,13 +117,28 @@ static int check_version(struct berth_db *db, const struct bundle_manifest *m, b
 }
 
 /* Workload specs are part of the signed manifest: a bundle whose specs this node
- * cannot run is refused before anything is stored, whichever way it arrives. */
-static int check_workloads(const struct bundle_manifest *m, berr *e)
+ * cannot run, or that asks for more than this node's policy allows, is refused before
+ * anything is stored or fetched, whichever way it arrives (file, socket, download). */
+static int check_workloads(const struct import_opts *o, const struct bundle_manifest *m, berr *e)
 {
-        struct workload_set *ws = NULL;
+        _cleanup_(workload_set_freep) struct workload_set *ws = NULL;
         int r = workload_set_from_manifest(m, &ws, e);
-        workload_set_free(ws);
-        return r < 0 ? berr_prefix(e, r, "invalid workload spec") : 0;
+        if (r < 0)
+                return berr_prefix(e, r, "invalid workload spec");
+        _cleanup_(wl_policy_freep) struct wl_policy *own = NULL;
+        const struct wl_policy *p = o->policy;
+        if (!p) {
+                r = wl_policy_from_config(o->config, &own, e);
+                if (r < 0)
+                        return r;
+                p = own;
+        }
+        r = wl_policy_check(p, ws, e);
+        if (r < 0)
+                return berr_prefix(e, r, "bundle %s version %lld is outside this gateway's policy (a signature says "
+                                   "who built it, agent.conf [policy] what may run here)", m->name,
+                                   (long long)m->version);
+        return 0;
 }
 
 /* Fills what the result says about the bundle, then takes the state lock and opens the
@@ -166,7 +181,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
         struct bundle_manifest *m = bundle_reader_manifest(rd);
-        r = check_workloads(m, e);
+        r = check_workloads(o, m, e);
         if (r < 0)
                 return r;
         _cleanup_close_ int lock = -1;
@@ -339,7 +354,7 @@ int import_head_verify(const struct import_opts *o, const void *head, size_t len
         if (r >= 0)
                 r = bundle_reader_verify(h->rd, t, o->now ? o->now : now_seconds(), e);
         if (r >= 0)
-                r = check_workloads(bundle_reader_manifest(h->rd), e);
+                r = check_workloads(o, bundle_reader_manifest(h->rd), e);
         if (r < 0)
                 return r;
         _cleanup_(db_closep) struct berth_db *db = NULL;

@@ -2,7 +2,8 @@
 /* import.h — the one path by which a bundle enters a node (USB, CLI, and later the
  * agent's downloads).
  *
- * Order: read head → verify signatures (threshold) → parse → expiry → refuse a version
+ * Order: read head → verify signatures (threshold) → parse → expiry → workload specs
+ * against the node policy ([policy]) → refuse a version
  * not newer than the installed one (same version + same manifest digest = no-op) →
  * stream every blob through SHA-256 into a stage (blobs already stored are only
  * hashed) → check end of archive → publish the stage → record in the DB → run the
@@ -19,7 +20,9 @@
 #include "bundle/keys.h"
 #include "bundle/format.h"
 #include "bundle/manifest.h"
+#include "config/config.h"
 #include "store/content.h"
+#include "workload/policy.h"
 
 /* A preload target (containerd, registry mirror). */
 struct import_backend {
@@ -53,6 +56,11 @@ struct import_opts {
         struct import_backend **backends;
         size_t n_backends;
         int64_t now;                    /* 0 = current time */
+        /* The node policy every workload spec must fit (workload/policy.h), checked with
+         * the head, before any blob is read or fetched. NULL: the [policy] of config,
+         * parsed per import; config NULL too: the built-in defaults. There is no "off". */
+        const struct wl_policy *policy;
+        const struct berth_config *config;
 };
 
 struct import_result {

@@ -11,7 +11,9 @@
 #include "base/fs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -155,6 +157,39 @@ static void add_mount(json_t *mounts, const char *dest, const char *type, const 
                                                 source, "options", o));
 }
 
+/* Mount options of binds. runc applies "ro", "nosuid" and "nodev" to the top mount only;
+ * the r-prefixed ones (mount_setattr with AT_RECURSIVE) reach every mount below it, so a
+ * host path with submounts (/, /dev, /proc, a tmpfs under a data dir) stays read-only all
+ * the way down. runner.c checks the result in the created container (mountcheck.h), as a
+ * runtime without them would leave the submounts writable without a word. */
+#define BIND_RO "rbind,ro,rro,nosuid,nodev,rnosuid,rnodev"
+#define BIND_RW "rbind,rw,nosuid,nodev,rnosuid,rnodev"
+
+/* The node policy is held against a bind's source as written in the spec; runc follows
+ * symbolic links. So a source must be its own real path (a workload with a writable
+ * bind could otherwise plant a link there that a later spec binds, e.g. to "/").
+ * Repeated and trailing slashes are allowed. */
+static int bind_source_real(const struct workload_spec *w, const char *src, berr *e)
+{
+        _cleanup_free_ char *real = realpath(src, NULL);
+        if (!real)
+                return berr_set(e, -errno, "workload %s: bind source %s: %s (it must exist on this gateway)", w->name,
+                                src, strerror(errno));
+        char norm[PATH_MAX];
+        size_t n = 0;
+        for (const char *c = src; *c && n + 1 < sizeof norm; c++)
+                if (!(c[0] == '/' && (c[1] == '/' || (c[1] == 0 && n > 0))))
+                        norm[n++] = *c;
+        norm[n] = 0;
+        if (n == 0)
+                snprintf(norm, sizeof norm, "/");
+        if (strcmp(norm, real) != 0)
+                return berr_set(e, -ELOOP, "workload %s: bind source %s leads through a symbolic link to %s; the "
+                                "gateway's policy is checked against the path as written, so the spec must name "
+                                "the real path", w->name, src, real);
+        return 0;
+}
+
 static bool memsw_available(void)
 {
         return access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
@@ -191,9 +226,9 @@ int ocispec_build(const struct ocispec_input *in, char **ret, berr *e)
         if (w->network == WL_NET_HOST) {
                 /* Host network: name resolution as on the host (read-only). */
                 if (access("/etc/resolv.conf", R_OK) == 0)
-                        add_mount(mounts, "/etc/resolv.conf", "bind", "/etc/resolv.conf", "rbind,ro,nosuid,nodev");
+                        add_mount(mounts, "/etc/resolv.conf", "bind", "/etc/resolv.conf", BIND_RO);
                 if (access("/etc/hosts", R_OK) == 0)
-                        add_mount(mounts, "/etc/hosts", "bind", "/etc/hosts", "rbind,ro,nosuid,nodev");
+                        add_mount(mounts, "/etc/hosts", "bind", "/etc/hosts", BIND_RO);
         }
         for (size_t i = 0; i < w->n_tmpfs; i++) {
                 char opts[128];
@@ -208,11 +243,15 @@ int ocispec_build(const struct ocispec_input *in, char **ret, berr *e)
                 _cleanup_free_ char *src = path_join(in->volume_dir, w->volumes[i].name);
                 if (!src)
                         return berr_set(e, -ENOMEM, "out of memory");
-                add_mount(mounts, w->volumes[i].path, "bind", src,
-                          w->volumes[i].read_only ? "rbind,ro,nosuid,nodev" : "rbind,rw,nosuid,nodev");
+                add_mount(mounts, w->volumes[i].path, "bind", src, w->volumes[i].read_only ? BIND_RO : BIND_RW);
         }
-        for (size_t i = 0; i < w->n_binds; i++)
-                add_mount(mounts, w->binds[i].path, "bind", w->binds[i].source, "rbind,ro,nosuid,nodev");
+        for (size_t i = 0; i < w->n_binds; i++) {
+                int r = bind_source_real(w, w->binds[i].source, e);
+                if (r < 0)
+                        return r;
+                add_mount(mounts, w->binds[i].path, "bind", w->binds[i].source,
+                          w->binds[i].read_only ? BIND_RO : BIND_RW);
+        }
 
         json_array_append_new(dev_rules, json_pack("{s:b,s:s}", "allow", 0, "access", "rwm"));
         for (size_t i = 0; i < w->n_devices; i++) {

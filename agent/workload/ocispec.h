@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ocispec.h — builds the OCI runtime spec (config.json for runc) of a workload from
  * its image config (Entrypoint, Cmd, Env, WorkingDir, User) and its workload spec
- * (limits, user, read-only rootfs, mounts, devices, namespaces, capabilities,
- * no-new-privileges), with containerd's default mounts, masked and read-only paths.
+ * (limits, user, read-only rootfs, mounts — binds read-only recursively —, devices,
+ * namespaces, capabilities, no-new-privileges), with containerd's default mounts,
+ * masked and read-only paths.
  *
  * Pure: reads the host only to stat listed device nodes and to see whether the
  * memory cgroup accounts swap. Nothing here talks to containerd.

@@ -17,6 +17,7 @@
 #include "containerd/containers.h"
 #include "containerd/snapshots.h"
 #include "containerd/tasks.h"
+#include "workload/mountcheck.h"
 #include "workload/ocispec.h"
 #include "workload/probe.h"
 
@@ -146,6 +147,36 @@ static int ensure_container(const struct runner_ctx *rc, struct wl_instance *ins
         return r < 0 ? berr_prefix(e, r, "workload %s", inst->spec->name) : 0;
 }
 
+static bool has_readonly_binds(const struct workload_spec *w)
+{
+        bool ro = w->n_binds > 0 || w->network == WL_NET_HOST; /* host network: resolv.conf, hosts */
+        for (size_t i = 0; !ro && i < w->n_volumes; i++)
+                ro = w->volumes[i].read_only;
+        return ro;
+}
+
+/* Before the task's process runs (it waits for Tasks.Start), its mount table must show
+ * every read-only bind read-only all the way down (mountcheck.h). The spec is rebuilt
+ * from the same inputs, as the container may have been created by an earlier run. */
+static int verify_mounts(const struct ocispec_input *in, uint32_t pid, berr *e)
+{
+        const char *name = in->w->name;
+        if (!has_readonly_binds(in->w))
+                return 0;
+        _cleanup_free_ char *spec = NULL, *info = NULL;
+        int r = ocispec_build(in, &spec, e);
+        if (r < 0)
+                return r;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%u/mountinfo", pid);
+        r = read_file_bounded(path, 16u << 20, &info, NULL);
+        if (r < 0)
+                return berr_set(e, r, "workload %s: cannot read the mount table of its task (%s: %s), so its "
+                                "read-only binds cannot be checked; berth must run in containerd's PID namespace",
+                                name, path, strerror(-r));
+        return mountcheck_readonly(spec, info, name, e);
+}
+
 int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *ret_adopted, berr *e)
 {
         struct ctrd_task_info ti;
@@ -192,10 +223,19 @@ int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *re
         }
         char uri[4200];
         snprintf(uri, sizeof uri, "file://%s/%s.log", rc->log_dir, inst->id);
-        r = ctrd_task_create(rc->c, inst->id, &m, uri, uri, NULL, e);
+        uint32_t pid = 0;
+        r = ctrd_task_create(rc->c, inst->id, &m, uri, uri, &pid, e);
         ctrd_mounts_done(&m);
-        if (r < 0 && r != -EEXIST)
+        if (r == -EEXIST && (r = ctrd_task_get(rc->c, inst->id, NULL, &ti, e)) == 0)
+                pid = ti.pid;
+        if (r < 0)
                 return berr_prefix(e, r, "workload %s: creating its task", inst->spec->name);
+        r = verify_mounts(&in, pid, e);
+        if (r < 0) {
+                berr tmp = {0};
+                (void)ctrd_task_delete(rc->c, inst->id, NULL, &tmp);
+                return r;
+        }
         r = ctrd_task_start(rc->c, inst->id, NULL, NULL, e);
         if (r < 0 && r != -EEXIST) {
                 berr tmp = {0};

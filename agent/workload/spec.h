@@ -40,8 +40,9 @@ struct wl_volume {
 };
 
 struct wl_bind {
-        char *source;           /* host path, always mounted read-only */
+        char *source;           /* host path */
         char *path;
+        bool read_only;         /* default true; read-only all the way down (ocispec.c) */
 };
 
 struct wl_device {
@@ -125,6 +126,10 @@ int workload_file_check(json_t *doc, const char *const *image_refs, size_t n_ref
 /* "10s", "250ms", "2m", "1h" or an integer number of seconds. */
 int wl_parse_duration(json_t *v, uint64_t *ret_ms);
 const char *wl_restart_name(enum wl_restart r);
+/* A capability name a spec may add ("NET_RAW", "cap_net_raw", …) as "CAP_NET_RAW" in ret;
+ * false when Linux has no such capability. */
+#define WL_CAP_NAME_MAX 32
+bool wl_capability_name(const char *name, char ret[WL_CAP_NAME_MAX]);
 const char *wl_probe_name(enum wl_probe_kind k);
 
 #include "base/cleanup.h"

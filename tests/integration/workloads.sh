@@ -78,12 +78,15 @@ NS=$T_CTRD_NS
 ST=$W/state
 O=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --data-dir "$W/data")
 IO=(--state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS")
+# This gateway's policy lets the demo bundle have what it tests: a read-only bind of
+# $W/www, /dev/kmsg for reading and NET_BIND_SERVICE (the defaults allow none of them).
+printf '[policy]\nbinds = %s\ndevices = /dev/kmsg:r\ncapabilities = NET_BIND_SERVICE\n' "$W/www" >"$W/policy.conf"
 pid_of() { t_ctr tasks ls | awk -v n="$1" '$1 == n && $3 == "RUNNING" {print $2}'; }
 running() { t_ctr tasks ls | awk 'NR > 1 && $3 == "RUNNING" {print $1}' | sort | tr '\n' ' '; }
 serves_ok() { [ "$(curl -s -m 2 "http://127.0.0.1:$PORT/ok.html" 2>/dev/null)" = "v-ok" ]; }
 
 # ---- v1: start, limits, hardening -------------------------------------------------------
-out=$("$B" import "${IO[@]}" --trust "$T_TRUST" "$W/demo1.berth")
+out=$("$B" import --config "$W/policy.conf" "${IO[@]}" --trust "$T_TRUST" "$W/demo1.berth")
 out=$("$B" activate "${O[@]}" demo 1) || t_fail "activating v1 failed: $out"
 t_assert_contains "$out" "version 1 committed" "v1 commits"
 t_assert_eq "$(running)" "demo-v1-sidecar demo-v1-web demo-v1-worker " "the three v1 tasks run"
@@ -133,7 +136,7 @@ t_assert_contains "$st" "sidecar" "status lists the workloads"
 t_assert_contains "$st" "healthy  (tcp: tcp 127.0.0.1:8081: connected)" "tcp probe in the container's netns"
 
 # ---- v2: failing probe → automatic rollback ---------------------------------------------
-"$B" import "${IO[@]}" --trust "$T_TRUST" "$W/demo2.berth" >/dev/null
+"$B" import --config "$W/policy.conf" "${IO[@]}" --trust "$T_TRUST" "$W/demo2.berth" >/dev/null
 if out=$("$B" activate "${O[@]}" demo 2); then t_fail "v2 (404 probe) committed: $out"; fi
 t_assert_contains "$out" "version 2 ROLLED BACK to 1" "v2 is rolled back"
 t_assert_contains "$out" "status 404 (expected 200)" "the evidence names the probe result"
@@ -143,7 +146,7 @@ serves_ok || t_fail "v1 does not serve again after the rollback"
 t_assert_contains "$("$B" status "${IO[@]}")" "rolled_back" "status shows the last update's outcome"
 
 # ---- v3: berth killed mid-probe, rerun adopts and commits --------------------------------
-"$B" import "${IO[@]}" --trust "$T_TRUST" "$W/demo3.berth" >/dev/null
+"$B" import --config "$W/policy.conf" "${IO[@]}" --trust "$T_TRUST" "$W/demo3.berth" >/dev/null
 "$B" activate "${O[@]}" demo 3 >"$W/act3.out" 2>&1 &
 ACT=$!
 t_defer "kill -9 $ACT 2>/dev/null || true"

@@ -98,6 +98,8 @@ static void test_field_errors(void **state)
         expect_error("volumes", "[{\"name\": \"d\", \"path\": \"/a\"}, {\"name\": \"d\", \"path\": \"/b\"}]",
                      "workloads[0].volumes[1].name: volume 'd' is listed twice");
         expect_error("binds", "[{\"path\": \"/x\"}]", "workloads[0].binds[0].source: required");
+        expect_error("binds", "[{\"source\": \"/x\", \"path\": \"/x\", \"readOnly\": 0}]",
+                     "workloads[0].binds[0].readOnly: must be true or false");
         expect_error("devices", "[{\"path\": \"/etc/passwd\"}]", "workloads[0].devices[0].path: must be under /dev/");
         expect_error("devices", "[{\"path\": \"/dev/ttyS0\", \"permissions\": \"rx\"}]",
                      "workloads[0].devices[0].permissions");
@@ -158,6 +160,7 @@ static void test_full(void **state)
         assert_string_equal(db->cap_add[1], "CAP_NET_RAW");
         assert_int_equal(db->tmpfs[0].size, 16u << 20);
         assert_string_equal(db->devices[0].perms, "rw");
+        assert_true(db->binds[0].read_only); /* binds are read-only unless written otherwise */
         assert_int_equal(db->restart, WL_RESTART_ON_FAILURE);
         assert_int_equal(db->backoff_ms, 500);
         assert_int_equal(db->stop_signal, SIGINT);
