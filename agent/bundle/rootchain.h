@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* rootchain.h — trust roots as they travel: {"roots": [envelope, ...]}, versions strictly
+ * increasing. It is the roots.json entry of a bundle head and berth-server's answer to an
+ * agent that lacks roots. A chain is not trusted by itself: each root in it is checked
+ * against the one before when a store advances (rootstore.h). Owns its roots.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "base/err.h"
+#include "bundle/root.h"
+
+struct root_chain {
+        struct trust_root **v;
+        size_t n;
+};
+
+struct root_chain *root_chain_new(void);
+void root_chain_free(struct root_chain *c);
+/* Strict: exactly the field "roots", 1..BUNDLE_MAX_ROOTS envelopes, increasing versions. */
+int root_chain_parse(const void *buf, size_t len, const char *origin, struct root_chain **ret, berr *e);
+/* Takes r; keeps the chain sorted by version; a second root of the same version is
+ * -EEXIST unless it is the same payload (then r is dropped). */
+int root_chain_add(struct root_chain *c, struct trust_root *r, berr *e);
+/* Serialised in version order, newline-terminated; -EINVAL when empty. */
+int root_chain_serialize(const struct root_chain *c, char **ret, size_t *ret_len);
+/* Offline check of what a publisher ships: versions consecutive, the first signed by its
+ * own root keys, each later one by the keys of the one before and its own. */
+int root_chain_check(const struct root_chain *c, berr *e);
+
+#include "base/cleanup.h"
+DEFINE_CLEANUP(struct root_chain *, root_chain_free)
