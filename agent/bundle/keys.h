@@ -35,6 +35,7 @@ struct trust {
         char *dir;              /* where the keys come from, for messages */
         int64_t root_version;   /* the trust root these keys belong to (1: a trust directory) */
         int64_t expires;        /* the root's expiry; 0: never. Bundles are refused from then on */
+        bool signed_root;       /* the release role of a signed root (not a *.pub directory) */
 };
 
 bool key_name_valid(const char *name);

@@ -504,6 +504,29 @@ int root_verify_next(const struct trust_root *cur, const struct trust_root *next
         return 0;
 }
 
+json_t *root_summary_json(const struct trust_root *r, int64_t now)
+{
+        json_t *roles = json_object(), *sigs = json_array();
+        for (enum root_role role = 0; roles && role < ROOT_ROLES; role++) {
+                json_t *keys = json_array();
+                for (size_t i = 0; keys && i < r->roles[role].n; i++) {
+                        const struct berth_key *k = &r->keys[r->roles[role].idx[i]];
+                        json_array_append_new(keys, json_pack("{s:s,s:s}", "keyid", k->id, "name", k->name));
+                }
+                json_object_set_new(roles, root_role_name(role),
+                                    json_pack("{s:i,s:o*}", "threshold", (int)r->roles[role].threshold, "keys", keys));
+        }
+        for (size_t i = 0; sigs && i < r->sigs->n; i++)
+                json_array_append_new(sigs, json_string(r->sigs->v[i].keyid));
+        char ex[32];
+        if (r->expires)
+                time_format_rfc3339(r->expires, ex);
+        return json_pack("{s:I,s:s?,s:b,s:s?,s:s,s:b,s:o*,s:o*}", "version", (json_int_t)r->version, "expires",
+                         r->expires ? ex : NULL, "expired", r->expires && now >= r->expires, "digest",
+                         r->digest[0] ? r->digest : NULL, "origin", r->origin, "implicit", r->implicit, "roles", roles,
+                         "signatures", sigs);
+}
+
 int root_release_trust(const struct trust_root *r, struct trust **ret)
 {
         const struct root_role_keys *rk = &r->roles[ROOT_ROLE_RELEASE];
@@ -519,6 +542,7 @@ int root_release_trust(const struct trust_root *r, struct trust **ret)
         t->threshold = rk->threshold;
         t->root_version = r->version;
         t->expires = r->expires;
+        t->signed_root = !r->implicit;
         *ret = TAKE_PTR(t);
         return 0;
 }

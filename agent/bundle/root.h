@@ -90,6 +90,11 @@ int root_verify_self(const struct trust_root *r, berr *e);
 int root_verify_next(const struct trust_root *cur, const struct trust_root *next, berr *e);
 /* The release role as the struct trust that bundle signatures are checked against. */
 int root_release_trust(const struct trust_root *r, struct trust **ret);
+/* What a root says, for `berth trust show`, `berth status` and the server:
+ * {"version", "expires" (RFC 3339 or null), "expired", "digest" (or null), "origin",
+ *  "roles": {"root"|"release": {"threshold", "keys": [{"keyid", "name"}]}},
+ *  "signatures": [keyid...]}. NULL on ENOMEM. */
+json_t *root_summary_json(const struct trust_root *r, int64_t now);
 /* "trust root version N" or the trust directory's path, for messages. */
 const char *root_describe(const struct trust_root *r, char buf[], size_t size);
 

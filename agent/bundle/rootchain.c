@@ -2,9 +2,12 @@
 /* rootchain.c — the roots.json document: parse, serialise, offline link check (see rootchain.h). */
 #include "bundle/rootchain.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "base/fs.h"
 #include "bundle/format.h"
 
 struct root_chain *root_chain_new(void)
@@ -81,6 +84,75 @@ int root_chain_parse(const void *buf, size_t len, const char *origin, struct roo
         }
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+static int load_file(struct root_chain *c, const char *path, berr *e)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        int q = read_file_bounded(path, BUNDLE_MAX_ROOTS_SIZE, &buf, &len);
+        if (q < 0)
+                return berr_set(e, q, "cannot read %s: %s", path,
+                                q == -EFBIG ? "too large for trust roots" : strerror(-q));
+        json_error_t je;
+        _cleanup_(json_decrefp) json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+        if (!doc)
+                return berr_set(e, -EBADMSG, "%s is not valid JSON (line %d: %s)", path, je.line, je.text);
+        if (!json_object_get(doc, "roots")) {
+                struct trust_root *r = NULL;
+                q = len > ROOT_MAX_SIZE ? berr_set(e, -EFBIG, "trust root %s is over the limit of %u bytes", path,
+                                                   ROOT_MAX_SIZE)
+                                        : root_parse_json(doc, path, &r, e);
+                return q < 0 ? q : root_chain_add(c, r, e);
+        }
+        _cleanup_(root_chain_freep) struct root_chain *in = NULL;
+        q = root_chain_parse(buf, len, path, &in, e);
+        for (size_t i = 0; q >= 0 && i < in->n; i++) {
+                q = root_chain_add(c, in->v[i], e);
+                in->v[i] = NULL;
+        }
+        return q;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int root_chain_load(struct root_chain *c, const char *path, berr *e)
+{
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return berr_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return load_file(c, path, e);
+        DIR *d = opendir(path);
+        if (!d)
+                return berr_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+        char *names[BUNDLE_MAX_ROOTS + 1];
+        size_t n = 0;
+        int q = 0;
+        struct dirent *de;
+        while (q >= 0 && (de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (l < 6 || strcmp(de->d_name + l - 5, ".json") != 0)
+                        continue;
+                if (n == BUNDLE_MAX_ROOTS + 1)
+                        q = berr_set(e, -E2BIG, "%s holds more than %u .json files", path, BUNDLE_MAX_ROOTS);
+                else if (!(names[n++] = path_join(path, de->d_name)))
+                        q = -ENOMEM;
+        }
+        closedir(d);
+        if (q >= 0 && n == 0)
+                q = berr_set(e, -ENOENT, "%s holds no *.json trust roots", path);
+        if (q >= 0)
+                qsort(names, n, sizeof names[0], cmp_name);
+        for (size_t i = 0; i < n; i++) {
+                if (q >= 0)
+                        q = load_file(c, names[i], e);
+                free(names[i]);
+        }
+        return q;
 }
 
 int root_chain_serialize(const struct root_chain *c, char **ret, size_t *ret_len)

@@ -23,6 +23,9 @@ int root_chain_parse(const void *buf, size_t len, const char *origin, struct roo
 /* Takes r; keeps the chain sorted by version; a second root of the same version is
  * -EEXIST unless it is the same payload (then r is dropped). */
 int root_chain_add(struct root_chain *c, struct trust_root *r, berr *e);
+/* Adds the roots at path: a root file, a roots.json chain, or a directory whose *.json
+ * files are either (hidden files and the trust directory's root.json are read too). */
+int root_chain_load(struct root_chain *c, const char *path, berr *e);
 /* Serialised in version order, newline-terminated; -EINVAL when empty. */
 int root_chain_serialize(const struct root_chain *c, char **ret, size_t *ret_len);
 /* Offline check of what a publisher ships: versions consecutive, the first signed by its

@@ -293,6 +293,14 @@ int root_store_advance(struct root_store *s, const struct root_chain *c, berr *e
         if (c->n == 0 || c->v[c->n - 1]->version <= s->current->version)
                 return 0;
         bool persistent = s->roots_dir && !(s->flags & ROOT_STORE_READONLY);
+        /* A chain whose first new root is refused touches nothing, not even the lock. */
+        for (size_t i = 0; i < c->n; i++)
+                if (c->v[i]->version > s->current->version) {
+                        int q = root_verify_next(s->current, c->v[i], e);
+                        if (q < 0)
+                                return q;
+                        break;
+                }
         _cleanup_close_ int lock = -1;
         if (persistent) {
                 int q = lock_dir(s->roots_dir, &lock, e);

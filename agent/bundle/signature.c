@@ -237,8 +237,11 @@ int signatures_verify(const struct bundle_signatures *s, const struct trust *t, 
                 *ret_valid = valid;
         if (valid < t->threshold)
                 return berr_set(e, -EKEYREJECTED,
-                                "bundle has %u valid signature(s) from keys in %s, %u required%s%s; sign it with trusted "
-                                "keys ('berth bundle sign') or add the signer's .pub to the trust directory",
-                                valid, t->dir, t->threshold, unknown[0] ? "; unknown signer key id(s): " : "", unknown);
+                                "bundle has %u valid signature(s) from keys in %s, %u required%s%s; %s",
+                                valid, t->dir, t->threshold, unknown[0] ? "; unknown signer key id(s): " : "", unknown,
+                                t->signed_root ? "sign it with release keys of that root ('berth bundle sign'); a key "
+                                                 "the root does not list is not trusted (or was revoked)"
+                                               : "sign it with trusted keys ('berth bundle sign') or add the "
+                                                 "signer's .pub to the trust directory");
         return 0;
 }

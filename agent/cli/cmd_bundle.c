@@ -210,7 +210,7 @@ static int cmd_sign(int argc, char **argv)
         if (load_keys(&kp, 1, &k) < 0)
                 return 1;
         berr e = {0};
-        int r = bundle_cosign(argv[optind], out, &k, &e);
+        int r = bundle_cosign(argv[optind], out, &k, NULL, NULL, &e);
         key_wipe(&k);
         if (r < 0) {
                 log_error_errno(r, "cannot sign %s: %s", argv[optind], berr_msg(&e, r));
