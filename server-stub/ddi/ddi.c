@@ -25,6 +25,7 @@
 #include "ddi/body.h"
 #include "http/http.h"
 #include "rollout/rollout.h"
+#include "trust/trust.h"
 
 #define MAX_SEGMENTS 10
 
@@ -159,6 +160,9 @@ static void base_poll(struct ddi_ctx *c)
                 json_object_set_new(links, "configData", href(c->base, "/configData"));
         if (c->t.installed_action > 0)
                 json_object_set_new(links, "installedBase", href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
+        json_t *roots = trust_poll_link(c->s, c->base);
+        if (roots)
+                json_object_set_new(links, "trustRoots", roots);
         http_reply_json(c->r, 200,
                         json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
 }
@@ -443,6 +447,8 @@ void ddi_handle(void *userdata, struct http_request *r)
                 deployment_base(&c, seg[5], true);
         else if (!strcmp(what, "installedBase") && n == 5 && (get || put))
                 installed_base(&c, put);
+        else if (!strcmp(what, "trustRoots") && n == 5 && get)
+                trust_ddi_roots(s, r);
         else if (!strcmp(what, "softwaremodules") && n == 8 && !strcmp(seg[6], "artifacts") && get)
                 artifact(&c, seg[5], seg[7]);
         else
