@@ -41,6 +41,11 @@ struct node_dirs {
         struct berth_config *cfg;
 };
 
+static void node_dirs_done(struct node_dirs *d)
+{
+        config_free(d->cfg);
+}
+
 static int node_dirs_resolve(struct node_dirs *d)
 {
         if (cli_load_config(d->config, &d->cfg) < 0)
@@ -95,7 +100,7 @@ static int cmd_show(int argc, char **argv)
                 {"state-dir", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},           {0},
         };
-        struct node_dirs d = {0};
+        _cleanup_(node_dirs_done) struct node_dirs d = {0};
         bool json = false;
         int c;
         while ((c = getopt_long(argc, argv, "jt:s:c:h", opts, NULL)) >= 0) {
@@ -122,14 +127,12 @@ static int cmd_show(int argc, char **argv)
         berr e = {0};
         _cleanup_(root_freep) struct trust_root *file = NULL;
         _cleanup_(root_store_freep) struct root_store *store = NULL;
-        _cleanup_(config_freep) struct berth_config *cfg = NULL;
         int q;
         if (optind == argc - 1)
                 q = root_load_file(argv[optind], &file, &e);
         else {
                 if (node_dirs_resolve(&d) < 0)
                         return 1;
-                cfg = d.cfg;
                 q = root_store_open_state(d.trust, d.state, ROOT_STORE_READONLY, &store, &e);
         }
         if (q < 0)
@@ -263,7 +266,7 @@ static int cmd_install(int argc, char **argv)
                 {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
                 {0},
         };
-        struct node_dirs d = {0};
+        _cleanup_(node_dirs_done) struct node_dirs d = {0};
         int c;
         while ((c = getopt_long(argc, argv, "t:s:c:h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -286,7 +289,6 @@ static int cmd_install(int argc, char **argv)
         }
         if (node_dirs_resolve(&d) < 0)
                 return 1;
-        _cleanup_(config_freep) struct berth_config *cfg = d.cfg;
         _cleanup_(root_chain_freep) struct root_chain *chain = NULL;
         if (load_args(argv + optind, argc - optind, &chain) < 0)
                 return 1;
