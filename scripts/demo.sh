@@ -148,8 +148,8 @@ reap_namespace() {
 # ---- release keys, TLS, server --------------------------------------------------------
 step "Release engineering: a trust root — two offline root keys, two release keys, a release needs both"
 say "A single stolen build key must not be able to ship an update: servers and gateways require
-two release signatures. Which keys those are is itself signed, by two root keys kept offline:
-a leaked release key is revoked over the air by a new version of this trust root."
+two release signatures. Which keys those are is itself signed, by two root keys kept
+offline: a leaked release key is revoked over the air by a new version of this trust root."
 run berth keygen -o keys --name root-a
 run berth keygen -o keys --name root-b
 run berth keygen -o keys --name release
