@@ -106,8 +106,12 @@ static int load_file(struct root_chain *c, const char *path, berr *e)
                 return q < 0 ? q : root_chain_add(c, r, e);
         }
         _cleanup_(root_chain_freep) struct root_chain *in = NULL;
-        q = root_chain_parse(buf, len, path, &in, e);
-        for (size_t i = 0; q >= 0 && i < in->n; i++) {
+        int64_t v;
+        if (json_object_get(doc, "version")) /* a saved answer of berth-server */
+                q = root_chain_parse_answer(buf, len, &v, &in, e);
+        else
+                q = root_chain_parse(buf, len, path, &in, e);
+        for (size_t i = 0; q >= 0 && in && i < in->n; i++) {
                 q = root_chain_add(c, in->v[i], e);
                 in->v[i] = NULL;
         }
@@ -153,6 +157,39 @@ int root_chain_load(struct root_chain *c, const char *path, berr *e)
                 free(names[i]);
         }
         return q;
+}
+
+int root_chain_parse_answer(const void *buf, size_t len, int64_t *ret_version, struct root_chain **ret, berr *e)
+{
+        *ret = NULL;
+        if (len > BUNDLE_MAX_ROOTS_SIZE + 64)
+                return berr_set(e, -EFBIG, "trust roots answer: %zu bytes, over the limit", len);
+        json_error_t je;
+        _cleanup_(json_decrefp) json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+        if (!doc)
+                return berr_set(e, -EBADMSG, "trust roots answer: not valid JSON (line %d: %s)", je.line, je.text);
+        json_t *v = json_object_get(doc, "version"), *arr = json_object_get(doc, "roots");
+        if (!json_is_object(doc) || json_object_size(doc) != 2 || !json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > BUNDLE_MAX_VERSION || !json_is_array(arr))
+                return berr_set(e, -EBADMSG, "trust roots answer: must be {\"version\": N, \"roots\": [...]}");
+        _cleanup_(root_chain_freep) struct root_chain *c = NULL;
+        if (json_array_size(arr)) {
+                _cleanup_free_ char *chain = NULL;
+                json_t *only = json_pack("{s:O}", "roots", arr);
+                chain = only ? json_dumps(only, 0) : NULL;
+                json_decref(only);
+                if (!chain)
+                        return -ENOMEM;
+                int q = root_chain_parse(chain, strlen(chain), "trust roots answer", &c, e);
+                if (q < 0)
+                        return q;
+                if (c->v[c->n - 1]->version > json_integer_value(v))
+                        return berr_set(e, -EBADMSG, "trust roots answer: root version %lld is above the version %lld "
+                                        "it claims", (long long)c->v[c->n - 1]->version, (long long)json_integer_value(v));
+        }
+        *ret_version = json_integer_value(v);
+        *ret = TAKE_PTR(c);
+        return 0;
 }
 
 int root_chain_serialize(const struct root_chain *c, char **ret, size_t *ret_len)

@@ -3,7 +3,7 @@
  *
  * The first byte picks what the rest is: 0 a root file (envelope), 1 a payload (wrapped
  * in an unsigned envelope here, so mutations reach the payload's JSON rather than its
- * base64), 2 a roots.json chain. Whatever parses must serialise and parse again to the
+ * base64), 2 a roots.json chain, 3 berth-server's trustRoots answer. Whatever parses must serialise and parse again to the
  * same root(s), and summary and verification must cope with it.
  */
 #include <sodium.h>
@@ -53,10 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (size < 1)
                 return 0;
-        uint8_t mode = data[0] % 3;
+        uint8_t mode = data[0] % 4;
         data++;
         size--;
         berr e = {0};
+        if (mode == 3) {
+                int64_t v = 0;
+                struct root_chain *c = NULL;
+                if (root_chain_parse_answer(data, size, &v, &c, &e) < 0) {
+                        CHECK(e.msg[0] != 0 && !c);
+                        return 0;
+                }
+                CHECK(v >= 1);
+                for (size_t i = 0; c && i < c->n; i++) {
+                        CHECK(c->v[i]->version <= v);
+                        check_root(c->v[i]);
+                }
+                root_chain_free(c);
+                return 0;
+        }
         if (mode == 2) {
                 struct root_chain *c = NULL;
                 if (root_chain_parse(data, size, "fuzz", &c, &e) < 0) {

@@ -460,6 +460,35 @@ static void test_chain_doc(void **state)
         assert_int_equal(root_chain_parse(doc, strlen(doc), "roots.json", &b, &eb), -EBADMSG);
         assert_non_null(strstr(eb.msg, "versions must increase"));
         free(doc);
+        /* berth-server's answer: a version and the roots, possibly none. */
+        char *ans;
+        assert_true(asprintf(&ans, "{\"version\": 3, \"roots\": [%s]}", e1) > 0);
+        int64_t av = 0;
+        struct root_chain *ac = NULL;
+        berr ea = {0};
+        assert_int_equal(root_chain_parse_answer(ans, strlen(ans), &av, &ac, &ea), 0);
+        assert_int_equal(av, 3);
+        assert_int_equal(ac->n, 1);
+        assert_int_equal(ac->v[0]->version, 2);
+        root_chain_free(ac);
+        free(ans);
+        ac = NULL;
+        const char *none = "{\"version\": 1, \"roots\": []}";
+        assert_int_equal(root_chain_parse_answer(none, strlen(none), &av, &ac, &ea), 0);
+        assert_null(ac);
+        assert_int_equal(av, 1);
+        assert_true(asprintf(&ans, "{\"version\": 1, \"roots\": [%s]}", e1) > 0);
+        berr eb2 = {0};
+        assert_int_equal(root_chain_parse_answer(ans, strlen(ans), &av, &ac, &eb2), -EBADMSG);
+        assert_non_null(strstr(eb2.msg, "above the version 1"));
+        free(ans);
+        static const char *bad_answers[] = {"{\"roots\": []}", "{\"version\": 0, \"roots\": []}",
+                                            "{\"version\": 2, \"roots\": [], \"x\": 1}", "[]"};
+        for (size_t i = 0; i < ELEMENTSOF(bad_answers); i++) {
+                berr ex = {0};
+                assert_int_equal(root_chain_parse_answer(bad_answers[i], strlen(bad_answers[i]), &av, &ac, &ex),
+                                 -EBADMSG);
+        }
         free(e1);
         free(e0);
         free(t);
