@@ -85,7 +85,8 @@ static int exact_fields(json_t *o, const char *what, const char *const *names, s
                 for (size_t i = 0; i < n && !known; i++)
                         known = !strcmp(k, names[i]);
                 if (!known)
-                        return berr_set(e, -EBADMSG, "%s has an unknown field \"%.64s\" (a newer berth may know it)", what, k);
+                        return berr_set(e, -EBADMSG, "%s has an unknown field \"%.64s\" (a newer berth may know it)",
+                                        what, k);
         }
         return 0;
 }
@@ -104,17 +105,19 @@ static int parse_key(struct trust_root *r, json_t *o, size_t i, berr *e)
         if (!kid || !name || !pk)
                 return berr_set(e, -EBADMSG, "%s: keyid, name and publicKey must be strings", what);
         if (!key_name_valid(name))
-                return berr_set(e, -EBADMSG, "%s: key name '%.80s' is invalid (letters, digits, '.', '_', '-')", what, name);
+                return berr_set(e, -EBADMSG, "%s: key name '%.80s' is invalid (letters, digits, '.', '_', '-')", what,
+                                name);
         struct berth_key *k = &r->keys[r->n_keys];
         memset(k, 0, sizeof *k);
         size_t bl = 0;
-        if (sodium_base642bin(k->pk, sizeof k->pk, pk, strlen(pk), NULL, &bl, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        if (sodium_base642bin(k->pk, sizeof k->pk, pk, strlen(pk), NULL, &bl, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
             bl != sizeof k->pk)
                 return berr_set(e, -EBADMSG, "%s ('%s'): publicKey is not 32 bytes of base64", what, name);
         key_id_from_pk(k->pk, k->id);
         if (strcmp(k->id, kid) != 0)
-                return berr_set(e, -EBADMSG, "%s ('%s'): keyid %.40s is not the id of its public key (%s)", what, name, kid,
-                                k->id);
+                return berr_set(e, -EBADMSG, "%s ('%s'): keyid %.40s is not the id of its public key (%s)", what,
+                                name, kid, k->id);
         if (key_index(r, k->id) >= 0)
                 return berr_set(e, -EBADMSG, "%s: key %s is listed twice", what, k->id);
         memcpy(k->name, name, strlen(name) + 1);
@@ -149,8 +152,8 @@ static int parse_role(struct trust_root *r, json_t *roles, enum root_role role, 
                 rk->idx[rk->n++] = (size_t)k;
         }
         if (!json_is_integer(th) || json_integer_value(th) < 1 || (size_t)json_integer_value(th) > rk->n)
-                return berr_set(e, -EBADMSG, "%s.threshold must be an integer from 1 to the number of its keys (%zu)", what,
-                                rk->n);
+                return berr_set(e, -EBADMSG, "%s.threshold must be an integer from 1 to the number of its keys (%zu)",
+                                what, rk->n);
         rk->threshold = (unsigned)json_integer_value(th);
         return 0;
 }
@@ -169,7 +172,8 @@ static int parse_payload(struct trust_root *r, berr *e)
                 return berr_set(e, -EBADMSG, "payload: \"type\" must be \"%s\"", ROOT_TYPE);
         json_t *sv = json_object_get(p, "schemaVersion");
         if (json_is_integer(sv) && json_integer_value(sv) != ROOT_SCHEMA_VERSION)
-                return berr_set(e, -EPROTONOSUPPORT, "payload: schemaVersion %lld is not %d; this root needs a newer berth",
+                return berr_set(e, -EPROTONOSUPPORT,
+                                "payload: schemaVersion %lld is not %d; this root needs a newer berth",
                                 (long long)json_integer_value(sv), ROOT_SCHEMA_VERSION);
         int q = exact_fields(p, "payload", fields, ELEMENTSOF(fields), e);
         if (q < 0)
@@ -200,8 +204,10 @@ static int parse_payload(struct trust_root *r, berr *e)
         if (q < 0)
                 return q;
         for (i = 0; i < r->n_keys; i++)
-                if (!root_has_key(r, ROOT_ROLE_ROOT, r->keys[i].id) && !root_has_key(r, ROOT_ROLE_RELEASE, r->keys[i].id))
-                        return berr_set(e, -EBADMSG, "payload: key '%s' (%s) has no role", r->keys[i].name, r->keys[i].id);
+                if (!root_has_key(r, ROOT_ROLE_ROOT, r->keys[i].id) &&
+                    !root_has_key(r, ROOT_ROLE_RELEASE, r->keys[i].id))
+                        return berr_set(e, -EBADMSG, "payload: key '%s' (%s) has no role", r->keys[i].name,
+                                        r->keys[i].id);
         return 0;
 }
 
@@ -219,7 +225,8 @@ int root_parse_json(json_t *env, const char *origin, struct trust_root **ret, be
                 return berr_prefix(e, q, "trust root %s", r->origin);
         size_t blen = strlen(b64);
         if (blen > sodium_base64_ENCODED_LEN(ROOT_MAX_SIZE, sodium_base64_VARIANT_ORIGINAL))
-                return berr_set(e, -EFBIG, "trust root %s: the payload is over the limit of %u bytes", r->origin, ROOT_MAX_SIZE);
+                return berr_set(e, -EFBIG, "trust root %s: the payload is over the limit of %u bytes", r->origin,
+                                ROOT_MAX_SIZE);
         r->payload = malloc(blen / 4 * 3 + 3);
         if (!r->payload)
                 return -ENOMEM;
@@ -244,7 +251,8 @@ int root_parse_json(json_t *env, const char *origin, struct trust_root **ret, be
 int root_parse(const void *buf, size_t len, const char *origin, struct trust_root **ret, berr *e)
 {
         if (len > ROOT_MAX_SIZE)
-                return berr_set(e, -EFBIG, "trust root %s is %zu bytes, over the limit of %u", origin, len, ROOT_MAX_SIZE);
+                return berr_set(e, -EFBIG, "trust root %s is %zu bytes, over the limit of %u", origin, len,
+                                ROOT_MAX_SIZE);
         json_error_t je;
         _cleanup_(json_decrefp) json_t *env = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
         if (!env)
@@ -297,7 +305,8 @@ static int cmp_keyid(const void *a, const void *b)
 }
 
 /* The payload as berth writes it: fields in a fixed order, keys and key ids sorted. */
-static char *build_payload(const struct root_spec *s, const struct berth_key *const *keys, size_t n_keys, size_t *ret_len)
+static char *build_payload(const struct root_spec *s, const struct berth_key *const *keys, size_t n_keys,
+                           size_t *ret_len)
 {
         char ex[32];
         time_format_rfc3339(s->expires, ex);
@@ -348,15 +357,17 @@ int root_build(const struct root_spec *s, struct trust_root **ret, berr *e)
         size_t n = 0;
         for (enum root_role role = 0; role < ROOT_ROLES; role++) {
                 if (s->n[role] == 0 || s->n[role] > ROOT_MAX_KEYS)
-                        return berr_set(e, -EINVAL, "the %s role needs 1 to %u keys", root_role_name(role), ROOT_MAX_KEYS);
+                        return berr_set(e, -EINVAL, "the %s role needs 1 to %u keys", root_role_name(role),
+                                        ROOT_MAX_KEYS);
                 if (s->threshold[role] < 1 || s->threshold[role] > s->n[role])
                         return berr_set(e, -EINVAL, "the %s role's threshold %u must be from 1 to its %zu key(s)",
                                         root_role_name(role), s->threshold[role], s->n[role]);
                 for (size_t i = 0; i < s->n[role]; i++) {
+                        const struct berth_key *k = s->keys[role][i];
                         for (size_t j = 0; j < i; j++)
-                                if (!strcmp(s->keys[role][j]->id, s->keys[role][i]->id))
+                                if (!strcmp(s->keys[role][j]->id, k->id))
                                         return berr_set(e, -EINVAL, "key '%s' (%s) is given twice for the %s role",
-                                                        s->keys[role][i]->name, s->keys[role][i]->id, root_role_name(role));
+                                                        k->name, k->id, root_role_name(role));
                         bool seen = false;
                         for (size_t j = 0; j < n && !seen; j++)
                                 seen = !strcmp(all[j]->id, s->keys[role][i]->id);
@@ -391,15 +402,16 @@ int root_build(const struct root_spec *s, struct trust_root **ret, berr *e)
 int root_sign(struct trust_root *r, const struct berth_key *k, berr *e)
 {
         if (r->implicit)
-                return berr_set(e, -EINVAL, "%s is a trust directory, not a signed root; write it out with 'berth trust init'",
+                return berr_set(e, -EINVAL,
+                                "%s is a trust directory, not a signed root; write it out with 'berth trust init'",
                                 r->origin);
         int q = signatures_sign(r->sigs, k, ROOT_SIGN_CONTEXT, r->payload, r->payload_len);
         if (q == -E2BIG)
                 return berr_set(e, q, "trust root version %lld already carries %u signatures", (long long)r->version,
                                 BUNDLE_MAX_SIGNATURES);
         if (q < 0)
-                return berr_set(e, q, "cannot sign trust root version %lld with key '%s': %s", (long long)r->version, k->name,
-                                strerror(-q));
+                return berr_set(e, q, "cannot sign trust root version %lld with key '%s': %s", (long long)r->version,
+                                k->name, strerror(-q));
         return 0;
 }
 
@@ -468,9 +480,10 @@ int root_verify_self(const struct trust_root *r, berr *e)
         if (q < 0)
                 return q;
         if (valid < r->roles[ROOT_ROLE_ROOT].threshold)
-                return berr_set(e, -EKEYREJECTED, "trust root version %lld (%s) is signed by %u of its own root keys, %u "
-                                "required; have the root key holders sign it ('berth trust sign')", (long long)r->version,
-                                r->origin, valid, r->roles[ROOT_ROLE_ROOT].threshold);
+                return berr_set(e, -EKEYREJECTED,
+                                "trust root version %lld (%s) is signed by %u of its own root keys, %u required; "
+                                "have the root key holders sign it ('berth trust sign')",
+                                (long long)r->version, r->origin, valid, r->roles[ROOT_ROLE_ROOT].threshold);
         return 0;
 }
 
@@ -479,10 +492,13 @@ int root_verify_next(const struct trust_root *cur, const struct trust_root *next
         if (next->implicit)
                 return berr_set(e, -EINVAL, "a trust directory cannot follow a signed root");
         if (next->version <= cur->version)
-                return berr_set(e, -ESTALE, "trust root version %lld (%s) is not newer than the trusted version %lld; a "
-                                "root never goes backwards", (long long)next->version, next->origin, (long long)cur->version);
+                return berr_set(e, -ESTALE,
+                                "trust root version %lld (%s) is not newer than the trusted version %lld; a "
+                                "root never goes backwards",
+                                (long long)next->version, next->origin, (long long)cur->version);
         if (next->version != cur->version + 1)
-                return berr_set(e, -ENOENT, "trust root version %lld (%s) cannot follow the trusted version %lld: version "
+                return berr_set(e, -ENOENT,
+                                "trust root version %lld (%s) cannot follow the trusted version %lld: version "
                                 "%lld is missing; every version in between is needed", (long long)next->version,
                                 next->origin, (long long)cur->version, (long long)cur->version + 1);
         unsigned old_valid, new_valid;
@@ -498,9 +514,11 @@ int root_verify_next(const struct trust_root *cur, const struct trust_root *next
                                 (long long)next->version, next->origin, old_valid, root_describe(cur, d, sizeof d),
                                 cur->roles[ROOT_ROLE_ROOT].threshold);
         if (new_valid < next->roles[ROOT_ROLE_ROOT].threshold)
-                return berr_set(e, -EKEYREJECTED, "trust root version %lld (%s) is signed by %u of its own root keys, %u "
-                                "required; have its root key holders sign it ('berth trust sign')", (long long)next->version,
-                                next->origin, new_valid, next->roles[ROOT_ROLE_ROOT].threshold);
+                return berr_set(e, -EKEYREJECTED,
+                                "trust root version %lld (%s) is signed by %u of its own root keys, %u required; "
+                                "have its root key holders sign it ('berth trust sign')",
+                                (long long)next->version, next->origin, new_valid,
+                                next->roles[ROOT_ROLE_ROOT].threshold);
         return 0;
 }
 

@@ -61,7 +61,8 @@ int root_chain_parse(const void *buf, size_t len, const char *origin, struct roo
         json_error_t je;
         _cleanup_(json_decrefp) json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
         if (!doc)
-                return berr_set(e, -EBADMSG, "%s: the trust roots are not valid JSON (line %d: %s)", origin, je.line, je.text);
+                return berr_set(e, -EBADMSG, "%s: the trust roots are not valid JSON (line %d: %s)", origin, je.line,
+                                je.text);
         json_t *arr = json_object_get(doc, "roots");
         if (!json_is_object(doc) || json_object_size(doc) != 1 || !json_is_array(arr))
                 return berr_set(e, -EBADMSG, "%s: the trust roots must be {\"roots\": [...]} and nothing else", origin);
@@ -185,7 +186,8 @@ int root_chain_parse_answer(const void *buf, size_t len, int64_t *ret_version, s
                         return q;
                 if (c->v[c->n - 1]->version > json_integer_value(v))
                         return berr_set(e, -EBADMSG, "trust roots answer: root version %lld is above the version %lld "
-                                        "it claims", (long long)c->v[c->n - 1]->version, (long long)json_integer_value(v));
+                                        "it claims", (long long)c->v[c->n - 1]->version,
+                                        (long long)json_integer_value(v));
         }
         *ret_version = json_integer_value(v);
         *ret = TAKE_PTR(c);

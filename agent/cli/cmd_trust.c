@@ -181,7 +181,8 @@ static int cmd_verify(int argc, char **argv)
                 case 's': state = optarg; break;
                 case 'f': from = optarg; break;
                 case 'h':
-                        printf("Usage: berth trust verify [--trust DIR [--state-dir DIR] | --from ROOT.json|DIR] PATH...\n\n"
+                        printf("Usage: berth trust verify [--trust DIR [--state-dir DIR] | --from ROOT.json|DIR] "
+                               "PATH...\n\n"
                                "Checks trust roots (files, roots.json chains or directories of them) the way a\n"
                                "node will: from the trusted root (a trust directory, plus what a node accepted\n"
                                "in STATE/trust; or --from a root file), each newer root must be the next\n"

@@ -34,7 +34,8 @@ static int load_pub(const char *path, struct berth_key *ret)
 {
         berr e = {0};
         size_t l = strlen(path);
-        int r = l > 4 && !strcmp(path + l - 4, ".key") ? key_load_secret(path, ret, &e) : key_load_public(path, ret, &e);
+        int r = l > 4 && !strcmp(path + l - 4, ".key") ? key_load_secret(path, ret, &e) : key_load_public(path, ret,
+                                                                                                          &e);
         if (r < 0)
                 return trust_fail(r, &e), r;
         key_wipe(ret);
@@ -126,13 +127,20 @@ static int push(char **v, size_t *n, char *s)
 enum { O_ADD_ROOT = 256, O_ADD_REL, O_RM_ROOT, O_RM_REL, O_TH_ROOT, O_TH_REL, O_EXPIRES, O_FROM_DIR };
 
 static const struct option edit_opts[] = {
-        {"root-key", required_argument, NULL, O_ADD_ROOT},         {"add-root-key", required_argument, NULL, O_ADD_ROOT},
-        {"release-key", required_argument, NULL, O_ADD_REL},       {"add-release-key", required_argument, NULL, O_ADD_REL},
-        {"remove-root-key", required_argument, NULL, O_RM_ROOT},   {"remove-release-key", required_argument, NULL, O_RM_REL},
-        {"root-threshold", required_argument, NULL, O_TH_ROOT},    {"release-threshold", required_argument, NULL, O_TH_REL},
-        {"expires", required_argument, NULL, O_EXPIRES},           {"from-dir", required_argument, NULL, O_FROM_DIR},
-        {"from", required_argument, NULL, 'f'},                    {"key", required_argument, NULL, 'k'},
-        {"output", required_argument, NULL, 'o'},                  {"help", no_argument, NULL, 'h'},
+        {"root-key", required_argument, NULL, O_ADD_ROOT},
+        {"add-root-key", required_argument, NULL, O_ADD_ROOT},
+        {"release-key", required_argument, NULL, O_ADD_REL},
+        {"add-release-key", required_argument, NULL, O_ADD_REL},
+        {"remove-root-key", required_argument, NULL, O_RM_ROOT},
+        {"remove-release-key", required_argument, NULL, O_RM_REL},
+        {"root-threshold", required_argument, NULL, O_TH_ROOT},
+        {"release-threshold", required_argument, NULL, O_TH_REL},
+        {"expires", required_argument, NULL, O_EXPIRES},
+        {"from-dir", required_argument, NULL, O_FROM_DIR},
+        {"from", required_argument, NULL, 'f'},
+        {"key", required_argument, NULL, 'k'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
         {0},
 };
 
@@ -183,7 +191,7 @@ static int finish_edit(struct root_spec *spec, const struct edit *ed, const char
 static void help_init(void)
 {
         printf("Usage: berth trust init -o ROOT.json --root-key PUB [--root-key PUB...] --release-key PUB [...]\n"
-               "                        [--root-threshold N] [--release-threshold N] [--expires TIME|365d] [-k KEY...]\n"
+               "         [--root-threshold N] [--release-threshold N] [--expires TIME|365d] [-k KEY...]\n"
                "       berth trust init -o ROOT.json --from-dir TRUSTDIR [--expires ...] [-k KEY...]\n\n"
                "Writes trust root version 1. Keys are .pub files from 'berth keygen' (a .key file gives its\n"
                "public half); a key may hold both roles. Thresholds default to 1. --from-dir writes out\n"

@@ -80,14 +80,17 @@ for point in trust.root.half_written trust.root.before_rename trust.root.before_
                 t_assert_eq "$v" "${WANT[$point]}" "$point ($via): the node's root after the kill"
                 case $point in
                 trust.root.half_written | trust.root.before_rename)
-                        ls "$S"/trust/2.json.tmp.* >/dev/null 2>&1 || t_fail "$point: no temp file was left to ignore" ;;
+                        ls "$S"/trust/2.json.tmp.* >/dev/null 2>&1 ||
+                                t_fail "$point: no temp file was left to ignore"
+                        ;;
                 esac
                 # The next run finishes: all roots, the temp file gone, and the bundle in.
                 if [ $via = install ]; then
                         "$B" trust install --trust trust --state-dir "$S" chain >/dev/null || t_fail "$point: rerun"
                         t_assert_eq "$(check "$S" "$point rerun")" $N "$point ($via): rerun reaches version $N"
                 else
-                        "$B" import --no-agent --trust trust --state-dir "$S" app.berth >/dev/null || t_fail "$point: reimport"
+                        "$B" import --no-agent --trust trust --state-dir "$S" app.berth >/dev/null ||
+                                t_fail "$point: reimport"
                         t_assert_eq "$(check "$S" "$point reimport")" 4 "$point ($via): reimport reaches version 4"
                         "$B" status --no-agent --state-dir "$S" --trust trust | grep -q "app version 1" ||
                                 t_fail "$point: the bundle is not installed after the reimport"

@@ -33,7 +33,9 @@ bundle() {
 # node_version STATE [TRUST]: the root version the node trusts now.
 node_version() { "$B" trust show --json --trust "${2:-trust}" --state-dir "$1" | jq -r .version; }
 # roots_snapshot STATE: names, sizes and hashes of everything the node keeps about roots.
-roots_snapshot() { (cd "$1" && find . -path './trust*' -type f -printf '%p %s\n' | sort && cat trust/*.json 2>/dev/null | sha256sum); }
+roots_snapshot() {
+        (cd "$1" && find . -path './trust*' -type f -printf '%p %s\n' | sort && cat trust/*.json 2>/dev/null | sha256sum)
+}
 
 # ---- making the chain offline ------------------------------------------------------------
 
@@ -63,7 +65,8 @@ t_assert_eq "$("$B" trust show --json v4.json | jq -r '[.roles.release.keys[].na
 "$B" trust show v4.json | grep -q "root keys (2 of 2 needed)" || t_fail "show: root threshold 2"
 
 # Roots that must not verify (offline, nothing written anywhere).
-"$B" trust rotate --from trust -o v2-new-only.json --remove-root-key old --add-root-key keys/r1.pub -k keys/r1.key >/dev/null
+"$B" trust rotate --from trust -o v2-new-only.json --remove-root-key old --add-root-key keys/r1.pub \
+        -k keys/r1.key >/dev/null
 t_expect_fail "$B" trust verify --trust trust v2-new-only.json
 t_assert_contains "$T_ERR" "signed by 0 root key(s) of trust, 1 required" "a root signed only by its new keys"
 t_expect_fail "$B" trust verify --trust trust v2.json v3-one-own.json
@@ -95,7 +98,8 @@ t_assert_contains "$status" "keeps running" "status: the decision"
 "$B" status --no-agent --json --state-dir $S --trust trust | jq -e '.trust.untrusted == [{"name": "app",
         "version": 1, "validSignatures": 0, "threshold": 1}] and .trust.root.version == 4' >/dev/null ||
         t_fail "status --json: trust"
-"$B" status --no-agent --state-dir $S --trust trust | grep -q "app version 1 " || t_fail "version 1 is no longer installed"
+"$B" status --no-agent --state-dir $S --trust trust | grep -q "app version 1 " ||
+        t_fail "version 1 is no longer installed"
 
 # ---- revocation: a revoked key's new bundle ---------------------------------------------
 

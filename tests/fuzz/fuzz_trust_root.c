@@ -3,8 +3,9 @@
  *
  * The first byte picks what the rest is: 0 a root file (envelope), 1 a payload (wrapped
  * in an unsigned envelope here, so mutations reach the payload's JSON rather than its
- * base64), 2 a roots.json chain, 3 berth-server's trustRoots answer. Whatever parses must serialise and parse again to the
- * same root(s), and summary and verification must cope with it.
+ * base64), 2 a roots.json chain, 3 berth-server's trustRoots answer. Whatever parses
+ * must serialise and parse again to the same root(s), and summary and verification
+ * must cope with it.
  */
 #include <sodium.h>
 #include <stddef.h>

@@ -41,7 +41,8 @@ static void env_init(struct env *t)
         t->v3 = rf_root(3, RF_FAR, r2, 1, 1, k2, 1, 1, s3);
         t->v4 = rf_root(4, RF_FAR, r2, 1, 1, k2, 1, 1, s4);
         t->v2_short = rf_root(2, Y2030, r1, 1, 1, k2, 1, 1, s2);
-        t->o = (struct import_opts){.state_dir = t->state, .trust_dir = t->f.trust, .source = "cli", .now = Y2030 - 86400};
+        t->o = (struct import_opts){
+                .state_dir = t->state, .trust_dir = t->f.trust, .source = "cli", .now = Y2030 - 86400};
 }
 
 static void env_done(struct env *t)
@@ -57,7 +58,8 @@ static void env_done(struct env *t)
 }
 
 /* Bundle NAME version V signed by key, carrying the given roots (n may be 0). */
-static char *make(struct env *t, const char *file, int64_t v, const struct berth_key *key, struct trust_root *const *roots,
+static char *make(struct env *t, const char *file, int64_t v, const struct berth_key *key,
+                  struct trust_root *const *roots,
                   size_t n)
 {
         char *rj = NULL;

@@ -176,7 +176,8 @@ static void test_strict(void **state)
                 char *at = strstr(good, edits[i].from);
                 assert_non_null(at);
                 char *p;
-                assert_true(asprintf(&p, "%.*s%s%s", (int)(at - good), good, edits[i].to, at + strlen(edits[i].from)) > 0);
+                assert_true(asprintf(&p, "%.*s%s%s", (int)(at - good), good, edits[i].to,
+                                     at + strlen(edits[i].from)) > 0);
                 char *env = hand_envelope(p, s1, 1);
                 expect_bad(env, edits[i].code, edits[i].phrase);
                 free(env);
@@ -185,10 +186,11 @@ static void test_strict(void **state)
         /* A key id that is not its key's, a role naming a key that is not listed, a key
          * listed twice, a key without a role. */
         char *pr = b64(k.r1.pk, 32), *pa = b64(k.a.pk, 32), *p;
-#define KEYS_FMT                                                                                                       \
-        "{\"type\": \"berth-trust-root\", \"schemaVersion\": 1, \"version\": 1, "                                        \
-        "\"expires\": \"2099-01-01T00:00:00Z\", \"keys\": [%s], \"roles\": {\"root\": {\"threshold\": 1, "                \
-        "\"keyids\": [\"%s\"]}, \"release\": {\"threshold\": 1, \"keyids\": [\"%s\"]}}}"
+#define KEYS_FMT                                                                                   \
+        "{\"type\": \"berth-trust-root\", \"schemaVersion\": 1, \"version\": 1, "                  \
+        "\"expires\": \"2099-01-01T00:00:00Z\", \"keys\": [%s], "                                    \
+        "\"roles\": {\"root\": {\"threshold\": 1, \"keyids\": [\"%s\"]}, "                          \
+        "\"release\": {\"threshold\": 1, \"keyids\": [\"%s\"]}}}"
         char *kr, *ka, *kbad;
         assert_true(asprintf(&kr, "{\"keyid\": \"%s\", \"name\": \"r\", \"publicKey\": \"%s\"}", k.r1.id, pr) > 0);
         assert_true(asprintf(&ka, "{\"keyid\": \"%s\", \"name\": \"a\", \"publicKey\": \"%s\"}", k.a.id, pa) > 0);
@@ -312,7 +314,8 @@ static void test_rotation_rule(void **state)
         struct keys k;
         keys_init(&k);
         berr e = {0};
-        const struct berth_key *r1[] = {&k.r1}, *r2[] = {&k.r2}, *r23[] = {&k.r2, &k.r3}, *la[] = {&k.a}, *lb[] = {&k.b};
+        const struct berth_key *r1[] = {&k.r1}, *r2[] = {&k.r2}, *r23[] = {&k.r2, &k.r3};
+        const struct berth_key *la[] = {&k.a}, *lb[] = {&k.b};
         const struct berth_key *s1[] = {&k.r1, NULL}, *s12[] = {&k.r1, &k.r2, NULL}, *s2[] = {&k.r2, NULL};
         struct trust_root *v1 = rf_root(1, RF_FAR, r1, 1, 1, la, 1, 1, s1);
         /* v2 replaces the root key r1 by r2 and the release key a by b: needs r1 and r2. */
@@ -414,7 +417,8 @@ static void test_chain_doc(void **state)
         keys_init(&k);
         const struct berth_key *r1[] = {&k.r1}, *r2[] = {&k.r2}, *la[] = {&k.a};
         const struct berth_key *s1[] = {&k.r1, NULL}, *s12[] = {&k.r1, &k.r2, NULL}, *s2[] = {&k.r2, NULL};
-        struct trust_root *v[3] = {rf_root(1, RF_FAR, r1, 1, 1, la, 1, 1, s1), rf_root(2, RF_FAR, r2, 1, 1, la, 1, 1, s12),
+        struct trust_root *v[3] = {rf_root(1, RF_FAR, r1, 1, 1, la, 1, 1, s1), rf_root(2, RF_FAR, r2, 1, 1, la, 1, 1,
+                                                                                       s12),
                                    rf_root(3, RF_FAR, r2, 1, 1, la, 1, 1, s2)};
         /* Added out of order and twice: sorted, one copy. */
         struct trust_root *in[] = {v[2], v[0], v[1], v[2]};
