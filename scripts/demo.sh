@@ -146,13 +146,19 @@ reap_namespace() {
 }
 
 # ---- release keys, TLS, server --------------------------------------------------------
-step "Release engineering: two signing keys, a release needs both (2-of-2)"
-say "A single stolen build key must not be able to ship an update: servers and gateways trust
-both keys and require two signatures."
+step "Release engineering: a trust root — two offline root keys, two release keys, a release needs both"
+say "A single stolen build key must not be able to ship an update: servers and gateways require
+two release signatures. Which keys those are is itself signed, by two root keys kept
+offline: a leaked release key is revoked over the air by a new version of this trust root."
+run berth keygen -o keys --name root-a
+run berth keygen -o keys --name root-b
 run berth keygen -o keys --name release
 run berth keygen -o keys --name qa
-mkdir -p trust && cp keys/release.pub keys/qa.pub trust/ && echo 2 >trust/threshold
-show "mkdir trust && cp keys/*.pub trust/ && echo 2 > trust/threshold"
+mkdir -p trust
+run berth trust init -o trust/root.json --root-key keys/root-a.pub --root-key keys/root-b.pub --root-threshold 2 \
+        --release-key keys/release.pub --release-key keys/qa.pub --release-threshold 2 --expires 365d \
+        -k keys/root-a.key -k keys/root-b.key
+run berth trust show trust/root.json
 
 step "A test certificate authority and a TLS certificate for the rollout server"
 say "Gateways only talk HTTPS to the server and check its certificate against this CA."

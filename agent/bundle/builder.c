@@ -18,6 +18,7 @@
 #include "bundle/manifest.h"
 #include "bundle/oci_archive.h"
 #include "bundle/reader.h"
+#include "bundle/root.h"
 #include "bundle/signature.h"
 #include "bundle/writer.h"
 
@@ -371,13 +372,45 @@ static char *build_manifest(const struct bundle_create_opts *o, struct plan *p, 
         return t;
 }
 
+/* Checks the chain a bundle is to carry, serialises it, and counts the bundle's release
+ * signatures under its last root (so the caller can say whether more are needed). */
+static int prepare_roots(const struct root_chain *roots, const struct bundle_signatures *sigs, const void *manifest,
+                         size_t mlen, char **ret, size_t *ret_len, struct bundle_create_result *res, berr *e)
+{
+        berr sub = {0};
+        int r = root_chain_check(roots, &sub);
+        if (r < 0)
+                return berr_set(e, r, "the trust roots to attach are not a valid chain: %s", berr_msg(&sub, r));
+        r = root_chain_serialize(roots, ret, ret_len);
+        if (r == -EFBIG)
+                return berr_set(e, r, "the trust roots take more than %u bytes; attach fewer (the newest ones)",
+                                BUNDLE_MAX_ROOTS_SIZE);
+        if (r < 0)
+                return r;
+        const struct trust_root *last = roots->v[roots->n - 1];
+        _cleanup_(trust_freep) struct trust *t = NULL;
+        r = root_release_trust(last, &t);
+        if (r < 0)
+                return r;
+        unsigned valid = 0;
+        berr ignore = {0};
+        (void)signatures_verify(sigs, t, manifest, mlen, &valid, &ignore);
+        if (res) {
+                res->root_version = last->version;
+                res->release_valid = valid;
+                res->release_threshold = t->threshold;
+        }
+        return 0;
+}
+
 int bundle_create(const struct bundle_create_opts *o, struct bundle_create_result *res, berr *e)
 {
         struct plan p = {0};
         struct out_file out = {0};
         struct bundle_writer *w = NULL;
         sha256_ctx *h = NULL;
-        char *manifest = NULL, *sigjson = NULL;
+        char *manifest = NULL, *sigjson = NULL, *rootsjson = NULL;
+        size_t rootslen = 0;
         struct bundle_signatures *sigs = NULL;
         struct desc *roots = calloc(o->n_images ? o->n_images : 1, sizeof *roots);
         size_t *img_archive = calloc(o->n_images ? o->n_images : 1, sizeof *img_archive);
@@ -446,6 +479,11 @@ int bundle_create(const struct bundle_create_opts *o, struct bundle_create_resul
         r = signatures_serialize(sigs, &sigjson, &slen);
         if (r < 0)
                 goto finish;
+        if (o->roots) {
+                r = prepare_roots(o->roots, sigs, manifest, mlen, &rootsjson, &rootslen, res, e);
+                if (r < 0)
+                        goto finish;
+        }
         /* Re-parse what we produced: never write a bundle our own reader would refuse. */
         struct bundle_manifest *check = NULL;
         berr sub = {0};
@@ -466,6 +504,8 @@ int bundle_create(const struct bundle_create_opts *o, struct bundle_create_resul
                 r = bundle_writer_new(out.fd, &w, e);
         if (r >= 0)
                 r = bundle_writer_head(w, manifest, mlen, sigjson, slen, e);
+        if (r >= 0 && rootsjson)
+                r = bundle_writer_roots(w, rootsjson, rootslen, e);
         if (r >= 0)
                 r = sha256_new(&h);
         struct stream_ctx sc = {.p = &p, .w = w, .h = h, .e = e};
@@ -488,6 +528,7 @@ finish:
         sha256_free(h);
         free(manifest);
         free(sigjson);
+        free(rootsjson);
         signatures_free(sigs);
         plan_done(&p);
         free(roots);
@@ -501,7 +542,8 @@ static int copy_sink(void *ud, const void *buf, size_t len)
         return bundle_writer_blob_data(w, buf, len, NULL);
 }
 
-int bundle_cosign(const char *in, const char *out_path, const struct berth_key *k, berr *e)
+int bundle_cosign(const char *in, const char *out_path, const struct berth_key *k, const struct root_chain *roots,
+                  struct bundle_create_result *res, berr *e)
 {
         int fd = open(in, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -521,14 +563,27 @@ int bundle_cosign(const char *in, const char *out_path, const struct berth_key *
         q = signatures_parse(sraw, slen, &sigs, e);
         if (q < 0)
                 return q;
-        q = signatures_add(sigs, k, mraw, mlen);
-        if (q < 0)
-                return berr_set(e, q, "cannot sign with key '%s': %s", k->name, strerror(-q));
-        _cleanup_free_ char *sj = NULL;
-        size_t sjl;
+        if (k) {
+                q = signatures_add(sigs, k, mraw, mlen);
+                if (q < 0)
+                        return berr_set(e, q, "cannot sign with key '%s': %s", k->name, strerror(-q));
+        }
+        _cleanup_free_ char *sj = NULL, *rj = NULL;
+        size_t sjl, rjl = 0;
         q = signatures_serialize(sigs, &sj, &sjl);
         if (q < 0)
                 return q;
+        /* The roots the bundle carries stay as they are unless new ones are given. */
+        const void *rraw;
+        size_t rlen;
+        bundle_reader_roots(r, &rraw, &rlen);
+        if (roots) {
+                q = prepare_roots(roots, sigs, mraw, mlen, &rj, &rjl, res, e);
+                if (q < 0)
+                        return q;
+                rraw = rj;
+                rlen = rjl;
+        }
 
         struct out_file out = {0};
         out.fd = -1;
@@ -538,6 +593,8 @@ int bundle_cosign(const char *in, const char *out_path, const struct berth_key *
                 q = bundle_writer_new(out.fd, &w, e);
         if (q >= 0)
                 q = bundle_writer_head(w, mraw, mlen, sj, sjl, e);
+        if (q >= 0 && rlen)
+                q = bundle_writer_roots(w, rraw, rlen, e);
         const struct bundle_blob *b;
         while (q >= 0 && (q = bundle_reader_next_blob(r, &b, e)) > 0) {
                 q = bundle_writer_blob_begin(w, b->digest, b->size, e);

@@ -13,6 +13,7 @@
 
 #include "base/err.h"
 #include "bundle/keys.h"
+#include "bundle/rootchain.h"
 
 struct bundle_image_arg {
         const char *ref;        /* name the image gets on the node */
@@ -30,6 +31,7 @@ struct bundle_create_opts {
         size_t n_keys;
         json_t *workloads;              /* optional, copied verbatim as "workloads" */
         json_t *update;                 /* optional, copied verbatim as "update" (soak time) */
+        const struct root_chain *roots; /* optional: the trust roots the bundle carries (checked) */
         const char *output;
 };
 
@@ -37,8 +39,13 @@ struct bundle_create_result {
         size_t n_blobs;
         uint64_t total_size;
         char manifest_digest[72];
+        /* With roots: the release signatures valid under the chain's last root, and needed. */
+        int64_t root_version;
+        unsigned release_valid, release_threshold;
 };
 
 int bundle_create(const struct bundle_create_opts *o, struct bundle_create_result *res, berr *e);
-/* Copies IN to OUT adding (or replacing) key k's signature; every blob is re-verified. */
-int bundle_cosign(const char *in, const char *out, const struct berth_key *k, berr *e);
+/* Copies IN to OUT adding (or replacing) key k's signature (k may be NULL) and, when roots
+ * is not NULL, replacing the trust roots it carries; every blob is re-verified. */
+int bundle_cosign(const char *in, const char *out, const struct berth_key *k, const struct root_chain *roots,
+                  struct bundle_create_result *res, berr *e);

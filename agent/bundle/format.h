@@ -8,6 +8,8 @@
 
 #define BUNDLE_MANIFEST_ENTRY "manifest.json"
 #define BUNDLE_SIGNATURES_ENTRY "signatures.json"
+/* Optional third entry: the chain of trust roots (README.md, "Trust roots"). */
+#define BUNDLE_ROOTS_ENTRY "roots.json"
 #define BUNDLE_BLOB_DIR "blobs/sha256/"
 #define BUNDLE_MANIFEST_MEDIA_TYPE "application/vnd.berth.bundle.manifest.v1+json"
 /* Ed25519 signs SIGN_CONTEXT (including its trailing NUL byte) followed by the manifest. */
@@ -18,6 +20,8 @@
 #define BUNDLE_MAX_MANIFEST_SIZE (4u * 1024 * 1024)
 #define BUNDLE_MAX_SIGNATURES_SIZE (64u * 1024)
 #define BUNDLE_MAX_SIGNATURES 32u
+#define BUNDLE_MAX_ROOTS_SIZE (1024u * 1024)
+#define BUNDLE_MAX_ROOTS 64u
 #define BUNDLE_MAX_BLOBS 4096u
 #define BUNDLE_MAX_IMAGES 256u
 #define BUNDLE_MAX_BLOB_SIZE 077777777777ULL /* ustar size field: 8 GiB - 1 */

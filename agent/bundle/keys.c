@@ -238,6 +238,7 @@ int trust_load(const char *dir, struct trust **ret, berr *e)
                 return r;
 
         t->threshold = 1;
+        t->root_version = 1;
         _cleanup_free_ char *tp = path_join(dir, "threshold");
         _cleanup_free_ char *tb = NULL;
         if (!tp)

@@ -26,11 +26,16 @@ struct berth_key {
         bool has_secret;
 };
 
+/* The keys a bundle's signatures are checked against: a trust directory read as is, or
+ * the release role of a trust root (bundle/root.h). */
 struct trust {
         struct berth_key *keys;
         size_t n_keys;
         unsigned threshold;
-        char *dir;
+        char *dir;              /* where the keys come from, for messages */
+        int64_t root_version;   /* the trust root these keys belong to (1: a trust directory) */
+        int64_t expires;        /* the root's expiry; 0: never. Bundles are refused from then on */
+        bool signed_root;       /* the release role of a signed root (not a *.pub directory) */
 };
 
 bool key_name_valid(const char *name);
@@ -42,6 +47,7 @@ void key_id_from_pk(const uint8_t pk[32], char out[KEY_ID_LEN + 1]);
 /* Wipes secret material. */
 void key_wipe(struct berth_key *k);
 
+/* Reads DIR's *.pub keys and threshold file (root version 1, never expires). */
 int trust_load(const char *dir, struct trust **ret, berr *e);
 void trust_free(struct trust *t);
 const struct berth_key *trust_find(const struct trust *t, const char *keyid);

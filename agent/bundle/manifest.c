@@ -293,9 +293,15 @@ const struct bundle_blob *bundle_manifest_find_blob(const struct bundle_manifest
         return NULL;
 }
 
-void bundle_manifest_layout(struct bundle_manifest *m, uint64_t manifest_size, uint64_t signatures_size)
+uint64_t bundle_head_size(uint64_t manifest_size, uint64_t signatures_size, uint64_t roots_size)
 {
         uint64_t off = BUNDLE_TAR_BLOCK + tar_padded(manifest_size) + BUNDLE_TAR_BLOCK + tar_padded(signatures_size);
+        return roots_size ? off + BUNDLE_TAR_BLOCK + tar_padded(roots_size) : off;
+}
+
+void bundle_manifest_layout(struct bundle_manifest *m, uint64_t head_size)
+{
+        uint64_t off = head_size;
         for (size_t i = 0; i < m->n_blobs; i++) {
                 m->blobs[i].header_offset = off;
                 m->blobs[i].data_offset = off + BUNDLE_TAR_BLOCK;
@@ -303,9 +309,9 @@ void bundle_manifest_layout(struct bundle_manifest *m, uint64_t manifest_size, u
         }
 }
 
-uint64_t bundle_manifest_file_size(const struct bundle_manifest *m, uint64_t manifest_size, uint64_t signatures_size)
+uint64_t bundle_manifest_file_size(const struct bundle_manifest *m, uint64_t head_size)
 {
-        uint64_t off = BUNDLE_TAR_BLOCK + tar_padded(manifest_size) + BUNDLE_TAR_BLOCK + tar_padded(signatures_size);
+        uint64_t off = head_size;
         for (size_t i = 0; i < m->n_blobs; i++)
                 off += BUNDLE_TAR_BLOCK + tar_padded(m->blobs[i].size);
         return off + 2 * BUNDLE_TAR_BLOCK;

@@ -50,10 +50,13 @@ struct bundle_manifest {
 int bundle_manifest_parse(const void *buf, size_t len, struct bundle_manifest **ret, berr *e);
 void bundle_manifest_free(struct bundle_manifest *m);
 const struct bundle_blob *bundle_manifest_find_blob(const struct bundle_manifest *m, const char *digest);
-/* Computes every blob's tar offsets from the size of the manifest and signature entries. */
-void bundle_manifest_layout(struct bundle_manifest *m, uint64_t manifest_size, uint64_t signatures_size);
+/* Where the first blob's header lies: after the manifest and signatures entries and, when
+ * roots_size > 0, the roots entry (an empty roots entry is not a valid bundle). */
+uint64_t bundle_head_size(uint64_t manifest_size, uint64_t signatures_size, uint64_t roots_size);
+/* Computes every blob's tar offsets from the head's size (bundle_head_size). */
+void bundle_manifest_layout(struct bundle_manifest *m, uint64_t head_size);
 /* Total bundle file size implied by the layout (including the end-of-archive blocks). */
-uint64_t bundle_manifest_file_size(const struct bundle_manifest *m, uint64_t manifest_size, uint64_t signatures_size);
+uint64_t bundle_manifest_file_size(const struct bundle_manifest *m, uint64_t head_size);
 /* True when name is a valid bundle name: [A-Za-z0-9][A-Za-z0-9._-]*, ≤ BUNDLE_MAX_NAME_LEN. */
 bool bundle_name_valid(const char *name);
 /* True for plausible image references: printable, no spaces, ≤ BUNDLE_MAX_REF_LEN. */

@@ -56,8 +56,13 @@ struct bundle_reader {
         uint64_t zero_bad_at;
         uint8_t hdr[TAR_HEADER_SIZE]; /* raw bytes of the header being read */
 
-        char *manifest_raw, *sigs_raw;
-        size_t mlen, slen;
+        char *manifest_raw, *sigs_raw, *roots_raw;
+        size_t mlen, slen, rlen;        /* rlen 0: no roots entry */
+        uint64_t head_size;             /* offset of the first blob's header */
+        /* The header after the head when it is not the roots entry: read ahead to find
+         * out, and checked as the first blob's header by next_blob(). */
+        struct archive_entry *pending;
+        bool head_eof;                  /* the archive ended right after the head */
         struct bundle_manifest *m;
         struct bundle_signatures *sigs;
         unsigned valid_sigs;
@@ -182,6 +187,7 @@ void bundle_reader_free(struct bundle_reader *r)
         free(r->name);
         free(r->manifest_raw);
         free(r->sigs_raw);
+        free(r->roots_raw);
         bundle_manifest_free(r->m);
         signatures_free(r->sigs);
         sha256_free(r->h);
@@ -241,9 +247,10 @@ static int fail_archive(struct bundle_reader *r, berr *e, const char *what)
                     what, (unsigned long long)r->total, s ? s : "unreadable");
 }
 
-/* Reads the next header and checks everything the canonical layout fixes. */
-static int next_entry(struct bundle_reader *r, const char *want_name, uint64_t want_offset, struct archive_entry **ret,
-                      berr *e)
+/* Reads the next header (captured raw at want_offset) and checks what no entry may be:
+ * 0 at the end of the archive, 1 with *ret set. */
+static int read_header(struct bundle_reader *r, uint64_t want_offset, const char *what, struct archive_entry **ret,
+                       berr *e)
 {
         /* Read-ahead may have seen a bad byte further on; report it only once the reader
          * gets there, so the message names the first defect (e.g. a symlink entry, not
@@ -264,7 +271,7 @@ static int next_entry(struct bundle_reader *r, const char *want_name, uint64_t w
         if (k != ARCHIVE_OK && r->zero_bad && r->zero_bad_at < want_offset + BUNDLE_TAR_BLOCK)
                 return bad_byte(r, e);
         if (k != ARCHIVE_OK)
-                return fail_archive(r, e, want_name ? want_name : "end of archive");
+                return fail_archive(r, e, what);
         const char *p = archive_entry_pathname(ent);
         if (!p)
                 p = "(no name)";
@@ -275,14 +282,18 @@ static int next_entry(struct bundle_reader *r, const char *want_name, uint64_t w
                 return fail(r, e, -EBADMSG, "entry '%.100s' is a link, directory or device; only regular files are allowed", p);
         if (p[0] == '/' || strstr(p, ".."))
                 return fail(r, e, -EBADMSG, "entry '%.100s' has an absolute or '..' path", p);
-        if (!want_name) {
-                *ret = ent; /* anything where the end of the archive belongs: caller explains */
-                return 1;
-        }
-        if (strcmp(p, want_name) != 0) {
-                *ret = ent;
-                return 2; /* caller explains */
-        }
+        *ret = ent;
+        return 1;
+}
+
+/* Checks a header read by read_header() against everything the canonical layout fixes:
+ * 1 when it is want_name, 2 when it is another entry (the caller explains). */
+static int check_entry(struct bundle_reader *r, struct archive_entry *ent, const char *want_name, uint64_t want_offset,
+                       berr *e)
+{
+        const char *p = archive_entry_pathname(ent);
+        if (!p || strcmp(p, want_name) != 0)
+                return 2;
         if (!archive_entry_size_is_set(ent) || archive_entry_size(ent) < 0)
                 return fail(r, e, -EBADMSG, "entry '%.100s' has no size", p);
         if ((archive_entry_perm(ent) & 07777) != 0644 || archive_entry_uid(ent) != 0 || archive_entry_gid(ent) != 0 ||
@@ -316,8 +327,18 @@ static int next_entry(struct bundle_reader *r, const char *want_name, uint64_t w
         int z = expect_zero(r, want_offset + BUNDLE_TAR_BLOCK + size, want_offset + BUNDLE_TAR_BLOCK + tar_padded(size));
         if (z < 0)
                 return fail(r, e, z, "internal error tracking padding");
-        *ret = ent;
         return 1;
+}
+
+/* Reads the next header and checks it: 0 at the end, 1 when it is want_name (or any
+ * entry when want_name is NULL), 2 when it is another entry; *ret set for 1 and 2. */
+static int next_entry(struct bundle_reader *r, const char *want_name, uint64_t want_offset, struct archive_entry **ret,
+                      berr *e)
+{
+        int k = read_header(r, want_offset, want_name ? want_name : "end of archive", ret, e);
+        if (k <= 0 || !want_name)
+                return k;
+        return check_entry(r, *ret, want_name, want_offset, e);
 }
 
 static int read_small(struct bundle_reader *r, const char *what, size_t max, uint64_t size, char **ret, berr *e)
@@ -380,6 +401,30 @@ int bundle_reader_read_head(struct bundle_reader *r, berr *e)
         if (q < 0)
                 return q;
         r->slen = ssize;
+        r->head_size = bundle_head_size(msize, ssize, 0);
+
+        /* The optional roots entry. Whatever header comes instead is the first blob's
+         * (or the end of a head-only buffer): kept for next_blob() to check. */
+        uint64_t off = r->head_size;
+        k = read_header(r, off, "the entry after " BUNDLE_SIGNATURES_ENTRY, &ent, e);
+        if (k < 0)
+                return k;
+        if (k == 0)
+                r->head_eof = true;
+        else if (archive_entry_pathname(ent) && !strcmp(archive_entry_pathname(ent), BUNDLE_ROOTS_ENTRY)) {
+                k = check_entry(r, ent, BUNDLE_ROOTS_ENTRY, off, e);
+                if (k < 0)
+                        return k;
+                uint64_t rsize = (uint64_t)archive_entry_size(ent);
+                if (rsize == 0)
+                        return fail(r, e, -EBADMSG, "'%s' is empty", BUNDLE_ROOTS_ENTRY);
+                q = read_small(r, BUNDLE_ROOTS_ENTRY, BUNDLE_MAX_ROOTS_SIZE, rsize, &r->roots_raw, e);
+                if (q < 0)
+                        return q;
+                r->rlen = rsize;
+                r->head_size = bundle_head_size(msize, ssize, rsize);
+        } else
+                r->pending = ent;
         r->state = RS_HEAD;
         return 0;
 }
@@ -390,9 +435,9 @@ static int parse_manifest(struct bundle_reader *r, berr *e)
         int q = bundle_manifest_parse(r->manifest_raw, r->mlen, &r->m, &sub);
         if (q < 0)
                 return fail(r, e, q, "%s", berr_msg(&sub, q));
-        bundle_manifest_layout(r->m, r->mlen, r->slen);
+        bundle_manifest_layout(r->m, r->head_size);
         /* Everything after the last blob is the two zero blocks of end-of-archive. */
-        uint64_t end = bundle_manifest_file_size(r->m, r->mlen, r->slen);
+        uint64_t end = bundle_manifest_file_size(r->m, r->head_size);
         q = expect_zero(r, end - 2 * BUNDLE_TAR_BLOCK, end);
         if (q < 0)
                 return fail(r, e, q, "internal error tracking the trailer");
@@ -404,6 +449,15 @@ int bundle_reader_verify(struct bundle_reader *r, const struct trust *t, int64_t
 {
         if (r->state != RS_HEAD)
                 return -EINVAL;
+        /* Freeze protection: while the trust root is expired, nothing it vouches for is
+         * accepted; only a newer root (which the caller advanced to before) ends that. */
+        if (t->expires && now >= t->expires) {
+                char ts[32];
+                time_format_rfc3339(t->expires, ts);
+                return fail(r, e, -EKEYEXPIRED, "%s expired at %s: no bundle is accepted until a newer trust root "
+                            "arrives (in a bundle, from the server or with 'berth trust install'; see 'Rotating and "
+                            "revoking keys' in the README)", t->dir, ts);
+        }
         berr sub = {0};
         int q = signatures_parse(r->sigs_raw, r->slen, &r->sigs, &sub);
         if (q < 0)
@@ -459,6 +513,17 @@ void bundle_reader_head_bytes(struct bundle_reader *r, const void **manifest, si
         *slen = r->slen;
 }
 
+void bundle_reader_roots(struct bundle_reader *r, const void **roots, size_t *len)
+{
+        *roots = r->roots_raw;
+        *len = r->rlen;
+}
+
+uint64_t bundle_reader_head_size(struct bundle_reader *r)
+{
+        return r->head_size;
+}
+
 uint64_t bundle_reader_bytes_read(struct bundle_reader *r)
 {
         return r->total;
@@ -493,7 +558,14 @@ int bundle_reader_next_blob(struct bundle_reader *r, const struct bundle_blob **
         char want[sizeof(BUNDLE_BLOB_DIR) + DIGEST_HEX_LEN];
         snprintf(want, sizeof want, "%s%s", BUNDLE_BLOB_DIR, digest_hex(b->digest));
         struct archive_entry *ent;
-        int k = next_entry(r, want, b->header_offset, &ent, e);
+        int k;
+        if (r->pending) {
+                ent = TAKE_PTR(r->pending);
+                k = check_entry(r, ent, want, b->header_offset, e);
+        } else if (r->head_eof)
+                k = 0;
+        else
+                k = next_entry(r, want, b->header_offset, &ent, e);
         if (k == 0)
                 return fail(r, e, -EBADMSG, "truncated: blob %s (%zu of %zu) is missing", b->digest, r->next_blob + 1,
                             r->m->n_blobs);
@@ -556,8 +628,16 @@ int bundle_reader_finish(struct bundle_reader *r, berr *e)
         if (r->next_blob != r->m->n_blobs)
                 return -EINVAL;
         struct archive_entry *ent;
-        uint64_t end = bundle_manifest_file_size(r->m, r->mlen, r->slen);
-        int k = next_entry(r, NULL, end - 2 * BUNDLE_TAR_BLOCK, &ent, e);
+        uint64_t end = bundle_manifest_file_size(r->m, r->head_size);
+        int k;
+        if (r->pending) {
+                /* No blob: the header read after the head is where the end belongs. */
+                ent = TAKE_PTR(r->pending);
+                k = 1;
+        } else if (r->head_eof)
+                k = 0;
+        else
+                k = next_entry(r, NULL, end - 2 * BUNDLE_TAR_BLOCK, &ent, e);
         if (k < 0)
                 return k;
         if (k > 0)

@@ -5,8 +5,9 @@
  * (tar only, no filters). Order of use:
  *
  *   bundle_reader_new(fd)
- *   bundle_reader_read_head()          manifest.json + signatures.json (raw bytes)
- *   bundle_reader_verify(trust, now)   signature threshold, THEN parse, then expiry
+ *   bundle_reader_read_head()          manifest.json + signatures.json (+ roots.json) as bytes
+ *   (the caller advances its trust roots with bundle_reader_roots(): rootstore.h)
+ *   bundle_reader_verify(trust, now)   root expiry, signature threshold, THEN parse, then expiry
  *     (or bundle_reader_parse_unverified() for `inspect`)
  *   loop: bundle_reader_next_blob() → bundle_reader_stream_blob(sink)
  *   bundle_reader_finish()             end of archive, canonical padding, file size
@@ -43,6 +44,10 @@ const struct bundle_signatures *bundle_reader_signatures(struct bundle_reader *r
 void bundle_reader_head_bytes(struct bundle_reader *r, const void **manifest, size_t *mlen,
                               const void **sigs, size_t *slen);
 unsigned bundle_reader_valid_signatures(struct bundle_reader *r);
+/* The roots.json entry's bytes, NULL/0 when the bundle carries none. Valid after read_head. */
+void bundle_reader_roots(struct bundle_reader *r, const void **roots, size_t *len);
+/* Offset of the first blob's header (the head's length). Valid after read_head. */
+uint64_t bundle_reader_head_size(struct bundle_reader *r);
 /* Advances to the next blob entry; returns 1 with *ret set, 0 when every blob was seen. */
 int bundle_reader_next_blob(struct bundle_reader *r, const struct bundle_blob **ret, berr *e);
 /* Streams the current blob into sink (may be NULL to only verify). */

@@ -8,6 +8,8 @@
  */
 #pragma once
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +37,22 @@ int signatures_serialize(const struct bundle_signatures *s, char **ret, size_t *
  * with -EKEYREJECTED when fewer than the trust threshold verify. */
 int signatures_verify(const struct bundle_signatures *s, const struct trust *t, const void *manifest,
                       size_t len, unsigned *ret_valid, berr *e);
+
+/* ---- the same machinery for other signed documents (trust roots) ------------------
+ * context is the document kind's domain-separation string: the signed message is
+ * context, its NUL byte, then the document's exact bytes. */
+
+/* The "signatures" array of a document, [] allowed when allow_empty. */
+int signatures_from_json(json_t *arr, bool allow_empty, struct bundle_signatures **ret, berr *e);
+/* The array sorted by key id (a new reference). */
+json_t *signatures_to_json(const struct bundle_signatures *s);
+int signatures_sign(struct bundle_signatures *s, const struct berth_key *k, const char *context, const void *doc,
+                    size_t len);
+/* Counts the keys of keys[] (distinct) that signed doc validly. A signature by one of them
+ * that does not verify fails with -EKEYREJECTED and *ret_bad pointing at the key. */
+int signatures_count(const struct bundle_signatures *s, const struct berth_key *const *keys, size_t n_keys,
+                     const char *context, const void *doc, size_t len, unsigned *ret_valid,
+                     const struct berth_key **ret_bad);
 
 #include "base/cleanup.h"
 DEFINE_CLEANUP(struct bundle_signatures *, signatures_free)

@@ -12,6 +12,7 @@
 
 struct bundle_writer {
         struct archive *a;
+        unsigned entries;   /* entries begun so far */
         uint64_t remaining; /* bytes still owed to the current entry */
         bool open_entry;
         bool closed;
@@ -81,6 +82,7 @@ static int begin_entry(struct bundle_writer *w, const char *path, uint64_t size,
         archive_entry_free(ent);
         if (k != ARCHIVE_OK)
                 return berr_set(e, -EIO, "cannot write bundle entry %s: %s", path, archive_error_string(w->a));
+        w->entries++;
         w->remaining = size;
         w->open_entry = true;
         return 0;
@@ -113,6 +115,14 @@ int bundle_writer_head(struct bundle_writer *w, const void *manifest, size_t mle
         if (r >= 0)
                 r = put(w, sigs, slen, e);
         return r;
+}
+
+int bundle_writer_roots(struct bundle_writer *w, const void *roots, size_t len, berr *e)
+{
+        if (w->entries != 2 || len == 0)
+                return berr_set(e, -EINVAL, "bundle writer: the roots entry goes right after the head, not empty");
+        int r = begin_entry(w, BUNDLE_ROOTS_ENTRY, len, e);
+        return r < 0 ? r : put(w, roots, len, e);
 }
 
 int bundle_writer_blob_begin(struct bundle_writer *w, const char *digest, uint64_t size, berr *e)

@@ -13,6 +13,7 @@ static const struct {
         const char *help;
 } commands[] = {
         {"keygen", cmd_keygen, "generate an Ed25519 signing key pair"},
+        {"trust", cmd_trust, "create, co-sign and check trust roots; show or update this node's"},
         {"bundle", cmd_bundle, "create, sign, verify and inspect .berth bundles"},
         {"import", cmd_import, "verify a bundle and import it into this node (USB/offline path)"},
         {"status", cmd_status, "show installed bundles, images and store usage"},

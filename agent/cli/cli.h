@@ -9,6 +9,7 @@
 int cli_main(int argc, char **argv);
 
 int cmd_keygen(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_status(int argc, char **argv);

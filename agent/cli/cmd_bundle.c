@@ -13,6 +13,7 @@
 #include "bundle/builder.h"
 #include "bundle/format.h"
 #include "bundle/reader.h"
+#include "bundle/rootstore.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "config/config.h"
@@ -26,9 +27,9 @@ static void help_bundle(void)
 {
         printf("Usage: berth bundle COMMAND ...\n\n"
                "  create -k KEY [-k KEY...] --name NAME --version N [--expires TIME] [--created TIME]\n"
-               "         --image REF=ARCHIVE [--image ...] [--workloads FILE.json] -o OUT.berth\n"
-               "  sign   -k KEY IN.berth -o OUT.berth\n"
-               "  verify --trust DIR [--policy FILE] FILE.berth\n"
+               "         --image REF=ARCHIVE [--image ...] [--workloads FILE.json] [--roots PATH...] -o OUT.berth\n"
+               "  sign   [-k KEY] [--roots PATH...] IN.berth -o OUT.berth\n"
+               "  verify [--trust DIR] [--state-dir DIR] [--policy FILE] FILE.berth\n"
                "  inspect [--json] FILE.berth\n\n"
                "Run 'berth bundle COMMAND --help' for details.\n");
 }
@@ -42,6 +43,37 @@ static int load_keys(char **paths, size_t n, struct berth_key *keys)
                         return log_error_errno(r, "%s", berr_msg(&e, r));
         }
         return 0;
+}
+
+/* The trust roots given with --roots (files, chains or directories), or NULL for none. */
+static int load_roots(char **paths, size_t n, struct root_chain **ret)
+{
+        *ret = NULL;
+        if (n == 0)
+                return 0;
+        _cleanup_(root_chain_freep) struct root_chain *c = root_chain_new();
+        if (!c)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                berr e = {0};
+                int r = root_chain_load(c, paths[i], &e);
+                if (r < 0)
+                        return log_error_errno(r, "--roots %s: %s", paths[i], berr_msg(&e, r));
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* After attaching roots: whether the bundle's signatures satisfy the chain's last root. */
+static void print_roots_note(const struct root_chain *c, const struct bundle_create_result *res)
+{
+        if (!c)
+                return;
+        printf("trust roots: version %lld to %lld attached; %u of %u release signature(s) under version %lld%s\n",
+               (long long)c->v[0]->version, (long long)c->v[c->n - 1]->version, res->release_valid,
+               res->release_threshold, (long long)res->root_version,
+               res->release_valid < res->release_threshold ? " (co-sign with 'berth bundle sign' before shipping)"
+                                                           : "");
 }
 
 static int parse_time_arg(const char *s, int64_t base, int64_t *ret)
@@ -63,10 +95,11 @@ static int cmd_create(int argc, char **argv)
                 {"version", required_argument, NULL, 'V'}, {"expires", required_argument, NULL, 'x'},
                 {"created", required_argument, NULL, 'c'}, {"image", required_argument, NULL, 'i'},
                 {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-                {"workloads", required_argument, NULL, 'W'}, {0},
+                {"workloads", required_argument, NULL, 'W'}, {"roots", required_argument, NULL, 'R'}, {0},
         };
         const char *workloads = NULL;
-        char *keys[MAX_ARGS];
+        char *keys[MAX_ARGS], *roots[MAX_ARGS];
+        size_t n_roots = 0;
         struct bundle_image_arg images[MAX_ARGS];
         size_t n_keys = 0, n_images = 0;
         const char *name = NULL, *version = NULL, *expires = "90d", *created = NULL, *out = NULL;
@@ -95,6 +128,11 @@ static int cmd_create(int argc, char **argv)
                 case 'c': created = optarg; break;
                 case 'o': out = optarg; break;
                 case 'W': workloads = optarg; break;
+                case 'R':
+                        if (n_roots == MAX_ARGS)
+                                return log_error("too many --roots"), EXIT_USAGE;
+                        roots[n_roots++] = optarg;
+                        break;
                 case 'h':
                         printf("Usage: berth bundle create -k KEY [-k KEY...] --name NAME --version N\n"
                                "         [--expires TIME|DURATION] [--created TIME] --image REF=ARCHIVE [...]\n"
@@ -106,7 +144,10 @@ static int cmd_create(int argc, char **argv)
                                "$SOURCE_DATE_EPOCH, else now: identical inputs and times give a\n"
                                "byte-identical bundle.\n"
                                "--workloads FILE.json: the workload specs to embed (see agent/workload/README.md);\n"
-                               "invalid specs are refused with the offending field named.\n");
+                               "invalid specs are refused with the offending field named.\n"
+                               "--roots PATH: trust roots to carry (a root file, a roots.json or a directory of\n"
+                               "them; repeatable): agents and servers behind on their trust root catch up from\n"
+                               "the bundle. They must form a valid chain. See 'berth trust --help'.\n");
                         return 0;
                 default: return EXIT_USAGE;
                 }
@@ -163,6 +204,10 @@ static int cmd_create(int argc, char **argv)
                 o.workloads = wl;
                 o.update = upd;
         }
+        _cleanup_(root_chain_freep) struct root_chain *chain = NULL;
+        if (load_roots(roots, n_roots, &chain) < 0)
+                return 1;
+        o.roots = chain;
         struct berth_key kv[MAX_ARGS];
         if (load_keys(keys, n_keys, kv) < 0)
                 return 1;
@@ -180,6 +225,7 @@ static int cmd_create(int argc, char **argv)
         char sz[32];
         printf("created %s: %s version %lld, %zu image(s), %zu blob(s), %s, %zu signature(s), manifest %s\n", out, name,
                v, n_images, res.n_blobs, format_size(res.total_size, sz), n_keys, res.manifest_digest);
+        print_roots_note(chain, &res);
         return 0;
 }
 
@@ -187,38 +233,55 @@ static int cmd_sign(int argc, char **argv)
 {
         static const struct option opts[] = {
                 {"key", required_argument, NULL, 'k'}, {"output", required_argument, NULL, 'o'},
-                {"help", no_argument, NULL, 'h'}, {0},
+                {"roots", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'}, {0},
         };
         const char *key = NULL, *out = NULL;
+        char *roots[MAX_ARGS];
+        size_t n_roots = 0;
         int c;
         while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'k': key = optarg; break;
                 case 'o': out = optarg; break;
+                case 'R':
+                        if (n_roots == MAX_ARGS)
+                                return log_error("too many --roots"), EXIT_USAGE;
+                        roots[n_roots++] = optarg;
+                        break;
                 case 'h':
-                        printf("Usage: berth bundle sign -k KEY IN.berth -o OUT.berth\n\n"
-                               "Adds KEY's co-signature to a bundle (k-of-n signing). Every blob is\n"
-                               "re-verified while copying. OUT may equal IN.\n");
+                        printf("Usage: berth bundle sign [-k KEY] [--roots PATH...] IN.berth -o OUT.berth\n\n"
+                               "Adds KEY's co-signature to a bundle (k-of-n signing) and/or replaces the trust\n"
+                               "roots it carries (--roots, as for create). Every blob is re-verified while\n"
+                               "copying. OUT may equal IN.\n");
                         return 0;
                 default: return EXIT_USAGE;
                 }
         }
-        if (!key || !out || optind != argc - 1) {
-                log_error("bundle sign needs -k KEY, one input bundle and -o OUT; see 'berth bundle sign --help'");
+        if ((!key && !n_roots) || !out || optind != argc - 1) {
+                log_error("bundle sign needs -k KEY and/or --roots PATH, one input bundle and -o OUT; see "
+                          "'berth bundle sign --help'");
                 return EXIT_USAGE;
         }
-        struct berth_key k;
+        _cleanup_(root_chain_freep) struct root_chain *chain = NULL;
+        if (load_roots(roots, n_roots, &chain) < 0)
+                return 1;
+        struct berth_key k = {0};
         char *kp = (char *)key;
-        if (load_keys(&kp, 1, &k) < 0)
+        if (key && load_keys(&kp, 1, &k) < 0)
                 return 1;
         berr e = {0};
-        int r = bundle_cosign(argv[optind], out, &k, &e);
+        struct bundle_create_result res = {0};
+        int r = bundle_cosign(argv[optind], out, key ? &k : NULL, chain, &res, &e);
         key_wipe(&k);
         if (r < 0) {
                 log_error_errno(r, "cannot sign %s: %s", argv[optind], berr_msg(&e, r));
                 return 1;
         }
-        printf("signed %s with key '%s' (%s) → %s\n", argv[optind], k.name, k.id, out);
+        if (key)
+                printf("signed %s with key '%s' (%s) → %s\n", argv[optind], k.name, k.id, out);
+        else
+                printf("copied %s with new trust roots → %s\n", argv[optind], out);
+        print_roots_note(chain, &res);
         return 0;
 }
 
@@ -245,24 +308,28 @@ static void print_violation(const char *sentence, void *ud)
 static int cmd_verify(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"trust", required_argument, NULL, 't'}, {"policy", required_argument, NULL, 'p'},
-                {"help", no_argument, NULL, 'h'}, {0},
+                {"trust", required_argument, NULL, 't'}, {"state-dir", required_argument, NULL, 's'},
+                {"policy", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'}, {0},
         };
-        const char *trust_dir = BERTH_DEFAULT_TRUST_DIR, *policy_file = NULL;
+        const char *trust_dir = BERTH_DEFAULT_TRUST_DIR, *state = NULL, *policy_file = NULL;
         int c;
-        while ((c = getopt_long(argc, argv, "t:p:h", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "t:s:p:h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 't': trust_dir = optarg; break;
+                case 's': state = optarg; break;
                 case 'p': policy_file = optarg; break;
                 case 'h':
-                        printf("Usage: berth bundle verify [--trust DIR] [--policy FILE] FILE.berth\n\n"
-                               "Checks a bundle completely: signatures against the *.pub keys and the\n"
-                               "'threshold' file in DIR (default %s), expiry, every blob's digest\n"
-                               "and size, and the exact file layout. Exit 0 and one summary line when valid.\n"
+                        printf("Usage: berth bundle verify [--trust DIR] [--state-dir DIR] [--policy FILE] FILE.berth\n\n"
+                               "Checks a bundle completely: the trust roots it carries (walked from the\n"
+                               "trust root of DIR, default %s: its root.json, or its *.pub keys and\n"
+                               "'threshold' file), signatures against the release keys of the resulting root,\n"
+                               "expiry, every blob's digest and size, and the exact file layout. With\n"
+                               "--state-dir, the walk starts from the root that node has accepted since.\n"
                                "--policy FILE: also hold the workload specs against the [policy] section of\n"
                                "FILE (a gateway's agent.conf; a file without [policy] means the defaults),\n"
                                "as 'berth import' and the agent on that gateway will; every violation is\n"
-                               "named with its workload, field and policy key.\n",
+                               "named with its workload, field and policy key.\n"
+                               "Nothing is written. Exit 0 and one summary line when valid.\n",
                                BERTH_DEFAULT_TRUST_DIR);
                         return 0;
                 default: return EXIT_USAGE;
@@ -285,8 +352,8 @@ static int cmd_verify(int argc, char **argv)
                         return EXIT_USAGE;
                 }
         }
-        _cleanup_(trust_freep) struct trust *t = NULL;
-        int r = trust_load(trust_dir, &t, &e);
+        _cleanup_(root_store_freep) struct root_store *store = NULL;
+        int r = root_store_open_state(trust_dir, state, ROOT_STORE_READONLY, &store, &e);
         if (r < 0) {
                 log_error_errno(r, "%s", berr_msg(&e, r));
                 return 1;
@@ -294,6 +361,14 @@ static int cmd_verify(int argc, char **argv)
         _cleanup_(bundle_reader_freep) struct bundle_reader *rd = NULL;
         if (open_reader(path, &rd) < 0)
                 return 1;
+        const void *roots;
+        size_t rlen;
+        bundle_reader_roots(rd, &roots, &rlen);
+        if (roots && (r = root_store_advance_json(store, roots, rlen, BUNDLE_ROOTS_ENTRY, &e)) < 0) {
+                log_error_errno(r, "bundle %s: the trust roots it carries were refused: %s", path, berr_msg(&e, r));
+                return 1;
+        }
+        const struct trust *t = root_store_trust(store);
         r = bundle_reader_verify(rd, t, now_seconds(), &e);
         const struct bundle_blob *b;
         while (r >= 0 && (r = bundle_reader_next_blob(rd, &b, &e)) > 0)
@@ -325,6 +400,9 @@ static int cmd_verify(int argc, char **argv)
         printf("OK %s version %lld: %u of %u required signature(s) valid, %zu image(s), %zu blob(s), %s, expires %s\n",
                m->name, (long long)m->version, bundle_reader_valid_signatures(rd), t->threshold, m->n_images, m->n_blobs,
                format_size(m->total_blob_size, sz), ex);
+        if (roots)
+                printf("trust root: version %lld (the bundle carries roots up to it)\n",
+                       (long long)root_store_current(store)->version);
         if (policy)
                 printf("OK %zu workload(s) within the policy of %s\n", ws->n, policy_file);
         return 0;
@@ -377,6 +455,14 @@ static int cmd_inspect(int argc, char **argv)
                                                                 (json_int_t)m->blobs[i].size));
                 json_t *o = json_pack("{s:s,s:O,s:o,s:o,s:b}", "manifestDigest", m->digest, "manifest", m->root,
                                       "signatures", sigs, "layout", layout, "verified", 0);
+                const void *rr;
+                size_t rl;
+                bundle_reader_roots(rd, &rr, &rl);
+                json_t *rj = rr ? json_loadb(rr, rl, 0, NULL) : NULL;
+                json_t *ra = json_object_get(rj, "roots");
+                if (o && rr)
+                        json_object_set_new(o, "roots", ra ? json_incref(ra) : json_null());
+                json_decref(rj);
                 char *out = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
                 json_decref(o);
                 if (!out)
@@ -401,6 +487,22 @@ static int cmd_inspect(int argc, char **argv)
         json_t *w = json_object_get(m->root, "workloads");
         if (w)
                 printf("workloads: %zu\n", json_array_size(w));
+        const void *rr;
+        size_t rl;
+        bundle_reader_roots(rd, &rr, &rl);
+        if (rr) {
+                struct root_chain *ch = NULL;
+                berr re = {0};
+                if (root_chain_parse(rr, rl, BUNDLE_ROOTS_ENTRY, &ch, &re) < 0)
+                        printf("roots:     %zu bytes, unreadable: %s\n", rl, re.msg);
+                else {
+                        printf("roots:     trust root version(s)");
+                        for (size_t i = 0; i < ch->n; i++)
+                                printf(" %lld", (long long)ch->v[i]->version);
+                        printf(" (NOT verified)\n");
+                }
+                root_chain_free(ch);
+        }
         return 0;
 }
 

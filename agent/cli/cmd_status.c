@@ -14,6 +14,7 @@
 #include "store/content.h"
 #include "store/db.h"
 #include "node/status.h"
+#include "node/trust.h"
 #include <errno.h>
 #include <stdlib.h>
 
@@ -120,9 +121,9 @@ int cmd_status(int argc, char **argv)
                 {"containerd", required_argument, NULL, 'C'}, {"namespace", required_argument, NULL, 'N'},
                 {"snapshotter", required_argument, NULL, 'S'},
                 {"socket", required_argument, NULL, 'K'},    {"no-agent", no_argument, NULL, 'A'},
-                {0},
+                {"trust", required_argument, NULL, 'T'},     {0},
         };
-        const char *state = NULL, *config = NULL, *socket = NULL;
+        const char *state = NULL, *config = NULL, *socket = NULL, *trust = NULL;
         bool json = false, direct = false;
         struct containerd_backend_opts ctrd = {0};
         bool use_ctrd = false;
@@ -137,9 +138,11 @@ int cmd_status(int argc, char **argv)
                 case 'S': ctrd.snapshotter = optarg; break;
                 case 'K': socket = optarg; break;
                 case 'A': direct = true; break;
+                case 'T': trust = optarg; break;
                 case 'h':
-                        printf("Usage: berth status [--state-dir DIR] [--config FILE] [--json]\n\n"
-                               "Shows installed bundles and versions, their images, and the content\n"
+                        printf("Usage: berth status [--state-dir DIR] [--trust DIR] [--config FILE] [--json]\n\n"
+                               "Shows the trust root (version, expiry, key ids; installed versions whose signers\n"
+                               "it no longer trusts), installed bundles and versions, their images, and the content\n"
                                "store's size. With --containerd SOCKET (or containerd.address in the\n"
                                "config), also whether containerd has each image and has unpacked it\n"
                                "(--namespace NS, --snapshotter S as for import).\n\n"
@@ -160,6 +163,8 @@ int cmd_status(int argc, char **argv)
         }
         if (!state)
                 state = config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR);
+        if (!trust)
+                trust = config_get(cfg, "trust_dir", BERTH_DEFAULT_TRUST_DIR);
         berr e = {0};
         _cleanup_(db_closep) struct berth_db *db = NULL;
         _cleanup_(content_store_freep) struct content_store *cs = NULL;
@@ -181,8 +186,9 @@ int cmd_status(int argc, char **argv)
         if (json) {
                 ctx.bundles = json_array();
                 r = db_list_bundles(db, bundle_cb, &ctx);
-                json_t *o = json_pack("{s:s,s:{s:I,s:I},s:o}", "stateDir", state, "store", "blobs", (json_int_t)count,
-                                      "bytes", (json_int_t)bytes, "bundles", ctx.bundles);
+                json_t *o = json_pack("{s:s,s:{s:I,s:I},s:o,s:o*}", "stateDir", state, "store", "blobs",
+                                      (json_int_t)count, "bytes", (json_int_t)bytes, "bundles", ctx.bundles, "trust",
+                                      node_trust_json(db, trust, state, now_seconds()));
                 json_t *wl = ctx.ctrd ? cli_workload_status(state, cfg, ctx.ctrd) : NULL;
                 if (o && wl)
                         json_object_set_new(o, "workloads", wl);
@@ -192,6 +198,10 @@ int cmd_status(int argc, char **argv)
                         printf("%s\n", out);
                 free(out);
         } else {
+                json_t *tr = node_trust_json(db, trust, state, now_seconds());
+                if (tr)
+                        node_trust_print(tr);
+                json_decref(tr);
                 printf("state:   %s\nstore:   %llu blob(s), %s\nbundles:\n", state, (unsigned long long)count,
                        format_size(bytes, sz));
                 r = db_list_bundles(db, bundle_cb, &ctx);

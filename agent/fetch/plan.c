@@ -40,7 +40,7 @@ int bundle_head_need(const uint8_t *buf, size_t len, uint64_t *need)
                 *need = BUNDLE_TAR_BLOCK;
                 return 1;
         }
-        uint64_t msize, ssize;
+        uint64_t msize, ssize, rsize;
         if (!name_is(buf, BUNDLE_MANIFEST_ENTRY) || tar_size(buf, &msize) < 0 || msize > BUNDLE_MAX_MANIFEST_SIZE)
                 return -EBADMSG;
         uint64_t sig_hdr = BUNDLE_TAR_BLOCK + tar_padded(msize);
@@ -51,7 +51,21 @@ int bundle_head_need(const uint8_t *buf, size_t len, uint64_t *need)
         const uint8_t *h = buf + sig_hdr;
         if (!name_is(h, BUNDLE_SIGNATURES_ENTRY) || tar_size(h, &ssize) < 0 || ssize > BUNDLE_MAX_SIGNATURES_SIZE)
                 return -EBADMSG;
-        *need = sig_hdr + BUNDLE_TAR_BLOCK + tar_padded(ssize);
+        /* The header after the signatures says whether the optional roots entry is part of
+         * the head (every bundle has at least one blob, so that header exists). */
+        uint64_t third = sig_hdr + BUNDLE_TAR_BLOCK + tar_padded(ssize);
+        if (len < third + BUNDLE_TAR_BLOCK) {
+                *need = third + BUNDLE_TAR_BLOCK;
+                return 1;
+        }
+        h = buf + third;
+        if (!name_is(h, BUNDLE_ROOTS_ENTRY)) {
+                *need = third;
+                return 0;
+        }
+        if (tar_size(h, &rsize) < 0 || rsize == 0 || rsize > BUNDLE_MAX_ROOTS_SIZE)
+                return -EBADMSG;
+        *need = third + BUNDLE_TAR_BLOCK + tar_padded(rsize);
         return 0;
 }
 

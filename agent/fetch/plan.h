@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* plan.h — where the bytes an agent needs lie inside a remote .berth artifact.
  *
- * The head (manifest.json + signatures.json entries) starts at byte 0; its length
- * follows from the two ustar headers (bundle_head_need). Once the manifest is verified,
+ * The head (manifest.json + signatures.json entries, and roots.json when the bundle
+ * carries trust roots) starts at byte 0; its length follows from the ustar headers
+ * (bundle_head_need), the third of which says whether roots.json is there. Once the manifest is verified,
  * bundle_manifest_layout() fixes every blob's offset, and fetch_plan() lists the byte
  * ranges of the blobs the node lacks, in file order. Pure functions: no I/O.
  */
@@ -14,7 +15,8 @@
 
 #include "bundle/manifest.h"
 
-/* How much of the artifact's head is needed. Given the first len bytes of the file:
+/* How much of the artifact's head is needed. Given the first len bytes of the file
+ * (at least the header after the signatures entry must be seen):
  * returns 0 with *need = the exact head length (≤ len means the head is complete), or
  * 1 with *need = bytes to fetch before more can be said, or -EBADMSG (not a .berth:
  * wrong entry names, non-octal or oversized sizes). */

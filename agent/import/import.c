@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/timeutil.h"
 #include "bundle/reader.h"
+#include "bundle/rootstore.h"
 #include "store/db.h"
 #include "workload/spec.h"
 
@@ -116,6 +117,28 @@ static int check_version(struct berth_db *db, const struct bundle_manifest *m, b
         return 0;
 }
 
+/* The node's current trust root, advanced first by the roots the bundle carries: each is
+ * checked by the rotation rule and kept on its own merit, whatever becomes of the bundle.
+ * Its release keys are what the bundle's signatures must satisfy. */
+static int current_root(const struct import_opts *o, struct bundle_reader *rd, const char *name,
+                        struct root_store **ret, berr *e)
+{
+        _cleanup_(root_store_freep) struct root_store *s = NULL;
+        int r = root_store_open_state(o->trust_dir, o->state_dir, 0, &s, e);
+        if (r < 0)
+                return r;
+        const void *roots;
+        size_t len;
+        bundle_reader_roots(rd, &roots, &len);
+        if (roots) {
+                r = root_store_advance_json(s, roots, len, BUNDLE_ROOTS_ENTRY, e);
+                if (r < 0)
+                        return berr_prefix(e, r, "bundle %s: the trust roots it carries were refused", name);
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 /* Workload specs are part of the signed manifest: a bundle whose specs this node
  * cannot run, or that asks for more than this node's policy allows, is refused before
  * anything is stored or fetched, whichever way it arrives (file, socket, download). */
@@ -171,13 +194,12 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         int r = bundle_reader_new(fd, display_name, &rd, e);
         if (r < 0)
                 return r;
-        _cleanup_(trust_freep) struct trust *t = NULL;
-        r = trust_load(o->trust_dir, &t, e);
-        if (r < 0)
-                return r;
+        _cleanup_(root_store_freep) struct root_store *roots = NULL;
         r = bundle_reader_read_head(rd, e);
         if (r >= 0)
-                r = bundle_reader_verify(rd, t, now, e);
+                r = current_root(o, rd, display_name ? display_name : "bundle", &roots, e);
+        if (r >= 0)
+                r = bundle_reader_verify(rd, root_store_trust(roots), now, e);
         if (r < 0)
                 return r;
         struct bundle_manifest *m = bundle_reader_manifest(rd);
@@ -347,12 +369,12 @@ int import_head_verify(const struct import_opts *o, const void *head, size_t len
         r = bundle_reader_new(fd, "download", &h->rd, e);
         if (r < 0)
                 return r;
-        _cleanup_(trust_freep) struct trust *t = NULL;
-        r = trust_load(o->trust_dir, &t, e);
+        _cleanup_(root_store_freep) struct root_store *roots = NULL;
+        r = bundle_reader_read_head(h->rd, e);
         if (r >= 0)
-                r = bundle_reader_read_head(h->rd, e);
+                r = current_root(o, h->rd, "download", &roots, e);
         if (r >= 0)
-                r = bundle_reader_verify(h->rd, t, o->now ? o->now : now_seconds(), e);
+                r = bundle_reader_verify(h->rd, root_store_trust(roots), o->now ? o->now : now_seconds(), e);
         if (r >= 0)
                 r = check_workloads(o, bundle_reader_manifest(h->rd), e);
         if (r < 0)

@@ -2,8 +2,10 @@
 /* import.h — the one path by which a bundle enters a node (USB, CLI, and later the
  * agent's downloads).
  *
- * Order: read head → verify signatures (threshold) → parse → expiry → workload specs
- * against the node policy ([policy]) → refuse a version
+ * Order: read head → advance the node's trust root with the roots the bundle carries
+ * (bundle/rootstore.h; kept whatever becomes of the bundle) → the root is not expired →
+ * verify signatures (its release threshold) → parse → expiry → workload specs against
+ * the node policy ([policy]) → refuse a version
  * not newer than the installed one (same version + same manifest digest = no-op) →
  * stream every blob through SHA-256 into a stage (blobs already stored are only
  * hashed) → check end of archive → publish the stage → record in the DB → run the
@@ -51,7 +53,7 @@ struct import_backend {
 
 struct import_opts {
         const char *state_dir;
-        const char *trust_dir;
+        const char *trust_dir;          /* the anchor; accepted roots live in STATE/trust */
         const char *source;             /* recorded in the DB, e.g. "usb", "cli", "ddi" */
         struct import_backend **backends;
         size_t n_backends;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/timeutil.h"
+#include "node/trust.h"
 
 struct ctx {
         struct berth_db *db;
@@ -101,6 +102,9 @@ void node_status_print(const json_t *st)
                         printf(" (%lld of %lld bytes)", done, total);
                 printf("\n");
         }
+        json_t *trust = json_object_get(st, "trust");
+        if (json_is_object(trust))
+                node_trust_print(trust);
         json_t *store = json_object_get(st, "store");
         printf("state:   %s\nstore:   %llu blob(s), %s\nbundles:\n", json_string_value(json_object_get(st, "stateDir")),
                (unsigned long long)json_integer_value(json_object_get(store, "blobs")),

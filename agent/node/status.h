@@ -14,5 +14,5 @@
  *  importedAt, expires, source, size, images: [{ref, digest, mediaType, size}]}]} */
 json_t *node_status_json(struct berth_db *db, struct content_store *cs, const char *state_dir);
 /* Prints a node status (as built above, plus an optional "agent" and "update" object
- * from the daemon) as text. */
+ * from the daemon, and "trust": node_trust_json() of node/trust.h) as text. */
 void node_status_print(const json_t *st);

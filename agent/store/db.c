@@ -320,11 +320,11 @@ int db_list_bundles(struct berth_db *db, db_bundle_fn fn, void *userdata)
         return r;
 }
 
-int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len)
+static int get_head_column(struct berth_db *db, const char *sql, const char *name, int64_t version, char **ret,
+                           size_t *ret_len)
 {
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db->db, "SELECT manifest FROM bundles WHERE name=? AND version=?", -1, &st, NULL) !=
-            SQLITE_OK)
+        if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, version);
@@ -344,6 +344,18 @@ int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char
         }
         sqlite3_finalize(st);
         return r;
+}
+
+int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len)
+{
+        return get_head_column(db, "SELECT manifest FROM bundles WHERE name=? AND version=?", name, version, ret,
+                               ret_len);
+}
+
+int db_get_signatures(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len)
+{
+        return get_head_column(db, "SELECT signatures FROM bundles WHERE name=? AND version=?", name, version, ret,
+                               ret_len);
 }
 
 int db_list_images(struct berth_db *db, const char *name, int64_t version, db_image_fn fn, void *userdata)

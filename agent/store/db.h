@@ -48,6 +48,8 @@ typedef int (*db_image_fn)(void *userdata, const struct db_image *im);
 int db_list_images(struct berth_db *db, const char *name, int64_t version, db_image_fn fn, void *userdata);
 /* Exact manifest bytes of an installed bundle version. */
 int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
+/* Exact signatures.json bytes it was installed with (to re-check it under a newer trust root). */
+int db_get_signatures(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
 /* Low-level escape hatch for modules that add their own tables (migrations live in db.c). */
 struct sqlite3 *db_handle(struct berth_db *db);
 

@@ -21,9 +21,12 @@ struct artifact_hashes {
 /* Hashes a whole file (sha256, sha1, md5) in one pass. */
 int artifact_hash_file(const char *path, struct artifact_hashes *h, berr *e);
 
-/* Verifies a .berth file (signatures against trust_dir, every blob, canonical layout) and
- * returns the signed name and version. -EOPNOTSUPP when this build has no bundle reader. */
-int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_name, int64_t *ret_version, berr *e);
+/* Verifies a .berth file (the roots it carries against the server's trust root in
+ * trust_dir + state_dir/trust, signatures against the resulting root, every blob,
+ * canonical layout) and returns the signed name and version. -EOPNOTSUPP when this build
+ * has no bundle reader. */
+int artifact_verify_bundle(const char *path, const char *trust_dir, const char *state_dir, char **ret_name,
+                           int64_t *ret_version, berr *e);
 
 struct byte_range {
         uint64_t off, len;

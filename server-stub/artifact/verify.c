@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* verify.c — verification of an uploaded .berth file with agent/bundle's reader.
  *
- * The whole file is read once: signatures (k-of-n against the trust dir) → manifest →
- * every blob's digest → canonical end of archive. Only then is the bundle deployable.
+ * The whole file is read once: the trust roots it carries (walked from the server's current
+ * root, accepted ones kept in STATE/trust) → signatures (the current root's release keys,
+ * k-of-n) → manifest → every blob's digest → canonical end of archive. Only then is the
+ * bundle deployable.
  */
 #include "server-stub/artifact/artifact.h"
 
@@ -14,13 +16,15 @@
 
 #ifdef BERTH_SERVER_HAVE_READER
 #include "base/timeutil.h"
-#include "bundle/keys.h"
+#include "bundle/format.h"
 #include "bundle/reader.h"
+#include "bundle/rootstore.h"
 
-int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_name, int64_t *ret_version, berr *e)
+int artifact_verify_bundle(const char *path, const char *trust_dir, const char *state_dir, char **ret_name,
+                           int64_t *ret_version, berr *e)
 {
-        _cleanup_(trust_freep) struct trust *t = NULL;
-        int r = trust_load(trust_dir, &t, e);
+        _cleanup_(root_store_freep) struct root_store *roots = NULL;
+        int r = root_store_open_state(trust_dir, state_dir, 0, &roots, e);
         if (r < 0)
                 return berr_prefix(e, r, "trust directory %s", trust_dir);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -32,7 +36,14 @@ int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_n
                 close(fd);
                 return r;
         }
-        if ((r = bundle_reader_read_head(rd, e)) < 0 || (r = bundle_reader_verify(rd, t, now_seconds(), e)) < 0)
+        if ((r = bundle_reader_read_head(rd, e)) < 0)
+                return r;
+        const void *rr;
+        size_t rl;
+        bundle_reader_roots(rd, &rr, &rl);
+        if (rr && (r = root_store_advance_json(roots, rr, rl, BUNDLE_ROOTS_ENTRY, e)) < 0)
+                return berr_prefix(e, r, "the trust roots the bundle carries were refused");
+        if ((r = bundle_reader_verify(rd, root_store_trust(roots), now_seconds(), e)) < 0)
                 return r;
         for (;;) {
                 const struct bundle_blob *b;
@@ -55,7 +66,8 @@ int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_n
         return 0;
 }
 #else
-int artifact_verify_bundle(const char *path, const char *trust_dir, char **ret_name, int64_t *ret_version, berr *e)
+int artifact_verify_bundle(const char *path, const char *trust_dir, const char *state_dir, char **ret_name,
+                           int64_t *ret_version, berr *e)
 {
         return berr_set(e, -EOPNOTSUPP,
                         "this berth-server was built without the bundle reader (agent/bundle/reader.c); "

@@ -33,6 +33,7 @@
 #include "server-stub/ddi/body.h"
 #include "server-stub/http/http.h"
 #include "server-stub/rollout/rollout.h"
+#include "server-stub/trust/trust.h"
 
 #define MAX_SEGMENTS 10
 
@@ -175,6 +176,9 @@ static void base_poll(struct ddi_ctx *c)
                 json_object_set_new(links, "configData", ddi_href(c->base, "/configData"));
         if (c->t.installed_action > 0)
                 json_object_set_new(links, "installedBase", ddi_href(c->base, "/installedBase/%" PRId64, c->t.installed_action));
+        json_t *roots = trust_poll_link(c->s, c->base);
+        if (roots)
+                json_object_set_new(links, "trustRoots", roots);
         reply_poll(c->r, json_pack("{s:{s:{s:s}}, s:o}", "config", "polling", "sleep", c->s->polling_sleep, "_links", links));
 }
 
@@ -422,6 +426,8 @@ void ddi_handle(void *userdata, struct http_request *r)
                 deployment_base(&c, seg[5], true);
         else if (!strcmp(what, "installedBase") && n == 5 && (get || put))
                 installed_base(&c, put);
+        else if (!strcmp(what, "trustRoots") && n == 5 && get)
+                trust_ddi_roots(s, r);
         else if (!strcmp(what, "softwaremodules") && n == 8 && !strcmp(seg[6], "artifacts") && get)
                 artifact(&c, seg[5], seg[7]);
         else

@@ -29,6 +29,7 @@
 #include "server-stub/db/telemetry.h"
 #include "server-stub/http/http.h"
 #include "server-stub/rollout/rollout.h"
+#include "server-stub/trust/trust.h"
 
 #define MAX_BATCH 100000
 #define TELEMETRY_LIMIT_DEFAULT 100
@@ -374,7 +375,11 @@ void mgmt_handle(void *userdata, struct http_request *r)
                                 http_reply_json(r, 200, rollout_status(s, id));
                 } else
                         http_reply_error(r, 405, "request.notSupported", "%s is not supported on %s", m, http_path(r));
-        } else if (!strcmp(what, "actions") && n == 4 && get)
+        } else if (!strcmp(what, "trust") && n == 3 && get)
+                trust_mgmt_get(s, r);
+        else if (!strcmp(what, "trust") && n == 4 && !strcmp(seg[3], "roots") && post)
+                trust_mgmt_post(s, r);
+        else if (!strcmp(what, "actions") && n == 4 && get)
                 action_show(s, r, seg[3]);
         else if (!strcmp(what, "actions") && n == 5 && post && !strcmp(seg[4], "cancel"))
                 action_cancel(s, r, seg[3]);

@@ -85,7 +85,7 @@ void mgmt_bundle_upload(struct server *s, struct http_request *r)
                         else
                                 name = strdup(qn);
                 } else
-                        k = artifact_verify_bundle(spool, s->trust_dir, &name, &version, &e);
+                        k = artifact_verify_bundle(spool, s->trust_dir, s->state_dir, &name, &version, &e);
         }
         if (k < 0) {
                 unlink(spool);

@@ -57,6 +57,7 @@ class Key:
         if pk != sk[32:]:
             sys.exit(f"mkbundle: {path}: public half does not match the seed")
         self.keyid = hashlib.sha256(pk).hexdigest()[:32]
+        self.pk = pk
 
     def sign(self, manifest_bytes):
         return self.signer.sign(SIGN_CONTEXT + manifest_bytes).signature
@@ -247,6 +248,13 @@ DEFECTS = {
     "mode-0755": "the first blob's entry has mode 0755",
     "uid-1000": "the first blob's entry has uid 1000",
     "mtime-nonzero": "the first blob's entry has a non-zero mtime",
+    # the optional roots.json entry (trust roots) after signatures.json
+    "roots-empty": "an empty roots.json entry after signatures.json",
+    "roots-after-blob": "a roots.json entry after the first blob instead of before it",
+    "roots-twice": "two roots.json entries after signatures.json",
+    "roots-bad-json": "roots.json is not JSON",
+    "roots-too-big": "roots.json is larger than 1 MiB",
+    "roots-bad-root": "roots.json holds an envelope whose payload is not a trust root",
     # bytes of the file
     "flip-blob": "one byte in the middle of the last blob changed",
     "flip-blob-first": "the first byte of the first blob changed",
@@ -360,11 +368,39 @@ def make_signatures(defect, keys, mbytes):
     return (json.dumps({"signatures": sigs}, indent=2) + "\n").encode()
 
 
-def apply_entry_defect(defect, entries, first_blob):
+def version1_roots(keys):
+    """A roots.json holding one well-formed trust root of version 1 (the first key in both
+    roles, unsigned): a node at version 1 or later skips it, so it is harmless where it
+    belongs and only its place can be wrong."""
+    k = keys[0]
+    payload = {"type": "berth-trust-root", "schemaVersion": 1, "version": 1, "expires": "2098-01-01T00:00:00Z",
+               "keys": [{"keyid": k.keyid, "name": "placeholder", "publicKey": base64.b64encode(k.pk).decode()}],
+               "roles": {"root": {"threshold": 1, "keyids": [k.keyid]},
+                         "release": {"threshold": 1, "keyids": [k.keyid]}}}
+    env = {"signed": base64.b64encode(json.dumps(payload).encode()).decode(), "signatures": []}
+    return (json.dumps({"roots": [env]}) + "\n").encode()
+
+
+def apply_entry_defect(defect, entries, first_blob, keys):
     """Edits the entry list; first_blob is the index of the first blob entry."""
     fb = first_blob
     last = len(entries) - 1
-    if defect == "missing-signatures":
+    placeholder = version1_roots(keys) if defect.startswith("roots-") else b""
+    if defect == "roots-empty":
+        entries.insert(2, Entry("roots.json", b""))
+    elif defect == "roots-after-blob":
+        entries.insert(fb + 1, Entry("roots.json", placeholder))
+    elif defect == "roots-twice":
+        entries.insert(2, Entry("roots.json", placeholder))
+        entries.insert(2, Entry("roots.json", placeholder))
+    elif defect == "roots-bad-json":
+        entries.insert(2, Entry("roots.json", b"{roots: ]\n"))
+    elif defect == "roots-too-big":
+        entries.insert(2, Entry("roots.json", b'{"roots": [], "padding": "' + b"x" * (1 << 20) + b'"}\n'))
+    elif defect == "roots-bad-root":
+        env = {"signed": base64.b64encode(b'{"type": "something else"}').decode(), "signatures": []}
+        entries.insert(2, Entry("roots.json", (json.dumps({"roots": [env]}) + "\n").encode()))
+    elif defect == "missing-signatures":
         del entries[1]
     elif defect == "swap-head":
         entries[0], entries[1] = entries[1], entries[0]
@@ -418,8 +454,7 @@ def rechecksum(buf, off):
     buf[off + 148:off + 156] = ("%06o\0 " % sum(h)).encode()
 
 
-def apply_byte_defect(defect, buf, entries, offsets, trailer):
-    fb = 2
+def apply_byte_defect(defect, buf, entries, offsets, trailer, fb):
     last = len(entries) - 1
     lb_data = offsets[last] + BLOCK
     lb_size = len(entries[last].data)
@@ -542,6 +577,12 @@ def check_layout(path):
     keyids = [x["keyid"] for x in json.loads(sbytes)["signatures"]]
     if keyids != sorted(keyids):
         bad.append("signatures are not sorted by keyid")
+    ti = header(off) if man["blobs"] else None
+    if ti and ti.name == "roots.json":  # the optional trust roots
+        rbytes, off = data(off, ti)
+        versions = [json.loads(base64.b64decode(r["signed"]))["version"] for r in json.loads(rbytes)["roots"]]
+        if not versions or versions != sorted(set(versions)):
+            bad.append(f"roots.json versions are not increasing: {versions}")
     for b in man["blobs"]:
         ti = header(off)
         if not ti:
@@ -566,6 +607,8 @@ def main():
     ap.add_argument("--version", type=int, default=1)
     ap.add_argument("--created", default="2024-01-01T00:00:00Z")
     ap.add_argument("--expires", default="2098-01-01T00:00:00Z")
+    ap.add_argument("--roots", metavar="FILE",
+                    help="a roots.json (trust roots) to carry after signatures.json, verbatim")
     ap.add_argument("--extra-field", action="append", default=[], metavar="KEY=JSON",
                     help="unknown top-level manifest field (must survive import)")
     ap.add_argument("--defect", choices=sorted(DEFECTS), help="break the bundle in this way")
@@ -615,12 +658,13 @@ def main():
         k, _, v = kv.partition("=")
         man[k] = json.loads(v)
 
+    roots = open(a.roots, "rb").read() if a.roots else None
     if a.all_defects:
         os.makedirs(a.all_defects, exist_ok=True)
         for d in sorted(DEFECTS):
-            write(os.path.join(a.all_defects, d + ".berth"), build(d, copy.deepcopy(man), keys, data))
+            write(os.path.join(a.all_defects, d + ".berth"), build(d, copy.deepcopy(man), keys, data, roots))
     if a.output:
-        write(a.output, build(a.defect or "", man, keys, data))
+        write(a.output, build(a.defect or "", man, keys, data, roots))
 
 
 def write(path, buf):
@@ -630,7 +674,7 @@ def write(path, buf):
     os.replace(tmp, path)
 
 
-def build(d, man, keys, data):
+def build(d, man, keys, data, roots=None):
     """The bundle bytes for manifest dict man with defect d ("" = none)."""
     mbytes = apply_manifest_defect(d, man, data)
     if mbytes is None:
@@ -643,6 +687,9 @@ def build(d, man, keys, data):
         mbytes = bytes(mbytes)
 
     entries = [Entry("manifest.json", mbytes), Entry("signatures.json", sbytes)]
+    if roots is not None:
+        entries.append(Entry("roots.json", roots))
+    fb = len(entries)
     for b in man.get("blobs", []):
         dg = b["digest"]
         if dg.lower() in data:
@@ -651,9 +698,9 @@ def build(d, man, keys, data):
             full = next((k for k in data if k.startswith(dg)), None)
             if full:  # (blobs that only exist in the manifest get no entry)
                 entries.append(Entry("blobs/sha256/" + dg.split(":", 1)[1], data[full]))
-    apply_entry_defect(d, entries, 2)
+    apply_entry_defect(d, entries, fb, keys)
     buf, offsets, trailer = archive(entries)
-    return apply_byte_defect(d, buf, entries, offsets, trailer)
+    return apply_byte_defect(d, buf, entries, offsets, trailer, fb)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 assert(e.msg[0] != 0); /* every refusal explains itself */
                 return 0;
         }
-        bundle_manifest_layout(m, size, 200);
-        uint64_t end = bundle_manifest_file_size(m, size, 200);
+        bundle_manifest_layout(m, bundle_head_size(size, 200, 0));
+        uint64_t end = bundle_manifest_file_size(m, bundle_head_size(size, 200, 0));
         uint64_t prev = 0;
         for (size_t i = 0; i < m->n_blobs; i++) {
                 assert(m->blobs[i].header_offset >= prev);

@@ -51,7 +51,7 @@ for bin in "${targets[@]}"; do
         [ -d "$SEEDS/$kind" ] && dirs+=("$SEEDS/$kind")
         [ -d "$OUT/extra/$kind" ] && dirs+=("$OUT/extra/$kind")
         dict=()
-        case $kind in manifest | reader) dict=(-dict="$SRC/tests/fuzz/manifest.dict") ;; workload_spec) dict=(-dict="$SRC/tests/fuzz/workload_spec.dict") ;; server_telemetry) dict=(-dict="$SRC/tests/fuzz/server_telemetry.dict") ;; esac
+        case $kind in manifest | reader) dict=(-dict="$SRC/tests/fuzz/manifest.dict") ;; trust_root) dict=(-dict="$SRC/tests/fuzz/trust_root.dict") ;; workload_spec) dict=(-dict="$SRC/tests/fuzz/workload_spec.dict") ;; server_telemetry) dict=(-dict="$SRC/tests/fuzz/server_telemetry.dict") ;; esac
         echo "== $name: ${SECS}s"
         if ! "$bin" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
                 -artifact_prefix="$OUT/crashes/$name-" "${dict[@]}" "${dirs[@]}" >"$OUT/$name.log" 2>&1; then

@@ -29,8 +29,9 @@ out=$(cat "$OUT")
 t_log "demo finished in $(($(date +%s) - T0)) s"
 
 t_assert_contains "$out" "the server refuses it (2 signatures required)" "a single-signed bundle is refused"
-t_assert_contains "$out" "2 required; sign it with trusted keys" "the server's refusal names the threshold"
+t_assert_contains "$out" "2 required; sign it with release keys of that root" "the server's refusal names the threshold"
 t_assert_contains "$out" "OK gateway-stack version 1: 2 of 2 required signature(s) valid" "release 1 is co-signed"
+t_assert_contains "$out" "root keys (2 of 2 needed):" "the release keys live in a trust root with its own root keys"
 t_assert_contains "$out" "ok: rollout 1 finished: all three gateways run release 1 (group 1 was gw-" \
         "release 1 is rolled out to all three gateways"
 canary=$(sed -n 's/.*(group 1 was \(gw-[0-9]\)).*/\1/p' "$OUT")

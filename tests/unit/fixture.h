@@ -112,8 +112,9 @@ static inline char *fx_manifest(struct fixture *f, const char *name, int64_t ver
 }
 
 /* Writes a bundle of the fixture's blobs signed by the given keys; returns its path. */
-static inline char *fx_bundle(struct fixture *f, const char *file, const char *manifest, const struct berth_key **keys,
-                              size_t n_keys)
+/* The same, carrying roots (a roots.json document) when roots is not NULL. */
+static inline char *fx_bundle_roots(struct fixture *f, const char *file, const char *manifest,
+                                    const struct berth_key **keys, size_t n_keys, const char *roots)
 {
         char *path = path_join(f->dir, file);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -128,6 +129,8 @@ static inline char *fx_bundle(struct fixture *f, const char *file, const char *m
         berr e = {0};
         assert_int_equal(bundle_writer_new(fd, &w, &e), 0);
         assert_int_equal(bundle_writer_head(w, manifest, strlen(manifest), sj, sl, &e), 0);
+        if (roots)
+                assert_int_equal(bundle_writer_roots(w, roots, strlen(roots), &e), 0);
         for (size_t i = 0; i < f->n_blobs; i++) {
                 assert_int_equal(bundle_writer_blob_begin(w, f->digest[i], f->blob_len[i], &e), 0);
                 assert_int_equal(bundle_writer_blob_data(w, f->blob[i], f->blob_len[i], &e), 0);
@@ -138,6 +141,12 @@ static inline char *fx_bundle(struct fixture *f, const char *file, const char *m
         free(sj);
         signatures_free(s);
         return path;
+}
+
+static inline char *fx_bundle(struct fixture *f, const char *file, const char *manifest, const struct berth_key **keys,
+                              size_t n_keys)
+{
+        return fx_bundle_roots(f, file, manifest, keys, n_keys, NULL);
 }
 
 static inline char *fx_default_bundle(struct fixture *f, const char *file, int64_t version)

@@ -30,6 +30,21 @@ static void test_head_need(void **state)
         tar_header(buf + 512 + 1536, "signatures.json", 200);
         assert_int_equal(bundle_head_need(buf, 4096, &need), 0);
         assert_int_equal(need, 512 + 1536 + 512 + 512);
+        /* The header after the signatures decides whether roots.json belongs to the head. */
+        uint64_t third = 512 + 1536 + 512 + 512;
+        assert_int_equal(bundle_head_need(buf, third, &need), 1);
+        assert_int_equal(need, third + 512);
+        tar_header(buf + third, "roots.json", 1000);
+        assert_int_equal(bundle_head_need(buf, third + 512, &need), 0);
+        assert_int_equal(need, third + 512 + 1024);
+        tar_header(buf + third, "roots.json", 0);
+        assert_int_equal(bundle_head_need(buf, third + 512, &need), -EBADMSG);
+        tar_header(buf + third, "roots.json", BUNDLE_MAX_ROOTS_SIZE + 1ULL);
+        assert_int_equal(bundle_head_need(buf, third + 512, &need), -EBADMSG);
+        tar_header(buf + third, "blobs/sha256/aa", 10);
+        assert_int_equal(bundle_head_need(buf, third + 512, &need), 0);
+        assert_int_equal(need, third);
+        memset(buf + third, 0, 512);
 
         /* wrong names, sizes over the limits, non-octal sizes */
         tar_header(buf, "blobs/sha256/aa", 10);
@@ -59,7 +74,7 @@ static void test_plan(void **state)
         for (int i = 0; i < 4; i++)
                 blobs[i].size = sizes[i];
         struct bundle_manifest m = {.blobs = blobs, .n_blobs = 4};
-        bundle_manifest_layout(&m, 1500, 200);
+        bundle_manifest_layout(&m, bundle_head_size(1500, 200, 0));
         /* layout: first blob header right after the head */
         assert_int_equal(blobs[0].header_offset, 512 + 1536 + 512 + 512);
         assert_int_equal(blobs[0].data_offset, blobs[0].header_offset + 512);

@@ -51,11 +51,12 @@ static void test_good(void **state)
         /* Unknown fields are kept in the document. */
         assert_non_null(json_object_get(m->root, "futureField"));
         /* Layout: 512 + pad(mlen) + 512 + pad(slen) for the head. */
-        bundle_manifest_layout(m, 1000, 100);
+        bundle_manifest_layout(m, bundle_head_size(1000, 100, 0));
         assert_int_equal(m->blobs[0].header_offset, 512 + 1024 + 512 + 512);
         assert_int_equal(m->blobs[1].header_offset, m->blobs[0].header_offset + 512 + 512);
         assert_int_equal(m->blobs[1].data_offset, m->blobs[1].header_offset + 512);
-        assert_int_equal(bundle_manifest_file_size(m, 1000, 100), m->blobs[1].data_offset + 1024 + 1024);
+        assert_int_equal(bundle_manifest_file_size(m, bundle_head_size(1000, 100, 0)),
+                         m->blobs[1].data_offset + 1024 + 1024);
         bundle_manifest_free(m);
 }
 

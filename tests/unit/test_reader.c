@@ -5,6 +5,9 @@
 #include <errno.h>
 
 #include "bundle/reader.h"
+#include "bundle/root.h"
+#include "bundle/rootchain.h"
+#include "bundle/rootstore.h"
 
 /* Reads the whole bundle at path; returns 0 or the first error. */
 static int read_all(const char *path, const char *trust_dir, berr *e)
@@ -210,12 +213,117 @@ static void test_canonical_header_matches_writer(void **state)
         fx_done(&f);
 }
 
+/* As a node reads it: the roots the bundle carries advance the trust dir's root (in
+ * memory), then the bundle is checked against the result. */
+static int read_with_roots(const char *path, const char *trust_dir, berr *e)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        struct root_store *s = NULL;
+        assert_int_equal(root_store_open(trust_dir, NULL, ROOT_STORE_READONLY, &s, e), 0);
+        struct bundle_reader *r = NULL;
+        int q = bundle_reader_new(fd, path, &r, e);
+        if (q >= 0)
+                q = bundle_reader_read_head(r, e);
+        const void *roots = NULL;
+        size_t rlen = 0;
+        if (q >= 0)
+                bundle_reader_roots(r, &roots, &rlen);
+        if (q >= 0 && roots)
+                q = root_store_advance_json(s, roots, rlen, "roots.json", e);
+        if (q >= 0)
+                q = bundle_reader_verify(r, root_store_trust(s), now_seconds(), e);
+        const struct bundle_blob *b;
+        while (q >= 0 && (q = bundle_reader_next_blob(r, &b, e)) > 0)
+                q = bundle_reader_stream_blob(r, NULL, NULL, e);
+        if (q >= 0)
+                q = bundle_reader_finish(r, e);
+        bundle_reader_free(r);
+        root_store_free(s);
+        return q;
+}
+
+/* A bundle signed by a release key that only trust root version 2 knows, carrying that
+ * root: the roots entry sits in the head, and no byte of the file (roots included)
+ * can change without the bundle being refused. */
+static void test_roots_entry(void **state)
+{
+        struct fixture f;
+        fx_init(&f, 1, 100);
+        char *kd = path_join(f.dir, "keys");
+        struct berth_key rk;
+        berr e = {0};
+        assert_int_equal(key_generate(kd, "root", &rk, &e), 0);
+        /* v2: root key "root", release key k2; signed by k1 (the trust dir's key) and root. */
+        struct root_spec spec = {.version = 2, .expires = 4102444800};
+        spec.keys[ROOT_ROLE_ROOT][0] = &rk;
+        spec.keys[ROOT_ROLE_RELEASE][0] = &f.k2;
+        spec.n[ROOT_ROLE_ROOT] = spec.n[ROOT_ROLE_RELEASE] = 1;
+        spec.threshold[ROOT_ROLE_ROOT] = spec.threshold[ROOT_ROLE_RELEASE] = 1;
+        struct trust_root *v2 = NULL;
+        assert_int_equal(root_build(&spec, &v2, &e), 0);
+        assert_int_equal(root_sign(v2, &f.k1, &e), 0);
+        assert_int_equal(root_sign(v2, &rk, &e), 0);
+        struct root_chain *c = root_chain_new();
+        assert_int_equal(root_chain_add(c, v2, &e), 0);
+        char *roots;
+        size_t rlen;
+        assert_int_equal(root_chain_serialize(c, &roots, &rlen), 0);
+
+        char *m = fx_manifest(&f, "app", 1, 4102444800, NULL);
+        const struct berth_key *k2[] = {&f.k2};
+        char *p = fx_bundle_roots(&f, "roots.berth", m, k2, 1, roots);
+        assert_int_equal(read_with_roots(p, f.trust, &e), 0);
+        /* Without the roots (the reader alone, the trust dir's keys) k2 is not trusted. */
+        berr e1 = {0};
+        assert_int_equal(read_all(p, f.trust, &e1), -EKEYREJECTED);
+        /* The head: manifest, signatures, roots; blobs laid out after it. */
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        struct bundle_reader *r = NULL;
+        assert_int_equal(bundle_reader_new(fd, p, &r, &e), 0);
+        assert_int_equal(bundle_reader_read_head(r, &e), 0);
+        const void *got;
+        size_t gl;
+        bundle_reader_roots(r, &got, &gl);
+        assert_int_equal(gl, rlen);
+        assert_memory_equal(got, roots, rlen);
+        const void *mb, *sb;
+        size_t ml, sl;
+        bundle_reader_head_bytes(r, &mb, &ml, &sb, &sl);
+        assert_int_equal(bundle_reader_head_size(r), bundle_head_size(ml, sl, rlen));
+        assert_int_equal(bundle_reader_parse_unverified(r, &e), 0);
+        assert_int_equal(bundle_reader_manifest(r)->blobs[0].header_offset, bundle_head_size(ml, sl, rlen));
+        bundle_reader_free(r);
+
+        uint8_t *buf;
+        size_t len;
+        load(p, &buf, &len);
+        for (size_t off = 0; off < len; off++) {
+                buf[off] ^= 0x01;
+                char *q = store(&f, "flip.berth", buf, len);
+                berr e2 = {0};
+                if (read_with_roots(q, f.trust, &e2) >= 0)
+                        fail_msg("flipping byte %zu of %zu (roots entry at %llu) was not detected", off, len,
+                                 (unsigned long long)bundle_head_size(ml, sl, 0));
+                buf[off] ^= 0x01;
+                free(q);
+        }
+        free(buf);
+        free(p);
+        free(m);
+        free(roots);
+        free(kd);
+        root_chain_free(c);
+        key_wipe(&rk);
+        fx_done(&f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good_and_every_byte), cmocka_unit_test(test_truncations),
                 cmocka_unit_test(test_expired_and_signatures), cmocka_unit_test(test_unverified_inspect),
-                cmocka_unit_test(test_canonical_header_matches_writer),
+                cmocka_unit_test(test_canonical_header_matches_writer), cmocka_unit_test(test_roots_entry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
