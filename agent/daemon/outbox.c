@@ -44,6 +44,26 @@ void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_fe
         outbox_kick(a);
 }
 
+int outbox_finish(struct agent *a, const char *action_id, const char *state, const char *detail,
+                  const struct ddi_feedback *f)
+{
+        _cleanup_free_ char *body = NULL, *url = NULL;
+        struct agentdb_request req = {.kind = "feedback", .method = "POST"};
+        if (a->base_url && f) {
+                body = ddi_feedback_json(f);
+                if (!body || asprintf(&url, "%s/deploymentBase/%s/feedback", a->base_url, action_id) < 0) {
+                        url = NULL;
+                        return -ENOMEM;
+                }
+                req.url = url;
+                req.body = body;
+        }
+        int r = agentdb_action_finish(a->db, action_id, state, detail, url ? &req : NULL, agent_now());
+        if (r >= 0)
+                outbox_kick(a);
+        return r;
+}
+
 static void on_sent(void *ud, int r, const struct http_response *resp, const berr *he);
 
 static void send_next(struct agent *a)

@@ -5,17 +5,23 @@
  *   staged ──window open (server and local)──► switching ──► installed
  *   (any non-final state) ──► failed | canceled
  *
- * Each state is written to agent_actions before the work that follows it, and each
- * step is idempotent, so after a crash update_resume() re-enters the stored state: a
- * verified head is kept in the row, blob downloads resume from their journal, the
- * store import of an already recorded bundle is a no-op. Network trouble never fails
- * an action (retried with backoff, reported as progress); a bundle that fails
- * verification, is refused (version, expiry) or does not fit on disk does.
+ * Each state is written to agent_actions before the work that follows it (a write that
+ * fails stops the step: nothing proceeds on an unrecorded state), and each step is
+ * idempotent, so after a crash update_resume() re-enters the stored state: a verified
+ * head is kept in the row, blob downloads resume from their journal, the store import
+ * of an already recorded bundle is a no-op. A final state and its final feedback are
+ * one transaction (agentdb_action_finish): the server hears the outcome exactly once.
+ * Network trouble never fails an action (retried with backoff, reported as progress);
+ * a bundle that fails verification, is refused (version, expiry, policy) or does not
+ * fit on disk does.
  *
- * `switching` hands a bundle with workloads to the workload engine (workloads.c) when
- * containerd is configured: the action stays in `switching` while the engine switches,
- * probes and commits or rolls back, and ends as installed (committed) or failed (rolled
- * back, with the probe evidence). Otherwise it records the bundle version as current.
+ * `switching` hands the bundle to the workload engine when containerd is configured
+ * (every bundle, with or without workloads: the engine owns "what runs now" in
+ * workload_current). The engine's own states are a layer below `switching`, driven from
+ * here: a staged engine update for this version is told to proceed, one for another
+ * version is abandoned; the action ends as installed (committed) or failed (rolled back,
+ * with the probe evidence). Without an engine the version is recorded as current in
+ * the same table. agent/daemon/README.md has the table of states and transitions.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
+#include "base/fault.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "bundle/format.h"
@@ -122,9 +129,36 @@ static void purge_partials(struct agent *a)
         closedir(d);
 }
 
-static void act_finish(struct agent *a, const char *state, const char *detail)
+static void act_later(struct agent *a, uint64_t ms);
+
+/* A state write failed: the step stops here and is retried from the persisted state
+ * (fail closed). Everything in flight is dropped; nothing was reported. */
+static void act_stuck(struct agent *a, int r, const char *what)
+{
+        ACT_LOG_SCOPE(a);
+        char l[200];
+        act_release(a);
+        a->act_failures++;
+        uint64_t d = backoff_delay_ms(&a->set.poll, a->act_failures, agent_random());
+        log_error("agent: %s: cannot record %s in %s/berth.db (%s); nothing proceeds until it is recorded, "
+                  "retrying in %.1f s", act_label(a, l), what, a->set.state_dir,
+                  r == -ENOSPC ? "the state disk is full: free space on it" : strerror(-r), (double)d / 1000);
+        agent_status(a, "%s: cannot record %s (%s); retry in %.1f s", l, what, strerror(-r), (double)d / 1000);
+        act_later(a, d);
+}
+
+/* Ends the action: the final state and the final feedback f in one transaction. */
+static int act_finish(struct agent *a, const char *state, const char *detail, const struct ddi_feedback *f)
 {
         char l[200];
+        FAULT_POINT("update.before_final");
+        int r = outbox_finish(a, a->act.id, state, detail, f);
+        if (r < 0) {
+                char what[64];
+                snprintf(what, sizeof what, "the final state '%s'", state);
+                act_stuck(a, r, what);
+                return r;
+        }
         if (!strcmp(state, ACTION_INSTALLED) && detail)
                 telemetry_event(a, "agent", "%s", detail); /* "installed NAME V: …" */
         else
@@ -136,7 +170,6 @@ static void act_finish(struct agent *a, const char *state, const char *detail)
                 a->m.updates_failed++;
         else
                 a->m.updates_canceled++;
-        (void)agentdb_action_set_state(a->db, a->act.id, state, detail, agent_now());
         act_release(a);
         if (strcmp(state, ACTION_CANCELED))
                 purge_partials(a);
@@ -144,6 +177,7 @@ static void act_finish(struct agent *a, const char *state, const char *detail)
         a->have_act = false;
         a->update_allowed = -1;
         agent_status(a, "polling");
+        return 0;
 }
 
 static void act_fail(struct agent *a, int r, const char *msg)
@@ -151,8 +185,9 @@ static void act_fail(struct agent *a, int r, const char *msg)
         ACT_LOG_SCOPE(a);
         char l[200];
         log_error("agent: update %s failed: %s", act_label(a, l), msg);
-        feedback(a, DDI_EXEC_CLOSED, "failure", msg);
-        act_finish(a, ACTION_FAILED, msg);
+        const char *details[] = {msg, NULL};
+        struct ddi_feedback f = {.execution = DDI_EXEC_CLOSED, .finished = "failure", .details = details};
+        act_finish(a, ACTION_FAILED, msg, &f);
 }
 
 static int on_act_timer(sd_event_source *s, uint64_t usec, void *ud)
@@ -185,53 +220,44 @@ static void act_retry(struct agent *a, int r, const char *msg)
         act_later(a, d);
 }
 
-/* ---- switching (issue 7 hook) --------------------------------------------------- */
+/* ---- switching ------------------------------------------------------------------ */
 
-/* Makes the staged bundle the running one. Must be idempotent: a crash in `switching`
- * calls it again. Issue 7 replaces the body with the workload switch. */
-static int switch_bundle(struct agent *a, berr *e)
+/* What the action reports when it ends well. Bytes and blobs are the action's own,
+ * summed over every restart of the agent (agent_actions.fetched). */
+static void outcome_detail(struct agent *a, const char *what, char *buf, size_t size)
 {
-        char key[BUNDLE_MAX_NAME_LEN + 16], ver[32];
-        snprintf(key, sizeof key, "current/%s", a->act.name);
-        snprintf(ver, sizeof ver, "%lld", (long long)a->act.version);
-        int r = agentdb_kv_set(a->db, key, ver);
-        if (r < 0)
-                return berr_set(e, r, "cannot record %s %s as current", a->act.name, ver);
-        return 0;
-}
-
-/* Does the imported bundle version declare workloads? */
-static bool bundle_has_workloads(struct agent *a)
-{
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0;
-        if (db_get_manifest(a->db, a->act.name, a->act.version, &buf, &len) < 0)
-                return false;
-        _cleanup_(bundle_manifest_freep) struct bundle_manifest *m = NULL;
-        berr e = {0};
-        if (bundle_manifest_parse(buf, len, &m, &e) < 0)
-                return false;
-        json_t *w = json_object_get(m->root, "workloads");
-        return json_is_array(w) ? json_array_size(w) > 0 : json_is_object(w) && json_object_size(w) > 0;
+        char l[200];
+        size_t n = a->head ? import_head_manifest(a->head)->n_blobs : 0;
+        size_t got = a->act.blobs_fetched < n ? (size_t)a->act.blobs_fetched : n;
+        snprintf(buf, size, "%s %s: %llu bytes downloaded, %zu of %zu blob(s) fetched, %zu already on this node", what,
+                 act_label(a, l), (unsigned long long)a->act.fetched, got, n, n - got);
 }
 
 static void switch_done(struct agent *a)
 {
         ACT_LOG_SCOPE(a);
-        char l[200], detail[400];
-        act_label(a, l);
+        char detail[400];
+        outcome_detail(a, "installed", detail, sizeof detail);
+        log_info("agent: %s", detail);
+        const char *details[] = {detail, NULL};
+        struct ddi_feedback f = {.execution = DDI_EXEC_CLOSED, .finished = "success", .details = details};
+        act_finish(a, ACTION_INSTALLED, detail, &f);
+}
+
+/* Without a workload engine: the version becomes current in workload_current. */
+static void switch_record(struct agent *a)
+{
         berr e = {0};
-        int r = switch_bundle(a, &e);
-        if (r < 0) {
+        int r = wstate_record_current(a->db, a->act.name, a->act.version, agent_now() * 1000, &e);
+        if (r == -EBUSY) {
                 act_fail(a, r, berr_msg(&e, r));
                 return;
         }
-        snprintf(detail, sizeof detail, "installed %s: %llu bytes downloaded, %llu blob(s) reused", l,
-                 (unsigned long long)a->fetched, (unsigned long long)(a->head ? import_head_manifest(a->head)->n_blobs -
-                                                                                      a->n_plan : 0));
-        log_info("agent: %s", detail);
-        feedback(a, DDI_EXEC_CLOSED, "success", detail);
-        act_finish(a, ACTION_INSTALLED, detail);
+        if (r < 0) {
+                act_stuck(a, r, "the new current version");
+                return;
+        }
+        switch_done(a);
 }
 
 /* The workload switch: starts the engine's update on first entry, then (called again
@@ -240,9 +266,27 @@ static void switch_workloads(struct agent *a, bool fresh)
 {
         ACT_LOG_SCOPE(a);
         const char *name = a->act.name;
-        if (workload_update_busy(a->eng, name))
-                return;
+        berr e = {0};
+        int r;
         struct wstate_update u;
+        if (workload_update_busy(a->eng, name)) {
+                if (wstate_latest(a->db, name, true, &u) <= 0 || u.state != WSTATE_STAGED)
+                        return; /* switching, probing or rolling back: the engine calls again */
+                if (u.to_version == a->act.version) {
+                        /* Staged for this action (before a crash, or by the CLI): go on. */
+                        if (workload_update_proceed(a->eng, name, &e) >= 0)
+                                workloads_kick(a);
+                        return;
+                }
+                char why[200];
+                snprintf(why, sizeof why, "abandoned before switching: action %s installs version %lld", a->act.id,
+                         (long long)a->act.version);
+                r = workload_update_abandon(a->eng, name, why, &e);
+                if (r < 0) {
+                        act_stuck(a, r, "the abandoned engine update");
+                        return;
+                }
+        }
         if (!fresh && wstate_latest(a->db, name, false, &u) > 0 && u.to_version == a->act.version &&
             wstate_finished(u.state)) {
                 if (u.state == WSTATE_COMMITTED) {
@@ -255,8 +299,7 @@ static void switch_workloads(struct agent *a, bool fresh)
                 act_fail(a, -EIO, msg);
                 return;
         }
-        berr e = {0};
-        int r = workload_update_start(a->eng, name, a->act.version, true, &e);
+        r = workload_update_start(a->eng, name, a->act.version, true, &e);
         if (r == -EALREADY) {
                 switch_done(a);
                 return;
@@ -276,18 +319,23 @@ static void do_switch(struct agent *a)
         bool fresh = false;
         /* Persisted first: after a crash from here on, resume switches again. */
         if (strcmp(a->act.state, ACTION_SWITCHING)) {
-                (void)agentdb_action_set_state(a->db, a->act.id, ACTION_SWITCHING, NULL, agent_now());
+                int r = agentdb_action_set_state(a->db, a->act.id, ACTION_SWITCHING, NULL, agent_now());
+                if (r < 0) {
+                        act_stuck(a, r, "the state 'switching'");
+                        return;
+                }
+                FAULT_POINT("update.after_switching");
                 snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_SWITCHING);
                 feedback(a, DDI_EXEC_PROCEEDING, "none", "switching");
                 telemetry_event(a, "agent", "update %s switching", l);
                 fresh = true;
         }
         agent_status(a, "switching to %s", l);
-        if (a->eng && bundle_has_workloads(a)) {
+        if (a->eng) {
                 switch_workloads(a, fresh);
                 return;
         }
-        switch_done(a);
+        switch_record(a);
 }
 
 void update_on_workloads(struct agent *a)
@@ -302,12 +350,13 @@ static void maybe_switch(struct agent *a)
         char l[200];
         act_label(a, l);
         if (a->act.download_only) {
-                char detail[300];
-                snprintf(detail, sizeof detail, "downloaded and preloaded %s (download only)", l);
-                feedback(a, DDI_EXEC_DOWNLOADED, "success", detail);
-                feedback(a, DDI_EXEC_CLOSED, "success", detail);
+                /* hawkBit ends a download-only action with "downloaded": sent once. */
+                char detail[400];
+                outcome_detail(a, "downloaded and preloaded (download only)", detail, sizeof detail);
                 log_info("agent: %s", detail);
-                act_finish(a, ACTION_INSTALLED, detail);
+                const char *details[] = {detail, NULL};
+                struct ddi_feedback f = {.execution = DDI_EXEC_DOWNLOADED, .finished = "success", .details = details};
+                act_finish(a, ACTION_INSTALLED, detail, &f);
                 return;
         }
         int64_t wait = window_wait(&a->set.window, agent_now());
@@ -360,7 +409,12 @@ static void commit(struct agent *a)
                 act_fail(a, r, berr_msg(&e, r));
                 return;
         }
-        (void)agentdb_action_set_state(a->db, a->act.id, ACTION_STAGED, NULL, agent_now());
+        r = agentdb_action_set_state(a->db, a->act.id, ACTION_STAGED, NULL, agent_now());
+        if (r < 0) {
+                act_stuck(a, r, "the state 'staged'");
+                return;
+        }
+        FAULT_POINT("update.after_staged");
         snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_STAGED);
         uint64_t us = agent_mono_usec(a) - a->fetch_start_usec;
         log_info("agent: %s stored and preloaded: %llu bytes downloaded in %.2f s (%.0f KiB/s)", l,
@@ -395,8 +449,13 @@ static void on_blob_done(void *ud, int r, const berr *e)
         ACT_LOG_SCOPE(a);
         const struct fetch_range *fr = &a->plan[a->plan_i];
         const struct bundle_blob *b = &import_head_manifest(a->head)->blobs[fr->blob];
-        a->fetched += blob_download_fetched(a->dl);
-        a->m.bytes_downloaded += blob_download_fetched(a->dl);
+        uint64_t got = blob_download_fetched(a->dl);
+        a->fetched += got;
+        a->m.bytes_downloaded += got;
+        if ((got || r == 0) && agentdb_action_add_fetched(a->db, a->act.id, got, r == 0, agent_now()) >= 0) {
+                a->act.fetched += got;
+                a->act.blobs_fetched += r == 0;
+        }
         if (r == 0)
                 a->m.blobs_verified++;
         else if (r == -EBADMSG)
@@ -601,6 +660,7 @@ static void head_verified(struct agent *a)
                 act_retry(a, r, "cannot store the verified head in the database");
                 return;
         }
+        FAULT_POINT("update.after_head");
         free(a->act.head);
         a->act.head = TAKE_PTR(a->headbuf);
         a->act.head_len = a->head_len;
@@ -745,7 +805,8 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
                 char l[200], msg[300];
                 snprintf(msg, sizeof msg, "superseded by action %s", d->id);
                 log_info("agent: %s %s", act_label(a, l), msg);
-                act_finish(a, ACTION_CANCELED, msg);
+                if (act_finish(a, ACTION_CANCELED, msg, NULL) < 0)
+                        return; /* retried at the next poll */
         }
         bool download_only = d->update == DDI_SKIP && d->maintenance < 0;
         if (agentdb_action_insert(a->db, d->id, d->download, d->size, download_only, agent_now()) < 0 ||
@@ -781,7 +842,8 @@ void update_on_cancel(struct agent *a, const struct ddi_cancel *c)
                         snprintf(buf, sizeof buf, "canceled %s in state %s", act_label(a, l), a->act.state);
                         detail = buf;
                         log_info("agent: %s", buf);
-                        act_finish(a, ACTION_CANCELED, buf);
+                        if (act_finish(a, ACTION_CANCELED, buf, NULL) < 0)
+                                return; /* no answer yet: the server asks again */
                 }
         } else {
                 struct agent_action old;

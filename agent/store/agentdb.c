@@ -85,7 +85,7 @@ int agentdb_kv_set(struct berth_db *db, const char *key, const char *value)
         return step_done(st);
 }
 
-#define ACTION_COLS "id, state, url, size, download_only, name, version, detail"
+#define ACTION_COLS "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched"
 
 static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
 {
@@ -98,9 +98,11 @@ static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
         a->name = col_strdup(st, 5);
         a->version = sqlite3_column_int64(st, 6);
         a->detail = col_strdup(st, 7);
+        a->fetched = (uint64_t)sqlite3_column_int64(st, 8);
+        a->blobs_fetched = (uint64_t)sqlite3_column_int64(st, 9);
         if (with_head) {
-                const void *h = sqlite3_column_blob(st, 8);
-                int n = sqlite3_column_bytes(st, 8);
+                const void *h = sqlite3_column_blob(st, 10);
+                int n = sqlite3_column_bytes(st, 10);
                 if (h && n > 0) {
                         a->head = malloc((size_t)n);
                         if (!a->head) {
@@ -172,6 +174,38 @@ int agentdb_action_set_state(struct berth_db *db, const char *id, const char *st
         sqlite3_bind_int64(st, 3, now);
         bind_text(st, 4, id);
         return step_done(st);
+}
+
+int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "UPDATE agent_actions SET fetched=fetched+?, blobs_fetched=blobs_fetched+?, updated=? WHERE id=?",
+                 &st) < 0)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)bytes);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)blobs);
+        sqlite3_bind_int64(st, 3, now);
+        bind_text(st, 4, id);
+        return step_done(st);
+}
+
+static int tx(struct berth_db *db, const char *sql);
+
+int agentdb_action_finish(struct berth_db *db, const char *id, const char *state, const char *detail,
+                          const struct agentdb_request *fb, int64_t now)
+{
+        if (tx(db, "BEGIN IMMEDIATE") < 0)
+                return -EIO;
+        int r = agentdb_action_set_state(db, id, state, detail, now);
+        if (r >= 0 && sqlite3_changes(db_handle(db)) != 1)
+                r = -ENOENT;
+        if (r >= 0 && fb)
+                r = agentdb_outbox_add(db, fb->kind, id, fb->method, fb->url, fb->body, false, now);
+        if (r >= 0)
+                r = tx(db, "COMMIT");
+        if (r < 0)
+                (void)tx(db, "ROLLBACK");
+        return r;
 }
 
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,

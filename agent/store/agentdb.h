@@ -22,7 +22,8 @@
 
 #include "store/db.h"
 
-/* Update states (issue 7 adds probing/committed/rolling_back after switching). */
+/* Update states of a DDI action (agent/daemon/README.md has the whole table; the
+ * workload engine's states are a layer below `switching`). */
 #define ACTION_NEW "new"              /* known, nothing fetched */
 #define ACTION_FETCHING "fetching"    /* head verified and stored; blobs downloading */
 #define ACTION_STAGED "staged"        /* all blobs stored, recorded, preloaded; waits for the window */
@@ -42,6 +43,8 @@ struct agent_action {
         void *head;
         size_t head_len;
         char *detail;
+        uint64_t fetched;       /* bytes downloaded for this action, over every restart */
+        uint64_t blobs_fetched; /* blobs downloaded for it (the others were on the node) */
 };
 
 void agent_action_clear(struct agent_action *a);
@@ -58,6 +61,18 @@ int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, 
 int agentdb_action_set_state(struct berth_db *db, const char *id, const char *state, const char *detail, int64_t now);
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,
                             int64_t version, int64_t now);
+/* Adds to what the action downloaded (after each verified blob). */
+int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, int64_t now);
+/* A queued request for the server. */
+struct agentdb_request {
+        const char *kind, *method, *url, *body;
+};
+/* In one transaction: the action's final state (and detail) and, when fb is given, its
+ * final feedback queued in the outbox. Either both are recorded or neither: the
+ * feedback is sent exactly once, and never for a state that was not kept. -ENOENT when
+ * the action does not exist. */
+int agentdb_action_finish(struct berth_db *db, const char *id, const char *state, const char *detail,
+                          const struct agentdb_request *fb, int64_t now);
 typedef int (*agentdb_action_fn)(void *ud, const struct agent_action *a);
 /* The last n actions, newest first (head not loaded). */
 int agentdb_action_list(struct berth_db *db, unsigned n, agentdb_action_fn fn, void *ud);

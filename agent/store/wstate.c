@@ -334,3 +334,23 @@ int wstate_unreferenced_blob(struct berth_db *db, const char *digest)
         sqlite3_finalize(st);
         return r;
 }
+
+int wstate_record_current(struct berth_db *db, const char *bundle, int64_t version, int64_t now_ms, berr *e)
+{
+        int64_t cur = 0, prev = 0;
+        int r = wstate_current(db, bundle, &cur, &prev);
+        if (r < 0)
+                return berr_set(e, r, "database: cannot read the current version of %s", bundle);
+        if (r > 0 && cur == version)
+                return 0;
+        struct wstate_update u;
+        r = wstate_latest(db, bundle, true, &u);
+        if (r < 0)
+                return berr_set(e, r, "database: cannot read the updates of %s", bundle);
+        if (r > 0 && (u.to_version != version || u.state != WSTATE_STAGED))
+                return berr_set(e, -EBUSY, "bundle %s: an update to version %lld is still %s; finish it first", bundle,
+                                (long long)u.to_version, wstate_name(u.state));
+        if (r == 0 && (r = wstate_begin(db, bundle, cur, version, "update", now_ms, &u, e)) < 0)
+                return r;
+        return wstate_commit(db, &u, "recorded as current (no workload engine on this node)", now_ms, e);
+}

@@ -50,6 +50,10 @@ int wstate_set(struct berth_db *db, struct wstate_update *u, enum wstate_state s
 /* In one transaction: u → committed, and the bundle's current version becomes
  * u->to_version with previous = u->from_version. */
 int wstate_commit(struct berth_db *db, struct wstate_update *u, const char *evidence, int64_t now_ms, berr *e);
+/* For a node without a workload engine: version becomes the bundle's current one,
+ * through a committed update row like the engine's (idempotent: a staged row for the
+ * same version left by a crash is committed; already current is a no-op). */
+int wstate_record_current(struct berth_db *db, const char *bundle, int64_t version, int64_t now_ms, berr *e);
 /* The newest update of a bundle (1), or none (0). unfinished_only: only if not finished. */
 int wstate_latest(struct berth_db *db, const char *bundle, bool unfinished_only, struct wstate_update *ret);
 /* Current committed version (and the one before) of a bundle: 1, or 0 when none. */

@@ -912,6 +912,25 @@ int workload_rollback(struct workload_engine *eng, const char *bundle, bool proc
         return begin_transition(eng, b, bundle, b->previous, "rollback", proceed, e);
 }
 
+int workload_update_abandon(struct workload_engine *eng, const char *bundle, const char *why, berr *e)
+{
+        struct wl_bundle *b = bundle_find(eng, bundle);
+        if (!b || !b->has_upd)
+                return 0;
+        if (b->upd.state != WSTATE_STAGED)
+                return berr_set(e, -EBUSY, "bundle %s: the update to version %lld is already %s", bundle,
+                                (long long)b->upd.to_version, wstate_name(b->upd.state));
+        /* Nothing was switched: the committed version still runs, as after a rollback. */
+        int r = wstate_set(eng->db, &b->upd, WSTATE_ROLLED_BACK, 0, why, wall_ms(), e);
+        if (r < 0)
+                return r;
+        version_free(b->next);
+        b->next = NULL;
+        b->has_upd = false;
+        b->proceed = false;
+        return 1;
+}
+
 bool workload_update_busy(struct workload_engine *eng, const char *bundle)
 {
         struct wl_bundle *b = bundle_find(eng, bundle);

@@ -79,6 +79,10 @@ int workload_update_start(struct workload_engine *eng, const char *bundle, int64
 int workload_update_proceed(struct workload_engine *eng, const char *bundle, berr *e);
 /* Manual rollback to the previous committed version (an update with kind "rollback"). */
 int workload_rollback(struct workload_engine *eng, const char *bundle, bool proceed, berr *e);
+/* Drops a staged update that has not begun switching (the update state above moved
+ * on to another version): recorded as rolled back with why as evidence. 1 dropped,
+ * 0 nothing staged, -EBUSY when it is already switching. */
+int workload_update_abandon(struct workload_engine *eng, const char *bundle, const char *why, berr *e);
 /* True while bundle has an unfinished update. */
 bool workload_update_busy(struct workload_engine *eng, const char *bundle);
 

@@ -252,6 +252,10 @@ static void feedback(struct ddi_ctx *c, const char *id_s, bool cancel)
                 /* hawkBit: "closed" with "none" counts as success. */
                 if (closed)
                         st = !strcmp(fb.finished, "failure") ? ACTION_FAILURE : ACTION_SUCCESS;
+                else if (!strcmp(a.action_type, "downloadonly") && !strcmp(fb.execution, "downloaded") &&
+                         strcmp(fb.finished, "none"))
+                        /* hawkBit: "downloaded" ends a download-only action. */
+                        st = !strcmp(fb.finished, "failure") ? ACTION_FAILURE : ACTION_SUCCESS;
                 else if (!strcmp(fb.execution, "canceled"))
                         st = ACTION_CANCELED;
                 else

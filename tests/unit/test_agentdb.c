@@ -61,6 +61,49 @@ static void test_actions(void **state)
         test_rmdir(dir);
 }
 
+/* The final state and the final feedback are one transaction; what an action
+ * downloaded adds up over restarts (reopens of the database). */
+static void test_action_finish(void **state)
+{
+        (void)state;
+        char *dir = test_tmpdir("agentdb-finish");
+        struct berth_db *db = NULL;
+        berr e = {0};
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        assert_int_equal(agentdb_action_insert(db, "9", "https://s/a.berth", 10, false, 100), 0);
+        assert_int_equal(agentdb_action_add_fetched(db, "9", 1000, 1, 101), 0);
+        db_close(db);
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        assert_int_equal(agentdb_action_add_fetched(db, "9", 500, 0, 102), 0);
+        assert_int_equal(agentdb_action_add_fetched(db, "9", 24, 1, 103), 0);
+        struct agent_action a;
+        assert_int_equal(agentdb_action_get(db, "9", &a), 1);
+        assert_int_equal(a.fetched, 1524);
+        assert_int_equal(a.blobs_fetched, 2);
+        agent_action_clear(&a);
+
+        struct agentdb_request fb = {.kind = "feedback", .method = "POST", .url = "https://s/fb", .body = "{}"};
+        assert_int_equal(agentdb_action_finish(db, "nope", ACTION_FAILED, "x", &fb, 104), -ENOENT);
+        unsigned n = 9;
+        assert_int_equal(agentdb_outbox_count(db, &n), 0);
+        assert_int_equal(n, 0); /* rolled back with the missing action */
+        assert_int_equal(agentdb_action_finish(db, "9", ACTION_INSTALLED, "installed", &fb, 105), 0);
+        assert_int_equal(agentdb_outbox_count(db, &n), 0);
+        assert_int_equal(n, 1);
+        struct outbox_item it;
+        assert_int_equal(agentdb_outbox_first(db, &it), 1);
+        assert_string_equal(it.kind, "feedback");
+        assert_string_equal(it.action_id, "9");
+        outbox_item_clear(&it);
+        assert_int_equal(agentdb_action_get(db, "9", &a), 1);
+        assert_string_equal(a.state, ACTION_INSTALLED);
+        assert_string_equal(a.detail, "installed");
+        agent_action_clear(&a);
+        assert_int_equal(agentdb_action_open(db, &a), 0);
+        db_close(db);
+        test_rmdir(dir);
+}
+
 static void test_outbox(void **state)
 {
         char *dir = test_tmpdir("outbox");
@@ -212,6 +255,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_actions),
+                cmocka_unit_test(test_action_finish),
                 cmocka_unit_test(test_outbox),
                 cmocka_unit_test(test_telemetry_queue),
         };

@@ -102,6 +102,39 @@ static int count_versions(void *ud, int64_t v)
         return 0;
 }
 
+/* A node without a workload engine records its current version in the same table. */
+static void test_record_current(void **state)
+{
+        (void)state;
+        char *dir = test_tmpdir("wstate-current");
+        struct berth_db *db;
+        berr e = {0};
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        record(db, 1, D1);
+        record(db, 2, D2);
+        int64_t v = 0, p = 0;
+        assert_int_equal(wstate_record_current(db, "app", 1, 1000, &e), 0);
+        assert_int_equal(wstate_current(db, "app", &v, &p), 1);
+        assert_int_equal(v, 1);
+        assert_int_equal(p, 0);
+        assert_int_equal(wstate_record_current(db, "app", 1, 1001, &e), 0); /* idempotent */
+        /* A staged row for the same version, left by a crash, is committed. */
+        struct wstate_update u;
+        assert_int_equal(wstate_begin(db, "app", 1, 2, "update", 1002, &u, &e), 0);
+        assert_int_equal(wstate_record_current(db, "app", 2, 1003, &e), 0);
+        assert_int_equal(wstate_current(db, "app", &v, &p), 1);
+        assert_int_equal(v, 2);
+        assert_int_equal(p, 1);
+        assert_int_equal(wstate_latest(db, "app", true, &u), 0);
+        /* One for another version is not overridden. */
+        assert_int_equal(wstate_begin(db, "app", 2, 1, "rollback", 1004, &u, &e), 0);
+        assert_int_equal(wstate_record_current(db, "app", 2, 1005, &e), 0); /* already current */
+        record(db, 3, D1);
+        assert_int_equal(wstate_record_current(db, "app", 3, 1006, &e), -EBUSY);
+        db_close(db);
+        test_rmdir(dir);
+}
+
 static void test_forget(void **state)
 {
         (void)state;
@@ -139,6 +172,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lifecycle),
+                cmocka_unit_test(test_record_current),
                 cmocka_unit_test(test_forget),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
