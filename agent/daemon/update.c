@@ -308,6 +308,7 @@ static void switch_workloads(struct agent *a, bool fresh)
                 act_fail(a, r, berr_msg(&e, r));
                 return;
         }
+        FAULT_POINT("update.after_engine_staged");
         workloads_kick(a);
 }
 
