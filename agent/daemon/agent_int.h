@@ -62,11 +62,7 @@ struct agent {
         bool have_act;
         int update_allowed;             /* from the last deploymentBase: 1, 0, -1 unknown */
         struct import_head *head;       /* verified head of act */
-        struct http_req *head_req;
-        uint8_t *headbuf;
-        size_t head_len, head_cap;
-        uint64_t head_want, head_skip, head_req_start;
-        bool head_bad, head_complete;
+        struct head_fetch *headf;
         bool waiting_reported;          /* "waiting for the window" already said */
         struct fetch_range *plan;
         size_t n_plan, plan_i;

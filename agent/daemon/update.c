@@ -39,11 +39,11 @@
 #include "daemon/agent_int.h"
 #include "sched/backoff.h"
 #include "bundle/manifest.h"
+#include "fetch/head.h"
 #include "store/db.h"
 #include "store/wstate.h"
 #include "workload/engine.h"
 
-#define HEAD_FIRST_FETCH 4096u /* enough for a small manifest; a larger one costs one more request */
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
 
 static void act_step(struct agent *a);
@@ -92,15 +92,12 @@ static const char *act_label(struct agent *a, char buf[200])
  * and journaled: a later action for the same blobs resumes them). */
 static void act_release(struct agent *a)
 {
-        http_req_cancel(a->head_req);
-        a->head_req = NULL;
+        head_fetch_free(a->headf);
+        a->headf = NULL;
         blob_download_free(a->dl);
         a->dl = NULL;
         import_head_free(a->head);
         a->head = NULL;
-        free(a->headbuf);
-        a->headbuf = NULL;
-        a->head_len = a->head_cap = a->head_want = 0;
         free(a->plan);
         a->plan = NULL;
         a->n_plan = a->plan_i = 0;
@@ -341,7 +338,7 @@ static void do_switch(struct agent *a)
 
 void update_on_workloads(struct agent *a)
 {
-        if (a->have_act && !strcmp(a->act.state, ACTION_SWITCHING) && !a->head_req && !a->dl)
+        if (a->have_act && !strcmp(a->act.state, ACTION_SWITCHING) && !a->headf && !a->dl)
                 do_switch(a);
 }
 
@@ -604,68 +601,40 @@ static void start_fetching(struct agent *a)
 
 /* ---- new: the head ---------------------------------------------------------------- */
 
-static void head_fetch(struct agent *a);
-
-static int head_data(void *ud, const struct http_response *resp, const void *buf, size_t len)
+static void head_done(void *ud, int r, uint8_t *buf, size_t len, const berr *he)
 {
         struct agent *a = ud;
-        const uint8_t *p = buf;
-        if (resp->bytes_received == len) {
-                if (resp->status == 206) {
-                        if (!resp->has_content_range || resp->range_start != a->head_req_start)
-                                return -EPROTO;
-                        a->head_skip = 0;
-                } else
-                        a->head_skip = a->head_req_start;
-        }
-        if (a->head_skip) {
-                size_t k = len < a->head_skip ? len : (size_t)a->head_skip;
-                a->head_skip -= k;
-                p += k;
-                len -= k;
-        }
-        if (len > a->head_want - a->head_len)
-                len = (size_t)(a->head_want - a->head_len);
-        if (a->head_len + len > a->head_cap) {
-                size_t nc = a->head_want;
-                uint8_t *nb = realloc(a->headbuf, nc);
-                if (!nb)
-                        return -ENOMEM;
-                a->headbuf = nb;
-                a->head_cap = nc;
-        }
-        memcpy(a->headbuf + a->head_len, p, len);
-        a->head_len += len;
-        uint64_t need;
-        int k = bundle_head_need(a->headbuf, a->head_len, &need);
-        if (k < 0) {
-                a->head_bad = true;
-                return -EBADMSG;
-        }
-        if (k == 0 && a->head_len >= need) {
-                a->head_len = need;
-                a->head_complete = true;
-                return -ECANCELED; /* enough: stop this transfer */
-        }
-        if (a->head_len >= a->head_want)
-                return -ECANCELED; /* this round is done; the next asks for more */
-        return 0;
-}
-
-static void head_verified(struct agent *a)
-{
         ACT_LOG_SCOPE(a);
-        const struct bundle_manifest *m = import_head_manifest(a->head);
-        int r = agentdb_action_set_head(a->db, a->act.id, a->headbuf, a->head_len, m->name, m->version, agent_now());
+        head_fetch_free(a->headf);
+        a->headf = NULL;
+        _cleanup_free_ uint8_t *head = buf;
+        char l[200], msg[700];
+        if (r == -EBADMSG || r == -EPROTO) {
+                act_fail(a, r, berr_msg(he, r));
+                return;
+        }
         if (r < 0) {
-                act_retry(a, r, "cannot store the verified head in the database");
+                act_retry(a, r, berr_msg(he, r));
+                return;
+        }
+        berr e = {0};
+        struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
+        r = import_head_verify(&o, head, len, &a->head, &e);
+        if (r < 0) {
+                snprintf(msg, sizeof msg, "%s refused: %s", act_label(a, l), berr_msg(&e, r));
+                act_fail(a, r, msg);
+                return;
+        }
+        const struct bundle_manifest *m = import_head_manifest(a->head);
+        r = agentdb_action_set_head(a->db, a->act.id, head, len, m->name, m->version, agent_now());
+        if (r < 0) {
+                act_stuck(a, r, "the verified head");
                 return;
         }
         FAULT_POINT("update.after_head");
         free(a->act.head);
-        a->act.head = TAKE_PTR(a->headbuf);
-        a->act.head_len = a->head_len;
-        a->head_cap = 0;
+        a->act.head = TAKE_PTR(head);
+        a->act.head_len = len;
         free(a->act.name);
         a->act.name = strdup(m->name);
         a->act.version = m->version;
@@ -673,85 +642,22 @@ static void head_verified(struct agent *a)
         start_fetching(a);
 }
 
-static void head_done(void *ud, int r, const struct http_response *resp, const berr *he)
-{
-        struct agent *a = ud;
-        a->head_req = NULL;
-        char msg[700];
-        if (a->head_bad) {
-                snprintf(msg, sizeof msg, "%s is not a .berth bundle (its first entries are not manifest.json and "
-                         "signatures.json within the size limits)", a->act.url);
-                act_fail(a, -EBADMSG, msg);
-                return;
-        }
-        if (a->head_complete) {
-                berr e = {0};
-                struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
-                r = import_head_verify(&o, a->headbuf, a->head_len, &a->head, &e);
-                if (r < 0) {
-                        char l[200];
-                        snprintf(msg, sizeof msg, "%s refused: %s", act_label(a, l), berr_msg(&e, r));
-                        act_fail(a, r, msg);
-                        return;
-                }
-                head_verified(a);
-                return;
-        }
-        if (r < 0 && r != -ECANCELED) {
-                act_retry(a, r, berr_msg(he, r));
-                return;
-        }
-        if (resp->status >= 400 && resp->status < 500 && resp->status != 408 && resp->status != 429) {
-                snprintf(msg, sizeof msg, "cannot download %s: HTTP %ld", a->act.url, resp->status);
-                act_fail(a, -EPROTO, msg);
-                return;
-        }
-        if (resp->status < 200 || resp->status >= 300) {
-                snprintf(msg, sizeof msg, "%s: HTTP %ld", a->act.url, resp->status);
-                act_retry(a, -EAGAIN, msg);
-                return;
-        }
-        if (r == 0 && a->head_len < a->head_want && resp->status == 206 &&
-            resp->range_end + 1 < a->head_want && resp->range_total != UINT64_MAX &&
-            resp->range_end + 1 >= resp->range_total) {
-                snprintf(msg, sizeof msg, "%s ends after %llu bytes, inside the bundle head: not a complete .berth",
-                         a->act.url, (unsigned long long)resp->range_total);
-                act_fail(a, -EBADMSG, msg);
-                return;
-        }
-        /* More of the head is needed (a large manifest): ask for the rest. */
-        uint64_t need;
-        if (bundle_head_need(a->headbuf, a->head_len, &need) >= 0 && need > a->head_want)
-                a->head_want = need;
-        head_fetch(a);
-}
-
 static void head_fetch(struct agent *a)
 {
-        if (!a->head_want)
-                a->head_want = a->act.size && a->act.size < HEAD_FIRST_FETCH ? a->act.size : HEAD_FIRST_FETCH;
-        if (a->head_len >= a->head_want) {
-                uint64_t need;
-                if (bundle_head_need(a->headbuf, a->head_len, &need) < 0 || need <= a->head_len) {
-                        act_fail(a, -EBADMSG, "the artifact is not a .berth bundle");
-                        return;
-                }
-                a->head_want = need;
-        }
-        a->head_bad = a->head_complete = false;
-        a->head_req_start = a->head_len;
-        struct http_req_opts o = agent_server_req(a, a->act.url);
-        o.has_range = true;
-        o.range_start = a->head_len;
-        o.range_end = a->head_want - 1;
-        o.max_recv_speed = a->set.bandwidth;
-        o.stall_seconds = a->set.stall_timeout;
-        o.on_data = head_data;
-        o.on_done = head_done;
+        struct http_req_opts req = agent_server_req(a, a->act.url);
+        req.max_recv_speed = a->set.bandwidth;
+        req.stall_seconds = a->set.stall_timeout;
+        struct head_fetch_opts o = {
+                .http = a->http,
+                .req = &req,
+                .artifact_size = a->act.size,
+                .done = head_done,
+                .userdata = a,
+        };
         berr e = {0};
         char l[200];
         agent_status(a, "fetching the manifest of %s", act_label(a, l));
-        int r = http_start(a->http, &o, &a->head_req, &e);
+        int r = head_fetch_start(&o, &a->headf, &e);
         if (r < 0)
                 act_retry(a, r, berr_msg(&e, r));
 }
@@ -761,14 +667,12 @@ static void act_step(struct agent *a)
         ACT_LOG_SCOPE(a);
         if (!a->have_act)
                 return;
-        if (a->head_req || a->dl)
+        if (a->headf || a->dl)
                 return; /* already working */
         const char *s = a->act.state;
-        if (!strcmp(s, ACTION_NEW)) {
-                a->head_len = 0;
-                a->head_want = 0;
+        if (!strcmp(s, ACTION_NEW))
                 head_fetch(a);
-        } else if (!strcmp(s, ACTION_FETCHING))
+        else if (!strcmp(s, ACTION_FETCHING))
                 start_fetching(a);
         else if (!strcmp(s, ACTION_STAGED))
                 maybe_switch(a);

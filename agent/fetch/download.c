@@ -13,6 +13,7 @@
 #include "base/digest.h"
 #include "base/fs.h"
 #include "base/timeutil.h"
+#include "fetch/range.h"
 
 struct blob_download {
         struct blob_download_opts o;   /* o.req is not kept */
@@ -82,24 +83,14 @@ static int on_data(void *ud, const struct http_response *resp, const void *buf, 
 {
         struct blob_download *d = ud;
         const uint8_t *p = buf;
-        if (resp->bytes_received == len) {
-                /* First chunk: is this the range we asked for? */
-                if (resp->status == 206) {
-                        if (!resp->has_content_range || resp->range_start != d->req_start)
-                                return -EPROTO;
-                } else
-                        d->skip = d->req_start; /* 200: the whole file follows */
-        }
-        if (d->skip) {
-                size_t k = len < d->skip ? len : (size_t)d->skip;
-                d->skip -= k;
-                p += k;
-                len -= k;
-        }
+        int r = fetch_range_first(resp, len, d->req_start, &d->skip);
+        if (r < 0)
+                return r;
+        fetch_range_skip(&d->skip, &p, &len);
         if (len > d->o.size - d->have)
                 len = (size_t)(d->o.size - d->have);
         if (len) {
-                int r = write_all(d->fd, p, len);
+                r = write_all(d->fd, p, len);
                 if (r < 0)
                         return r;
                 if (sha256_update(d->h, p, len) < 0)

@@ -33,9 +33,10 @@ srv_upload "$T_ROOT/app-2.berth"
 B2=$BUNDLE_ID
 SIZE2=$(stat -c %s "$T_ROOT/app-2.berth")
 # The first blob's offset in app-2: every artifact byte the agent may fetch before the
-# policy check lies below it (the head), or within the first 4 KiB request.
+# policy check lies below it (the head), or within the first 4 KiB request, or within
+# the 4 KiB of slack a second head request asks beyond the manifest.
 HEAD2=$("$BERTH" bundle inspect --json "$T_ROOT/app-2.berth" | jq '.layout | map(.offset) | min')
-LIMIT=$((HEAD2 > 4096 ? HEAD2 : 4096))
+LIMIT=$((HEAD2 > 4096 ? HEAD2 + 4096 : 4096))
 SENTENCE="bundle app version 2 is outside this gateway's policy (a signature says who built it, agent.conf [policy] what may run here): workload poller: user 0 is not allowed by [policy] users = 1000-65534"
 failed() { [ "$(target_action_status "$1")" = failure ]; }
 

@@ -69,14 +69,7 @@ static void srv_start(struct srv *s, const char *answer, size_t len, int request
         s->answer = answer;
         s->answer_len = len;
         s->requests = requests;
-        s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_true(s->fd >= 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-        assert_int_equal(listen(s->fd, 4), 0);
-        socklen_t al = sizeof a;
-        assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &al), 0);
-        s->port = ntohs(a.sin_port);
+        s->fd = test_listen_loopback(&s->port);
         assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
 }
 

@@ -39,3 +39,21 @@ static inline void test_rmdir(char *p)
                 free(p);
         }
 }
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* A listening TCP socket on 127.0.0.1 and a free port, for in-process test servers. */
+static inline int test_listen_loopback(int *port)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(listen(fd, 4), 0);
+        socklen_t al = sizeof a;
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+        *port = ntohs(a.sin_port);
+        return fd;
+}
