@@ -20,6 +20,7 @@
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
+#include "daemon/update.h"
 
 struct sd_event;
 struct ctrd;
@@ -57,22 +58,8 @@ struct agent {
         unsigned outbox_failures;
         int64_t outbox_sent;
 
-        /* current update (one at a time) */
-        struct agent_action act;
-        bool have_act;
-        int update_allowed;             /* from the last deploymentBase: 1, 0, -1 unknown */
-        struct import_head *head;       /* verified head of act */
-        struct head_fetch *headf;
-        bool waiting_reported;          /* "waiting for the window" already said */
-        struct fetch_range *plan;
-        size_t n_plan, plan_i;
-        uint64_t plan_bytes, plan_done, cur_blob_have, fetched;
-        struct blob_download *dl;
-        struct sd_event_source *act_timer;
-        unsigned act_failures, corrupt;
-        uint64_t last_progress_usec;
-        uint64_t fetch_start_usec, blob_start_usec;      /* when this run's first blob request started */
-        int last_pct;
+        /* the update state machine (update.h: its fields are update.c's own) */
+        struct update_state upd;
 
         /* control socket */
         int ctl_fd;
@@ -139,15 +126,6 @@ void outbox_stop(struct agent *a);
 /* An answer that keeps a request for later: no answer, 5xx, 401/403 (credentials may be
  * fixed), 429. Anything else is final (2xx delivered, other 4xx refused). */
 bool outbox_answer_is_transient(int r, const struct http_response *resp);
-
-/* update.c */
-void update_on_deployment(struct agent *a, const struct ddi_deployment *d);
-void update_on_cancel(struct agent *a, const struct ddi_cancel *c);
-void update_resume(struct agent *a);
-void update_stop(struct agent *a);
-json_t *update_status_json(struct agent *a);
-/* After each workload engine round: an action in `switching` checks its outcome. */
-void update_on_workloads(struct agent *a);
 
 /* workloads.c */
 int workloads_start(struct agent *a, berr *e);

@@ -126,10 +126,12 @@ static json_t *do_activate(struct agent *a, json_t *req)
         if (!a->eng)
                 return error_reply("no-workloads", "this agent runs no workloads (update.backends does not name "
                                                    "containerd)");
-        if (a->have_act && a->act.name && !strcmp(a->act.name, name) && !agent_action_final(a->act.state)) {
+        int64_t busy_version = 0;
+        const char *busy = update_bundle(a, &busy_version);
+        if (busy && !strcmp(busy, name)) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "the server's update of %s to version %lld is in progress (%s); wait for it "
-                         "or cancel it on the server", name, (long long)a->act.version, a->act.state);
+                         "or cancel it on the server", name, (long long)busy_version, update_state_name(a));
                 return error_reply("busy", msg);
         }
         berr e = {0};

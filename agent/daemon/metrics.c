@@ -138,7 +138,7 @@ char *metrics_render(struct agent *a, size_t *ret_len)
         prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "verified", NULL}, (double)a->m.blobs_verified);
         prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "corrupt", NULL}, (double)a->m.blobs_corrupt);
         prom_family(&p, "berth_update_state", "gauge", "1 for the state of the current update, idle when none.");
-        const char *cur = a->have_act ? a->act.state : "idle";
+        const char *cur = update_state_name(a);
         for (size_t i = 0; i < sizeof update_states / sizeof update_states[0]; i++)
                 prom_sample(&p, "berth_update_state", (const char *[]){"state", update_states[i], NULL},
                             !strcmp(cur, update_states[i]));

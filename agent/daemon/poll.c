@@ -50,7 +50,7 @@ static void poll_failed(struct agent *a, int r, const char *msg)
                 snprintf(a->last_poll_error, sizeof a->last_poll_error, "%s", msg);
         } else
                 log_debug("agent: poll failed again (%u): %s", a->poll_failures, msg);
-        if (!a->dl && !a->headf)
+        if (!update_transferring(a))
                 agent_status(a, "server unreachable (%s); retry in %.1f s", strerror(-r), (double)d / 1000);
         poll_schedule(a, d);
 }
@@ -65,7 +65,7 @@ static void poll_succeeded(struct agent *a)
         a->m.polls_ok++;
         a->last_poll_error[0] = 0;
         a->last_poll_ok = agent_now();
-        if (!a->dl && !a->headf && (!a->have_act || agent_action_final(a->act.state)))
+        if (!update_transferring(a) && update_idle(a))
                 agent_status(a, "polling");
         poll_schedule(a, poll_delay_ms(&a->set.poll, a->poll_sleep, agent_random()));
         outbox_kick(a);

@@ -152,7 +152,8 @@ static void observe_update(struct agent *a, const char *bundle, json_t *u)
                 return;
         snprintf(s->sig, sizeof s->sig, "%s", sig);
         bool finished = !strcmp(state, "committed") || !strcmp(state, "rolled_back");
-        bool server_action = a->have_act && a->act.name && !strcmp(a->act.name, bundle);
+        const char *open = update_bundle(a, NULL);
+        bool server_action = open && !strcmp(open, bundle);
         if (finished && !server_action)
                 telemetry_event(a, "agent",
                                 "%s %s %" JSON_INTEGER_FORMAT " -> %" JSON_INTEGER_FORMAT " on the gateway: %s: %s",
@@ -212,7 +213,7 @@ static void sample(struct agent *a)
                  "up=%" PRIu64 " rss_kb=%ld polls_ok=%" PRIu64 " polls_failed=%" PRIu64 " queue=%" PRIu64
                  " dropped=%" PRIu64 " update=%s",
                  (agent_mono_usec(a) - a->start_usec) / 1000000, rss_kb(), a->m.polls_ok, a->m.polls_failed,
-                 st.records, st.dropped, a->have_act ? a->act.state : "idle");
+                 st.records, st.dropped, update_state_name(a));
         tm_push(a, "sample", "agent", text);
         if (!a->eng)
                 return;
@@ -267,7 +268,7 @@ static bool may_send(struct agent *a)
         unsigned q = 0;
         if (agentdb_outbox_count(a->db, &q) < 0 || q)
                 return false;
-        if (a->have_act && (!strcmp(a->act.state, ACTION_NEW) || !strcmp(a->act.state, ACTION_FETCHING)))
+        if (update_downloading(a))
                 return false;
         return true;
 }

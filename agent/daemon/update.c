@@ -51,12 +51,12 @@ static void act_step(struct agent *a);
 /* Journal fields of the current action on every record of the enclosing block. */
 static void act_log_fields(struct agent *a)
 {
-        if (!a->have_act)
+        if (!a->upd.have_act)
                 return;
-        (void)log_set_field("BERTH_ACTION_ID", a->act.id);
-        if (a->act.name) {
-                (void)log_set_field("BERTH_BUNDLE", a->act.name);
-                (void)log_set_fieldf("BERTH_VERSION", "%lld", (long long)a->act.version);
+        (void)log_set_field("BERTH_ACTION_ID", a->upd.act.id);
+        if (a->upd.act.name) {
+                (void)log_set_field("BERTH_BUNDLE", a->upd.act.name);
+                (void)log_set_fieldf("BERTH_VERSION", "%lld", (long long)a->upd.act.version);
         }
 }
 #define ACT_LOG_SCOPE(a)                                                                           \
@@ -67,24 +67,24 @@ static void feedback(struct agent *a, const char *execution, const char *finishe
 {
         const char *details[] = {detail, NULL};
         struct ddi_feedback f = {.execution = execution, .finished = finished, .details = detail ? details : NULL};
-        outbox_feedback(a, a->act.id, &f, false);
+        outbox_feedback(a, a->upd.act.id, &f, false);
 }
 
 static void feedback_progress(struct agent *a, const char *detail)
 {
         const char *details[] = {detail, NULL};
         struct ddi_feedback f = {.execution = DDI_EXEC_PROCEEDING, .finished = "none", .has_progress = true,
-                                 .cnt = a->plan_done + a->cur_blob_have, .of = a->plan_bytes,
+                                 .cnt = a->upd.plan_done + a->upd.cur_blob_have, .of = a->upd.plan_bytes,
                                  .details = detail ? details : NULL};
-        outbox_feedback(a, a->act.id, &f, true);
+        outbox_feedback(a, a->upd.act.id, &f, true);
 }
 
 static const char *act_label(struct agent *a, char buf[200])
 {
-        if (a->act.name)
-                snprintf(buf, 200, "%s %lld", a->act.name, (long long)a->act.version);
+        if (a->upd.act.name)
+                snprintf(buf, 200, "%s %lld", a->upd.act.name, (long long)a->upd.act.version);
         else
-                snprintf(buf, 200, "action %s", a->act.id);
+                snprintf(buf, 200, "action %s", a->upd.act.id);
         return buf;
 }
 
@@ -92,20 +92,20 @@ static const char *act_label(struct agent *a, char buf[200])
  * and journaled: a later action for the same blobs resumes them). */
 static void act_release(struct agent *a)
 {
-        head_fetch_free(a->headf);
-        a->headf = NULL;
-        blob_download_free(a->dl);
-        a->dl = NULL;
-        import_head_free(a->head);
-        a->head = NULL;
-        free(a->plan);
-        a->plan = NULL;
-        a->n_plan = a->plan_i = 0;
-        a->plan_bytes = a->plan_done = a->cur_blob_have = a->fetched = 0;
-        a->act_timer = sd_event_source_disable_unref(a->act_timer);
-        a->act_failures = a->corrupt = 0;
-        a->last_pct = -1;
-        a->waiting_reported = false;
+        head_fetch_free(a->upd.headf);
+        a->upd.headf = NULL;
+        blob_download_free(a->upd.dl);
+        a->upd.dl = NULL;
+        import_head_free(a->upd.head);
+        a->upd.head = NULL;
+        free(a->upd.plan);
+        a->upd.plan = NULL;
+        a->upd.n_plan = a->upd.plan_i = 0;
+        a->upd.plan_bytes = a->upd.plan_done = a->upd.cur_blob_have = a->upd.fetched = 0;
+        a->upd.act_timer = sd_event_source_disable_unref(a->upd.act_timer);
+        a->upd.act_failures = a->upd.corrupt = 0;
+        a->upd.last_pct = -1;
+        a->upd.waiting_reported = false;
 }
 
 /* Partial downloads are kept across cancels and supersedes (the next action likely
@@ -135,8 +135,8 @@ static void act_stuck(struct agent *a, int r, const char *what)
         ACT_LOG_SCOPE(a);
         char l[200];
         act_release(a);
-        a->act_failures++;
-        uint64_t d = backoff_delay_ms(&a->set.poll, a->act_failures, agent_random());
+        a->upd.act_failures++;
+        uint64_t d = backoff_delay_ms(&a->set.poll, a->upd.act_failures, agent_random());
         log_error("agent: %s: cannot record %s in %s/berth.db (%s); nothing proceeds until it is recorded, "
                   "retrying in %.1f s", act_label(a, l), what, a->set.state_dir,
                   r == -ENOSPC ? "the state disk is full: free space on it" : strerror(-r), (double)d / 1000);
@@ -149,7 +149,7 @@ static int act_finish(struct agent *a, const char *state, const char *detail, co
 {
         char l[200];
         FAULT_POINT("update.before_final");
-        int r = outbox_finish(a, a->act.id, state, detail, f);
+        int r = outbox_finish(a, a->upd.act.id, state, detail, f);
         if (r < 0) {
                 char what[64];
                 snprintf(what, sizeof what, "the final state '%s'", state);
@@ -170,9 +170,9 @@ static int act_finish(struct agent *a, const char *state, const char *detail, co
         act_release(a);
         if (strcmp(state, ACTION_CANCELED))
                 purge_partials(a);
-        agent_action_clear(&a->act);
-        a->have_act = false;
-        a->update_allowed = -1;
+        agent_action_clear(&a->upd.act);
+        a->upd.have_act = false;
+        a->upd.update_allowed = -1;
         agent_status(a, "polling");
         return 0;
 }
@@ -195,7 +195,7 @@ static int on_act_timer(sd_event_source *s, uint64_t usec, void *ud)
 
 static void act_later(struct agent *a, uint64_t ms)
 {
-        if (agent_timer(a, &a->act_timer, ms, on_act_timer, "update-step") < 0)
+        if (agent_timer(a, &a->upd.act_timer, ms, on_act_timer, "update-step") < 0)
                 log_error("agent: cannot arm the update timer");
 }
 
@@ -204,11 +204,11 @@ static void act_later(struct agent *a, uint64_t ms)
 static void act_retry(struct agent *a, int r, const char *msg)
 {
         ACT_LOG_SCOPE(a);
-        a->act_failures++;
-        uint64_t d = backoff_delay_ms(&a->set.poll, a->act_failures, agent_random());
+        a->upd.act_failures++;
+        uint64_t d = backoff_delay_ms(&a->set.poll, a->upd.act_failures, agent_random());
         char l[200], detail[700];
         snprintf(detail, sizeof detail, "download interrupted (%s); retrying in %.1f s", msg, (double)d / 1000);
-        if (a->act_failures == 1)
+        if (a->upd.act_failures == 1)
                 log_warning("agent: %s: %s", act_label(a, l), detail);
         else
                 log_debug("agent: %s: %s", act_label(a, l), detail);
@@ -224,10 +224,10 @@ static void act_retry(struct agent *a, int r, const char *msg)
 static void outcome_detail(struct agent *a, const char *what, char *buf, size_t size)
 {
         char l[200];
-        size_t n = a->head ? import_head_manifest(a->head)->n_blobs : 0;
-        size_t got = a->act.blobs_fetched < n ? (size_t)a->act.blobs_fetched : n;
+        size_t n = a->upd.head ? import_head_manifest(a->upd.head)->n_blobs : 0;
+        size_t got = a->upd.act.blobs_fetched < n ? (size_t)a->upd.act.blobs_fetched : n;
         snprintf(buf, size, "%s %s: %llu bytes downloaded, %zu of %zu blob(s) fetched, %zu already on this node", what,
-                 act_label(a, l), (unsigned long long)a->act.fetched, got, n, n - got);
+                 act_label(a, l), (unsigned long long)a->upd.act.fetched, got, n, n - got);
 }
 
 static void switch_done(struct agent *a)
@@ -245,7 +245,7 @@ static void switch_done(struct agent *a)
 static void switch_record(struct agent *a)
 {
         berr e = {0};
-        int r = wstate_record_current(a->db, a->act.name, a->act.version, agent_now() * 1000, &e);
+        int r = wstate_record_current(a->db, a->upd.act.name, a->upd.act.version, agent_now() * 1000, &e);
         if (r == -EBUSY) {
                 act_fail(a, r, berr_msg(&e, r));
                 return;
@@ -262,29 +262,29 @@ static void switch_record(struct agent *a)
 static void switch_workloads(struct agent *a, bool fresh)
 {
         ACT_LOG_SCOPE(a);
-        const char *name = a->act.name;
+        const char *name = a->upd.act.name;
         berr e = {0};
         int r;
         struct wstate_update u;
         if (workload_update_busy(a->eng, name)) {
                 if (wstate_latest(a->db, name, true, &u) <= 0 || u.state != WSTATE_STAGED)
                         return; /* switching, probing or rolling back: the engine calls again */
-                if (u.to_version == a->act.version) {
+                if (u.to_version == a->upd.act.version) {
                         /* Staged for this action (before a crash, or by the CLI): go on. */
                         if (workload_update_proceed(a->eng, name, &e) >= 0)
                                 workloads_kick(a);
                         return;
                 }
                 char why[200];
-                snprintf(why, sizeof why, "abandoned before switching: action %s installs version %lld", a->act.id,
-                         (long long)a->act.version);
+                snprintf(why, sizeof why, "abandoned before switching: action %s installs version %lld", a->upd.act.id,
+                         (long long)a->upd.act.version);
                 r = workload_update_abandon(a->eng, name, why, &e);
                 if (r < 0) {
                         act_stuck(a, r, "the abandoned engine update");
                         return;
                 }
         }
-        if (!fresh && wstate_latest(a->db, name, false, &u) > 0 && u.to_version == a->act.version &&
+        if (!fresh && wstate_latest(a->db, name, false, &u) > 0 && u.to_version == a->upd.act.version &&
             wstate_finished(u.state)) {
                 if (u.state == WSTATE_COMMITTED) {
                         switch_done(a);
@@ -296,7 +296,7 @@ static void switch_workloads(struct agent *a, bool fresh)
                 act_fail(a, -EIO, msg);
                 return;
         }
-        r = workload_update_start(a->eng, name, a->act.version, true, &e);
+        r = workload_update_start(a->eng, name, a->upd.act.version, true, &e);
         if (r == -EALREADY) {
                 switch_done(a);
                 return;
@@ -316,14 +316,14 @@ static void do_switch(struct agent *a)
         act_label(a, l);
         bool fresh = false;
         /* Persisted first: after a crash from here on, resume switches again. */
-        if (strcmp(a->act.state, ACTION_SWITCHING)) {
-                int r = agentdb_action_set_state(a->db, a->act.id, ACTION_SWITCHING, NULL, agent_now());
+        if (strcmp(a->upd.act.state, ACTION_SWITCHING)) {
+                int r = agentdb_action_set_state(a->db, a->upd.act.id, ACTION_SWITCHING, NULL, agent_now());
                 if (r < 0) {
                         act_stuck(a, r, "the state 'switching'");
                         return;
                 }
                 FAULT_POINT("update.after_switching");
-                snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_SWITCHING);
+                snprintf(a->upd.act.state, sizeof a->upd.act.state, "%s", ACTION_SWITCHING);
                 feedback(a, DDI_EXEC_PROCEEDING, "none", "switching");
                 telemetry_event(a, "agent", "update %s switching", l);
                 fresh = true;
@@ -338,7 +338,7 @@ static void do_switch(struct agent *a)
 
 void update_on_workloads(struct agent *a)
 {
-        if (a->have_act && !strcmp(a->act.state, ACTION_SWITCHING) && !a->headf && !a->dl)
+        if (a->upd.have_act && !strcmp(a->upd.act.state, ACTION_SWITCHING) && !a->upd.headf && !a->upd.dl)
                 do_switch(a);
 }
 
@@ -347,7 +347,7 @@ static void maybe_switch(struct agent *a)
         ACT_LOG_SCOPE(a);
         char l[200];
         act_label(a, l);
-        if (a->act.download_only) {
+        if (a->upd.act.download_only) {
                 /* hawkBit ends a download-only action with "downloaded": sent once. */
                 char detail[400];
                 outcome_detail(a, "downloaded and preloaded (download only)", detail, sizeof detail);
@@ -358,22 +358,22 @@ static void maybe_switch(struct agent *a)
                 return;
         }
         int64_t wait = window_wait(&a->set.window, agent_now());
-        if (a->update_allowed == 1 && wait == 0) {
+        if (a->upd.update_allowed == 1 && wait == 0) {
                 do_switch(a);
                 return;
         }
-        const char *why = a->update_allowed == 1 ? "the local maintenance window (update.maintenance_window)"
-                          : a->update_allowed == 0 ? "the server's maintenance window"
+        const char *why = a->upd.update_allowed == 1 ? "the local maintenance window (update.maintenance_window)"
+                          : a->upd.update_allowed == 0 ? "the server's maintenance window"
                                                    : "the server's go-ahead";
         agent_status(a, "%s staged; waiting for %s", l, why);
-        if (!a->waiting_reported) {
+        if (!a->upd.waiting_reported) {
                 char detail[400];
                 snprintf(detail, sizeof detail, "%s staged (downloaded and preloaded); waiting for %s", l, why);
                 log_info("agent: %s", detail);
                 feedback(a, DDI_EXEC_DOWNLOADED, "none", detail);
-                a->waiting_reported = true;
+                a->upd.waiting_reported = true;
         }
-        if (a->update_allowed == 1 && wait > 0)
+        if (a->upd.update_allowed == 1 && wait > 0)
                 act_later(a, (uint64_t)wait * 1000);
 }
 
@@ -395,11 +395,11 @@ static void commit(struct agent *a)
         };
         struct import_result res;
         berr e = {0};
-        int r = berth_import_stored(&o, a->act.head, a->act.head_len, &res, &e);
+        int r = berth_import_stored(&o, a->upd.act.head, a->upd.act.head_len, &res, &e);
         if (r == -ENOENT) {
                 /* A blob vanished from the store (garbage collection?): plan again. */
-                free(a->plan);
-                a->plan = NULL;
+                free(a->upd.plan);
+                a->upd.plan = NULL;
                 act_retry(a, r, berr_msg(&e, r));
                 return;
         }
@@ -407,18 +407,18 @@ static void commit(struct agent *a)
                 act_fail(a, r, berr_msg(&e, r));
                 return;
         }
-        r = agentdb_action_set_state(a->db, a->act.id, ACTION_STAGED, NULL, agent_now());
+        r = agentdb_action_set_state(a->db, a->upd.act.id, ACTION_STAGED, NULL, agent_now());
         if (r < 0) {
                 act_stuck(a, r, "the state 'staged'");
                 return;
         }
         FAULT_POINT("update.after_staged");
-        snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_STAGED);
-        uint64_t us = agent_mono_usec(a) - a->fetch_start_usec;
+        snprintf(a->upd.act.state, sizeof a->upd.act.state, "%s", ACTION_STAGED);
+        uint64_t us = agent_mono_usec(a) - a->upd.fetch_start_usec;
         log_info("agent: %s stored and preloaded: %llu bytes downloaded in %.2f s (%.0f KiB/s)", l,
-                 (unsigned long long)a->fetched, (double)us / 1e6,
-                 us ? (double)a->fetched / 1024.0 / ((double)us / 1e6) : 0.0);
-        telemetry_event(a, "agent", "update %s staged: %llu bytes downloaded", l, (unsigned long long)a->fetched);
+                 (unsigned long long)a->upd.fetched, (double)us / 1e6,
+                 us ? (double)a->upd.fetched / 1024.0 / ((double)us / 1e6) : 0.0);
+        telemetry_event(a, "agent", "update %s staged: %llu bytes downloaded", l, (unsigned long long)a->upd.fetched);
         telemetry_kick(a); /* the download no longer holds telemetry back */
         maybe_switch(a);
 }
@@ -426,17 +426,17 @@ static void commit(struct agent *a)
 static void on_blob_progress(void *ud, uint64_t have)
 {
         struct agent *a = ud;
-        a->cur_blob_have = have;
-        uint64_t done = a->plan_done + have;
-        int pct = a->plan_bytes ? (int)(done * 100 / a->plan_bytes) : 100;
+        a->upd.cur_blob_have = have;
+        uint64_t done = a->upd.plan_done + have;
+        int pct = a->upd.plan_bytes ? (int)(done * 100 / a->upd.plan_bytes) : 100;
         uint64_t now = agent_mono_usec(a);
-        if (pct != a->last_pct) {
+        if (pct != a->upd.last_pct) {
                 char l[200];
                 agent_status(a, "downloading %s: %d%%", act_label(a, l), pct);
         }
-        if (pct != a->last_pct && now - a->last_progress_usec >= 1000000) {
-                a->last_progress_usec = now;
-                a->last_pct = pct;
+        if (pct != a->upd.last_pct && now - a->upd.last_progress_usec >= 1000000) {
+                a->upd.last_progress_usec = now;
+                a->upd.last_pct = pct;
                 feedback_progress(a, NULL);
         }
 }
@@ -445,23 +445,23 @@ static void on_blob_done(void *ud, int r, const berr *e)
 {
         struct agent *a = ud;
         ACT_LOG_SCOPE(a);
-        const struct fetch_range *fr = &a->plan[a->plan_i];
-        const struct bundle_blob *b = &import_head_manifest(a->head)->blobs[fr->blob];
-        uint64_t got = blob_download_fetched(a->dl);
-        a->fetched += got;
+        const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
+        const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
+        uint64_t got = blob_download_fetched(a->upd.dl);
+        a->upd.fetched += got;
         a->m.bytes_downloaded += got;
-        if ((got || r == 0) && agentdb_action_add_fetched(a->db, a->act.id, got, r == 0, agent_now()) >= 0) {
-                a->act.fetched += got;
-                a->act.blobs_fetched += r == 0;
+        if ((got || r == 0) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, r == 0, agent_now()) >= 0) {
+                a->upd.act.fetched += got;
+                a->upd.act.blobs_fetched += r == 0;
         }
         if (r == 0)
                 a->m.blobs_verified++;
         else if (r == -EBADMSG)
                 a->m.blobs_corrupt++;
-        blob_download_free(a->dl);
-        a->dl = NULL;
-        a->cur_blob_have = 0;
-        if (r == -EBADMSG && ++a->corrupt >= MAX_CORRUPT) {
+        blob_download_free(a->upd.dl);
+        a->upd.dl = NULL;
+        a->upd.cur_blob_have = 0;
+        if (r == -EBADMSG && ++a->upd.corrupt >= MAX_CORRUPT) {
                 act_fail(a, r, berr_msg(e, r));
                 return;
         }
@@ -480,29 +480,29 @@ static void on_blob_done(void *ud, int r, const berr *e)
                 act_retry(a, r, berr_msg(e, r));
                 return;
         }
-        uint64_t us = agent_mono_usec(a) - a->blob_start_usec;
+        uint64_t us = agent_mono_usec(a) - a->upd.blob_start_usec;
         if (fr->length >= 1024 * 1024 && us)
                 log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
                          (double)us / 1e6, (double)fr->length / 1024.0 / ((double)us / 1e6));
-        a->act_failures = 0;
-        a->plan_done += fr->length;
-        a->plan_i++;
+        a->upd.act_failures = 0;
+        a->upd.plan_done += fr->length;
+        a->upd.plan_i++;
         download_next(a);
 }
 
 static void download_next(struct agent *a)
 {
-        const struct bundle_manifest *m = import_head_manifest(a->head);
-        while (a->plan_i < a->n_plan) {
-                const struct fetch_range *fr = &a->plan[a->plan_i];
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        while (a->upd.plan_i < a->upd.n_plan) {
+                const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
                 const struct bundle_blob *b = &m->blobs[fr->blob];
                 if (content_has(a->cs, b->digest, b->size)) {
                         /* Another action or an import stored it meanwhile. */
-                        a->plan_done += fr->length;
-                        a->plan_i++;
+                        a->upd.plan_done += fr->length;
+                        a->upd.plan_i++;
                         continue;
                 }
-                struct http_req_opts req = agent_server_req(a, a->act.url);
+                struct http_req_opts req = agent_server_req(a, a->upd.act.url);
                 req.max_recv_speed = a->set.bandwidth;
                 req.stall_seconds = a->set.stall_timeout;
                 struct blob_download_opts o = {
@@ -519,15 +519,15 @@ static void download_next(struct agent *a)
                         .userdata = a,
                 };
                 berr e = {0};
-                a->blob_start_usec = agent_mono_usec(a);
-                int r = blob_download_start(&o, &a->dl, &e);
+                a->upd.blob_start_usec = agent_mono_usec(a);
+                int r = blob_download_start(&o, &a->upd.dl, &e);
                 if (r == 1) {
-                        a->plan_done += fr->length;
-                        a->plan_i++;
+                        a->upd.plan_done += fr->length;
+                        a->upd.plan_i++;
                         continue;
                 }
                 if (r < 0) {
-                        a->dl = NULL;
+                        a->upd.dl = NULL;
                         if (r == -ENOSPC || r == -EDQUOT)
                                 act_fail(a, r, berr_msg(&e, r));
                         else
@@ -550,34 +550,34 @@ static void start_fetching(struct agent *a)
         char l[200], msg[600];
         act_label(a, l);
         berr e = {0};
-        if (!a->head) {
+        if (!a->upd.head) {
                 struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
-                int r = import_head_verify(&o, a->act.head, a->act.head_len, &a->head, &e);
+                int r = import_head_verify(&o, a->upd.act.head, a->upd.act.head_len, &a->upd.head, &e);
                 if (r < 0) {
                         act_fail(a, r, berr_msg(&e, r));
                         return;
                 }
         }
-        const struct bundle_manifest *m = import_head_manifest(a->head);
-        free(a->plan);
-        a->plan = NULL;
-        int r = fetch_plan(m, have_blob, a, &a->plan, &a->n_plan, &a->plan_bytes);
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        free(a->upd.plan);
+        a->upd.plan = NULL;
+        int r = fetch_plan(m, have_blob, a, &a->upd.plan, &a->upd.n_plan, &a->upd.plan_bytes);
         if (r < 0) {
                 act_retry(a, r, "out of memory");
                 return;
         }
-        a->plan_i = 0;
-        a->plan_done = 0;
+        a->upd.plan_i = 0;
+        a->upd.plan_done = 0;
         /* Free space: what is still missing (minus what partial files already hold)
          * plus a margin for the database and the preload. */
         uint64_t partial = 0;
-        for (size_t i = 0; i < a->n_plan; i++) {
+        for (size_t i = 0; i < a->upd.n_plan; i++) {
                 uint64_t good = 0;
-                if (agentdb_download_get(a->db, m->blobs[a->plan[i].blob].digest, &good) > 0 && good <= a->plan[i].length)
+                if (agentdb_download_get(a->db, m->blobs[a->upd.plan[i].blob].digest, &good) > 0 && good <= a->upd.plan[i].length)
                         partial += good;
         }
-        uint64_t need = a->plan_bytes - partial + a->set.space_margin, avail = 0;
-        if (a->n_plan && fs_free_bytes(a->set.state_dir, &avail) >= 0 && avail < need) {
+        uint64_t need = a->upd.plan_bytes - partial + a->set.space_margin, avail = 0;
+        if (a->upd.n_plan && fs_free_bytes(a->set.state_dir, &avail) >= 0 && avail < need) {
                 snprintf(msg, sizeof msg, "not enough disk space for %s: it needs %llu MiB in %s but only %llu MiB are "
                          "free; free some space (or enlarge the state filesystem) and deploy again", l,
                          (unsigned long long)((need + (1 << 20) - 1) >> 20), a->set.state_dir,
@@ -585,16 +585,16 @@ static void start_fetching(struct agent *a)
                 act_fail(a, -ENOSPC, msg);
                 return;
         }
-        if (a->act_failures == 0) {
+        if (a->upd.act_failures == 0) {
                 snprintf(msg, sizeof msg, "verified %s: %zu of %zu blob(s) to fetch (%llu bytes), %zu already on this node",
-                         l, a->n_plan, m->n_blobs, (unsigned long long)a->plan_bytes, m->n_blobs - a->n_plan);
+                         l, a->upd.n_plan, m->n_blobs, (unsigned long long)a->upd.plan_bytes, m->n_blobs - a->upd.n_plan);
                 log_info("agent: %s", msg);
                 feedback_progress(a, msg);
         }
-        agent_status(a, "downloading %s: %d%%", l, a->plan_bytes ? 0 : 100);
-        if (a->act_failures == 0) {
-                a->fetch_start_usec = agent_mono_usec(a);
-                a->fetched = 0;
+        agent_status(a, "downloading %s: %d%%", l, a->upd.plan_bytes ? 0 : 100);
+        if (a->upd.act_failures == 0) {
+                a->upd.fetch_start_usec = agent_mono_usec(a);
+                a->upd.fetched = 0;
         }
         download_next(a);
 }
@@ -605,8 +605,8 @@ static void head_done(void *ud, int r, uint8_t *buf, size_t len, const berr *he)
 {
         struct agent *a = ud;
         ACT_LOG_SCOPE(a);
-        head_fetch_free(a->headf);
-        a->headf = NULL;
+        head_fetch_free(a->upd.headf);
+        a->upd.headf = NULL;
         _cleanup_free_ uint8_t *head = buf;
         char l[200], msg[700];
         if (r == -EBADMSG || r == -EPROTO) {
@@ -619,45 +619,45 @@ static void head_done(void *ud, int r, uint8_t *buf, size_t len, const berr *he)
         }
         berr e = {0};
         struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
-        r = import_head_verify(&o, head, len, &a->head, &e);
+        r = import_head_verify(&o, head, len, &a->upd.head, &e);
         if (r < 0) {
                 snprintf(msg, sizeof msg, "%s refused: %s", act_label(a, l), berr_msg(&e, r));
                 act_fail(a, r, msg);
                 return;
         }
-        const struct bundle_manifest *m = import_head_manifest(a->head);
-        r = agentdb_action_set_head(a->db, a->act.id, head, len, m->name, m->version, agent_now());
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        r = agentdb_action_set_head(a->db, a->upd.act.id, head, len, m->name, m->version, agent_now());
         if (r < 0) {
                 act_stuck(a, r, "the verified head");
                 return;
         }
         FAULT_POINT("update.after_head");
-        free(a->act.head);
-        a->act.head = TAKE_PTR(head);
-        a->act.head_len = len;
-        free(a->act.name);
-        a->act.name = strdup(m->name);
-        a->act.version = m->version;
-        snprintf(a->act.state, sizeof a->act.state, "%s", ACTION_FETCHING);
+        free(a->upd.act.head);
+        a->upd.act.head = TAKE_PTR(head);
+        a->upd.act.head_len = len;
+        free(a->upd.act.name);
+        a->upd.act.name = strdup(m->name);
+        a->upd.act.version = m->version;
+        snprintf(a->upd.act.state, sizeof a->upd.act.state, "%s", ACTION_FETCHING);
         start_fetching(a);
 }
 
 static void head_fetch(struct agent *a)
 {
-        struct http_req_opts req = agent_server_req(a, a->act.url);
+        struct http_req_opts req = agent_server_req(a, a->upd.act.url);
         req.max_recv_speed = a->set.bandwidth;
         req.stall_seconds = a->set.stall_timeout;
         struct head_fetch_opts o = {
                 .http = a->http,
                 .req = &req,
-                .artifact_size = a->act.size,
+                .artifact_size = a->upd.act.size,
                 .done = head_done,
                 .userdata = a,
         };
         berr e = {0};
         char l[200];
         agent_status(a, "fetching the manifest of %s", act_label(a, l));
-        int r = head_fetch_start(&o, &a->headf, &e);
+        int r = head_fetch_start(&o, &a->upd.headf, &e);
         if (r < 0)
                 act_retry(a, r, berr_msg(&e, r));
 }
@@ -665,11 +665,11 @@ static void head_fetch(struct agent *a)
 static void act_step(struct agent *a)
 {
         ACT_LOG_SCOPE(a);
-        if (!a->have_act)
+        if (!a->upd.have_act)
                 return;
-        if (a->headf || a->dl)
+        if (a->upd.headf || a->upd.dl)
                 return; /* already working */
-        const char *s = a->act.state;
+        const char *s = a->upd.act.state;
         if (!strcmp(s, ACTION_NEW))
                 head_fetch(a);
         else if (!strcmp(s, ACTION_FETCHING))
@@ -687,9 +687,9 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         if (!d)
                 return;
         int allowed = d->update != DDI_SKIP && d->maintenance != 0;
-        if (a->have_act && !strcmp(a->act.id, d->id)) {
-                a->update_allowed = allowed;
-                if (!strcmp(a->act.state, ACTION_STAGED))
+        if (a->upd.have_act && !strcmp(a->upd.act.id, d->id)) {
+                a->upd.update_allowed = allowed;
+                if (!strcmp(a->upd.act.state, ACTION_STAGED))
                         maybe_switch(a);
                 return;
         }
@@ -706,7 +706,7 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
                 log_error("agent: cannot read action %s from the database", d->id);
                 return;
         }
-        if (a->have_act) {
+        if (a->upd.have_act) {
                 char l[200], msg[300];
                 snprintf(msg, sizeof msg, "superseded by action %s", d->id);
                 log_info("agent: %s %s", act_label(a, l), msg);
@@ -715,12 +715,12 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         }
         bool download_only = d->update == DDI_SKIP && d->maintenance < 0;
         if (agentdb_action_insert(a->db, d->id, d->download, d->size, download_only, agent_now()) < 0 ||
-            agentdb_action_get(a->db, d->id, &a->act) <= 0) {
+            agentdb_action_get(a->db, d->id, &a->upd.act) <= 0) {
                 log_error("agent: cannot record action %s in the database", d->id);
                 return;
         }
-        a->have_act = true;
-        a->update_allowed = allowed;
+        a->upd.have_act = true;
+        a->upd.update_allowed = allowed;
         ACT_LOG_SCOPE(a);
         log_info("agent: action %s: %s %s (%s, %llu bytes)%s", d->id, d->name, d->version, d->filename,
                  (unsigned long long)d->size, download_only ? " download only" : "");
@@ -737,14 +737,14 @@ void update_on_cancel(struct agent *a, const struct ddi_cancel *c)
         snprintf(path, sizeof path, "/cancelAction/%s/feedback", c->id);
         const char *exec = DDI_EXEC_CLOSED, *finished = "success", *detail = "nothing to cancel";
         char buf[300];
-        if (a->have_act && !strcmp(a->act.id, c->stop_id)) {
-                if (!strcmp(a->act.state, ACTION_SWITCHING)) {
+        if (a->upd.have_act && !strcmp(a->upd.act.id, c->stop_id)) {
+                if (!strcmp(a->upd.act.state, ACTION_SWITCHING)) {
                         exec = DDI_EXEC_REJECTED;
                         finished = "none";
                         detail = "the switch is already in progress";
                 } else {
                         char l[200];
-                        snprintf(buf, sizeof buf, "canceled %s in state %s", act_label(a, l), a->act.state);
+                        snprintf(buf, sizeof buf, "canceled %s in state %s", act_label(a, l), a->upd.act.state);
                         detail = buf;
                         log_info("agent: %s", buf);
                         if (act_finish(a, ACTION_CANCELED, buf, NULL) < 0)
@@ -771,30 +771,59 @@ void update_on_cancel(struct agent *a, const struct ddi_cancel *c)
 
 void update_resume(struct agent *a)
 {
-        int k = agentdb_action_open(a->db, &a->act);
+        int k = agentdb_action_open(a->db, &a->upd.act);
         if (k <= 0)
                 return;
-        a->have_act = true;
+        a->upd.have_act = true;
         ACT_LOG_SCOPE(a);
         char l[200];
-        log_info("agent: resuming %s (action %s) in state %s", act_label(a, l), a->act.id, a->act.state);
+        log_info("agent: resuming %s (action %s) in state %s", act_label(a, l), a->upd.act.id, a->upd.act.state);
         act_later(a, 0);
 }
 
 void update_stop(struct agent *a)
 {
         act_release(a);
-        agent_action_clear(&a->act);
-        a->have_act = false;
+        agent_action_clear(&a->upd.act);
+        a->upd.have_act = false;
 }
 
 json_t *update_status_json(struct agent *a)
 {
-        if (!a->have_act)
+        if (!a->upd.have_act)
                 return json_null();
-        uint64_t done = a->plan_done + a->cur_blob_have;
-        return json_pack("{s:s,s:s,s:s?,s:I,s:s,s:I,s:I,s:b}", "id", a->act.id, "state", a->act.state, "bundle",
-                         a->act.name, "version", (json_int_t)a->act.version, "url", a->act.url, "bytesDone",
-                         (json_int_t)done, "bytesTotal", (json_int_t)a->plan_bytes, "downloadOnly",
-                         a->act.download_only);
+        uint64_t done = a->upd.plan_done + a->upd.cur_blob_have;
+        return json_pack("{s:s,s:s,s:s?,s:I,s:s,s:I,s:I,s:b}", "id", a->upd.act.id, "state", a->upd.act.state, "bundle",
+                         a->upd.act.name, "version", (json_int_t)a->upd.act.version, "url", a->upd.act.url, "bytesDone",
+                         (json_int_t)done, "bytesTotal", (json_int_t)a->upd.plan_bytes, "downloadOnly",
+                         a->upd.act.download_only);
+}
+
+const char *update_state_name(const struct agent *a)
+{
+        return a->upd.have_act ? a->upd.act.state : "idle";
+}
+
+const char *update_bundle(const struct agent *a, int64_t *ret_version)
+{
+        if (!a->upd.have_act || !a->upd.act.name || agent_action_final(a->upd.act.state))
+                return NULL;
+        if (ret_version)
+                *ret_version = a->upd.act.version;
+        return a->upd.act.name;
+}
+
+bool update_transferring(const struct agent *a)
+{
+        return a->upd.headf || a->upd.dl;
+}
+
+bool update_downloading(const struct agent *a)
+{
+        return a->upd.have_act && (!strcmp(a->upd.act.state, ACTION_NEW) || !strcmp(a->upd.act.state, ACTION_FETCHING));
+}
+
+bool update_idle(const struct agent *a)
+{
+        return !a->upd.have_act || agent_action_final(a->upd.act.state);
 }

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* update.h — the node update state machine (update.c): one DDI action at a time, from
+ * the deployment to installed, failed or canceled; the table of its states is in
+ * agent/daemon/README.md. Its state below is update.c's own: other parts of the daemon
+ * read it through the functions at the end, never through the fields.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ddi/ddi.h"
+#include "store/agentdb.h"
+
+struct agent;
+struct blob_download;
+struct fetch_range;
+struct head_fetch;
+struct import_head;
+struct sd_event_source;
+
+struct update_state {
+        struct agent_action act;        /* the open action (have_act) as persisted */
+        bool have_act;
+        int update_allowed;             /* from the last deploymentBase: 1, 0, -1 unknown */
+        struct import_head *head;       /* verified head of act */
+        struct head_fetch *headf;
+        bool waiting_reported;          /* "waiting for the window" already said */
+        struct fetch_range *plan;
+        size_t n_plan, plan_i;
+        uint64_t plan_bytes, plan_done, cur_blob_have, fetched;
+        struct blob_download *dl;
+        struct sd_event_source *act_timer;
+        unsigned act_failures, corrupt;
+        uint64_t last_progress_usec;
+        uint64_t fetch_start_usec, blob_start_usec;      /* when this run's first blob request started */
+        int last_pct;
+};
+
+void update_on_deployment(struct agent *a, const struct ddi_deployment *d);
+void update_on_cancel(struct agent *a, const struct ddi_cancel *c);
+void update_resume(struct agent *a);
+void update_stop(struct agent *a);
+json_t *update_status_json(struct agent *a);
+/* After each workload engine round: an action in `switching` checks its outcome. */
+void update_on_workloads(struct agent *a);
+
+/* For the other parts of the daemon. */
+/* The open action's state, or "idle". */
+const char *update_state_name(const struct agent *a);
+/* The bundle the open (not final) action installs, or NULL (before its head, or idle). */
+const char *update_bundle(const struct agent *a, int64_t *ret_version);
+/* A head or blob transfer is running. */
+bool update_transferring(const struct agent *a);
+/* The open action is still downloading (new or fetching). */
+bool update_downloading(const struct agent *a);
+/* No open action, or a final one: the node may take a new update. */
+bool update_idle(const struct agent *a);
