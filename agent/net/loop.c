@@ -168,8 +168,15 @@ static int on_resume(sd_event_source *s, uint64_t usec, void *ud)
         struct http_loop *l = r->loop;
         /* curl may hand over the held-back chunk right here (write_cb may pause again). */
         curl_easy_pause(r->easy, CURLPAUSE_CONT);
-        if (l)
-                check_done(l);
+        if (!l)
+                return 0;
+        /* Then let curl run the transfer now: bytes it already holds (in the TLS layer, or
+         * the rest of a response the server finished sending) make no socket event, and
+         * waiting for curl's next timer left a capped download idle until the connect
+         * timeout fired. */
+        int running;
+        curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_done(l);
         return 0;
 }
 

@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <systemd/sd-event.h>
 #include <time.h>
@@ -273,6 +276,79 @@ static void test_loop_rate_cap(void **state)
         free(ans);
 }
 
+/* A capped download runs at the cap with no dead time, also when the server sent
+ * everything long ago: after each pause the transfer goes on at once, not when curl's
+ * next timer (the connect timeout) happens to fire. Over TLS, where bytes wait inside
+ * the TLS layer and the socket says nothing (openssl s_server -WWW as the peer). */
+static void test_loop_rate_cap_no_stall(void **state)
+{
+        if (system("command -v openssl >/dev/null") != 0)
+                skip();
+        _cleanup_free_ char *dir = test_tmpdir("http-tls");
+        char cmd[2048];
+        int port = 0;
+        int fd = test_listen_loopback(&port);
+        close(fd); /* a free port for s_server */
+        snprintf(cmd, sizeof cmd, "cd %s && head -c 2097152 /dev/zero > blob && openssl req -x509 -newkey ec "
+                 "-pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost -addext "
+                 "subjectAltName=IP:127.0.0.1 -keyout k.pem -out c.pem 2>/dev/null", dir);
+        assert_int_equal(system(cmd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char p[16];
+                snprintf(p, sizeof p, "%d", port);
+                if (chdir(dir) == 0) {
+                        int null = open("/dev/null", O_RDWR);
+                        dup2(null, 0);
+                        dup2(null, 1);
+                        dup2(null, 2);
+                        execlp("openssl", "openssl", "s_server", "-accept", p, "-cert", "c.pem", "-key", "k.pem",
+                               "-WWW", "-quiet", (char *)NULL);
+                }
+                _exit(127);
+        }
+        char url[64], ca[1024];
+        snprintf(url, sizeof url, "https://127.0.0.1:%d/blob", port);
+        snprintf(ca, sizeof ca, "%s/c.pem", dir);
+        for (int round = 0; round < 3; round++) {
+                struct loop_ctx c = {.r = 1};
+                assert_true(sd_event_new(&c.ev) >= 0);
+                struct http_loop *l = NULL;
+                assert_int_equal(http_loop_new(c.ev, &l, NULL), 0);
+                struct http_tls tls = {.ca_file = ca};
+                struct http_req_opts o = {.url = url, .tls = &tls, .max_recv_speed = 2 * 1024 * 1024,
+                                          .connect_timeout_ms = 20000, .on_data = collect, .on_done = done,
+                                          .userdata = &c};
+                struct timespec ts;
+                for (int i = 0; i < 100; i++) { /* s_server takes a moment to listen */
+                        int t = socket(AF_INET, SOCK_STREAM, 0);
+                        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                        int ok = connect(t, (struct sockaddr *)&a, sizeof a) == 0;
+                        close(t);
+                        if (ok)
+                                break;
+                        ts = (struct timespec){.tv_nsec = 50000000};
+                        nanosleep(&ts, NULL);
+                }
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                c.start = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+                assert_int_equal(http_start(l, &o, NULL, NULL), 0);
+                assert_true(sd_event_loop(c.ev) >= 0);
+                assert_int_equal(c.got >= 2097152, 1);
+                double secs = (double)(c.end - c.start) / 1e6;
+                assert_true(secs >= 0.8); /* 2 MiB less the 256 KiB burst at 2 MiB/s */
+                assert_true(secs < 3.0);  /* a stall waits for the 20 s connect timeout */
+                http_loop_free(l);
+                sd_event_unref(c.ev);
+        }
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        test_rmdir(dir);
+        dir = NULL;
+}
+
 /* ---- pure ----------------------------------------------------------------------------- */
 
 static void test_parsers(void **state)
@@ -305,6 +381,7 @@ int main(void)
                 cmocka_unit_test(test_session_upload_and_status),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_loop_rate_cap),
+                cmocka_unit_test(test_loop_rate_cap_no_stall),
                 cmocka_unit_test(test_parsers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
