@@ -58,9 +58,10 @@ static json_t *do_status(struct agent *a)
         struct tm_stats ts;
         if (agentdb_tm_stats(a->db, &ts) >= 0)
                 json_object_set_new(st, "telemetry",
-                                    json_pack("{s:b,s:I,s:I,s:I,s:I}", "enabled", a->set.tm_enabled, "queued",
+                                    json_pack("{s:b,s:I,s:I,s:I,s:I,s:b}", "enabled", a->set.tm_enabled, "queued",
                                               (json_int_t)ts.records, "bytes", (json_int_t)ts.bytes, "dropped",
-                                              (json_int_t)ts.dropped, "sent", (json_int_t)a->m.tm_sent));
+                                              (json_int_t)ts.dropped, "sent", (json_int_t)a->m.tm_sent, "inFlight",
+                                              a->tm_req != NULL));
         if (a->eng)
                 json_object_set_new(st, "workloads", workload_engine_status(a->eng));
         return st;

@@ -70,11 +70,19 @@ static void feedback(struct agent *a, const char *execution, const char *finishe
         outbox_feedback(a, a->upd.act.id, &f, false);
 }
 
+/* Progress against the bytes the action lacked at its first plan: the total never
+ * changes, and what earlier runs (or a crash's partial files) brought counts as done. */
+static uint64_t progress_done(const struct agent *a)
+{
+        uint64_t left = a->upd.plan_bytes - a->upd.plan_done - a->upd.cur_blob_have;
+        return a->upd.act.total > left ? a->upd.act.total - left : 0;
+}
+
 static void feedback_progress(struct agent *a, const char *detail)
 {
         const char *details[] = {detail, NULL};
         struct ddi_feedback f = {.execution = DDI_EXEC_PROCEEDING, .finished = "none", .has_progress = true,
-                                 .cnt = a->upd.plan_done + a->upd.cur_blob_have, .of = a->upd.plan_bytes,
+                                 .cnt = progress_done(a), .of = a->upd.act.total,
                                  .details = detail ? details : NULL};
         outbox_feedback(a, a->upd.act.id, &f, true);
 }
@@ -427,8 +435,8 @@ static void on_blob_progress(void *ud, uint64_t have)
 {
         struct agent *a = ud;
         a->upd.cur_blob_have = have;
-        uint64_t done = a->upd.plan_done + have;
-        int pct = a->upd.plan_bytes ? (int)(done * 100 / a->upd.plan_bytes) : 100;
+        uint64_t done = progress_done(a);
+        int pct = a->upd.act.total ? (int)(done * 100 / a->upd.act.total) : 100;
         uint64_t now = agent_mono_usec(a);
         if (pct != a->upd.last_pct) {
                 char l[200];
@@ -568,6 +576,12 @@ static void start_fetching(struct agent *a)
         }
         a->upd.plan_i = 0;
         a->upd.plan_done = 0;
+        if (!a->upd.act.total && a->upd.plan_bytes) {
+                /* The first plan fixes the total (kept over restarts). */
+                if (agentdb_action_set_total(a->db, a->upd.act.id, a->upd.plan_bytes, agent_now()) < 0)
+                        log_warning("agent: %s: cannot record the download total; progress may restart", l);
+                a->upd.act.total = a->upd.plan_bytes;
+        }
         /* Free space: what is still missing (minus what partial files already hold)
          * plus a margin for the database and the preload. */
         uint64_t partial = 0;
@@ -670,6 +684,19 @@ static void act_step(struct agent *a)
         if (a->upd.headf || a->upd.dl)
                 return; /* already working */
         const char *s = a->upd.act.state;
+        if (a->upd.download_allowed == 0 && (!strcmp(s, ACTION_NEW) || !strcmp(s, ACTION_FETCHING))) {
+                /* hawkBit's download: skip — not now; a later poll says when. */
+                char l[200], detail[300];
+                snprintf(detail, sizeof detail, "%s: waiting for the server to allow the download (download: skip)",
+                         act_label(a, l));
+                agent_status(a, "%s", detail);
+                if (!a->upd.waiting_reported) {
+                        log_info("agent: %s", detail);
+                        feedback(a, DDI_EXEC_PROCEEDING, "none", detail);
+                        a->upd.waiting_reported = true;
+                }
+                return;
+        }
         if (!strcmp(s, ACTION_NEW))
                 head_fetch(a);
         else if (!strcmp(s, ACTION_FETCHING))
@@ -689,8 +716,22 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         int allowed = d->update != DDI_SKIP && d->maintenance != 0;
         if (a->upd.have_act && !strcmp(a->upd.act.id, d->id)) {
                 a->upd.update_allowed = allowed;
+                int was = a->upd.download_allowed;
+                a->upd.download_allowed = d->dl != DDI_SKIP;
                 if (!strcmp(a->upd.act.state, ACTION_STAGED))
                         maybe_switch(a);
+                else if (was == 0 && a->upd.download_allowed) {
+                        /* Allowed now: only now does `update: skip` mean download-only. */
+                        bool dlo = d->update == DDI_SKIP && d->maintenance < 0;
+                        if (dlo != a->upd.act.download_only &&
+                            agentdb_action_set_download_only(a->db, a->upd.act.id, dlo, agent_now()) < 0) {
+                                act_stuck(a, -EIO, "the action's type");
+                                return;
+                        }
+                        a->upd.act.download_only = dlo;
+                        a->upd.waiting_reported = false;
+                        act_step(a);
+                }
                 return;
         }
         struct agent_action old;
@@ -713,7 +754,8 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
                 if (act_finish(a, ACTION_CANCELED, msg, NULL) < 0)
                         return; /* retried at the next poll */
         }
-        bool download_only = d->update == DDI_SKIP && d->maintenance < 0;
+        /* `download: skip` says nothing yet about the update (hawkBit: wait). */
+        bool download_only = d->dl != DDI_SKIP && d->update == DDI_SKIP && d->maintenance < 0;
         if (agentdb_action_insert(a->db, d->id, d->download, d->size, download_only, agent_now()) < 0 ||
             agentdb_action_get(a->db, d->id, &a->upd.act) <= 0) {
                 log_error("agent: cannot record action %s in the database", d->id);
@@ -721,6 +763,7 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         }
         a->upd.have_act = true;
         a->upd.update_allowed = allowed;
+        a->upd.download_allowed = d->dl != DDI_SKIP;
         ACT_LOG_SCOPE(a);
         log_info("agent: action %s: %s %s (%s, %llu bytes)%s", d->id, d->name, d->version, d->filename,
                  (unsigned long long)d->size, download_only ? " download only" : "");
@@ -792,10 +835,10 @@ json_t *update_status_json(struct agent *a)
 {
         if (!a->upd.have_act)
                 return json_null();
-        uint64_t done = a->upd.plan_done + a->upd.cur_blob_have;
+        uint64_t done = progress_done(a);
         return json_pack("{s:s,s:s,s:s?,s:I,s:s,s:I,s:I,s:b}", "id", a->upd.act.id, "state", a->upd.act.state, "bundle",
                          a->upd.act.name, "version", (json_int_t)a->upd.act.version, "url", a->upd.act.url, "bytesDone",
-                         (json_int_t)done, "bytesTotal", (json_int_t)a->upd.plan_bytes, "downloadOnly",
+                         (json_int_t)done, "bytesTotal", (json_int_t)a->upd.act.total, "downloadOnly",
                          a->upd.act.download_only);
 }
 

@@ -24,6 +24,7 @@ struct update_state {
         struct agent_action act;        /* the open action (have_act) as persisted */
         bool have_act;
         int update_allowed;             /* from the last deploymentBase: 1, 0, -1 unknown */
+        int download_allowed;           /* its `download` is not skip: 1, 0, -1 unknown (after a restart) */
         struct import_head *head;       /* verified head of act */
         struct head_fetch *headf;
         bool waiting_reported;          /* "waiting for the window" already said */

@@ -85,7 +85,7 @@ int agentdb_kv_set(struct berth_db *db, const char *key, const char *value)
         return step_done(st);
 }
 
-#define ACTION_COLS "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched"
+#define ACTION_COLS "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched, total"
 
 static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
 {
@@ -100,9 +100,10 @@ static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
         a->detail = col_strdup(st, 7);
         a->fetched = (uint64_t)sqlite3_column_int64(st, 8);
         a->blobs_fetched = (uint64_t)sqlite3_column_int64(st, 9);
+        a->total = (uint64_t)sqlite3_column_int64(st, 10);
         if (with_head) {
-                const void *h = sqlite3_column_blob(st, 10);
-                int n = sqlite3_column_bytes(st, 10);
+                const void *h = sqlite3_column_blob(st, 11);
+                int n = sqlite3_column_bytes(st, 11);
                 if (h && n > 0) {
                         a->head = malloc((size_t)n);
                         if (!a->head) {
@@ -186,6 +187,28 @@ int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t byt
         sqlite3_bind_int64(st, 2, (sqlite3_int64)blobs);
         sqlite3_bind_int64(st, 3, now);
         bind_text(st, 4, id);
+        return step_done(st);
+}
+
+int agentdb_action_set_download_only(struct berth_db *db, const char *id, bool download_only, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "UPDATE agent_actions SET download_only=?, updated=? WHERE id=?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int(st, 1, download_only);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, id);
+        return step_done(st);
+}
+
+int agentdb_action_set_total(struct berth_db *db, const char *id, uint64_t total, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        if (prep(db, "UPDATE agent_actions SET total=?, updated=? WHERE id=?", &st) < 0)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)total);
+        sqlite3_bind_int64(st, 2, now);
+        bind_text(st, 3, id);
         return step_done(st);
 }
 

@@ -45,6 +45,7 @@ struct agent_action {
         char *detail;
         uint64_t fetched;       /* bytes downloaded for this action, over every restart */
         uint64_t blobs_fetched; /* blobs downloaded for it (the others were on the node) */
+        uint64_t total;         /* bytes it lacked at its first plan: progress's fixed "of" */
 };
 
 void agent_action_clear(struct agent_action *a);
@@ -63,6 +64,10 @@ int agentdb_action_set_head(struct berth_db *db, const char *id, const void *hea
                             int64_t version, int64_t now);
 /* Adds to what the action downloaded (after each verified blob). */
 int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, int64_t now);
+/* What the deployment turned out to be once the server allowed its download. */
+int agentdb_action_set_download_only(struct berth_db *db, const char *id, bool download_only, int64_t now);
+/* Sets the bytes the action lacked at its first plan (progress totals never change). */
+int agentdb_action_set_total(struct berth_db *db, const char *id, uint64_t total, int64_t now);
 /* A queued request for the server. */
 struct agentdb_request {
         const char *kind, *method, *url, *body;

@@ -105,7 +105,8 @@ static const char *const migrations[] = {
         "INSERT INTO telemetry_meta VALUES (1, lower(hex(randomblob(8))), 1, 0);",
         /* 5: what an action downloaded, across restarts of the agent (agentdb.c). */
         "ALTER TABLE agent_actions ADD COLUMN fetched INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE agent_actions ADD COLUMN blobs_fetched INTEGER NOT NULL DEFAULT 0;",
+        "ALTER TABLE agent_actions ADD COLUMN blobs_fetched INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE agent_actions ADD COLUMN total INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)

@@ -56,7 +56,9 @@ t_pass "server up: $(last_seq) records arrived in order, starting with '$(echo "
 # ---- updates first -----------------------------------------------------------------------------
 rollout_create "$(jq -cn --argjson b "$B1" '{name: "tm", bundleId: $b, filter: {controllerId: "gw-tm"}}')"
 fetching() { [ "$(agent_status gw-tm | jq -r '.update.state // "none"')" = fetching ]; }
-t_wait_for fetching 30 || t_fail "the agent did not start downloading"
+# A batch already on its way when the download began may still land: wait until none is.
+settled() { fetching && [ "$(agent_status gw-tm | jq -r .telemetry.inFlight)" = false ]; }
+t_wait_for settled 30 || t_fail "the agent did not start downloading"
 held=$(last_seq)
 checks=0
 while fetching; do

@@ -14,13 +14,15 @@ at this proxy, so every DDI request and every artifact byte passes through it:
   * --garbage: answers every DDI request with 200 and a body that is not JSON;
     --status CODE: answers every DDI request with CODE (e.g. 503); both switchable at
     run time by writing "garbage", "status 503" or "normal" into --control FILE, which
-    the proxy re-reads for every request.
+    the proxy re-reads for every request; "download skip" there rewrites every
+    deploymentBase answer to hawkBit's {"download": "skip", "update": "skip"}.
 TLS: --cert/--key for the listener (the test CA's server certificate), --ca to verify
 the upstream server. The kernel picks the port; it is written to --port-file.
 """
 import argparse
 import http.client
 import http.server
+import json
 import os
 import socket
 import socketserver
@@ -106,6 +108,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         if not artifact or length is None:
             data = resp.read()
+            if (mode == "download skip" and self.command == "GET" and "/deploymentBase/" in self.path
+                    and resp.status == 200):
+                doc = json.loads(data)
+                doc["deployment"]["download"] = "skip"
+                doc["deployment"]["update"] = "skip"
+                data = json.dumps(doc).encode()
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
