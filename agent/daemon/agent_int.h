@@ -20,7 +20,9 @@
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
+#include "daemon/outbox.h"
 #include "daemon/update.h"
+#include "daemon/workloads.h"
 
 struct sd_event;
 struct ctrd;
@@ -52,11 +54,8 @@ struct agent {
         int64_t last_poll_ok;           /* wall clock of the last good answer */
         char last_poll_error[256];
 
-        /* outbox (feedback, configData, installedBase) */
-        struct http_req *outbox_req;
-        struct sd_event_source *outbox_timer;
-        unsigned outbox_failures;
-        int64_t outbox_sent;
+        /* outbox (outbox.h: its fields are outbox.c's own) */
+        struct outbox_state outbox;
 
         /* the update state machine (update.h: its fields are update.c's own) */
         struct update_state upd;
@@ -65,11 +64,10 @@ struct agent {
         int ctl_fd;
         struct sd_event_source *ctl_src;
 
-        /* workload engine (workloads.c; NULL without a containerd backend) */
-        struct ctrd *ctrd;
+        /* the workload engine, NULL without a containerd backend: shared (update.c drives
+         * it; control, metrics, telemetry read its status); workloads.h runs it */
         struct workload_engine *eng;
-        int wl_lock;
-        struct sd_event_source *wl_io, *wl_timer;
+        struct workloads_state wl;
 
         /* telemetry (telemetry.c) */
         uint64_t start_usec;
@@ -114,24 +112,6 @@ int agent_timer(struct agent *a, struct sd_event_source **s, uint64_t delay_ms,
 /* poll.c */
 void poll_schedule(struct agent *a, uint64_t delay_ms);
 void poll_stop(struct agent *a);
-
-/* outbox.c */
-void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_feedback *f, bool progress);
-/* The action's final state and its final feedback, recorded together (agentdb.h). */
-int outbox_finish(struct agent *a, const char *action_id, const char *state, const char *detail,
-                  const struct ddi_feedback *f);
-void outbox_put(struct agent *a, const char *kind, const char *method, const char *path, const char *body);
-void outbox_kick(struct agent *a);
-void outbox_stop(struct agent *a);
-/* An answer that keeps a request for later: no answer, 5xx, 401/403 (credentials may be
- * fixed), 429. Anything else is final (2xx delivered, other 4xx refused). */
-bool outbox_answer_is_transient(int r, const struct http_response *resp);
-
-/* workloads.c */
-int workloads_start(struct agent *a, berr *e);
-void workloads_stop(struct agent *a);
-/* Runs an engine round soon (after workload_update_start). */
-void workloads_kick(struct agent *a);
 
 /* attrs.c: the target attributes as NULL-terminated key, value, … (free with attrs_free). */
 char **attrs_collect(struct agent *a);

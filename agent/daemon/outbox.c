@@ -64,6 +64,11 @@ int outbox_finish(struct agent *a, const char *action_id, const char *state, con
         return r;
 }
 
+bool outbox_sending(const struct agent *a)
+{
+        return a->outbox.req != NULL;
+}
+
 static void on_sent(void *ud, int r, const struct http_response *resp, const berr *he);
 
 static void send_next(struct agent *a)
@@ -83,8 +88,8 @@ static void send_next(struct agent *a)
         o.max_body = 64 * 1024;
         o.on_done = on_sent;
         berr e = {0};
-        a->outbox_sent = it.seq;
-        int r = http_start(a->http, &o, &a->outbox_req, &e);
+        a->outbox.sent = it.seq;
+        int r = http_start(a->http, &o, &a->outbox.req, &e);
         if (r < 0)
                 log_warning("agent: cannot send queued %s: %s", it.kind, berr_msg(&e, r));
         outbox_item_clear(&it);
@@ -99,10 +104,10 @@ bool outbox_answer_is_transient(int r, const struct http_response *resp)
 static void on_sent(void *ud, int r, const struct http_response *resp, const berr *he)
 {
         struct agent *a = ud;
-        a->outbox_req = NULL;
+        a->outbox.req = NULL;
         if (outbox_answer_is_transient(r, resp)) {
-                a->outbox_failures++;
-                if (a->outbox_failures == 1) {
+                a->outbox.failures++;
+                if (a->outbox.failures == 1) {
                         if (r < 0)
                                 log_warning("agent: feedback kept for later: %s", berr_msg(he, r));
                         else
@@ -113,15 +118,15 @@ static void on_sent(void *ud, int r, const struct http_response *resp, const ber
         if (resp->status >= 300)
                 log_warning("agent: the server refused a queued request (HTTP %ld: %.200s); dropping it", resp->status,
                             resp->body ? resp->body : "");
-        a->outbox_failures = 0;
-        (void)agentdb_outbox_del(a->db, a->outbox_sent);
+        a->outbox.failures = 0;
+        (void)agentdb_outbox_del(a->db, a->outbox.sent);
         send_next(a);
 }
 
 static int on_kick(sd_event_source *s, uint64_t usec, void *ud)
 {
         struct agent *a = ud;
-        if (!a->outbox_req)
+        if (!a->outbox.req)
                 send_next(a);
         return 0;
 }
@@ -130,14 +135,14 @@ static int on_kick(sd_event_source *s, uint64_t usec, void *ud)
  * new transfer may be started. */
 void outbox_kick(struct agent *a)
 {
-        if (!a->base_url || a->outbox_req)
+        if (!a->base_url || a->outbox.req)
                 return;
-        (void)agent_timer(a, &a->outbox_timer, 0, on_kick, "outbox-kick");
+        (void)agent_timer(a, &a->outbox.timer, 0, on_kick, "outbox-kick");
 }
 
 void outbox_stop(struct agent *a)
 {
-        http_req_cancel(a->outbox_req);
-        a->outbox_req = NULL;
-        a->outbox_timer = sd_event_source_disable_unref(a->outbox_timer);
+        http_req_cancel(a->outbox.req);
+        a->outbox.req = NULL;
+        a->outbox.timer = sd_event_source_disable_unref(a->outbox.timer);
 }

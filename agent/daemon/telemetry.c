@@ -263,7 +263,7 @@ static bool may_send(struct agent *a)
 {
         if (!a->base_url || a->tm_req || a->poll_failures || !a->last_poll_ok)
                 return false;
-        if (a->outbox_req)
+        if (outbox_sending(a))
                 return false;
         unsigned q = 0;
         if (agentdb_outbox_count(a->db, &q) < 0 || q)

@@ -739,7 +739,7 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         if (k > 0) {
                 /* Known and finished: its final feedback is in the outbox or on its way. */
                 agent_action_clear(&old);
-                if (!a->outbox_req)
+                if (!outbox_sending(a))
                         outbox_kick(a);
                 return;
         }

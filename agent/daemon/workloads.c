@@ -35,11 +35,11 @@ static void wl_run(struct agent *a)
                 next = agent_mono_usec(a) / 1000 + 1000;
         }
         uint64_t when = next * 1000;
-        if (a->wl_timer) {
-                (void)sd_event_source_set_time(a->wl_timer, when);
-                (void)sd_event_source_set_enabled(a->wl_timer, SD_EVENT_ONESHOT);
-        } else if (sd_event_add_time(a->ev, &a->wl_timer, CLOCK_MONOTONIC, when, 10 * 1000, on_wl_timer, a) >= 0)
-                (void)sd_event_source_set_description(a->wl_timer, "workload-engine");
+        if (a->wl.timer) {
+                (void)sd_event_source_set_time(a->wl.timer, when);
+                (void)sd_event_source_set_enabled(a->wl.timer, SD_EVENT_ONESHOT);
+        } else if (sd_event_add_time(a->ev, &a->wl.timer, CLOCK_MONOTONIC, when, 10 * 1000, on_wl_timer, a) >= 0)
+                (void)sd_event_source_set_description(a->wl.timer, "workload-engine");
         telemetry_on_workloads(a); /* first: it tells server actions from local switches */
         update_on_workloads(a);
 }
@@ -60,9 +60,9 @@ void workloads_kick(struct agent *a)
 {
         if (!a->eng)
                 return;
-        if (a->wl_timer) {
-                (void)sd_event_source_set_time(a->wl_timer, agent_mono_usec(a));
-                (void)sd_event_source_set_enabled(a->wl_timer, SD_EVENT_ONESHOT);
+        if (a->wl.timer) {
+                (void)sd_event_source_set_time(a->wl.timer, agent_mono_usec(a));
+                (void)sd_event_source_set_enabled(a->wl.timer, SD_EVENT_ONESHOT);
         } else
                 wl_run(a);
 }
@@ -84,21 +84,21 @@ int workloads_start(struct agent *a, berr *e)
         _cleanup_free_ char *p = path_join(a->set.state_dir, "workloads.lock");
         if (!p)
                 return -ENOMEM;
-        a->wl_lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (a->wl_lock < 0)
+        a->wl.lock = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (a->wl.lock < 0)
                 return berr_set(e, -errno, "cannot open %s: %s", p, strerror(errno));
-        if (flock(a->wl_lock, LOCK_EX | LOCK_NB) < 0)
+        if (flock(a->wl.lock, LOCK_EX | LOCK_NB) < 0)
                 return berr_set(e, -EBUSY, "another berth is switching workloads in %s (lock %s); stop it first",
                                 a->set.state_dir, p);
         struct containerd_backend_opts co = {0};
         containerd_backend_opts_from_config(&co, a->cfg);
-        int r = ctrd_new(co.address, co.ns, co.snapshotter, &a->ctrd, e);
+        int r = ctrd_new(co.address, co.ns, co.snapshotter, &a->wl.ctrd, e);
         if (r >= 0)
                 r = workload_engine_new(&(struct workload_engine_opts){.state_dir = a->set.state_dir}, a->cfg, a->db,
-                                        a->cs, a->ctrd, &a->eng, e);
+                                        a->cs, a->wl.ctrd, &a->eng, e);
         if (r >= 0)
                 r = workload_engine_watch_events(a->eng, e);
-        if (r >= 0 && sd_event_add_io(a->ev, &a->wl_io, workload_engine_event_fd(a->eng), EPOLLIN, on_wl_event, a) < 0)
+        if (r >= 0 && sd_event_add_io(a->ev, &a->wl.io, workload_engine_event_fd(a->eng), EPOLLIN, on_wl_event, a) < 0)
                 r = berr_set(e, -EIO, "cannot watch the workload engine's event pipe");
         if (r >= 0)
                 r = workload_engine_start(a->eng, e);
@@ -112,13 +112,13 @@ int workloads_start(struct agent *a, berr *e)
 
 void workloads_stop(struct agent *a)
 {
-        a->wl_timer = sd_event_source_disable_unref(a->wl_timer);
-        a->wl_io = sd_event_source_disable_unref(a->wl_io);
+        a->wl.timer = sd_event_source_disable_unref(a->wl.timer);
+        a->wl.io = sd_event_source_disable_unref(a->wl.io);
         workload_engine_free(a->eng);
         a->eng = NULL;
-        ctrd_free(a->ctrd);
-        a->ctrd = NULL;
-        if (a->wl_lock >= 0)
-                close(a->wl_lock);
-        a->wl_lock = -1;
+        ctrd_free(a->wl.ctrd);
+        a->wl.ctrd = NULL;
+        if (a->wl.lock >= 0)
+                close(a->wl.lock);
+        a->wl.lock = -1;
 }
