@@ -747,6 +747,18 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
                 log_error("agent: cannot read action %s from the database", d->id);
                 return;
         }
+        if (!d->download) {
+                /* Nothing this agent can install: the action fails at once, with why, and
+                 * is remembered so that the next poll does not ask again. */
+                log_error("agent: %s", d->refusal);
+                const char *details[] = {d->refusal, NULL};
+                struct ddi_feedback f = {.execution = DDI_EXEC_CLOSED, .finished = "failure", .details = details};
+                if (agentdb_action_insert(a->db, d->id, "", 0, false, agent_now()) < 0 ||
+                    outbox_finish(a, d->id, ACTION_FAILED, d->refusal, &f) < 0)
+                        log_error("agent: cannot record the refusal of action %s in %s/berth.db", d->id,
+                                  a->set.state_dir);
+                return;
+        }
         if (a->upd.have_act) {
                 char l[200], msg[300];
                 snprintf(msg, sizeof msg, "superseded by action %s", d->id);
@@ -767,8 +779,9 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         ACT_LOG_SCOPE(a);
         log_info("agent: action %s: %s %s (%s, %llu bytes)%s", d->id, d->name, d->version, d->filename,
                  (unsigned long long)d->size, download_only ? " download only" : "");
-        char detail[400];
-        snprintf(detail, sizeof detail, "accepted %s %s (%s)", d->name, d->version, d->filename);
+        char detail[700];
+        snprintf(detail, sizeof detail, "accepted %s %s (%s)%s%s", d->name, d->version, d->filename,
+                 d->others ? "; ignored the other artifact(s): " : "", d->others ? d->others : "");
         feedback(a, DDI_EXEC_PROCEEDING, "none", detail);
         act_step(a);
 }

@@ -152,6 +152,8 @@ void ddi_deployment_clear(struct ddi_deployment *d)
         free(d->version);
         free(d->filename);
         free(d->download);
+        free(d->others);
+        free(d->refusal);
         memset(d, 0, sizeof *d);
 }
 
@@ -218,9 +220,22 @@ int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *re
         if (r >= 0 && !json_is_array(chunks))
                 r = berr_set(e, -EBADMSG, "DDI deploymentBase %s has no chunks array", d.id);
         /* The first artifact named *.berth in any chunk is the bundle; other artifacts
-         * (a hawkBit software module may carry several) are ignored. */
+         * (a hawkBit software module may carry several) are ignored, and named. */
         size_t ci;
         json_t *chunk;
+        char others[512] = "";
+        if (r >= 0)
+                json_array_foreach(chunks, ci, chunk) {
+                        size_t ai;
+                        json_t *art;
+                        json_array_foreach(json_object_get(chunk, "artifacts"), ai, art) {
+                                const char *fn = json_string_value(json_object_get(art, "filename"));
+                                if (fn && ends_with(fn, ".berth"))
+                                        continue;
+                                size_t n = strlen(others);
+                                snprintf(others + n, sizeof others - n, "%s%.64s", n ? ", " : "", fn ? fn : "(unnamed)");
+                        }
+                }
         if (r >= 0)
                 json_array_foreach(chunks, ci, chunk) {
                         json_t *arts = json_object_get(chunk, "artifacts");
@@ -262,8 +277,15 @@ int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *re
                                 break;
                 }
 found:
-        if (r >= 0 && !d.download)
-                r = berr_set(e, -ENOENT, "DDI deployment %s carries no .berth artifact", d.id);
+        if (r >= 0 && others[0] && !(d.others = strdup(others)))
+                r = -ENOMEM;
+        if (r >= 0 && !d.download &&
+            asprintf(&d.refusal, "deployment %s carries no .berth artifact (%s%s): this berth agent installs .berth "
+                     "bundles only; deploy one, or let the gateway's other updater take this one", d.id,
+                     others[0] ? "it has: " : "it has none", others) < 0) {
+                d.refusal = NULL;
+                r = -ENOMEM;
+        }
         json_decref(o);
         if (r < 0) {
                 ddi_deployment_clear(&d);

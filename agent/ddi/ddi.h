@@ -40,6 +40,11 @@ struct ddi_deployment {
         uint64_t size;                  /* artifact size, 0 when not given */
         char sha256[65];                /* artifact hash in hex, "" when not given */
         char *download;                 /* the artifact's download (https preferred) link */
+        /* Other artifacts of the deployment, "a.swu, b.bin" (ignored), or NULL. Without a
+         * .berth artifact download is NULL and refusal says why in one sentence: the
+         * action is to be failed with it, not retried. */
+        char *others;
+        char *refusal;
 };
 
 struct ddi_cancel {

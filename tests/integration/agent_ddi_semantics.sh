@@ -6,6 +6,8 @@
 #     server's action is a success;
 #   * `download: skip`: the action is accepted and waits; not one artifact byte is
 #     fetched until a later poll allows the download, then it installs;
+#   * a deployment without a .berth artifact (a plain .swu for another updater) fails at
+#     once with a sentence naming what it carries, and is not asked about again;
 #   * progress: killed in the middle of a capped download and restarted, every progress
 #     report of the action has the same total (the bytes it lacked at the start) and a
 #     count that never goes back.
@@ -49,6 +51,19 @@ echo normal >"$T_ROOT/proxy.control"
 t_wait_for 'agent_has gw app 2' 30 || t_fail "app 2 not installed after the download was allowed"
 t_wait_for '[ "$(target_action_status gw)" = success ]' 30 || t_fail "the action did not succeed"
 t_pass "download: skip — accepted, nothing fetched; installed once a poll allowed the download"
+
+# ---- no .berth artifact ------------------------------------------------------------------------
+head -c 4096 /dev/urandom >"$T_ROOT/os.swu"
+sum=$(sha256sum "$T_ROOT/os.swu" | cut -d' ' -f1)
+mgmt POST "/api/v1/artifacts?name=os&version=1.0&type=os&filename=os.swu&sha256=$sum&size=4096" "" \
+        --data-binary @"$T_ROOT/os.swu" -H 'Content-Type: application/octet-stream'
+expect_code 201 "upload a plain artifact"
+rollout_create "$(jq -cn --argjson b "$(jq .id <<<"$BODY")" '{name: "swu", bundleId: $b, filter: {controllerId: "gw"}}')"
+t_wait_for '[ "$(target_action_status gw)" = failure ]' 30 || t_fail "the .swu deployment did not fail: $(action_json gw)"
+detail=$(action_json gw | jq -r '[.feedback[] | select(.execution == "closed")][0].details[0]')
+t_assert_contains "$detail" "carries no .berth artifact (it has: os.swu)" "the failure names what the deployment carries"
+t_assert_eq "$(action_json gw | jq '[.feedback[] | select(.execution == "closed")] | length')" 1 "one closing feedback"
+t_pass "no .berth artifact: failed at once, '$detail'"
 
 # ---- progress over a kill ----------------------------------------------------------------------
 rollout_create "$(jq -cn --argjson b "$B3" '{name: "progress", bundleId: $b, filter: {controllerId: "gw"}}')"

@@ -104,7 +104,17 @@ static void test_deployment(void **state)
 
         /* no .berth artifact, bad handling, bad id, negative size */
         berr_clear(&e);
-        assert_int_equal(ddi_parse_deployment(S("{\"id\":\"1\",\"deployment\":{\"chunks\":[]}}"), &d, &e), -ENOENT);
+        assert_int_equal(ddi_parse_deployment(S("{\"id\":\"1\",\"deployment\":{\"chunks\":[]}}"), &d, &e), 0);
+        assert_null(d.download);
+        assert_non_null(strstr(d.refusal, "deployment 1 carries no .berth artifact (it has none)"));
+        ddi_deployment_clear(&d);
+        assert_int_equal(ddi_parse_deployment(S("{\"id\":\"2\",\"deployment\":{\"chunks\":[{\"artifacts\":["
+                                                "{\"filename\":\"os.swu\"},{\"filename\":\"x.bin\"}]}]}}"),
+                                              &d, &e), 0);
+        assert_null(d.download);
+        assert_non_null(strstr(d.refusal, "(it has: os.swu, x.bin)"));
+        assert_string_equal(d.others, "os.swu, x.bin");
+        ddi_deployment_clear(&d);
         berr_clear(&e);
         assert_int_equal(ddi_parse_deployment(S("{\"id\":\"1\",\"deployment\":{\"update\":\"now\",\"chunks\":[]}}"), &d, &e),
                          -EBADMSG);
