@@ -30,7 +30,7 @@ struct update_state {
         bool waiting_reported;          /* "waiting for the window" already said */
         struct fetch_range *plan;
         size_t n_plan, plan_i;
-        uint64_t plan_bytes, plan_done, cur_blob_have, fetched;
+        uint64_t plan_bytes, plan_done, cur_blob_have, cur_blob_durable, fetched;
         struct blob_download *dl;
         struct sd_event_source *act_timer;
         unsigned act_failures, corrupt;

@@ -65,6 +65,11 @@ uint64_t blob_download_fetched(const struct blob_download *d)
         return d->fetched;
 }
 
+uint64_t blob_download_durable(const struct blob_download *d)
+{
+        return d->journaled;
+}
+
 uint64_t blob_download_resumed(const struct blob_download *d)
 {
         return d->resumed;

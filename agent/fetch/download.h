@@ -50,6 +50,8 @@ void blob_download_free(struct blob_download *d);
 /* Bytes this download took from the network / found already on disk at start. */
 uint64_t blob_download_fetched(const struct blob_download *d);
 uint64_t blob_download_resumed(const struct blob_download *d);
+/* Bytes of this blob that are durable (fsynced and journaled): what a crash keeps. */
+uint64_t blob_download_durable(const struct blob_download *d);
 
 #include "base/cleanup.h"
 DEFINE_CLEANUP(struct blob_download *, blob_download_free)

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* update_fetch.c — the update state machine from `new` to `staged`: the head (fetched by
+ * fetch/head.c, verified like a USB import), the plan of missing blobs and the free
+ * space it needs, the blob downloads one at a time (fetch/download.c), and the commit
+ * into the store with the preload. See update.c for the whole machine.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fault.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "daemon/agent_int.h"
+#include "daemon/update_int.h"
+#include "fetch/head.h"
+
+#define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
+
+static void download_next(struct agent *a);
+
+static void commit(struct agent *a)
+{
+        ACT_LOG_SCOPE(a);
+        char l[200];
+        agent_status(a, "%s: importing into the store", upd_label(a, l));
+        struct import_opts o = {
+                .state_dir = a->set.state_dir,
+                .trust_dir = a->set.trust_dir,
+                .source = "ddi",
+                .backends = a->backends,
+                .n_backends = a->n_backends, .config = a->cfg,
+        };
+        struct import_result res;
+        berr e = {0};
+        int r = berth_import_stored(&o, a->upd.act.head, a->upd.act.head_len, &res, &e);
+        if (r == -ENOENT) {
+                /* A blob vanished from the store (garbage collection?): plan again. */
+                free(a->upd.plan);
+                a->upd.plan = NULL;
+                upd_retry(a, r, berr_msg(&e, r));
+                return;
+        }
+        if (r < 0) {
+                upd_fail(a, r, berr_msg(&e, r));
+                return;
+        }
+        r = agentdb_action_set_state(a->db, a->upd.act.id, ACTION_STAGED, NULL, agent_now());
+        if (r < 0) {
+                upd_stuck(a, r, "the state 'staged'");
+                return;
+        }
+        FAULT_POINT("update.after_staged");
+        snprintf(a->upd.act.state, sizeof a->upd.act.state, "%s", ACTION_STAGED);
+        uint64_t us = agent_mono_usec(a) - a->upd.fetch_start_usec;
+        log_info("agent: %s stored and preloaded: %llu bytes downloaded in %.2f s (%.0f KiB/s)", l,
+                 (unsigned long long)a->upd.fetched, (double)us / 1e6,
+                 us ? (double)a->upd.fetched / 1024.0 / ((double)us / 1e6) : 0.0);
+        telemetry_event(a, "agent", "update %s staged: %llu bytes downloaded", l, (unsigned long long)a->upd.fetched);
+        telemetry_kick(a); /* the download no longer holds telemetry back */
+        upd_maybe_switch(a);
+}
+
+static void on_blob_progress(void *ud, uint64_t have)
+{
+        struct agent *a = ud;
+        a->upd.cur_blob_have = have;
+        if (a->upd.dl)
+                a->upd.cur_blob_durable = blob_download_durable(a->upd.dl);
+        uint64_t done = upd_progress_done(a, false);
+        int pct = a->upd.act.total ? (int)(done * 100 / a->upd.act.total) : 100;
+        uint64_t now = agent_mono_usec(a);
+        if (pct != a->upd.last_pct) {
+                char l[200];
+                agent_status(a, "downloading %s: %d%%", upd_label(a, l), pct);
+        }
+        if (pct != a->upd.last_pct && now - a->upd.last_progress_usec >= 1000000) {
+                a->upd.last_progress_usec = now;
+                a->upd.last_pct = pct;
+                upd_feedback_progress(a, NULL);
+        }
+}
+
+static void on_blob_done(void *ud, int r, const berr *e)
+{
+        struct agent *a = ud;
+        ACT_LOG_SCOPE(a);
+        const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
+        const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
+        uint64_t got = blob_download_fetched(a->upd.dl);
+        a->upd.fetched += got;
+        a->m.bytes_downloaded += got;
+        if ((got || r == 0) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, r == 0, agent_now()) >= 0) {
+                a->upd.act.fetched += got;
+                a->upd.act.blobs_fetched += r == 0;
+        }
+        if (r == 0)
+                a->m.blobs_verified++;
+        else if (r == -EBADMSG)
+                a->m.blobs_corrupt++;
+        blob_download_free(a->upd.dl);
+        a->upd.dl = NULL;
+        a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
+        if (r == -EBADMSG && ++a->upd.corrupt >= MAX_CORRUPT) {
+                upd_fail(a, r, berr_msg(e, r));
+                return;
+        }
+        if (r == -ENOSPC || r == -EDQUOT) {
+                char msg[600];
+                snprintf(msg, sizeof msg, "disk full while downloading blob %s into %s: %s", b->digest, a->set.state_dir,
+                         berr_msg(e, r));
+                upd_fail(a, r, msg);
+                return;
+        }
+        if (r == -EPROTO && e && strstr(e->msg, "HTTP 4")) {
+                upd_fail(a, r, berr_msg(e, r));
+                return;
+        }
+        if (r < 0) {
+                upd_retry(a, r, berr_msg(e, r));
+                return;
+        }
+        uint64_t us = agent_mono_usec(a) - a->upd.blob_start_usec;
+        if (fr->length >= 1024 * 1024 && us)
+                log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
+                         (double)us / 1e6, (double)fr->length / 1024.0 / ((double)us / 1e6));
+        a->upd.act_failures = 0;
+        a->upd.plan_done += fr->length;
+        a->upd.plan_i++;
+        download_next(a);
+}
+
+static void download_next(struct agent *a)
+{
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        while (a->upd.plan_i < a->upd.n_plan) {
+                const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
+                const struct bundle_blob *b = &m->blobs[fr->blob];
+                if (content_has(a->cs, b->digest, b->size)) {
+                        /* Another action or an import stored it meanwhile. */
+                        a->upd.plan_done += fr->length;
+                        a->upd.plan_i++;
+                        continue;
+                }
+                struct http_req_opts req = agent_server_req(a, a->upd.act.url);
+                req.max_recv_speed = a->set.bandwidth;
+                req.stall_seconds = a->set.stall_timeout;
+                struct blob_download_opts o = {
+                        .http = a->http,
+                        .req = &req,
+                        .chunk_size = a->set.chunk_size,
+                        .db = a->db,
+                        .cs = a->cs,
+                        .digest = b->digest,
+                        .size = b->size,
+                        .offset = fr->offset,
+                        .progress = on_blob_progress,
+                        .done = on_blob_done,
+                        .userdata = a,
+                };
+                berr e = {0};
+                a->upd.blob_start_usec = agent_mono_usec(a);
+                int r = blob_download_start(&o, &a->upd.dl, &e);
+                if (r == 1) {
+                        a->upd.plan_done += fr->length;
+                        a->upd.plan_i++;
+                        continue;
+                }
+                if (r < 0) {
+                        a->upd.dl = NULL;
+                        if (r == -ENOSPC || r == -EDQUOT)
+                                upd_fail(a, r, berr_msg(&e, r));
+                        else
+                                upd_retry(a, r, berr_msg(&e, r));
+                }
+                return;
+        }
+        commit(a);
+}
+
+static bool have_blob(void *ud, const struct bundle_blob *b)
+{
+        struct agent *a = ud;
+        return content_has(a->cs, b->digest, b->size);
+}
+
+void upd_start_fetching(struct agent *a)
+{
+        ACT_LOG_SCOPE(a);
+        char l[200], msg[600];
+        upd_label(a, l);
+        berr e = {0};
+        if (!a->upd.head) {
+                struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
+                int r = import_head_verify(&o, a->upd.act.head, a->upd.act.head_len, &a->upd.head, &e);
+                if (r < 0) {
+                        upd_fail(a, r, berr_msg(&e, r));
+                        return;
+                }
+        }
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        free(a->upd.plan);
+        a->upd.plan = NULL;
+        int r = fetch_plan(m, have_blob, a, &a->upd.plan, &a->upd.n_plan, &a->upd.plan_bytes);
+        if (r < 0) {
+                upd_retry(a, r, "out of memory");
+                return;
+        }
+        a->upd.plan_i = 0;
+        a->upd.plan_done = 0;
+        if (!a->upd.act.total && a->upd.plan_bytes) {
+                /* The first plan fixes the total (kept over restarts). */
+                if (agentdb_action_set_total(a->db, a->upd.act.id, a->upd.plan_bytes, agent_now()) < 0)
+                        log_warning("agent: %s: cannot record the download total; progress may restart", l);
+                a->upd.act.total = a->upd.plan_bytes;
+        }
+        /* Free space: what is still missing (minus what partial files already hold)
+         * plus a margin for the database and the preload. */
+        uint64_t partial = 0;
+        for (size_t i = 0; i < a->upd.n_plan; i++) {
+                uint64_t good = 0;
+                if (agentdb_download_get(a->db, m->blobs[a->upd.plan[i].blob].digest, &good) > 0 &&
+                    good <= a->upd.plan[i].length) {
+                        partial += good;
+                        if (i == 0) /* what a killed run kept of the blob it was on counts as done */
+                                a->upd.cur_blob_durable = a->upd.cur_blob_have = good;
+                }
+        }
+        uint64_t need = a->upd.plan_bytes - partial + a->set.space_margin, avail = 0;
+        if (a->upd.n_plan && fs_free_bytes(a->set.state_dir, &avail) >= 0 && avail < need) {
+                snprintf(msg, sizeof msg, "not enough disk space for %s: it needs %llu MiB in %s but only %llu MiB are "
+                         "free; free some space (or enlarge the state filesystem) and deploy again", l,
+                         (unsigned long long)((need + (1 << 20) - 1) >> 20), a->set.state_dir,
+                         (unsigned long long)(avail >> 20));
+                upd_fail(a, -ENOSPC, msg);
+                return;
+        }
+        if (a->upd.act_failures == 0) {
+                snprintf(msg, sizeof msg, "verified %s: %zu of %zu blob(s) to fetch (%llu bytes), %zu already on this node",
+                         l, a->upd.n_plan, m->n_blobs, (unsigned long long)a->upd.plan_bytes, m->n_blobs - a->upd.n_plan);
+                log_info("agent: %s", msg);
+                upd_feedback_progress(a, msg);
+        }
+        agent_status(a, "downloading %s: %d%%", l, a->upd.plan_bytes ? 0 : 100);
+        if (a->upd.act_failures == 0) {
+                a->upd.fetch_start_usec = agent_mono_usec(a);
+                a->upd.fetched = 0;
+        }
+        download_next(a);
+}
+
+/* ---- new: the head ---------------------------------------------------------------- */
+
+static void head_done(void *ud, int r, uint8_t *buf, size_t len, const berr *he)
+{
+        struct agent *a = ud;
+        ACT_LOG_SCOPE(a);
+        head_fetch_free(a->upd.headf);
+        a->upd.headf = NULL;
+        _cleanup_free_ uint8_t *head = buf;
+        char l[200], msg[700];
+        if (r == -EBADMSG || r == -EPROTO) {
+                upd_fail(a, r, berr_msg(he, r));
+                return;
+        }
+        if (r < 0) {
+                upd_retry(a, r, berr_msg(he, r));
+                return;
+        }
+        berr e = {0};
+        struct import_opts o = {.state_dir = a->set.state_dir, .trust_dir = a->set.trust_dir, .config = a->cfg};
+        r = import_head_verify(&o, head, len, &a->upd.head, &e);
+        if (r < 0) {
+                snprintf(msg, sizeof msg, "%s refused: %s", upd_label(a, l), berr_msg(&e, r));
+                upd_fail(a, r, msg);
+                return;
+        }
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        r = agentdb_action_set_head(a->db, a->upd.act.id, head, len, m->name, m->version, agent_now());
+        if (r < 0) {
+                upd_stuck(a, r, "the verified head");
+                return;
+        }
+        FAULT_POINT("update.after_head");
+        free(a->upd.act.head);
+        a->upd.act.head = TAKE_PTR(head);
+        a->upd.act.head_len = len;
+        free(a->upd.act.name);
+        a->upd.act.name = strdup(m->name);
+        a->upd.act.version = m->version;
+        snprintf(a->upd.act.state, sizeof a->upd.act.state, "%s", ACTION_FETCHING);
+        upd_start_fetching(a);
+}
+
+void upd_head_fetch(struct agent *a)
+{
+        struct http_req_opts req = agent_server_req(a, a->upd.act.url);
+        req.max_recv_speed = a->set.bandwidth;
+        req.stall_seconds = a->set.stall_timeout;
+        struct head_fetch_opts o = {
+                .http = a->http,
+                .req = &req,
+                .artifact_size = a->upd.act.size,
+                .done = head_done,
+                .userdata = a,
+        };
+        berr e = {0};
+        char l[200];
+        agent_status(a, "fetching the manifest of %s", upd_label(a, l));
+        int r = head_fetch_start(&o, &a->upd.headf, &e);
+        if (r < 0)
+                upd_retry(a, r, berr_msg(&e, r));
+}
+
