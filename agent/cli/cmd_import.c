@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
-#include "cli/workloads.h"
+#include "cli/cmd_activate.h"
 #include "containerd/preload.h"
 #include "import/import.h"
 #include "registry/backend.h"

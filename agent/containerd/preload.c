@@ -46,7 +46,7 @@ static int connect_ctrd(const char *address, const char *ns, const char *snapsho
 }
 
 /* The chain ID of the snapshot that a layer blob was unpacked into, if it is one. */
-static const char *layer_chain(const struct plan *p, const char *digest)
+static const char *layer_chain(const struct ctrd_plan *p, const char *digest)
 {
         for (size_t i = 0; i < p->n_unpacks; i++)
                 for (size_t j = 0; j < p->unpacks[i].n_layers; j++)
@@ -57,10 +57,10 @@ static const char *layer_chain(const struct plan *p, const char *digest)
 
 
 int preload_sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, struct content_store *cs,
-                      struct early *ea, const struct plan *p, const struct plan_blob *pb, berr *e)
+                      struct early *ea, const struct ctrd_plan *p, const struct ctrd_plan_blob *pb, berr *e)
 {
         uint64_t size = 0;
-        _cleanup_free_ struct ctrd_label *labels = plan_blob_labels(pb);
+        _cleanup_free_ struct ctrd_label *labels = ctrd_plan_blob_labels(pb);
         int r;
 
         if (!labels)
@@ -129,9 +129,9 @@ int preload_sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, st
 
 /* Blob writers and the unpacker share this; lock protects everything below it. */
 struct pipeline {
-        struct ctrd_backend *b;
+        struct containerd_backend *b;
         struct content_store *cs;
-        const struct plan *p;
+        const struct ctrd_plan *p;
         const char *lease;
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -156,7 +156,7 @@ static void pipeline_fail(struct pipeline *pl, int r, const berr *e)
 static void *writer_main(void *ud)
 {
         struct pipeline *pl = ud;
-        struct ctrd_backend *b = pl->b;
+        struct containerd_backend *b = pl->b;
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
         berr e = {0};
 
@@ -227,7 +227,7 @@ static int ensure_labels(struct ctrd *c, const char *digest, const struct ctrd_l
         return ok ? 0 : ctrd_content_set_labels(c, digest, l, n, e);
 }
 
-static int unpack_layer(struct ctrd *c, const struct plan_layer *l, const char *parent, berr *e)
+static int unpack_layer(struct ctrd *c, const struct ctrd_plan_layer *l, const char *parent, berr *e)
 {
         static unsigned counter;
         char key[256];
@@ -271,13 +271,13 @@ fail:
         return r;
 }
 
-static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct plan_unpack *u, berr *e)
+static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct ctrd_plan_unpack *u, berr *e)
 {
-        struct ctrd_backend *b = pl->b;
+        struct containerd_backend *b = pl->b;
         int r;
 
         for (size_t i = 0; i < u->n_layers; i++) {
-                const struct plan_layer *l = &u->layers[i];
+                const struct ctrd_plan_layer *l = &u->layers[i];
                 bool committed = false;
                 r = pipeline_wait(pl, l->digest, e);
                 if (r < 0)
@@ -318,8 +318,8 @@ static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct plan_u
 
 
 /* preload() once the plan exists. */
-int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
-                 const struct plan *p, berr *e)
+int preload_plan(struct containerd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
+                 const struct ctrd_plan *p, berr *e)
 {
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
         char lease[96];
@@ -414,7 +414,7 @@ int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m, struct
 
         if (b->prune_layers)
                 for (size_t i = 0; i < p->n_blobs; i++) {
-                        const struct plan_blob *pb = &p->blobs[i];
+                        const struct ctrd_plan_blob *pb = &p->blobs[i];
                         if (pb->in_store && preload_is_layer(pb->media_type) && content_remove(cs, pb->digest) >= 0)
                                 b->stats.blobs_pruned++;
                 }
@@ -427,7 +427,7 @@ int containerd_image_state(const struct containerd_backend_opts *o, struct conte
                            struct containerd_image_state *ret, berr *e)
 {
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-        _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = NULL;
         struct ctrd_image_target t;
         int r;
 
@@ -444,7 +444,7 @@ int containerd_image_state(const struct containerd_backend_opts *o, struct conte
                 return r;
         if (strcmp(t.digest, digest) != 0)
                 return 0;
-        r = plan_build_image(digest, media_type, size, cs, &p, e);
+        r = ctrd_plan_build_image(digest, media_type, size, cs, &p, e);
         if (r < 0)
                 return r;
         ret->present = true;
@@ -464,7 +464,7 @@ int containerd_image_state(const struct containerd_backend_opts *o, struct conte
         }
         ret->unpacked = p->n_unpacks > 0;
         for (size_t i = 0; i < p->n_unpacks; i++) {
-                const struct plan_unpack *u = &p->unpacks[i];
+                const struct ctrd_plan_unpack *u = &p->unpacks[i];
                 if (u->n_layers == 0)
                         continue;
                 bool committed = false;

@@ -61,7 +61,7 @@ static struct early_item *early_pick(struct early *ea)
 
 static void *early_main(void *ud)
 {
-        struct ctrd_backend *b = ud;
+        struct containerd_backend *b = ud;
         struct early *ea = &b->early;
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
         bool usable = ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) >= 0 && ctrd_use_lease(c, ea->lease) >= 0;
@@ -113,7 +113,7 @@ void preload_early_wait(struct early *ea, const char *digest)
 }
 
 /* Waits for the early writers to finish their queue; keeps their counts. */
-void preload_early_finish(struct ctrd_backend *b)
+void preload_early_finish(struct containerd_backend *b)
 {
         struct early *ea = &b->early;
         if (!ea->active)
@@ -134,7 +134,7 @@ void preload_early_finish(struct ctrd_backend *b)
         *ea = (struct early) { .fd = -1, .written = written, .bytes = bytes };
 }
 
-static int early_start(struct ctrd_backend *b, const struct bundle_manifest *m, int fd)
+static int early_start(struct containerd_backend *b, const struct bundle_manifest *m, int fd)
 {
         struct early *ea = &b->early;
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
@@ -173,7 +173,7 @@ static int early_start(struct ctrd_backend *b, const struct bundle_manifest *m, 
 static void blob_verified(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
                           int bundle_fd)
 {
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        struct containerd_backend *b = (struct containerd_backend *)ib;
         struct early *ea = &b->early;
 
         if (!preload_is_layer(blob->media_type) || blob->data_offset == 0)
@@ -198,7 +198,7 @@ static void blob_verified(struct import_backend *ib, const struct bundle_manifes
 static bool takes_blob(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
                        int bundle_fd)
 {
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        struct containerd_backend *b = (struct containerd_backend *)ib;
         struct early *ea = &b->early;
 
         if (!b->prune_layers || !preload_is_layer(blob->media_type) || blob->data_offset == 0)
@@ -211,8 +211,8 @@ static bool takes_blob(struct import_backend *ib, const struct bundle_manifest *
 
 static int preload(struct import_backend *ib, const struct bundle_manifest *m, struct content_store *cs, berr *e)
 {
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        _cleanup_(plan_freep) struct plan *p = NULL;
+        struct containerd_backend *b = (struct containerd_backend *)ib;
+        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = NULL;
         int r;
 
         /* Blobs shipped while the import read them may still be in flight: the writers
@@ -224,7 +224,7 @@ static int preload(struct import_backend *ib, const struct bundle_manifest *m, s
         if (!b->early.active)
                 b->early.bytes = 0;
         b->stats = (struct containerd_preload_stats) { 0 };
-        r = plan_build(m, cs, &p, e);
+        r = ctrd_plan_build(m, cs, &p, e);
         if (r < 0) {
                 preload_early_finish(b);
                 return r;
@@ -243,7 +243,7 @@ static int preload(struct import_backend *ib, const struct bundle_manifest *m, s
 
 static void backend_free(struct import_backend *ib)
 {
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
+        struct containerd_backend *b = (struct containerd_backend *)ib;
         if (!b)
                 return;
         preload_early_finish(b);
@@ -276,7 +276,7 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
         int r = ctrd_new(o->address, o->ns, o->snapshotter, &probe, e);
         if (r < 0)
                 return r;
-        struct ctrd_backend *b = calloc(1, sizeof *b);
+        struct containerd_backend *b = calloc(1, sizeof *b);
         if (!b)
                 return berr_set(e, -ENOMEM, "out of memory");
         b->base.name = "containerd";
@@ -299,5 +299,5 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
 
 const struct containerd_preload_stats *containerd_backend_stats(const struct import_backend *ib)
 {
-        return &((const struct ctrd_backend *)ib)->stats;
+        return &((const struct containerd_backend *)ib)->stats;
 }

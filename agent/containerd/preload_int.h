@@ -42,7 +42,7 @@ struct early {
         pthread_cond_t cond;
         struct early_item *queue;
         size_t n_queued;
-        const struct plan *order;       /* set by preload(): take layers in unpack order */
+        const struct ctrd_plan *order;       /* set by preload(): take layers in unpack order */
         bool closing;
         pthread_t threads[2];
         size_t n_threads;
@@ -50,7 +50,7 @@ struct early {
         uint64_t bytes;
 };
 
-struct ctrd_backend {
+struct containerd_backend {
         struct import_backend base;
         char *address, *ns, *snapshotter;
         bool prune_layers;
@@ -62,12 +62,12 @@ bool preload_early_lookup(struct early *ea, const char *digest, uint64_t *ret_of
 /* Blocks while an early writer has digest queued or in flight. */
 void preload_early_wait(struct early *ea, const char *digest);
 /* Waits for the early writers to finish their queue; keeps their counts. */
-void preload_early_finish(struct ctrd_backend *b);
+void preload_early_finish(struct containerd_backend *b);
 
 /* preload.c: puts one blob of the plan into containerd (present, written from the store,
  * or from the bundle being imported). */
 int preload_sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, struct content_store *cs,
-                      struct early *ea, const struct plan *p, const struct plan_blob *pb, berr *e);
+                      struct early *ea, const struct ctrd_plan *p, const struct ctrd_plan_blob *pb, berr *e);
 /* preload.c: the preload of manifest m once its plan exists. */
-int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
-                 const struct plan *p, berr *e);
+int preload_plan(struct containerd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
+                 const struct ctrd_plan *p, berr *e);

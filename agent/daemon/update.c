@@ -577,7 +577,7 @@ static int head_data(void *ud, const struct http_response *resp, const void *buf
         memcpy(a->headbuf + a->head_len, p, len);
         a->head_len += len;
         uint64_t need;
-        int k = bundle_head_need(a->headbuf, a->head_len, &need);
+        int k = fetch_head_need(a->headbuf, a->head_len, &need);
         if (k < 0) {
                 a->head_bad = true;
                 return -EBADMSG;
@@ -660,7 +660,7 @@ static void head_done(void *ud, int r, const struct http_response *resp, const b
         }
         /* More of the head is needed (a large manifest): ask for the rest. */
         uint64_t need;
-        if (bundle_head_need(a->headbuf, a->head_len, &need) >= 0 && need > a->head_want)
+        if (fetch_head_need(a->headbuf, a->head_len, &need) >= 0 && need > a->head_want)
                 a->head_want = need;
         head_fetch(a);
 }
@@ -671,7 +671,7 @@ static void head_fetch(struct agent *a)
                 a->head_want = a->act.size && a->act.size < HEAD_FIRST_FETCH ? a->act.size : HEAD_FIRST_FETCH;
         if (a->head_len >= a->head_want) {
                 uint64_t need;
-                if (bundle_head_need(a->headbuf, a->head_len, &need) < 0 || need <= a->head_len) {
+                if (fetch_head_need(a->headbuf, a->head_len, &need) < 0 || need <= a->head_len) {
                         act_fail(a, -EBADMSG, "the artifact is not a .berth bundle");
                         return;
                 }
