@@ -18,7 +18,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
-#include "cli/workloads.h"
+#include "cli/cmd_activate.h"
 #include "containerd/client.h"
 #include "store/content.h"
 #include "store/db.h"

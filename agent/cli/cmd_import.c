@@ -10,13 +10,13 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
-#include "cli/workloads.h"
+#include "cli/cmd_activate.h"
 #include "containerd/preload.h"
 #include "import/import.h"
+#include "import/backends.h"
 #include "registry/backend.h"
 #include "workload/policy.h"
 
-#define MAX_BACKENDS 4
 
 static void help(void)
 {
@@ -109,8 +109,8 @@ int cmd_import(int argc, char **argv)
         };
         bool activate = false;
         const char *state = NULL, *trust = NULL, *config = NULL, *registry = NULL, *registry_ca = NULL;
-        struct containerd_backend_opts ctrd = { .prune_layers = true };
-        bool use_ctrd = false;
+        struct containerd_backend_opts ctrd = {0};
+        bool use_ctrd = false, keep_layers = false;
         const char *socket = NULL, *source = "cli";
         bool direct = false;
         int c;
@@ -123,7 +123,7 @@ int cmd_import(int argc, char **argv)
                 case 'C': ctrd.address = optarg; use_ctrd = true; break;
                 case 'N': ctrd.ns = optarg; break;
                 case 'S': ctrd.snapshotter = optarg; break;
-                case 'K': ctrd.prune_layers = false; break;
+                case 'K': keep_layers = true; break;
                 case 'h': help(); return 0;
                 case 'R': registry = optarg; break;
                 case 'A': registry_ca = optarg; break;
@@ -157,32 +157,19 @@ int cmd_import(int argc, char **argv)
         /* Backends first (a bad --containerd is a usage error either way), then each file
          * is opened exactly once and handed to the agent if one manages this state, or
          * imported directly. */
-        struct import_backend *backends[MAX_BACKENDS];
+        struct import_backend *backends[IMPORT_MAX_BACKENDS];
         size_t n_backends = 0;
         berr be = {0};
-        int rb = registry_backend_from_cli(cfg, registry, registry_ca, &backends[n_backends], &be);
+        const struct import_backends_opts bo = {
+                .registry_url = registry, .registry_ca = registry_ca,
+                .ctrd = use_ctrd ? &ctrd : NULL, .keep_layers = keep_layers,
+        };
+        int rb = import_backends_new(cfg, &bo, backends, &n_backends, &be);
         if (rb < 0) {
                 log_error_errno(rb, "%s", berr_msg(&be, rb));
-                return 1;
+                return rb == -EINVAL ? EXIT_USAGE : 1;
         }
-        bool have_registry = backends[n_backends] != NULL;
-        if (have_registry)
-                n_backends++;
-        /* containerd preload: --containerd, or a containerd.address in the config. The
-         * registry mirror reads layers from berth's store, so with it berth keeps them. */
-        if (use_ctrd || config_get(cfg, "containerd.address", NULL)) {
-                containerd_backend_opts_from_config(&ctrd, cfg);
-                if (have_registry)
-                        ctrd.prune_layers = false;
-                int r = containerd_backend_new(&ctrd, &backends[n_backends], &be);
-                if (r < 0) {
-                        log_error_errno(r, "%s", berr_msg(&be, r));
-                        for (size_t i = 0; i < n_backends; i++)
-                                backends[i]->free(backends[i]);
-                        return EXIT_USAGE;
-                }
-                n_backends++;
-        }
+        containerd_backend_opts_from_config(&ctrd, cfg); /* for --activate */
         struct import_opts o = {
                 .state_dir = state ? state : config_get(cfg, "state_dir", BERTH_DEFAULT_STATE_DIR),
                 .trust_dir = trust ? trust : config_get(cfg, "trust_dir", BERTH_DEFAULT_TRUST_DIR),
@@ -266,8 +253,6 @@ int cmd_import(int argc, char **argv)
                                 ret = 1;
                 }
         }
-        for (size_t i = 0; i < n_backends; i++)
-                if (backends[i]->free)
-                        backends[i]->free(backends[i]);
+        import_backends_free(backends, n_backends);
         return ret;
 }

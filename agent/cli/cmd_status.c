@@ -9,7 +9,7 @@
 #include "base/timeutil.h"
 #include "cli/cli.h"
 #include "cli/common.h"
-#include "cli/workloads.h"
+#include "cli/cmd_activate.h"
 #include "containerd/preload.h"
 #include "store/content.h"
 #include "store/db.h"

@@ -18,7 +18,7 @@
 #define MAX_DEPTH 4
 #define MAX_CHILDREN 4096
 
-static void blob_done(struct plan_blob *b)
+static void blob_done(struct ctrd_plan_blob *b)
 {
         free(b->media_type);
         for (size_t i = 0; i < b->n_labels; i++) {
@@ -29,7 +29,7 @@ static void blob_done(struct plan_blob *b)
         free(b->label_values);
 }
 
-void plan_free(struct plan *p)
+void ctrd_plan_free(struct ctrd_plan *p)
 {
         if (!p)
                 return;
@@ -45,7 +45,7 @@ void plan_free(struct plan *p)
         free(p);
 }
 
-const char *plan_host_arch(void)
+const char *ctrd_plan_host_arch(void)
 {
         struct utsname u;
         static char arch[sizeof u.machine];
@@ -64,7 +64,7 @@ const char *plan_host_arch(void)
         return arch;
 }
 
-int plan_chain_ids(const char (*diff_ids)[DIGEST_STR_LEN + 1], size_t n, char (*chain)[DIGEST_STR_LEN + 1])
+int ctrd_plan_chain_ids(const char (*diff_ids)[DIGEST_STR_LEN + 1], size_t n, char (*chain)[DIGEST_STR_LEN + 1])
 {
         for (size_t i = 0; i < n; i++) {
                 if (i == 0) {
@@ -80,7 +80,7 @@ int plan_chain_ids(const char (*diff_ids)[DIGEST_STR_LEN + 1], size_t n, char (*
         return 0;
 }
 
-struct ctrd_label *plan_blob_labels(const struct plan_blob *b)
+struct ctrd_label *ctrd_plan_blob_labels(const struct ctrd_plan_blob *b)
 {
         struct ctrd_label *l = calloc(b->n_labels ? b->n_labels : 1, sizeof *l);
         if (!l)
@@ -92,12 +92,12 @@ struct ctrd_label *plan_blob_labels(const struct plan_blob *b)
 
 struct walk {
         struct content_store *cs;
-        struct plan *p;
+        struct ctrd_plan *p;
         const char *arch;
         berr *e;
 };
 
-static struct plan_blob *find_blob(struct plan *p, const char *digest)
+static struct ctrd_plan_blob *find_blob(struct ctrd_plan *p, const char *digest)
 {
         for (size_t i = 0; i < p->n_blobs; i++)
                 if (!strcmp(p->blobs[i].digest, digest))
@@ -108,21 +108,21 @@ static struct plan_blob *find_blob(struct plan *p, const char *digest)
 /* Adds digest to the write list (once). Children are added before their parent
  * because the walk adds a node after visiting its children. */
 static int add_blob(struct walk *w, const char *digest, uint64_t size, const char *media_type,
-                    struct plan_blob **ret)
+                    struct ctrd_plan_blob **ret)
 {
-        struct plan *p = w->p;
-        struct plan_blob *b = find_blob(p, digest);
+        struct ctrd_plan *p = w->p;
+        struct ctrd_plan_blob *b = find_blob(p, digest);
         if (b) {
                 if (ret)
                         *ret = b;
                 return 0;
         }
-        struct plan_blob *nb = realloc(p->blobs, (p->n_blobs + 1) * sizeof *nb);
+        struct ctrd_plan_blob *nb = realloc(p->blobs, (p->n_blobs + 1) * sizeof *nb);
         if (!nb)
                 return berr_set(w->e, -ENOMEM, "out of memory");
         p->blobs = nb;
         b = &p->blobs[p->n_blobs];
-        *b = (struct plan_blob) { .size = size, .in_store = content_has(w->cs, digest, size) };
+        *b = (struct ctrd_plan_blob) { .size = size, .in_store = content_has(w->cs, digest, size) };
         snprintf(b->digest, sizeof b->digest, "%s", digest);
         b->media_type = strdup(media_type ? media_type : "application/octet-stream");
         if (!b->media_type)
@@ -133,7 +133,7 @@ static int add_blob(struct walk *w, const char *digest, uint64_t size, const cha
         return 0;
 }
 
-static int add_label(struct walk *w, struct plan_blob *b, const char *key, const char *value)
+static int add_label(struct walk *w, struct ctrd_plan_blob *b, const char *key, const char *value)
 {
         if (b->n_labels >= PLAN_MAX_LABELS)
                 return berr_set(w->e, -E2BIG, "image blob %s references more than %u children", b->digest,
@@ -215,7 +215,7 @@ static bool is_config_type(const char *mt)
 static int walk_manifest(struct walk *w, const struct desc *self, bool unpack)
 {
         json_auto_t *j = NULL;
-        struct plan_blob *b;
+        struct ctrd_plan_blob *b;
         struct desc cfg, ld;
         char key[96], where[128];
         int r;
@@ -275,12 +275,12 @@ static int walk_manifest(struct walk *w, const struct desc *self, bool unpack)
         for (size_t i = 0; i < w->p->n_unpacks; i++)
                 if (!strcmp(w->p->unpacks[i].manifest, self->digest))
                         return 0;
-        struct plan_unpack *nu = realloc(w->p->unpacks, (w->p->n_unpacks + 1) * sizeof *nu);
+        struct ctrd_plan_unpack *nu = realloc(w->p->unpacks, (w->p->n_unpacks + 1) * sizeof *nu);
         if (!nu)
                 return berr_set(w->e, -ENOMEM, "out of memory");
         w->p->unpacks = nu;
-        struct plan_unpack *u = &nu[w->p->n_unpacks++];
-        *u = (struct plan_unpack) { 0 };
+        struct ctrd_plan_unpack *u = &nu[w->p->n_unpacks++];
+        *u = (struct ctrd_plan_unpack) { 0 };
         snprintf(u->manifest, sizeof u->manifest, "%s", self->digest);
         snprintf(u->config, sizeof u->config, "%s", cfg.digest);
         if (n == 0)
@@ -298,11 +298,11 @@ static int walk_manifest(struct walk *w, const struct desc *self, bool unpack)
                                         cfg.digest, i);
                 snprintf(ids[i], sizeof ids[i], "%s", d);
         }
-        r = plan_chain_ids((const char(*)[DIGEST_STR_LEN + 1])ids, n, chain);
+        r = ctrd_plan_chain_ids((const char(*)[DIGEST_STR_LEN + 1])ids, n, chain);
         if (r < 0)
                 return berr_set(w->e, r, "computing chain IDs failed");
         for (size_t i = 0; i < n; i++) {
-                struct plan_layer *l = &u->layers[i];
+                struct ctrd_plan_layer *l = &u->layers[i];
                 parse_desc(w, json_array_get(layers, i), where, &ld);
                 snprintf(l->digest, sizeof l->digest, "%s", ld.digest);
                 l->size = ld.size;
@@ -359,7 +359,7 @@ static int walk_index(struct walk *w, const struct desc *self, unsigned depth)
                 if (r < 0)
                         return r;
         }
-        struct plan_blob *b;
+        struct ctrd_plan_blob *b;
         r = add_blob(w, self->digest, self->size, self->media_type, &b);
         if (r < 0)
                 return r;
@@ -386,13 +386,13 @@ static int walk(struct walk *w, const struct desc *d, bool unpack, unsigned dept
                         d->media_type);
 }
 
-int plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
-                     struct plan **ret, berr *e)
+int ctrd_plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
+                     struct ctrd_plan **ret, berr *e)
 {
-        _cleanup_(plan_freep) struct plan *p = calloc(1, sizeof *p);
+        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = calloc(1, sizeof *p);
         if (!p)
                 return berr_set(e, -ENOMEM, "out of memory");
-        struct walk w = { .cs = cs, .p = p, .arch = plan_host_arch(), .e = e };
+        struct walk w = { .cs = cs, .p = p, .arch = ctrd_plan_host_arch(), .e = e };
         struct desc d = { digest, media_type, size };
         int r = walk(&w, &d, true, 0);
         if (r < 0)
@@ -401,12 +401,12 @@ int plan_build_image(const char *digest, const char *media_type, uint64_t size, 
         return 0;
 }
 
-int plan_build(const struct bundle_manifest *m, struct content_store *cs, struct plan **ret, berr *e)
+int ctrd_plan_build(const struct bundle_manifest *m, struct content_store *cs, struct ctrd_plan **ret, berr *e)
 {
-        _cleanup_(plan_freep) struct plan *p = calloc(1, sizeof *p);
+        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = calloc(1, sizeof *p);
         if (!p)
                 return berr_set(e, -ENOMEM, "out of memory");
-        struct walk w = { .cs = cs, .p = p, .arch = plan_host_arch(), .e = e };
+        struct walk w = { .cs = cs, .p = p, .arch = ctrd_plan_host_arch(), .e = e };
         for (size_t i = 0; i < m->n_images; i++) {
                 const struct bundle_image *im = &m->images[i];
                 struct desc d = { im->digest, im->media_type, im->size };

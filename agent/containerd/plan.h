@@ -23,7 +23,7 @@
 #define PLAN_MAX_JSON (4u * 1024u * 1024u)
 #define PLAN_MAX_LABELS 1024
 
-struct plan_blob {
+struct ctrd_plan_blob {
         char digest[DIGEST_STR_LEN + 1];
         uint64_t size;
         char *media_type;
@@ -33,7 +33,7 @@ struct plan_blob {
         size_t n_labels;
 };
 
-struct plan_layer {
+struct ctrd_plan_layer {
         char digest[DIGEST_STR_LEN + 1];
         uint64_t size;
         char *media_type;
@@ -41,34 +41,34 @@ struct plan_layer {
         char chain_id[DIGEST_STR_LEN + 1];
 };
 
-struct plan_unpack {
+struct ctrd_plan_unpack {
         char manifest[DIGEST_STR_LEN + 1];
         char config[DIGEST_STR_LEN + 1];
-        struct plan_layer *layers;
+        struct ctrd_plan_layer *layers;
         size_t n_layers;
 };
 
-struct plan {
-        struct plan_blob *blobs;        /* write order: children first */
+struct ctrd_plan {
+        struct ctrd_plan_blob *blobs;        /* write order: children first */
         size_t n_blobs;
-        struct plan_unpack *unpacks;    /* one per image manifest for this platform */
+        struct ctrd_plan_unpack *unpacks;    /* one per image manifest for this platform */
         size_t n_unpacks;
 };
 
 /* Builds the plan for every image of m. */
-int plan_build(const struct bundle_manifest *m, struct content_store *cs, struct plan **ret, berr *e);
+int ctrd_plan_build(const struct bundle_manifest *m, struct content_store *cs, struct ctrd_plan **ret, berr *e);
 /* Same for a single image (used by status). */
-int plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
-                     struct plan **ret, berr *e);
-void plan_free(struct plan *p);
+int ctrd_plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
+                     struct ctrd_plan **ret, berr *e);
+void ctrd_plan_free(struct ctrd_plan *p);
 
 /* Labels of a blob as ctrd_label pairs (borrowed; caller frees the array). */
-struct ctrd_label *plan_blob_labels(const struct plan_blob *b);
+struct ctrd_label *ctrd_plan_blob_labels(const struct ctrd_plan_blob *b);
 
 /* chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]) (OCI image spec). */
-int plan_chain_ids(const char (*diff_ids)[DIGEST_STR_LEN + 1], size_t n, char (*chain)[DIGEST_STR_LEN + 1]);
+int ctrd_plan_chain_ids(const char (*diff_ids)[DIGEST_STR_LEN + 1], size_t n, char (*chain)[DIGEST_STR_LEN + 1]);
 /* This host's OCI architecture (amd64, arm64, arm, ...). */
-const char *plan_host_arch(void);
+const char *ctrd_plan_host_arch(void);
 
 #include "base/cleanup.h"
-DEFINE_CLEANUP(struct plan *, plan_free)
+DEFINE_CLEANUP(struct ctrd_plan *, ctrd_plan_free)

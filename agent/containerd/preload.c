@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* preload.c — see preload.h.
+/* preload.c — see preload.h: the containerd side of the preload (blob writes,
+ * unpacking, image records, the image state for berth status). The import adapter
+ * around it (backend object, early blob shipping) is preload_backend.c.
  *
  * Ordering (why): blobs children-first, each committed with its GC labels, so any
  * blob containerd has is already wired to what it references; the lease covers the
@@ -26,53 +28,7 @@
 #include "containerd/leases.h"
 #include "containerd/plan.h"
 #include "containerd/snapshots.h"
-
-#define LEASE_EXPIRE_S (24u * 3600u)
-/* Blob writes run in this many threads (one gRPC connection each) while the main
- * thread unpacks the layers already written, so containerd hashes/writes and
- * extracts at the same time instead of one after the other (ctr's order). This only
- * shortens the wall time when containerd has a spare core; the work is the same. */
-#define PRELOAD_WRITERS 2
-
-static bool is_layer(const char *mt)
-{
-        return mt && (strstr(mt, ".layer.") || strstr(mt, ".image.rootfs."));
-}
-
-#define EARLY_QUEUE_MAX 4096
-
-struct early_item {
-        char digest[DIGEST_STR_LEN + 1];
-        uint64_t size;
-        uint64_t offset;        /* in the bundle file */
-        enum { EARLY_QUEUED, EARLY_BUSY, EARLY_DONE } state;
-};
-
-/* Layer blobs shipped while the import is still reading the bundle (blob_verified). */
-struct early {
-        bool active;
-        char manifest[DIGEST_STR_LEN + 1];
-        char lease[96];
-        int fd;                 /* our dup of the bundle fd */
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        struct early_item *queue;
-        size_t n_queued;
-        const struct plan *order;       /* set by preload(): take layers in unpack order */
-        bool closing;
-        pthread_t threads[2];
-        size_t n_threads;
-        unsigned written;       /* protected by lock */
-        uint64_t bytes;
-};
-
-struct ctrd_backend {
-        struct import_backend base;
-        char *address, *ns, *snapshotter;
-        bool prune_layers;
-        struct containerd_preload_stats stats;
-        struct early early;
-};
+#include "containerd/preload_int.h"
 
 static int connect_ctrd(const char *address, const char *ns, const char *snapshotter, struct ctrd **ret, berr *e)
 {
@@ -90,7 +46,7 @@ static int connect_ctrd(const char *address, const char *ns, const char *snapsho
 }
 
 /* The chain ID of the snapshot that a layer blob was unpacked into, if it is one. */
-static const char *layer_chain(const struct plan *p, const char *digest)
+static const char *layer_chain(const struct ctrd_plan *p, const char *digest)
 {
         for (size_t i = 0; i < p->n_unpacks; i++)
                 for (size_t j = 0; j < p->unpacks[i].n_layers; j++)
@@ -99,27 +55,12 @@ static const char *layer_chain(const struct plan *p, const char *digest)
         return NULL;
 }
 
-/* Where the bundle being imported holds digest (for blobs berth did not store). */
-static bool early_lookup(struct early *ea, const char *digest, uint64_t *ret_offset)
-{
-        bool found = false;
-        if (!ea->active)
-                return false;
-        pthread_mutex_lock(&ea->lock);
-        for (size_t i = 0; i < ea->n_queued && !found; i++)
-                if (!strcmp(ea->queue[i].digest, digest)) {
-                        *ret_offset = ea->queue[i].offset;
-                        found = true;
-                }
-        pthread_mutex_unlock(&ea->lock);
-        return found;
-}
 
-static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, struct content_store *cs,
-                     struct early *ea, const struct plan *p, const struct plan_blob *pb, berr *e)
+int preload_sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, struct content_store *cs,
+                      struct early *ea, const struct ctrd_plan *p, const struct ctrd_plan_blob *pb, berr *e)
 {
         uint64_t size = 0;
-        _cleanup_free_ struct ctrd_label *labels = plan_blob_labels(pb);
+        _cleanup_free_ struct ctrd_label *labels = ctrd_plan_blob_labels(pb);
         int r;
 
         if (!labels)
@@ -153,7 +94,7 @@ static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, str
                 /* Not stored because it was to be shipped from the bundle (takes_blob),
                  * and the early writer did not manage: try once more from the bundle. */
                 uint64_t off = 0;
-                if (early_lookup(ea, pb->digest, &off)) {
+                if (preload_early_lookup(ea, pb->digest, &off)) {
                         char ref[128];
                         snprintf(ref, sizeof ref, "berth-%s", pb->digest);
                         uint64_t sent = 0;
@@ -185,178 +126,12 @@ static int sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, str
         return 0;
 }
 
-/* The queued item to write next: in unpack order once preload() told us the plan
- * (so the unpacker never waits behind a big blob it does not need yet), else FIFO. */
-static struct early_item *early_pick(struct early *ea)
-{
-        if (ea->order)
-                for (size_t u = 0; u < ea->order->n_unpacks; u++)
-                        for (size_t l = 0; l < ea->order->unpacks[u].n_layers; l++)
-                                for (size_t i = 0; i < ea->n_queued; i++)
-                                        if (ea->queue[i].state == EARLY_QUEUED &&
-                                            !strcmp(ea->queue[i].digest, ea->order->unpacks[u].layers[l].digest))
-                                                return &ea->queue[i];
-        for (size_t i = 0; i < ea->n_queued; i++)
-                if (ea->queue[i].state == EARLY_QUEUED)
-                        return &ea->queue[i];
-        return NULL;
-}
-
-static void *early_main(void *ud)
-{
-        struct ctrd_backend *b = ud;
-        struct early *ea = &b->early;
-        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-        bool usable = ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) >= 0 && ctrd_use_lease(c, ea->lease) >= 0;
-
-        for (;;) {
-                pthread_mutex_lock(&ea->lock);
-                struct early_item *it;
-                while (!(it = early_pick(ea)) && !ea->closing)
-                        pthread_cond_wait(&ea->cond, &ea->lock);
-                if (!it) {
-                        pthread_mutex_unlock(&ea->lock);
-                        return NULL;
-                }
-                it->state = EARLY_BUSY;
-                struct early_item copy = *it;
-                pthread_mutex_unlock(&ea->lock);
-
-                /* Failures here are not errors: preload() writes whatever is missing. */
-                uint64_t have = 0, sent = 0;
-                int r = -EIO;
-                if (usable && ctrd_content_info(c, copy.digest, &have, NULL) < 0) {
-                        char ref[128];
-                        snprintf(ref, sizeof ref, "berth-%s", copy.digest);
-                        /* containerd checks digest and size again before it commits. */
-                        r = ctrd_content_write_fd(c, ref, copy.digest, copy.size, ea->fd, copy.offset, NULL, 0, &sent,
-                                                  NULL);
-                }
-                pthread_mutex_lock(&ea->lock);
-                ea->bytes += sent;
-                if (r >= 0)
-                        ea->written++;
-                it->state = EARLY_DONE;
-                pthread_cond_broadcast(&ea->cond);
-                pthread_mutex_unlock(&ea->lock);
-        }
-}
-
-/* Blocks while an early writer has digest queued or in flight. */
-static void early_wait(struct early *ea, const char *digest)
-{
-        if (!ea->active)
-                return;
-        pthread_mutex_lock(&ea->lock);
-        for (size_t i = 0; i < ea->n_queued; i++)
-                if (!strcmp(ea->queue[i].digest, digest))
-                        while (ea->queue[i].state != EARLY_DONE)
-                                pthread_cond_wait(&ea->cond, &ea->lock);
-        pthread_mutex_unlock(&ea->lock);
-}
-
-/* Waits for the early writers to finish their queue; keeps their counts. */
-static void early_finish(struct ctrd_backend *b)
-{
-        struct early *ea = &b->early;
-        if (!ea->active)
-                return;
-        pthread_mutex_lock(&ea->lock);
-        ea->closing = true;
-        pthread_cond_broadcast(&ea->cond);
-        pthread_mutex_unlock(&ea->lock);
-        for (size_t i = 0; i < ea->n_threads; i++)
-                pthread_join(ea->threads[i], NULL);
-        pthread_cond_destroy(&ea->cond);
-        pthread_mutex_destroy(&ea->lock);
-        if (ea->fd >= 0)
-                close(ea->fd);
-        free(ea->queue);
-        unsigned written = ea->written;
-        uint64_t bytes = ea->bytes;
-        *ea = (struct early) { .fd = -1, .written = written, .bytes = bytes };
-}
-
-static int early_start(struct ctrd_backend *b, const struct bundle_manifest *m, int fd)
-{
-        struct early *ea = &b->early;
-        _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-
-        *ea = (struct early) { .fd = -1 };
-        snprintf(ea->manifest, sizeof ea->manifest, "%s", m->digest);
-        snprintf(ea->lease, sizeof ea->lease, "berth-preload-%.16s", digest_hex(m->digest));
-        /* The same lease preload() uses, so nothing written early is collected. */
-        if (ctrd_new(b->address, b->ns, b->snapshotter, &c, NULL) < 0 ||
-            ctrd_lease_create(c, ea->lease, LEASE_EXPIRE_S, NULL) < 0)
-                return -EIO;
-        ea->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        ea->queue = calloc(EARLY_QUEUE_MAX, sizeof *ea->queue);
-        if (ea->fd < 0 || !ea->queue) {
-                if (ea->fd >= 0)
-                        close(ea->fd);
-                free(ea->queue);
-                *ea = (struct early) { .fd = -1 };
-                return -ENOMEM;
-        }
-        pthread_mutex_init(&ea->lock, NULL);
-        pthread_cond_init(&ea->cond, NULL);
-        ea->active = true;
-        for (; ea->n_threads < ELEMENTSOF(ea->threads); ea->n_threads++)
-                if (pthread_create(&ea->threads[ea->n_threads], NULL, early_main, b) != 0)
-                        break;
-        if (ea->n_threads == 0) {
-                /* Nobody would ever take an item: no early shipping then. */
-                early_finish(b);
-                return -EAGAIN;
-        }
-        return 0;
-}
-
-/* import_backend.blob_verified: ship verified layer blobs while the import goes on. */
-static void blob_verified(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
-                          int bundle_fd)
-{
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        struct early *ea = &b->early;
-
-        if (!is_layer(blob->media_type) || blob->data_offset == 0)
-                return;
-        if (ea->active && strcmp(ea->manifest, m->digest) != 0)
-                early_finish(b);
-        if (!ea->active && early_start(b, m, bundle_fd) < 0)
-                return;
-        pthread_mutex_lock(&ea->lock);
-        if (ea->n_queued < EARLY_QUEUE_MAX) {
-                struct early_item *it = &ea->queue[ea->n_queued++];
-                snprintf(it->digest, sizeof it->digest, "%s", blob->digest);
-                it->size = blob->size;
-                it->offset = blob->data_offset;
-                pthread_cond_broadcast(&ea->cond);
-        }
-        pthread_mutex_unlock(&ea->lock);
-}
-
-/* import_backend.takes_blob: with pruning on, berth keeps no copy of layers that go
- * to containerd: the import only checks them and they are shipped from the bundle. */
-static bool takes_blob(struct import_backend *ib, const struct bundle_manifest *m, const struct bundle_blob *blob,
-                       int bundle_fd)
-{
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        struct early *ea = &b->early;
-
-        if (!b->prune_layers || !is_layer(blob->media_type) || blob->data_offset == 0)
-                return false;
-        if (ea->active && strcmp(ea->manifest, m->digest) != 0)
-                early_finish(b);
-        /* Only when containerd answers and the lease exists; otherwise berth stores it. */
-        return ea->active || early_start(b, m, bundle_fd) >= 0;
-}
 
 /* Blob writers and the unpacker share this; lock protects everything below it. */
 struct pipeline {
-        struct ctrd_backend *b;
+        struct containerd_backend *b;
         struct content_store *cs;
-        const struct plan *p;
+        const struct ctrd_plan *p;
         const char *lease;
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -381,7 +156,7 @@ static void pipeline_fail(struct pipeline *pl, int r, const berr *e)
 static void *writer_main(void *ud)
 {
         struct pipeline *pl = ud;
-        struct ctrd_backend *b = pl->b;
+        struct containerd_backend *b = pl->b;
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
         berr e = {0};
 
@@ -403,8 +178,8 @@ static void *writer_main(void *ud)
 
                 struct containerd_preload_stats st = { 0 };
                 berr be = {0};
-                early_wait(&b->early, pl->p->blobs[i].digest);
-                r = sync_blob(&st, c, pl->cs, &b->early, pl->p, &pl->p->blobs[i], &be);
+                preload_early_wait(&b->early, pl->p->blobs[i].digest);
+                r = preload_sync_blob(&st, c, pl->cs, &b->early, pl->p, &pl->p->blobs[i], &be);
                 pthread_mutex_lock(&pl->lock);
                 b->stats.blobs_written += st.blobs_written;
                 b->stats.blobs_present += st.blobs_present;
@@ -452,7 +227,7 @@ static int ensure_labels(struct ctrd *c, const char *digest, const struct ctrd_l
         return ok ? 0 : ctrd_content_set_labels(c, digest, l, n, e);
 }
 
-static int unpack_layer(struct ctrd *c, const struct plan_layer *l, const char *parent, berr *e)
+static int unpack_layer(struct ctrd *c, const struct ctrd_plan_layer *l, const char *parent, berr *e)
 {
         static unsigned counter;
         char key[256];
@@ -496,13 +271,13 @@ fail:
         return r;
 }
 
-static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct plan_unpack *u, berr *e)
+static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct ctrd_plan_unpack *u, berr *e)
 {
-        struct ctrd_backend *b = pl->b;
+        struct containerd_backend *b = pl->b;
         int r;
 
         for (size_t i = 0; i < u->n_layers; i++) {
-                const struct plan_layer *l = &u->layers[i];
+                const struct ctrd_plan_layer *l = &u->layers[i];
                 bool committed = false;
                 r = pipeline_wait(pl, l->digest, e);
                 if (r < 0)
@@ -543,8 +318,8 @@ static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct plan_u
 
 
 /* preload() once the plan exists. */
-static int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
-                        const struct plan *p, berr *e)
+int preload_plan(struct containerd_backend *b, const struct bundle_manifest *m, struct content_store *cs,
+                 const struct ctrd_plan *p, berr *e)
 {
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
         char lease[96];
@@ -596,7 +371,7 @@ static int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m,
         pthread_mutex_destroy(&pl.lock);
         /* The early writers are idle now (every blob was waited for) or, after a
          * failure, finish what they hold. */
-        early_finish(b);
+        preload_early_finish(b);
         unsigned early_blobs = b->early.written;
         uint64_t early_bytes = b->early.bytes;
         b->early.written = 0;
@@ -639,112 +414,20 @@ static int preload_plan(struct ctrd_backend *b, const struct bundle_manifest *m,
 
         if (b->prune_layers)
                 for (size_t i = 0; i < p->n_blobs; i++) {
-                        const struct plan_blob *pb = &p->blobs[i];
-                        if (pb->in_store && is_layer(pb->media_type) && content_remove(cs, pb->digest) >= 0)
+                        const struct ctrd_plan_blob *pb = &p->blobs[i];
+                        if (pb->in_store && preload_is_layer(pb->media_type) && content_remove(cs, pb->digest) >= 0)
                                 b->stats.blobs_pruned++;
                 }
         return 0;
 }
 
-static int preload(struct import_backend *ib, const struct bundle_manifest *m, struct content_store *cs, berr *e)
-{
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        _cleanup_(plan_freep) struct plan *p = NULL;
-        int r;
-
-        /* Blobs shipped while the import read them may still be in flight: the writers
-         * below wait for those and do whatever the early writers did not finish. */
-        if (b->early.active && strcmp(b->early.manifest, m->digest) != 0)
-                early_finish(b);
-        if (!b->early.active)
-                b->early.written = 0;
-        if (!b->early.active)
-                b->early.bytes = 0;
-        b->stats = (struct containerd_preload_stats) { 0 };
-        r = plan_build(m, cs, &p, e);
-        if (r < 0) {
-                early_finish(b);
-                return r;
-        }
-        if (b->early.active) {
-                pthread_mutex_lock(&b->early.lock);
-                b->early.order = p;
-                pthread_cond_broadcast(&b->early.cond);
-                pthread_mutex_unlock(&b->early.lock);
-        }
-        /* The early writers point into p: they must be done before it is freed. */
-        r = preload_plan(b, m, cs, p, e);
-        early_finish(b);
-        return r;
-}
-
-static void backend_free(struct import_backend *ib)
-{
-        struct ctrd_backend *b = (struct ctrd_backend *)ib;
-        if (!b)
-                return;
-        early_finish(b);
-        free(b->address);
-        free(b->ns);
-        free(b->snapshotter);
-        free(b);
-}
-
-void containerd_backend_opts_from_config(struct containerd_backend_opts *o, const struct berth_config *cfg)
-{
-        if (!cfg)
-                return;
-        if (!o->address)
-                o->address = config_get(cfg, "containerd.address", NULL);
-        if (!o->ns)
-                o->ns = config_get(cfg, "containerd.namespace", NULL);
-        if (!o->snapshotter)
-                o->snapshotter = config_get(cfg, "containerd.snapshotter", NULL);
-        bool keep = false;
-        if (config_get_bool(cfg, "containerd.keep_layers", false, &keep, NULL) >= 0 && keep)
-                o->prune_layers = false;
-}
-
-int containerd_backend_new(const struct containerd_backend_opts *o, struct import_backend **ret, berr *e)
-{
-        _cleanup_(ctrd_freep) struct ctrd *probe = NULL;
-
-        /* Validate the options now (no connection yet): errors belong to the command line. */
-        int r = ctrd_new(o->address, o->ns, o->snapshotter, &probe, e);
-        if (r < 0)
-                return r;
-        struct ctrd_backend *b = calloc(1, sizeof *b);
-        if (!b)
-                return berr_set(e, -ENOMEM, "out of memory");
-        b->base.name = "containerd";
-        b->base.preload = preload;
-        b->base.free = backend_free;
-        b->base.blob_verified = blob_verified;
-        b->base.takes_blob = takes_blob;
-        b->early.fd = -1;
-        b->address = strdup(ctrd_address(probe));
-        b->ns = strdup(ctrd_namespace(probe));
-        b->snapshotter = strdup(ctrd_snapshotter(probe));
-        b->prune_layers = o->prune_layers;
-        if (!b->address || !b->ns || !b->snapshotter) {
-                backend_free(&b->base);
-                return berr_set(e, -ENOMEM, "out of memory");
-        }
-        *ret = &b->base;
-        return 0;
-}
-
-const struct containerd_preload_stats *containerd_backend_stats(const struct import_backend *ib)
-{
-        return &((const struct ctrd_backend *)ib)->stats;
-}
 
 int containerd_image_state(const struct containerd_backend_opts *o, struct content_store *cs, const char *ref,
                            const char *digest, const char *media_type, uint64_t size,
                            struct containerd_image_state *ret, berr *e)
 {
         _cleanup_(ctrd_freep) struct ctrd *c = NULL;
-        _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = NULL;
         struct ctrd_image_target t;
         int r;
 
@@ -761,7 +444,7 @@ int containerd_image_state(const struct containerd_backend_opts *o, struct conte
                 return r;
         if (strcmp(t.digest, digest) != 0)
                 return 0;
-        r = plan_build_image(digest, media_type, size, cs, &p, e);
+        r = ctrd_plan_build_image(digest, media_type, size, cs, &p, e);
         if (r < 0)
                 return r;
         ret->present = true;
@@ -781,7 +464,7 @@ int containerd_image_state(const struct containerd_backend_opts *o, struct conte
         }
         ret->unpacked = p->n_unpacks > 0;
         for (size_t i = 0; i < p->n_unpacks; i++) {
-                const struct plan_unpack *u = &p->unpacks[i];
+                const struct ctrd_plan_unpack *u = &p->unpacks[i];
                 if (u->n_layers == 0)
                         continue;
                 bool committed = false;

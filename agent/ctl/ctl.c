@@ -196,10 +196,6 @@ int ctl_listen(const char *path, gid_t group, int *ret_fd, berr *e)
         return 0;
 }
 
-#ifndef SO_PEERGROUPS
-#define SO_PEERGROUPS 59
-#endif
-
 /* The peer's supplementary groups as the kernel recorded them at connect (SO_PEERGROUPS):
  * needs no /proc access, so it works under ProtectProc=invisible. 1 member, 0 not,
  * <0 when the kernel cannot tell. */

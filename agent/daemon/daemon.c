@@ -23,7 +23,7 @@
 #include "base/timeutil.h"
 #include "daemon/agent_int.h"
 #include "containerd/preload.h"
-#include "registry/backend.h"
+#include "import/backends.h"
 
 int64_t agent_now(void)
 {
@@ -110,47 +110,12 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 }
 
 /* Preload targets named in update.backends ("store" is implicit: every bundle lands in
- * the content store first). */
+ * the content store first). The agent keeps layers in its own store by default: delta
+ * downloads compare against that store (containerd.keep_layers). */
 static int make_backends(struct agent *a, berr *e)
 {
-        _cleanup_free_ char *list = strdup(a->set.backends);
-        if (!list)
-                return -ENOMEM;
-        char *save = NULL;
-        for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-                if (!strcmp(t, "store"))
-                        continue;
-                if (a->n_backends == AGENT_MAX_BACKENDS)
-                        return berr_set(e, -E2BIG, "config update.backends: at most %d backends", AGENT_MAX_BACKENDS);
-                if (!strcmp(t, "registry")) {
-                        struct registry_opts ro;
-                        int r = registry_opts_from_config(a->cfg, &ro, e);
-                        if (r < 0)
-                                return r;
-                        if (!ro.url)
-                                return berr_set(e, -EINVAL, "config update.backends names 'registry' but registry.url is not set");
-                        r = registry_backend_new(&ro, &a->backends[a->n_backends], e);
-                        if (r < 0)
-                                return r;
-                        a->n_backends++;
-                } else if (!strcmp(t, "containerd")) {
-                        /* The agent keeps layers in its own store by default: delta
-                         * downloads compare against that store (containerd.keep_layers). */
-                        bool keep = true;
-                        int r = config_get_bool(a->cfg, "containerd.keep_layers", true, &keep, e);
-                        if (r < 0)
-                                return r;
-                        struct containerd_backend_opts co = {.prune_layers = !keep};
-                        containerd_backend_opts_from_config(&co, a->cfg);
-                        r = containerd_backend_new(&co, &a->backends[a->n_backends], e);
-                        if (r < 0)
-                                return r;
-                        a->n_backends++;
-                } else
-                        return berr_set(e, -EINVAL, "config update.backends: unknown backend '%s' (store, registry, "
-                                        "containerd)", t);
-        }
-        return 0;
+        const struct import_backends_opts o = {.names = a->set.backends, .store_feeds_deltas = true};
+        return import_backends_new(a->cfg, &o, a->backends, &a->n_backends, e);
 }
 
 static void agent_free(struct agent *a)
@@ -163,9 +128,7 @@ static void agent_free(struct agent *a)
         control_stop(a);
         workloads_stop(a);
         http_loop_free(a->http);
-        for (size_t i = 0; i < a->n_backends; i++)
-                if (a->backends[i]->free)
-                        a->backends[i]->free(a->backends[i]);
+        import_backends_free(a->backends, a->n_backends);
         content_store_free(a->cs);
         db_close(a->db);
         free(a->base_url);

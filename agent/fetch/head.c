@@ -61,7 +61,7 @@ static int on_data(void *ud, const struct http_response *resp, const void *data,
                 memcpy(h->buf + h->len, p, len);
         h->len += len;
         uint64_t need;
-        int k = bundle_head_need(h->buf, h->len, &need);
+        int k = fetch_head_need(h->buf, h->len, &need);
         if (k < 0) {
                 h->bad = true;
                 return -EBADMSG;
@@ -127,7 +127,7 @@ static int round_start(struct head_fetch *h, berr *e)
 {
         if (h->len >= h->want) {
                 uint64_t need;
-                int k = bundle_head_need(h->buf, h->len, &need);
+                int k = fetch_head_need(h->buf, h->len, &need);
                 if (k < 0 || need <= h->len)
                         return berr_set(e, -EBADMSG, "%s is not a .berth bundle", h->url);
                 /* Only the manifest's size is known yet: take the signatures and the entry

@@ -3,7 +3,7 @@
  * roots.json when present) fetched into memory with Range requests, on the event loop.
  *
  * The first request asks for 4 KiB (or the artifact's size when smaller); the ustar
- * headers then say how long the head is (bundle_head_need) and one more request fetches
+ * headers then say how long the head is (fetch_head_need) and one more request fetches
  * the rest, with 4 KiB of slack for the signatures, when the manifest is larger. Nothing is verified here: the caller hands the
  * bytes to import_head_verify().
  */

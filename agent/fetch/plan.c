@@ -34,7 +34,7 @@ static bool name_is(const uint8_t *h, const char *want)
         return memcmp(h, want, n) == 0 && h[n] == 0;
 }
 
-int bundle_head_need(const uint8_t *buf, size_t len, uint64_t *need)
+int fetch_head_need(const uint8_t *buf, size_t len, uint64_t *need)
 {
         if (len < BUNDLE_TAR_BLOCK) {
                 *need = BUNDLE_TAR_BLOCK;

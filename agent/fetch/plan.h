@@ -3,7 +3,7 @@
  *
  * The head (manifest.json + signatures.json entries, and roots.json when the bundle
  * carries trust roots) starts at byte 0; its length follows from the ustar headers
- * (bundle_head_need), the third of which says whether roots.json is there. Once the manifest is verified,
+ * (fetch_head_need), the third of which says whether roots.json is there. Once the manifest is verified,
  * bundle_manifest_layout() fixes every blob's offset, and fetch_plan() lists the byte
  * ranges of the blobs the node lacks, in file order. Pure functions: no I/O.
  */
@@ -20,7 +20,7 @@
  * returns 0 with *need = the exact head length (≤ len means the head is complete), or
  * 1 with *need = bytes to fetch before more can be said, or -EBADMSG (not a .berth:
  * wrong entry names, non-octal or oversized sizes). */
-int bundle_head_need(const uint8_t *buf, size_t len, uint64_t *need);
+int fetch_head_need(const uint8_t *buf, size_t len, uint64_t *need);
 
 struct fetch_range {
         size_t blob;            /* index in m->blobs */

@@ -93,7 +93,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
  * runs the preload backends — the tail of a file import. */
 struct import_head;
 
-/* head/len: exactly the head bytes (bundle_head_need). *ret owns a copy. */
+/* head/len: exactly the head bytes (fetch_head_need). *ret owns a copy. */
 int import_head_verify(const struct import_opts *o, const void *head, size_t len, struct import_head **ret, berr *e);
 /* The verified, laid-out manifest (blob offsets within the artifact). */
 const struct bundle_manifest *import_head_manifest(const struct import_head *h);

@@ -112,13 +112,13 @@ static int image_info(struct workload_engine *eng, const struct bundle_manifest 
                         im = &m->images[i];
         if (!im)
                 return berr_set(e, -ENOENT, "image %s is not in bundle %s", ref, m->name);
-        _cleanup_(plan_freep) struct plan *p = NULL;
-        int r = plan_build_image(im->digest, im->media_type, im->size, eng->cs, &p, e);
+        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = NULL;
+        int r = ctrd_plan_build_image(im->digest, im->media_type, im->size, eng->cs, &p, e);
         if (r < 0)
                 return berr_prefix(e, r, "image %s", ref);
         if (p->n_unpacks == 0 || p->unpacks[0].n_layers == 0)
-                return berr_set(e, -ENOEXEC, "image %s has no layers for this platform (%s)", ref, plan_host_arch());
-        const struct plan_unpack *u = &p->unpacks[0];
+                return berr_set(e, -ENOEXEC, "image %s has no layers for this platform (%s)", ref, ctrd_plan_host_arch());
+        const struct ctrd_plan_unpack *u = &p->unpacks[0];
         _cleanup_close_ int fd = -1;
         r = content_open(eng->cs, u->config, &fd);
         if (r < 0)

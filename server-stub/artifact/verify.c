@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifdef BERTH_SERVER_HAVE_READER
 #include "base/timeutil.h"
 #include "bundle/format.h"
 #include "bundle/reader.h"
@@ -65,12 +64,3 @@ int artifact_verify_bundle(const char *path, const char *trust_dir, const char *
         *ret_version = m->version;
         return 0;
 }
-#else
-int artifact_verify_bundle(const char *path, const char *trust_dir, const char *state_dir, char **ret_name,
-                           int64_t *ret_version, berr *e)
-{
-        return berr_set(e, -EOPNOTSUPP,
-                        "this berth-server was built without the bundle reader (agent/bundle/reader.c); "
-                        "rebuild from a tree that has it");
-}
-#endif

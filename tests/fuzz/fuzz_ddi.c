@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ddi_parse_cancel(s, size, &c, &e) == 0 && (!ddi_id_valid(c.id) || !ddi_id_valid(c.stop_id)))
                 abort();
         uint64_t need;
-        int k = bundle_head_need(data, size, &need);
+        int k = fetch_head_need(data, size, &need);
         if (k == 0 && need > BUNDLE_MAX_MANIFEST_SIZE + BUNDLE_MAX_SIGNATURES_SIZE + 4 * BUNDLE_TAR_BLOCK)
                 abort();
         if (size < 200) {

@@ -5,7 +5,7 @@
  * with a read-only bind (/host), a tmpfs on top of part of it and a writable volume.
  * Every answer is 0, -EPERM or -EBADMSG, and a refusal explains itself.
  */
-#include <assert.h>
+#include "fuzz_check.h"
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         text[size] = 0;
         berr e = {0};
         int r = mountcheck_readonly(spec, text, "fuzz", &e);
-        assert(r == 0 || r == -EPERM || r == -EBADMSG || r == -ENOMEM);
-        assert(r == 0 || e.msg[0] != 0);
+        FUZZ_CHECK(r == 0 || r == -EPERM || r == -EBADMSG || r == -ENOMEM);
+        FUZZ_CHECK(r == 0 || e.msg[0] != 0);
         free(text);
         return 0;
 }

@@ -7,7 +7,7 @@
  * accepts must have exactly the size its manifest implies; a refusal must never be an
  * "internal error".
  */
-#include <assert.h>
+#include "fuzz_check.h"
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,21 +57,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint64_t got = 0;
                 q = bundle_reader_stream_blob(r, count_sink, &got, &e);
                 if (q >= 0)
-                        assert(got == b->size);
+                        FUZZ_CHECK(got == b->size);
                 streamed += got;
         }
         if (q >= 0) {
                 q = bundle_reader_finish(r, &e);
                 if (q >= 0) {
                         struct bundle_manifest *m = bundle_reader_manifest(r);
-                        assert(streamed == m->total_blob_size);
-                        assert(bundle_reader_bytes_read(r) == size);
+                        FUZZ_CHECK(streamed == m->total_blob_size);
+                        FUZZ_CHECK(bundle_reader_bytes_read(r) == size);
                 }
         }
         if (q < 0) { /* every refusal explains itself, and no input reaches an internal error */
                 static const char internal[] = "bundle fuzz: internal error";
-                assert(e.msg[0] != 0 && strncmp(e.msg, internal, sizeof internal - 1) != 0);
-                assert(q != -EFAULT && q != -ENOBUFS && q != -EINVAL);
+                FUZZ_CHECK(e.msg[0] != 0 && strncmp(e.msg, internal, sizeof internal - 1) != 0);
+                FUZZ_CHECK(q != -EFAULT && q != -ENOBUFS && q != -EINVAL);
         }
         bundle_reader_free(r);
         return 0;

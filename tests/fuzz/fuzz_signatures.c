@@ -4,7 +4,7 @@
  * Arbitrary bytes go to signatures_parse(); whatever parses must serialise to canonical
  * JSON that parses again to the same set of signatures.
  */
-#include <assert.h>
+#include "fuzz_check.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         berr e = {0};
         struct bundle_signatures *s = NULL;
         if (signatures_parse(data, size, &s, &e) < 0) {
-                assert(e.msg[0] != 0);
+                FUZZ_CHECK(e.msg[0] != 0);
                 return 0;
         }
         char *out = NULL;
@@ -28,14 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 struct bundle_signatures *s2 = NULL;
                 berr e2 = {0};
                 int r = signatures_parse(out, len, &s2, &e2);
-                assert(r == 0);
-                assert(s2->n == s->n);
+                FUZZ_CHECK(r == 0);
+                FUZZ_CHECK(s2->n == s->n);
                 for (size_t i = 0; i < s2->n; i++) {
                         bool found = false;
                         for (size_t j = 0; j < s->n && !found; j++)
                                 found = !strcmp(s2->v[i].keyid, s->v[j].keyid) &&
                                         !memcmp(s2->v[i].sig, s->v[j].sig, sizeof s->v[j].sig);
-                        assert(found);
+                        FUZZ_CHECK(found);
                 }
                 signatures_free(s2);
                 free(out);

@@ -6,7 +6,7 @@
  * bit of everything is held against the policy: the answer is 0 or -EPERM with a
  * sentence, and the per-violation count agrees with it.
  */
-#include <assert.h>
+#include "fuzz_check.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void count(const char *sentence, void *ud)
 {
-        assert(strstr(sentence, "is not allowed by [policy] "));
+        FUZZ_CHECK(strstr(sentence, "is not allowed by [policy] "));
         (*(unsigned *)ud)++;
 }
 
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct wl_policy *p = NULL;
         berr e = {0};
         if (wl_policy_from_config(c, &p, &e) < 0) {
-                assert(e.msg[0] != 0); /* every refusal explains itself */
+                FUZZ_CHECK(e.msg[0] != 0); /* every refusal explains itself */
         } else {
                 json_t *root = json_loads(spec, 0, NULL);
                 struct workload_set *s = NULL;
@@ -65,10 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         unsigned n = 0;
                         berr ce = {0};
                         int r = wl_policy_check(p, s, &ce);
-                        assert(r == 0 || r == -EPERM);
-                        assert(wl_policy_check_each(p, s, count, &n) == n);
-                        assert((r == 0) == (n == 0));
-                        assert(r == 0 || strstr(ce.msg, "workload w: "));
+                        FUZZ_CHECK(r == 0 || r == -EPERM);
+                        FUZZ_CHECK(wl_policy_check_each(p, s, count, &n) == n);
+                        FUZZ_CHECK((r == 0) == (n == 0));
+                        FUZZ_CHECK(r == 0 || strstr(ce.msg, "workload w: "));
                         workload_set_free(s);
                 }
                 json_decref(root);

@@ -7,7 +7,7 @@
  * order must be a permutation with every dependency first, and the OCI spec of each
  * workload (devices left out: they stat the host) must build and be JSON.
  */
-#include <assert.h>
+#include "fuzz_check.h"
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,17 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         berr e = {0};
         struct workload_set *s = NULL;
         if (workload_set_parse(root, images, 2, &s, &e) < 0) {
-                assert(e.msg[0] != 0); /* every refusal explains itself */
+                FUZZ_CHECK(e.msg[0] != 0); /* every refusal explains itself */
                 json_decref(root);
                 return 0;
         }
         bool seen[WL_MAX_WORKLOADS] = {0};
         for (size_t k = 0; k < s->n; k++) {
                 size_t i = s->order[k];
-                assert(i < s->n && !seen[i]);
+                FUZZ_CHECK(i < s->n && !seen[i]);
                 for (size_t d = 0; d < s->w[i].n_depends_on; d++) {
                         const struct workload_spec *dep = workload_set_find(s, s->w[i].depends_on[d]);
-                        assert(dep && seen[dep - s->w]);
+                        FUZZ_CHECK(dep && seen[dep - s->w]);
                 }
                 seen[i] = true;
         }
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 berr oe = {0};
                 if (ocispec_build(&in, &out, &oe) == 0) {
                         json_t *j = json_loads(out, 0, NULL);
-                        assert(j);
+                        FUZZ_CHECK(j);
                         json_decref(j);
                         free(out);
                 }

@@ -21,44 +21,44 @@ static void test_head_need(void **state)
 {
         uint8_t buf[8192] = {0};
         uint64_t need;
-        assert_int_equal(bundle_head_need(buf, 100, &need), 1);
+        assert_int_equal(fetch_head_need(buf, 100, &need), 1);
         assert_int_equal(need, 512);
         tar_header(buf, "manifest.json", 1500);
         /* manifest header only: we need up to the signatures header */
-        assert_int_equal(bundle_head_need(buf, 512, &need), 1);
+        assert_int_equal(fetch_head_need(buf, 512, &need), 1);
         assert_int_equal(need, 512 + 1536 + 512);
         tar_header(buf + 512 + 1536, "signatures.json", 200);
-        assert_int_equal(bundle_head_need(buf, 4096, &need), 0);
+        assert_int_equal(fetch_head_need(buf, 4096, &need), 0);
         assert_int_equal(need, 512 + 1536 + 512 + 512);
         /* The header after the signatures decides whether roots.json belongs to the head. */
         uint64_t third = 512 + 1536 + 512 + 512;
-        assert_int_equal(bundle_head_need(buf, third, &need), 1);
+        assert_int_equal(fetch_head_need(buf, third, &need), 1);
         assert_int_equal(need, third + 512);
         tar_header(buf + third, "roots.json", 1000);
-        assert_int_equal(bundle_head_need(buf, third + 512, &need), 0);
+        assert_int_equal(fetch_head_need(buf, third + 512, &need), 0);
         assert_int_equal(need, third + 512 + 1024);
         tar_header(buf + third, "roots.json", 0);
-        assert_int_equal(bundle_head_need(buf, third + 512, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, third + 512, &need), -EBADMSG);
         tar_header(buf + third, "roots.json", BUNDLE_MAX_ROOTS_SIZE + 1ULL);
-        assert_int_equal(bundle_head_need(buf, third + 512, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, third + 512, &need), -EBADMSG);
         tar_header(buf + third, "blobs/sha256/aa", 10);
-        assert_int_equal(bundle_head_need(buf, third + 512, &need), 0);
+        assert_int_equal(fetch_head_need(buf, third + 512, &need), 0);
         assert_int_equal(need, third);
         memset(buf + third, 0, 512);
 
         /* wrong names, sizes over the limits, non-octal sizes */
         tar_header(buf, "blobs/sha256/aa", 10);
-        assert_int_equal(bundle_head_need(buf, 4096, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, 4096, &need), -EBADMSG);
         tar_header(buf, "manifest.json", BUNDLE_MAX_MANIFEST_SIZE + 1ULL);
-        assert_int_equal(bundle_head_need(buf, 4096, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, 4096, &need), -EBADMSG);
         tar_header(buf, "manifest.json", 10);
         memcpy(buf + 124, "9999", 4);
-        assert_int_equal(bundle_head_need(buf, 4096, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, 4096, &need), -EBADMSG);
         tar_header(buf, "manifest.json", 10);
         tar_header(buf + 1024, "signatures.json", BUNDLE_MAX_SIGNATURES_SIZE + 1ULL);
-        assert_int_equal(bundle_head_need(buf, 4096, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, 4096, &need), -EBADMSG);
         tar_header(buf + 1024, "signatures.jsonx", 10);
-        assert_int_equal(bundle_head_need(buf, 4096, &need), -EBADMSG);
+        assert_int_equal(fetch_head_need(buf, 4096, &need), -EBADMSG);
 }
 
 static bool have_even(void *ud, const struct bundle_blob *b)

@@ -29,8 +29,8 @@ static void test_remote(void **state)
         size_t len;
         uint8_t *file = read_all(path, &len);
         uint64_t need;
-        assert_int_equal(bundle_head_need(file, 512, &need), 1);
-        assert_int_equal(bundle_head_need(file, len, &need), 0);
+        assert_int_equal(fetch_head_need(file, 512, &need), 1);
+        assert_int_equal(fetch_head_need(file, len, &need), 0);
         char *state_dir = path_join(f.dir, "state");
         struct import_opts o = {.state_dir = state_dir, .trust_dir = f.trust, .source = "ddi"};
         berr e = {0};
@@ -84,7 +84,7 @@ static void test_remote(void **state)
         size_t l0;
         uint8_t *f0 = read_all(p0, &l0);
         uint64_t n0;
-        assert_int_equal(bundle_head_need(f0, l0, &n0), 0);
+        assert_int_equal(fetch_head_need(f0, l0, &n0), 0);
         berr_clear(&e);
         h = NULL;
         assert_int_equal(import_head_verify(&o, f0, n0, &h, &e), -ESTALE);
@@ -111,7 +111,7 @@ static void test_remote_invalid_workloads(void **state)
         size_t len;
         uint8_t *file = read_all(path, &len);
         uint64_t need;
-        assert_int_equal(bundle_head_need(file, len, &need), 0);
+        assert_int_equal(fetch_head_need(file, len, &need), 0);
         char *state_dir = path_join(f.dir, "state");
         struct import_opts o = {.state_dir = state_dir, .trust_dir = f.trust, .source = "ddi"};
         berr e = {0};

@@ -84,7 +84,7 @@ static int head_check(struct env *t, const char *path, berr *e)
         size_t len;
         assert_int_equal(read_file_bounded(path, 64 << 20, &file, &len), 0);
         uint64_t need;
-        assert_int_equal(bundle_head_need((uint8_t *)file, len, &need), 0);
+        assert_int_equal(fetch_head_need((uint8_t *)file, len, &need), 0);
         struct import_head *h = NULL;
         int q = import_head_verify(&t->o, file, (size_t)need, &h, e);
         import_head_free(h);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* workloads.h — CLI glue for the workload engine: opening it from the command line's
- * options, and the synchronous activation used by 'berth activate', 'berth import
- * --activate', 'berth rollback' and the workload part of 'berth status'.
+/* cmd_activate.h — what cmd_activate.c offers the other commands (CLI glue for the
+ * workload engine): the synchronous activation used by 'berth activate', 'berth
+ * import --activate', 'berth rollback', and the workload part of 'berth status'.
  */
 #pragma once
 
