@@ -17,6 +17,7 @@
 #include "fetch/download.h"
 #include "fetch/plan.h"
 #include "net/http.h"
+#include "import/backends.h"
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
@@ -32,7 +33,6 @@ struct upd_seen;
 struct workload_engine;
 struct sd_event_source;
 
-#define AGENT_MAX_BACKENDS 4
 
 struct agent {
         struct agent_settings set;
@@ -42,7 +42,7 @@ struct agent {
         struct http_tls tls;
         struct berth_db *db;
         struct content_store *cs;
-        struct import_backend *backends[AGENT_MAX_BACKENDS];
+        struct import_backend *backends[IMPORT_MAX_BACKENDS];
         size_t n_backends;
         char *base_url;                 /* SERVER/TENANT/controller/v1/CONTROLLER_ID */
 

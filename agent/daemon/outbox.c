@@ -44,8 +44,8 @@ void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_fe
         outbox_kick(a);
 }
 
-int outbox_finish(struct agent *a, const char *action_id, const char *state, const char *detail,
-                  const struct ddi_feedback *f)
+static int finish(struct agent *a, const char *action_id, const char *state, const char *detail,
+                  const struct ddi_feedback *f, bool refuse)
 {
         _cleanup_free_ char *body = NULL, *url = NULL;
         struct agentdb_request req = {.kind = "feedback", .method = "POST"};
@@ -58,10 +58,22 @@ int outbox_finish(struct agent *a, const char *action_id, const char *state, con
                 req.url = url;
                 req.body = body;
         }
-        int r = agentdb_action_finish(a->db, action_id, state, detail, url ? &req : NULL, agent_now());
+        int r = refuse ? agentdb_action_refuse(a->db, action_id, detail, url ? &req : NULL, agent_now())
+                       : agentdb_action_finish(a->db, action_id, state, detail, url ? &req : NULL, agent_now());
         if (r >= 0)
                 outbox_kick(a);
         return r;
+}
+
+int outbox_finish(struct agent *a, const char *action_id, const char *state, const char *detail,
+                  const struct ddi_feedback *f)
+{
+        return finish(a, action_id, state, detail, f, false);
+}
+
+int outbox_refuse(struct agent *a, const char *action_id, const char *detail, const struct ddi_feedback *f)
+{
+        return finish(a, action_id, ACTION_FAILED, detail, f, true);
 }
 
 bool outbox_sending(const struct agent *a)

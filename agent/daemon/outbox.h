@@ -25,6 +25,8 @@ void outbox_feedback(struct agent *a, const char *action_id, const struct ddi_fe
 /* The action's final state and its final feedback, recorded together (agentdb.h). */
 int outbox_finish(struct agent *a, const char *action_id, const char *state, const char *detail,
                   const struct ddi_feedback *f);
+/* A deployment refused before it began: recorded as failed with its final feedback. */
+int outbox_refuse(struct agent *a, const char *action_id, const char *detail, const struct ddi_feedback *f);
 void outbox_put(struct agent *a, const char *kind, const char *method, const char *path, const char *body);
 void outbox_kick(struct agent *a);
 void outbox_stop(struct agent *a);

@@ -295,10 +295,9 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
                 log_error("agent: %s", d->refusal);
                 const char *details[] = {d->refusal, NULL};
                 struct ddi_feedback f = {.execution = DDI_EXEC_CLOSED, .finished = "failure", .details = details};
-                if (agentdb_action_insert(a->db, d->id, "", 0, false, agent_now()) < 0 ||
-                    outbox_finish(a, d->id, ACTION_FAILED, d->refusal, &f) < 0)
-                        log_error("agent: cannot record the refusal of action %s in %s/berth.db", d->id,
-                                  a->set.state_dir);
+                if (outbox_refuse(a, d->id, d->refusal, &f) < 0)
+                        log_error("agent: cannot record the refusal of action %s in %s/berth.db; it is refused "
+                                  "again at the next poll", d->id, a->set.state_dir);
                 return;
         }
         if (a->upd.have_act) {

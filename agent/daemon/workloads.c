@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* workloads.c — the agent's embedding of the workload engine (issue 7): created at start
+/* workloads.c — the agent's embedding of the workload engine: created at start
  * when a containerd backend is configured, holds <state>/workloads.lock (so berth
  * activate/rollback/supervise refuse while the agent runs), adopts running workloads,
  * and ticks the engine from sd-event (containerd task events + a timer at the engine's

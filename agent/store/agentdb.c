@@ -214,12 +214,16 @@ int agentdb_action_set_total(struct berth_db *db, const char *id, uint64_t total
 
 static int tx(struct berth_db *db, const char *sql);
 
-int agentdb_action_finish(struct berth_db *db, const char *id, const char *state, const char *detail,
-                          const struct agentdb_request *fb, int64_t now)
+/* In one transaction: (insert the action first when insert_url is given) its final
+ * state, detail and final feedback. */
+static int finish_tx(struct berth_db *db, const char *id, const char *insert_url, const char *state,
+                     const char *detail, const struct agentdb_request *fb, int64_t now)
 {
         if (tx(db, "BEGIN IMMEDIATE") < 0)
                 return -EIO;
-        int r = agentdb_action_set_state(db, id, state, detail, now);
+        int r = insert_url ? agentdb_action_insert(db, id, insert_url, 0, false, now) : 0;
+        if (r >= 0)
+                r = agentdb_action_set_state(db, id, state, detail, now);
         if (r >= 0 && sqlite3_changes(db_handle(db)) != 1)
                 r = -ENOENT;
         if (r >= 0 && fb)
@@ -229,6 +233,18 @@ int agentdb_action_finish(struct berth_db *db, const char *id, const char *state
         if (r < 0)
                 (void)tx(db, "ROLLBACK");
         return r;
+}
+
+int agentdb_action_finish(struct berth_db *db, const char *id, const char *state, const char *detail,
+                          const struct agentdb_request *fb, int64_t now)
+{
+        return finish_tx(db, id, NULL, state, detail, fb, now);
+}
+
+int agentdb_action_refuse(struct berth_db *db, const char *id, const char *detail, const struct agentdb_request *fb,
+                          int64_t now)
+{
+        return finish_tx(db, id, "", ACTION_FAILED, detail, fb, now);
 }
 
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,

@@ -12,7 +12,7 @@
  *                    and age; the oldest go first (counted in telemetry_meta.dropped)
  *
  * Every function is one statement or one transaction (db.h). Part of the store module:
- * the only code that includes sqlite3.h.
+ * with db.c and wstate.c, the only code that includes sqlite3.h.
  */
 #pragma once
 
@@ -78,6 +78,10 @@ struct agentdb_request {
  * the action does not exist. */
 int agentdb_action_finish(struct berth_db *db, const char *id, const char *state, const char *detail,
                           const struct agentdb_request *fb, int64_t now);
+/* A deployment refused before it began (nothing to fetch): recorded as failed with its
+ * final feedback, in one transaction, so it is never an open action. */
+int agentdb_action_refuse(struct berth_db *db, const char *id, const char *detail, const struct agentdb_request *fb,
+                          int64_t now);
 typedef int (*agentdb_action_fn)(void *ud, const struct agent_action *a);
 /* The last n actions, newest first (head not loaded). */
 int agentdb_action_list(struct berth_db *db, unsigned n, agentdb_action_fn fn, void *ud);

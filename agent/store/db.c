@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* db.c — berth's SQLite state (see db.h). The only file that includes sqlite3.h. */
+/* db.c — berth's SQLite state (see db.h). With agentdb.c and wstate.c, the only
+ * code that includes sqlite3.h. */
 #include "store/db.h"
 
 #include <errno.h>

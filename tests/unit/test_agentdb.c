@@ -100,6 +100,19 @@ static void test_action_finish(void **state)
         assert_string_equal(a.detail, "installed");
         agent_action_clear(&a);
         assert_int_equal(agentdb_action_open(db, &a), 0);
+
+        /* A refused deployment is never an open action, and its feedback is queued. */
+        assert_int_equal(agentdb_action_refuse(db, "10", "no .berth", &fb, 106), 0);
+        assert_int_equal(agentdb_action_get(db, "10", &a), 1);
+        assert_string_equal(a.state, ACTION_FAILED);
+        assert_string_equal(a.detail, "no .berth");
+        agent_action_clear(&a);
+        assert_int_equal(agentdb_action_open(db, &a), 0);
+        assert_int_equal(agentdb_outbox_count(db, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(agentdb_action_refuse(db, "10", "again", &fb, 107) < 0); /* known: nothing changes */
+        assert_int_equal(agentdb_outbox_count(db, &n), 0);
+        assert_int_equal(n, 2);
         db_close(db);
         test_rmdir(dir);
 }

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "bundle/tarheader.h"
 #include "fetch/head.h"
 
 struct srv {
@@ -97,13 +98,6 @@ static void srv_stop(struct srv *s)
         close(s->fd);
 }
 
-static void tar_header(uint8_t *h, const char *name, uint64_t size)
-{
-        memset(h, 0, 512);
-        snprintf((char *)h, 100, "%s", name);
-        snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
-}
-
 #define PAD(n) (((n) + 511) / 512 * 512)
 
 /* A .berth-shaped file: manifest (msize bytes), signatures (200), one blob of 1000.
@@ -115,12 +109,12 @@ static uint8_t *artifact(size_t msize, size_t *len, size_t *head_len)
         *len = *head_len + 512 + PAD(blob) + 1024;
         uint8_t *f = calloc(1, *len);
         assert_non_null(f);
-        tar_header(f, "manifest.json", msize);
+        assert_true(tar_canonical_header(f, "manifest.json", msize));
         memset(f + 512, 'm', msize);
         size_t o = 512 + PAD(msize);
-        tar_header(f + o, "signatures.json", sig);
+        assert_true(tar_canonical_header(f + o, "signatures.json", sig));
         memset(f + o + 512, 's', sig);
-        tar_header(f + *head_len, "blobs/sha256/aa", blob);
+        assert_true(tar_canonical_header(f + *head_len, "blobs/sha256/aa", blob));
         return f;
 }
 
