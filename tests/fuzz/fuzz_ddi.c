@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct ddi_deployment d;
         berr_clear(&e);
         if (ddi_parse_deployment(s, size, &d, &e) == 0) {
-                if (!ddi_id_valid(d.id) || !d.download || !d.filename)
+                /* Either a .berth artifact to fetch, or one sentence saying why not. */
+                if (!ddi_id_valid(d.id) || (!d.download == !d.refusal) || (d.download && !d.filename))
                         abort();
                 check_url(d.download);
                 ddi_deployment_clear(&d);
