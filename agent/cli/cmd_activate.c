@@ -32,6 +32,11 @@ struct wl_cli {
         int lock;
 };
 
+static void wl_note(const char *msg)
+{
+        log_notice("%s", msg);
+}
+
 static void wl_cli_close(struct wl_cli *w)
 {
         workload_engine_free(w->eng);
@@ -62,7 +67,7 @@ static int wl_cli_open(struct wl_cli *w, const char *state, const struct berth_c
         }
         struct containerd_backend_opts co = *o;
         containerd_backend_opts_from_config(&co, cfg);
-        struct workload_engine_opts eo = {.state_dir = state, .data_dir = data_dir};
+        struct workload_engine_opts eo = {.state_dir = state, .data_dir = data_dir, .note = wl_note};
         r = db_open(state, &w->db, &e);
         if (r >= 0)
                 r = content_store_open(state, &w->cs, &e);

@@ -22,6 +22,11 @@
 
 static int on_wl_timer(sd_event_source *s, uint64_t usec, void *ud);
 
+static void wl_note(const char *msg)
+{
+        log_notice("agent: workloads: %s", msg);
+}
+
 /* One engine round, then re-arm the timer and let the update state machine look. */
 static void wl_run(struct agent *a)
 {
@@ -94,7 +99,8 @@ int workloads_start(struct agent *a, berr *e)
         containerd_backend_opts_from_config(&co, a->cfg);
         int r = ctrd_new(co.address, co.ns, co.snapshotter, &a->wl.ctrd, e);
         if (r >= 0)
-                r = workload_engine_new(&(struct workload_engine_opts){.state_dir = a->set.state_dir}, a->cfg, a->db,
+                r = workload_engine_new(&(struct workload_engine_opts){.state_dir = a->set.state_dir, .note = wl_note},
+                                        a->cfg, a->db,
                                         a->cs, a->wl.ctrd, &a->eng, e);
         if (r >= 0)
                 r = workload_engine_watch_events(a->eng, e);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* db.c — berth's SQLite state (see db.h). With agentdb.c and wstate.c, the only
- * code that includes sqlite3.h. */
+/* db.c — berth's SQLite state (see db.h): open, schema migrations, bundle tables.
+ * Statements and error mapping go through store/sql.h. */
 #include "store/db.h"
 
 #include <errno.h>
@@ -10,9 +10,12 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "store/sql.h"
 
 struct berth_db {
         sqlite3 *db;
+        char *path;
+        berr last;
 };
 
 /* Schema migrations: migrations[i] takes the schema from version i to i + 1. */
@@ -112,7 +115,27 @@ static const char *const migrations[] = {
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)
 {
-        return berr_set(e, -EIO, "database: %s: %s", what, sqlite3_errmsg(db->db));
+        return sql_fail(db, sqlite3_errcode(db->db), what, e);
+}
+
+const char *db_path(struct berth_db *db)
+{
+        return db->path ? db->path : "berth.db";
+}
+
+const char *db_last_error(struct berth_db *db)
+{
+        return db->last.msg;
+}
+
+int db_last_errno(struct berth_db *db)
+{
+        return db->last.code;
+}
+
+void db_set_last_error(struct berth_db *db, const berr *e)
+{
+        db->last = *e;
 }
 
 void db_close(struct berth_db *db)
@@ -120,18 +143,13 @@ void db_close(struct berth_db *db)
         if (!db)
                 return;
         sqlite3_close_v2(db->db);
+        free(db->path);
         free(db);
 }
 
 static int exec(struct berth_db *db, const char *sql, berr *e)
 {
-        char *msg = NULL;
-        if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-                int r = berr_set(e, -EIO, "database: %s", msg ? msg : sqlite3_errmsg(db->db));
-                sqlite3_free(msg);
-                return r;
-        }
-        return 0;
+        return sql_exec(db, sql, e);
 }
 
 static int migrate(struct berth_db *db, berr *e)
@@ -158,7 +176,7 @@ static int migrate(struct berth_db *db, berr *e)
                 if (r >= 0)
                         r = exec(db, "COMMIT", e);
                 if (r < 0) {
-                        (void)exec(db, "ROLLBACK", NULL);
+                        sql_rollback(db);
                         return berr_prefix(e, r, "migrating schema to version %d", v + 1);
                 }
         }
@@ -170,21 +188,22 @@ int db_open(const char *state_dir, struct berth_db **ret, berr *e)
         int r = mkdir_p(state_dir, 0755);
         if (r < 0)
                 return berr_set(e, r, "cannot create state directory %s: %s", state_dir, strerror(-r));
-        _cleanup_free_ char *path = path_join(state_dir, "berth.db");
         _cleanup_(db_closep) struct berth_db *db = calloc(1, sizeof *db);
-        if (!path || !db)
+        if (!db)
                 return -ENOMEM;
-        if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-            SQLITE_OK)
-                return berr_set(e, -EIO, "cannot open database %s: %s", path,
-                                db->db ? sqlite3_errmsg(db->db) : "out of memory");
+        const char *path = db->path = path_join(state_dir, "berth.db");
+        if (!path)
+                return -ENOMEM;
+        int rc = sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK)
+                return db->db ? sql_fail(db, rc, "opening the state database", e) : -ENOMEM;
         sqlite3_busy_timeout(db->db, 10000);
         /* WAL + FULL: a committed transaction survives a power cut. */
         r = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", e);
         if (r >= 0)
                 r = migrate(db, e);
         if (r < 0)
-                return berr_prefix(e, r, "database %s", path);
+                return r;
         *ret = TAKE_PTR(db);
         return 0;
 }
@@ -200,7 +219,7 @@ int db_installed(struct berth_db *db, const char *name, int64_t *ret_version, ch
         if (sqlite3_prepare_v2(db->db,
                                "SELECT version, manifest_digest FROM bundles WHERE name=? ORDER BY version DESC LIMIT 1",
                                -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq_err(db, NULL, "reading bundles");
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int k = sqlite3_step(st), r = 0;
         if (k == SQLITE_ROW) {
@@ -210,7 +229,7 @@ int db_installed(struct berth_db *db, const char *name, int64_t *ret_version, ch
                         snprintf(ret_digest, DIGEST_STR_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 1));
                 r = 1;
         } else if (k != SQLITE_DONE)
-                r = -EIO;
+                r = sq_err(db, NULL, "reading bundles");
         sqlite3_finalize(st);
         return r;
 }
@@ -289,7 +308,7 @@ int db_record_bundle(struct berth_db *db, const struct bundle_manifest *m, const
                 return 0;
 fail:
         sqlite3_finalize(st);
-        (void)exec(db, "ROLLBACK", NULL);
+        sql_rollback(db);
         return r;
 }
 
@@ -301,7 +320,7 @@ int db_list_bundles(struct berth_db *db, db_bundle_fn fn, void *userdata)
                                " b.size, (SELECT count(*) FROM images i WHERE i.bundle_id=b.id)"
                                " FROM bundles b ORDER BY b.name, b.version",
                                -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq_err(db, NULL, "reading bundles");
         int k, r = 0;
         while ((k = sqlite3_step(st)) == SQLITE_ROW) {
                 struct db_bundle b = {
@@ -320,7 +339,7 @@ int db_list_bundles(struct berth_db *db, db_bundle_fn fn, void *userdata)
                         break;
         }
         if (r >= 0 && k != SQLITE_DONE && k != SQLITE_ROW)
-                r = -EIO;
+                r = sq_err(db, NULL, "reading bundles");
         sqlite3_finalize(st);
         return r;
 }
@@ -330,11 +349,13 @@ static int get_head_column(struct berth_db *db, const char *sql, const char *nam
 {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq_err(db, NULL, "reading bundles");
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, version);
-        int r = -ENOENT;
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        int r = -ENOENT, k = sqlite3_step(st);
+        if (k != SQLITE_ROW && k != SQLITE_DONE)
+                r = sq_err(db, NULL, "reading a bundle");
+        if (k == SQLITE_ROW) {
                 int n = sqlite3_column_bytes(st, 0);
                 char *b = malloc((size_t)n + 1);
                 if (!b)
@@ -370,7 +391,7 @@ int db_list_images(struct berth_db *db, const char *name, int64_t version, db_im
                                "SELECT i.ref, i.digest, i.media_type, i.size FROM images i JOIN bundles b ON b.id=i.bundle_id"
                                " WHERE b.name=? AND b.version=? ORDER BY i.ref",
                                -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq_err(db, NULL, "reading bundles");
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, version);
         int k, r = 0;
@@ -386,7 +407,7 @@ int db_list_images(struct berth_db *db, const char *name, int64_t version, db_im
                         break;
         }
         if (r >= 0 && k != SQLITE_DONE && k != SQLITE_ROW)
-                r = -EIO;
+                r = sq_err(db, NULL, "reading bundles");
         sqlite3_finalize(st);
         return r;
 }

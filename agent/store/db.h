@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* db.h — berth's state database (SQLite, STATE/berth.db).
  *
- * WAL, synchronous=FULL, foreign keys on; every change is one transaction. Only this
- * module includes sqlite3.h. The schema is migrated forward on open (PRAGMA
+ * WAL, synchronous=FULL, foreign keys on; every change is one transaction. Statements go
+ * through store/sql.h, which maps SQLite errors once. The schema is migrated forward on open (PRAGMA
  * user_version); a newer schema than this binary knows is refused.
  */
 #pragma once
@@ -50,6 +50,12 @@ int db_list_images(struct berth_db *db, const char *name, int64_t version, db_im
 int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
 /* Exact signatures.json bytes it was installed with (to re-check it under a newer trust root). */
 int db_get_signatures(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
+/* Path of the database file. */
+const char *db_path(struct berth_db *db);
+/* The sentence of the last failed statement (store/sql.c), "" when none; for APIs without a berr. */
+const char *db_last_error(struct berth_db *db);
+int db_last_errno(struct berth_db *db);
+void db_set_last_error(struct berth_db *db, const berr *e);
 /* Low-level escape hatch for modules that add their own tables (migrations live in db.c). */
 struct sqlite3 *db_handle(struct berth_db *db);
 

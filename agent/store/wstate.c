@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "store/sql.h"
 
 static const char *const names[] = {"staged", "switching", "probing", "committed", "rolling_back", "rolled_back"};
 
@@ -26,16 +27,15 @@ static enum wstate_state state_from(const char *s)
         return WSTATE_ROLLED_BACK;
 }
 
+/* The last statement's failure, mapped once by store/sql.c. */
 static int sq(struct berth_db *db, berr *e, const char *what)
 {
-        return berr_set(e, -EIO, "database: %s: %s", what, sqlite3_errmsg(db_handle(db)));
+        return sql_fail(db, sqlite3_errcode(db_handle(db)), what, e);
 }
 
 static int exec(struct berth_db *db, const char *sql, berr *e)
 {
-        if (sqlite3_exec(db_handle(db), sql, NULL, NULL, NULL) != SQLITE_OK)
-                return sq(db, e, sql);
-        return 0;
+        return sql_exec(db, sql, e);
 }
 
 static void row_to(sqlite3_stmt *st, struct wstate_update *u)
@@ -62,14 +62,14 @@ int wstate_latest(struct berth_db *db, const char *bundle, bool unfinished_only,
                                             "('committed','rolled_back') ORDER BY id DESC LIMIT 1"
                                           : "SELECT " COLS " FROM workload_updates WHERE bundle=? ORDER BY id DESC LIMIT 1";
         if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq(db, NULL, "reading workload state");
         sqlite3_bind_text(st, 1, bundle, -1, SQLITE_STATIC);
         int k = sqlite3_step(st), r = 0;
         if (k == SQLITE_ROW) {
                 row_to(st, ret);
                 r = 1;
         } else if (k != SQLITE_DONE)
-                r = -EIO;
+                r = sq(db, NULL, "reading workload state");
         sqlite3_finalize(st);
         return r;
 }
@@ -83,7 +83,7 @@ int wstate_begin(struct berth_db *db, const char *bundle, int64_t from, int64_t 
                 return r;
         r = wstate_latest(db, bundle, true, &cur);
         if (r > 0) {
-                (void)exec(db, "ROLLBACK", NULL);
+                sql_rollback(db);
                 return berr_set(e, -EBUSY, "bundle %s: an update to version %lld is still %s; finish it first", bundle,
                                 (long long)cur.to_version, wstate_name(cur.state));
         }
@@ -93,7 +93,7 @@ int wstate_begin(struct berth_db *db, const char *bundle, int64_t from, int64_t 
                                "state_ms) VALUES (?,?,?,?,'staged',?,?)",
                                -1, &st, NULL) != SQLITE_OK) {
                 r = sq(db, e, "recording an update");
-                (void)exec(db, "ROLLBACK", NULL);
+                sql_rollback(db);
                 return r;
         }
         sqlite3_bind_text(st, 1, bundle, -1, SQLITE_STATIC);
@@ -107,7 +107,7 @@ int wstate_begin(struct berth_db *db, const char *bundle, int64_t from, int64_t 
         if (r >= 0)
                 r = exec(db, "COMMIT", e);
         if (r < 0) {
-                (void)exec(db, "ROLLBACK", NULL);
+                sql_rollback(db);
                 return r;
         }
         r = wstate_latest(db, bundle, true, ret);
@@ -175,7 +175,7 @@ int wstate_commit(struct berth_db *db, struct wstate_update *u, const char *evid
         if (r >= 0)
                 r = exec(db, "COMMIT", e);
         if (r < 0) {
-                (void)exec(db, "ROLLBACK", NULL);
+                sql_rollback(db);
                 return r;
         }
         *u = copy;
@@ -187,7 +187,7 @@ int wstate_current(struct berth_db *db, const char *bundle, int64_t *ret_version
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db_handle(db), "SELECT version, previous FROM workload_current WHERE bundle=?", -1, &st,
                                NULL) != SQLITE_OK)
-                return -EIO;
+                return sq(db, NULL, "reading workload state");
         sqlite3_bind_text(st, 1, bundle, -1, SQLITE_STATIC);
         int r = 0;
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -207,7 +207,7 @@ int wstate_list_bundles(struct berth_db *db, wstate_bundle_fn fn, void *ud)
         if (sqlite3_prepare_v2(db_handle(db),
                                "SELECT bundle FROM workload_current UNION SELECT bundle FROM workload_updates ORDER BY 1",
                                -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq(db, NULL, "reading workload state");
         int r = 0;
         while (r >= 0 && sqlite3_step(st) == SQLITE_ROW)
                 r = fn(ud, (const char *)sqlite3_column_text(st, 0));
@@ -220,7 +220,7 @@ int wstate_list_versions(struct berth_db *db, const char *bundle, wstate_version
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db_handle(db), "SELECT version FROM bundles WHERE name=? ORDER BY version", -1, &st,
                                NULL) != SQLITE_OK)
-                return -EIO;
+                return sq(db, NULL, "reading workload state");
         sqlite3_bind_text(st, 1, bundle, -1, SQLITE_STATIC);
         int r = 0;
         while (r >= 0 && sqlite3_step(st) == SQLITE_ROW)
@@ -245,7 +245,7 @@ static int collect(struct berth_db *db, const char *sql, int64_t id, int cols, s
 {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
+                return sq(db, NULL, "reading workload state");
         sqlite3_bind_int64(st, 1, id);
         int r = 0;
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -311,7 +311,7 @@ finish:
         if (r >= 0)
                 r = exec(db, "COMMIT", e);
         if (r < 0)
-                (void)exec(db, "ROLLBACK", NULL);
+                sql_rollback(db);
         else {
                 for (size_t i = 0; i < blobs.n; i++)
                         fn(ud, "blob", blobs.v[i], NULL);
@@ -328,7 +328,7 @@ int wstate_unreferenced_blob(struct berth_db *db, const char *digest)
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db_handle(db), "SELECT 1 FROM bundle_blobs WHERE digest=? LIMIT 1", -1, &st, NULL) !=
             SQLITE_OK)
-                return -EIO;
+                return sq(db, NULL, "reading workload state");
         sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
         int r = sqlite3_step(st) == SQLITE_ROW ? 0 : 1;
         sqlite3_finalize(st);

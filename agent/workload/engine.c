@@ -676,6 +676,7 @@ int workload_engine_new(const struct workload_engine_opts *o, const struct berth
                 .log_dir = eng->log_dir,
                 .log_max_bytes = o && o->log_max_bytes ? o->log_max_bytes : max,
                 .log_keep = o && o->log_keep ? o->log_keep : (unsigned)(keep > 100 ? 100 : keep),
+                .note = o ? o->note : NULL,
         };
         eng->supervise_ms = o && o->supervise_ms ? o->supervise_ms : (sup < 50 ? 50 : sup);
         eng->log_check_ms = logc < 50 ? 50 : logc;

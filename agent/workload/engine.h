@@ -45,6 +45,7 @@ struct workload_engine_opts {
         uint64_t log_max_bytes;         /* 0: config workloads.log_max_bytes or 1 MiB */
         unsigned log_keep;              /* 0: config workloads.log_keep or 3 */
         uint64_t supervise_ms;          /* 0: config workloads.supervise_ms or 500 */
+        void (*note)(const char *msg);  /* optional: a wait worth telling (the caller logs it) */
         /* config workloads.log_check_ms (1000): how often log sizes are checked */
 };
 

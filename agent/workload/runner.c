@@ -177,6 +177,41 @@ static int verify_mounts(const struct ocispec_input *in, uint32_t pid, berr *e)
         return mountcheck_readonly(spec, info, name, e);
 }
 
+/* How long a Create may wait for the in-flight Create of a killed berth to settle. */
+#define CREATE_SETTLE_MS 15000
+
+/* Tasks.Create for inst. When containerd answers "mkdir <state>/<id>: file exists" while no
+ * task is registered, the Create of an earlier berth that was killed mid-call is still in
+ * flight in containerd (its shim is starting) or being undone: wait until its task shows
+ * up (-EEXIST: the caller takes that task over, it was never started) or its state
+ * directory is gone (the retried Create succeeds), instead of failing the start. */
+static int create_task(const struct runner_ctx *rc, const struct wl_instance *inst, const struct ctrd_mounts *m,
+                       const char *uri, uint32_t *pid, berr *e)
+{
+        uint64_t deadline = mono_ms() + CREATE_SETTLE_MS;
+        for (bool told = false;; told = true) {
+                int r = ctrd_task_create(rc->c, inst->id, m, uri, uri, pid, e);
+                if (r >= 0 || r == -EEXIST || !strstr(berr_msg(e, r), "file exists"))
+                        return r;
+                if (!told && rc->note) {
+                        char msg[200];
+                        snprintf(msg, sizeof msg, "%s: containerd is still busy with an interrupted create of "
+                                 "this task; waiting up to %u s for it to settle", inst->id, CREATE_SETTLE_MS / 1000);
+                        rc->note(msg);
+                }
+                struct ctrd_task_info ti;
+                if (ctrd_task_get(rc->c, inst->id, NULL, &ti, NULL) == 0) {
+                        berr_clear(e);
+                        return -EEXIST;
+                }
+                if (mono_ms() >= deadline)
+                        return berr_prefix(e, r, "containerd still holds the state of an earlier, interrupted "
+                                           "create after %u s", CREATE_SETTLE_MS / 1000);
+                berr_clear(e);
+                sleep_ms(50);
+        }
+}
+
 int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *ret_adopted, berr *e)
 {
         struct ctrd_task_info ti;
@@ -224,7 +259,7 @@ int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *re
         char uri[4200];
         snprintf(uri, sizeof uri, "file://%s/%s.log", rc->log_dir, inst->id);
         uint32_t pid = 0;
-        r = ctrd_task_create(rc->c, inst->id, &m, uri, uri, &pid, e);
+        r = create_task(rc, inst, &m, uri, &pid, e);
         ctrd_mounts_done(&m);
         if (r == -EEXIST && (r = ctrd_task_get(rc->c, inst->id, NULL, &ti, e)) == 0)
                 pid = ti.pid;

@@ -29,6 +29,8 @@ struct runner_ctx {
         const char *log_dir;            /* <log_dir>/<container id>.log (+ .1 … .keep) */
         uint64_t log_max_bytes;
         unsigned log_keep;
+        /* Optional: told of a wait the operator should know about (one sentence). */
+        void (*note)(const char *msg);
 };
 
 struct wl_instance {
