@@ -61,8 +61,12 @@ settled() { fetching && [ "$(agent_status gw-tm | jq -r .telemetry.inFlight)" = 
 t_wait_for settled 30 || t_fail "the agent did not start downloading"
 held=$(last_seq)
 checks=0
-while fetching; do
-        [ "$(last_seq)" = "$held" ] || t_fail "telemetry reached the server during the download ($held → $(last_seq))"
+# The server's count is read first, then the agent asked whether it still downloads: a
+# count read while the download ran (it never resumes) must not have moved.
+while :; do
+        seen=$(last_seq)
+        fetching || break
+        [ "$seen" = "$held" ] || t_fail "telemetry reached the server during the download ($held → $seen)"
         checks=$((checks + 1))
 done
 [ "$checks" -ge 3 ] || t_fail "the download was too short to observe ($checks checks)"
