@@ -2,7 +2,8 @@
 /* agent_int.h — state shared by the parts of the agent daemon (daemon.c: loop, signals,
  * notify; poll.c: DDI polling; update.c: the update state machine; outbox.c: queued
  * requests to the server; control.c: the control socket; attrs.c: target attributes;
- * telemetry.c: telemetry store-and-forward; metrics.c: the Prometheus endpoint).
+ * telemetry.c: telemetry store-and-forward; metrics.c: the Prometheus endpoint;
+ * trustroots.c: trust roots from the server).
  * Private to agent/daemon/.
  */
 #pragma once
@@ -22,6 +23,8 @@
 #include "store/agentdb.h"
 #include "store/content.h"
 #include "daemon/outbox.h"
+#include "daemon/poll.h"
+#include "daemon/trustroots.h"
 #include "daemon/update.h"
 #include "daemon/workloads.h"
 
@@ -46,13 +49,11 @@ struct agent {
         size_t n_backends;
         char *base_url;                 /* SERVER/TENANT/controller/v1/CONTROLLER_ID */
 
-        /* polling */
-        struct sd_event_source *poll_timer;
-        struct http_req *poll_req;
-        unsigned poll_failures;
-        int64_t poll_sleep;             /* the server's last config.polling.sleep, -1 unknown */
-        int64_t last_poll_ok;           /* wall clock of the last good answer */
-        char last_poll_error[256];
+        /* polling (poll.h: poll.c's own; others read last_ok, failures, last_error) */
+        struct poll_state poll;
+
+        /* trust roots from the server (trustroots.h: trustroots.c's own) */
+        struct trustroots_state trust;
 
         /* outbox (outbox.h: its fields are outbox.c's own) */
         struct outbox_state outbox;
@@ -110,8 +111,6 @@ int agent_timer(struct agent *a, struct sd_event_source **s, uint64_t delay_ms,
                 int (*cb)(struct sd_event_source *, uint64_t, void *), const char *what);
 
 /* poll.c */
-void poll_schedule(struct agent *a, uint64_t delay_ms);
-void poll_stop(struct agent *a);
 
 /* attrs.c: the target attributes as NULL-terminated key, value, … (free with attrs_free). */
 char **attrs_collect(struct agent *a);

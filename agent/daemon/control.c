@@ -46,15 +46,17 @@ static json_t *do_status(struct agent *a)
         unsigned q = 0;
         (void)agentdb_outbox_count(a->db, &q);
         char lp[32];
-        time_format_rfc3339(a->last_poll_ok, lp);
+        time_format_rfc3339(a->poll.last_ok, lp);
         json_object_set_new(st, "ok", json_true());
         json_object_set_new(st, "agent",
-                            json_pack("{s:I,s:s,s:s?,s:s,s:s?,s:I,s:I,s:s?}", "pid", (json_int_t)getpid(), "status",
+                            json_pack("{s:I,s:s,s:s?,s:s,s:s?,s:I,s:I,s:I,s:s?}", "pid", (json_int_t)getpid(), "status",
                                       a->status, "server", a->set.server_url, "controllerId", a->set.controller_id,
-                                      "lastPoll", a->last_poll_ok ? lp : NULL, "pollFailures",
-                                      (json_int_t)a->poll_failures, "outbox", (json_int_t)q, "lastError",
-                                      a->last_poll_error[0] ? a->last_poll_error : NULL));
+                                      "lastPoll", a->poll.last_ok ? lp : NULL, "pollFailures",
+                                      (json_int_t)a->poll.failures, "pollsNotModified",
+                                      (json_int_t)a->poll.not_modified, "outbox", (json_int_t)q, "lastError",
+                                      a->poll.last_error[0] ? a->poll.last_error : NULL));
         json_object_set_new(st, "update", update_status_json(a));
+        json_object_set_new(st, "trust", trustroots_json(a));
         struct tm_stats ts;
         if (agentdb_tm_stats(a->db, &ts) >= 0)
                 json_object_set_new(st, "telemetry",

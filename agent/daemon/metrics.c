@@ -131,7 +131,7 @@ char *metrics_render(struct agent *a, size_t *ret_len)
         prom_sample(&p, "berth_polls_total", (const char *[]){"result", "ok", NULL}, (double)a->m.polls_ok);
         prom_sample(&p, "berth_polls_total", (const char *[]){"result", "error", NULL}, (double)a->m.polls_failed);
         gauge(&p, "berth_last_poll_success_timestamp_seconds", "Unix time of the last successful poll (0: none).",
-              (double)a->last_poll_ok);
+              (double)a->poll.last_ok);
         counter(&p, "berth_download_bytes_total", "Bytes of bundle blobs downloaded from the server.",
                 (double)a->m.bytes_downloaded);
         prom_family(&p, "berth_blobs_total", "counter", "Downloaded blobs by verification result.");

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* poll.c — DDI polling: GET the controller base, follow its links (cancelAction first,
- * then deploymentBase), send configData when asked or when attributes changed, and
- * schedule the next poll: the server's sleep within [poll_min, poll_max] plus jitter,
- * or exponential backoff with jitter after a failure. Every failure is logged once per
- * change of cause, with the cause in a sentence; nothing is lost while the server is
- * away (feedback waits in the outbox).
+ * then deploymentBase; trustRoots alongside), send configData when asked or when
+ * attributes changed, and schedule the next poll: the server's sleep within
+ * [poll_min, poll_max] plus jitter, or exponential backoff with jitter after a failure,
+ * never sooner than a 429/503 answer's Retry-After. The base is asked for with
+ * If-None-Match when the server gave it an ETag; 304 reuses the base kept in memory.
+ * Every failure is logged once per change of cause, with the cause in a sentence;
+ * nothing is lost while the server is away (feedback waits in the outbox).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,9 +14,14 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
+#include "base/cleanup.h"
 #include "base/log.h"
 #include "daemon/agent_int.h"
+#include "daemon/poll.h"
 #include "sched/backoff.h"
+
+/* The longest Retry-After honoured: a server asking for more is still polled daily. */
+#define RETRY_AFTER_MAX_S (24 * 3600)
 
 static void poll_start(struct agent *a);
 
@@ -28,46 +35,65 @@ void poll_schedule(struct agent *a, uint64_t delay_ms)
 {
         if (!a->base_url)
                 return;
-        if (agent_timer(a, &a->poll_timer, delay_ms, on_poll_timer, "ddi-poll") < 0)
+        if (agent_timer(a, &a->poll.timer, delay_ms, on_poll_timer, "ddi-poll") < 0)
                 log_error("agent: cannot arm the poll timer");
+}
+
+static void forget_base(struct agent *a)
+{
+        free(a->poll.base);
+        a->poll.base = NULL;
+        a->poll.etag[0] = 0;
 }
 
 void poll_stop(struct agent *a)
 {
-        http_req_cancel(a->poll_req);
-        a->poll_req = NULL;
-        a->poll_timer = sd_event_source_disable_unref(a->poll_timer);
+        http_req_cancel(a->poll.req);
+        a->poll.req = NULL;
+        trustroots_stop(a);
+        a->poll.timer = sd_event_source_disable_unref(a->poll.timer);
+        forget_base(a);
 }
 
-static void poll_failed(struct agent *a, int r, const char *msg)
+/* A failed poll. resp: the server's answer when there was one (NULL: none arrived). */
+static void poll_failed(struct agent *a, int r, const char *msg, const struct http_response *resp)
 {
-        a->poll_failures++;
+        a->poll.failures++;
         a->m.polls_failed++;
-        uint64_t d = backoff_delay_ms(&a->set.poll, a->poll_failures, agent_random());
-        if (strcmp(msg, a->last_poll_error)) {
+        uint64_t d = backoff_delay_ms(&a->set.poll, a->poll.failures, agent_random());
+        if (resp && (resp->status == 429 || resp->status == 503) && resp->retry_after >= 0) {
+                int64_t ra = resp->retry_after < RETRY_AFTER_MAX_S ? resp->retry_after : RETRY_AFTER_MAX_S;
+                if ((uint64_t)ra * 1000 > d)
+                        d = (uint64_t)ra * 1000;
+        }
+        if (strcmp(msg, a->poll.last_error)) {
                 log_warning("agent: polling %s failed: %s; retrying with backoff (next in %.1f s)", a->base_url, msg,
                             (double)d / 1000);
-                snprintf(a->last_poll_error, sizeof a->last_poll_error, "%s", msg);
+                snprintf(a->poll.last_error, sizeof a->poll.last_error, "%s", msg);
         } else
-                log_debug("agent: poll failed again (%u): %s", a->poll_failures, msg);
-        if (!update_transferring(a))
+                log_debug("agent: poll failed again (%u): %s", a->poll.failures, msg);
+        if (update_transferring(a))
+                ;
+        else if (resp)
+                agent_status(a, "%s; retry in %.1f s", msg, (double)d / 1000);
+        else
                 agent_status(a, "server unreachable (%s); retry in %.1f s", strerror(-r), (double)d / 1000);
         poll_schedule(a, d);
 }
 
 static void poll_succeeded(struct agent *a)
 {
-        if (a->poll_failures) {
-                log_info("agent: server %s answers again after %u failed poll(s)", a->set.server_url, a->poll_failures);
-                telemetry_event(a, "agent", "server reachable again after %u failed poll(s)", a->poll_failures);
+        if (a->poll.failures) {
+                log_info("agent: server %s answers again after %u failed poll(s)", a->set.server_url, a->poll.failures);
+                telemetry_event(a, "agent", "server reachable again after %u failed poll(s)", a->poll.failures);
         }
-        a->poll_failures = 0;
+        a->poll.failures = 0;
         a->m.polls_ok++;
-        a->last_poll_error[0] = 0;
-        a->last_poll_ok = agent_now();
+        a->poll.last_error[0] = 0;
+        a->poll.last_ok = agent_now();
         if (!update_transferring(a) && update_idle(a))
                 agent_status(a, "polling");
-        poll_schedule(a, poll_delay_ms(&a->set.poll, a->poll_sleep, agent_random()));
+        poll_schedule(a, poll_delay_ms(&a->set.poll, a->poll.sleep, agent_random()));
         outbox_kick(a);
         telemetry_kick(a);
 }
@@ -88,33 +114,34 @@ static int http_problem(struct agent *a, const char *what, const struct http_res
         return resp->status >= 500 ? -EAGAIN : -EPROTO;
 }
 
-static int get(struct agent *a, const char *url, http_done_fn done)
+static int get(struct agent *a, const char *url, const char *const *headers, http_done_fn done)
 {
         struct http_req_opts o = agent_server_req(a, url);
+        o.headers = headers;
         o.timeout_ms = 120000;
         o.max_body = DDI_MAX_BODY;
         o.on_done = done;
         berr e = {0};
-        int r = http_start(a->http, &o, &a->poll_req, &e);
+        int r = http_start(a->http, &o, &a->poll.req, &e);
         if (r < 0)
-                poll_failed(a, r, berr_msg(&e, r));
+                poll_failed(a, r, berr_msg(&e, r), NULL);
         return r;
 }
 
 static void on_followup(void *ud, int r, const struct http_response *resp, const berr *he, bool cancel)
 {
         struct agent *a = ud;
-        a->poll_req = NULL;
+        a->poll.req = NULL;
         char msg[512];
         berr e = {0};
         const char *what = cancel ? "cancelAction" : "deploymentBase";
         if (r < 0) {
-                poll_failed(a, r, berr_msg(he, r));
+                poll_failed(a, r, berr_msg(he, r), NULL);
                 return;
         }
         if (resp->status != 200) {
                 r = http_problem(a, what, resp, msg, sizeof msg);
-                poll_failed(a, r, msg);
+                poll_failed(a, r, msg, resp);
                 return;
         }
         if (cancel) {
@@ -131,7 +158,7 @@ static void on_followup(void *ud, int r, const struct http_response *resp, const
                 }
         }
         if (r < 0) {
-                poll_failed(a, r, berr_msg(&e, r));
+                poll_failed(a, r, berr_msg(&e, r), resp);
                 return;
         }
         poll_succeeded(a);
@@ -165,34 +192,58 @@ static void maybe_send_attrs(struct agent *a, bool asked)
         (void)agentdb_kv_set(a->db, "attributes", body);
 }
 
+/* Keeps a base that came with an ETag for the next poll's If-None-Match. */
+static void keep_base(struct agent *a, const struct http_response *resp)
+{
+        forget_base(a);
+        if (!resp->etag[0] || !resp->body)
+                return;
+        a->poll.base = malloc(resp->body_len + 1);
+        if (!a->poll.base)
+                return;
+        memcpy(a->poll.base, resp->body, resp->body_len + 1);
+        a->poll.base_len = resp->body_len;
+        snprintf(a->poll.etag, sizeof a->poll.etag, "%s", resp->etag);
+}
+
 static void on_base(void *ud, int r, const struct http_response *resp, const berr *he)
 {
         struct agent *a = ud;
-        a->poll_req = NULL;
+        a->poll.req = NULL;
         char msg[512];
         if (r < 0) {
-                poll_failed(a, r, berr_msg(he, r));
+                poll_failed(a, r, berr_msg(he, r), NULL);
                 return;
         }
-        if (resp->status != 200) {
+        const char *body = resp->body;
+        size_t len = resp->body_len;
+        if (resp->status == 304 && a->poll.base) {
+                a->poll.not_modified++;
+                body = a->poll.base;
+                len = a->poll.base_len;
+        } else if (resp->status != 200) {
                 r = http_problem(a, "poll", resp, msg, sizeof msg);
-                poll_failed(a, r, msg);
+                poll_failed(a, r, msg, resp);
                 return;
-        }
+        } else
+                keep_base(a, resp);
         struct ddi_base b;
         berr e = {0};
-        r = ddi_parse_base(resp->body, resp->body_len, &b, &e);
+        r = ddi_parse_base(body, len, &b, &e);
         if (r < 0) {
-                poll_failed(a, r, berr_msg(&e, r));
+                forget_base(a);
+                poll_failed(a, r, berr_msg(&e, r), resp);
                 return;
         }
-        a->poll_sleep = b.sleep;
+        a->poll.sleep = b.sleep;
         maybe_send_attrs(a, b.config_data != NULL);
         attrs_report_installed(a);
+        if (b.trust_roots)
+                trustroots_on_link(a, b.trust_roots);
         if (b.cancel)
-                r = get(a, b.cancel, on_cancel);
+                r = get(a, b.cancel, NULL, on_cancel);
         else if (b.deployment)
-                r = get(a, b.deployment, on_deployment);
+                r = get(a, b.deployment, NULL, on_deployment);
         else {
                 /* No action for us: an update we still hold open was withdrawn. */
                 update_on_deployment(a, NULL);
@@ -203,8 +254,10 @@ static void on_base(void *ud, int r, const struct http_response *resp, const ber
 
 static void poll_start(struct agent *a)
 {
-        if (a->poll_req)
+        if (a->poll.req)
                 return;
         log_debug("agent: polling %s", a->base_url);
-        (void)get(a, a->base_url, on_base);
+        char inm[sizeof "If-None-Match: " + HTTP_ETAG_MAX];
+        snprintf(inm, sizeof inm, "If-None-Match: %s", a->poll.etag);
+        (void)get(a, a->base_url, a->poll.etag[0] ? (const char *const[]){inm, NULL} : NULL, on_base);
 }

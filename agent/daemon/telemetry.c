@@ -215,6 +215,17 @@ static void sample(struct agent *a)
                  (agent_mono_usec(a) - a->start_usec) / 1000000, rss_kb(), a->m.polls_ok, a->m.polls_failed,
                  st.records, st.dropped, update_state_name(a));
         tm_push(a, "sample", "agent", text);
+        json_t *tr = trustroots_json(a);
+        json_t *root = json_object_get(tr, "root");
+        if (root) {
+                snprintf(text, sizeof text, "root=%" JSON_INTEGER_FORMAT " expires=%s expired=%d untrusted=%zu",
+                         json_integer_value(json_object_get(root, "version")),
+                         json_string_value(json_object_get(root, "expires")) ?: "never",
+                         json_is_true(json_object_get(root, "expired")), json_array_size(json_object_get(tr, "untrusted")));
+                tm_push(a, "sample", "trust", text);
+        } else if (tr)
+                tm_push(a, "sample", "trust", json_string_value(json_object_get(tr, "error")) ?: "trust root unreadable");
+        json_decref(tr);
         if (!a->eng)
                 return;
         json_t *ws = workload_engine_status(a->eng);
@@ -261,7 +272,7 @@ static void on_batch_sent(void *ud, int r, const struct http_response *resp, con
  * the server is known to be unreachable (the next good poll kicks us). */
 static bool may_send(struct agent *a)
 {
-        if (!a->base_url || a->tm_req || a->poll_failures || !a->last_poll_ok)
+        if (!a->base_url || a->tm_req || a->poll.failures || !a->poll.last_ok)
                 return false;
         if (outbox_sending(a))
                 return false;

@@ -106,6 +106,7 @@ void ddi_base_clear(struct ddi_base *b)
         free(b->deployment);
         free(b->cancel);
         free(b->config_data);
+        free(b->trust_roots);
         free(b->installed);
         memset(b, 0, sizeof *b);
         b->sleep = -1;
@@ -134,6 +135,8 @@ int ddi_parse_base(const char *json, size_t len, struct ddi_base *ret, berr *e)
                         r = link(links, "configData", &b.config_data, e);
                 if (r >= 0)
                         r = link(links, "installedBase", &b.installed, e);
+                if (r >= 0)
+                        r = link(links, "trustRoots", &b.trust_roots, e);
         }
         json_decref(o);
         if (r < 0) {

@@ -27,6 +27,7 @@ struct ddi_base {
         char *cancel;                   /* _links.cancelAction.href */
         char *config_data;              /* _links.configData.href (server wants attributes) */
         char *installed;                /* _links.installedBase.href */
+        char *trust_roots;              /* berth's _links.trustRoots.href (…/trustRoots?version=V) */
 };
 
 enum ddi_handling { DDI_SKIP = 0, DDI_ATTEMPT, DDI_FORCED };

@@ -75,9 +75,12 @@ static int load_secret(const struct berth_config *c, const char *key, const char
 
 static bool polling_sleep_valid(const char *s)
 {
+        /* hawkBit's HH:MM:SS; the hours may exceed 24 for sleeps of a day or more. */
         unsigned h, m, sec;
-        char tail;
-        return strlen(s) == 8 && sscanf(s, "%2u:%2u:%2u%c", &h, &m, &sec, &tail) == 3 && m < 60 && sec < 60;
+        int n = 0;
+        size_t len = strlen(s);
+        return len >= 8 && len <= 10 && sscanf(s, "%4u:%2u:%2u%n", &h, &m, &sec, &n) == 3 && !s[n] && m < 60 &&
+               sec < 60 && s[len - 3] == ':' && s[len - 6] == ':';
 }
 
 void settings_free(struct server *s)

@@ -11,9 +11,12 @@ at this proxy, so every DDI request and every artifact byte passes through it:
     bytes: the proxy closes the connection mid-transfer (a flaky link);
   * --stall-after N: like --cut-after, but stops sending and keeps the connection open
     (a stalled link; the agent's stall timeout must fire);
+  * logs one line per DDI (non-artifact) request:
+    "DDI <method> <path> status=<code> t=<monotonic seconds>";
   * --garbage: answers every DDI request with 200 and a body that is not JSON;
     --status CODE: answers every DDI request with CODE (e.g. 503); both switchable at
-    run time by writing "garbage", "status 503" or "normal" into --control FILE, which
+    run time by writing "garbage", "status 503" ("status 503 retry-after 4" adds that
+    header) or "normal" into --control FILE, which
     the proxy re-reads for every request; "download skip" there rewrites every
     deploymentBase answer to hawkBit's {"download": "skip", "update": "skip"}.
 TLS: --cert/--key for the listener (the test CA's server certificate), --ca to verify
@@ -73,8 +76,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *a):
         pass
 
-    def _reply(self, status, body=b"", ctype="application/json"):
+    def _reply(self, status, body=b"", ctype="application/json", extra=()):
+        if "/softwaremodules/" not in self.path:
+            self.server.state.write("DDI %s %s status=%d t=%.3f" % (self.command, self.path, status, time.monotonic()))
         self.send_response(status)
+        for k, v in extra:
+            self.send_header(k, v)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -91,7 +98,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(200, b"<html>this is not the DDI API</html>{]", "text/html")
             return
         if not artifact and mode.startswith("status "):
-            self._reply(int(mode.split()[1]), b'{"errorCode":"proxy","message":"injected"}')
+            w = mode.split()
+            extra = [("Retry-After", w[3])] if len(w) == 4 and w[2] == "retry-after" else []
+            self._reply(int(w[1]), b'{"errorCode":"proxy","message":"injected"}', extra=extra)
             return
         with open(st.args.upstream_file) as f:
             uhost, uport = f.read().strip().rsplit(":", 1)
@@ -118,6 +127,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+            st.write("DDI %s %s status=%d t=%.3f" % (self.command, self.path, resp.status, time.monotonic()))
             up.close()
             return
         self.send_header("Content-Length", length)

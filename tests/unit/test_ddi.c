@@ -16,6 +16,10 @@ static void test_sleep_and_ids(void **state)
         assert_int_equal(s, 300);
         assert_int_equal(ddi_parse_sleep("12:00:01", &s), 0);
         assert_int_equal(s, 43201);
+        assert_int_equal(ddi_parse_sleep("48:00:00", &s), 0); /* a day or more: hours past 24 */
+        assert_int_equal(s, 172800);
+        assert_int_equal(ddi_parse_sleep("168:00:30", &s), 0);
+        assert_int_equal(s, 604830);
         assert_int_equal(ddi_parse_sleep("00:60:00", &s), -EINVAL);
         assert_int_equal(ddi_parse_sleep("5", &s), -EINVAL);
         assert_int_equal(ddi_parse_sleep("00:00:01x", &s), -EINVAL);
