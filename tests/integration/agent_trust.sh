@@ -8,8 +8,8 @@
 #   - the next release is signed by the new key `rel2` and carries root version 2: the
 #     server learns version 2 from the upload, gw-new installs it, and gw-old (version 1,
 #     never rotated) catches up to version 2 from the head of the same download.
-# The daemon's own trust wiring (roots from trustRoots, status) comes with its redesign;
-# this is the path it already shares with USB imports (import_head_verify).
+# This is the path the download shares with USB imports (import_head_verify); roots from
+# the poll's trustRoots link and the status through the agent: agent_trust_ddi.sh.
 source "$(dirname "$0")/../lib/harness.sh"
 
 agent_env_setup
