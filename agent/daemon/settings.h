@@ -38,6 +38,7 @@ struct agent_settings {
         gid_t socket_group;             /* (gid_t)-1 = root only */
         /* [telemetry] */
         bool tm_enabled;
+        bool auto_confirm;              /* update.auto_confirm: the server confirms our actions itself */
         uint64_t tm_interval_ms;        /* samples; 0 = events only */
         struct tm_limits tm_limits;
         /* [metrics] */
