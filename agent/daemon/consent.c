@@ -29,6 +29,11 @@ static void on_autoconfirm(void *ud, int r, const struct http_response *resp, co
         struct agent *a = ud;
         a->consent.req = NULL;
         berr e = {0};
+        if (r >= 0 && resp->status == 404) {
+                log_info("agent: the server offers no confirmationBase; update.auto_confirm has no effect there");
+                a->consent.auto_synced = true;
+                return;
+        }
         if (r < 0 || resp->status != 200) {
                 if (r >= 0)
                         r = http_status_error(resp, "confirmationBase", &e);
@@ -43,9 +48,9 @@ static void on_autoconfirm(void *ud, int r, const struct http_response *resp, co
                 return;
         }
         a->consent.auto_synced = true;
-        if (active == a->set.auto_confirm)
+        if (active == (a->set.auto_confirm == 1))
                 return;
-        if (a->set.auto_confirm) {
+        if (a->set.auto_confirm == 1) {
                 char who[200];
                 snprintf(who, sizeof who, "berth agent %s", a->set.controller_id);
                 _cleanup_free_ char *body = ddi_autoconfirm_json(who, "update.auto_confirm = true");
@@ -53,15 +58,16 @@ static void on_autoconfirm(void *ud, int r, const struct http_response *resp, co
                         outbox_put(a, "autoConfirm", "POST", "/confirmationBase/activateAutoConfirm", body);
         } else
                 outbox_put(a, "autoConfirm", "POST", "/confirmationBase/deactivateAutoConfirm", "{}");
-        log_notice("agent: turning the server's auto-confirm %s (update.auto_confirm)", a->set.auto_confirm ? "on" : "off");
-        telemetry_event(a, "agent", "auto-confirm turned %s on the server (update.auto_confirm)",
-                        a->set.auto_confirm ? "on" : "off");
+        const char *to = a->set.auto_confirm == 1 ? "on" : "off";
+        log_notice("agent: turning the server's auto-confirm %s (update.auto_confirm)", to);
+        telemetry_event(a, "agent", "auto-confirm turned %s on the server (update.auto_confirm)", to);
 }
 
-/* Once per start: the server's auto-confirm is made to match update.auto_confirm. */
+/* Once per start: the server's auto-confirm is made to match update.auto_confirm (when
+ * set: unset leaves what an operator chose on the server alone). */
 static void sync_auto(struct agent *a)
 {
-        if (a->consent.auto_synced || a->consent.req)
+        if (a->set.auto_confirm < 0 || a->consent.auto_synced || a->consent.req)
                 return;
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s/confirmationBase", a->base_url) < 0)
@@ -127,7 +133,7 @@ int consent_answer(struct agent *a, const char *id, bool confirmed, const char *
 
 json_t *consent_status_json(struct agent *a)
 {
-        json_t *o = json_pack("{s:b}", "autoConfirm", a->set.auto_confirm);
+        json_t *o = a->set.auto_confirm < 0 ? json_object() : json_pack("{s:b}", "autoConfirm", a->set.auto_confirm == 1);
         if (o && a->consent.id[0])
                 json_object_set_new(o, "waiting",
                                     json_pack("{s:s,s:s,s:b}", "id", a->consent.id, "what", a->consent.label, "denied",

@@ -2,8 +2,9 @@
 /* consent.h — hawkBit's consent flow (confirmationBase) on the gateway: an action that
  * waits for confirmation is shown in the status and answered locally (berth confirm /
  * deny, through the control socket, logged with who answered), or the server confirms
- * it itself when update.auto_confirm is on (the agent switches the server's auto-confirm
- * to match, once per start). Its state is consent.c's own.
+ * it itself when update.auto_confirm is true (the agent switches the server's auto-confirm
+ * to match the setting once per start; unset, the server's setting is left alone). Its
+ * state is consent.c's own.
  */
 #pragma once
 

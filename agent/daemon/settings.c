@@ -219,9 +219,11 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
         if (r < 0)
                 return berr_prefix(e, r, "config update.maintenance_window");
 
-        r = config_get_bool(c, "update.auto_confirm", false, &s->auto_confirm, e);
+        bool ac = false;
+        r = config_get_bool(c, "update.auto_confirm", false, &ac, e);
         if (r < 0)
                 return r;
+        s->auto_confirm = config_get(c, "update.auto_confirm", NULL) ? ac : -1;
         r = config_get_bool(c, "telemetry.enabled", true, &s->tm_enabled, e);
         if (r < 0)
                 return r;
