@@ -21,6 +21,8 @@ static const struct {
         {"agent", cmd_agent, "run the node agent daemon (polls the rollout server, downloads, installs)"},
         {"activate", cmd_activate, "switch a bundle's workloads to a version: probe, commit or roll back"},
         {"rollback", cmd_rollback, "return a bundle's workloads to the previous committed version"},
+        {"confirm", cmd_confirm, "confirm an update the server asks consent for (through the agent)"},
+        {"deny", cmd_deny, "deny an update the server asks consent for, with a reason"},
         {"supervise", cmd_supervise, "run the workload engine in the foreground (until the daemon exists)"},
 };
 

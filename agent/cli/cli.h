@@ -18,6 +18,8 @@ int cmd_agent(int argc, char **argv);
 int cmd_activate(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
+int cmd_confirm(int argc, char **argv);
+int cmd_deny(int argc, char **argv);
 
 /* Exit codes. */
 #define EXIT_USAGE 2

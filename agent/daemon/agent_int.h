@@ -22,6 +22,7 @@
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
+#include "daemon/consent.h"
 #include "daemon/outbox.h"
 #include "daemon/poll.h"
 #include "daemon/trustroots.h"
@@ -51,6 +52,9 @@ struct agent {
 
         /* polling (poll.h: poll.c's own; others read last_ok, failures, last_error) */
         struct poll_state poll;
+
+        /* consent (consent.h: consent.c's own) */
+        struct consent_state consent;
 
         /* trust roots from the server (trustroots.h: trustroots.c's own) */
         struct trustroots_state trust;

@@ -7,6 +7,10 @@
  *   {"cmd": "activate", "bundle": "…", "version": N | "rollback": true}
  *                                             → {"ok": true, "result": {"started": …}}; the
  *                                               engine switches, the caller follows "status"
+ *   {"cmd": "confirm" | "deny", "action": "ID", "reason": "…"}
+ *                                             → {"ok": true}: the answer to a consent request
+ *                                               is queued for the server, logged with the
+ *                                               peer's uid
  *
  * The peer's credentials are checked before a byte is read. A request is served to the
  * end before the next connection is accepted: imports are serialised with the daemon's
@@ -16,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +62,7 @@ static json_t *do_status(struct agent *a)
                                       a->poll.last_error[0] ? a->poll.last_error : NULL));
         json_object_set_new(st, "update", update_status_json(a));
         json_object_set_new(st, "trust", trustroots_json(a));
+        json_object_set_new(st, "consent", consent_status_json(a));
         struct tm_stats ts;
         if (agentdb_tm_stats(a->db, &ts) >= 0)
                 json_object_set_new(st, "telemetry",
@@ -155,6 +161,33 @@ static json_t *do_activate(struct agent *a, json_t *req)
         return json_pack("{s:b,s:{s:b}}", "ok", 1, "result", "started", 1);
 }
 
+/* berth confirm / berth deny: the answer to the action that waits for consent. */
+static json_t *do_consent(struct agent *a, int c, json_t *req, bool confirmed)
+{
+        const char *id = json_string_value(json_object_get(req, "action"));
+        const char *reason = json_string_value(json_object_get(req, "reason"));
+        if (!id)
+                return error_reply("usage", "confirm and deny need \"action\"");
+        struct ucred uc = {0};
+        socklen_t n = sizeof uc;
+        char who[300];
+        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &uc, &n) < 0)
+                snprintf(who, sizeof who, "an unknown local user");
+        else {
+                struct passwd pw, *p = NULL;
+                char buf[1024];
+                if (getpwuid_r(uc.uid, &pw, buf, sizeof buf, &p) == 0 && p)
+                        snprintf(who, sizeof who, "uid %u (%s)", (unsigned)uc.uid, p->pw_name);
+                else
+                        snprintf(who, sizeof who, "uid %u", (unsigned)uc.uid);
+        }
+        berr e = {0};
+        int r = consent_answer(a, id, confirmed, who, reason, &e);
+        if (r < 0)
+                return error_reply(r == -ENOENT ? "not-waiting" : "consent", berr_msg(&e, r));
+        return json_pack("{s:b}", "ok", 1);
+}
+
 static void serve(struct agent *a, int c)
 {
         berr e = {0};
@@ -192,6 +225,10 @@ static void serve(struct agent *a, int c)
                 rep = do_import(a, req, fd);
         else if (cmd && !strcmp(cmd, "activate")) {
                 rep = do_activate(a, req);
+                if (fd >= 0)
+                        close(fd);
+        } else if (cmd && (!strcmp(cmd, "confirm") || !strcmp(cmd, "deny"))) {
+                rep = do_consent(a, c, req, !strcmp(cmd, "confirm"));
                 if (fd >= 0)
                         close(fd);
         }

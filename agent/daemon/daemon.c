@@ -122,6 +122,7 @@ static void agent_free(struct agent *a)
 {
         update_stop(a);
         poll_stop(a);
+        consent_stop(a);
         telemetry_stop(a);
         metrics_stop(a);
         outbox_stop(a);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* poll.c — DDI polling: GET the controller base, follow its links (cancelAction first,
- * then deploymentBase; trustRoots alongside), send configData when asked or when
+ * then deploymentBase, or confirmationBase for an action that waits for consent;
+ * trustRoots alongside), send configData when asked or when
  * attributes changed, and schedule the next poll: the server's sleep within
  * [poll_min, poll_max] plus jitter, or exponential backoff with jitter after a failure,
  * never sooner than a 429/503 answer's Retry-After. The base is asked for with
@@ -128,13 +129,16 @@ static int get(struct agent *a, const char *url, const char *const *headers, htt
         return r;
 }
 
-static void on_followup(void *ud, int r, const struct http_response *resp, const berr *he, bool cancel)
+enum followup { FOLLOW_CANCEL, FOLLOW_DEPLOYMENT, FOLLOW_CONFIRMATION };
+
+static void on_followup(void *ud, int r, const struct http_response *resp, const berr *he, enum followup kind)
 {
         struct agent *a = ud;
         a->poll.req = NULL;
         char msg[512];
         berr e = {0};
-        const char *what = cancel ? "cancelAction" : "deploymentBase";
+        const char *what = kind == FOLLOW_CANCEL ? "cancelAction" : kind == FOLLOW_DEPLOYMENT ? "deploymentBase"
+                                                                                            : "confirmationBase";
         if (r < 0) {
                 poll_failed(a, r, berr_msg(he, r), NULL);
                 return;
@@ -144,11 +148,18 @@ static void on_followup(void *ud, int r, const struct http_response *resp, const
                 poll_failed(a, r, msg, resp);
                 return;
         }
-        if (cancel) {
+        if (kind == FOLLOW_CANCEL) {
                 struct ddi_cancel c;
                 r = ddi_parse_cancel(resp->body, resp->body_len, &c, &e);
                 if (r >= 0)
                         update_on_cancel(a, &c);
+        } else if (kind == FOLLOW_CONFIRMATION) {
+                struct ddi_deployment d;
+                r = ddi_parse_confirmation(resp->body, resp->body_len, &d, &e);
+                if (r >= 0) {
+                        consent_on_poll(a, &d);
+                        ddi_deployment_clear(&d);
+                }
         } else {
                 struct ddi_deployment d;
                 r = ddi_parse_deployment(resp->body, resp->body_len, &d, &e);
@@ -166,12 +177,17 @@ static void on_followup(void *ud, int r, const struct http_response *resp, const
 
 static void on_deployment(void *ud, int r, const struct http_response *resp, const berr *he)
 {
-        on_followup(ud, r, resp, he, false);
+        on_followup(ud, r, resp, he, FOLLOW_DEPLOYMENT);
 }
 
 static void on_cancel(void *ud, int r, const struct http_response *resp, const berr *he)
 {
-        on_followup(ud, r, resp, he, true);
+        on_followup(ud, r, resp, he, FOLLOW_CANCEL);
+}
+
+static void on_confirmation(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        on_followup(ud, r, resp, he, FOLLOW_CONFIRMATION);
 }
 
 /* configData when the server asks (first contact, after updates) or attributes changed. */
@@ -242,10 +258,14 @@ static void on_base(void *ud, int r, const struct http_response *resp, const ber
                 trustroots_on_link(a, b.trust_roots);
         if (b.cancel)
                 r = get(a, b.cancel, NULL, on_cancel);
-        else if (b.deployment)
+        else if (b.deployment) {
+                consent_on_poll(a, NULL);
                 r = get(a, b.deployment, NULL, on_deployment);
+        } else if (b.confirmation)
+                r = get(a, b.confirmation, NULL, on_confirmation);
         else {
                 /* No action for us: an update we still hold open was withdrawn. */
+                consent_on_poll(a, NULL);
                 update_on_deployment(a, NULL);
                 poll_succeeded(a);
         }

@@ -22,7 +22,7 @@ const char *const agent_settings_known_keys[] = {
         "server.poll_min", "server.poll_max", "server.poll_jitter", "server.retry_min", "server.retry_max",
         "server.connect_timeout", "server.insecure",
         "download.bandwidth", "download.chunk_size", "download.stall_timeout", "download.space_margin",
-        "update.backends", "update.maintenance_window",
+        "update.backends", "update.maintenance_window", "update.auto_confirm",
         "control.socket", "control.group",
         "telemetry.enabled", "telemetry.interval", "telemetry.max_records", "telemetry.max_bytes", "telemetry.max_age",
         "metrics.listen",
@@ -219,6 +219,11 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
         if (r < 0)
                 return berr_prefix(e, r, "config update.maintenance_window");
 
+        bool ac = false;
+        r = config_get_bool(c, "update.auto_confirm", false, &ac, e);
+        if (r < 0)
+                return r;
+        s->auto_confirm = config_get(c, "update.auto_confirm", NULL) ? ac : -1;
         r = config_get_bool(c, "telemetry.enabled", true, &s->tm_enabled, e);
         if (r < 0)
                 return r;

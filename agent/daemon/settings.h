@@ -38,6 +38,8 @@ struct agent_settings {
         gid_t socket_group;             /* (gid_t)-1 = root only */
         /* [telemetry] */
         bool tm_enabled;
+        int auto_confirm;               /* update.auto_confirm: 1 the server confirms our actions itself,
+                                         * 0 it does not, -1 unset: its setting is left alone */
         uint64_t tm_interval_ms;        /* samples; 0 = events only */
         struct tm_limits tm_limits;
         /* [metrics] */

@@ -107,6 +107,7 @@ void ddi_base_clear(struct ddi_base *b)
         free(b->cancel);
         free(b->config_data);
         free(b->trust_roots);
+        free(b->confirmation);
         free(b->installed);
         memset(b, 0, sizeof *b);
         b->sleep = -1;
@@ -137,6 +138,8 @@ int ddi_parse_base(const char *json, size_t len, struct ddi_base *ret, berr *e)
                         r = link(links, "installedBase", &b.installed, e);
                 if (r >= 0)
                         r = link(links, "trustRoots", &b.trust_roots, e);
+                if (r >= 0)
+                        r = link(links, "confirmationBase", &b.confirmation, e);
         }
         json_decref(o);
         if (r < 0) {
@@ -182,10 +185,12 @@ static bool ends_with(const char *s, const char *suffix)
         return a >= b && !strcmp(s + a - b, suffix);
 }
 
-int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *ret, berr *e)
+/* deploymentBase ({"id", "deployment": …}) or confirmationBase/ID ({"id", "confirmation": …}). */
+static int parse_action(const char *json, size_t len, const char *what, const char *key, struct ddi_deployment *ret,
+                        berr *e)
 {
         struct ddi_deployment d = {.maintenance = -1};
-        json_t *o = load(json, len, e, "deploymentBase");
+        json_t *o = load(json, len, e, what);
         if (!o)
                 return e && e->code ? e->code : -EBADMSG;
         int r = 0;
@@ -196,13 +201,13 @@ int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *re
                 snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(id));
                 ids = idbuf;
         }
-        json_t *dep = json_object_get(o, "deployment");
+        json_t *dep = json_object_get(o, key);
         if (!ddi_id_valid(ids))
-                r = berr_set(e, -EBADMSG, "DDI deploymentBase has no valid action id");
+                r = berr_set(e, -EBADMSG, "DDI %s has no valid action id", what);
         else
                 snprintf(d.id, sizeof d.id, "%s", ids);
         if (r >= 0 && !json_is_object(dep))
-                r = berr_set(e, -EBADMSG, "DDI deploymentBase %s has no deployment object", d.id);
+                r = berr_set(e, -EBADMSG, "DDI %s %s has no %s object", what, d.id, key);
         if (r >= 0)
                 r = handling(json_object_get(dep, "download"), "download", &d.dl, e);
         if (r >= 0)
@@ -221,7 +226,7 @@ int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *re
         }
         json_t *chunks = json_object_get(dep, "chunks");
         if (r >= 0 && !json_is_array(chunks))
-                r = berr_set(e, -EBADMSG, "DDI deploymentBase %s has no chunks array", d.id);
+                r = berr_set(e, -EBADMSG, "DDI %s %s has no chunks array", what, d.id);
         /* The first artifact named *.berth in any chunk is the bundle; other artifacts
          * (a hawkBit software module may carry several) are ignored, and named. */
         size_t ci;
@@ -298,6 +303,29 @@ found:
         return 0;
 }
 
+int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *ret, berr *e)
+{
+        return parse_action(json, len, "deploymentBase", "deployment", ret, e);
+}
+
+int ddi_parse_confirmation(const char *json, size_t len, struct ddi_deployment *ret, berr *e)
+{
+        return parse_action(json, len, "confirmationBase", "confirmation", ret, e);
+}
+
+int ddi_parse_autoconfirm(const char *json, size_t len, bool *ret_active, berr *e)
+{
+        json_t *o = load(json, len, e, "confirmationBase");
+        if (!o)
+                return e && e->code ? e->code : -EBADMSG;
+        json_t *active = json_object_get(json_object_get(o, "autoConfirm"), "active");
+        int r = json_is_boolean(active) ? 0 : berr_set(e, -EBADMSG, "DDI confirmationBase has no autoConfirm.active");
+        if (r >= 0)
+                *ret_active = json_is_true(active);
+        json_decref(o);
+        return r;
+}
+
 int ddi_parse_cancel(const char *json, size_t len, struct ddi_cancel *ret, berr *e)
 {
         json_t *o = load(json, len, e, "cancelAction");
@@ -359,6 +387,19 @@ char *ddi_feedback_json(const struct ddi_feedback *f)
                 json_object_set_new(status, "details", d);
         }
         return dump(json_pack("{s:o}", "status", status));
+}
+
+char *ddi_confirmation_json(bool confirmed, const char *detail)
+{
+        json_t *o = json_pack("{s:s}", "confirmation", confirmed ? "confirmed" : "denied");
+        if (o && detail)
+                json_object_set_new(o, "details", json_pack("[s]", detail));
+        return dump(o);
+}
+
+char *ddi_autoconfirm_json(const char *initiator, const char *remark)
+{
+        return dump(json_pack("{s:s,s:s}", "initiator", initiator, "remark", remark));
 }
 
 char *ddi_config_data_json(const char *const *attrs)

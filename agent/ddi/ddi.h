@@ -28,6 +28,7 @@ struct ddi_base {
         char *config_data;              /* _links.configData.href (server wants attributes) */
         char *installed;                /* _links.installedBase.href */
         char *trust_roots;              /* berth's _links.trustRoots.href (…/trustRoots?version=V) */
+        char *confirmation;             /* _links.confirmationBase.href: an action waits for consent */
 };
 
 enum ddi_handling { DDI_SKIP = 0, DDI_ATTEMPT, DDI_FORCED };
@@ -64,6 +65,11 @@ void ddi_base_clear(struct ddi_base *b);
 int ddi_parse_deployment(const char *json, size_t len, struct ddi_deployment *ret, berr *e);
 void ddi_deployment_clear(struct ddi_deployment *d);
 int ddi_parse_cancel(const char *json, size_t len, struct ddi_cancel *ret, berr *e);
+/* An action waiting for consent (GET confirmationBase/ID): {"id", "confirmation": <as a
+ * deployment>}, into the same struct. */
+int ddi_parse_confirmation(const char *json, size_t len, struct ddi_deployment *ret, berr *e);
+/* The consent resource (GET confirmationBase): whether auto-confirm is on. */
+int ddi_parse_autoconfirm(const char *json, size_t len, bool *ret_active, berr *e);
 
 /* Feedback execution values (DDI). */
 #define DDI_EXEC_PROCEEDING "proceeding"
@@ -85,6 +91,10 @@ struct ddi_feedback {
 /* Newly allocated JSON texts (NULL on OOM). */
 char *ddi_feedback_json(const struct ddi_feedback *f);
 /* attrs: NULL-terminated key, value, key, value, … (values cut to DDI_MAX_ATTR_VALUE) */
+/* {"confirmation": "confirmed"|"denied", "details": [detail]} for confirmationBase/ID/feedback. */
+char *ddi_confirmation_json(bool confirmed, const char *detail);
+/* {"initiator", "remark"} for confirmationBase/activateAutoConfirm. */
+char *ddi_autoconfirm_json(const char *initiator, const char *remark);
 char *ddi_config_data_json(const char *const *attrs);
 /* berth-server's installedBase extension: {"name": …, "version": "<decimal>"}. */
 char *ddi_installed_json(const char *name, int64_t version);

@@ -84,6 +84,15 @@ void node_status_print(const json_t *st)
                 if (q)
                         printf("outbox:  %lld message(s) waiting for the server\n", q);
         }
+        json_t *w = json_object_get(json_object_get(st, "consent"), "waiting");
+        if (json_is_object(w)) {
+                const char *id = json_string_value(json_object_get(w, "id")) ?: "?";
+                printf("consent: action %s (%s) %s: 'berth confirm %s' or 'berth deny %s --reason TEXT'\n", id,
+                       json_string_value(json_object_get(w, "what")) ?: "",
+                       json_is_true(json_object_get(w, "denied")) ? "was denied here and still waits" :
+                                                                   "waits for confirmation",
+                       id, id);
+        }
         json_t *tm = json_object_get(st, "telemetry");
         if (json_is_object(tm) && json_is_true(json_object_get(tm, "enabled")))
                 printf("telemetry: %lld record(s) queued, %lld sent since start, %lld dropped (queue full or too old)\n",

@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_url(b.cancel);
                 check_url(b.config_data);
                 check_url(b.installed);
+                check_url(b.confirmation);
                 char id[DDI_MAX_ID + 1];
                 if (b.deployment && ddi_link_id(b.deployment, id) == 0 && !ddi_id_valid(id))
                         abort();
@@ -49,6 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_url(d.download);
                 ddi_deployment_clear(&d);
         }
+        berr_clear(&e);
+        if (ddi_parse_confirmation(s, size, &d, &e) == 0) {
+                if (!ddi_id_valid(d.id) || (!d.download == !d.refusal))
+                        abort();
+                check_url(d.download);
+                ddi_deployment_clear(&d);
+        }
+        bool active;
+        berr_clear(&e);
+        (void)ddi_parse_autoconfirm(s, size, &active, &e);
         struct ddi_cancel c;
         berr_clear(&e);
         if (ddi_parse_cancel(s, size, &c, &e) == 0 && (!ddi_id_valid(c.id) || !ddi_id_valid(c.stop_id)))

@@ -143,6 +143,37 @@ static void test_cancel(void **state)
         assert_int_equal(ddi_parse_cancel(S("{\"id\":\"9\"}"), &c, &e), -EBADMSG);
 }
 
+static void test_consent(void **state)
+{
+        (void)state;
+        berr e = {0};
+        struct ddi_base b;
+        assert_int_equal(ddi_parse_base(S("{\"_links\":{\"confirmationBase\":{\"href\":\"https://s/c/confirmationBase/5?c=1\"}}}"),
+                                         &b, &e), 0);
+        assert_string_equal(b.confirmation, "https://s/c/confirmationBase/5?c=1");
+        assert_null(b.deployment);
+        ddi_base_clear(&b);
+        struct ddi_deployment d;
+        const char *j = "{\"id\":\"5\",\"confirmation\":{\"download\":\"forced\",\"update\":\"forced\",\"chunks\":[{"
+                        "\"part\":\"bApp\",\"name\":\"app\",\"version\":\"3\",\"artifacts\":[{\"filename\":\"app-3.berth\","
+                        "\"size\":10,\"_links\":{\"download\":{\"href\":\"https://s/a\"}}}]}]}}";
+        assert_int_equal(ddi_parse_confirmation(S(j), &d, &e), 0);
+        assert_string_equal(d.id, "5");
+        assert_string_equal(d.name, "app");
+        ddi_deployment_clear(&d);
+        berr e2 = {0};
+        /* A deployment document is not a confirmation. */
+        assert_int_equal(ddi_parse_confirmation(S("{\"id\":\"5\",\"deployment\":{}}"), &d, &e2), -EBADMSG);
+        assert_non_null(strstr(e2.msg, "confirmationBase 5 has no confirmation object"));
+        bool active = false;
+        assert_int_equal(ddi_parse_autoconfirm(S("{\"autoConfirm\":{\"active\":true},\"_links\":{}}"), &active, &e), 0);
+        assert_true(active);
+        assert_int_equal(ddi_parse_autoconfirm(S("{\"autoConfirm\":{}}"), &active, &e), -EBADMSG);
+        char *s = ddi_confirmation_json(false, "denied on the gateway by uid 0 (root): busy");
+        assert_string_equal(s, "{\"confirmation\":\"denied\",\"details\":[\"denied on the gateway by uid 0 (root): busy\"]}");
+        free(s);
+}
+
 static void test_build(void **state)
 {
         const char *details[] = {"one", "two", NULL};
@@ -187,7 +218,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sleep_and_ids), cmocka_unit_test(test_base), cmocka_unit_test(test_deployment),
-                cmocka_unit_test(test_cancel),        cmocka_unit_test(test_build),
+                cmocka_unit_test(test_cancel),        cmocka_unit_test(test_build), cmocka_unit_test(test_consent),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
