@@ -50,7 +50,7 @@ static int send_all(int sock, const void *buf, size_t len, int pass_fd)
         return 0;
 }
 
-int ctl_send(int sock, const json_t *msg, int pass_fd)
+int ctl_encode(const json_t *msg, uint8_t **ret, size_t *ret_len)
 {
         _cleanup_free_ char *s = json_dumps(msg, JSON_COMPACT);
         if (!s)
@@ -63,9 +63,58 @@ int ctl_send(int sock, const json_t *msg, int pass_fd)
                 return -ENOMEM;
         buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
         memcpy(buf + 4, s, n);
-        int r = send_all(sock, buf, 4 + n, pass_fd);
+        *ret = buf;
+        *ret_len = 4 + n;
+        return 0;
+}
+
+int ctl_parse(const uint8_t *in, size_t len, json_t **ret)
+{
+        if (len < 4)
+                return 0;
+        size_t n = (size_t)in[0] << 24 | (size_t)in[1] << 16 | (size_t)in[2] << 8 | in[3];
+        if (n == 0 || n > CTL_MAX_MESSAGE)
+                return -EMSGSIZE;
+        if (len < 4 + n)
+                return 0;
+        if (len > 4 + n)
+                return -EBADMSG; /* one request per connection */
+        json_t *o = json_loadb((const char *)in + 4, n, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                return -EBADMSG;
+        }
+        *ret = o;
+        return 1;
+}
+
+int ctl_send(int sock, const json_t *msg, int pass_fd)
+{
+        uint8_t *buf;
+        size_t n;
+        int r = ctl_encode(msg, &buf, &n);
+        if (r < 0)
+                return r;
+        r = send_all(sock, buf, n, pass_fd);
         free(buf);
         return r;
+}
+
+void ctl_take_fds(struct msghdr *mh, int *keep)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < nfd; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                        if (keep && *keep < 0)
+                                *keep = fd;
+                        else
+                                close(fd); /* more than one fd: not ours to keep */
+                }
+        }
 }
 
 static int recv_all(int sock, void *buf, size_t len, int *ret_fd)
@@ -84,19 +133,7 @@ static int recv_all(int sock, void *buf, size_t len, int *ret_fd)
                                 continue;
                         return errno == EAGAIN ? -ETIMEDOUT : -errno;
                 }
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                                continue;
-                        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        for (size_t i = 0; i < nfd; i++) {
-                                int fd;
-                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                                if (ret_fd && *ret_fd < 0)
-                                        *ret_fd = fd;
-                                else
-                                        close(fd); /* more than one fd: not ours to keep */
-                        }
-                }
+                ctl_take_fds(&mh, ret_fd);
                 if (n == 0)
                         return -ECONNRESET;
                 p += n;

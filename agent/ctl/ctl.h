@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/err.h"
@@ -28,6 +29,15 @@
 int ctl_send(int sock, const json_t *msg, int pass_fd);
 /* Receives one message; *ret_fd (optional) gets a passed fd or -1. */
 int ctl_recv(int sock, json_t **ret, int *ret_fd);
+/* The descriptors received with mh (SCM_RIGHTS): the first goes to *keep when that is
+ * -1, every other one is closed. */
+struct msghdr;
+void ctl_take_fds(struct msghdr *mh, int *keep);
+/* One framed message in a malloc'd buffer (the daemon writes it without blocking). */
+int ctl_encode(const json_t *msg, uint8_t **ret, size_t *ret_len);
+/* The request in the len bytes received so far: 1 complete (*ret set), 0 incomplete,
+ * -EMSGSIZE for a bad length, -EBADMSG for bytes that are not one JSON object. */
+int ctl_parse(const uint8_t *in, size_t len, json_t **ret);
 
 /* Creates the listening socket (replacing a stale file), mode 0660, group gid
  * ((gid_t)-1 = root only). */

@@ -22,6 +22,7 @@
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
+#include "daemon/connset.h"
 #include "daemon/consent.h"
 #include "daemon/outbox.h"
 #include "daemon/poll.h"
@@ -31,7 +32,6 @@
 
 struct sd_event;
 struct ctrd;
-struct metrics_conn;
 struct wl_seen;
 struct upd_seen;
 struct workload_engine;
@@ -65,9 +65,8 @@ struct agent {
         /* the update state machine (update.h: its fields are update.c's own) */
         struct update_state upd;
 
-        /* control socket */
-        int ctl_fd;
-        struct sd_event_source *ctl_src;
+        /* control socket (control.c) */
+        struct connset ctl;
 
         /* the workload engine, NULL without a containerd backend: shared (update.c drives
          * it; control, metrics, telemetry read its status); workloads.h runs it */
@@ -95,10 +94,7 @@ struct agent {
                 uint64_t updates_ok, updates_failed, updates_canceled;
                 uint64_t tm_sent;
         } m;
-        int metrics_fd;
-        struct sd_event_source *metrics_src;
-        struct metrics_conn *metrics_conns;
-        unsigned n_metrics_conns;
+        struct connset metrics;         /* the endpoint (metrics.c) */
 
         char status[256];
 };

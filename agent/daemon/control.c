@@ -12,9 +12,11 @@
  *                                               is queued for the server, logged with the
  *                                               peer's uid
  *
- * The peer's credentials are checked before a byte is read. A request is served to the
- * end before the next connection is accepted: imports are serialised with the daemon's
- * own updates, so there is one writer of the state. "stateDir", when given, must be
+ * The peer's credentials are checked before a byte is read. Requests are read and
+ * answers written on the event loop without blocking (connset.h: a deadline per request,
+ * a bounded number of clients); a complete request is served to its end on the loop, so
+ * imports are serialised with the daemon's own updates and there is one writer of the
+ * state. "stateDir", when given, must be
  * the daemon's; otherwise the answer says so (error "other-state") and the client
  * works directly on the state it named.
  */
@@ -36,7 +38,10 @@
 #include "node/status.h"
 #include "workload/engine.h"
 
+/* Each request is read within REQUEST_TIMEOUT_S and its answer written within as long
+ * again, without ever blocking the loop; at most CONTROL_MAX_CONN clients at once. */
 #define REQUEST_TIMEOUT_S 5
+#define CONTROL_MAX_CONN 16
 
 static json_t *error_reply(const char *code, const char *msg)
 {
@@ -188,90 +193,92 @@ static json_t *do_consent(struct agent *a, int c, json_t *req, bool confirmed)
         return json_pack("{s:b}", "ok", 1);
 }
 
-static void serve(struct agent *a, int c)
+static void send_reply(struct conn *c, json_t *rep)
 {
-        berr e = {0};
-        int k = ctl_peer_allowed(c, a->set.socket_group, &e);
-        if (k <= 0) {
-                log_warning("agent: control socket: %s", berr_msg(&e, k < 0 ? k : -EPERM));
-                json_t *rep = error_reply("denied", berr_msg(&e, k < 0 ? k : -EPERM));
-                (void)ctl_send(c, rep, -1);
-                json_decref(rep);
+        uint8_t *buf;
+        size_t n;
+        if (ctl_encode(rep, &buf, &n) < 0)
                 return;
-        }
-        struct timeval tv = {.tv_sec = REQUEST_TIMEOUT_S};
-        (void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        (void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        json_t *req = NULL;
-        int fd = -1;
-        int r = ctl_recv(c, &req, &fd);
-        if (r < 0) {
-                log_warning("agent: control socket: bad request: %s", strerror(-r));
-                return;
-        }
-        const char *cmd = json_string_value(json_object_get(req, "cmd"));
-        const char *sd = json_string_value(json_object_get(req, "stateDir"));
-        json_t *rep;
-        char own[4096];
-        if (sd && (!realpath(a->set.state_dir, own) || strcmp(sd, own))) {
-                rep = error_reply("other-state", "this agent manages another state directory");
-                if (fd >= 0)
-                        close(fd);
-        } else if (cmd && !strcmp(cmd, "status")) {
-                rep = do_status(a);
-                if (fd >= 0)
-                        close(fd);
-        } else if (cmd && !strcmp(cmd, "import"))
-                rep = do_import(a, req, fd);
-        else if (cmd && !strcmp(cmd, "activate")) {
-                rep = do_activate(a, req);
-                if (fd >= 0)
-                        close(fd);
-        } else if (cmd && (!strcmp(cmd, "confirm") || !strcmp(cmd, "deny"))) {
-                rep = do_consent(a, c, req, !strcmp(cmd, "confirm"));
-                if (fd >= 0)
-                        close(fd);
-        }
-        else {
-                rep = error_reply("usage", "unknown command");
-                if (fd >= 0)
-                        close(fd);
-        }
-        if (rep)
-                (void)ctl_send(c, rep, -1);
-        json_decref(rep);
-        json_decref(req);
+        (void)conn_reply(c, buf, n);
+        free(buf);
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* The peer's credentials, before a byte is read. */
+static int on_open(struct conn *c, void *ud)
 {
         struct agent *a = ud;
-        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
+        berr e = {0};
+        int k = ctl_peer_allowed(conn_fd(c), a->set.socket_group, &e);
+        if (k > 0)
                 return 0;
-        serve(a, c);
-        close(c);
+        log_warning("agent: control socket: %s", berr_msg(&e, k < 0 ? k : -EPERM));
+        json_t *rep = error_reply("denied", berr_msg(&e, k < 0 ? k : -EPERM));
+        send_reply(c, rep);
+        json_decref(rep);
         return 0;
+}
+
+static json_t *dispatch(struct agent *a, struct conn *c, json_t *req)
+{
+        const char *cmd = json_string_value(json_object_get(req, "cmd"));
+        const char *sd = json_string_value(json_object_get(req, "stateDir"));
+        char own[4096];
+        if (sd && (!realpath(a->set.state_dir, own) || strcmp(sd, own)))
+                return error_reply("other-state", "this agent manages another state directory");
+        if (!cmd)
+                return error_reply("usage", "a request needs \"cmd\"");
+        if (!strcmp(cmd, "status"))
+                return do_status(a);
+        if (!strcmp(cmd, "import"))
+                return do_import(a, req, conn_take_passed_fd(c));
+        if (!strcmp(cmd, "activate"))
+                return do_activate(a, req);
+        if (!strcmp(cmd, "confirm") || !strcmp(cmd, "deny"))
+                return do_consent(a, conn_fd(c), req, !strcmp(cmd, "confirm"));
+        return error_reply("usage", "unknown command");
+}
+
+static int on_input(struct conn *c, const uint8_t *in, size_t len, void *ud)
+{
+        struct agent *a = ud;
+        json_t *req = NULL;
+        int r = ctl_parse(in, len, &req);
+        if (r < 0)
+                log_warning("agent: control socket: bad request: %s", strerror(-r));
+        if (r <= 0)
+                return r;
+        json_t *rep = dispatch(a, c, req);
+        if (rep)
+                send_reply(c, rep);
+        json_decref(rep);
+        json_decref(req);
+        return 1;
 }
 
 int control_start(struct agent *a, berr *e)
 {
-        int r = ctl_listen(a->set.socket_path, a->set.socket_group, &a->ctl_fd, e);
+        int fd;
+        int r = ctl_listen(a->set.socket_path, a->set.socket_group, &fd, e);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(a->ev, &a->ctl_src, a->ctl_fd, EPOLLIN, on_accept, a);
-        if (r < 0)
-                return berr_set(e, r, "cannot watch the control socket: %s", strerror(-r));
-        (void)sd_event_source_set_description(a->ctl_src, "control-socket");
-        return 0;
+        a->ctl = (struct connset){
+                .ev = a->ev,
+                .what = "control socket",
+                .max = CONTROL_MAX_CONN,
+                .deadline_usec = REQUEST_TIMEOUT_S * 1000000ULL,
+                .max_in = 4 + CTL_MAX_MESSAGE,
+                .on_input = on_input,
+                .on_open = on_open,
+                .userdata = a,
+                .log_timeouts = true,
+        };
+        return connset_start(&a->ctl, fd, e);
 }
 
 void control_stop(struct agent *a)
 {
-        a->ctl_src = sd_event_source_disable_unref(a->ctl_src);
-        if (a->ctl_fd >= 0) {
-                close(a->ctl_fd);
-                a->ctl_fd = -1;
+        bool listening = a->ctl.listen_fd >= 0;
+        connset_stop(&a->ctl);
+        if (listening)
                 unlink(a->set.socket_path);
-        }
 }

@@ -2,9 +2,10 @@
 /* metrics.c — the agent's Prometheus endpoint: `GET /metrics` on a loopback TCP port
  * (metrics.listen, off by default), in the text exposition format 0.0.4.
  *
- * A deliberately small HTTP/1.x server on the agent's event loop: at most
- * METRICS_MAX_CONN connections, a request head of at most 8 KiB read within 5 s, one
- * answer, then the connection is closed. Only loopback addresses may be configured, so
+ * A deliberately small HTTP/1.x server on the agent's event loop (connset.h): at most
+ * METRICS_MAX_CONN connections (a new one closes the oldest idle one at the limit), a
+ * request head of at most 8 KiB read within 5 s, one answer written within 5 s, then
+ * the connection is closed. Only loopback addresses may be configured, so
  * nothing here is reachable from the plant network.
  */
 #include <arpa/inet.h>
@@ -25,33 +26,6 @@
 #define METRICS_MAX_CONN 8
 #define METRICS_MAX_HEAD 8192
 #define METRICS_TIMEOUT_US (5 * 1000000ULL)
-
-struct metrics_conn {
-        struct agent *a;
-        struct metrics_conn *next, **pprev;     /* a->metrics_conns list */
-        int fd;
-        sd_event_source *io, *timer;
-        char in[METRICS_MAX_HEAD + 1];
-        size_t in_len;
-        char *out;
-        size_t out_len, out_off;
-};
-
-static void conn_free(struct metrics_conn *c)
-{
-        if (!c)
-                return;
-        sd_event_source_disable_unref(c->io);
-        sd_event_source_disable_unref(c->timer);
-        if (c->fd >= 0)
-                close(c->fd);
-        free(c->out);
-        if (c->next)
-                c->next->pprev = c->pprev;
-        *c->pprev = c->next;
-        c->a->n_metrics_conns--;
-        free(c);
-}
 
 /* ---- the exposition ---------------------------------------------------------------- */
 
@@ -170,134 +144,77 @@ char *metrics_render(struct agent *a, size_t *ret_len)
 
 /* ---- HTTP ---------------------------------------------------------------------------- */
 
-static void respond(struct metrics_conn *c, int status, const char *reason, const char *ctype, const char *body,
-                    size_t len)
+static void respond(struct conn *c, int status, const char *reason, const char *ctype, const char *body, size_t len)
 {
-        free(c->out);
-        c->out = NULL;
-        int n = asprintf(&c->out,
+        char *out = NULL;
+        int n = asprintf(&out,
                          "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
                          "Cache-Control: no-store\r\n\r\n",
                          status, reason, ctype, len);
-        if (n < 0) {
-                c->out = NULL;
+        if (n < 0)
+                return;
+        char *o = realloc(out, (size_t)n + len);
+        if (!o) {
+                free(out);
                 return;
         }
-        char *o = realloc(c->out, (size_t)n + len);
-        if (!o)
-                return;
         memcpy(o + n, body, len);
-        c->out = o;
-        c->out_len = (size_t)n + len;
-        c->out_off = 0;
+        (void)conn_reply(c, o, (size_t)n + len);
+        free(o);
 }
 
-static void handle_request(struct metrics_conn *c)
+static void respond_text(struct conn *c, int status, const char *reason, const char *msg)
+{
+        respond(c, status, reason, "text/plain", msg, strlen(msg));
+}
+
+static void handle_request(struct agent *a, struct conn *c, const char *head)
 {
         char method[8] = "", target[256] = "";
-        if (sscanf(c->in, "%7s %255s", method, target) != 2 || !strstr(c->in, " HTTP/1.")) {
-                const char *m = "malformed request\n";
-                respond(c, 400, "Bad Request", "text/plain", m, strlen(m));
+        if (sscanf(head, "%7s %255s", method, target) != 2 || !strstr(head, " HTTP/1.")) {
+                respond_text(c, 400, "Bad Request", "malformed request\n");
                 return;
         }
         char *q = strchr(target, '?');
         if (q)
                 *q = 0;
         if (strcmp(target, "/metrics")) {
-                const char *m = "not found: the agent serves only /metrics\n";
-                respond(c, 404, "Not Found", "text/plain", m, strlen(m));
+                respond_text(c, 404, "Not Found", "not found: the agent serves only /metrics\n");
                 return;
         }
         if (strcmp(method, "GET")) {
-                const char *m = "only GET is supported\n";
-                respond(c, 405, "Method Not Allowed", "text/plain", m, strlen(m));
+                respond_text(c, 405, "Method Not Allowed", "only GET is supported\n");
                 return;
         }
         size_t len = 0;
-        char *body = metrics_render(c->a, &len);
+        char *body = metrics_render(a, &len);
         if (!body) {
-                const char *m = "out of memory\n";
-                respond(c, 500, "Internal Server Error", "text/plain", m, strlen(m));
+                respond_text(c, 500, "Internal Server Error", "out of memory\n");
                 return;
         }
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
         free(body);
 }
 
-static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* The request head, once it is complete (an empty line); nothing after it is read. */
+static int on_input(struct conn *c, const uint8_t *in, size_t len, void *ud)
 {
-        struct metrics_conn *c = ud;
-        if (!c->out) {
-                ssize_t n = read(fd, c->in + c->in_len, METRICS_MAX_HEAD - c->in_len);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        char head[METRICS_MAX_HEAD + 1];
+        size_t n = len < METRICS_MAX_HEAD ? len : METRICS_MAX_HEAD;
+        memcpy(head, in, n);
+        head[n] = 0;
+        if (strlen(head) != n) {
+                respond_text(c, 400, "Bad Request", "malformed request\n");
+                return 1;
+        }
+        if (!strstr(head, "\r\n\r\n") && !strstr(head, "\n\n")) {
+                if (n < METRICS_MAX_HEAD)
                         return 0;
-                if (n <= 0) {
-                        conn_free(c);
-                        return 0;
-                }
-                c->in_len += (size_t)n;
-                c->in[c->in_len] = 0;
-                if (!strstr(c->in, "\r\n\r\n") && !strstr(c->in, "\n\n")) {
-                        if (c->in_len < METRICS_MAX_HEAD)
-                                return 0;
-                        const char *m = "request head too large\n";
-                        respond(c, 431, "Request Header Fields Too Large", "text/plain", m, strlen(m));
-                } else
-                        handle_request(c);
-                if (!c->out) {
-                        conn_free(c);
-                        return 0;
-                }
-                (void)sd_event_source_set_io_events(s, EPOLLOUT);
-                return 0;
+                respond_text(c, 431, "Request Header Fields Too Large", "request head too large\n");
+                return 1;
         }
-        ssize_t n = send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        if (n < 0) {
-                conn_free(c);
-                return 0;
-        }
-        c->out_off += (size_t)n;
-        if (c->out_off == c->out_len)
-                conn_free(c);
-        return 0;
-}
-
-static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *ud)
-{
-        conn_free(ud);
-        return 0;
-}
-
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
-{
-        struct agent *a = ud;
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0)
-                return 0;
-        if (a->n_metrics_conns >= METRICS_MAX_CONN) {
-                close(cfd);
-                return 0;
-        }
-        struct metrics_conn *c = calloc(1, sizeof *c);
-        if (!c) {
-                close(cfd);
-                return 0;
-        }
-        c->a = a;
-        c->fd = cfd;
-        c->next = a->metrics_conns;
-        if (c->next)
-                c->next->pprev = &c->next;
-        c->pprev = &a->metrics_conns;
-        a->metrics_conns = c;
-        a->n_metrics_conns++;
-        if (sd_event_add_io(a->ev, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0 ||
-            sd_event_add_time_relative(a->ev, &c->timer, CLOCK_MONOTONIC, METRICS_TIMEOUT_US, 0, on_conn_timeout, c) <
-                    0)
-                conn_free(c);
-        return 0;
+        handle_request(ud, c, head);
+        return 1;
 }
 
 /* "127.0.0.1:9464", "[::1]:9464" or "localhost:9464"; loopback only. */
@@ -365,9 +282,18 @@ int metrics_start(struct agent *a, berr *e)
                 close(fd);
                 return r;
         }
-        a->metrics_fd = fd;
-        if (sd_event_add_io(a->ev, &a->metrics_src, fd, EPOLLIN, on_accept, a) < 0)
-                return berr_set(e, -EIO, "metrics endpoint: cannot watch the listening socket");
+        a->metrics = (struct connset){
+                .ev = a->ev,
+                .what = "metrics endpoint",
+                .max = METRICS_MAX_CONN,
+                .deadline_usec = METRICS_TIMEOUT_US,
+                .max_in = METRICS_MAX_HEAD,
+                .on_input = on_input,
+                .userdata = a,
+        };
+        r = connset_start(&a->metrics, fd, e);
+        if (r < 0)
+                return r;
         /* The real port (metrics.listen may say :0, as the tests do). */
         struct sockaddr_storage bound = {0};
         socklen_t bl = sizeof bound;
@@ -391,10 +317,5 @@ int metrics_start(struct agent *a, berr *e)
 
 void metrics_stop(struct agent *a)
 {
-        while (a->metrics_conns)
-                conn_free(a->metrics_conns);
-        a->metrics_src = sd_event_source_disable_unref(a->metrics_src);
-        if (a->metrics_fd >= 0)
-                close(a->metrics_fd);
-        a->metrics_fd = -1;
+        connset_stop(&a->metrics);
 }

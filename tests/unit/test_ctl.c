@@ -59,6 +59,33 @@ static void test_bad_messages(void **state)
         close(sv[1]);
 }
 
+/* The daemon's incremental parse: every prefix is "more", the whole is one request,
+ * anything after it or a bad length is refused. */
+static void test_parse(void **state)
+{
+        json_t *m = json_pack("{s:s}", "cmd", "status"), *got = NULL;
+        uint8_t *buf;
+        size_t n;
+        assert_int_equal(ctl_encode(m, &buf, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(ctl_parse(buf, i, &got), 0);
+        assert_int_equal(ctl_parse(buf, n, &got), 1);
+        assert_string_equal(json_string_value(json_object_get(got, "cmd")), "status");
+        json_decref(got);
+        uint8_t *two = malloc(n + 1);
+        memcpy(two, buf, n);
+        two[n] = '{';
+        assert_int_equal(ctl_parse(two, n + 1, &got), -EBADMSG);
+        free(two);
+        uint8_t big[4] = {0x7f, 0xff, 0xff, 0xff}, zero[4] = {0};
+        assert_int_equal(ctl_parse(big, 4, &got), -EMSGSIZE);
+        assert_int_equal(ctl_parse(zero, 4, &got), -EMSGSIZE);
+        uint8_t arr[] = {0, 0, 0, 3, '[', '1', ']'};
+        assert_int_equal(ctl_parse(arr, sizeof arr, &got), -EBADMSG);
+        free(buf);
+        json_decref(m);
+}
+
 static void test_peer(void **state)
 {
         int sv[2];
@@ -90,6 +117,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_roundtrip_with_fd),
                 cmocka_unit_test(test_bad_messages),
+                cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_peer),
                 cmocka_unit_test(test_no_daemon),
         };
