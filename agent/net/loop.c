@@ -70,6 +70,20 @@ uint64_t http_loop_wire_bytes(const struct http_loop *l)
         return l ? l->wire_bytes : 0;
 }
 
+/* A finished transfer: out of the multi, then its callback, which may start others. */
+static void finish(struct http_loop *l, struct http_req *r, CURLcode cc)
+{
+        unlink_req(r);
+        berr e = {0};
+        int rv = req_result(r, cc, &e);
+        l->wire_bytes += r->resp.wire_bytes;
+        curl_multi_remove_handle(l->multi, r->easy);
+        r->loop = NULL;
+        if (r->on_done)
+                r->on_done(r->userdata, rv, &r->resp, &e);
+        req_free(r);
+}
+
 static void check_done(struct http_loop *l)
 {
         CURLMsg *m;
@@ -79,19 +93,8 @@ static void check_done(struct http_loop *l)
                         continue;
                 struct http_req *r = NULL;
                 curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-                if (!r)
-                        continue;
-                CURLcode cc = m->data.result;
-                unlink_req(r);
-                berr e = {0};
-                int rv = req_result(r, cc, &e);
-                l->wire_bytes += r->resp.wire_bytes;
-                /* The request leaves the multi before the callback, which may start others. */
-                curl_multi_remove_handle(l->multi, r->easy);
-                r->loop = NULL;
-                if (r->on_done)
-                        r->on_done(r->userdata, rv, &r->resp, &e);
-                req_free(r);
+                if (r)
+                        finish(l, r, m->data.result);
         }
 }
 
@@ -167,9 +170,17 @@ static int on_resume(sd_event_source *s, uint64_t usec, void *ud)
         struct http_req *r = ud;
         struct http_loop *l = r->loop;
         /* curl may hand over the held-back chunk right here (write_cb may pause again). */
-        curl_easy_pause(r->easy, CURLPAUSE_CONT);
+        CURLcode cc = curl_easy_pause(r->easy, CURLPAUSE_CONT);
         if (!l)
                 return 0;
+        if (cc != CURLE_OK) {
+                /* The held-back chunk was refused (the download is complete and stops
+                 * early, or the disk is full): the transfer ended inside the call, but
+                 * curl reports it through the multi only when something drives this
+                 * handle again, and an idle connection never does. Finish it here. */
+                finish(l, r, cc);
+                return 0;
+        }
         /* Then let curl run the transfer now: bytes it already holds (in the TLS layer, or
          * the rest of a response the server finished sending) make no socket event, and
          * waiting for curl's next timer left a capped download idle until the connect

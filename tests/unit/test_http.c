@@ -26,6 +26,7 @@ struct srv {
         const char *answer;     /* sent after the request's headers (and body) are read */
         size_t answer_len;
         int requests;           /* how many requests to serve */
+        bool hold;              /* keep each connection open until the client closes it */
         char got[65536];        /* the last request, as received */
         size_t got_len;
         pthread_t th;
@@ -61,6 +62,11 @@ static void *srv_main(void *ud)
                         if (k <= 0)
                                 break;
                         off += (size_t)k;
+                }
+                if (s->hold) {
+                        char b[256];
+                        while (recv(c, b, sizeof b, 0) > 0)
+                                ;
                 }
                 close(c);
         }
@@ -276,6 +282,54 @@ static void test_loop_rate_cap(void **state)
         free(ans);
 }
 
+/* Like the blob download: on_data refuses more once it has every byte it wants (a
+ * download stops a stream early that way). Under the cap that last chunk arrives while
+ * the transfer is paused, so it is refused inside the resume; the server keeps the
+ * connection open, so no socket event follows. The request must still finish, with the
+ * error on_data gave. (It hung for ever: curl reports such a transfer only when something
+ * drives its handle again.) */
+static int take_until_full(void *ud, const struct http_response *resp, const void *buf, size_t len)
+{
+        struct loop_ctx *c = ud;
+        c->got += len;
+        return c->got >= 48 * 1024 ? -ECANCELED : 0;
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *ud)
+{
+        return sd_event_exit(ud, 0);
+}
+
+static void test_loop_rate_cap_stop_early(void **state)
+{
+        size_t n = 64 * 1024;
+        char *ans = malloc(n + 200);
+        int h = snprintf(ans, 200, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+        memset(ans + h, 'x', n);
+        struct srv s = {.hold = true};
+        srv_start(&s, ans, (size_t)h + n, 1);
+        _cleanup_free_ char *url = url_of(&s, "/blob");
+        struct loop_ctx c = {.r = 1};
+        assert_true(sd_event_new(&c.ev) >= 0);
+        sd_event_source *wd = NULL;
+        assert_true(sd_event_add_time_relative(c.ev, &wd, CLOCK_MONOTONIC, 20 * 1000000ULL, 0, on_watchdog, c.ev) >= 0);
+        struct http_loop *l = NULL;
+        assert_int_equal(http_loop_new(c.ev, &l, NULL), 0);
+        struct http_req_opts o = {.url = url, .max_recv_speed = 32 * 1024, .on_data = take_until_full,
+                                  .on_done = done, .userdata = &c};
+        assert_int_equal(http_start(l, &o, NULL, NULL), 0);
+        assert_true(sd_event_loop(c.ev) >= 0);
+        assert_int_not_equal(c.r, 1); /* finished, not stopped by the watchdog */
+        assert_true(c.r < 0);
+        assert_true(c.got >= 48 * 1024);
+        assert_int_equal(http_running(l), 0);
+        http_loop_free(l);
+        sd_event_source_unref(wd);
+        sd_event_unref(c.ev);
+        srv_stop(&s);
+        free(ans);
+}
+
 /* A capped download runs at the cap with no dead time, also when the server sent
  * everything long ago: after each pause the transfer goes on at once, not when curl's
  * next timer (the connect timeout) happens to fire. Over TLS, where bytes wait inside
@@ -382,6 +436,7 @@ int main(void)
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_loop_rate_cap),
                 cmocka_unit_test(test_loop_rate_cap_no_stall),
+                cmocka_unit_test(test_loop_rate_cap_stop_early),
                 cmocka_unit_test(test_parsers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
