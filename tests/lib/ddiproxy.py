@@ -18,7 +18,9 @@ at this proxy, so every DDI request and every artifact byte passes through it:
     run time by writing "garbage", "status 503" ("status 503 retry-after 4" adds that
     header) or "normal" into --control FILE, which
     the proxy re-reads for every request; "download skip" there rewrites every
-    deploymentBase answer to hawkBit's {"download": "skip", "update": "skip"}.
+    deploymentBase answer to hawkBit's {"download": "skip", "update": "skip"}, and
+    "short200 N" answers every artifact GET with 200 and only the artifact's first N
+    bytes, whatever Range was asked for (a server or proxy that ignores Range and cuts).
 TLS: --cert/--key for the listener (the test CA's server certificate), --ca to verify
 the upstream server. The kernel picks the port; it is written to --port-file.
 """
@@ -102,10 +104,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             extra = [("Retry-After", w[3])] if len(w) == 4 and w[2] == "retry-after" else []
             self._reply(int(w[1]), b'{"errorCode":"proxy","message":"injected"}', extra=extra)
             return
+        short = None
+        if artifact and self.command == "GET" and mode.startswith("short200 "):
+            short = int(mode.split()[1])
         with open(st.args.upstream_file) as f:
             uhost, uport = f.read().strip().rsplit(":", 1)
         up = http.client.HTTPSConnection(uhost, int(uport), context=st.ctx, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "host"}
+        if short is not None:
+            headers.pop("Range", None)
+            headers.pop("range", None)
         headers["Host"] = "%s:%s" % (uhost, uport)
         up.request(self.command, self.path, body=body, headers=headers)
         resp = up.getresponse()
@@ -129,6 +137,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(data)
             st.write("DDI %s %s status=%d t=%.3f" % (self.command, self.path, resp.status, time.monotonic()))
             up.close()
+            return
+        if short is not None:
+            data = resp.read(short)
+            up.close()
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            st.write("ARTIFACT %s range=%s status=%d bytes=%d cut=0 short200=1 t=%.3f" % (
+                self.path, self.headers.get("Range", "-"), resp.status, len(data), time.monotonic()))
             return
         self.send_header("Content-Length", length)
         self.end_headers()
