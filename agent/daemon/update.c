@@ -202,6 +202,12 @@ void upd_later(struct agent *a, uint64_t ms)
 
 /* Transient trouble (network, server): report, wait, try again. Never gives up by
  * itself; the server can cancel. */
+void upd_count_requests(struct agent *a, unsigned n)
+{
+        if (n && agentdb_action_add_fetched(a->db, a->upd.act.id, 0, 0, n, agent_now()) >= 0)
+                a->upd.act.requests += n;
+}
+
 void upd_retry(struct agent *a, int r, const char *msg)
 {
         ACT_LOG_SCOPE(a);

@@ -17,6 +17,10 @@
 #include "fetch/head.h"
 
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
+/* Missing blobs at most this far apart go in one request (the bytes between them, tar
+ * headers and padding, are fetched and dropped); at most this many per request. */
+#define SPAN_GAP_MAX 4096
+#define SPAN_MAX_BLOBS 64
 
 static void download_next(struct agent *a);
 
@@ -62,7 +66,7 @@ static void commit(struct agent *a)
         upd_maybe_switch(a);
 }
 
-static void on_blob_progress(void *ud, uint64_t have)
+static void on_blob_progress(void *ud, size_t i, uint64_t have)
 {
         struct agent *a = ud;
         a->upd.cur_blob_have = have;
@@ -82,22 +86,44 @@ static void on_blob_progress(void *ud, uint64_t have)
         }
 }
 
-static void on_blob_done(void *ud, int r, const berr *e)
+/* Bytes that came over the network for this action; blobs = 1 when they completed one. */
+static void count_fetched(struct agent *a, uint64_t got, bool blob)
+{
+        a->upd.fetched += got;
+        a->m.bytes_downloaded += got;
+        if ((got || blob) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, blob, 0, agent_now()) >= 0) {
+                a->upd.act.fetched += got;
+                a->upd.act.blobs_fetched += blob;
+        }
+}
+
+/* Blob i of the span in flight is verified and in the store (plan[plan_i]). */
+static void on_blob_stored(void *ud, size_t i, uint64_t got)
 {
         struct agent *a = ud;
         ACT_LOG_SCOPE(a);
         const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
         const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
-        uint64_t got = blob_download_fetched(a->upd.dl);
-        a->upd.fetched += got;
-        a->m.bytes_downloaded += got;
-        if ((got || r == 0) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, r == 0, agent_now()) >= 0) {
-                a->upd.act.fetched += got;
-                a->upd.act.blobs_fetched += r == 0;
-        }
-        if (r == 0)
-                a->m.blobs_verified++;
-        else if (r == -EBADMSG)
+        count_fetched(a, got, true);
+        a->m.blobs_verified++;
+        uint64_t now = agent_mono_usec(a), us = now - a->upd.blob_start_usec;
+        if (fr->length >= 1024 * 1024 && us)
+                log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
+                         (double)us / 1e6, (double)fr->length / 1024.0 / ((double)us / 1e6));
+        a->upd.blob_start_usec = now;
+        a->upd.act_failures = 0;
+        a->upd.plan_done += fr->length;
+        a->upd.plan_i++;
+        a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
+}
+
+static void on_span_done(void *ud, int r, const berr *e)
+{
+        struct agent *a = ud;
+        ACT_LOG_SCOPE(a);
+        if (r < 0)
+                count_fetched(a, blob_download_fetched(a->upd.dl), false);
+        if (r == -EBADMSG)
                 a->m.blobs_corrupt++;
         blob_download_free(a->upd.dl);
         a->upd.dl = NULL;
@@ -107,6 +133,8 @@ static void on_blob_done(void *ud, int r, const berr *e)
                 return;
         }
         if (r == -ENOSPC || r == -EDQUOT) {
+                const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
+                const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
                 char msg[600];
                 snprintf(msg, sizeof msg, "disk full while downloading blob %s into %s: %s", b->digest, a->set.state_dir,
                          berr_msg(e, r));
@@ -121,14 +149,28 @@ static void on_blob_done(void *ud, int r, const berr *e)
                 upd_retry(a, r, berr_msg(e, r));
                 return;
         }
-        uint64_t us = agent_mono_usec(a) - a->upd.blob_start_usec;
-        if (fr->length >= 1024 * 1024 && us)
-                log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
-                         (double)us / 1e6, (double)fr->length / 1024.0 / ((double)us / 1e6));
-        a->upd.act_failures = 0;
-        a->upd.plan_done += fr->length;
-        a->upd.plan_i++;
         download_next(a);
+}
+
+/* The span starting at plan[plan_i]: that blob and the missing blobs right behind it
+ * (only tar headers and padding between them, no partial file of their own), fetched
+ * with one request. */
+static size_t plan_span(struct agent *a, struct blob_span_item *items, size_t max)
+{
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        size_t n = 0;
+        uint64_t end = 0;
+        for (size_t j = a->upd.plan_i; j < a->upd.n_plan && n < max; j++) {
+                const struct fetch_range *fr = &a->upd.plan[j];
+                const struct bundle_blob *b = &m->blobs[fr->blob];
+                uint64_t good = 0;
+                if (n && (fr->offset - end > SPAN_GAP_MAX || content_has(a->cs, b->digest, b->size) ||
+                          agentdb_download_get(a->db, b->digest, &good) > 0))
+                        break;
+                items[n++] = (struct blob_span_item){.digest = b->digest, .size = b->size, .offset = fr->offset};
+                end = fr->offset + fr->length;
+        }
+        return n;
 }
 
 static void download_next(struct agent *a)
@@ -143,6 +185,7 @@ static void download_next(struct agent *a)
                         a->upd.plan_i++;
                         continue;
                 }
+                struct blob_span_item items[SPAN_MAX_BLOBS];
                 struct http_req_opts req = agent_server_req(a, a->upd.act.url);
                 req.max_recv_speed = a->set.bandwidth;
                 req.stall_seconds = a->set.stall_timeout;
@@ -152,17 +195,18 @@ static void download_next(struct agent *a)
                         .chunk_size = a->set.chunk_size,
                         .db = a->db,
                         .cs = a->cs,
-                        .digest = b->digest,
-                        .size = b->size,
-                        .offset = fr->offset,
+                        .blobs = items,
+                        .n_blobs = plan_span(a, items, SPAN_MAX_BLOBS),
                         .progress = on_blob_progress,
-                        .done = on_blob_done,
+                        .blob_done = on_blob_stored,
+                        .done = on_span_done,
                         .userdata = a,
                 };
                 berr e = {0};
                 a->upd.blob_start_usec = agent_mono_usec(a);
                 int r = blob_download_start(&o, &a->upd.dl, &e);
                 if (r == 1) {
+                        /* its first blob was complete on disk: stored now */
                         a->upd.plan_done += fr->length;
                         a->upd.plan_i++;
                         continue;
@@ -173,7 +217,8 @@ static void download_next(struct agent *a)
                                 upd_fail(a, r, berr_msg(&e, r));
                         else
                                 upd_retry(a, r, berr_msg(&e, r));
-                }
+                } else
+                        upd_count_requests(a, 1);
                 return;
         }
         commit(a);
@@ -256,6 +301,7 @@ static void head_done(void *ud, int r, uint8_t *buf, size_t len, const berr *he)
 {
         struct agent *a = ud;
         ACT_LOG_SCOPE(a);
+        upd_count_requests(a, head_fetch_requests(a->upd.headf));
         head_fetch_free(a->upd.headf);
         a->upd.headf = NULL;
         _cleanup_free_ uint8_t *head = buf;

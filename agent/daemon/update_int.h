@@ -34,6 +34,8 @@ int upd_finish(struct agent *a, const char *state, const char *detail, const str
 void upd_fail(struct agent *a, int r, const char *msg);
 /* Transient trouble (network, server): report, wait with backoff, try again. */
 void upd_retry(struct agent *a, int r, const char *msg);
+/* n more HTTP requests to the artifact for the open action (kept in agent_actions). */
+void upd_count_requests(struct agent *a, unsigned n);
 /* A state write failed: stop, retry from the persisted state (fail closed). */
 void upd_stuck(struct agent *a, int r, const char *what);
 /* Runs the next step after ms. */

@@ -24,8 +24,9 @@ static void outcome_detail(struct agent *a, const char *what, char *buf, size_t 
         char l[200];
         size_t n = a->upd.head ? import_head_manifest(a->upd.head)->n_blobs : 0;
         size_t got = a->upd.act.blobs_fetched < n ? (size_t)a->upd.act.blobs_fetched : n;
-        snprintf(buf, size, "%s %s: %llu bytes downloaded, %zu of %zu blob(s) fetched, %zu already on this node", what,
-                 upd_label(a, l), (unsigned long long)a->upd.act.fetched, got, n, n - got);
+        snprintf(buf, size, "%s %s: %llu bytes downloaded in %llu HTTP request(s), %zu of %zu blob(s) fetched, %zu "
+                 "already on this node", what, upd_label(a, l), (unsigned long long)a->upd.act.fetched,
+                 (unsigned long long)a->upd.act.requests, got, n, n - got);
 }
 
 static void switch_done(struct agent *a)

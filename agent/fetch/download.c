@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* download.c — resumable, verified Range download of one blob (see download.h). */
+/* download.c — resumable, verified Range download of a span of blobs (see download.h). */
 #include "fetch/download.h"
 
 #include <errno.h>
@@ -15,34 +15,57 @@
 #include "base/timeutil.h"
 #include "fetch/range.h"
 
-struct blob_download {
-        struct blob_download_opts o;   /* o.req is not kept */
-        char *url;                      /* for messages */
+struct span_blob {
         char digest[DIGEST_STR_LEN + 1];
+        uint64_t size, offset;
+};
+
+struct blob_download {
+        struct blob_download_opts o;   /* o.req and o.blobs are not kept */
+        struct span_blob *blobs;
+        size_t n, i;                    /* the span; the blob in progress */
+        char *url;                      /* for messages */
+        /* the blob in progress */
         char *path;
         int fd;
         sha256_ctx *h;
         uint64_t have;          /* bytes in the file and in the hash */
         uint64_t journaled;     /* bytes known durable */
+        uint64_t fetched;       /* bytes from the network in this request */
+        /* the request */
         uint64_t req_start;     /* artifact offset asked for */
-        uint64_t skip;          /* bytes to drop before the blob (server ignored Range) */
-        uint64_t fetched, resumed;
-        bool complete;
+        uint64_t pos;           /* artifact offset of the next byte received */
+        bool complete;          /* every blob published */
+        int err;                /* a blob failed inside the transfer: why */
+        berr e;
         struct http_req *req;
 };
 
 static int journal(struct blob_download *d)
 {
-        if (d->have == d->journaled)
+        if (d->fd < 0 || d->have == d->journaled)
                 return 0;
         /* Data first, then the journal row that points at it. */
         if (fdatasync(d->fd) < 0)
                 return -errno;
-        int r = agentdb_download_set(d->o.db, d->digest, d->have, now_seconds());
+        int r = agentdb_download_set(d->o.db, d->blobs[d->i].digest, d->have, now_seconds());
         if (r < 0)
                 return r;
         d->journaled = d->have;
         return 0;
+}
+
+static void close_blob(struct blob_download *d)
+{
+        if (d->fd >= 0) {
+                (void)journal(d);
+                close(d->fd);
+        }
+        d->fd = -1;
+        sha256_free(d->h);
+        d->h = NULL;
+        free(d->path);
+        d->path = NULL;
 }
 
 void blob_download_free(struct blob_download *d)
@@ -50,14 +73,15 @@ void blob_download_free(struct blob_download *d)
         if (!d)
                 return;
         http_req_cancel(d->req);
-        if (d->fd >= 0) {
-                (void)journal(d);
-                close(d->fd);
-        }
-        sha256_free(d->h);
-        free(d->path);
+        close_blob(d);
+        free(d->blobs);
         free(d->url);
         free(d);
+}
+
+size_t blob_download_current(const struct blob_download *d)
+{
+        return d->i;
 }
 
 uint64_t blob_download_fetched(const struct blob_download *d)
@@ -70,114 +94,13 @@ uint64_t blob_download_durable(const struct blob_download *d)
         return d->journaled;
 }
 
-uint64_t blob_download_resumed(const struct blob_download *d)
-{
-        return d->resumed;
-}
-
 static void drop_partial(struct blob_download *d)
 {
         if (d->fd >= 0)
                 close(d->fd);
         d->fd = -1;
         unlink(d->path);
-        (void)agentdb_download_del(d->o.db, d->digest);
-}
-
-static int on_data(void *ud, const struct http_response *resp, const void *buf, size_t len)
-{
-        struct blob_download *d = ud;
-        const uint8_t *p = buf;
-        int r = fetch_range_first(resp, len, d->req_start, &d->skip);
-        if (r < 0)
-                return r;
-        fetch_range_skip(&d->skip, &p, &len);
-        if (len > d->o.size - d->have)
-                len = (size_t)(d->o.size - d->have);
-        if (len) {
-                r = write_all(d->fd, p, len);
-                if (r < 0)
-                        return r;
-                if (sha256_update(d->h, p, len) < 0)
-                        return -EIO;
-                d->have += len;
-                d->fetched += len;
-                if (d->have - d->journaled >= d->o.chunk_size && (r = journal(d)) < 0)
-                        return r;
-                if (d->o.progress)
-                        d->o.progress(d->o.userdata, d->have);
-        }
-        if (d->have == d->o.size) {
-                d->complete = true;
-                return -ECANCELED; /* everything we need is here; stop a 200 stream early */
-        }
-        return 0;
-}
-
-static void finish(struct blob_download *d, int r, const berr *e)
-{
-        void (*done)(void *, int, const berr *) = d->o.done;
-        void *ud = d->o.userdata;
-        done(ud, r, e);
-}
-
-static void on_done(void *ud, int r, const struct http_response *resp, const berr *he)
-{
-        struct blob_download *d = ud;
-        d->req = NULL;
-        berr e = {0};
-        if (d->complete) {
-                char got[DIGEST_STR_LEN + 1];
-                if (sha256_final_str(d->h, got) < 0) {
-                        finish(d, berr_set(&e, -EIO, "hashing failed"), &e);
-                        return;
-                }
-                if (strcmp(got, d->digest)) {
-                        drop_partial(d);
-                        finish(d, berr_set(&e, -EBADMSG, "blob %s from %s is corrupt (its content hashes to %s); "
-                                           "the partial download was dropped", d->digest, d->url, got), &e);
-                        return;
-                }
-                int q = close(d->fd) < 0 ? -errno : 0;
-                d->fd = -1;
-                if (q >= 0)
-                        q = content_publish_file(d->o.cs, d->digest, d->path, &e);
-                if (q >= 0)
-                        (void)agentdb_download_del(d->o.db, d->digest);
-                finish(d, q, &e);
-                return;
-        }
-        int jr = journal(d);
-        if (r < 0 && r != -ECANCELED) {
-                /* Keep the error text of the transfer; the bytes so far are journaled. */
-                e = *he;
-                finish(d, r, &e);
-                return;
-        }
-        if (jr < 0) {
-                finish(d, berr_set(&e, jr, "cannot journal the download of %s: %s", d->digest, strerror(-jr)), &e);
-                return;
-        }
-        if (resp->status == 416)
-                r = berr_set(&e, -EPROTO, "%s: the server refused the byte range %llu-%llu (HTTP 416): the artifact is "
-                             "shorter than its manifest says", d->url, (unsigned long long)d->req_start,
-                             (unsigned long long)(d->o.offset + d->o.size - 1));
-        else if (resp->status < 200 || resp->status >= 300)
-                r = berr_set(&e, resp->status >= 500 ? -EAGAIN : -EPROTO, "%s: HTTP %ld while fetching blob %s", d->url,
-                             resp->status, d->digest);
-        else if (r == -ECANCELED)
-                r = berr_set(&e, -EPROTO, "%s: the server's answer did not match the requested range", d->url);
-        else
-                r = berr_set(&e, -ECONNRESET, "%s: the transfer ended after %llu of %llu bytes of blob %s; will resume",
-                             d->url, (unsigned long long)d->have, (unsigned long long)d->o.size, d->digest);
-        finish(d, r, &e);
-}
-
-static int sha256_new_reset(struct blob_download *d)
-{
-        sha256_free(d->h);
-        d->h = NULL;
-        return sha256_new(&d->h);
+        (void)agentdb_download_del(d->o.db, d->blobs[d->i].digest);
 }
 
 /* Re-reads the durable part of the partial file into the hash. */
@@ -199,42 +122,25 @@ static int rehash(struct blob_download *d, uint64_t good)
         return 0;
 }
 
-int blob_download_start(const struct blob_download_opts *o, struct blob_download **ret, berr *e)
+/* Opens blob i's partial file: resumed from its journaled length (resume), or empty. */
+static int open_blob(struct blob_download *d, size_t i, bool resume, berr *e)
 {
-        if (!digest_valid(o->digest) || o->size == 0 || !o->done)
-                return -EINVAL;
-        struct blob_download *d = calloc(1, sizeof *d);
-        if (!d)
-                return -ENOMEM;
-        d->o = *o;
-        d->o.req = NULL;
-        d->fd = -1;
-        d->url = strdup(o->req->url);
-        if (!d->url) {
-                free(d);
-                return -ENOMEM;
-        }
-        if (!d->o.chunk_size)
-                d->o.chunk_size = 1024 * 1024;
-        memcpy(d->digest, o->digest, sizeof d->digest);
-        d->o.digest = d->digest;
+        close_blob(d);
+        d->i = i;
+        d->have = d->journaled = d->fetched = 0;
+        const struct span_blob *b = &d->blobs[i];
         char name[DIGEST_HEX_LEN + 8];
-        snprintf(name, sizeof name, "%s.part", digest_hex(d->digest));
-        d->path = path_join(content_partial_dir(o->cs), name);
-        if (!d->path || sha256_new(&d->h) < 0) {
-                blob_download_free(d);
+        snprintf(name, sizeof name, "%s.part", digest_hex(b->digest));
+        d->path = path_join(content_partial_dir(d->o.cs), name);
+        if (!d->path || sha256_new(&d->h) < 0)
                 return -ENOMEM;
-        }
         d->fd = open(d->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (d->fd < 0) {
-                int r = berr_set(e, -errno, "cannot open %s: %s", d->path, strerror(errno));
-                blob_download_free(d);
-                return r;
-        }
+        if (d->fd < 0)
+                return berr_set(e, -errno, "cannot open %s: %s", d->path, strerror(errno));
         uint64_t good = 0;
         struct stat st;
-        if (agentdb_download_get(o->db, d->digest, &good) <= 0 || fstat(d->fd, &st) < 0 || (uint64_t)st.st_size < good ||
-            good > o->size)
+        if (!resume || agentdb_download_get(d->o.db, b->digest, &good) <= 0 || fstat(d->fd, &st) < 0 ||
+            (uint64_t)st.st_size < good || good > b->size)
                 good = 0;
         /* Whatever lies beyond the journaled length may not have reached the disk. */
         int r = ftruncate(d->fd, (off_t)good) < 0 ? -errno : 0;
@@ -242,36 +148,185 @@ int blob_download_start(const struct blob_download_opts *o, struct blob_download
                 r = rehash(d, good);
         if (r >= 0 && lseek(d->fd, (off_t)good, SEEK_SET) < 0)
                 r = -errno;
+        if (r < 0)
+                return berr_set(e, r, "cannot resume the download in %s: %s", d->path, strerror(-r));
+        d->have = d->journaled = good;
+        return 0;
+}
+
+/* The blob in progress has all its bytes: verify, publish, go on to the next one. */
+static int finish_blob(struct blob_download *d, berr *e)
+{
+        const struct span_blob *b = &d->blobs[d->i];
+        char got[DIGEST_STR_LEN + 1];
+        if (sha256_final_str(d->h, got) < 0)
+                return berr_set(e, -EIO, "hashing failed");
+        if (strcmp(got, b->digest)) {
+                drop_partial(d);
+                return berr_set(e, -EBADMSG, "blob %s from %s is corrupt (its content hashes to %s); the partial "
+                                "download was dropped", b->digest, d->url, got);
+        }
+        int r = close(d->fd) < 0 ? -errno : 0;
+        d->fd = -1;
+        if (r < 0)
+                return berr_set(e, r, "cannot write %s: %s", d->path, strerror(-r));
+        r = content_publish_file(d->o.cs, b->digest, d->path, e);
+        if (r < 0)
+                return r;
+        (void)agentdb_download_del(d->o.db, b->digest);
+        if (d->o.blob_done)
+                d->o.blob_done(d->o.userdata, d->i, d->fetched);
+        if (d->i + 1 == d->n) {
+                d->complete = true;
+                close_blob(d);
+                return 0;
+        }
+        return open_blob(d, d->i + 1, false, e);
+}
+
+static int on_data(void *ud, const struct http_response *resp, const void *buf, size_t len)
+{
+        struct blob_download *d = ud;
+        const uint8_t *p = buf;
+        uint64_t skip = 0;
+        int r = fetch_range_first(resp, len, d->req_start, &skip);
+        if (r < 0)
+                return r;
+        if (skip)
+                d->pos = 0; /* a 200: the whole file from its first byte */
+        while (len && !d->complete) {
+                const struct span_blob *b = &d->blobs[d->i];
+                uint64_t want = b->offset + d->have;
+                if (d->pos < want) {
+                        /* before the blob: another blob's tar header and padding */
+                        size_t k = want - d->pos < len ? (size_t)(want - d->pos) : len;
+                        d->pos += k, p += k, len -= k;
+                        continue;
+                }
+                size_t k = b->size - d->have < len ? (size_t)(b->size - d->have) : len;
+                r = write_all(d->fd, p, k);
+                if (r < 0)
+                        return r;
+                if (sha256_update(d->h, p, k) < 0)
+                        return -EIO;
+                d->have += k, d->fetched += k, d->pos += k, p += k, len -= k;
+                if (d->have - d->journaled >= d->o.chunk_size && (r = journal(d)) < 0)
+                        return r;
+                if (d->o.progress)
+                        d->o.progress(d->o.userdata, d->i, d->have);
+                if (d->have == b->size && (r = finish_blob(d, &d->e)) < 0) {
+                        d->err = r;
+                        return r;
+                }
+        }
+        /* Everything we need is here: stop (a 200 stream) early. */
+        return d->complete ? -ECANCELED : 0;
+}
+
+static void on_done(void *ud, int r, const struct http_response *resp, const berr *he)
+{
+        struct blob_download *d = ud;
+        d->req = NULL;
+        void (*done)(void *, int, const berr *) = d->o.done;
+        void *udata = d->o.userdata;
+        berr e = {0};
+        if (d->complete) {
+                done(udata, 0, &e);
+                return;
+        }
+        if (d->err) {
+                done(udata, d->err, &d->e);
+                return;
+        }
+        const struct span_blob *b = &d->blobs[d->i];
+        int jr = journal(d);
+        if (r < 0 && r != -ECANCELED) {
+                /* Keep the error text of the transfer; the bytes so far are journaled. */
+                e = *he;
+                done(udata, r, &e);
+                return;
+        }
+        if (jr < 0) {
+                done(udata, berr_set(&e, jr, "cannot journal the download of %s: %s", b->digest, strerror(-jr)), &e);
+                return;
+        }
+        const struct span_blob *last = &d->blobs[d->n - 1];
+        if (resp->status == 416)
+                r = berr_set(&e, -EPROTO, "%s: the server refused the byte range %llu-%llu (HTTP 416): the artifact is "
+                             "shorter than its manifest says", d->url, (unsigned long long)d->req_start,
+                             (unsigned long long)(last->offset + last->size - 1));
+        else if (resp->status < 200 || resp->status >= 300)
+                r = berr_set(&e, resp->status >= 500 ? -EAGAIN : -EPROTO, "%s: HTTP %ld while fetching blob %s", d->url,
+                             resp->status, b->digest);
+        else if (r == -ECANCELED)
+                r = berr_set(&e, -EPROTO, "%s: the server's answer did not match the requested range", d->url);
+        else
+                r = berr_set(&e, -ECONNRESET, "%s: the transfer ended after %llu of %llu bytes of blob %s; will resume",
+                             d->url, (unsigned long long)d->have, (unsigned long long)b->size, b->digest);
+        done(udata, r, &e);
+}
+
+int blob_download_start(const struct blob_download_opts *o, struct blob_download **ret, berr *e)
+{
+        if (!o->n_blobs || !o->done)
+                return -EINVAL;
+        for (size_t i = 0; i < o->n_blobs; i++) {
+                const struct blob_span_item *b = &o->blobs[i];
+                if (!digest_valid(b->digest) || b->size == 0 ||
+                    (i && b->offset < o->blobs[i - 1].offset + o->blobs[i - 1].size))
+                        return -EINVAL;
+        }
+        struct blob_download *d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        d->o = *o;
+        d->o.req = NULL;
+        d->o.blobs = NULL;
+        d->fd = -1;
+        d->n = o->n_blobs;
+        d->blobs = calloc(d->n, sizeof *d->blobs);
+        d->url = strdup(o->req->url);
+        if (!d->blobs || !d->url) {
+                blob_download_free(d);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < d->n; i++) {
+                memcpy(d->blobs[i].digest, o->blobs[i].digest, sizeof d->blobs[i].digest);
+                d->blobs[i].size = o->blobs[i].size;
+                d->blobs[i].offset = o->blobs[i].offset;
+        }
+        if (!d->o.chunk_size)
+                d->o.chunk_size = 1024 * 1024;
+        int r = open_blob(d, 0, true, e);
         if (r < 0) {
-                r = berr_set(e, r, "cannot resume the download in %s: %s", d->path, strerror(-r));
                 blob_download_free(d);
                 return r;
         }
-        d->have = d->journaled = d->resumed = good;
-        if (good == o->size) {
+        if (d->have == d->blobs[0].size) {
                 /* Killed between the last byte and the publish: verify and publish now. */
                 char got[DIGEST_STR_LEN + 1];
-                if (sha256_final_str(d->h, got) >= 0 && !strcmp(got, d->digest)) {
+                if (sha256_final_str(d->h, got) >= 0 && !strcmp(got, d->blobs[0].digest)) {
                         close(d->fd);
                         d->fd = -1;
-                        r = content_publish_file(o->cs, d->digest, d->path, e);
+                        r = content_publish_file(o->cs, d->blobs[0].digest, d->path, e);
                         if (r >= 0)
-                                (void)agentdb_download_del(o->db, d->digest);
+                                (void)agentdb_download_del(o->db, d->blobs[0].digest);
                         blob_download_free(d);
                         return r < 0 ? r : 1;
                 }
                 /* Corrupt on disk: start over. */
-                if (ftruncate(d->fd, 0) < 0 || lseek(d->fd, 0, SEEK_SET) < 0 || sha256_new_reset(d) < 0) {
+                r = open_blob(d, 0, false, e);
+                if (r < 0) {
                         blob_download_free(d);
-                        return berr_set(e, -EIO, "cannot restart the download in %s", d->path);
+                        return r;
                 }
-                d->have = d->journaled = d->resumed = good = 0;
         }
-        d->req_start = o->offset + good;
+        const struct span_blob *last = &d->blobs[d->n - 1];
+        d->req_start = d->pos = d->blobs[0].offset + d->have;
         struct http_req_opts ho = *o->req;
         ho.has_range = true;
         ho.range_start = d->req_start;
-        ho.range_end = o->offset + o->size - 1;
+        ho.range_end = last->offset + last->size - 1;
         ho.on_data = on_data;
         ho.on_done = on_done;
         ho.userdata = d;

@@ -18,6 +18,7 @@ struct head_fetch {
         size_t len, cap;
         uint64_t want, skip, req_start;
         bool bad, complete;
+        unsigned requests;
         struct http_req *hr;
 };
 
@@ -29,6 +30,11 @@ void head_fetch_free(struct head_fetch *h)
         free(h->buf);
         free(h->url);
         free(h);
+}
+
+unsigned head_fetch_requests(const struct head_fetch *h)
+{
+        return h ? h->requests : 0;
 }
 
 static void finish(struct head_fetch *h, int r, const berr *e)
@@ -146,7 +152,10 @@ static int round_start(struct head_fetch *h, berr *e)
         o.on_data = on_data;
         o.on_done = on_done;
         o.userdata = h;
-        return http_start(h->o.http, &o, &h->hr, e);
+        int r = http_start(h->o.http, &o, &h->hr, e);
+        if (r >= 0)
+                h->requests++;
+        return r;
 }
 
 int head_fetch_start(const struct head_fetch_opts *o, struct head_fetch **ret, berr *e)

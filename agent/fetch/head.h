@@ -38,6 +38,8 @@ struct head_fetch_opts {
 int head_fetch_start(const struct head_fetch_opts *o, struct head_fetch **ret, berr *e);
 /* Stops; done is not called. NULL is fine. */
 void head_fetch_free(struct head_fetch *h);
+/* HTTP requests this fetch has started (one, or two for a large manifest). */
+unsigned head_fetch_requests(const struct head_fetch *h);
 
 #include "base/cleanup.h"
 DEFINE_CLEANUP(struct head_fetch *, head_fetch_free)

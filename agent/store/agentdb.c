@@ -85,7 +85,7 @@ int agentdb_kv_set(struct berth_db *db, const char *key, const char *value)
         return step_done(db, st);
 }
 
-#define ACTION_COLS "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched, total"
+#define ACTION_COLS "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched, total, requests"
 
 static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
 {
@@ -101,9 +101,10 @@ static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
         a->fetched = (uint64_t)sqlite3_column_int64(st, 8);
         a->blobs_fetched = (uint64_t)sqlite3_column_int64(st, 9);
         a->total = (uint64_t)sqlite3_column_int64(st, 10);
+        a->requests = (uint64_t)sqlite3_column_int64(st, 11);
         if (with_head) {
-                const void *h = sqlite3_column_blob(st, 11);
-                int n = sqlite3_column_bytes(st, 11);
+                const void *h = sqlite3_column_blob(st, 12);
+                int n = sqlite3_column_bytes(st, 12);
                 if (h && n > 0) {
                         a->head = malloc((size_t)n);
                         if (!a->head) {
@@ -181,16 +182,18 @@ int agentdb_action_set_state(struct berth_db *db, const char *id, const char *st
         return step_done(db, st);
 }
 
-int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, int64_t now)
+int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, unsigned requests,
+                               int64_t now)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        if (prep(db, "UPDATE agent_actions SET fetched=fetched+?, blobs_fetched=blobs_fetched+?, updated=? WHERE id=?",
-                 &st) < 0)
+        if (prep(db, "UPDATE agent_actions SET fetched=fetched+?, blobs_fetched=blobs_fetched+?, requests=requests+?, "
+                 "updated=? WHERE id=?", &st) < 0)
                 return -EIO;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)bytes);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)blobs);
-        sqlite3_bind_int64(st, 3, now);
-        bind_text(st, 4, id);
+        sqlite3_bind_int64(st, 3, requests);
+        sqlite3_bind_int64(st, 4, now);
+        bind_text(st, 5, id);
         return step_done(db, st);
 }
 

@@ -46,6 +46,7 @@ struct agent_action {
         uint64_t fetched;       /* bytes downloaded for this action, over every restart */
         uint64_t blobs_fetched; /* blobs downloaded for it (the others were on the node) */
         uint64_t total;         /* bytes it lacked at its first plan: progress's fixed "of" */
+        uint64_t requests;      /* HTTP requests to the artifact, over every restart */
 };
 
 void agent_action_clear(struct agent_action *a);
@@ -63,7 +64,9 @@ int agentdb_action_set_state(struct berth_db *db, const char *id, const char *st
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,
                             int64_t version, int64_t now);
 /* Adds to what the action downloaded (after each verified blob). */
-int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, int64_t now);
+/* Adds to what the action downloaded: bytes, completed blobs, HTTP requests. */
+int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, unsigned requests,
+                               int64_t now);
 /* What the deployment turned out to be once the server allowed its download. */
 int agentdb_action_set_download_only(struct berth_db *db, const char *id, bool download_only, int64_t now);
 /* Sets the bytes the action lacked at its first plan (progress totals never change). */

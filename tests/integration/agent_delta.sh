@@ -39,7 +39,17 @@ t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 30 || t_fail "rollout 1 did not f
 b1=$(proxy_bytes)
 v1_blobs=$(blobs "$T_ROOT/app-1.berth" | awk '{s += $2} END {print s}')
 echo "version 1: $b1 artifact bytes served for $v1_blobs bytes of blobs"
-[ "$b1" -le $(( v1_blobs + 8192 )) ] || t_fail "first install fetched $b1 bytes for $v1_blobs bytes of blobs"
+grep ARTIFACT "$T_ROOT/proxy.log" | grep app-1
+# The head, the blobs, and the tar headers between adjacent blobs (≤ 1 KiB each: one
+# request carries a run of them).
+n1=$(blobs "$T_ROOT/app-1.berth" | wc -l)
+[ "$b1" -le $(( v1_blobs + 8192 + 1024 * n1 )) ] || t_fail "first install fetched $b1 bytes for $v1_blobs bytes of blobs"
+reqs=$(grep -c "^ARTIFACT .*app-1" "$T_ROOT/proxy.log")
+[ "$reqs" -le 3 ] || t_fail "first install made $reqs artifact requests for $n1 adjacent blobs (head + 1 expected)"
+# The success feedback says how many requests the update took: the proxy's count.
+said=$(action_json gw-delta | jq -r '[.. | .details? // empty] | flatten | map(select(test("^installed"))) | .[0] // ""')
+t_assert_contains "$said" "in $reqs HTTP request(s)" "the success feedback's request count"
+t_pass "version 1: $reqs requests for $n1 blobs (head + one span), and the feedback says so: $said"
 
 srv_upload "$T_ROOT/app-2.berth"
 rollout_create "$(jq -cn --argjson b "$BUNDLE_ID" '{name: "v2", bundleId: $b, filter: {controllerId: "gw-delta"}}')"

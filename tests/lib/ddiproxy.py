@@ -19,8 +19,9 @@ at this proxy, so every DDI request and every artifact byte passes through it:
     header) or "normal" into --control FILE, which
     the proxy re-reads for every request; "download skip" there rewrites every
     deploymentBase answer to hawkBit's {"download": "skip", "update": "skip"}, and
-    "short200 N" answers every artifact GET with 200 and only the artifact's first N
-    bytes, whatever Range was asked for (a server or proxy that ignores Range and cuts).
+    "short200 N" answers every artifact GET whose range starts at or past byte N with
+    200 and only the artifact's first N bytes (a server or proxy that ignores Range and
+    cuts; requests within the first N bytes, such as the head's, pass).
 TLS: --cert/--key for the listener (the test CA's server certificate), --ca to verify
 the upstream server. The kernel picks the port; it is written to --port-file.
 """
@@ -106,7 +107,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         short = None
         if artifact and self.command == "GET" and mode.startswith("short200 "):
-            short = int(mode.split()[1])
+            rng = self.headers.get("Range", "")
+            start = int(rng[6:].split("-")[0]) if rng.startswith("bytes=") and rng[6:].split("-")[0].isdigit() else 0
+            if start >= int(mode.split()[1]):
+                short = int(mode.split()[1])
         with open(st.args.upstream_file) as f:
             uhost, uport = f.read().strip().rsplit(":", 1)
         up = http.client.HTTPSConnection(uhost, int(uport), context=st.ctx, timeout=60)
