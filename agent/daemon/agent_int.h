@@ -104,9 +104,13 @@ void agent_status(struct agent *a, const char *fmt, ...) __attribute__((format(p
 int64_t agent_now(void);
 uint64_t agent_mono_usec(struct agent *a);
 uint32_t agent_random(void);
-/* (Re)arms a oneshot timer source relative to now. */
 /* A request to the rollout server (or a link it gave): credentials, TLS, timeouts. */
 struct http_req_opts agent_server_req(struct agent *a, const char *url);
+/* A DDI GET (JSON answer of at most DDI_MAX_BODY, 120 s) on the event loop; headers may
+ * be NULL. done gets the agent as its userdata. */
+int agent_ddi_get(struct agent *a, const char *url, const char *const *headers, http_done_fn done,
+                  struct http_req **ret, berr *e);
+/* (Re)arms a oneshot timer source relative to now. */
 int agent_timer(struct agent *a, struct sd_event_source **s, uint64_t delay_ms,
                 int (*cb)(struct sd_event_source *, uint64_t, void *), const char *what);
 

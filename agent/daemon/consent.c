@@ -72,12 +72,8 @@ static void sync_auto(struct agent *a)
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s/confirmationBase", a->base_url) < 0)
                 return;
-        struct http_req_opts o = agent_server_req(a, url);
-        o.timeout_ms = 120000;
-        o.max_body = DDI_MAX_BODY;
-        o.on_done = on_autoconfirm;
         berr e = {0};
-        int r = http_start(a->http, &o, &a->consent.req, &e);
+        int r = agent_ddi_get(a, url, NULL, on_autoconfirm, &a->consent.req, &e);
         if (r < 0)
                 log_info("agent: cannot ask for the server's auto-confirm: %s", berr_msg(&e, r));
 }

@@ -73,6 +73,17 @@ struct http_req_opts agent_server_req(struct agent *a, const char *url)
         };
 }
 
+int agent_ddi_get(struct agent *a, const char *url, const char *const *headers, http_done_fn done,
+                  struct http_req **ret, berr *e)
+{
+        struct http_req_opts o = agent_server_req(a, url);
+        o.headers = headers;
+        o.timeout_ms = 120000;
+        o.max_body = DDI_MAX_BODY;
+        o.on_done = done;
+        return http_start(a->http, &o, ret, e);
+}
+
 int agent_timer(struct agent *a, sd_event_source **s, uint64_t delay_ms,
                 int (*cb)(sd_event_source *, uint64_t, void *), const char *what)
 {

@@ -117,13 +117,8 @@ static int http_problem(struct agent *a, const char *what, const struct http_res
 
 static int get(struct agent *a, const char *url, const char *const *headers, http_done_fn done)
 {
-        struct http_req_opts o = agent_server_req(a, url);
-        o.headers = headers;
-        o.timeout_ms = 120000;
-        o.max_body = DDI_MAX_BODY;
-        o.on_done = done;
         berr e = {0};
-        int r = http_start(a->http, &o, &a->poll.req, &e);
+        int r = agent_ddi_get(a, url, headers, done, &a->poll.req, &e);
         if (r < 0)
                 poll_failed(a, r, berr_msg(&e, r), NULL);
         return r;

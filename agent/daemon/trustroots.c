@@ -118,13 +118,9 @@ void trustroots_on_link(struct agent *a, const char *href)
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%.*s?after=%" PRId64, (int)n, href, cur) < 0)
                 return;
-        struct http_req_opts o = agent_server_req(a, url);
-        o.timeout_ms = 120000;
-        o.max_body = DDI_MAX_BODY;
-        o.on_done = on_roots;
         a->trust.want = want;
         log_debug("agent: fetching trust roots after version %" PRId64 " (server has %" PRId64 ")", cur, want);
-        int r = http_start(a->http, &o, &a->trust.req, &e);
+        int r = agent_ddi_get(a, url, NULL, on_roots, &a->trust.req, &e);
         if (r < 0)
                 log_info("agent: cannot fetch trust roots: %s", berr_msg(&e, r));
 }
