@@ -6,7 +6,9 @@
 #     --reason` reaches the server as a denial naming the local user and the reason, and
 #     the action keeps waiting; `berth confirm` then lets it install;
 #   * an agent with update.auto_confirm = true turns the server's auto-confirm on itself,
-#     and its rollout installs with no one answering on the gateway.
+#     and its rollout installs with no one answering on the gateway;
+#   * update.auto_confirm = false turns off an auto-confirm an operator had turned on;
+#     unset (the default) leaves it on, across a restart and several polls.
 source "$(dirname "$0")/../lib/harness.sh"
 
 agent_env_setup
@@ -16,6 +18,7 @@ srv_upload "$T_ROOT/app-1.berth"
 B1=$BUNDLE_ID
 agent_add gw
 agent_add gw-auto "[update]" "auto_confirm = true"
+agent_add gw-off "[update]" "auto_confirm = false"
 agent_start gw
 agent_start gw-auto
 CONF=${AGENT_DIR[gw]}/agent.conf
@@ -58,5 +61,27 @@ rollout_create "$(jq -cn --argjson b "$B1" '{name: "a", bundleId: $b, filter: {c
 t_wait_for 'agent_has gw-auto app 1' 30 || t_fail "auto_confirm: app 1 not installed"
 t_wait_for '[ "$(target_action_status gw-auto)" = success ]' 30 || t_fail "auto_confirm: the action did not succeed"
 t_pass "update.auto_confirm: the server's auto-confirm was turned on by the agent; the rollout installed unattended"
+
+# ---- false turns it off; unset leaves the operator's choice ----------------------------------
+auto_of() { mgmt GET "/api/v1/targets/$1"; jq -r '.autoConfirm.active' <<<"$BODY"; }
+for t in gw-off gw; do
+        ddi POST "$t" /confirmationBase/activateAutoConfirm "${AGENT_TOKEN[$t]}" '{"initiator":"operator","remark":"night"}'
+        [ "$CODE" = 200 ] || t_fail "activateAutoConfirm for $t: $CODE $BODY"
+done
+agent_start gw-off
+t_wait_for '[ "$(auto_of gw-off)" = false ]' 30 || t_fail "update.auto_confirm = false did not turn the server's auto-confirm off"
+grep -q "turning the server's auto-confirm off (update.auto_confirm)" "${AGENT_DIR[gw-off]}/agent.log" ||
+        t_fail "gw-off did not say it turned auto-confirm off"
+agent_stop gw
+agent_start gw
+# The check runs at the first poll after a start; three polls and an empty outbox later,
+# anything it would have sent has been sent.
+polled() { [ "$(agent_status gw | jq -r '.agent.pollsNotModified + (if .agent.lastPoll then 1 else 0 end)')" -ge 3 ] &&
+        [ "$(agent_status gw | jq -r .agent.outbox)" = 0 ]; }
+t_wait_for polled 30 || t_fail "gw did not poll after its restart: $(agent_status gw | jq -c .agent)"
+t_assert_eq "$(auto_of gw)" true "the operator's auto-confirm with update.auto_confirm unset"
+grep -q "turning the server's auto-confirm" "${AGENT_DIR[gw]}/agent.log" && t_fail "gw (unset) changed the server's auto-confirm"
+t_pass "update.auto_confirm = false turned the operator's auto-confirm off; unset left it on"
 agent_stop gw
 agent_stop gw-auto
+agent_stop gw-off
