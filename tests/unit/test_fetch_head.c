@@ -15,88 +15,7 @@
 
 #include "bundle/tarheader.h"
 #include "fetch/head.h"
-
-struct srv {
-        int fd, port;
-        const uint8_t *file;
-        size_t file_len;
-        int status;             /* 0: serve the file; else answer this status */
-        bool ignore_range;
-        int requests;           /* served so far */
-        pthread_t th;
-};
-
-static void send_all(int c, const void *p, size_t n)
-{
-        const char *b = p;
-        while (n) {
-                ssize_t k = send(c, b, n, MSG_NOSIGNAL);
-                if (k <= 0)
-                        return;
-                b += k;
-                n -= (size_t)k;
-        }
-}
-
-static void *srv_main(void *ud)
-{
-        struct srv *s = ud;
-        for (;;) {
-                int c = accept(s->fd, NULL, NULL);
-                if (c < 0)
-                        break;
-                char req[8192];
-                size_t got = 0;
-                for (;;) {
-                        ssize_t k = recv(c, req + got, sizeof req - 1 - got, 0);
-                        if (k <= 0)
-                                break;
-                        got += (size_t)k;
-                        req[got] = 0;
-                        if (strstr(req, "\r\n\r\n"))
-                                break;
-                }
-                s->requests++;
-                char h[300];
-                if (s->status) {
-                        int n = snprintf(h, sizeof h, "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                                         s->status);
-                        send_all(c, h, (size_t)n);
-                        close(c);
-                        continue;
-                }
-                unsigned long long a = 0, b = s->file_len - 1;
-                const char *r = strcasestr(req, "\r\nRange: bytes=");
-                bool ranged = r && !s->ignore_range && sscanf(r + 15, "%llu-%llu", &a, &b) == 2;
-                if (ranged && b >= s->file_len)
-                        b = s->file_len - 1;
-                int n = ranged ? snprintf(h, sizeof h, "HTTP/1.1 206 Partial\r\nContent-Range: bytes %llu-%llu/%zu\r\n"
-                                          "Content-Length: %llu\r\nConnection: close\r\n\r\n", a, b, s->file_len,
-                                          b - a + 1)
-                               : snprintf(h, sizeof h, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                                          s->file_len);
-                send_all(c, h, (size_t)n);
-                if (ranged)
-                        send_all(c, s->file + a, b - a + 1);
-                else
-                        send_all(c, s->file, s->file_len);
-                close(c);
-        }
-        return NULL;
-}
-
-static void srv_start(struct srv *s)
-{
-        s->fd = test_listen_loopback(&s->port);
-        assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
-}
-
-static void srv_stop(struct srv *s)
-{
-        shutdown(s->fd, SHUT_RDWR);
-        pthread_join(s->th, NULL);
-        close(s->fd);
-}
+#include "rangesrv.h"
 
 #define PAD(n) (((n) + 511) / 512 * 512)
 
@@ -137,11 +56,11 @@ static void on_done(void *ud, int r, uint8_t *buf, size_t len, const berr *e)
         sd_event_exit(res->ev, 0);
 }
 
-static void fetch(struct srv *s, uint64_t size, struct result *res)
+static void fetch(struct rangesrv *s, uint64_t size, struct result *res)
 {
-        srv_start(s);
+        rangesrv_start(s);
         char url[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/a.berth", s->port);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/a.berth", s->t.port);
         *res = (struct result){.r = 1};
         assert_true(sd_event_new(&res->ev) >= 0);
         struct http_loop *l = NULL;
@@ -155,7 +74,7 @@ static void fetch(struct srv *s, uint64_t size, struct result *res)
         head_fetch_free(h);
         http_loop_free(l);
         res->ev = sd_event_unref(res->ev);
-        srv_stop(s);
+        rangesrv_stop(s);
 }
 
 static void test_small_and_large(void **state)
@@ -163,7 +82,7 @@ static void test_small_and_large(void **state)
         (void)state;
         size_t len, head;
         _cleanup_free_ uint8_t *f = artifact(1500, &len, &head);
-        struct srv s = {.file = f, .file_len = len};
+        struct rangesrv s = {.file = f, .file_len = len};
         struct result res;
         fetch(&s, len, &res);
         assert_int_equal(res.r, 0);
@@ -173,7 +92,7 @@ static void test_small_and_large(void **state)
         free(res.buf);
 
         _cleanup_free_ uint8_t *g = artifact(10000, &len, &head);
-        struct srv s2 = {.file = g, .file_len = len};
+        struct rangesrv s2 = {.file = g, .file_len = len};
         fetch(&s2, 0, &res);
         assert_int_equal(res.r, 0);
         assert_int_equal(res.len, head);
@@ -181,7 +100,7 @@ static void test_small_and_large(void **state)
         assert_int_equal(s2.requests, 2); /* 4 KiB, then exactly the rest of the head */
         free(res.buf);
 
-        struct srv s3 = {.file = g, .file_len = len, .ignore_range = true};
+        struct rangesrv s3 = {.file = g, .file_len = len, .ignore_range = true};
         fetch(&s3, 0, &res);
         assert_int_equal(res.r, 0);
         assert_int_equal(res.len, head);
@@ -196,29 +115,29 @@ static void test_failures(void **state)
         _cleanup_free_ uint8_t *f = artifact(10000, &len, &head);
         struct result res;
 
-        struct srv cut = {.file = f, .file_len = 6000}; /* ends inside the manifest */
+        struct rangesrv cut = {.file = f, .file_len = 6000}; /* ends inside the manifest */
         fetch(&cut, 0, &res);
         assert_int_equal(res.r, -EBADMSG);
         assert_non_null(strstr(res.msg, "inside the bundle head"));
         assert_null(res.buf);
 
-        struct srv cut200 = {.file = f, .file_len = 6000, .ignore_range = true};
+        struct rangesrv cut200 = {.file = f, .file_len = 6000, .ignore_range = true};
         fetch(&cut200, 0, &res);
         assert_int_equal(res.r, -EBADMSG);
 
         uint8_t junk[4096];
         memset(junk, 'j', sizeof junk);
-        struct srv notberth = {.file = junk, .file_len = sizeof junk};
+        struct rangesrv notberth = {.file = junk, .file_len = sizeof junk};
         fetch(&notberth, 0, &res);
         assert_int_equal(res.r, -EBADMSG);
         assert_non_null(strstr(res.msg, "is not a .berth bundle"));
 
-        struct srv gone = {.file = f, .file_len = len, .status = 404};
+        struct rangesrv gone = {.file = f, .file_len = len, .status = 404};
         fetch(&gone, 0, &res);
         assert_int_equal(res.r, -EPROTO);
         assert_non_null(strstr(res.msg, "HTTP 404"));
 
-        struct srv busy = {.file = f, .file_len = len, .status = 503};
+        struct rangesrv busy = {.file = f, .file_len = len, .status = 503};
         fetch(&busy, 0, &res);
         assert_int_equal(res.r, -EAGAIN);
 }

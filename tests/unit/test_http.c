@@ -21,15 +21,13 @@
 /* ---- a one-connection-at-a-time server answering canned bytes ------------------------ */
 
 struct srv {
-        int fd;
-        int port;
+        struct test_server t;
         const char *answer;     /* sent after the request's headers (and body) are read */
         size_t answer_len;
         int requests;           /* how many requests to serve */
         bool hold;              /* keep each connection open until the client closes it */
         char got[65536];        /* the last request, as received */
         size_t got_len;
-        pthread_t th;
 };
 
 static size_t body_len_of(const char *req)
@@ -42,7 +40,7 @@ static void *srv_main(void *ud)
 {
         struct srv *s = ud;
         for (int i = 0; i < s->requests; i++) {
-                int c = accept(s->fd, NULL, NULL);
+                int c = accept(s->t.fd, NULL, NULL);
                 if (c < 0)
                         break;
                 s->got_len = 0;
@@ -78,21 +76,18 @@ static void srv_start(struct srv *s, const char *answer, size_t len, int request
         s->answer = answer;
         s->answer_len = len;
         s->requests = requests;
-        s->fd = test_listen_loopback(&s->port);
-        assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+        test_server_start(&s->t, srv_main, s);
 }
 
 static void srv_stop(struct srv *s)
 {
-        shutdown(s->fd, SHUT_RDWR);
-        pthread_join(s->th, NULL);
-        close(s->fd);
+        test_server_stop(&s->t);
 }
 
 static char *url_of(const struct srv *s, const char *path)
 {
         char *u;
-        assert_true(asprintf(&u, "http://127.0.0.1:%d%s", s->port, path) > 0);
+        assert_true(asprintf(&u, "http://127.0.0.1:%d%s", s->t.port, path) > 0);
         return u;
 }
 

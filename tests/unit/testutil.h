@@ -57,3 +57,25 @@ static inline int test_listen_loopback(int *port)
         *port = ntohs(a.sin_port);
         return fd;
 }
+
+#include <pthread.h>
+
+/* A loopback listener served by fn(arg) on a thread; fn accepts until accept() fails,
+ * which test_server_stop() causes. */
+struct test_server {
+        int fd, port;
+        pthread_t th;
+};
+
+static inline void test_server_start(struct test_server *t, void *(*fn)(void *), void *arg)
+{
+        t->fd = test_listen_loopback(&t->port);
+        assert_int_equal(pthread_create(&t->th, NULL, fn, arg), 0);
+}
+
+static inline void test_server_stop(struct test_server *t)
+{
+        shutdown(t->fd, SHUT_RDWR);
+        pthread_join(t->th, NULL);
+        close(t->fd);
+}
