@@ -15,6 +15,7 @@
 #include "daemon/agent_int.h"
 #include "daemon/update_int.h"
 #include "fetch/head.h"
+#include "fetch/rebuild.h"
 
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
 /* Missing blobs at most this far apart go in one request (the bytes between them, tar
@@ -24,10 +25,44 @@
 
 static void download_next(struct agent *a);
 
+/* The deployment's sha256 of the artifact against the bytes the agent holds (rebuild.h):
+ * 0 when they agree or none was given; <0 (and the action failed) when not. */
+static int check_artifact_hash(struct agent *a)
+{
+        if (!a->upd.act.sha256[0])
+                return 0;
+        char l[200], got[DIGEST_HEX_LEN + 1], msg[700];
+        upd_label(a, l);
+        berr e = {0};
+        int r = fetch_rebuild_sha256(import_head_manifest(a->upd.head), a->upd.act.head, a->upd.act.head_len,
+                                     a->upd.act.size, a->cs, got, &e);
+        if (r == -ENOENT) {
+                upd_retry(a, r, berr_msg(&e, r)); /* a blob vanished: plan again */
+                return r;
+        }
+        if (r < 0) {
+                snprintf(msg, sizeof msg, "cannot check %s against the deployment's sha256: %s", l,
+                         berr_msg(&e, r));
+                upd_fail(a, r, msg);
+                return r;
+        }
+        if (strcmp(got, a->upd.act.sha256)) {
+                snprintf(msg, sizeof msg, "%s: the deployment names the artifact's sha256 %s, but the bytes downloaded "
+                         "and verified here hash to %s; the server's artifact and its metadata disagree, nothing was "
+                         "installed (upload the bundle again)", l, a->upd.act.sha256, got);
+                upd_fail(a, -EBADMSG, msg);
+                return -EBADMSG;
+        }
+        log_info("agent: %s: the artifact's sha256 %s matches the deployment", l, got);
+        return 0;
+}
+
 static void commit(struct agent *a)
 {
         ACT_LOG_SCOPE(a);
         char l[200];
+        if (check_artifact_hash(a) < 0)
+                return;
         agent_status(a, "%s: importing into the store", upd_label(a, l));
         struct import_opts o = {
                 .state_dir = a->set.state_dir,

@@ -47,6 +47,7 @@ struct agent_action {
         uint64_t blobs_fetched; /* blobs downloaded for it (the others were on the node) */
         uint64_t total;         /* bytes it lacked at its first plan: progress's fixed "of" */
         uint64_t requests;      /* HTTP requests to the artifact, over every restart */
+        char sha256[65];        /* the artifact's sha256 from the deployment (hex), "" unknown */
 };
 
 void agent_action_clear(struct agent_action *a);
@@ -58,8 +59,8 @@ int agentdb_kv_set(struct berth_db *db, const char *key, const char *value);
 int agentdb_action_get(struct berth_db *db, const char *id, struct agent_action *ret);  /* 1 / 0 */
 /* The newest action that is not final (1 / 0). */
 int agentdb_action_open(struct berth_db *db, struct agent_action *ret);
-int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, uint64_t size, bool download_only,
-                          int64_t now);
+int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, uint64_t size, const char *sha256,
+                          bool download_only, int64_t now);
 int agentdb_action_set_state(struct berth_db *db, const char *id, const char *state, const char *detail, int64_t now);
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,
                             int64_t version, int64_t now);

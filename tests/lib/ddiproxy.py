@@ -22,6 +22,7 @@ at this proxy, so every DDI request and every artifact byte passes through it:
     "short200 N" answers every artifact GET whose range starts at or past byte N with
     200 and only the artifact's first N bytes (a server or proxy that ignores Range and
     cuts; requests within the first N bytes, such as the head's, pass).
+    "sha256 HEX" rewrites every artifact's hashes.sha256 in deploymentBase answers.
 TLS: --cert/--key for the listener (the test CA's server certificate), --ca to verify
 the upstream server. The kernel picks the port; it is written to --port-file.
 """
@@ -134,6 +135,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 doc = json.loads(data)
                 doc["deployment"]["download"] = "skip"
                 doc["deployment"]["update"] = "skip"
+                data = json.dumps(doc).encode()
+            if (mode.startswith("sha256 ") and self.command == "GET" and "/deploymentBase/" in self.path
+                    and resp.status == 200):
+                doc = json.loads(data)
+                for ch in doc["deployment"]["chunks"]:
+                    for art in ch.get("artifacts", []):
+                        art.setdefault("hashes", {})["sha256"] = mode.split()[1]
                 data = json.dumps(doc).encode()
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

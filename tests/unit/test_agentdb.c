@@ -16,12 +16,14 @@ static void test_actions(void **state)
         assert_int_equal(db_open(dir, &db, &e), 0);
         struct agent_action a;
         assert_int_equal(agentdb_action_open(db, &a), 0);
-        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, true, 100), 0);
-        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, true, 100), -EIO); /* unique */
+        const char *sha = "6ae8a75555209fd6c44157c0aed8016e763ff435a19cf186f76863140143ff72";
+        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, sha, true, 100), 0);
+        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, "", true, 100), -EIO); /* unique */
         assert_int_equal(agentdb_action_get(db, "7", &a), 1);
         assert_string_equal(a.state, ACTION_NEW);
         assert_true(a.download_only);
         assert_int_equal(a.size, 1234);
+        assert_string_equal(a.sha256, sha);
         assert_null(a.head);
         agent_action_clear(&a);
         assert_int_equal(agentdb_action_set_head(db, "7", "HEAD", 4, "gw", 3, 101), 0);
@@ -70,7 +72,7 @@ static void test_action_finish(void **state)
         struct berth_db *db = NULL;
         berr e = {0};
         assert_int_equal(db_open(dir, &db, &e), 0);
-        assert_int_equal(agentdb_action_insert(db, "9", "https://s/a.berth", 10, false, 100), 0);
+        assert_int_equal(agentdb_action_insert(db, "9", "https://s/a.berth", 10, "", false, 100), 0);
         assert_int_equal(agentdb_action_add_fetched(db, "9", 1000, 1, 2, 101), 0);
         db_close(db);
         assert_int_equal(db_open(dir, &db, &e), 0);
