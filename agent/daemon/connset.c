@@ -78,18 +78,13 @@ static int flush(struct conn *c)
         return 1;
 }
 
-int conn_reply(struct conn *c, const void *buf, size_t len)
+void conn_reply(struct conn *c, void *buf, size_t len)
 {
-        uint8_t *o = malloc(len ? len : 1);
-        if (!o)
-                return -ENOMEM;
-        memcpy(o, buf, len);
         free(c->out);
-        c->out = o;
+        c->out = buf;
         c->out_len = len;
         c->out_off = 0;
         c->answering = true;
-        return 0;
 }
 
 /* After an answer was set: write it, or wait for the socket with a fresh deadline. */
@@ -166,7 +161,6 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *ud)
 {
         struct conn *c = ud;
         struct connset *set = c->set;
-        set->timed_out++;
         if (set->log_timeouts)
                 log_warning("agent: %s: closed a connection that did not %s within %.0f s", set->what,
                             c->answering ? "read its answer" : "send a complete request",
@@ -184,7 +178,6 @@ static bool make_room(struct connset *s)
                         oldest = c;
         if (!oldest)
                 return false;
-        s->evicted++;
         if (s->log_timeouts)
                 log_warning("agent: %s: %u connections open; closed the oldest idle one", s->what, s->n);
         conn_free(oldest);

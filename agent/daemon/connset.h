@@ -44,15 +44,15 @@ struct connset {
         sd_event_source *src;
         struct conn *conns;             /* newest first */
         unsigned n;
-        uint64_t timed_out, evicted;
 };
 
 /* Serves listen_fd (non-blocking, listening; the set closes it at stop). */
 int connset_start(struct connset *s, int listen_fd, berr *e);
 void connset_stop(struct connset *s);
 
-/* The answer (copied); the connection closes once it is written, or at its deadline. */
-int conn_reply(struct conn *c, const void *buf, size_t len);
+/* The answer: buf (malloc'd) is the connection's from here; the connection closes once
+ * it is written, or at its deadline. */
+void conn_reply(struct conn *c, void *buf, size_t len);
 int conn_fd(const struct conn *c);
 /* The descriptor the peer passed, now the caller's; -1 when none. */
 int conn_take_passed_fd(struct conn *c);

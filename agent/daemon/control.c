@@ -199,8 +199,7 @@ static void send_reply(struct conn *c, json_t *rep)
         size_t n;
         if (ctl_encode(rep, &buf, &n) < 0)
                 return;
-        (void)conn_reply(c, buf, n);
-        free(buf);
+        conn_reply(c, buf, n);
 }
 
 /* The peer's credentials, before a byte is read. */

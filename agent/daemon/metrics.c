@@ -159,8 +159,7 @@ static void respond(struct conn *c, int status, const char *reason, const char *
                 return;
         }
         memcpy(o + n, body, len);
-        (void)conn_reply(c, o, (size_t)n + len);
-        free(o);
+        conn_reply(c, o, (size_t)n + len);
 }
 
 static void respond_text(struct conn *c, int status, const char *reason, const char *msg)

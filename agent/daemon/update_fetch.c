@@ -19,7 +19,8 @@
 
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
 /* Missing blobs at most this far apart go in one request (the bytes between them, tar
- * headers and padding, are fetched and dropped); at most this many per request. */
+ * headers and padding or a small blob the node already has, are fetched and dropped);
+ * at most this many per request. */
 #define SPAN_GAP_MAX 4096
 #define SPAN_MAX_BLOBS 64
 
@@ -188,8 +189,8 @@ static void on_span_done(void *ud, int r, const berr *e)
 }
 
 /* The span starting at plan[plan_i]: that blob and the missing blobs right behind it
- * (only tar headers and padding between them, no partial file of their own), fetched
- * with one request. */
+ * (at most SPAN_GAP_MAX bytes apart, no partial file of their own), fetched with one
+ * request. */
 static size_t plan_span(struct agent *a, struct blob_span_item *items, size_t max)
 {
         const struct bundle_manifest *m = import_head_manifest(a->upd.head);
