@@ -113,8 +113,8 @@ static const char *const migrations[] = {
         "ALTER TABLE agent_actions ADD COLUMN total INTEGER NOT NULL DEFAULT 0;",
         /* 6: the HTTP requests an action made to the server's artifact, and the artifact's
          * sha256 from the deployment (agentdb.c). */
-        "ALTER TABLE agent_actions ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE agent_actions ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';",
+        ("ALTER TABLE agent_actions ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE agent_actions ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';"),
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)
