@@ -1,15 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* engine.c — workload supervision and the update state machine (see engine.h).
- *
- * Ordering rules that crash safety depends on:
- *   - a state is persisted (one SQLite transaction) before the side effects that
- *     belong to it; resuming a state redoes all of its side effects, each of which is
- *     idempotent (stop = no-op when stopped, start = adopt when running);
- *   - the new set is only started after the old set is stopped, and the rollback only
- *     starts the old set after the new set is stopped: at no instant do both run;
- *   - the commit (state committed + current version, one transaction) comes before any
- *     garbage collection, and GC only touches versions that are neither current,
- *     previous nor part of an unfinished update.
+/* engine.c — the workload engine's lifecycle and public calls (engine.h): versions and
+ * bundles in memory, converging after a start, ticks, containerd events, the blocking
+ * runs of the CLI, status. The parts are listed in engine_int.h; the crash-safety
+ * rules are engine_update.c's.
  */
 #include "workload/engine.h"
 
@@ -23,75 +16,15 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/fault.h"
 #include "base/fs.h"
 #include "bundle/manifest.h"
-#include "containerd/containers.h"
 #include "containerd/events.h"
-#include "containerd/images.h"
-#include "containerd/plan.h"
-#include "containerd/tasks.h"
-#include "workload/runner.h"
+#include "workload/engine_int.h"
 #include "workload/spec.h"
-
-struct wl_version {
-        int64_t version;
-        struct workload_set *set;
-        struct wl_instance *inst;       /* same index as set->w */
-};
-
-struct wl_bundle {
-        char name[129];
-        int64_t current, previous;      /* 0 = none */
-        struct wl_version *cur;         /* the committed set (current version) */
-        struct wl_version *next;        /* the target of an unfinished update */
-        bool has_upd;
-        struct wstate_update upd;
-        bool proceed;
-        uint64_t fail_ms;               /* when the failure threshold was reached */
-        bool await_old_healthy;
-        double rollback_s;
-        char error[512];                /* last error the engine met for this bundle */
-};
-
-struct workload_engine {
-        struct berth_db *db;
-        struct content_store *cs;
-        struct runner_ctx rc;
-        char *data_dir, *log_dir;
-        uint64_t supervise_ms;
-        uint64_t log_check_ms;
-        struct wl_bundle *b;
-        size_t n_b;
-        bool started;
-        bool poll_now;                  /* this round asks containerd about every task */
-        uint64_t next_poll_ms;
-        /* containerd events (/tasks/exit, /tasks/oom) watched by a thread that only
-         * writes a byte into a pipe: the engine stays single-threaded. */
-        bool watching;
-        int cancel;
-        int evfd[2];
-        pthread_t thread;
-        char ev_error[256];
-};
-
-static uint64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- versions ----------------------------------------------------------------------- */
 
-static void version_free(struct wl_version *v)
+void eng_version_free(struct wl_version *v)
 {
         if (!v)
                 return;
@@ -102,41 +35,8 @@ static void version_free(struct wl_version *v)
         free(v);
 }
 
-/* The image config JSON and top chain ID of image ref in manifest m (this platform). */
-static int image_info(struct workload_engine *eng, const struct bundle_manifest *m, const char *ref,
-                      json_t **ret_config, char chain[DIGEST_STR_LEN + 1], berr *e)
-{
-        const struct bundle_image *im = NULL;
-        for (size_t i = 0; i < m->n_images; i++)
-                if (!strcmp(m->images[i].ref, ref))
-                        im = &m->images[i];
-        if (!im)
-                return berr_set(e, -ENOENT, "image %s is not in bundle %s", ref, m->name);
-        _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = NULL;
-        int r = ctrd_plan_build_image(im->digest, im->media_type, im->size, eng->cs, &p, e);
-        if (r < 0)
-                return berr_prefix(e, r, "image %s", ref);
-        if (p->n_unpacks == 0 || p->unpacks[0].n_layers == 0)
-                return berr_set(e, -ENOEXEC, "image %s has no layers for this platform (%s)", ref, ctrd_plan_host_arch());
-        const struct ctrd_plan_unpack *u = &p->unpacks[0];
-        _cleanup_close_ int fd = -1;
-        r = content_open(eng->cs, u->config, &fd);
-        if (r < 0)
-                return berr_set(e, r, "image %s: config %s is not in berth's store; import the bundle again", ref,
-                                u->config);
-        json_error_t je;
-        json_t *cfg = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
-        if (!cfg || !json_is_object(cfg)) {
-                json_decref(cfg);
-                return berr_set(e, -EBADMSG, "image %s: config %s is not a JSON object", ref, u->config);
-        }
-        memcpy(chain, u->layers[u->n_layers - 1].chain_id, DIGEST_STR_LEN + 1);
-        *ret_config = cfg;
-        return 0;
-}
-
-static int version_load(struct workload_engine *eng, const char *bundle, int64_t version, struct wl_version **ret,
-                        berr *e)
+int eng_version_load(struct workload_engine *eng, const char *bundle, int64_t version, struct wl_version **ret,
+                     berr *e)
 {
         _cleanup_free_ char *buf = NULL;
         size_t len;
@@ -163,13 +63,14 @@ static int version_load(struct workload_engine *eng, const char *bundle, int64_t
                 snprintf(in->bundle, sizeof in->bundle, "%s", bundle);
                 in->version = version;
                 in->spec = &v->set->w[i];
-                r = image_info(eng, m, in->spec->image, &in->image_config, in->chain_id, e);
+                in->last_exit = -1;
+                r = eng->rt.ops->image(eng->rt.ud, m, in->spec->image, &in->image_config, in->chain_id, e);
                 if (r < 0)
                         r = berr_prefix(e, r, "workload %s", in->spec->name);
-                runner_init(&eng->rc, in);
+                eng->rt.ops->init(eng->rt.ud, in);
         }
         if (r < 0) {
-                version_free(v);
+                eng_version_free(v);
                 return berr_prefix(e, r, "bundle %s version %lld", bundle, (long long)version);
         }
         *ret = v;
@@ -178,7 +79,7 @@ static int version_load(struct workload_engine *eng, const char *bundle, int64_t
 
 /* ---- bundles ------------------------------------------------------------------------ */
 
-static struct wl_bundle *bundle_find(struct workload_engine *eng, const char *name)
+struct wl_bundle *eng_bundle_find(struct workload_engine *eng, const char *name)
 {
         for (size_t i = 0; i < eng->n_b; i++)
                 if (!strcmp(eng->b[i].name, name))
@@ -186,9 +87,9 @@ static struct wl_bundle *bundle_find(struct workload_engine *eng, const char *na
         return NULL;
 }
 
-static struct wl_bundle *bundle_get(struct workload_engine *eng, const char *name)
+struct wl_bundle *eng_bundle_get(struct workload_engine *eng, const char *name)
 {
-        struct wl_bundle *b = bundle_find(eng, name);
+        struct wl_bundle *b = eng_bundle_find(eng, name);
         if (b)
                 return b;
         struct wl_bundle *nb = realloc(eng->b, (eng->n_b + 1) * sizeof *nb);
@@ -202,442 +103,9 @@ static struct wl_bundle *bundle_get(struct workload_engine *eng, const char *nam
         return b;
 }
 
-static void note(struct wl_bundle *b, const berr *e, int r)
+void eng_note(struct wl_bundle *b, const berr *e, int r)
 {
         snprintf(b->error, sizeof b->error, "%s", berr_msg(e, r));
-}
-
-/* ---- sets --------------------------------------------------------------------------- */
-
-static int set_start(struct workload_engine *eng, struct wl_version *v, char *why, size_t why_n, berr *e)
-{
-        for (size_t k = 0; k < v->set->n; k++) {
-                struct wl_instance *in = &v->inst[v->set->order[k]];
-                int r = runner_start(&eng->rc, in, NULL, e);
-                if (r < 0) {
-                        if (why)
-                                snprintf(why, why_n, "workload %s did not start: %s", in->spec->name, berr_msg(e, r));
-                        return r;
-                }
-        }
-        return 0;
-}
-
-static int set_stop(struct workload_engine *eng, struct wl_version *v, berr *e)
-{
-        for (size_t k = v->set->n; k > 0; k--) {
-                int r = runner_stop(&eng->rc, &v->inst[v->set->order[k - 1]], e);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/* Stops the tasks of every container of the bundle whose version is not in keep
- * (a crash may have left a set half switched). */
-static int stop_others(struct workload_engine *eng, const char *bundle, const int64_t *keep, size_t n_keep, berr *e)
-{
-        char filter[300];
-        snprintf(filter, sizeof filter, "labels.\"" WL_LABEL_BUNDLE "\"==\"%s\"", bundle);
-        const char *f = filter;
-        struct ctrd_container *list = NULL;
-        size_t n = 0;
-        int r = ctrd_container_list(eng->rc.c, &f, 1, &list, &n, e);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const char *vs = ctrd_container_label(&list[i], WL_LABEL_VERSION);
-                int64_t v = vs ? strtoll(vs, NULL, 10) : -1;
-                bool kept = false;
-                for (size_t k = 0; k < n_keep; k++)
-                        kept |= keep[k] == v;
-                if (kept)
-                        continue;
-                struct workload_spec dummy = {.name = list[i].id, .stop_signal = 9, .stop_grace_ms = 0};
-                struct wl_instance tmp = {.spec = &dummy};
-                snprintf(tmp.id, sizeof tmp.id, "%s", list[i].id);
-                r = runner_stop(&eng->rc, &tmp, e);
-        }
-        ctrd_container_list_free(list, n);
-        return r;
-}
-
-static bool set_all_healthy(const struct wl_version *v)
-{
-        for (size_t i = 0; v && i < v->set->n; i++)
-                if (!v->inst[i].running || !v->inst[i].healthy)
-                        return false;
-        return true;
-}
-
-static void probe_due(struct workload_engine *eng, struct wl_instance *in, uint64_t now)
-{
-        const struct wl_probe *p = &in->spec->probe;
-        if (!in->running)
-                return;
-        if (p->kind == WL_PROBE_NONE) {
-                in->healthy = true;
-                snprintf(in->last_probe, sizeof in->last_probe, "no probe; task running");
-                return;
-        }
-        if (now < in->next_probe_ms)
-                return;
-        int ok = runner_probe(&eng->rc, in);
-        in->next_probe_ms = mono_ms() + p->period_ms;
-        if (ok > 0) {
-                in->probes_ok++;
-                in->fail_streak = 0;
-                if (++in->ok_streak >= p->success_threshold)
-                        in->healthy = true;
-        } else {
-                in->probes_failed++;
-                in->ok_streak = 0;
-                if (++in->fail_streak >= p->failure_threshold)
-                        in->healthy = false;
-        }
-}
-
-/* Watches a set: exits (restarted per policy when restart is true), logs, probes. */
-static void supervise(struct workload_engine *eng, struct wl_bundle *b, struct wl_version *v, bool restart,
-                      uint64_t now)
-{
-        for (size_t k = 0; v && k < v->set->n; k++) {
-                struct wl_instance *in = &v->inst[v->set->order[k]];
-                const struct workload_spec *w = in->spec;
-                berr e = {0};
-                if (in->running) {
-                        int code = 0;
-                        bool oom = false;
-                        int r = eng->poll_now ? runner_poll(&eng->rc, in, &code, &oom, &e) : 0;
-                        if (r == -ENOENT) {
-                                /* The task vanished (containerd restarted): count it as a crash. */
-                                in->running = false;
-                                code = 255;
-                                r = 1;
-                        }
-                        if (r < 0) {
-                                note(b, &e, r);
-                                continue;
-                        }
-                        if (r > 0) {
-                                in->last_exit = code;
-                                in->last_oom = oom;
-                                bool again = w->restart == WL_RESTART_ALWAYS ||
-                                             (w->restart == WL_RESTART_ON_FAILURE && (code != 0 || oom));
-                                if (!again) {
-                                        in->given_up = true;
-                                        continue;
-                                }
-                                /* Exponential backoff; a run of 10 s (or the max backoff)
-                                 * counts as healthy again and resets it. */
-                                uint64_t ran = now - in->started_ms;
-                                if (in->backoff_ms == 0 || ran >= 10000 || ran >= w->max_backoff_ms)
-                                        in->backoff_ms = w->backoff_ms;
-                                else
-                                        in->backoff_ms = in->backoff_ms * 2 > w->max_backoff_ms ? w->max_backoff_ms
-                                                                                               : in->backoff_ms * 2;
-                                in->restart_at_ms = now + in->backoff_ms;
-                                in->restarts++;
-                                continue;
-                        }
-                        runner_rotate_logs(&eng->rc, in);
-                        probe_due(eng, in, now);
-                        continue;
-                }
-                if (!restart || in->given_up || now < in->restart_at_ms)
-                        continue;
-                int r = runner_start(&eng->rc, in, NULL, &e);
-                if (r < 0) {
-                        note(b, &e, r);
-                        in->backoff_ms = in->backoff_ms ? in->backoff_ms * 2 : w->backoff_ms;
-                        if (in->backoff_ms > w->max_backoff_ms)
-                                in->backoff_ms = w->max_backoff_ms;
-                        in->restart_at_ms = now + in->backoff_ms;
-                }
-        }
-}
-
-/* ---- garbage collection ------------------------------------------------------------- */
-
-struct gc_ctx {
-        struct workload_engine *eng;
-        struct wl_bundle *b;
-        int64_t *versions;
-        size_t n;
-};
-
-static int gc_collect_version(void *ud, int64_t v)
-{
-        struct gc_ctx *g = ud;
-        int64_t *nv = realloc(g->versions, (g->n + 1) * sizeof *nv);
-        if (!nv)
-                return -ENOMEM;
-        g->versions = nv;
-        g->versions[g->n++] = v;
-        return 0;
-}
-
-static void gc_item(void *ud, const char *kind, const char *a, const char *b_)
-{
-        struct gc_ctx *g = ud;
-        berr e = {0};
-        if (!strcmp(kind, "blob")) {
-                (void)content_remove(g->eng->cs, a);
-                return;
-        }
-        /* An image record is removed only while it still points at the forgotten
-         * version's digest (a newer version may have re-pointed the same name). */
-        struct ctrd_image_target t;
-        if (ctrd_image_get(g->eng->rc.c, a, &t, NULL) == 0 && !strcmp(t.digest, b_)) {
-                int r = ctrd_image_delete(g->eng->rc.c, a, true, &e);
-                if (r < 0)
-                        note(g->b, &e, r);
-        }
-}
-
-/* Keeps current, previous and the versions of an unfinished update; removes the
- * containers of every other version, and forgets versions older than current. */
-static void gc_bundle(struct workload_engine *eng, struct wl_bundle *b)
-{
-        int64_t keep[4] = {b->current, b->previous, b->has_upd ? b->upd.from_version : 0,
-                           b->has_upd ? b->upd.to_version : 0};
-        berr e = {0};
-        char filter[300];
-        snprintf(filter, sizeof filter, "labels.\"" WL_LABEL_BUNDLE "\"==\"%s\"", b->name);
-        const char *f = filter;
-        struct ctrd_container *list = NULL;
-        size_t n = 0;
-        int r = ctrd_container_list(eng->rc.c, &f, 1, &list, &n, &e);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const char *vs = ctrd_container_label(&list[i], WL_LABEL_VERSION);
-                int64_t v = vs ? strtoll(vs, NULL, 10) : -1;
-                if (v == keep[0] || v == keep[1] || v == keep[2] || v == keep[3])
-                        continue;
-                r = runner_remove_id(&eng->rc, list[i].id, &e);
-        }
-        ctrd_container_list_free(list, n);
-        if (r < 0)
-                note(b, &e, r);
-
-        struct gc_ctx g = {.eng = eng, .b = b};
-        if (wstate_list_versions(eng->db, b->name, gc_collect_version, &g) >= 0)
-                for (size_t i = 0; i < g.n; i++) {
-                        int64_t v = g.versions[i];
-                        if (v >= b->current || v == keep[1] || v == keep[2] || v == keep[3])
-                                continue;
-                        berr e2 = {0};
-                        r = wstate_forget_version(eng->db, b->name, v, gc_item, &g, &e2);
-                        if (r < 0)
-                                note(b, &e2, r);
-                }
-        free(g.versions);
-}
-
-/* ---- the update state machine ------------------------------------------------------- */
-
-static int persist(struct workload_engine *eng, struct wl_bundle *b, enum wstate_state s, int64_t probe_until,
-                   const char *evidence, berr *e)
-{
-        return wstate_set(eng->db, &b->upd, s, probe_until, evidence, wall_ms(), e);
-}
-
-static int do_rollback(struct workload_engine *eng, struct wl_bundle *b, berr *e);
-
-static int begin_rollback(struct workload_engine *eng, struct wl_bundle *b, const char *evidence, berr *e)
-{
-        if (!b->fail_ms)
-                b->fail_ms = mono_ms();
-        int r = persist(eng, b, WSTATE_ROLLING_BACK, 0, evidence, e);
-        if (r < 0)
-                return r;
-        FAULT_POINT("rollback.after_persist");
-        return do_rollback(eng, b, e);
-}
-
-static int do_rollback(struct workload_engine *eng, struct wl_bundle *b, berr *e)
-{
-        int r;
-        /* Stop the new set (by label if it cannot even be loaded). */
-        if (b->next)
-                r = set_stop(eng, b->next, e);
-        else {
-                int64_t keep[] = {b->upd.from_version};
-                r = stop_others(eng, b->name, keep, 1, e);
-        }
-        if (r < 0)
-                return berr_prefix(e, r, "rolling back %s: stopping version %lld", b->name,
-                                   (long long)b->upd.to_version);
-        FAULT_POINT("rollback.after_stop_new");
-        char why[600] = "";
-        if (b->upd.from_version) {
-                if (!b->cur) {
-                        r = version_load(eng, b->name, b->upd.from_version, &b->cur, e);
-                        if (r < 0)
-                                return r;
-                }
-                berr se = {0};
-                if (set_start(eng, b->cur, why, sizeof why, &se) < 0)
-                        note(b, &se, -EIO); /* supervision retries with backoff */
-        }
-        char ev[2048];
-        int n = snprintf(ev, sizeof ev, "%s%s%s", b->upd.evidence, why[0] ? "; then " : "", why);
-        if (n > 1000)
-                ev[1000] = 0; /* the DB field is bounded */
-        r = persist(eng, b, WSTATE_ROLLED_BACK, 0, ev, e);
-        if (r < 0)
-                return r;
-        version_free(b->next);
-        b->next = NULL;
-        b->has_upd = false;
-        b->await_old_healthy = b->upd.from_version != 0;
-        if (b->cur)
-                for (size_t i = 0; i < b->cur->set->n; i++)
-                        b->cur->inst[i].next_probe_ms = 0; /* probe the old set at once */
-        gc_bundle(eng, b);
-        return 0;
-}
-
-static int do_switch(struct workload_engine *eng, struct wl_bundle *b, berr *e)
-{
-        int r;
-        if (!b->next) {
-                char why[700];
-                berr le = {0};
-                r = version_load(eng, b->name, b->upd.to_version, &b->next, &le);
-                if (r < 0) {
-                        snprintf(why, sizeof why, "cannot load version %lld: %s", (long long)b->upd.to_version,
-                                 berr_msg(&le, r));
-                        return begin_rollback(eng, b, why, e);
-                }
-        }
-        /* Old set down first (reverse start order); also anything a crash left running. */
-        if (b->cur && b->cur->version != b->upd.to_version) {
-                r = set_stop(eng, b->cur, e);
-                if (r < 0)
-                        return berr_prefix(e, r, "switching %s: stopping version %lld", b->name,
-                                           (long long)b->cur->version);
-        }
-        int64_t keep[] = {b->upd.to_version};
-        r = stop_others(eng, b->name, keep, 1, e);
-        if (r < 0)
-                return r;
-        FAULT_POINT("switch.after_stop_old");
-        char why[700];
-        berr se = {0};
-        r = set_start(eng, b->next, why, sizeof why, &se);
-        if (r < 0)
-                return begin_rollback(eng, b, why, e);
-        FAULT_POINT("switch.after_start_new");
-        r = persist(eng, b, WSTATE_PROBING, wall_ms() + (int64_t)b->next->set->soak_ms, NULL, e);
-        if (r < 0)
-                return r;
-        FAULT_POINT("probe.after_persist");
-        return 0;
-}
-
-static int do_commit(struct workload_engine *eng, struct wl_bundle *b, berr *e)
-{
-        char ev[1024];
-        size_t off = (size_t)snprintf(ev, sizeof ev, "healthy for the soak time (%llu ms):",
-                                      (unsigned long long)b->next->set->soak_ms);
-        for (size_t i = 0; i < b->next->set->n && off < sizeof ev; i++)
-                off += (size_t)snprintf(ev + off, sizeof ev - off, " %s: %s;", b->next->inst[i].spec->name,
-                                        b->next->inst[i].last_probe);
-        FAULT_POINT("commit.before");
-        int r = wstate_commit(eng->db, &b->upd, ev, wall_ms(), e);
-        if (r < 0)
-                return r;
-        FAULT_POINT("commit.after");
-        b->previous = b->upd.from_version;
-        b->current = b->upd.to_version;
-        version_free(b->cur);
-        b->cur = TAKE_PTR(b->next);
-        b->has_upd = false;
-        gc_bundle(eng, b);
-        return 0;
-}
-
-static int step_probing(struct workload_engine *eng, struct wl_bundle *b, uint64_t now, berr *e)
-{
-        struct wl_version *v = b->next;
-        supervise(eng, b, v, false, now);
-        for (size_t i = 0; i < v->set->n; i++) {
-                struct wl_instance *in = &v->inst[i];
-                char ev[1024];
-                if (!in->running && in->last_exit >= 0) {
-                        snprintf(ev, sizeof ev, "workload %s of version %lld exited with status %d%s during the soak "
-                                 "time", in->spec->name, (long long)v->version, in->last_exit,
-                                 in->last_oom ? " (killed: out of memory)" : "");
-                        return begin_rollback(eng, b, ev, e);
-                }
-                if (in->spec->probe.kind != WL_PROBE_NONE && in->fail_streak >= in->spec->probe.failure_threshold) {
-                        snprintf(ev, sizeof ev, "workload %s of version %lld: %s probe failed %u times in a row: %s",
-                                 in->spec->name, (long long)v->version, wl_probe_name(in->spec->probe.kind),
-                                 in->fail_streak, in->last_probe);
-                        return begin_rollback(eng, b, ev, e);
-                }
-        }
-        if (wall_ms() < b->upd.probe_until_ms)
-                return 0;
-        if (set_all_healthy(v))
-                return do_commit(eng, b, e);
-        /* A workload whose probes have not decided yet (just started or adopted after
-         * a restart past the soak deadline) gets the time its probe needs to reach a
-         * threshold; it cannot wait longer than that. */
-        for (size_t i = 0; i < v->set->n; i++) {
-                const struct wl_instance *in = &v->inst[i];
-                const struct wl_probe *p = &in->spec->probe;
-                uint64_t need = p->initial_delay_ms + (uint64_t)(p->success_threshold + p->failure_threshold) *
-                                                              p->period_ms + p->timeout_ms;
-                if (!in->healthy && in->running && p->kind != WL_PROBE_NONE && now < in->started_ms + need)
-                        return 0;
-        }
-        for (size_t i = 0; i < v->set->n; i++)
-                if (!v->inst[i].healthy) {
-                        char ev[1024];
-                        snprintf(ev, sizeof ev, "workload %s of version %lld was not healthy when the soak time ended: "
-                                 "%s", v->inst[i].spec->name, (long long)v->version,
-                                 v->inst[i].last_probe[0] ? v->inst[i].last_probe : "not probed yet");
-                        return begin_rollback(eng, b, ev, e);
-                }
-        return 0;
-}
-
-static int step_bundle(struct workload_engine *eng, struct wl_bundle *b, uint64_t now, berr *e)
-{
-        if (!b->has_upd) {
-                supervise(eng, b, b->cur, true, now);
-                if (b->await_old_healthy && set_all_healthy(b->cur)) {
-                        b->await_old_healthy = false;
-                        b->rollback_s = b->fail_ms ? (double)(mono_ms() - b->fail_ms) / 1000.0 : -1;
-                }
-                return 0;
-        }
-        switch (b->upd.state) {
-        case WSTATE_STAGED:
-                supervise(eng, b, b->cur, true, now);
-                if (!b->proceed)
-                        return 0;
-                {
-                        int r = persist(eng, b, WSTATE_SWITCHING, 0, NULL, e);
-                        if (r < 0)
-                                return r;
-                }
-                FAULT_POINT("switch.after_persist");
-                return do_switch(eng, b, e);
-        case WSTATE_SWITCHING:
-                return do_switch(eng, b, e);
-        case WSTATE_PROBING:
-                if (!b->next) {
-                        int r = version_load(eng, b->name, b->upd.to_version, &b->next, e);
-                        if (r < 0)
-                                return begin_rollback(eng, b, berr_msg(e, r), e);
-                }
-                return step_probing(eng, b, now, e);
-        case WSTATE_ROLLING_BACK:
-                return do_rollback(eng, b, e);
-        default:
-                b->has_upd = false;
-                return 0;
-        }
 }
 
 /* ---- public API --------------------------------------------------------------------- */
@@ -671,13 +139,20 @@ int workload_engine_new(const struct workload_engine_opts *o, const struct berth
                 return r;
         }
         eng->rc = (struct runner_ctx) {
-                .c = ctrd,
                 .data_dir = eng->data_dir,
                 .log_dir = eng->log_dir,
                 .log_max_bytes = o && o->log_max_bytes ? o->log_max_bytes : max,
                 .log_keep = o && o->log_keep ? o->log_keep : (unsigned)(keep > 100 ? 100 : keep),
                 .note = o ? o->note : NULL,
+                .c = ctrd,
+                .cs = cs,
         };
+        if (o && o->runtime)
+                eng->rt = *o->runtime;
+        else {
+                runner_runtime(&eng->rc, &eng->rt);
+                eng->ctrd = ctrd;
+        }
         eng->supervise_ms = o && o->supervise_ms ? o->supervise_ms : (sup < 50 ? 50 : sup);
         eng->log_check_ms = logc < 50 ? 50 : logc;
         *ret = eng;
@@ -695,8 +170,8 @@ void workload_engine_free(struct workload_engine *eng)
                 close(eng->evfd[1]);
         }
         for (size_t i = 0; i < eng->n_b; i++) {
-                version_free(eng->b[i].cur);
-                version_free(eng->b[i].next);
+                eng_version_free(eng->b[i].cur);
+                eng_version_free(eng->b[i].next);
         }
         free(eng->b);
         free(eng->data_dir);
@@ -707,79 +182,11 @@ void workload_engine_free(struct workload_engine *eng)
 static int load_bundle(void *ud, const char *name)
 {
         struct workload_engine *eng = ud;
-        struct wl_bundle *b = bundle_get(eng, name);
+        struct wl_bundle *b = eng_bundle_get(eng, name);
         if (!b)
                 return -ENOMEM;
         (void)wstate_current(eng->db, name, &b->current, &b->previous);
         b->has_upd = wstate_latest(eng->db, name, true, &b->upd) > 0;
-        return 0;
-}
-
-/* Brings one bundle back to what its persisted state says should run. */
-static int converge_bundle(struct workload_engine *eng, struct wl_bundle *b, berr *e)
-{
-        int r;
-        if (b->current && !b->cur) {
-                r = version_load(eng, b->name, b->current, &b->cur, e);
-                if (r < 0)
-                        return r;
-        }
-        if (b->has_upd && b->upd.state != WSTATE_STAGED)
-                /* switching / probing / rolling_back: the first tick redoes the state;
-                 * probing needs its set adopted first. */
-                if (b->upd.state == WSTATE_PROBING) {
-                        r = version_load(eng, b->name, b->upd.to_version, &b->next, e);
-                        if (r < 0)
-                                return begin_rollback(eng, b, berr_msg(e, r), e);
-                        int64_t keep[] = {b->upd.to_version};
-                        r = stop_others(eng, b->name, keep, 1, e);
-                        if (r < 0)
-                                return r;
-                        for (size_t k = 0; k < b->next->set->n; k++) {
-                                struct wl_instance *in = &b->next->inst[b->next->set->order[k]];
-                                int code;
-                                bool oom;
-                                r = runner_poll(&eng->rc, in, &code, &oom, NULL);
-                                if (r > 0) {
-                                        /* It died while the agent was away: that is a failure. */
-                                        in->last_exit = code;
-                                        in->last_oom = oom;
-                                        continue;
-                                }
-                                r = runner_start(&eng->rc, in, NULL, e);
-                                if (r < 0)
-                                        return begin_rollback(eng, b, berr_msg(e, r), e);
-                        }
-                        return 0;
-                }
-        if (b->has_upd && b->upd.state != WSTATE_STAGED)
-                return 0;
-        /* Steady (or staged): only the committed version runs; adopt it. */
-        int64_t keep[] = {b->current};
-        r = stop_others(eng, b->name, keep, 1, e);
-        if (r < 0)
-                return r;
-        if (b->cur)
-                for (size_t k = 0; k < b->cur->set->n; k++) {
-                        struct wl_instance *in = &b->cur->inst[b->cur->set->order[k]];
-                        int code;
-                        bool oom;
-                        r = runner_poll(&eng->rc, in, &code, &oom, NULL);
-                        if (r > 0) {
-                                in->last_exit = code;
-                                in->last_oom = oom;
-                                in->given_up = in->spec->restart == WL_RESTART_NEVER ||
-                                               (in->spec->restart == WL_RESTART_ON_FAILURE && code == 0 && !oom);
-                                if (in->given_up)
-                                        continue;
-                        }
-                        berr se = {0};
-                        r = runner_start(&eng->rc, in, NULL, &se);
-                        if (r < 0)
-                                note(b, &se, r);
-                }
-        if (!b->has_upd)
-                gc_bundle(eng, b);
         return 0;
 }
 
@@ -790,9 +197,9 @@ int workload_engine_start(struct workload_engine *eng, berr *e)
                 return berr_set(e, r, "cannot read the workload state from the database");
         for (size_t i = 0; i < eng->n_b; i++) {
                 berr be = {0};
-                r = converge_bundle(eng, &eng->b[i], &be);
+                r = eng_converge_bundle(eng, &eng->b[i], &be);
                 if (r < 0)
-                        note(&eng->b[i], &be, r);
+                        eng_note(&eng->b[i], &be, r);
         }
         eng->started = true;
         return 0;
@@ -810,7 +217,7 @@ int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, ber
          * every supervise_ms without events, every 10 × supervise_ms with them (a
          * safety net). Logs, probes and restarts due are handled every round, and a
          * round comes at least every log_check_ms (a log size check is a stat()). */
-        uint64_t now = mono_ms(), next = now + (eng->supervise_ms < eng->log_check_ms ? eng->supervise_ms
+        uint64_t now = eng_mono_ms(eng), next = now + (eng->supervise_ms < eng->log_check_ms ? eng->supervise_ms
                                                                                     : eng->log_check_ms);
         eng->poll_now = !eng->watching || event || now >= eng->next_poll_ms;
         if (eng->poll_now)
@@ -818,14 +225,14 @@ int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, ber
         for (size_t i = 0; i < eng->n_b; i++) {
                 struct wl_bundle *b = &eng->b[i];
                 berr be = {0};
-                int r = step_bundle(eng, b, now, &be);
+                int r = eng_step_bundle(eng, b, now, &be);
                 if (r == -EIO && strstr(berr_msg(&be, r), "database")) {
                         if (e)
                                 *e = be;
                         return r;
                 }
                 if (r < 0)
-                        note(b, &be, r);
+                        eng_note(b, &be, r);
                 struct wl_version *vs[] = {b->cur, b->next};
                 for (size_t k = 0; k < 2; k++)
                         for (size_t j = 0; vs[k] && j < vs[k]->set->n; j++) {
@@ -841,35 +248,12 @@ int workload_engine_tick(struct workload_engine *eng, uint64_t *ret_next_ms, ber
         return 0;
 }
 
-/* Loads the target version's specs, persists the transition (its first state, before
- * any side effect) and arms the bundle for the ticks that carry it out. */
-static int begin_transition(struct workload_engine *eng, struct wl_bundle *b, const char *bundle, int64_t to,
-                            const char *kind, bool proceed, berr *e)
-{
-        struct wl_version *v = NULL;
-        int r = version_load(eng, bundle, to, &v, e);
-        if (r < 0)
-                return r;
-        r = wstate_begin(eng->db, bundle, b->current, to, kind, wall_ms(), &b->upd, e);
-        if (r < 0) {
-                version_free(v);
-                return r;
-        }
-        version_free(b->next);
-        b->next = v;
-        b->has_upd = true;
-        b->proceed = proceed;
-        b->fail_ms = 0;
-        b->rollback_s = -1;
-        return 0;
-}
-
 int workload_update_start(struct workload_engine *eng, const char *bundle, int64_t version, bool proceed, berr *e)
 {
         int r;
         if (!eng->started && (r = workload_engine_start(eng, e)) < 0)
                 return r;
-        struct wl_bundle *b = bundle_get(eng, bundle);
+        struct wl_bundle *b = eng_bundle_get(eng, bundle);
         if (!b)
                 return -ENOMEM;
         if (b->has_upd)
@@ -882,7 +266,7 @@ int workload_update_start(struct workload_engine *eng, const char *bundle, int64
                 return berr_set(e, -ERANGE, "bundle %s: version %lld is older than the running version %lld; use "
                                 "'berth rollback' to return to the previous version", bundle, (long long)version,
                                 (long long)b->current);
-        r = begin_transition(eng, b, bundle, version, "update", proceed, e);
+        r = eng_begin_transition(eng, b, bundle, version, "update", proceed, e);
         if (r >= 0)
                 b->error[0] = 0;
         return r;
@@ -890,7 +274,7 @@ int workload_update_start(struct workload_engine *eng, const char *bundle, int64
 
 int workload_update_proceed(struct workload_engine *eng, const char *bundle, berr *e)
 {
-        struct wl_bundle *b = bundle_find(eng, bundle);
+        struct wl_bundle *b = eng_bundle_find(eng, bundle);
         if (!b || !b->has_upd)
                 return berr_set(e, -ENOENT, "bundle %s has no staged update", bundle);
         b->proceed = true;
@@ -902,7 +286,7 @@ int workload_rollback(struct workload_engine *eng, const char *bundle, bool proc
         int r;
         if (!eng->started && (r = workload_engine_start(eng, e)) < 0)
                 return r;
-        struct wl_bundle *b = bundle_get(eng, bundle);
+        struct wl_bundle *b = eng_bundle_get(eng, bundle);
         if (!b)
                 return -ENOMEM;
         if (b->has_upd)
@@ -910,22 +294,22 @@ int workload_rollback(struct workload_engine *eng, const char *bundle, bool proc
                                 bundle, (long long)b->upd.to_version, wstate_name(b->upd.state));
         if (!b->current || !b->previous)
                 return berr_set(e, -ENOENT, "bundle %s has no previous committed version to return to", bundle);
-        return begin_transition(eng, b, bundle, b->previous, "rollback", proceed, e);
+        return eng_begin_transition(eng, b, bundle, b->previous, "rollback", proceed, e);
 }
 
 int workload_update_abandon(struct workload_engine *eng, const char *bundle, const char *why, berr *e)
 {
-        struct wl_bundle *b = bundle_find(eng, bundle);
+        struct wl_bundle *b = eng_bundle_find(eng, bundle);
         if (!b || !b->has_upd)
                 return 0;
         if (b->upd.state != WSTATE_STAGED)
                 return berr_set(e, -EBUSY, "bundle %s: the update to version %lld is already %s", bundle,
                                 (long long)b->upd.to_version, wstate_name(b->upd.state));
         /* Nothing was switched: the committed version still runs, as after a rollback. */
-        int r = wstate_set(eng->db, &b->upd, WSTATE_ROLLED_BACK, 0, why, wall_ms(), e);
+        int r = wstate_set(eng->db, &b->upd, WSTATE_ROLLED_BACK, 0, why, eng_wall_ms(eng), e);
         if (r < 0)
                 return r;
-        version_free(b->next);
+        eng_version_free(b->next);
         b->next = NULL;
         b->has_upd = false;
         b->proceed = false;
@@ -934,13 +318,13 @@ int workload_update_abandon(struct workload_engine *eng, const char *bundle, con
 
 bool workload_update_busy(struct workload_engine *eng, const char *bundle)
 {
-        struct wl_bundle *b = bundle_find(eng, bundle);
+        struct wl_bundle *b = eng_bundle_find(eng, bundle);
         return b && b->has_upd;
 }
 
-static void sleep_until(uint64_t t)
+static void sleep_until(const struct workload_engine *eng, uint64_t t)
 {
-        uint64_t now = mono_ms();
+        uint64_t now = eng_mono_ms(eng);
         if (t <= now)
                 return;
         uint64_t d = t - now;
@@ -952,10 +336,10 @@ static void sleep_until(uint64_t t)
 int workload_engine_wait(struct workload_engine *eng, uint64_t until_ms)
 {
         if (!eng->watching) {
-                sleep_until(until_ms);
+                sleep_until(eng, until_ms);
                 return 0;
         }
-        uint64_t now = mono_ms();
+        uint64_t now = eng_mono_ms(eng);
         struct pollfd p = {.fd = eng->evfd[0], .events = POLLIN};
         int k = poll(&p, 1, until_ms > now ? (int)(until_ms - now) : 0);
         return k > 0 ? 1 : k < 0 && errno != EINTR ? -errno : 0;
@@ -974,7 +358,7 @@ static void *event_thread(void *ud)
 {
         struct workload_engine *eng = ud;
         char f_exit[300], f_oom[300];
-        const char *ns = ctrd_namespace(eng->rc.c);
+        const char *ns = ctrd_namespace(eng->ctrd);
         snprintf(f_exit, sizeof f_exit, "topic==\"/tasks/exit\",namespace==\"%s\"", ns);
         snprintf(f_oom, sizeof f_oom, "topic==\"/tasks/oom\",namespace==\"%s\"", ns);
         const char *filters[] = {f_exit, f_oom};
@@ -982,7 +366,7 @@ static void *event_thread(void *ud)
                 /* A connection of its own: gRPC clients are one per thread. */
                 struct ctrd *c = NULL;
                 berr e = {0};
-                int r = ctrd_new(ctrd_address(eng->rc.c), ns, ctrd_snapshotter(eng->rc.c), &c, &e);
+                int r = ctrd_new(ctrd_address(eng->ctrd), ns, ctrd_snapshotter(eng->ctrd), &c, &e);
                 if (r >= 0) {
                         /* Wake the engine once: events may have been missed while
                          * (re)subscribing. */
@@ -993,7 +377,7 @@ static void *event_thread(void *ud)
                 }
                 ctrd_free(c);
                 for (int i = 0; i < 10 && !__atomic_load_n(&eng->cancel, __ATOMIC_ACQUIRE); i++)
-                        sleep_until(mono_ms() + 100); /* containerd gone: retry in a second */
+                        sleep_until(eng, eng_mono_ms(eng) + 100); /* containerd gone: retry in a second */
         }
         return NULL;
 }
@@ -1002,6 +386,8 @@ int workload_engine_watch_events(struct workload_engine *eng, berr *e)
 {
         if (eng->watching)
                 return 0;
+        if (!eng->ctrd)
+                return berr_set(e, -EOPNOTSUPP, "the workload runtime has no containerd events to watch");
         if (pipe2(eng->evfd, O_CLOEXEC | O_NONBLOCK) < 0)
                 return berr_set(e, -errno, "cannot create the event pipe: %m");
         eng->cancel = 0;
@@ -1026,7 +412,7 @@ int workload_engine_event_fd(const struct workload_engine *eng)
 static int run_ticks(struct workload_engine *eng, struct wl_bundle *b, berr *e)
 {
         enum wstate_state last = b->upd.state;
-        uint64_t since = mono_ms();
+        uint64_t since = eng_mono_ms(eng);
         while (b->has_upd) {
                 uint64_t next;
                 int r = workload_engine_tick(eng, &next, e);
@@ -1036,13 +422,13 @@ static int run_ticks(struct workload_engine *eng, struct wl_bundle *b, berr *e)
                         break;
                 if (b->upd.state != last) {
                         last = b->upd.state;
-                        since = mono_ms();
-                } else if (b->error[0] && b->upd.state != WSTATE_PROBING && mono_ms() - since > 300000)
+                        since = eng_mono_ms(eng);
+                } else if (b->error[0] && b->upd.state != WSTATE_PROBING && eng_mono_ms(eng) - since > 300000)
                         return berr_set(e, -ETIMEDOUT, "bundle %s: the update to version %lld is stuck in state %s: "
                                         "%s; it stays recorded and the next 'berth activate' resumes it", b->name,
                                         (long long)b->upd.to_version, wstate_name(b->upd.state), b->error);
                 if (b->error[0] && b->upd.state != WSTATE_PROBING)
-                        sleep_until(mono_ms() + 500); /* containerd trouble: retry calmly */
+                        sleep_until(eng, eng_mono_ms(eng) + 500); /* containerd trouble: retry calmly */
                 (void)workload_engine_wait(eng, next);
         }
         return 0;
@@ -1054,7 +440,7 @@ int workload_update_run(struct workload_engine *eng, const char *bundle, int64_t
         int r;
         if (!eng->started && (r = workload_engine_start(eng, e)) < 0)
                 return r;
-        struct wl_bundle *b = bundle_get(eng, bundle);
+        struct wl_bundle *b = eng_bundle_get(eng, bundle);
         if (!b)
                 return -ENOMEM;
         if (b->has_upd) {
@@ -1079,8 +465,8 @@ int workload_update_run(struct workload_engine *eng, const char *bundle, int64_t
         if (wstate_latest(eng->db, bundle, false, &last) <= 0 || last.id != id)
                 return berr_set(e, -EIO, "bundle %s: the update record vanished", bundle);
         /* After a rollback: wait (bounded) for the previous version to pass its probes. */
-        uint64_t deadline = mono_ms() + 120000;
-        while (b->await_old_healthy && mono_ms() < deadline) {
+        uint64_t deadline = eng_mono_ms(eng) + 120000;
+        while (b->await_old_healthy && eng_mono_ms(eng) < deadline) {
                 uint64_t next;
                 r = workload_engine_tick(eng, &next, e);
                 if (r < 0)
@@ -1118,13 +504,13 @@ static json_t *instance_json(struct workload_engine *eng, struct wl_instance *in
 {
         const char *state;
         if (!eng->started) {
-                /* Read-only view (berth status without a daemon): ask containerd. */
-                struct ctrd_task_info ti;
-                int r = ctrd_task_get(eng->rc.c, in->id, NULL, &ti, NULL);
-                in->running = r == 0 && ti.status == CTRD_TASK_RUNNING;
-                in->pid = in->running ? ti.pid : 0;
+                /* Read-only view (berth status without a daemon): ask the runtime. */
+                uint32_t pid = 0;
+                int r = eng->rt.ops->peek(eng->rt.ud, in->id, &pid);
+                in->running = r > 0;
+                in->pid = in->running ? pid : 0;
                 if (in->running)
-                        in->healthy = runner_probe(&eng->rc, in) > 0;
+                        in->healthy = eng->rt.ops->probe(eng->rt.ud, in) > 0;
                 state = in->running ? "running" : r == 0 ? "stopped" : "not created";
         } else
                 state = in->running ? "running" : in->given_up ? "exited" : "restarting";
@@ -1153,8 +539,8 @@ json_t *workload_engine_status(struct workload_engine *eng)
                         int64_t v = b->has_upd && (b->upd.state == WSTATE_PROBING || b->upd.state == WSTATE_SWITCHING)
                                             ? b->upd.to_version
                                             : b->current;
-                        if (v && version_load(eng, b->name, v, &b->cur, &e) < 0)
-                                note(b, &e, -EIO);
+                        if (v && eng_version_load(eng, b->name, v, &b->cur, &e) < 0)
+                                eng_note(b, &e, -EIO);
                 }
         }
         json_t *arr = json_array();

@@ -31,6 +31,7 @@
 #include "store/content.h"
 #include "store/db.h"
 #include "store/wstate.h"
+#include "workload/runtime.h"
 
 #define WL_DEFAULT_DATA_DIR "/var/lib/berth/data"
 #define WL_DEFAULT_LOG_MAX (1u << 20)
@@ -46,6 +47,9 @@ struct workload_engine_opts {
         unsigned log_keep;              /* 0: config workloads.log_keep or 3 */
         uint64_t supervise_ms;          /* 0: config workloads.supervise_ms or 500 */
         void (*note)(const char *msg);  /* optional: a wait worth telling (the caller logs it) */
+        /* NULL: containerd (ctrd) with images from cs; else this runtime (runtime.h),
+         * copied: unit tests pass one with a clock of their own */
+        const struct wl_runtime *runtime;
         /* config workloads.log_check_ms (1000): how often log sizes are checked */
 };
 

@@ -50,7 +50,6 @@ void runner_init(const struct runner_ctx *rc, struct wl_instance *inst)
                 snprintf(inst->id, sizeof inst->id, "berth-%.40s", hex + 7);
         }
         snprintf(inst->cgroup, sizeof inst->cgroup, "/%s/%s", ctrd_namespace(rc->c), inst->id);
-        inst->last_exit = -1;
 }
 
 static int ocispec_in(const struct runner_ctx *rc, const struct wl_instance *inst, char **ret_vol_dir,
@@ -90,7 +89,7 @@ static int prepare_volumes(const struct wl_instance *inst, const char *vol_dir, 
         return 0;
 }
 
-static int ensure_container(const struct runner_ctx *rc, struct wl_instance *inst, berr *e)
+static int ensure_container(const struct runner_ctx *rc, const struct wl_instance *inst, berr *e)
 {
         char filter[128];
         snprintf(filter, sizeof filter, "id==%s", inst->id);
@@ -212,16 +211,15 @@ static int create_task(const struct runner_ctx *rc, const struct wl_instance *in
         }
 }
 
-int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *ret_adopted, berr *e)
+int runner_start(const struct runner_ctx *rc, const struct wl_instance *inst, uint32_t *ret_pid, berr *e)
 {
         struct ctrd_task_info ti;
         _cleanup_free_ char *vol_dir = NULL;
-        bool adopted = false;
         int r = ctrd_task_get(rc->c, inst->id, NULL, &ti, NULL);
         if (r == 0 && (ti.status == CTRD_TASK_RUNNING || ti.status == CTRD_TASK_PAUSED ||
                        ti.status == CTRD_TASK_PAUSING)) {
-                adopted = true;
-                goto done;
+                *ret_pid = ti.pid; /* adopted */
+                return 0;
         }
         if (r == 0) {
                 /* Created but not started, or stopped: start from a clean task. */
@@ -280,16 +278,7 @@ int runner_start(const struct runner_ctx *rc, struct wl_instance *inst, bool *re
         r = ctrd_task_get(rc->c, inst->id, NULL, &ti, e);
         if (r < 0)
                 return berr_prefix(e, r, "workload %s: task state after start", inst->spec->name);
-done:
-        inst->running = true;
-        inst->given_up = false;
-        inst->pid = ti.pid;
-        inst->started_ms = mono_ms();
-        inst->ok_streak = inst->fail_streak = 0;
-        inst->healthy = false;
-        inst->next_probe_ms = inst->started_ms + inst->spec->probe.initial_delay_ms;
-        if (ret_adopted)
-                *ret_adopted = adopted;
+        *ret_pid = ti.pid;
         return 0;
 }
 
@@ -308,7 +297,7 @@ static int wait_stopped(const struct runner_ctx *rc, const char *id, uint64_t ms
         }
 }
 
-static int stop_id(const struct runner_ctx *rc, const char *id, int sig, uint64_t grace_ms, berr *e)
+int runner_stop(const struct runner_ctx *rc, const char *id, int sig, uint64_t grace_ms, berr *e)
 {
         struct ctrd_task_info ti;
         int r = ctrd_task_get(rc->c, id, NULL, &ti, NULL);
@@ -331,20 +320,9 @@ static int stop_id(const struct runner_ctx *rc, const char *id, int sig, uint64_
         return r < 0 ? berr_prefix(e, r, "container %s: deleting its task", id) : 0;
 }
 
-int runner_stop(const struct runner_ctx *rc, struct wl_instance *inst, berr *e)
-{
-        int r = stop_id(rc, inst->id, inst->spec->stop_signal, inst->spec->stop_grace_ms, e);
-        if (r >= 0) {
-                inst->running = false;
-                inst->healthy = false;
-                inst->pid = 0;
-        }
-        return r;
-}
-
 int runner_remove_id(const struct runner_ctx *rc, const char *id, berr *e)
 {
-        int r = stop_id(rc, id, SIGKILL, 5000, e);
+        int r = runner_stop(rc, id, SIGKILL, 5000, e);
         if (r >= 0)
                 r = ctrd_container_delete(rc->c, id, e);
         if (r >= 0)
@@ -373,7 +351,7 @@ static bool oom_killed(const struct wl_instance *inst)
         return false;
 }
 
-int runner_poll(const struct runner_ctx *rc, struct wl_instance *inst, int *ret_exit, bool *ret_oom, berr *e)
+int runner_poll(const struct runner_ctx *rc, const struct wl_instance *inst, int *ret_exit, bool *ret_oom, berr *e)
 {
         struct ctrd_task_info ti;
         int r = ctrd_task_get(rc->c, inst->id, NULL, &ti, e);
@@ -387,9 +365,6 @@ int runner_poll(const struct runner_ctx *rc, struct wl_instance *inst, int *ret_
         r = ctrd_task_delete(rc->c, inst->id, &status, e);
         if (r < 0)
                 return r;
-        inst->running = false;
-        inst->healthy = false;
-        inst->pid = 0;
         *ret_exit = (int)status;
         *ret_oom = oom;
         return 1;
