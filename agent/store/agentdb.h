@@ -11,8 +11,9 @@
  *   telemetry_queue  telemetry records waiting for the server, bounded by count, bytes
  *                    and age; the oldest go first (counted in telemetry_meta.dropped)
  *
- * Every function is one statement or one transaction (db.h). Part of the store module:
- * with db.c and wstate.c, the only code that includes sqlite3.h.
+ * Every function is one statement or one transaction (db.h), with SQLite's errors mapped
+ * once by store/sql.h. agentdb.c: kv, actions, the download journal; agentdb_outbox.c;
+ * agentdb_telemetry.c. Only store/ includes sqlite3.h.
  */
 #pragma once
 
@@ -102,8 +103,9 @@ struct outbox_item {
         char *method, *url, *body;
 };
 void outbox_item_clear(struct outbox_item *it);
-/* Queues a request. With replace_kind, an unsent item of the same kind and action is
- * replaced instead (progress reports: only the latest matters), keeping its place. */
+/* Queues a request. With replace_kind, when the newest queued item has the same kind
+ * and action it is replaced instead (progress reports: only the latest matters), keeping
+ * its place; otherwise the request is added. */
 int agentdb_outbox_add(struct berth_db *db, const char *kind, const char *action_id, const char *method,
                        const char *url, const char *body, bool replace_kind, int64_t now);
 int agentdb_outbox_first(struct berth_db *db, struct outbox_item *ret);          /* 1 / 0 */

@@ -92,7 +92,7 @@ static const char *const migrations[] = {
         "  bundle TEXT PRIMARY KEY,"
         "  version INTEGER NOT NULL,"
         "  previous INTEGER NOT NULL DEFAULT 0);",
-        /* 4: telemetry queue (store/agentdb.c). seq values are consecutive: they come
+        /* 4: telemetry queue (store/agentdb_telemetry.c). seq values are consecutive: they come
          * from telemetry_meta.next_seq, and only the oldest rows are ever deleted. */
         "CREATE TABLE telemetry_queue ("
         "  seq INTEGER PRIMARY KEY,"
