@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* agent_int.h — state shared by the parts of the agent daemon (daemon.c: loop, signals,
- * notify; poll.c: DDI polling; update.c: the update state machine; outbox.c: queued
- * requests to the server; control.c: the control socket; attrs.c: target attributes;
- * telemetry.c: telemetry store-and-forward; metrics.c: the Prometheus endpoint;
- * trustroots.c: trust roots from the server).
+/* agent_int.h — the agent daemon's shared state (daemon.c: loop, signals, notify;
+ * attrs.c: target attributes). Each other part keeps its own state in a struct declared
+ * in its own header, with its functions: poll.h (DDI polling), consent.h, trustroots.h,
+ * outbox.h (queued requests to the server), update.h (the update state machine),
+ * workloads.h, control.h (the control socket), telemetry.h (telemetry store-and-forward),
+ * metrics.h (the Prometheus endpoint and its counters). What is left in struct agent is
+ * read by all: settings, event loop, transport, stores, the workload engine.
  * Private to agent/daemon/.
  */
 #pragma once
@@ -24,16 +26,16 @@
 #include "store/content.h"
 #include "daemon/connset.h"
 #include "daemon/consent.h"
+#include "daemon/control.h"
+#include "daemon/metrics.h"
 #include "daemon/outbox.h"
 #include "daemon/poll.h"
+#include "daemon/telemetry.h"
 #include "daemon/trustroots.h"
 #include "daemon/update.h"
 #include "daemon/workloads.h"
 
 struct sd_event;
-struct ctrd;
-struct wl_seen;
-struct upd_seen;
 struct workload_engine;
 struct sd_event_source;
 
@@ -65,36 +67,19 @@ struct agent {
         /* the update state machine (update.h: its fields are update.c's own) */
         struct update_state upd;
 
-        /* control socket (control.c) */
-        struct connset ctl;
+        /* control socket (control.h: control.c's own) */
+        struct control_state ctl;
 
         /* the workload engine, NULL without a containerd backend: shared (update.c drives
          * it; control, metrics, telemetry read its status); workloads.h runs it */
         struct workload_engine *eng;
         struct workloads_state wl;
 
-        /* telemetry (telemetry.c) */
-        uint64_t start_usec;
-        struct sd_event_source *tm_sample, *tm_kick;
-        struct http_req *tm_req;
-        char *tm_body;
-        int64_t tm_last;                /* last seq of the batch in flight */
-        size_t tm_n;
-        unsigned tm_failures;
-        bool tm_dropping;               /* "queue full" already said */
-        struct wl_seen *seen;           /* workload instances of the last engine round */
-        size_t n_seen;
-        struct upd_seen *useen;         /* each bundle's last workload update seen */
-        size_t n_useen;
+        /* telemetry (telemetry.h: telemetry.c's own) */
+        struct telemetry_state tm;
 
-        /* counters for the metrics endpoint (metrics.c); this process's lifetime */
-        struct {
-                uint64_t polls_ok, polls_failed;
-                uint64_t bytes_downloaded, blobs_verified, blobs_corrupt;
-                uint64_t updates_ok, updates_failed, updates_canceled;
-                uint64_t tm_sent;
-        } m;
-        struct connset metrics;         /* the endpoint (metrics.c) */
+        /* the metrics endpoint and its counters (metrics.h) */
+        struct metrics_state metrics;
 
         char status[256];
 };
@@ -114,30 +99,8 @@ int agent_ddi_get(struct agent *a, const char *url, const char *const *headers, 
 int agent_timer(struct agent *a, struct sd_event_source **s, uint64_t delay_ms,
                 int (*cb)(struct sd_event_source *, uint64_t, void *), const char *what);
 
-/* poll.c */
-
 /* attrs.c: the target attributes as NULL-terminated key, value, … (free with attrs_free). */
 char **attrs_collect(struct agent *a);
 void attrs_free(char **v);
 /* Queues installedBase reports for bundles imported outside the server (USB, CLI). */
 void attrs_report_installed(struct agent *a);
-
-/* telemetry.c */
-int telemetry_start(struct agent *a, berr *e);
-void telemetry_stop(struct agent *a);
-/* Queues an event record (source: "agent" or a workload name). */
-void telemetry_event(struct agent *a, const char *source, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Sends queued records when the server, the outbox and the update allow (deferred). */
-void telemetry_kick(struct agent *a);
-/* After each workload engine round: restarts and health changes become events. */
-void telemetry_on_workloads(struct agent *a);
-
-/* metrics.c */
-int metrics_start(struct agent *a, berr *e);
-void metrics_stop(struct agent *a);
-/* The Prometheus text exposition of the agent's metrics (malloc'd). */
-char *metrics_render(struct agent *a, size_t *ret_len);
-
-/* control.c */
-int control_start(struct agent *a, berr *e);
-void control_stop(struct agent *a);

@@ -73,8 +73,8 @@ static json_t *do_status(struct agent *a)
                 json_object_set_new(st, "telemetry",
                                     json_pack("{s:b,s:I,s:I,s:I,s:I,s:b}", "enabled", a->set.tm_enabled, "queued",
                                               (json_int_t)ts.records, "bytes", (json_int_t)ts.bytes, "dropped",
-                                              (json_int_t)ts.dropped, "sent", (json_int_t)a->m.tm_sent, "inFlight",
-                                              a->tm_req != NULL));
+                                              (json_int_t)ts.dropped, "sent", (json_int_t)a->metrics.tm_sent,
+                                              "inFlight", a->tm.req != NULL));
         if (a->eng)
                 json_object_set_new(st, "workloads", workload_engine_status(a->eng));
         return st;
@@ -260,7 +260,7 @@ int control_start(struct agent *a, berr *e)
         int r = ctl_listen(a->set.socket_path, a->set.socket_group, &fd, e);
         if (r < 0)
                 return r;
-        a->ctl = (struct connset){
+        a->ctl.conns = (struct connset){
                 .ev = a->ev,
                 .what = "control socket",
                 .max = CONTROL_MAX_CONN,
@@ -271,13 +271,13 @@ int control_start(struct agent *a, berr *e)
                 .userdata = a,
                 .log_timeouts = true,
         };
-        return connset_start(&a->ctl, fd, e);
+        return connset_start(&a->ctl.conns, fd, e);
 }
 
 void control_stop(struct agent *a)
 {
-        bool listening = a->ctl.listen_fd >= 0;
-        connset_stop(&a->ctl);
+        bool listening = a->ctl.conns.listen_fd >= 0;
+        connset_stop(&a->ctl.conns);
         if (listening)
                 unlink(a->set.socket_path);
 }

@@ -150,8 +150,8 @@ static void agent_free(struct agent *a)
 
 int agent_main(const struct berth_config *cfg, berr *e)
 {
-        struct agent a = {.cfg = cfg, .ctl = {.listen_fd = -1}, .metrics = {.listen_fd = -1}, .wl = {.lock = -1},
-                        .upd = {.update_allowed = -1, .download_allowed = -1, .last_pct = -1}};
+        struct agent a = {.cfg = cfg, .ctl = {.conns = {.listen_fd = -1}}, .metrics = {.endpoint = {.listen_fd = -1}},
+                          .wl = {.lock = -1}, .upd = {.update_allowed = -1, .download_allowed = -1, .last_pct = -1}};
         int r = agent_settings_load(cfg, &a.set, e);
         if (r < 0)
                 return r;

@@ -102,25 +102,30 @@ char *metrics_render(struct agent *a, size_t *ret_len)
         prom_sample(&p, "berth_info", (const char *[]){"version", BERTH_VERSION, "controller", a->set.controller_id, NULL},
                     1);
         prom_family(&p, "berth_polls_total", "counter", "Polls of the rollout server by result.");
-        prom_sample(&p, "berth_polls_total", (const char *[]){"result", "ok", NULL}, (double)a->m.polls_ok);
-        prom_sample(&p, "berth_polls_total", (const char *[]){"result", "error", NULL}, (double)a->m.polls_failed);
+        prom_sample(&p, "berth_polls_total", (const char *[]){"result", "ok", NULL}, (double)a->metrics.polls_ok);
+        prom_sample(&p, "berth_polls_total", (const char *[]){"result", "error", NULL},
+                    (double)a->metrics.polls_failed);
         gauge(&p, "berth_last_poll_success_timestamp_seconds", "Unix time of the last successful poll (0: none).",
               (double)a->poll.last_ok);
         counter(&p, "berth_download_bytes_total", "Bytes of bundle blobs downloaded from the server.",
-                (double)a->m.bytes_downloaded);
+                (double)a->metrics.bytes_downloaded);
         prom_family(&p, "berth_blobs_total", "counter", "Downloaded blobs by verification result.");
-        prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "verified", NULL}, (double)a->m.blobs_verified);
-        prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "corrupt", NULL}, (double)a->m.blobs_corrupt);
+        prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "verified", NULL},
+                    (double)a->metrics.blobs_verified);
+        prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "corrupt", NULL},
+                    (double)a->metrics.blobs_corrupt);
         prom_family(&p, "berth_update_state", "gauge", "1 for the state of the current update, idle when none.");
         const char *cur = update_state_name(a);
         for (size_t i = 0; i < sizeof update_states / sizeof update_states[0]; i++)
                 prom_sample(&p, "berth_update_state", (const char *[]){"state", update_states[i], NULL},
                             !strcmp(cur, update_states[i]));
         prom_family(&p, "berth_updates_total", "counter", "Finished updates by outcome.");
-        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "installed", NULL}, (double)a->m.updates_ok);
-        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "failed", NULL}, (double)a->m.updates_failed);
+        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "installed", NULL},
+                    (double)a->metrics.updates_ok);
+        prom_sample(&p, "berth_updates_total", (const char *[]){"result", "failed", NULL},
+                    (double)a->metrics.updates_failed);
         prom_sample(&p, "berth_updates_total", (const char *[]){"result", "canceled", NULL},
-                    (double)a->m.updates_canceled);
+                    (double)a->metrics.updates_canceled);
         unsigned outbox = 0;
         (void)agentdb_outbox_count(a->db, &outbox);
         gauge(&p, "berth_outbox_requests", "Feedback requests waiting for the server.", outbox);
@@ -133,7 +138,7 @@ char *metrics_render(struct agent *a, size_t *ret_len)
                 "Telemetry records dropped, oldest first, because the queue was full or too old (persistent).",
                 (double)st.dropped);
         counter(&p, "berth_telemetry_sent_total", "Telemetry records delivered to the server by this process.",
-                (double)a->m.tm_sent);
+                (double)a->metrics.tm_sent);
         if (p.failed) {
                 prom_free(&p);
                 return NULL;
@@ -281,7 +286,7 @@ int metrics_start(struct agent *a, berr *e)
                 close(fd);
                 return r;
         }
-        a->metrics = (struct connset){
+        a->metrics.endpoint = (struct connset){
                 .ev = a->ev,
                 .what = "metrics endpoint",
                 .max = METRICS_MAX_CONN,
@@ -290,7 +295,7 @@ int metrics_start(struct agent *a, berr *e)
                 .on_input = on_input,
                 .userdata = a,
         };
-        r = connset_start(&a->metrics, fd, e);
+        r = connset_start(&a->metrics.endpoint, fd, e);
         if (r < 0)
                 return r;
         /* The real port (metrics.listen may say :0, as the tests do). */
@@ -316,5 +321,5 @@ int metrics_start(struct agent *a, berr *e)
 
 void metrics_stop(struct agent *a)
 {
-        connset_stop(&a->metrics);
+        connset_stop(&a->metrics.endpoint);
 }

@@ -60,7 +60,7 @@ void poll_stop(struct agent *a)
 static void poll_failed(struct agent *a, int r, const char *msg, const struct http_response *resp)
 {
         a->poll.failures++;
-        a->m.polls_failed++;
+        a->metrics.polls_failed++;
         uint64_t d = backoff_delay_ms(&a->set.poll, a->poll.failures, agent_random());
         if (resp && (resp->status == 429 || resp->status == 503) && resp->retry_after >= 0) {
                 int64_t ra = resp->retry_after < RETRY_AFTER_MAX_S ? resp->retry_after : RETRY_AFTER_MAX_S;
@@ -89,7 +89,7 @@ static void poll_succeeded(struct agent *a)
                 telemetry_event(a, "agent", "server reachable again after %u failed poll(s)", a->poll.failures);
         }
         a->poll.failures = 0;
-        a->m.polls_ok++;
+        a->metrics.polls_ok++;
         a->poll.last_error[0] = 0;
         a->poll.last_ok = agent_now();
         if (!update_transferring(a) && update_idle(a))

@@ -40,10 +40,10 @@ static void tm_push(struct agent *a, const char *kind, const char *source, const
                 log_warning("agent: cannot queue telemetry (%s %s): database error", kind, src);
                 return;
         }
-        if (dropped && !a->tm_dropping) {
+        if (dropped && !a->tm.dropping) {
                 log_warning("agent: the telemetry queue is full (telemetry.max_records/max_bytes/max_age); dropping "
                             "the oldest records until the server takes them");
-                a->tm_dropping = true;
+                a->tm.dropping = true;
         }
         if (queued >= TM_BATCH_MAX)
                 telemetry_kick(a);
@@ -71,9 +71,9 @@ struct wl_seen {
 
 static struct wl_seen *seen_find(struct agent *a, const char *key)
 {
-        for (size_t i = 0; i < a->n_seen; i++)
-                if (!strcmp(a->seen[i].key, key))
-                        return &a->seen[i];
+        for (size_t i = 0; i < a->tm.n_seen; i++)
+                if (!strcmp(a->tm.seen[i].key, key))
+                        return &a->tm.seen[i];
         return NULL;
 }
 
@@ -90,11 +90,11 @@ static void observe_one(struct agent *a, const char *bundle, json_t *w)
         bool healthy = json_is_true(json_object_get(w, "healthy"));
         struct wl_seen *s = seen_find(a, key);
         if (!s) {
-                struct wl_seen *nv = realloc(a->seen, (a->n_seen + 1) * sizeof *nv);
+                struct wl_seen *nv = realloc(a->tm.seen, (a->tm.n_seen + 1) * sizeof *nv);
                 if (!nv)
                         return;
-                a->seen = nv;
-                s = &a->seen[a->n_seen++];
+                a->tm.seen = nv;
+                s = &a->tm.seen[a->tm.n_seen++];
                 snprintf(s->key, sizeof s->key, "%s", key);
                 s->restarts = restarts;
                 s->healthy = healthy;
@@ -135,15 +135,15 @@ static void observe_update(struct agent *a, const char *bundle, json_t *u)
         char sig[96];
         snprintf(sig, sizeof sig, "%s %" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s", kind, from, to, state);
         struct upd_seen *s = NULL;
-        for (size_t i = 0; i < a->n_useen && !s; i++)
-                if (!strcmp(a->useen[i].bundle, bundle))
-                        s = &a->useen[i];
+        for (size_t i = 0; i < a->tm.n_useen && !s; i++)
+                if (!strcmp(a->tm.useen[i].bundle, bundle))
+                        s = &a->tm.useen[i];
         if (!s) {
-                struct upd_seen *nv = realloc(a->useen, (a->n_useen + 1) * sizeof *nv);
+                struct upd_seen *nv = realloc(a->tm.useen, (a->tm.n_useen + 1) * sizeof *nv);
                 if (!nv)
                         return;
-                a->useen = nv;
-                s = &a->useen[a->n_useen++];
+                a->tm.useen = nv;
+                s = &a->tm.useen[a->tm.n_useen++];
                 snprintf(s->bundle, sizeof s->bundle, "%s", bundle);
                 snprintf(s->sig, sizeof s->sig, "%s", sig); /* the state found at start: no event */
                 return;
@@ -166,8 +166,8 @@ void telemetry_on_workloads(struct agent *a)
         if (!a->eng || !a->set.tm_enabled)
                 return;
         json_t *st = workload_engine_status(a->eng);
-        for (size_t i = 0; i < a->n_seen; i++)
-                a->seen[i].mark = false;
+        for (size_t i = 0; i < a->tm.n_seen; i++)
+                a->tm.seen[i].mark = false;
         size_t i;
         json_t *b;
         json_array_foreach(st, i, b) {
@@ -181,10 +181,10 @@ void telemetry_on_workloads(struct agent *a)
         json_decref(st);
         /* Forget instances that are gone (old versions). */
         size_t o = 0;
-        for (size_t k = 0; k < a->n_seen; k++)
-                if (a->seen[k].mark)
-                        a->seen[o++] = a->seen[k];
-        a->n_seen = o;
+        for (size_t k = 0; k < a->tm.n_seen; k++)
+                if (a->tm.seen[k].mark)
+                        a->tm.seen[o++] = a->tm.seen[k];
+        a->tm.n_seen = o;
 }
 
 /* ---- samples ------------------------------------------------------------------------- */
@@ -212,8 +212,8 @@ static void sample(struct agent *a)
         snprintf(text, sizeof text,
                  "up=%" PRIu64 " rss_kb=%ld polls_ok=%" PRIu64 " polls_failed=%" PRIu64 " queue=%" PRIu64
                  " dropped=%" PRIu64 " update=%s",
-                 (agent_mono_usec(a) - a->start_usec) / 1000000, rss_kb(), a->m.polls_ok, a->m.polls_failed,
-                 st.records, st.dropped, update_state_name(a));
+                 (agent_mono_usec(a) - a->tm.start_usec) / 1000000, rss_kb(), a->metrics.polls_ok,
+                 a->metrics.polls_failed, st.records, st.dropped, update_state_name(a));
         tm_push(a, "sample", "agent", text);
         json_t *tr = trustroots_json(a);
         json_t *root = json_object_get(tr, "root");
@@ -272,7 +272,7 @@ static void on_batch_sent(void *ud, int r, const struct http_response *resp, con
  * the server is known to be unreachable (the next good poll kicks us). */
 static bool may_send(struct agent *a)
 {
-        if (!a->base_url || a->tm_req || a->poll.failures || !a->poll.last_ok)
+        if (!a->base_url || a->tm.req || a->poll.failures || !a->poll.last_ok)
                 return false;
         if (outbox_sending(a))
                 return false;
@@ -293,9 +293,9 @@ static void send_batch(struct agent *a)
         struct tm_stats st;
         if (agentdb_tm_peek(a->db, TM_BATCH_MAX, recs, &n) < 0 || n == 0 || agentdb_tm_stats(a->db, &st) < 0)
                 return;
-        free(a->tm_body);
-        a->tm_body = tm_batch_json(st.queue_id, recs, n, st.dropped, st.records - n);
-        if (!a->tm_body)
+        free(a->tm.body);
+        a->tm.body = tm_batch_json(st.queue_id, recs, n, st.dropped, st.records - n);
+        if (!a->tm.body)
                 return;
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s/configData", a->base_url) < 0)
@@ -303,15 +303,15 @@ static void send_batch(struct agent *a)
         struct http_req_opts o = agent_server_req(a, url);
         o.method = "PUT";
         o.content_type = "application/json";
-        o.body = a->tm_body;
-        o.body_len = strlen(a->tm_body);
+        o.body = a->tm.body;
+        o.body_len = strlen(a->tm.body);
         o.timeout_ms = 60000;
         o.max_body = 64 * 1024;
         o.on_done = on_batch_sent;
-        a->tm_last = recs[n - 1].seq;
-        a->tm_n = n;
+        a->tm.last = recs[n - 1].seq;
+        a->tm.n = n;
         berr e = {0};
-        int r = http_start(a->http, &o, &a->tm_req, &e);
+        int r = http_start(a->http, &o, &a->tm.req, &e);
         if (r < 0)
                 log_warning("agent: cannot send telemetry: %s", berr_msg(&e, r));
 }
@@ -319,9 +319,9 @@ static void send_batch(struct agent *a)
 static void on_batch_sent(void *ud, int r, const struct http_response *resp, const berr *he)
 {
         struct agent *a = ud;
-        a->tm_req = NULL;
+        a->tm.req = NULL;
         if (outbox_answer_is_transient(r, resp)) {
-                if (!a->tm_failures++) {
+                if (!a->tm.failures++) {
                         if (r < 0)
                                 log_info("agent: telemetry kept for later: %s", berr_msg(he, r));
                         else
@@ -329,17 +329,17 @@ static void on_batch_sent(void *ud, int r, const struct http_response *resp, con
                 }
                 return;
         }
-        a->tm_failures = 0;
+        a->tm.failures = 0;
         if (resp->status >= 300) {
                 /* Refused for good (a hawkBit quota, a server without telemetry): these
                  * records are dropped and counted, so the queue does not stall. */
                 log_warning("agent: the server refused %zu telemetry record(s) (HTTP %ld: %.200s); dropping them",
-                            a->tm_n, resp->status, resp->body ? resp->body : "");
-                (void)agentdb_tm_remove(a->db, a->tm_last - (int64_t)a->tm_n + 1, a->tm_last, true);
+                            a->tm.n, resp->status, resp->body ? resp->body : "");
+                (void)agentdb_tm_remove(a->db, a->tm.last - (int64_t)a->tm.n + 1, a->tm.last, true);
         } else {
-                (void)agentdb_tm_remove(a->db, a->tm_last - (int64_t)a->tm_n + 1, a->tm_last, false);
-                a->m.tm_sent += a->tm_n;
-                a->tm_dropping = false;
+                (void)agentdb_tm_remove(a->db, a->tm.last - (int64_t)a->tm.n + 1, a->tm.last, false);
+                a->metrics.tm_sent += a->tm.n;
+                a->tm.dropping = false;
         }
         telemetry_kick(a);
 }
@@ -353,40 +353,40 @@ static int on_tm_kick(sd_event_source *s, uint64_t usec, void *ud)
 /* Deferred to the loop: kicks come from inside curl callbacks. */
 void telemetry_kick(struct agent *a)
 {
-        if (!a->base_url || a->tm_req || !a->set.tm_enabled)
+        if (!a->base_url || a->tm.req || !a->set.tm_enabled)
                 return;
-        (void)agent_timer(a, &a->tm_kick, 0, on_tm_kick, "telemetry-kick");
+        (void)agent_timer(a, &a->tm.kick, 0, on_tm_kick, "telemetry-kick");
 }
 
 int telemetry_start(struct agent *a, berr *e)
 {
-        a->start_usec = agent_mono_usec(a);
+        a->tm.start_usec = agent_mono_usec(a);
         if (!a->set.tm_enabled || !a->base_url)
                 return 0;
         telemetry_event(a, "agent", "agent started (berth %s, controller %s)", BERTH_VERSION, a->set.controller_id);
         if (a->set.tm_interval_ms &&
-            sd_event_add_time_relative(a->ev, &a->tm_sample, CLOCK_MONOTONIC, a->set.tm_interval_ms * 1000, 1000,
+            sd_event_add_time_relative(a->ev, &a->tm.sample, CLOCK_MONOTONIC, a->set.tm_interval_ms * 1000, 1000,
                                        on_sample, a) < 0)
                 return berr_set(e, -EIO, "cannot arm the telemetry sample timer");
-        if (a->tm_sample) {
-                (void)sd_event_source_set_enabled(a->tm_sample, SD_EVENT_ON);
-                (void)sd_event_source_set_description(a->tm_sample, "telemetry-sample");
+        if (a->tm.sample) {
+                (void)sd_event_source_set_enabled(a->tm.sample, SD_EVENT_ON);
+                (void)sd_event_source_set_description(a->tm.sample, "telemetry-sample");
         }
         return 0;
 }
 
 void telemetry_stop(struct agent *a)
 {
-        http_req_cancel(a->tm_req);
-        a->tm_req = NULL;
-        a->tm_kick = sd_event_source_disable_unref(a->tm_kick);
-        a->tm_sample = sd_event_source_disable_unref(a->tm_sample);
-        free(a->tm_body);
-        a->tm_body = NULL;
-        free(a->seen);
-        a->seen = NULL;
-        a->n_seen = 0;
-        free(a->useen);
-        a->useen = NULL;
-        a->n_useen = 0;
+        http_req_cancel(a->tm.req);
+        a->tm.req = NULL;
+        a->tm.kick = sd_event_source_disable_unref(a->tm.kick);
+        a->tm.sample = sd_event_source_disable_unref(a->tm.sample);
+        free(a->tm.body);
+        a->tm.body = NULL;
+        free(a->tm.seen);
+        a->tm.seen = NULL;
+        a->tm.n_seen = 0;
+        free(a->tm.useen);
+        a->tm.useen = NULL;
+        a->tm.n_useen = 0;
 }

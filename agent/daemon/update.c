@@ -163,11 +163,11 @@ int upd_finish(struct agent *a, const char *state, const char *detail, const str
                 telemetry_event(a, "agent", "update %s %s%s%s", upd_label(a, l), state, detail ? ": " : "",
                                 detail ? detail : "");
         if (!strcmp(state, ACTION_INSTALLED))
-                a->m.updates_ok++;
+                a->metrics.updates_ok++;
         else if (!strcmp(state, ACTION_FAILED))
-                a->m.updates_failed++;
+                a->metrics.updates_failed++;
         else
-                a->m.updates_canceled++;
+                a->metrics.updates_canceled++;
         act_release(a);
         if (strcmp(state, ACTION_CANCELED))
                 purge_partials(a);

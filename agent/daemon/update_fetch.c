@@ -126,7 +126,7 @@ static void on_blob_progress(void *ud, size_t i, uint64_t have)
 static void count_fetched(struct agent *a, uint64_t got, bool blob)
 {
         a->upd.fetched += got;
-        a->m.bytes_downloaded += got;
+        a->metrics.bytes_downloaded += got;
         if ((got || blob) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, blob, 0, agent_now()) >= 0) {
                 a->upd.act.fetched += got;
                 a->upd.act.blobs_fetched += blob;
@@ -141,7 +141,7 @@ static void on_blob_stored(void *ud, size_t i, uint64_t got)
         const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
         const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
         count_fetched(a, got, true);
-        a->m.blobs_verified++;
+        a->metrics.blobs_verified++;
         uint64_t now = agent_mono_usec(a), us = now - a->upd.blob_start_usec;
         if (fr->length >= 1024 * 1024 && us)
                 log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
@@ -160,7 +160,7 @@ static void on_span_done(void *ud, int r, const berr *e)
         if (r < 0)
                 count_fetched(a, blob_download_fetched(a->upd.dl), false);
         if (r == -EBADMSG)
-                a->m.blobs_corrupt++;
+                a->metrics.blobs_corrupt++;
         blob_download_free(a->upd.dl);
         a->upd.dl = NULL;
         a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
