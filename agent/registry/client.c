@@ -86,6 +86,7 @@ int registry_client_new(const struct registry_opts *o, struct registry_client **
         c->parallel = o->parallel ? o->parallel : REGISTRY_DEFAULT_PARALLEL;
         if (c->parallel > REGISTRY_MAX_PARALLEL)
                 return berr_set(e, -EINVAL, "registry.parallel %u is above %u", c->parallel, REGISTRY_MAX_PARALLEL);
+        c->transport = o->transport;
         int r = http_session_new(&c->http, e);
         if (r < 0)
                 return r;
@@ -144,6 +145,7 @@ int registry_client_clone(const struct registry_client *c, struct registry_clien
         n->timeout_s = c->timeout_s;
         n->parallel = 1;
         n->auth = c->auth;
+        n->transport = c->transport;
         if (http_session_new(&n->http, NULL) < 0)
                 return -ENOMEM;
         /* What this run learnt (mount sources) carries over; it is only an optimisation. */

@@ -27,6 +27,8 @@
 #define REGISTRY_DEFAULT_PARALLEL 4u
 #define REGISTRY_MAX_PARALLEL 16u
 
+struct registry_transport; /* client_int.h: the seam under the client, for unit tests */
+
 struct registry_opts {
         const char *url;            /* "http://host:port" or "https://host[:port]" */
         const char *ca_file;        /* PEM bundle to verify an https registry; NULL = system CAs */
@@ -40,6 +42,7 @@ struct registry_opts {
         const char *journal_dir;    /* where upload sessions are journalled; NULL = no resume */
         long timeout_s;             /* connect timeout and stall limit; 0 = 30 s */
         unsigned parallel;          /* blobs uploaded at once; 0 = default (4), 1 = one by one */
+        const struct registry_transport *transport; /* NULL: HTTP (net/http.h) */
 };
 
 struct registry_stats {

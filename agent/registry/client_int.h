@@ -28,6 +28,7 @@ struct known_blob {
 
 struct registry_client {
         struct http_session *http;
+        const struct registry_transport *transport;     /* NULL: http */
         char *url;              /* scheme://host[:port], no trailing slash */
         char *ca_file;
         char *username;
@@ -80,6 +81,15 @@ struct resp {
 };
 /* transport.c */
 void reg_resp_done(struct resp *r);
+
+/* The seam under the client: one exchange of q (its body from q->mem, or q->len bytes
+ * of q->fd at q->off), the answer into r (reset, strings malloc'd). authz is the
+ * Authorization header value or NULL. The default is HTTP through net/http.h; unit
+ * tests pass a registry of their own (tests/unit/test_registry_client.c). */
+struct registry_transport {
+        int (*perform)(void *ud, const struct req *q, const char *authz, struct resp *r, berr *e);
+        void *ud;
+};
 /* One HTTP exchange, no authentication logic. Transport failures fill e. */
 int reg_perform(struct registry_client *c, const struct req *q, const char *authz, struct resp *r, berr *e);
 /* An unexpected HTTP status as an errno and a sentence; the caller prefixes the object. */

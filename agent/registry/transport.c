@@ -197,6 +197,13 @@ static int perform_seek(void *ud, uint64_t offset)
 int reg_perform(struct registry_client *c, const struct req *q, const char *authz, struct resp *r, berr *e)
 {
         resp_reset(r);
+        if (c->transport) {
+                c->stats.requests++;
+                int rc = c->transport->perform(c->transport->ud, q, authz, r, e);
+                if (rc >= 0 && q->has_body && r->status >= 200 && r->status < 300)
+                        c->stats.bytes_uploaded += q->len;
+                return rc;
+        }
         char name[600], crange[64];
         const char *hdrs[3];
         size_t nh = 0;
