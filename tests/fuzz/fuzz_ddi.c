@@ -78,6 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int64_t sl;
                 if (ddi_parse_sleep(buf, &sl) == 0 && sl < 0)
                         abort();
+                if (http_parse_retry_after(buf, 1700000000) < -1)
+                        abort(); /* seconds to wait, or -1 when unparsable */
         }
         return 0;
 }
