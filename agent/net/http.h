@@ -72,6 +72,16 @@ typedef int (*http_seek_fn)(void *userdata, uint64_t offset);
  * with e set. resp and its body are valid during the call only. */
 typedef void (*http_done_fn)(void *userdata, int r, const struct http_response *resp, const berr *e);
 
+/* What a class of requests (the rollout server's, say) cost on the network: the TCP
+ * payload of the connections they opened, both ways, TLS records, handshakes and
+ * retransmissions included (the kernel's TCP_INFO), plus the IP and TCP headers of
+ * every segment (52 bytes with IPv4, 72 with IPv6, timestamps on). What a metered link
+ * bills, short of the link layer. Loop driver only; updated when a request of the loop
+ * ends, when a connection closes, and by http_loop_meter_sync(). */
+struct http_meter {
+        uint64_t rx, tx;
+};
+
 struct http_req_opts {
         const char *method;             /* "GET" default, "HEAD", "POST", "PUT", "PATCH", … */
         const char *url;
@@ -99,6 +109,7 @@ struct http_req_opts {
         size_t max_body;                /* collected bodies larger than this fail (-EFBIG); 0 = 1 MiB */
         bool follow_redirects;          /* at most 5; never from https to http */
         bool fresh_connection;          /* no connection reuse (curl #10634: h2c before 8.0) */
+        struct http_meter *meter;       /* loop: counts the connections this request opens */
         const int *cancel;              /* blocking: another thread sets *cancel → -ECANCELED */
         http_header_fn on_header;
         http_data_fn on_data;           /* streaming; NULL = collect in memory */
@@ -119,6 +130,8 @@ void http_req_cancel(struct http_req *r);
 unsigned http_running(const struct http_loop *l);
 /* Bytes on the wire (headers and bodies, both directions) of every finished request. */
 uint64_t http_loop_wire_bytes(const struct http_loop *l);
+/* Brings every meter up to date with its open connections. */
+void http_loop_meter_sync(struct http_loop *l);
 
 /* ---- blocking ---------------------------------------------------------------------- */
 

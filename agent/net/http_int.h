@@ -26,6 +26,7 @@ struct http_req {
         void *resume;                   /* sd_event_source waking a paused transfer (loop) */
         int data_error;                 /* error returned by a callback */
         const int *cancel;
+        struct http_meter *meter;       /* loop: counts the connections this request opens */
         char errbuf[CURL_ERROR_SIZE];
         struct http_response resp;
         http_header_fn on_header;

@@ -11,9 +11,22 @@
 #include "net/http_int.h"
 
 #include <errno.h>
+#include <linux/tcp.h>
+#include <stddef.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
+
+/* A metered connection and what its counters said when last read. */
+struct msock {
+        curl_socket_t fd;
+        unsigned hdr;                   /* IP + TCP header bytes per segment */
+        struct http_meter *meter;
+        uint64_t rx, tx;                /* as counted into meter so far */
+};
 
 struct http_loop {
         sd_event *ev;
@@ -23,7 +36,63 @@ struct http_loop {
         struct http_req *reqs;  /* doubly linked list of running requests */
         unsigned n;
         uint64_t wire_bytes;
+        struct msock *socks;
+        size_t n_socks;
 };
+
+/* ---- meters --------------------------------------------------------------------------- */
+
+static void msock_sync(struct msock *m)
+{
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        memset(&ti, 0, sizeof ti);
+        if (getsockopt(m->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+                return;
+        /* bytes_sent counts retransmissions too (Linux 4.19); bytes_acked before it. */
+        uint64_t sent = len > offsetof(struct tcp_info, tcpi_bytes_sent) && ti.tcpi_bytes_sent ? ti.tcpi_bytes_sent
+                                                                                                : ti.tcpi_bytes_acked;
+        uint64_t rx = ti.tcpi_bytes_received + (uint64_t)ti.tcpi_segs_in * m->hdr;
+        uint64_t tx = sent + (uint64_t)ti.tcpi_segs_out * m->hdr;
+        if (rx > m->rx)
+                m->meter->rx += rx - m->rx, m->rx = rx;
+        if (tx > m->tx)
+                m->meter->tx += tx - m->tx, m->tx = tx;
+}
+
+void http_loop_meter_sync(struct http_loop *l)
+{
+        for (size_t i = 0; l && i < l->n_socks; i++)
+                msock_sync(&l->socks[i]);
+}
+
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+        struct http_req *r = ud;
+        curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+        if (fd < 0 || purpose != CURLSOCKTYPE_IPCXN || !r->loop || !r->meter ||
+            (a->family != AF_INET && a->family != AF_INET6))
+                return fd;
+        struct http_loop *l = r->loop;
+        struct msock *n = realloc(l->socks, (l->n_socks + 1) * sizeof *n);
+        if (!n)
+                return fd; /* uncounted rather than failed */
+        l->socks = n;
+        l->socks[l->n_socks++] = (struct msock) {.fd = fd, .hdr = a->family == AF_INET6 ? 72 : 52, .meter = r->meter};
+        return fd;
+}
+
+static int close_socket(void *ud, curl_socket_t fd)
+{
+        struct http_loop *l = ud;
+        for (size_t i = 0; i < l->n_socks; i++)
+                if (l->socks[i].fd == fd) {
+                        msock_sync(&l->socks[i]);
+                        l->socks[i] = l->socks[--l->n_socks];
+                        break;
+                }
+        return close(fd);
+}
 
 static void req_free(struct http_req *r)
 {
@@ -77,6 +146,7 @@ static void finish(struct http_loop *l, struct http_req *r, CURLcode cc)
         berr e = {0};
         int rv = req_result(r, cc, &e);
         l->wire_bytes += r->resp.wire_bytes;
+        http_loop_meter_sync(l);
         curl_multi_remove_handle(l->multi, r->easy);
         r->loop = NULL;
         if (r->on_done)
@@ -245,6 +315,7 @@ void http_loop_free(struct http_loop *l)
                 curl_share_cleanup(l->share);
         sd_event_source_disable_unref(l->timer);
         sd_event_unref(l->ev);
+        free(l->socks);
         free(l);
 }
 
@@ -267,6 +338,15 @@ int http_start(struct http_loop *l, const struct http_req_opts *o, struct http_r
                 return k;
         }
         curl_easy_setopt(h, CURLOPT_SHARE, l->share);
+        if (o->meter) {
+                r->meter = o->meter;
+                curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+                curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, r);
+        }
+        /* Every connection of the loop closes through it: a metered one may be closed
+         * by any later request, or by the multi's cleanup. */
+        curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+        curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, l);
         r->loop = l;
         if (curl_multi_add_handle(l->multi, h) != CURLM_OK) {
                 r->loop = NULL;

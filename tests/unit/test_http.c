@@ -277,6 +277,52 @@ static void test_loop_rate_cap(void **state)
         free(ans);
 }
 
+/* The meter counts what crossed the network for the requests that carry it: the answer
+ * and the request, each with their TCP/IP headers, and nothing for a request without it. */
+static void test_loop_meter(void **state)
+{
+        size_t n = 200 * 1024;
+        char *ans = malloc(n + 200);
+        int h = snprintf(ans, 200, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
+        memset(ans + h, 'x', n);
+        struct srv s = {0};
+        srv_start(&s, ans, (size_t)h + n, 2);
+        _cleanup_free_ char *url = url_of(&s, "/blob");
+        struct loop_ctx c = {.r = 1};
+        assert_true(sd_event_new(&c.ev) >= 0);
+        struct http_loop *l = NULL;
+        assert_int_equal(http_loop_new(c.ev, &l, NULL), 0);
+        struct http_meter m = {0};
+        struct http_req_opts o = {.url = url, .on_data = collect, .on_done = done, .userdata = &c, .meter = &m};
+        assert_int_equal(http_start(l, &o, NULL, NULL), 0);
+        assert_true(sd_event_loop(c.ev) >= 0);
+        assert_int_equal(c.r, 0);
+        assert_int_equal(c.got, n);
+        http_loop_meter_sync(l);
+        /* Payload plus 52 bytes per segment: loopback's 64 KiB segments make that small. */
+        assert_true(m.rx >= (uint64_t)h + n);
+        assert_true(m.rx < (uint64_t)h + n + 4096);
+        assert_true(m.tx > 60 && m.tx < 1000); /* "GET /blob HTTP/1.1", Host, Accept… */
+
+        struct http_meter before = m;
+        http_loop_free(l);
+        sd_event_unref(c.ev); /* an event loop that exited does not run again */
+        c = (struct loop_ctx) {.r = 1};
+        assert_true(sd_event_new(&c.ev) >= 0);
+        assert_int_equal(http_loop_new(c.ev, &l, NULL), 0);
+        o.meter = NULL;
+        assert_int_equal(http_start(l, &o, NULL, NULL), 0);
+        assert_true(sd_event_loop(c.ev) >= 0);
+        assert_int_equal(c.got, n);
+        http_loop_meter_sync(l);
+        assert_int_equal(m.rx, before.rx);
+        assert_int_equal(m.tx, before.tx);
+        http_loop_free(l);
+        sd_event_unref(c.ev);
+        srv_stop(&s);
+        free(ans);
+}
+
 /* Like the blob download: on_data refuses more once it has every byte it wants (a
  * download stops a stream early that way). Under the cap that last chunk arrives while
  * the transfer is paused, so it is refused inside the resume; the server keeps the
@@ -430,6 +476,7 @@ int main(void)
                 cmocka_unit_test(test_session_upload_and_status),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_loop_rate_cap),
+                cmocka_unit_test(test_loop_meter),
                 cmocka_unit_test(test_loop_rate_cap_no_stall),
                 cmocka_unit_test(test_loop_rate_cap_stop_early),
                 cmocka_unit_test(test_parsers),
