@@ -134,7 +134,7 @@ static int usage(void)
                 "  target telemetry CONTROLLER_ID [--after SEQ] [--limit N]\n"
                 "  rollout create --name N --bundle ID [--groups 1,10,50,100] [--success PCT] [--error PCT]\n"
                 "                 [--soak SECONDS|S1,S2,...] [--type forced|soft|downloadonly] [--window HH:MM-HH:MM]\n"
-                "                 [--filter KEY=GLOB]...\n"
+                "                 [--budget-override] [--filter KEY=GLOB]...\n"
                 "  rollout list | rollout status ID | rollout start|pause|resume|cancel ID\n"
                 "  action show|cancel ID\n");
         return 2;
@@ -251,8 +251,19 @@ static int cmd_rollout(const struct client *cl, int argc, char **argv)
         if (argc < 2 || strcmp(argv[1], "create"))
                 return usage();
         json_t *spec = json_pack("{s:{}}", "filter");
-        for (int i = 2; i + 1 < argc; i += 2) {
-                const char *o = argv[i], *v = argv[i + 1];
+        for (int i = 2; i < argc; i++) {
+                const char *o = argv[i];
+                /* The one flag without a value: the deployments may go past the agents'
+                 * data budget. Every other option takes the next argument. */
+                if (!strcmp(o, "--budget-override")) {
+                        json_object_set_new(spec, "budgetOverride", json_true());
+                        continue;
+                }
+                if (i + 1 >= argc) {
+                        json_decref(spec);
+                        return usage();
+                }
+                const char *v = argv[++i];
                 if (!strcmp(o, "--name"))
                         json_object_set_new(spec, "name", json_string(v));
                 else if (!strcmp(o, "--bundle"))

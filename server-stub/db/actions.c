@@ -18,10 +18,12 @@
 void sdb_sql_actions(const char *sql[_S_MAX])
 {
         sql[S_ACTION_ACTIVE] = "SELECT id, target_id, IFNULL(rollout_id,0), grp, bundle_id, status, active,"
-                            " action_type, mwindow, prev_bundle, confirmation FROM actions WHERE target_id=? AND active=1"
+                            " action_type, mwindow, prev_bundle, confirmation, budget_override FROM actions"
+                            " WHERE target_id=? AND active=1"
                             " ORDER BY id LIMIT 1";
         sql[S_ACTION_GET] = "SELECT id, target_id, IFNULL(rollout_id,0), grp, bundle_id, status, active,"
-                         " action_type, mwindow, prev_bundle, confirmation FROM actions WHERE target_id=? AND id=?";
+                         " action_type, mwindow, prev_bundle, confirmation, budget_override FROM actions"
+                         " WHERE target_id=? AND id=?";
         sql[S_ACTION_STATUS_SET] = "UPDATE actions SET status=?, active=?, last_execution=?, progress_cnt=?,"
                                 " progress_of=?, n_feedback=n_feedback+1, updated=? WHERE id=? AND active=1";
         sql[S_ACTION_FEEDBACK_ADD] = "INSERT INTO action_status(action_id, time, execution, finished, progress_cnt,"
@@ -30,9 +32,9 @@ void sdb_sql_actions(const char *sql[_S_MAX])
         sql[S_ACTION_SUPERSEDE] = "UPDATE actions SET status=?, active=0, last_execution='superseded', updated=?"
                                " WHERE target_id=? AND active=1";
         sql[S_ACTION_ADD] = "INSERT INTO actions(target_id, rollout_id, grp, bundle_id, kind, action_type, mwindow,"
-                         " status, active, prev_bundle, created, updated, confirmation)"
+                         " status, active, prev_bundle, created, updated, confirmation, budget_override)"
                          " SELECT ?1, NULLIF(?2,0), ?3, ?4, ?5, ?6, ?7, 0, 1, IFNULL(installed_bundle,0), ?8, ?8,"
-                         " CASE WHEN ?9=0 THEN '' WHEN auto_confirm=1 THEN 'confirmed' ELSE 'waiting' END"
+                         " CASE WHEN ?9=0 THEN '' WHEN auto_confirm=1 THEN 'confirmed' ELSE 'waiting' END, ?10"
                          " FROM targets WHERE id=?1";
         sql[S_ACTION_JSON] =
                 "SELECT json_object('id', a.id, 'controllerId', t.controller_id, 'rolloutId', a.rollout_id,"
@@ -42,6 +44,7 @@ void sdb_sql_actions(const char *sql[_S_MAX])
                 " 'kind', a.kind, 'type', a.action_type,"
                 " 'status', a.status, 'active', json(CASE a.active WHEN 1 THEN 'true' ELSE 'false' END),"
                 " 'lastExecution', a.last_execution, 'confirmation', NULLIF(a.confirmation, ''),"
+                " 'budgetOverride', json(CASE a.budget_override WHEN 1 THEN 'true' ELSE 'false' END),"
                 " 'created', a.created, 'updated', a.updated,"
                 " 'feedback', (SELECT json_group_array(json_object('time', s.time, 'execution', s.execution,"
                 "   'finished', s.finished, 'progress', CASE WHEN s.progress_cnt IS NULL THEN NULL ELSE"
@@ -76,6 +79,7 @@ static int read_action(sqlite3_stmt *s, struct sdb_action *a)
         sdb_copy_text(a->mwindow, sizeof a->mwindow, s, 8);
         a->prev_bundle = sqlite3_column_int64(s, 9);
         sdb_copy_text(a->confirmation, sizeof a->confirmation, s, 10);
+        a->budget_override = sqlite3_column_int(s, 11);
         return 1;
 }
 
@@ -154,7 +158,7 @@ int sdb_action_feedback(struct sdb *db, const struct sdb_action *a, const struct
 
 int sdb_action_create_locked(struct sdb *db, int64_t target_id, int64_t rollout_id, int grp, int64_t bundle_id,
                              const char *kind, const char *action_type, const char *mwindow, bool confirm,
-                             int64_t *ret_id)
+                             bool budget_override, int64_t *ret_id)
 {
         int64_t now = (int64_t)time(NULL);
         sqlite3_stmt *s = sdb_stmt(db, S_ACTION_SUPERSEDE);
@@ -174,6 +178,7 @@ int sdb_action_create_locked(struct sdb *db, int64_t target_id, int64_t rollout_
         sqlite3_bind_text(s, 7, mwindow ? mwindow : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 8, now);
         sqlite3_bind_int(s, 9, confirm);
+        sqlite3_bind_int(s, 10, budget_override);
         r = sdb_step_done(s);
         if (r < 0)
                 return r;
@@ -201,7 +206,7 @@ int sdb_action_create(struct sdb *db, int64_t target_id, int64_t rollout_id, int
                 if ((r = sdb_begin(db)) < 0)
                         break;
                 r = sdb_action_create_locked(db, target_id, rollout_id, grp, bundle_id, "update", action_type, mwindow,
-                                             false, ret_id);
+                                             false, false, ret_id);
                 if (r >= 0)
                         r = sdb_commit(db);
                 if (r < 0)

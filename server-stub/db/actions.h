@@ -23,6 +23,7 @@ struct sdb_action {
         char mwindow[32];       /* "" or "HH:MM-HH:MM" (UTC) */
         int64_t prev_bundle;    /* what the target ran before (for rollback) */
         char confirmation[12];  /* "" (none asked), waiting, denied, confirmed (consent.h) */
+        bool budget_override;   /* may go past the agent's data budget (its rollout's budgetOverride) */
 };
 
 struct sdb_feedback {

@@ -100,6 +100,12 @@ static const char *const migrations[] = {
         "ALTER TABLE bundles_new RENAME TO bundles;"
         "CREATE UNIQUE INDEX bundles_berth ON bundles(name, version) WHERE kind='berth';"
         "CREATE UNIQUE INDEX bundles_plain ON bundles(module_type, name, module_version) WHERE kind='plain';",
+        /* 6: data budgets: a rollout may let its deployments go past the agents' WAN data
+         * budget (chunk metadata berth.budget = override); each action keeps its own copy.
+         * In parentheses: one element of two statements, not a missing comma (clang's
+         * -Wstring-concatenation). */
+        ("ALTER TABLE rollouts ADD COLUMN budget_override INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE actions ADD COLUMN budget_override INTEGER NOT NULL DEFAULT 0;"),
 };
 
 static const char *const status_names[_ACTION_STATUS_MAX] = {

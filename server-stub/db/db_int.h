@@ -79,10 +79,11 @@ int sdb_fetch_json(struct sdb *db, enum stmt_id id, int64_t key, char **ret);
 
 /* Creates an action inside the caller's transaction, superseding the target's open one
  * (actions.c; rollouts.c starts groups and rollbacks with it). With confirm, the action
- * waits for the target's confirmation, unless the target's auto-confirm is on. */
+ * waits for the target's confirmation, unless the target's auto-confirm is on. With
+ * budget_override, its deployment may go past the agent's data budget. */
 int sdb_action_create_locked(struct sdb *db, int64_t target_id, int64_t rollout_id, int grp, int64_t bundle_id,
                              const char *kind, const char *action_type, const char *mwindow, bool confirm,
-                             int64_t *ret_id);
+                             bool budget_override, int64_t *ret_id);
 
 /* LOCKED(db) { ... } holds the connection mutex for the block; `break` leaves it unlocked. */
 struct lockguard {

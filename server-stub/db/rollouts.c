@@ -14,12 +14,12 @@
 void sdb_sql_rollouts(const char *sql[_S_MAX])
 {
         sql[S_ROLLOUT_ADD] = "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold,"
-                          " soak, action_type, mwindow, filter, created, updated, soaks, confirm_required)"
-                             " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                          " soak, action_type, mwindow, filter, created, updated, soaks, confirm_required,"
+                          " budget_override) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
         sql[S_ROLLOUT_TARGET_ADD] = "INSERT INTO rollout_targets(rollout_id, target_id, grp) VALUES(?,?,?)";
         sql[S_ROLLOUT_GET] = "SELECT id, name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
                           " action_type, mwindow, current_group, threshold_met_at, fail_baseline, reason, filter, soaks,"
-                          " confirm_required"
+                          " confirm_required, budget_override"
                           " FROM rollouts WHERE id=?";
         sql[S_ROLLOUT_SAVE] = "UPDATE rollouts SET state=?, current_group=?, threshold_met_at=?, fail_baseline=?,"
                            " reason=?, updated=? WHERE id=?";
@@ -87,6 +87,7 @@ int sdb_rollout_create(struct sdb *db, struct sdb_rollout *ro, size_t n_targets,
                 sqlite3_bind_int64(s, 12, now);
                 sqlite3_bind_text(s, 13, soaks, -1, SQLITE_STATIC);
                 sqlite3_bind_int(s, 14, ro->confirm_required);
+                sqlite3_bind_int(s, 15, ro->budget_override);
                 r = sdb_step_done(s);
                 if (r >= 0) {
                         ro->id = sqlite3_last_insert_rowid(db->h);
@@ -143,6 +144,7 @@ int sdb_rollout_get(struct sdb *db, int64_t id, struct sdb_rollout *ro)
                         sdb_copy_text(ro->reason, sizeof ro->reason, s, 13);
                         sdb_copy_text(ro->filter_json, sizeof ro->filter_json, s, 14);
                         ro->confirm_required = sqlite3_column_int(s, 16);
+                        ro->budget_override = sqlite3_column_int(s, 17);
                 }
                 sqlite3_reset(s);
         }
@@ -255,7 +257,7 @@ int sdb_rollout_start_group(struct sdb *db, const struct sdb_rollout *ro, int gr
                 sqlite3_reset(s);
                 for (size_t i = 0; i < n && r >= 0; i++)
                         r = sdb_action_create_locked(db, ids[i], ro->id, grp, ro->bundle_id, "update", ro->action_type,
-                                                     ro->mwindow, ro->confirm_required, NULL);
+                                                     ro->mwindow, ro->confirm_required, ro->budget_override, NULL);
                 free(ids);
                 /* The group start and the rollout's new current group commit together. */
                 if (r >= 0)
@@ -305,9 +307,10 @@ int sdb_rollout_cancel(struct sdb *db, const struct sdb_rollout *ro)
                 }
                 sqlite3_reset(s);
                 for (size_t i = 0; i < n && r >= 0; i++) {
-                        /* A rollback the operator ordered does not wait for consent. */
+                        /* A rollback the operator ordered does not wait for consent; it may
+                         * use the WAN as far as the rollout it undoes was allowed to. */
                         r = sdb_action_create_locked(db, v[i].target, ro->id, -1, v[i].bundle, "rollback", "forced", "",
-                                                     false, NULL);
+                                                     false, ro->budget_override, NULL);
                         touched++;
                 }
                 free(v);

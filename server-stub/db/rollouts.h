@@ -28,6 +28,7 @@ struct sdb_rollout {
         char reason[256];
         char filter_json[1024];
         bool confirm_required;  /* actions wait for their target's confirmation (consent.h) */
+        bool budget_override;   /* actions may go past the agents' data budget (copied into each) */
 };
 
 int sdb_rollout_create(struct sdb *db, struct sdb_rollout *r, size_t n_targets, const int64_t *target_ids,

@@ -142,6 +142,12 @@ json_t *ddi_deployment_json(struct ddi_ctx *c, const struct sdb_action *a, const
          * the software module's type (os, application, ...) and version text. */
         json_t *chunk = json_pack("{s:s, s:s, s:s, s:[o]}", "part", b->module_type, "version", b->module_version, "name",
                                   b->name, "artifacts", artifact);
+        /* hawkBit's chunk metadata (software module metadata visible to targets): the
+         * agreed key lets the deployment go past the agent's data budget. Without the
+         * override there is no metadata key at all, as before. */
+        if (a->budget_override)
+                json_object_set_new(chunk, "metadata",
+                                    json_pack("[{s:s, s:s}]", "key", "berth.budget", "value", "override"));
         json_t *dep = json_pack("{s:s, s:s, s:[o]}", "download", dl, "update", up, "chunks", chunk);
         if (a->mwindow[0] && !installed) {
                 bool open = mwindow_open(a->mwindow, now_seconds());

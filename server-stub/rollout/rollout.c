@@ -199,6 +199,10 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
         if (cr && !json_is_boolean(cr))
                 return berr_set(e, -EINVAL, "rollout field 'confirmationRequired' must be true or false");
         ro.confirm_required = json_is_true(cr);
+        json_t *bo = json_object_get(spec, "budgetOverride");
+        if (bo && !json_is_boolean(bo))
+                return berr_set(e, -EINVAL, "rollout field 'budgetOverride' must be true or false");
+        ro.budget_override = json_is_true(bo);
         const char *mw = json_string_value(json_object_get(spec, "maintenanceWindow"));
         if (mw && !mwindow_valid(mw))
                 return berr_set(e, -EINVAL, "rollout field 'maintenanceWindow' must be \"HH:MM-HH:MM\" (UTC)");
@@ -484,11 +488,11 @@ json_t *rollout_status(struct server *s, int64_t id)
         json_t *soak_until = ro.threshold_met_at && ro.current_group >= 0
                                      ? json_integer(ro.threshold_met_at + ro.soak[ro.current_group])
                                      : json_null();
-        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:b, s:o, s:o, s:o}", "id",
+        return json_pack("{s:I, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:s, s:s, s:b, s:b, s:o, s:o, s:o}", "id",
                          (json_int_t)ro.id, "name", ro.name, "bundleId", (json_int_t)ro.bundle_id, "state", ro.state,
                          "reason", ro.reason, "currentGroup", ro.current_group + 1, "successThreshold",
                          ro.success_threshold, "errorThreshold", ro.error_threshold, "soakUntil", soak_until,
                          "actionType", ro.action_type, "maintenanceWindow", ro.mwindow, "confirmationRequired",
-                         (int)ro.confirm_required, "filter", json_loads(ro.filter_json, 0, NULL) ?: json_object(),
-                         "groups", groups, "totals", totals);
+                         (int)ro.confirm_required, "budgetOverride", (int)ro.budget_override, "filter",
+                         json_loads(ro.filter_json, 0, NULL) ?: json_object(), "groups", groups, "totals", totals);
 }

@@ -129,9 +129,11 @@ static void test_rollout_groups_and_cancel(void **state)
                                   .progress_of = -1, .code = INT64_MIN};
         assert_int_equal(sdb_action_create(db, ids[0], 0, 0, old, "forced", "", &a0), 0);
         assert_int_equal(sdb_action_get(db, ids[0], a0, &a), 1);
+        assert_false(a.budget_override);
         assert_int_equal(sdb_action_feedback(db, &a, &ok, ACTION_SUCCESS), 0);
 
-        struct sdb_rollout ro = {.bundle_id = new, .groups = {50, 100}, .n_groups = 2, .success_threshold = 100};
+        struct sdb_rollout ro = {.bundle_id = new, .groups = {50, 100}, .n_groups = 2, .success_threshold = 100,
+                                 .budget_override = true};
         snprintf(ro.name, sizeof ro.name, "r");
         snprintf(ro.action_type, sizeof ro.action_type, "forced");
         snprintf(ro.filter_json, sizeof ro.filter_json, "{}");
@@ -149,6 +151,7 @@ static void test_rollout_groups_and_cancel(void **state)
         assert_int_equal(c.by_status[ACTION_SCHEDULED], 1);
         assert_int_equal(sdb_action_active(db, ids[0], &a), 1);
         assert_int_equal(a.prev_bundle, old);
+        assert_true(a.budget_override);
         assert_int_equal(sdb_action_feedback(db, &a, &ok, ACTION_SUCCESS), 0);
 
         ro.current_group = 1;
@@ -159,6 +162,7 @@ static void test_rollout_groups_and_cancel(void **state)
         assert_string_equal(back.state, "running");
         assert_int_equal(back.n_groups, 2);
         assert_int_equal(back.groups[1], 100);
+        assert_true(back.budget_override);
 
         /* Cancel: three open actions → canceling, t0 (switched, had gw 1) → rollback. */
         snprintf(ro.state, sizeof ro.state, "canceled");
@@ -168,6 +172,7 @@ static void test_rollout_groups_and_cancel(void **state)
         assert_int_equal(sdb_action_active(db, ids[0], &a), 1);
         assert_int_equal(a.bundle_id, old);
         assert_int_equal(a.grp, -1);
+        assert_true(a.budget_override);
         sdb_close(db);
         test_rmdir(dir);
 }
@@ -334,8 +339,8 @@ static void test_migration_from_v1(void **state)
         sqlite3 *h;
         assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
         char sql[2560];
-        /* Back to schema 1: undo migrations 2 (soaks), 3 (telemetry), 4 (consent) and 5
-         * (bundles rebuilt with kinds). */
+        /* Back to schema 1: undo migrations 2 (soaks), 3 (telemetry), 4 (consent), 5
+         * (bundles rebuilt with kinds) and 6 (budget override). */
         snprintf(sql, sizeof sql,
                  "CREATE TABLE b1 (id INTEGER PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL,"
                  " filename TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
@@ -346,6 +351,7 @@ static void test_migration_from_v1(void **state)
                  " ALTER TABLE rollouts DROP COLUMN confirm_required; ALTER TABLE actions DROP COLUMN confirmation;"
                  " ALTER TABLE targets DROP COLUMN auto_confirm; ALTER TABLE targets DROP COLUMN auto_confirm_initiator;"
                  " ALTER TABLE targets DROP COLUMN auto_confirm_remark; ALTER TABLE targets DROP COLUMN auto_confirm_at;"
+                 " ALTER TABLE rollouts DROP COLUMN budget_override; ALTER TABLE actions DROP COLUMN budget_override;"
                  " PRAGMA user_version=1;"
                  "INSERT INTO rollouts(name, bundle_id, state, groups, success_threshold, error_threshold, soak,"
                  " action_type, created, updated) VALUES('old', %lld, 'ready', '10,100', 90, 5, 77, 'forced', 1, 1);",
@@ -362,6 +368,7 @@ static void test_migration_from_v1(void **state)
         assert_int_equal(ro.soak[0], 77);
         assert_int_equal(ro.soak[1], 77);
         assert_false(ro.confirm_required);
+        assert_false(ro.budget_override);
         struct sdb_bundle bb;
         assert_int_equal(sdb_bundle_get(db, b, &bb), 1);
         assert_string_equal(bb.kind, "berth");
