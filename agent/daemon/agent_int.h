@@ -24,6 +24,7 @@
 #include "import/import.h"
 #include "store/agentdb.h"
 #include "store/content.h"
+#include "daemon/budget.h"
 #include "daemon/connset.h"
 #include "daemon/consent.h"
 #include "daemon/control.h"
@@ -77,6 +78,9 @@ struct agent {
 
         /* telemetry (telemetry.h: telemetry.c's own) */
         struct telemetry_state tm;
+
+        /* the WAN bytes and the data budget (budget.h: budget.c's own) */
+        struct budget_state budget;
 
         /* the metrics endpoint and its counters (metrics.h) */
         struct metrics_state metrics;

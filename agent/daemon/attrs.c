@@ -5,6 +5,7 @@
  * (USB or CLI imports). The server uses attributes for rollout filters.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "base/log.h"
 #include "daemon/agent_int.h"
 
-#define MAX_ATTRS 16
+#define MAX_ATTRS 24
 
 static char *os_name(void)
 {
@@ -117,6 +118,16 @@ char **attrs_collect(struct agent *a)
         v[i++] = strdup(BERTH_VERSION);
         v[i++] = strdup("bundles");
         v[i++] = installed_list(a);
+        if (a->set.budget_limit) {
+                /* In whole MiB: the attributes change (and are reported) about once per MiB used. */
+                uint64_t used = budget_used(a), lim = a->set.budget_limit;
+                v[i++] = strdup("budget_left_mib");
+                if (asprintf(&v[i++], "%" PRIu64, (used < lim ? lim - used : 0) >> 20) < 0)
+                        v[i - 1] = NULL;
+                v[i++] = strdup("budget_limit_mib");
+                if (asprintf(&v[i++], "%" PRIu64, lim >> 20) < 0)
+                        v[i - 1] = NULL;
+        }
         for (size_t k = 0; k < i; k++)
                 if (!v[k]) {
                         attrs_free(v);

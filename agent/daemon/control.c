@@ -66,6 +66,7 @@ static json_t *do_status(struct agent *a)
                                       (json_int_t)a->poll.not_modified, "outbox", (json_int_t)q, "lastError",
                                       a->poll.last_error[0] ? a->poll.last_error : NULL));
         json_object_set_new(st, "update", update_status_json(a));
+        json_object_set_new(st, "wan", budget_json(a));
         json_object_set_new(st, "trust", trustroots_json(a));
         json_object_set_new(st, "consent", consent_status_json(a));
         struct tm_stats ts;

@@ -69,6 +69,7 @@ struct http_req_opts agent_server_req(struct agent *a, const char *url)
                 .accept = "application/hal+json, application/json, */*",
                 .connect_timeout_ms = (uint64_t)a->set.connect_timeout * 1000,
                 .follow_redirects = true,
+                .meter = &a->budget.meter,
                 .userdata = a,
         };
 }
@@ -139,6 +140,7 @@ static void agent_free(struct agent *a)
         outbox_stop(a);
         control_stop(a);
         workloads_stop(a);
+        budget_stop(a); /* the loop's last counts */
         http_loop_free(a->http);
         import_backends_free(a->backends, a->n_backends);
         content_store_free(a->cs);
@@ -192,6 +194,8 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 (void)sd_event_set_watchdog(a.ev, true);
         if (r >= 0)
                 r = http_loop_new(a.ev, &a.http, e);
+        if (r >= 0)
+                r = budget_start(&a, e);
         if (r >= 0)
                 r = workloads_start(&a, e);
         if (r >= 0)

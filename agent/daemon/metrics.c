@@ -109,6 +109,18 @@ char *metrics_render(struct agent *a, size_t *ret_len)
               (double)a->poll.last_ok);
         counter(&p, "berth_download_bytes_total", "Bytes of bundle blobs downloaded from the server.",
                 (double)a->metrics.bytes_downloaded);
+        http_loop_meter_sync(a->http);
+        prom_family(&p, "berth_wan_bytes_total", "counter",
+                    "Bytes exchanged with the rollout server on the wire (TLS and TCP/IP headers included).");
+        prom_sample(&p, "berth_wan_bytes_total", (const char *[]){"direction", "rx", NULL},
+                    (double)a->budget.meter.rx);
+        prom_sample(&p, "berth_wan_bytes_total", (const char *[]){"direction", "tx", NULL},
+                    (double)a->budget.meter.tx);
+        gauge(&p, "berth_budget_used_bytes", "WAN bytes of the current budget period (both ways).",
+              (double)budget_used(a));
+        gauge(&p, "berth_budget_limit_bytes", "The data budget per period (0: none).", (double)a->set.budget_limit);
+        gauge(&p, "berth_telemetry_sample_interval_seconds", "Seconds between telemetry samples now (0: none).",
+              (double)telemetry_interval_ms(a) / 1000.0);
         prom_family(&p, "berth_blobs_total", "counter", "Downloaded blobs by verification result.");
         prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "verified", NULL},
                     (double)a->metrics.blobs_verified);

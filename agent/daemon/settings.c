@@ -26,6 +26,7 @@ const char *const agent_settings_known_keys[] = {
         "control.socket", "control.group",
         "telemetry.enabled", "telemetry.interval", "telemetry.max_records", "telemetry.max_bytes", "telemetry.max_age",
         "metrics.listen",
+        "budget.limit", "budget.period", "budget.per_update", "budget.low",
         /* read by the backends themselves */
         "registry.url", "registry.ca_file", "registry.username", "registry.password", "registry.password_file",
         "registry.prefix", "registry.insecure", "registry.chunk_size", "registry.parallel",
@@ -235,6 +236,14 @@ int agent_settings_load(const struct berth_config *c, struct agent_settings *s, 
                 return berr_set(e, -EINVAL, "config telemetry.interval = '%s': seconds between samples, 0.05 to "
                                 "86400 (fractions allowed), or 0 for events only", iv);
         s->tm_interval_ms = (uint64_t)(d * 1000 + 0.5);
+        if ((r = get_size(c, "budget.limit", 0, &s->budget_limit, e)) < 0 ||
+            (r = get_size(c, "budget.per_update", 0, &s->budget_per_update, e)) < 0 ||
+            (r = get_secs(c, "budget.period", 30, 1, 366, &v, e)) < 0)
+                return r;
+        s->budget_period_days = (unsigned)v;
+        if ((r = get_secs(c, "budget.low", 20, 0, 100, &v, e)) < 0)
+                return r;
+        s->budget_low_pct = (unsigned)v;
         if ((r = config_get_u64(c, "telemetry.max_records", 20000, &s->tm_limits.max_records, e)) < 0 ||
             (r = get_size(c, "telemetry.max_bytes", 4 * 1024 * 1024, &s->tm_limits.max_bytes, e)) < 0 ||
             (r = get_secs(c, "telemetry.max_age", 7 * 86400, 60, 366 * 86400, &v, e)) < 0)

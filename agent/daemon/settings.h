@@ -42,6 +42,11 @@ struct agent_settings {
                                          * 0 it does not, -1 unset: its setting is left alone */
         uint64_t tm_interval_ms;        /* samples; 0 = events only */
         struct tm_limits tm_limits;
+        /* [budget] */
+        uint64_t budget_limit;          /* WAN bytes per period, 0 = no budget */
+        unsigned budget_period_days;    /* the rolling period, in days */
+        uint64_t budget_per_update;     /* most an update may download, 0 = no cap */
+        unsigned budget_low_pct;        /* telemetry samples less below this share left */
         /* [metrics] */
         const char *metrics_listen;     /* NULL: no endpoint */
         char hostname[256];

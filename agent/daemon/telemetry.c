@@ -215,6 +215,14 @@ static void sample(struct agent *a)
                  (agent_mono_usec(a) - a->tm.start_usec) / 1000000, rss_kb(), a->metrics.polls_ok,
                  a->metrics.polls_failed, st.records, st.dropped, update_state_name(a));
         tm_push(a, "sample", "agent", text);
+        /* The WAN usage of the budget period (a record of its own: a value holds 100 bytes). */
+        uint64_t used = budget_used(a), lim = a->set.budget_limit;
+        if (lim)
+                snprintf(text, sizeof text, "used=%" PRIu64 " left=%" PRIu64 " limit=%" PRIu64 " low=%d", used,
+                         used < lim ? lim - used : 0, lim, budget_low(a));
+        else
+                snprintf(text, sizeof text, "used=%" PRIu64, used);
+        tm_push(a, "sample", "wan", text);
         json_t *tr = trustroots_json(a);
         json_t *root = json_object_get(tr, "root");
         if (root) {
@@ -250,6 +258,12 @@ static void sample(struct agent *a)
         json_decref(ws);
 }
 
+uint64_t telemetry_interval_ms(struct agent *a)
+{
+        /* A low data budget: samples four times less often; events are kept. */
+        return a->set.tm_interval_ms * (budget_low(a) ? 4 : 1);
+}
+
 static int on_sample(sd_event_source *s, uint64_t usec, void *ud)
 {
         struct agent *a = ud;
@@ -258,8 +272,9 @@ static int on_sample(sd_event_source *s, uint64_t usec, void *ud)
         (void)agentdb_tm_expire(a->db, &a->set.tm_limits, agent_now(), &expired);
         /* A fixed rate: the next sample is due one interval after this one was (after
          * a stall of the loop: one interval from now, no burst of catch-up samples). */
-        uint64_t next = usec + a->set.tm_interval_ms * 1000, now = agent_mono_usec(a);
-        (void)sd_event_source_set_time(s, next > now ? next : now + a->set.tm_interval_ms * 1000);
+        uint64_t iv = telemetry_interval_ms(a) * 1000;
+        uint64_t next = usec + iv, now = agent_mono_usec(a);
+        (void)sd_event_source_set_time(s, next > now ? next : now + iv);
         (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
 }

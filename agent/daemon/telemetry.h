@@ -38,5 +38,8 @@ void telemetry_stop(struct agent *a);
 void telemetry_event(struct agent *a, const char *source, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Sends queued records when the server, the outbox and the update allow (deferred). */
 void telemetry_kick(struct agent *a);
+/* Milliseconds between samples now: telemetry.interval, four times that while the data
+ * budget is low; 0 = events only. */
+uint64_t telemetry_interval_ms(struct agent *a);
 /* After each workload engine round: restarts and health changes become events. */
 void telemetry_on_workloads(struct agent *a);

@@ -315,7 +315,8 @@ void update_on_deployment(struct agent *a, const struct ddi_deployment *d)
         }
         /* `download: skip` says nothing yet about the update (hawkBit: wait). */
         bool download_only = d->dl != DDI_SKIP && d->update == DDI_SKIP && d->maintenance < 0;
-        if (agentdb_action_insert(a->db, d->id, d->download, d->size, d->sha256, download_only, agent_now()) < 0 ||
+        if (agentdb_action_insert(a->db, d->id, d->download, d->size, d->sha256, download_only, d->budget_override,
+                                  agent_now()) < 0 ||
             agentdb_action_get(a->db, d->id, &a->upd.act) <= 0) {
                 log_error("agent: cannot record action %s in the database", d->id);
                 return;

@@ -37,6 +37,7 @@ struct update_state {
         uint64_t last_progress_usec;
         uint64_t fetch_start_usec, blob_start_usec;      /* when this run's first blob request started */
         int last_pct;
+        char budget_ok[65];             /* the action that passed the data budget check */
 };
 
 void update_on_deployment(struct agent *a, const struct ddi_deployment *d);

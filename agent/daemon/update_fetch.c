@@ -260,6 +260,28 @@ static void download_next(struct agent *a)
         commit(a);
 }
 
+/* The data budget, before the action's first byte, on what is still missing: false (and
+ * the action failed with why) when it does not fit. A download that started goes on,
+ * its bytes counted as they come; a deployment the server let past it is not held. */
+static bool budget_allows(struct agent *a, const char *l, uint64_t need)
+{
+        if (!need || a->upd.act.fetched || !strcmp(a->upd.budget_ok, a->upd.act.id))
+                return true;
+        if (a->upd.act.budget_override) {
+                log_info("agent: %s: the server lets this deployment past the data budget (%llu bytes to fetch)", l,
+                         (unsigned long long)need);
+        } else {
+                char why[900];
+                int r = budget_check(a, l, need, why, sizeof why);
+                if (r < 0) {
+                        upd_fail(a, r, why);
+                        return false;
+                }
+        }
+        snprintf(a->upd.budget_ok, sizeof a->upd.budget_ok, "%s", a->upd.act.id);
+        return true;
+}
+
 static bool have_blob(void *ud, const struct bundle_blob *b)
 {
         struct agent *a = ud;
@@ -317,6 +339,8 @@ void upd_start_fetching(struct agent *a)
                 upd_fail(a, -ENOSPC, msg);
                 return;
         }
+        if (!budget_allows(a, l, a->upd.plan_bytes - partial))
+                return;
         if (a->upd.act_failures == 0) {
                 snprintf(msg, sizeof msg, "verified %s: %zu of %zu blob(s) to fetch (%llu bytes), %zu already on this node",
                          l, a->upd.n_plan, m->n_blobs, (unsigned long long)a->upd.plan_bytes, m->n_blobs - a->upd.n_plan);

@@ -53,6 +53,21 @@ int ddi_link_id(const char *href, char out[DDI_MAX_ID + 1])
         return 0;
 }
 
+/* The chunk's metadata (hawkBit: software module metadata visible to targets) says
+ * berth.budget = override: the deployment may go past the agent's data budget. */
+static bool chunk_budget_override(json_t *chunk)
+{
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(chunk, "metadata"), i, m) {
+                const char *k = json_string_value(json_object_get(m, "key"));
+                const char *v = json_string_value(json_object_get(m, "value"));
+                if (k && v && !strcmp(k, "berth.budget") && !strcmp(v, "override"))
+                        return true;
+        }
+        return false;
+}
+
 static bool url_ok(const char *u)
 {
         if (!u || strlen(u) > DDI_MAX_URL)
@@ -273,6 +288,7 @@ static int parse_action(const char *json, size_t len, const char *what, const ch
                                 d.size = sz ? (uint64_t)json_integer_value(sz) : 0;
                                 const char *nm = json_string_value(json_object_get(chunk, "name"));
                                 const char *ver = json_string_value(json_object_get(chunk, "version"));
+                                d.budget_override = chunk_budget_override(chunk);
                                 d.name = strdup(nm ? nm : "");
                                 d.version = strdup(ver ? ver : "");
                                 d.filename = strdup(fn);

@@ -41,6 +41,7 @@ struct ddi_deployment {
         char *filename;
         uint64_t size;                  /* artifact size, 0 when not given */
         char sha256[65];                /* artifact hash in hex, "" when not given */
+        bool budget_override;           /* chunk metadata berth.budget = override */
         char *download;                 /* the artifact's download (https preferred) link */
         /* Other artifacts of the deployment, "a.swu, b.bin" (ignored), or NULL. Without a
          * .berth artifact download is NULL and refusal says why in one sentence: the

@@ -59,7 +59,9 @@ int agentdb_kv_set(struct berth_db *db, const char *key, const char *value)
         return step_done(db, st);
 }
 
-#define ACTION_COLS "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched, total, requests, sha256"
+#define ACTION_COLS \
+        "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched, total, requests, sha256, " \
+        "budget_override"
 
 static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
 {
@@ -78,9 +80,10 @@ static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
         a->requests = (uint64_t)sqlite3_column_int64(st, 11);
         const unsigned char *sha = sqlite3_column_text(st, 12);
         snprintf(a->sha256, sizeof a->sha256, "%s", sha ? (const char *)sha : "");
+        a->budget_override = sqlite3_column_int(st, 13) != 0;
         if (with_head) {
-                const void *h = sqlite3_column_blob(st, 13);
-                int n = sqlite3_column_bytes(st, 13);
+                const void *h = sqlite3_column_blob(st, 14);
+                int n = sqlite3_column_bytes(st, 14);
                 if (h && n > 0) {
                         a->head = malloc((size_t)n);
                         if (!a->head) {
@@ -127,12 +130,12 @@ int agentdb_action_open(struct berth_db *db, struct agent_action *ret)
 }
 
 int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, uint64_t size, const char *sha256,
-                          bool download_only, int64_t now)
+                          bool download_only, bool budget_override, int64_t now)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
-        r = prep(db, "INSERT INTO agent_actions (id, state, url, size, download_only, created, updated, sha256) "
-                     "VALUES (?,'new',?,?,?,?,?,?)", &st);
+        r = prep(db, "INSERT INTO agent_actions (id, state, url, size, download_only, created, updated, sha256, "
+                     "budget_override) VALUES (?,'new',?,?,?,?,?,?,?)", &st);
         if (r < 0)
                 return r;
         bind_text(st, 1, id);
@@ -142,6 +145,7 @@ int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, 
         sqlite3_bind_int64(st, 5, now);
         sqlite3_bind_int64(st, 6, now);
         bind_text(st, 7, sha256 ? sha256 : "");
+        sqlite3_bind_int(st, 8, budget_override);
         return step_done(db, st);
 }
 
@@ -208,7 +212,7 @@ static int finish_tx(struct berth_db *db, const char *id, const char *insert_url
         if (r < 0)
                 return r;
         if (insert_url)
-                r = agentdb_action_insert(db, id, insert_url, 0, "", false, now);
+                r = agentdb_action_insert(db, id, insert_url, 0, "", false, false, now);
         if (r >= 0)
                 r = agentdb_action_set_state(db, id, state, detail, now);
         if (r >= 0 && sql_changes(db) != 1)

@@ -10,10 +10,11 @@
  *                    send order; a row is deleted only once the server answered
  *   telemetry_queue  telemetry records waiting for the server, bounded by count, bytes
  *                    and age; the oldest go first (counted in telemetry_meta.dropped)
+ *   wan_usage        the agent's WAN bytes per UTC day, for the data budget
  *
  * Every function is one statement or one transaction (db.h), with SQLite's errors mapped
  * once by store/sql.h. agentdb.c: kv, actions, the download journal; agentdb_outbox.c;
- * agentdb_telemetry.c. Only store/ includes sqlite3.h.
+ * agentdb_telemetry.c; agentdb_usage.c. Only store/ includes sqlite3.h.
  */
 #pragma once
 
@@ -49,6 +50,7 @@ struct agent_action {
         uint64_t total;         /* bytes it lacked at its first plan: progress's fixed "of" */
         uint64_t requests;      /* HTTP requests to the artifact, over every restart */
         char sha256[65];        /* the artifact's sha256 from the deployment (hex), "" unknown */
+        bool budget_override;   /* the server let it past the data budget */
 };
 
 void agent_action_clear(struct agent_action *a);
@@ -61,7 +63,7 @@ int agentdb_action_get(struct berth_db *db, const char *id, struct agent_action 
 /* The newest action that is not final (1 / 0). */
 int agentdb_action_open(struct berth_db *db, struct agent_action *ret);
 int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, uint64_t size, const char *sha256,
-                          bool download_only, int64_t now);
+                          bool download_only, bool budget_override, int64_t now);
 int agentdb_action_set_state(struct berth_db *db, const char *id, const char *state, const char *detail, int64_t now);
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,
                             int64_t version, int64_t now);
@@ -155,3 +157,12 @@ int agentdb_tm_peek(struct berth_db *db, size_t max, struct tm_record *out, size
  * flight takes them back off the counter: the server has them. */
 int agentdb_tm_remove(struct berth_db *db, int64_t first_seq, int64_t last_seq, bool counted);
 int agentdb_tm_stats(struct berth_db *db, struct tm_stats *ret);
+
+/* ---- wan_usage: the agent's WAN bytes per UTC day (days since 1970-01-01) ---- */
+/* Adds rx and tx to day's row (made when missing). */
+int agentdb_usage_add(struct berth_db *db, int64_t day, uint64_t rx, uint64_t tx);
+typedef int (*agentdb_usage_fn)(void *ud, int64_t day, uint64_t rx, uint64_t tx);
+/* The rows from day since on, oldest first; fn < 0 stops with that value. */
+int agentdb_usage_list(struct berth_db *db, int64_t since, agentdb_usage_fn fn, void *ud);
+/* Drops the rows before day. */
+int agentdb_usage_prune(struct berth_db *db, int64_t before);

@@ -115,6 +115,10 @@ static const char *const migrations[] = {
          * sha256 from the deployment (agentdb.c). */
         ("ALTER TABLE agent_actions ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;"
          "ALTER TABLE agent_actions ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';"),
+        /* 7: the agent's WAN bytes per UTC day, for the data budget (agentdb_usage.c), and
+         * the deployments the server let past it (agentdb.c). */
+        ("CREATE TABLE wan_usage (day INTEGER PRIMARY KEY, rx INTEGER NOT NULL, tx INTEGER NOT NULL);"
+         "ALTER TABLE agent_actions ADD COLUMN budget_override INTEGER NOT NULL DEFAULT 0;"),
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)

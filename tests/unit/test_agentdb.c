@@ -17,8 +17,8 @@ static void test_actions(void **state)
         struct agent_action a;
         assert_int_equal(agentdb_action_open(db, &a), 0);
         const char *sha = "6ae8a75555209fd6c44157c0aed8016e763ff435a19cf186f76863140143ff72";
-        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, sha, true, 100), 0);
-        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, "", true, 100), -EIO); /* unique */
+        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, sha, true, false, 100), 0);
+        assert_int_equal(agentdb_action_insert(db, "7", "https://s/a.berth", 1234, "", true, false, 100), -EIO); /* unique */
         assert_int_equal(agentdb_action_get(db, "7", &a), 1);
         assert_string_equal(a.state, ACTION_NEW);
         assert_true(a.download_only);
@@ -72,7 +72,7 @@ static void test_action_finish(void **state)
         struct berth_db *db = NULL;
         berr e = {0};
         assert_int_equal(db_open(dir, &db, &e), 0);
-        assert_int_equal(agentdb_action_insert(db, "9", "https://s/a.berth", 10, "", false, 100), 0);
+        assert_int_equal(agentdb_action_insert(db, "9", "https://s/a.berth", 10, "", false, true, 100), 0);
         assert_int_equal(agentdb_action_add_fetched(db, "9", 1000, 1, 2, 101), 0);
         db_close(db);
         assert_int_equal(db_open(dir, &db, &e), 0);
@@ -83,6 +83,7 @@ static void test_action_finish(void **state)
         assert_int_equal(a.fetched, 1524);
         assert_int_equal(a.blobs_fetched, 2);
         assert_int_equal(a.requests, 3); /* kept across the reopen */
+        assert_true(a.budget_override);
         agent_action_clear(&a);
 
         struct agentdb_request fb = {.kind = "feedback", .method = "POST", .url = "https://s/fb", .body = "{}"};
@@ -267,6 +268,46 @@ static void test_telemetry_queue(void **state)
         test_rmdir(dir);
 }
 
+static int sum_usage(void *ud, int64_t day, uint64_t rx, uint64_t tx)
+{
+        uint64_t *v = ud;
+        v[0]++;
+        v[1] += rx;
+        v[2] += tx;
+        v[3] = (uint64_t)day;
+        return 0;
+}
+
+static void test_wan_usage(void **state)
+{
+        (void)state;
+        char *dir = test_tmpdir("agentdb-usage");
+        struct berth_db *db;
+        berr e = {0};
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        assert_int_equal(agentdb_usage_add(db, 20000, 100, 10), 0);
+        assert_int_equal(agentdb_usage_add(db, 20000, 50, 5), 0);
+        assert_int_equal(agentdb_usage_add(db, 20001, 7, 3), 0);
+        assert_int_equal(agentdb_usage_add(db, 20030, 1000, 1), 0);
+        db_close(db);
+        assert_int_equal(db_open(dir, &db, &e), 0);
+        uint64_t v[4] = {0};
+        assert_int_equal(agentdb_usage_list(db, 20001, sum_usage, v), 0);
+        assert_int_equal(v[0], 2);
+        assert_int_equal(v[1], 1007);
+        assert_int_equal(v[2], 4);
+        assert_int_equal(v[3], 20030);
+        memset(v, 0, sizeof v);
+        assert_int_equal(agentdb_usage_list(db, 0, sum_usage, v), 0);
+        assert_int_equal(v[1], 1157); /* the same day's bytes add up */
+        assert_int_equal(agentdb_usage_prune(db, 20001), 0);
+        memset(v, 0, sizeof v);
+        assert_int_equal(agentdb_usage_list(db, 0, sum_usage, v), 0);
+        assert_int_equal(v[0], 2);
+        db_close(db);
+        test_rmdir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -274,6 +315,7 @@ int main(void)
                 cmocka_unit_test(test_action_finish),
                 cmocka_unit_test(test_outbox),
                 cmocka_unit_test(test_telemetry_queue),
+                cmocka_unit_test(test_wan_usage),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

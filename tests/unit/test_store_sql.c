@@ -41,7 +41,7 @@ static void test_full_agentdb(void **state)
         struct berth_db *db = NULL;
         berr e = {0};
         assert_int_equal(db_open(dir, &db, &e), 0);
-        assert_int_equal(agentdb_action_insert(db, "1", "https://s/a.berth", 10, "", false, 100), 0);
+        assert_int_equal(agentdb_action_insert(db, "1", "https://s/a.berth", 10, "", false, false, 100), 0);
         cap_pages(db);
         char body[16384];
         memset(body, 'x', sizeof body - 1);
