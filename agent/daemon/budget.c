@@ -66,11 +66,11 @@ static int add_day(struct budget_state *b, int64_t day, uint64_t rx, uint64_t tx
                 b->days[b->n_days - 1].tx += tx;
                 return 0;
         }
-        struct budget_day *n = realloc(b->days, (b->n_days + 1) * sizeof *n);
+        struct quota_day *n = realloc(b->days, (b->n_days + 1) * sizeof *n);
         if (!n)
                 return -ENOMEM;
         b->days = n;
-        b->days[b->n_days++] = (struct budget_day) {.day = day, .rx = rx, .tx = tx};
+        b->days[b->n_days++] = (struct quota_day) {.day = day, .rx = rx, .tx = tx};
         return 0;
 }
 
@@ -179,10 +179,7 @@ uint64_t budget_used(struct agent *a)
 {
         if (a->http)
                 sample(a);
-        uint64_t u = 0;
-        for (size_t i = 0; i < a->budget.n_days; i++)
-                u += a->budget.days[i].rx + a->budget.days[i].tx;
-        return u;
+        return quota_used(a->budget.days, a->budget.n_days, today(), a->set.budget_period_days);
 }
 
 bool budget_low(struct agent *a)
@@ -222,16 +219,12 @@ int budget_check(struct agent *a, const char *what, uint64_t need, char *why, si
                 return -EDQUOT;
         }
         /* When enough of the period's usage has aged out for it to fit. */
-        char when[32] = "";
-        uint64_t u = used;
-        for (size_t i = 0; i < a->budget.n_days && !when[0]; i++) {
-                u -= a->budget.days[i].rx + a->budget.days[i].tx;
-                if (u + need <= lim)
-                        fmt_day(a->budget.days[i].day + (int64_t)a->set.budget_period_days, when, sizeof when);
-        }
+        char when[32];
+        fmt_day(quota_fits_on(a->budget.days, a->budget.n_days, today(), a->set.budget_period_days, lim, need), when,
+                sizeof when);
         snprintf(why, why_len, "%s needs %s from the WAN, but the data budget leaves %s (%s per %u days) until %s; "
                  "raise budget.limit, roll out a smaller bundle, %s", what, n, l, x, a->set.budget_period_days,
-                 when[0] ? when : "later", todo);
+                 when, todo);
         return -EDQUOT;
 }
 

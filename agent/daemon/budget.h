@@ -20,19 +20,15 @@
 
 #include "base/err.h"
 #include "net/http.h"
+#include "sched/quota.h"
 
 struct agent;
 struct sd_event_source;
 
-struct budget_day {
-        int64_t day;                    /* UTC days since 1970-01-01 */
-        uint64_t rx, tx;
-};
-
 struct budget_state {
         struct http_meter meter;        /* the server's connections (agent_server_req sets it) */
         struct http_meter seen;         /* what of meter is counted into days */
-        struct budget_day *days;        /* the period's days, oldest first, pending included */
+        struct quota_day *days;         /* the period's days, oldest first, pending included */
         size_t n_days;
         int64_t pending_day;            /* bytes counted on that day, not yet in berth.db */
         uint64_t pending_rx, pending_tx;

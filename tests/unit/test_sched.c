@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "sched/backoff.h"
+#include "sched/quota.h"
 #include "sched/window.h"
 
 static const struct poll_bounds B = {.min_ms = 10000, .max_ms = 3600000, .jitter_pct = 10, .retry_min_ms = 5000,
@@ -89,12 +90,36 @@ static void test_window(void **state)
         assert_int_equal(window_parse("01:00", &w, &e), -EINVAL);
 }
 
+/* A 30-day period ending today (day 100) holds days 71..100. */
+static void test_quota(void **state)
+{
+        (void)state;
+        const struct quota_day d[] = {
+                {.day = 60, .rx = 1000},                /* aged out already */
+                {.day = 71, .rx = 300, .tx = 100},      /* leaves the period on day 101 */
+                {.day = 80, .rx = 200},                 /* on day 110 */
+                {.day = 100, .rx = 50, .tx = 50},       /* on day 130 */
+        };
+        assert_int_equal(quota_used(d, 4, 100, 30), 700);
+        assert_int_equal(quota_used(d, 4, 101, 30), 300);
+        assert_int_equal(quota_used(d, 0, 100, 30), 0);
+        /* limit 1000: 300 left today. */
+        assert_int_equal(quota_fits_on(d, 4, 100, 30, 1000, 300), 100);
+        assert_int_equal(quota_fits_on(d, 4, 100, 30, 1000, 301), 101);  /* day 71 gone: 700 left */
+        assert_int_equal(quota_fits_on(d, 4, 100, 30, 1000, 700), 101);
+        assert_int_equal(quota_fits_on(d, 4, 100, 30, 1000, 701), 110);
+        assert_int_equal(quota_fits_on(d, 4, 100, 30, 1000, 1000), 130); /* nothing counted by then */
+        assert_int_equal(quota_fits_on(d, 4, 100, 30, 1000, 1001), -1);
+        assert_int_equal(quota_fits_on(d, 0, 100, 30, 1000, 1000), 100);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_poll_delay),
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_window),
+                cmocka_unit_test(test_quota),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
