@@ -177,6 +177,8 @@ static int fake_perform(void *ud, const struct req *q, const char *authz, struct
                         r->body = strdup("{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"provided digest did "
                                          "not match uploaded content\"}]}");
                         r->body_len = strlen(r->body);
+                        free(s->data);
+                        s->data = NULL;
                         return answer(r, 400, NULL, NULL);
                 }
                 add_blob(f, repo, got, s->len);
