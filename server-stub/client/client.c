@@ -136,6 +136,7 @@ static int usage(void)
                 "                 [--soak SECONDS|S1,S2,...] [--type forced|soft|downloadonly] [--window HH:MM-HH:MM]\n"
                 "                 [--budget-override] [--filter KEY=GLOB]...\n"
                 "  rollout list | rollout status ID | rollout start|pause|resume|cancel ID\n"
+                "  rollout plan ID [--rate BITS_PER_SECOND]   (what it will download, before it starts)\n"
                 "  action show|cancel ID\n");
         return 2;
 }
@@ -241,6 +242,14 @@ static int cmd_rollout(const struct client *cl, int argc, char **argv)
                 return request(cl, "GET", "/api/v1/rollouts", NULL, -1, NULL);
         if (argc == 3 && !strcmp(argv[1], "status")) {
                 snprintf(path, sizeof path, "/api/v1/rollouts/%lld", atoll(argv[2]));
+                return request(cl, "GET", path, NULL, -1, NULL);
+        }
+        if ((argc == 3 || argc == 5) && !strcmp(argv[1], "plan")) {
+                if (argc == 5 && strcmp(argv[3], "--rate"))
+                        return usage();
+                int k = snprintf(path, sizeof path, "/api/v1/rollouts/%lld/plan", atoll(argv[2]));
+                if (argc == 5)
+                        snprintf(path + k, sizeof path - (size_t)k, "?rate=%llu", strtoull(argv[4], NULL, 10));
                 return request(cl, "GET", path, NULL, -1, NULL);
         }
         if (argc == 3 && (!strcmp(argv[1], "start") || !strcmp(argv[1], "pause") || !strcmp(argv[1], "resume") ||

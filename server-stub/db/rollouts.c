@@ -230,6 +230,44 @@ int sdb_rollout_group_counts(struct sdb *db, int64_t rollout_id, int grp, struct
         return r;
 }
 
+/* The target ids of one group, ordered by id; the caller holds the lock. */
+static int group_targets_locked(struct sdb *db, int64_t rollout_id, int grp, int64_t **ret, size_t *ret_n)
+{
+        int r = 0;
+        int64_t *ids = NULL;
+        size_t n = 0, cap = 0;
+        sqlite3_stmt *s = sdb_stmt(db, S_GROUP_TARGETS);
+        sqlite3_bind_int64(s, 1, rollout_id);
+        sqlite3_bind_int(s, 2, grp);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        int64_t *p = realloc(ids, cap * sizeof *p);
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        ids = p;
+                }
+                ids[n++] = sqlite3_column_int64(s, 0);
+        }
+        sqlite3_reset(s);
+        if (r < 0) {
+                free(ids);
+                return r;
+        }
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
+int sdb_rollout_group_targets(struct sdb *db, int64_t rollout_id, int grp, int64_t **ret, size_t *n)
+{
+        int r;
+        LOCKED(db) r = group_targets_locked(db, rollout_id, grp, ret, n);
+        return r;
+}
+
 int sdb_rollout_start_group(struct sdb *db, const struct sdb_rollout *ro, int grp)
 {
         int r;
@@ -238,23 +276,8 @@ int sdb_rollout_start_group(struct sdb *db, const struct sdb_rollout *ro, int gr
                         break;
                 /* Collect first: the action inserts would disturb a live cursor. */
                 int64_t *ids = NULL;
-                size_t n = 0, cap = 0;
-                sqlite3_stmt *s = sdb_stmt(db, S_GROUP_TARGETS);
-                sqlite3_bind_int64(s, 1, ro->id);
-                sqlite3_bind_int(s, 2, grp);
-                while (r >= 0 && sqlite3_step(s) == SQLITE_ROW) {
-                        if (n == cap) {
-                                cap = cap ? cap * 2 : 64;
-                                int64_t *p = realloc(ids, cap * sizeof *p);
-                                if (!p) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                ids = p;
-                        }
-                        ids[n++] = sqlite3_column_int64(s, 0);
-                }
-                sqlite3_reset(s);
+                size_t n = 0;
+                r = group_targets_locked(db, ro->id, grp, &ids, &n);
                 for (size_t i = 0; i < n && r >= 0; i++)
                         r = sdb_action_create_locked(db, ids[i], ro->id, grp, ro->bundle_id, "update", ro->action_type,
                                                      ro->mwindow, ro->confirm_required, ro->budget_override, NULL);

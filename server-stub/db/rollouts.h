@@ -44,6 +44,9 @@ struct sdb_group_counts {
         int64_t waiting;        /* open actions waiting for their target's confirmation */
 };
 int sdb_rollout_group_counts(struct sdb *db, int64_t rollout_id, int grp, struct sdb_group_counts *c);
+/* The targets cut into group grp (0-based) when the rollout was created, ordered by
+ * target id; *ret is malloc()ed (NULL when the group is empty), the caller frees it. */
+int sdb_rollout_group_targets(struct sdb *db, int64_t rollout_id, int grp, int64_t **ret, size_t *n);
 /* Creates actions for every target of the group (one transaction). */
 int sdb_rollout_start_group(struct sdb *db, const struct sdb_rollout *r, int grp);
 /* Cancels open actions of the rollout and schedules rollbacks for targets that succeeded

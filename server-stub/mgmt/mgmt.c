@@ -28,6 +28,7 @@
 #include "server-stub/db/targets.h"
 #include "server-stub/db/telemetry.h"
 #include "server-stub/http/http.h"
+#include "server-stub/rollout/plan.h"
 #include "server-stub/rollout/rollout.h"
 #include "server-stub/trust/trust.h"
 
@@ -256,6 +257,34 @@ static unsigned status_for(int k)
         }
 }
 
+/* GET /api/v1/rollouts/{id}/plan[?rate=BITS]: the rollout's cost before it starts. */
+static void rollout_plan_get(struct server *s, struct http_request *r, int64_t id)
+{
+        uint64_t rate = PLAN_DEFAULT_RATE;
+        const char *q = http_query(r, "rate");
+        if (q) {
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(q, &end, 10);
+                if (errno || !*q || *end || *q == '-' || v == 0) {
+                        http_reply_error(r, 400, "rollout.invalid", "rate must be the link rate in bit/s (a positive integer)");
+                        return;
+                }
+                rate = v;
+        }
+        berr e = {0};
+        json_t *plan = NULL;
+        int k = rollout_plan(s, id, rate, &plan, &e);
+        if (k == -ENOENT)
+                http_reply_error(r, 404, "rollout.notFound", "rollout %" PRId64 " does not exist", id);
+        else if (k == -EMEDIUMTYPE)
+                http_reply_error(r, 409, "rollout.plan", "%s", berr_msg(&e, k));
+        else if (k < 0)
+                http_reply_error(r, status_for(k), "rollout.plan", "%s", berr_msg(&e, k));
+        else
+                http_reply_json(r, 200, plan);
+}
+
 static void rollouts_create(struct server *s, struct http_request *r)
 {
         json_t *j = parse_body(r);
@@ -366,7 +395,9 @@ void mgmt_handle(void *userdata, struct http_request *r)
                                 http_reply_json(r, 200, st);
                         else
                                 http_reply_error(r, 404, "rollout.notFound", "rollout %s does not exist", seg[3]);
-                } else if (n == 5 && post) {
+                } else if (n == 5 && get && !strcmp(seg[4], "plan"))
+                        rollout_plan_get(s, r, id);
+                else if (n == 5 && post) {
                         berr e = {0};
                         int k = rollout_command(s, id, seg[4], &e);
                         if (k < 0)
