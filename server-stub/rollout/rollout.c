@@ -215,7 +215,9 @@ int rollout_create(struct server *s, json_t *spec, int64_t *ret_id, berr *e)
         json_t *v;
         json_object_foreach(filter, k, v) if (!json_is_string(v)) return berr_set(
                 e, -EINVAL, "rollout filter '%s' must be a string (glob pattern)", k);
-        _cleanup_free_ char *ftext = json_dumps(filter ? filter : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *none = filter ? NULL : json_object();
+        _cleanup_free_ char *ftext = json_dumps(filter ? filter : none, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(none); /* no filter: every target */
         if (!ftext || strlen(ftext) >= sizeof ro.filter_json)
                 return berr_set(e, -EINVAL, "rollout filter is too long (at most %zu bytes)", sizeof ro.filter_json - 1);
         snprintf(ro.filter_json, sizeof ro.filter_json, "%s", ftext);
