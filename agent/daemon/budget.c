@@ -123,9 +123,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *ud)
                 char used[32], lim[32];
                 fmt_bytes(budget_used(a), used, sizeof used);
                 fmt_bytes(a->set.budget_limit, lim, sizeof lim);
-                log_warning("agent: the data budget is low: %s of %s per %u days used; telemetry samples %s "
-                            "less often until it recovers (events are still sent)",
-                            used, lim, a->set.budget_period_days, "four times");
+                log_warning("agent: the data budget is low: %s of %s per %u days used; telemetry samples four "
+                            "times less often until it recovers (events are still sent)",
+                            used, lim, a->set.budget_period_days);
                 a->budget.said_low = true;
         } else if (!budget_low(a))
                 a->budget.said_low = false;

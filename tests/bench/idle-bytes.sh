@@ -49,10 +49,10 @@ URL="https://127.0.0.1:$DDI_PORT/default/controller/v1/curl-gw"
 measure() {
         local name=$1 s0 s1 b0 b1 n0 n1 start
         agent_start "$name"
-        # The first exchanges (attributes, the first samples) are not idle traffic.
-        t_wait_for '[ "$(agent_status '"$name"' | jq -r ".agent.lastPoll // empty")" != "" ]' 30 ||
+        # The first exchanges (attributes, the first samples) are not idle traffic: start
+        # counting once a poll has been answered 304 (nothing new since the last one).
+        t_wait_for '[ "$(agent_status '"$name"' | jq -r ".agent.pollsNotModified + 0")" -gt 0 ]' 30 ||
                 t_fail "agent $name does not poll"
-        sleep $((PERIOD * 2))
         s0=$(agent_status "$name" | jq -r '.wan.sinceStart | .rx + .tx')
         n0=$(agent_status "$name" | jq -r '.agent.pollsNotModified + 0')
         b0=$(lo_bytes)
