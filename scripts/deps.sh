@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libssl-dev
+  libsodium-dev libarchive-dev zlib1g-dev libjansson-dev libsqlite3-dev libssl-dev
   libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler libsystemd-dev
   libmicrohttpd-dev libgnutls28-dev libcmocka-dev
   # runtime peers used by tests and the demo

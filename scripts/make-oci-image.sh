@@ -21,6 +21,7 @@ Layers, bottom to top:
      /root, /home/app (owned by 1000:1000)
   2. N random layers (only with --random-layers)
   3. files layer (only with --file/--script)
+  4. prebuilt layers (only with --layer-tar)
 
 Options:
   -o, --output OUT.tar      archive to write (required; written atomically)
@@ -46,6 +47,9 @@ Options:
                             else 0644 (repeatable)
   --script SRC:DEST         add a shell script (must start with #!) with mode 0755
   --owner UID:GID           owner of --file/--script entries (default 0:0)
+  --layer-tar TAR           add TAR (an uncompressed layer tar, taken byte for byte:
+                            whiteouts, hard links, devices, xattrs as it has them) as
+                            the top layer (repeatable, in order)
   --index                   wrap the manifest in an image index (with platform) and
                             point index.json at the index
   --docker-media-types      Docker v2 schema2 manifest / manifest list / config / layer
@@ -104,6 +108,7 @@ ap.add_argument("--label", action="append", default=[])
 ap.add_argument("--file", action="append", default=[])
 ap.add_argument("--script", action="append", default=[])
 ap.add_argument("--owner", default="0:0")
+ap.add_argument("--layer-tar", action="append", default=[])
 ap.add_argument("--index", action="store_true")
 ap.add_argument("--docker-media-types", action="store_true")
 ap.add_argument("--arch")
@@ -283,8 +288,11 @@ def finish_layer(layer, name, level=6):
     """Writes layer tar, compresses it; returns (descriptor, diff_id).
     Random layers use gzip -1: their data is incompressible and -6 only costs time."""
     raw = os.path.join(work, name + ".tar")
-    with open(raw, "wb") as f:
-        layer.write(f)
+    if isinstance(layer, str):
+        shutil.copyfile(layer, raw)
+    else:
+        with open(raw, "wb") as f:
+            layer.write(f)
     diff_id = "sha256:" + sha256_file(raw)
     if args.compression == "none":
         path = raw
@@ -377,6 +385,14 @@ try:
         layers.append(desc); diff_ids.append(did)
         history.append({"created_by": "make-oci-image.sh: files " +
                         " ".join(s.split(":")[1] for s in args.file + args.script)})
+
+    # 4. prebuilt layers
+    for i, t in enumerate(args.layer_tar):
+        if not os.path.isfile(t):
+            die(f"--layer-tar {t} is not a file")
+        desc, did = finish_layer(t, f"prebuilt{i}")
+        layers.append(desc); diff_ids.append(did)
+        history.append({"created_by": f"make-oci-image.sh: prebuilt layer {os.path.basename(t)}"})
 
     # ---- config ------------------------------------------------------------------------
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}

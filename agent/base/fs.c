@@ -170,7 +170,7 @@ int fs_free_bytes(const char *path, uint64_t *ret)
         return 0;
 }
 
-static int rm_rf_at(int dfd, const char *name)
+int rm_rf_at(int dfd, const char *name)
 {
         struct stat st;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)

@@ -29,5 +29,7 @@ int write_all(int fd, const void *buf, size_t len);
 int fs_free_bytes(const char *path, uint64_t *ret);
 /* Removes a directory tree (no symlink following). Missing path is not an error. */
 int rm_rf(const char *path);
+/* The same for name in directory dfd, never following a symlink. */
+int rm_rf_at(int dfd, const char *name);
 /* Joins two path parts into a new string; NULL on OOM. */
 char *path_join(const char *a, const char *b);

@@ -33,8 +33,11 @@ static void help(void)
                "  --namespace NS   containerd namespace (config 'containerd.namespace', default k8s.io)\n"
                "  --snapshotter S  unpack into snapshotter S (config 'containerd.snapshotter',\n"
                "                   default overlayfs)\n"
-               "  --keep-layers    keep berth's own copy of layers that containerd holds\n"
-               "                   (always so when a registry mirror is also fed)\n"
+               "  --keep-layers    keep berth's own copy of the layers (always so when a\n"
+               "                   registry mirror is also fed)\n"
+               "  --unpack WHO     berth (default: unpacks layers itself, containerd keeps no\n"
+               "                   compressed copy) or containerd (Diff.Apply, as ctr; config\n"
+               "                   'containerd.unpack')\n"
                "  --registry URL   also push the images into this registry mirror (config 'registry.url')\n"
                "  --registry-ca F  CA file for an https mirror (config 'registry.ca_file')\n"
                "  --activate       then switch the bundle's workloads to the imported version\n"
@@ -102,6 +105,7 @@ int cmd_import(int argc, char **argv)
                 {"config", required_argument, NULL, 'c'},    {"help", no_argument, NULL, 'h'},
                 {"containerd", required_argument, NULL, 'C'}, {"namespace", required_argument, NULL, 'N'},
                 {"snapshotter", required_argument, NULL, 'S'}, {"keep-layers", no_argument, NULL, 'K'},
+                {"unpack", required_argument, NULL, 'P'},
                 {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
                 {"socket", required_argument, NULL, 'O'},    {"no-agent", no_argument, NULL, 'D'},
                 {"source", required_argument, NULL, 'U'},    {"activate", no_argument, NULL, 'V'},
@@ -124,6 +128,7 @@ int cmd_import(int argc, char **argv)
                 case 'N': ctrd.ns = optarg; break;
                 case 'S': ctrd.snapshotter = optarg; break;
                 case 'K': keep_layers = true; break;
+                case 'P': ctrd.unpack = optarg; break;
                 case 'h': help(); return 0;
                 case 'R': registry = optarg; break;
                 case 'A': registry_ca = optarg; break;
@@ -240,10 +245,13 @@ int cmd_import(int argc, char **argv)
                                        st->uploads_resumed);
                         } else if (!strcmp(backends[b]->name, "containerd")) {
                                 const struct containerd_preload_stats *st = containerd_backend_stats(backends[b]);
+                                char usz[32];
                                 printf("containerd: %u blob(s) written (%s), %u already present; %u layer(s) "
-                                       "unpacked, %u already unpacked; %u image record(s) changed\n",
+                                       "unpacked (%u by berth, %s of files), %u already unpacked; %u image "
+                                       "record(s) changed\n",
                                        st->blobs_written, format_size(st->bytes_written, sz), st->blobs_present,
-                                       st->layers_unpacked, st->layers_present, st->images_changed);
+                                       st->layers_unpacked, st->layers_direct, format_size(st->bytes_unpacked, usz),
+                                       st->layers_present, st->images_changed);
                         }
                 if (activate) {
                         if (!use_ctrd && !config_get(cfg, "containerd.address", NULL)) {

@@ -25,6 +25,7 @@
 #include "containerd/content.h"
 #include "containerd/diff.h"
 #include "containerd/images.h"
+#include "containerd/layer.h"
 #include "containerd/leases.h"
 #include "containerd/plan.h"
 #include "containerd/snapshots.h"
@@ -137,6 +138,7 @@ struct pipeline {
         pthread_cond_t cond;
         size_t next;            /* next blob index to write */
         bool *done;             /* per blob: written (or present) */
+        bool *direct;           /* per blob: a layer berth unpacks itself (not written) */
         bool stop;
         int error;              /* first failure */
         berr err;
@@ -174,6 +176,10 @@ static void *writer_main(void *ud)
                         return NULL;
                 }
                 size_t i = pl->next++;
+                if (pl->direct[i]) {
+                        pthread_mutex_unlock(&pl->lock);
+                        continue;
+                }
                 pthread_mutex_unlock(&pl->lock);
 
                 struct containerd_preload_stats st = { 0 };
@@ -227,7 +233,10 @@ static int ensure_labels(struct ctrd *c, const char *digest, const struct ctrd_l
         return ok ? 0 : ctrd_content_set_labels(c, digest, l, n, e);
 }
 
-static int unpack_layer(struct ctrd *c, const struct ctrd_plan_layer *l, const char *parent, berr *e)
+/* Unpacks layer l onto parent: from src_fd at offset by berth's own applier when
+ * src_fd >= 0, else by containerd's Diff.Apply from its content store. */
+static int unpack_layer(struct ctrd *c, const struct ctrd_plan_layer *l, const char *parent, int src_fd,
+                        uint64_t offset, struct layer_apply_stats *st, berr *e)
 {
         static unsigned counter;
         char key[256];
@@ -237,13 +246,24 @@ static int unpack_layer(struct ctrd *c, const struct ctrd_plan_layer *l, const c
         int r;
 
         /* containerd's unpack key format: "extract-<unique> <chain ID>". */
-        snprintf(key, sizeof key, "extract-berth-%d-%u %s", (int)getpid(), counter++, l->chain_id);
+        snprintf(key, sizeof key, "extract-berth-%d-%u %s", (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED),
+                 l->chain_id);
         r = ctrd_snapshot_prepare(c, key, parent, labels, ELEMENTSOF(labels), &mounts, e);
         if (r < 0)
                 return berr_prefix(e, r, "preparing a snapshot for layer %s", l->digest);
 
-        r = ctrd_diff_apply(c, l->digest, l->media_type, l->size, &mounts, diff_id, e);
+        if (src_fd >= 0) {
+                struct layer_target t;
+                r = layer_target_open(&mounts, &t, e);
+                if (r >= 0)
+                        r = layer_apply(&t, src_fd, offset, l->size, l->digest, l->media_type, diff_id, st, e);
+                layer_target_close(&t);
+        }
+        else
+                r = ctrd_diff_apply(c, l->digest, l->media_type, l->size, &mounts, diff_id, e);
         ctrd_mounts_done(&mounts);
+        if (r == -EOPNOTSUPP)
+                goto fail; /* the caller lets containerd do this one */
         if (r < 0) {
                 berr_prefix(e, r, "unpacking layer %s", l->digest);
                 goto fail;
@@ -271,6 +291,71 @@ fail:
         return r;
 }
 
+static size_t blob_index(const struct ctrd_plan *p, const char *digest)
+{
+        size_t i;
+        for (i = 0; i < p->n_blobs; i++)
+                if (!strcmp(p->blobs[i].digest, digest))
+                        break;
+        return i;
+}
+
+/* Where berth can read layer blob i from: its store, or the bundle being imported. */
+static int layer_source(struct pipeline *pl, size_t i, int *ret_fd, uint64_t *ret_offset)
+{
+        const struct ctrd_plan_blob *pb = &pl->p->blobs[i];
+        *ret_offset = 0;
+        if (pb->in_store)
+                return content_open(pl->cs, pb->digest, ret_fd);
+        uint64_t off;
+        if (!preload_early_lookup(&pl->b->early, pb->digest, &off))
+                return -ENOENT;
+        int fd = fcntl(pl->b->early.fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        *ret_offset = off;
+        return 0;
+}
+
+/* A layer berth unpacks itself; containerd's applier when berth's cannot. */
+static int unpack_direct(struct pipeline *pl, struct ctrd *c, const struct ctrd_plan_layer *l, const char *parent,
+                         size_t i, berr *e)
+{
+        struct containerd_backend *b = pl->b;
+        _cleanup_close_ int fd = -1;
+        uint64_t off = 0;
+        struct layer_apply_stats st = { 0 };
+        int r = -EOPNOTSUPP;
+
+        if (layer_media_type_supported(l->media_type) && layer_source(pl, i, &fd, &off) >= 0) {
+                r = unpack_layer(c, l, parent, fd, off, &st, e);
+                pthread_mutex_lock(&pl->lock);
+                b->stats.bytes_unpacked += st.bytes_written;
+                if (r >= 0)
+                        b->stats.layers_direct++;
+                pthread_mutex_unlock(&pl->lock);
+                if (r != -EOPNOTSUPP)
+                        return r;
+                berr_clear(e);
+        }
+        /* containerd needs the blob in its content store for that. */
+        struct containerd_preload_stats ws = { 0 };
+        r = preload_sync_blob(&ws, c, pl->cs, &b->early, pl->p, &pl->p->blobs[i], e);
+        pthread_mutex_lock(&pl->lock);
+        b->stats.blobs_written += ws.blobs_written;
+        b->stats.blobs_present += ws.blobs_present;
+        b->stats.bytes_written += ws.bytes_written;
+        pthread_mutex_unlock(&pl->lock);
+        if (r < 0)
+                return r;
+        bool committed = false;
+        /* preload_sync_blob() accepts a committed snapshot in place of the blob. */
+        if (ctrd_snapshot_stat(c, l->chain_id, &committed, NULL) == 0 && committed)
+                return 0;
+        return unpack_layer(c, l, parent, -1, 0, NULL, e);
+}
+
 static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct ctrd_plan_unpack *u, berr *e)
 {
         struct containerd_backend *b = pl->b;
@@ -278,10 +363,15 @@ static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct ctrd_p
 
         for (size_t i = 0; i < u->n_layers; i++) {
                 const struct ctrd_plan_layer *l = &u->layers[i];
+                const char *parent = i > 0 ? u->layers[i - 1].chain_id : "";
+                size_t bi = blob_index(pl->p, l->digest);
+                bool direct = bi < pl->p->n_blobs && pl->direct[bi];
                 bool committed = false;
-                r = pipeline_wait(pl, l->digest, e);
-                if (r < 0)
-                        return r;
+                if (!direct) {
+                        r = pipeline_wait(pl, l->digest, e);
+                        if (r < 0)
+                                return r;
+                }
                 r = ctrd_snapshot_stat(c, l->chain_id, &committed, e);
                 if (r < 0 && r != -ENOENT)
                         return r;
@@ -291,7 +381,7 @@ static int unpack_image(struct pipeline *pl, struct ctrd *c, const struct ctrd_p
                         pthread_mutex_unlock(&pl->lock);
                 }
                 else {
-                        r = unpack_layer(c, l, i > 0 ? u->layers[i - 1].chain_id : "", e);
+                        r = direct ? unpack_direct(pl, c, l, parent, bi, e) : unpack_layer(c, l, parent, -1, 0, NULL, e);
                         if (r < 0)
                                 return r;
                         pthread_mutex_lock(&pl->lock);
@@ -341,9 +431,20 @@ int preload_plan(struct containerd_backend *b, const struct bundle_manifest *m, 
          * this thread unpacks each layer as soon as its blob is in. */
         struct pipeline pl = { .b = b, .cs = cs, .p = p, .lease = lease };
         _cleanup_free_ bool *done = calloc(p->n_blobs + 1, sizeof *done);
-        if (!done)
+        _cleanup_free_ bool *direct = calloc(p->n_blobs + 1, sizeof *direct);
+        if (!done || !direct)
                 return berr_set(e, -ENOMEM, "out of memory");
         pl.done = done;
+        pl.direct = direct;
+        /* Unless containerd is to unpack, the layers this host unpacks go into their
+         * snapshots straight from berth's copy: containerd never stores them compressed. */
+        if (!b->containerd_unpacks)
+                for (size_t u = 0; u < p->n_unpacks; u++)
+                        for (size_t l = 0; l < p->unpacks[u].n_layers; l++) {
+                                size_t i = blob_index(p, p->unpacks[u].layers[l].digest);
+                                if (i < p->n_blobs)
+                                        direct[i] = done[i] = true;
+                        }
         pthread_mutex_init(&pl.lock, NULL);
         pthread_cond_init(&pl.cond, NULL);
         pthread_t threads[PRELOAD_WRITERS];

@@ -29,6 +29,11 @@ struct containerd_backend_opts {
          * now holds them, referenced by the image): one copy on disk, not two. Only
          * safe when no later backend reads them. */
         bool prune_layers;
+        /* Who writes layers into snapshots: "berth" (NULL: config containerd.unpack, else
+         * berth) reads them from its store or the bundle and unpacks them itself, so
+         * containerd never stores them compressed; "containerd" writes every blob into
+         * containerd's content store and lets Diff.Apply unpack, as ctr does. */
+        const char *unpack;
 };
 
 /* What the last preload did (for the CLI and tests). */
@@ -38,6 +43,8 @@ struct containerd_preload_stats {
         unsigned blobs_early;           /* of those: shipped while the bundle was still read */
         uint64_t bytes_written;
         unsigned layers_unpacked;
+        unsigned layers_direct;         /* of those: by berth's applier, no compressed copy in containerd */
+        uint64_t bytes_unpacked;        /* file data berth's applier wrote */
         unsigned layers_present;        /* snapshot existed already */
         unsigned images_changed;        /* image records created or re-pointed */
         unsigned blobs_pruned;          /* removed from berth's store afterwards */
@@ -45,7 +52,8 @@ struct containerd_preload_stats {
 
 int containerd_backend_new(const struct containerd_backend_opts *o, struct import_backend **ret, berr *e);
 /* Fills unset options from cfg (containerd.address, containerd.namespace,
- * containerd.snapshotter; containerd.keep_layers = true disables pruning). */
+ * containerd.snapshotter, containerd.unpack; containerd.keep_layers = true disables
+ * pruning). */
 void containerd_backend_opts_from_config(struct containerd_backend_opts *o, const struct berth_config *cfg);
 const struct containerd_preload_stats *containerd_backend_stats(const struct import_backend *b);
 

@@ -188,6 +188,10 @@ static void blob_verified(struct import_backend *ib, const struct bundle_manifes
                 snprintf(it->digest, sizeof it->digest, "%s", blob->digest);
                 it->size = blob->size;
                 it->offset = blob->data_offset;
+                /* Unless containerd unpacks, layers go from the bundle into their snapshots
+                 * (preload.c, unpack_direct): only remember where they are. */
+                if (!b->containerd_unpacks)
+                        it->state = EARLY_DONE;
                 pthread_cond_broadcast(&ea->cond);
         }
         pthread_mutex_unlock(&ea->lock);
@@ -263,6 +267,8 @@ void containerd_backend_opts_from_config(struct containerd_backend_opts *o, cons
                 o->ns = config_get(cfg, "containerd.namespace", NULL);
         if (!o->snapshotter)
                 o->snapshotter = config_get(cfg, "containerd.snapshotter", NULL);
+        if (!o->unpack)
+                o->unpack = config_get(cfg, "containerd.unpack", NULL);
         bool keep = false;
         if (config_get_bool(cfg, "containerd.keep_layers", false, &keep, NULL) >= 0 && keep)
                 o->prune_layers = false;
@@ -276,6 +282,9 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
         int r = ctrd_new(o->address, o->ns, o->snapshotter, &probe, e);
         if (r < 0)
                 return r;
+        if (o->unpack && strcmp(o->unpack, "berth") && strcmp(o->unpack, "containerd"))
+                return berr_set(e, -EINVAL, "containerd.unpack is '%s'; use berth (the default: no compressed copy in "
+                                "containerd) or containerd (its own applier, as ctr)", o->unpack);
         struct containerd_backend *b = calloc(1, sizeof *b);
         if (!b)
                 return berr_set(e, -ENOMEM, "out of memory");
@@ -289,6 +298,7 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
         b->ns = strdup(ctrd_namespace(probe));
         b->snapshotter = strdup(ctrd_snapshotter(probe));
         b->prune_layers = o->prune_layers;
+        b->containerd_unpacks = o->unpack && !strcmp(o->unpack, "containerd");
         if (!b->address || !b->ns || !b->snapshotter) {
                 backend_free(&b->base);
                 return berr_set(e, -ENOMEM, "out of memory");

@@ -54,6 +54,7 @@ struct containerd_backend {
         struct import_backend base;
         char *address, *ns, *snapshotter;
         bool prune_layers;
+        bool containerd_unpacks;        /* unpack = containerd: every blob goes into its content store */
         struct containerd_preload_stats stats;
         struct early early;
 };

@@ -31,7 +31,7 @@ const char *const agent_settings_known_keys[] = {
         "registry.url", "registry.ca_file", "registry.username", "registry.password", "registry.password_file",
         "registry.prefix", "registry.insecure", "registry.chunk_size", "registry.parallel",
         "registry.monolithic_max", "registry.upstreams", "usb.auto_import",
-        "containerd.address", "containerd.namespace", "containerd.snapshotter", "containerd.keep_layers",
+        "containerd.address", "containerd.namespace", "containerd.snapshotter", "containerd.keep_layers", "containerd.unpack",
         /* read by the workload engine */
         "workloads.data_dir", "workloads.log_dir", "workloads.log_keep", "workloads.log_max_bytes",
         "workloads.log_check_ms", "workloads.supervise_ms",

@@ -3,16 +3,20 @@
 # containerd_preload.sh — berth import --containerd against a real containerd (private
 # socket/root/state, CRI disabled), for the overlayfs and native snapshotters:
 #   - the image is listed with the bundle's digest and `ctr run` prints its output
-#     (no pull: the test has no registry and no network); berth's store keeps no copy
-#     of the layer (unless --keep-layers);
+#     (no pull: the test has no registry and no network); berth unpacks the layer
+#     itself, so neither berth's store nor containerd's content store keeps a
+#     compressed copy (--keep-layers keeps berth's; --unpack containerd has containerd
+#     store and unpack every layer, as before);
 #   - berth status reports it present and unpacked;
 #   - a containerd GC and `ctr content prune references` remove nothing the image
 #     needs; importing again is a no-op (nothing written, unpacked or changed);
 #   - after containerd lost the image (and berth pruned its layer copy), importing
 #     the bundle file again restores it from the verified file;
-#   - berth killed (SIGKILL) in the middle of a Content.Write, then rerun: resumes
-#     the half-written ingest and completes;
-#   - image indexes, Docker media types, zstd and uncompressed layers import and run;
+#   - berth killed (SIGKILL) in the middle of a Content.Write (--unpack containerd), then
+#     rerun: resumes the half-written ingest and completes; killed while it unpacks a
+#     layer itself, then rerun: completes;
+#   - image indexes, Docker media types, zstd and uncompressed layers import and run
+#     (zstd through containerd's applier: berth's reads tar and gzip only);
 #   - containerd stopped: clear error, non-zero exit, store and DB intact; rerun
 #     after containerd is back completes the preload.
 source "$(dirname "$0")/../lib/harness.sh"
@@ -45,10 +49,11 @@ for SN in overlayfs native; do
         c() { ctr -a "$T_CTRD_SOCK" -n "$NS" "$@"; }
 
         out=$(imp "$W/demo.berth")
-        t_assert_contains "$out" "containerd: 3 blob(s) written" "first import writes the 3 blobs"
-        t_assert_contains "$out" "1 layer(s) unpacked" "first import unpacks the layer"
-        # One copy on disk: the layer lives in containerd only; berth keeps manifest + config.
+        t_assert_contains "$out" "containerd: 2 blob(s) written" "first import writes manifest and config"
+        t_assert_contains "$out" "1 layer(s) unpacked (1 by berth" "first import unpacks the layer itself"
+        # One copy on disk: the layer lives only unpacked; berth keeps manifest + config.
         t_assert_contains "$("$B" status --state-dir "$ST")" "store:   2 blob(s)" "berth keeps no layer copy"
+        t_assert_eq "$(c content ls -q | wc -l)" "2" "containerd holds no compressed layer"
         line=$(c images ls | awk -v r="$REF" '$1 == r')
         t_assert_contains "$line" "$DIGEST" "ctr images ls shows $REF with the bundle's digest"
         key=$(c snapshots --snapshotter "$SN" ls | awk 'NR > 1 && $NF == "Committed" {print $1}')
@@ -73,7 +78,7 @@ for SN in overlayfs native; do
         # Importing again changes nothing.
         out=$(imp "$W/demo.berth")
         t_assert_contains "$out" "already installed" "second import: bundle already installed"
-        t_assert_contains "$out" "containerd: 0 blob(s) written (0 B), 3 already present; 0 layer(s) unpacked, 1 already unpacked; 0 image record(s) changed" \
+        t_assert_contains "$out" "containerd: 0 blob(s) written (0 B), 2 already present; 0 layer(s) unpacked (0 by berth, 0 B of files), 1 already unpacked; 0 image record(s) changed" \
                 "second import is a no-op in containerd"
 
         # containerd's own 'prune references' drops unpacked layer blobs; the image stays usable.
@@ -82,21 +87,21 @@ for SN in overlayfs native; do
         run=$(c run --rm --snapshotter "$SN" "$REF" "t-$SN-2")
         t_assert_eq "$run" "hello from berth example image" "ctr run still works after prune references"
         out=$(imp "$W/demo.berth")
-        # The bundle file is at hand again, so the dropped layer blob is restored from it;
-        # nothing is unpacked and no image record changes.
-        t_assert_contains "$out" "0 layer(s) unpacked, 1 already unpacked; 0 image record(s) changed" \
+        # The layer is unpacked, so nothing is written or unpacked and no image record changes.
+        t_assert_contains "$out" "0 layer(s) unpacked (0 by berth, 0 B of files), 1 already unpacked; 0 image record(s) changed" \
                 "import after prune references unpacks nothing"
         st=$("$B" status --state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --snapshotter "$SN")
         t_assert_contains "$st" "containerd: present, unpacked" "status after prune references"
 
         # containerd loses the image entirely (layers already pruned from berth's store):
-        # importing the bundle file again ships the layer straight from the verified file.
+        # importing the bundle file again unpacks the layer straight from the verified file.
         c images rm --sync "$REF" >/dev/null
         t_assert_eq "$(c content ls -q)" "" "the GC removed the image's content"
         st=$("$B" status --state-dir "$ST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --snapshotter "$SN")
         t_assert_contains "$st" "containerd: missing" "status reports the image missing"
         out=$(imp "$W/demo.berth")
-        t_assert_contains "$out" "containerd: 3 blob(s) written" "re-import restores every blob"
+        t_assert_contains "$out" "containerd: 2 blob(s) written" "re-import restores manifest and config"
+        t_assert_contains "$out" "1 layer(s) unpacked (1 by berth" "re-import unpacks the layer again"
         run=$(c run --rm --snapshotter "$SN" "$REF" "t-$SN-3")
         t_assert_eq "$run" "hello from berth example image" "ctr run works after the restore"
 done
@@ -107,8 +112,8 @@ ST=$W/state-kill
 imp() { "$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" "$@"; }
 c() { ctr -a "$T_CTRD_SOCK" -n "$NS" "$@"; }
 # berth itself in the background (not a function: $! must be berth's pid).
-"$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" "$W/big.berth" \
-        >"$W/kill.out" 2>&1 &
+"$B" import --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" --unpack containerd \
+        "$W/big.berth" >"$W/kill.out" 2>&1 &
 pid=$!
 t_defer "kill -9 $pid 2>/dev/null || true"
 # Wait until containerd holds > 8 MB of the big layer in an ingest, then kill berth.
@@ -123,7 +128,7 @@ t_log "after kill: $active"
 [ -n "$active" ] || t_fail "no half-written ingest left after the kill"
 t_assert_eq "$(c images ls -q)" "" "no image record after an interrupted preload"
 
-out=$(imp "$W/big.berth")
+out=$(imp --unpack containerd "$W/big.berth")
 t_log "rerun: $out"
 t_assert_contains "$out" "1 image record(s) changed" "rerun completes the preload"
 written=$(printf '%s\n' "$out" | sed -n 's/.*containerd: [0-9]* blob(s) written (\([^)]*\)).*/\1/p')
@@ -136,24 +141,61 @@ t_assert_contains "$(c images ls)" "$BIGDIGEST" "big image listed after the reru
 run=$(c run --rm "$BIGREF" t-big)
 t_assert_eq "$run" "hello from berth example image" "big image runs after the rerun"
 
+# --- killed while berth unpacks a layer itself, then rerun ----------------------------
+# (a fault-point build kills berth after the first tar entry it wrote into a snapshot)
+NS=$T_CTRD_NS-kill2
+c() { ctr -a "$T_CTRD_SOCK" -n "$NS" "$@"; }
+rc=0
+BERTH_FAULT=layer.after_first_entry "$B" import --state-dir "$W/state-kill2" --trust "$T_TRUST" \
+        --containerd "$T_CTRD_SOCK" --namespace "$NS" "$W/big.berth" >"$W/kill2.out" 2>&1 || rc=$?
+if [ "$rc" = 137 ]; then
+        t_assert_contains "$(c snapshots ls)" "extract-berth-" "the killed unpack left its active snapshot"
+        t_assert_eq "$(c images ls -q)" "" "no image record after the killed unpack"
+        out=$("$B" import --state-dir "$W/state-kill2" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" \
+                --namespace "$NS" "$W/big.berth")
+        t_assert_contains "$out" "2 layer(s) unpacked (2 by berth" "the rerun unpacks both layers itself"
+        t_assert_contains "$out" "1 image record(s) changed" "the rerun completes the preload"
+        t_assert_eq "$(c content ls -q | wc -l)" "2" "no compressed layer in containerd after the rerun"
+        run=$(c run --rm "$BIGREF" t-big2)
+        t_assert_eq "$run" "hello from berth example image" "big image runs after the killed unpack"
+else
+        t_log "berth was not built with fault points (rc $rc): the kill during an unpack runs in the ASan build"
+fi
+
 # --- other image shapes: index, Docker media types, zstd, uncompressed ------------------
 for variant in "--index" "--docker-media-types" "--compression zstd" "--compression none"; do
         n=v$((++vn))
         t_make_image -o "$W/$n.tar" --ref "berth.example/$n:1" $variant
         t_bundle "$W/$n.berth" --name "$n" --version 1 --image "$W/$n.tar" --ref "berth.example/$n:1"
-        "$B" import --state-dir "$W/state-$n" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$T_CTRD_NS" \
-                "$W/$n.berth" >/dev/null
+        # A namespace each: the variants share their layer's diff ID, so one would
+        # find the others' snapshot already unpacked.
+        out=$("$B" import --state-dir "$W/state-$n" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" \
+                --namespace "$T_CTRD_NS-$n" "$W/$n.berth")
         d=$(tar -xOf "$W/$n.tar" index.json | jq -r '.manifests[0].digest')
-        t_assert_contains "$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS" images ls)" "$d" "$variant image listed"
-        run=$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS" run --rm "berth.example/$n:1" "t-$n")
+        t_assert_contains "$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS-$n" images ls)" "$d" "$variant image listed"
+        run=$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS-$n" run --rm "berth.example/$n:1" "t-$n")
         t_assert_eq "$run" "hello from berth example image" "$variant image runs"
+        case $variant in
+        *zstd) t_assert_contains "$out" "1 layer(s) unpacked (0 by berth" "zstd layers go through containerd's applier" ;;
+        *) t_assert_contains "$out" "1 layer(s) unpacked (1 by berth" "$variant: berth unpacks the layer" ;;
+        esac
 done
 
 # --- --keep-layers keeps berth's own copy ------------------------------------------
 out=$("$B" import --state-dir "$W/state-keep" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" \
         --namespace "$T_CTRD_NS-keep" --keep-layers "$W/demo.berth")
-t_assert_contains "$out" "containerd: 3 blob(s) written" "--keep-layers import preloads"
+t_assert_contains "$out" "containerd: 2 blob(s) written" "--keep-layers import preloads"
+t_assert_contains "$out" "1 layer(s) unpacked (1 by berth" "--keep-layers: berth still unpacks from its copy"
 t_assert_contains "$("$B" status --state-dir "$W/state-keep")" "store:   3 blob(s)" "--keep-layers keeps the layer"
+t_assert_eq "$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS-keep" content ls -q | wc -l)" "2" \
+        "--keep-layers: still no compressed layer in containerd"
+out=$("$B" import --state-dir "$W/state-ctrd" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" \
+        --namespace "$T_CTRD_NS-ctrd" --unpack containerd "$W/demo.berth")
+t_assert_contains "$out" "containerd: 3 blob(s) written" "--unpack containerd writes every blob to containerd"
+t_assert_contains "$out" "1 layer(s) unpacked (0 by berth" "--unpack containerd: containerd unpacks"
+t_expect_fail "$B" import --state-dir "$W/state-ctrd" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" \
+        --unpack nobody "$W/demo.berth"
+t_assert_contains "$T_ERR" "containerd.unpack is 'nobody'" "a bad --unpack is refused with its value"
 
 # --- containerd stopped -------------------------------------------------------------
 ST=$W/state-down
