@@ -81,13 +81,18 @@ drained() { [ "$(queued)" -lt 32 ]; }
 t_wait_for drained 30 || t_fail "the queue did not drain before the outage: $(queued)"
 # The outage starts with the proxy answering 503 to every DDI request; once the agent
 # has seen two failed polls no batch can be in flight (it sends only after a good
-# poll), so the server's last seq is exactly what the agent had delivered. Then the
-# server goes down for real.
+# poll), so the server's last seq is exactly what the agent had delivered, and the
+# server's dropped count is what the agent had dropped when it built that last batch.
+# Records may already be dropped while the polls fail (3 records per sample fill the
+# queue in about 3 s): they are the oldest after that batch, so they belong to the
+# outage's gap, and the agent's own count read now would miss them. Then the server
+# goes down for real.
 echo "status 503" > "$T_ROOT/proxy.control"
 failing() { [ "$(agent_status gw-tm | jq .agent.pollFailures)" -ge 2 ]; }
 t_wait_for failing 20 || t_fail "the agent did not notice the outage"
-sent_before=$(last_seq)
-before=$(agent_status gw-tm | jq .telemetry.dropped)
+state=$(tm 0 1)
+sent_before=$(echo "$state" | jq -r '.lastSeq // 0')
+before=$(echo "$state" | jq -r '.dropped // 0')
 srv_stop
 : > "$T_ROOT/proxy.control"
 max_seen=0
