@@ -94,7 +94,7 @@ static json_t *agent_last_update(json_t *st, const char *name)
 static json_t *agent_status(const struct berth_config *cfg, const char *state_dir)
 {
         json_t *req = cli_daemon_request("status", state_dir), *st = NULL;
-        int r = cli_daemon_call(cfg, NULL, req, -1, &st);
+        int r = cli_daemon_call(cfg, NULL, req, -1, CLI_DAEMON_TIMEOUT_S, &st);
         json_decref(req);
         return r < 0 ? NULL : st;
 }
@@ -120,7 +120,7 @@ static int activate_via_agent(const char *state_dir, const struct berth_config *
         json_t *prev = json_deep_copy(agent_last_update(before, name));
         json_decref(before);
         json_t *rep = NULL;
-        int r = cli_daemon_call(cfg, NULL, req, -1, &rep);
+        int r = cli_daemon_call(cfg, NULL, req, -1, CLI_DAEMON_TIMEOUT_S, &rep);
         json_decref(req);
         if (r < 0) {
                 json_decref(prev);

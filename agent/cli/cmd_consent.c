@@ -57,7 +57,7 @@ static int consent(int argc, char **argv, bool confirm)
         json_t *req = json_pack("{s:s,s:s,s:s?}", "cmd", confirm ? "confirm" : "deny", "action", argv[optind], "reason",
                                 reason);
         json_t *rep = NULL;
-        int r = req ? cli_daemon_call(cfg, socket, req, -1, &rep) : -ENOMEM;
+        int r = req ? cli_daemon_call(cfg, socket, req, -1, CLI_DAEMON_TIMEOUT_S, &rep) : -ENOMEM;
         json_decref(req);
         if (r == -ENOTCONN) {
                 log_error("no agent runs on this gateway (control socket): consent is given to a running agent");

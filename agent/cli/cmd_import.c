@@ -68,7 +68,7 @@ static int import_via_agent(const struct berth_config *cfg, const char *socket, 
                 req = NULL;
         }
         json_t *rep = NULL;
-        int r = cli_daemon_call(cfg, socket, req, fd, &rep);
+        int r = cli_daemon_call(cfg, socket, req, fd, 0, &rep);
         json_decref(req);
         if (r == -ENOTCONN)
                 return r;

@@ -86,7 +86,7 @@ static int status_via_agent(const struct berth_config *cfg, const char *socket, 
 {
         json_t *req = cli_daemon_request("status", state);
         json_t *st = NULL;
-        int r = cli_daemon_call(cfg, socket, req, -1, &st);
+        int r = cli_daemon_call(cfg, socket, req, -1, CLI_DAEMON_TIMEOUT_S, &st);
         json_decref(req);
         if (r == -ENOTCONN)
                 return r;

@@ -43,12 +43,13 @@ json_t *cli_daemon_request(const char *cmd, const char *state_dir)
         return req;
 }
 
-int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, json_t **ret)
+int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, unsigned timeout_s,
+                    json_t **ret)
 {
         const char *path = socket ? socket : config_get(cfg, "control.socket", CTL_DEFAULT_SOCKET);
         berr e = {0};
         json_t *rep = NULL;
-        int r = ctl_call(path, req, fd, 0, &rep, &e);
+        int r = ctl_call(path, req, fd, timeout_s, &rep, &e);
         if (r == -ENOTCONN)
                 return r;
         if (r < 0)

@@ -18,9 +18,14 @@ int cli_load_config(const char *path, struct berth_config **ret);
 const char *format_size(uint64_t bytes, char buf[32]);
 
 /* Sends one request to the running agent (control.socket from cfg, or socket when not
- * NULL). 0 with *ret = the answer; -ENOTCONN when no agent listens or the agent manages
- * another state directory (then work directly); other errors are logged. */
-int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, json_t **ret);
+ * NULL) and waits at most timeout_s for the answer (0: 600 s, for imports). 0 with
+ * *ret = the answer; -ENOTCONN when no agent listens or the agent manages another state
+ * directory (then work directly); other errors are logged. */
+int cli_daemon_call(const struct berth_config *cfg, const char *socket, json_t *req, int fd, unsigned timeout_s,
+                    json_t **ret);
+/* How long status, activate, confirm and deny wait for the agent: its loop answers at
+ * once (imports and preloads run on threads of their own). */
+#define CLI_DAEMON_TIMEOUT_S 30
 /* {"cmd": cmd, "stateDir": realpath(state_dir)} (stateDir left out when state_dir is NULL
  * or cannot be resolved), for cli_daemon_call. NULL on ENOMEM. */
 json_t *cli_daemon_request(const char *cmd, const char *state_dir);

@@ -315,6 +315,9 @@ int ctl_call(const char *path, const json_t *req, int pass_fd, unsigned timeout_
                 return berr_set(e, r, "cannot send to the berth agent at %s: %s", path, strerror(-r));
         /* A refusal may close before reading our request: its answer is still there. */
         r = ctl_recv(fd, ret, NULL);
+        if (r == -EAGAIN || r == -EWOULDBLOCK)
+                return berr_set(e, -ETIMEDOUT, "the berth agent at %s did not answer within %u s; it may be stuck "
+                                "(see its log: journalctl -u berth-agent)", path, (unsigned)tv.tv_sec);
         if (r < 0)
                 return berr_set(e, r, "no answer from the berth agent at %s: %s", path, strerror(-r));
         return 0;

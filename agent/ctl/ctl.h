@@ -45,5 +45,6 @@ int ctl_listen(const char *path, gid_t group, int *ret_fd, berr *e);
 /* 1 when the peer is root or in group, 0 when not (e filled with why), <0 on error. */
 int ctl_peer_allowed(int sock, gid_t group, berr *e);
 
-/* Client: one request, one response. -ENOTCONN (quietly) when no daemon listens. */
+/* Client: one request, one response, waiting at most timeout_s (0: 600 s) for it.
+ * -ENOTCONN (quietly) when no daemon listens, -ETIMEDOUT when it did not answer. */
 int ctl_call(const char *path, const json_t *req, int pass_fd, unsigned timeout_s, json_t **ret, berr *e);

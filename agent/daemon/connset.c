@@ -23,6 +23,7 @@ struct conn {
         uint8_t *out;
         size_t out_len, out_off;
         bool answering;
+        bool deferred;          /* on_input() answers later (conn_answer_later) */
 };
 
 static void conn_free(struct conn *c)
@@ -95,6 +96,18 @@ static void answer(struct conn *c)
                 conn_free(c);
 }
 
+void conn_answer_later(struct conn *c, void *buf, size_t len)
+{
+        conn_reply(c, buf, len);
+        c->deferred = false;
+        if (sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0 ||
+            sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0) {
+                conn_free(c);
+                return;
+        }
+        answer(c);
+}
+
 /* Reads what is there, keeping the first passed fd: >0 bytes read, 0 none yet (EAGAIN),
  * <0 end of stream or error. */
 static ssize_t read_some(struct conn *c)
@@ -146,6 +159,13 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *ud)
                         return 0;
                 }
                 int r = c->set->on_input(c, c->in, c->in_len, c->set->userdata);
+                if (r == 2 && !c->answering) {
+                        /* Neither read nor timed out until the owner answers. */
+                        c->deferred = true;
+                        (void)sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+                        (void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                        return 0;
+                }
                 if (r < 0 || (r == 0 && c->in_len >= c->set->max_in) || (r > 0 && !c->answering)) {
                         conn_free(c);
                         return 0;
@@ -174,7 +194,7 @@ static bool make_room(struct connset *s)
 {
         struct conn *oldest = NULL;
         for (struct conn *c = s->conns; c; c = c->next)
-                if (!c->answering)
+                if (!c->answering && !c->deferred)
                         oldest = c;
         if (!oldest)
                 return false;

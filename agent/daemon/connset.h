@@ -30,8 +30,10 @@ struct connset {
         uint64_t deadline_usec;         /* to read a request; again to write its answer */
         size_t max_in;                  /* request bytes kept; on_input sees at most this */
         /* After each read, with every byte received so far: 0 = wait for more (at max_in,
-         * the connection is closed), 1 = the answer was given with conn_reply(), <0 = close
-         * the connection without an answer. */
+         * the connection is closed), 1 = the answer was given with conn_reply(), 2 = the
+         * answer comes later with conn_answer_later() (the connection then waits without
+         * a deadline and is not read from; it stays valid until answered or until
+         * connset_stop()), <0 = close the connection without an answer. */
         int (*on_input)(struct conn *c, const uint8_t *in, size_t len, void *userdata);
         /* Before a byte is read (optional): may answer at once with conn_reply(), or
          * return <0 to close. */
@@ -53,6 +55,8 @@ void connset_stop(struct connset *s);
 /* The answer: buf (malloc'd) is the connection's from here; the connection closes once
  * it is written, or at its deadline. */
 void conn_reply(struct conn *c, void *buf, size_t len);
+/* The answer to a request on_input() deferred (returned 2): written as conn_reply()'s. */
+void conn_answer_later(struct conn *c, void *buf, size_t len);
 int conn_fd(const struct conn *c);
 /* The descriptor the peer passed, now the caller's; -1 when none. */
 int conn_take_passed_fd(struct conn *c);

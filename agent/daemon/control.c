@@ -14,9 +14,10 @@
  *
  * The peer's credentials are checked before a byte is read. Requests are read and
  * answers written on the event loop without blocking (connset.h: a deadline per request,
- * a bounded number of clients); a complete request is served to its end on the loop, so
- * imports are serialised with the daemon's own updates and there is one writer of the
- * state. "stateDir", when given, must be
+ * a bounded number of clients). An import runs on a thread of its own, one at a time, and
+ * is answered when it ends; it is serialised with the daemon's own update imports by the
+ * store's lock (import.h), so the loop keeps serving polls, probes and `berth status`
+ * meanwhile. "stateDir", when given, must be
  * the daemon's; otherwise the answer says so (error "other-state") and the client
  * works directly on the state it named.
  */
@@ -31,10 +32,12 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "ctl/ctl.h"
 #include "daemon/agent_int.h"
+#include "daemon/bgjob.h"
 #include "node/status.h"
 #include "workload/engine.h"
 
@@ -81,7 +84,72 @@ static json_t *do_status(struct agent *a)
         return st;
 }
 
-static json_t *do_import(struct agent *a, json_t *req, int fd)
+/* An import for a client of the socket (a USB stick, `berth import`), on a thread of its
+ * own (bgjob.h): the bundle is read, hashed, stored and preloaded while the loop goes on;
+ * the client's answer is written when it ends. It owns everything the thread uses. */
+struct control_import {
+        struct agent *a;                /* for done(), on the loop only */
+        struct conn *conn;              /* the client, answered later (connset.h) */
+        struct bgjob *job;
+        int fd;                         /* the bundle; berth_import_fd() owns it */
+        char display[256];
+        char source[8];
+        struct import_opts o;
+        struct import_result res;
+        berr e;
+};
+
+static int import_work(void *ud)
+{
+        struct control_import *im = ud;
+        int fd = im->fd;
+        im->fd = -1;
+        FAULT_POINT("control.import_thread");
+        return berth_import_fd(&im->o, fd, im->display, &im->res, &im->e);
+}
+
+static void import_free(struct control_import *im)
+{
+        if (im->fd >= 0)
+                close(im->fd);
+        free(im);
+}
+
+static void import_done(void *ud, int r)
+{
+        struct control_import *im = ud;
+        struct agent *a = im->a;
+        a->ctl.import = NULL;
+        json_t *rep;
+        if (!strncmp(a->status, "importing ", 10))
+                agent_status(a, a->base_url ? "polling" : "idle (no server configured)");
+        if (r < 0) {
+                log_error("agent: import of %s (via %s) failed: %s", im->display, im->source, berr_msg(&im->e, r));
+                rep = error_reply("import", berr_msg(&im->e, r));
+        } else {
+                const struct import_result *res = &im->res;
+                log_info("agent: imported %s version %lld via %s%s", res->name, (long long)res->version, im->source,
+                         res->already_installed ? " (already installed)" : "");
+                if (a->base_url)
+                        attrs_report_installed(a);
+                rep = json_pack("{s:b,s:{s:s,s:I,s:s,s:b,s:i,s:i,s:i,s:I,s:I}}", "ok", 1, "result", "name", res->name,
+                                "version", (json_int_t)res->version, "manifestDigest", res->digest,
+                                "alreadyInstalled", res->already_installed, "images", (int)res->n_images,
+                                "blobsStored", (int)res->blobs_stored, "blobsPresent", (int)res->blobs_present,
+                                "bytesStored", (json_int_t)res->bytes_stored, "bytesRead",
+                                (json_int_t)res->bytes_read);
+        }
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        if (!rep || ctl_encode(rep, &buf, &n) < 0)
+                buf = NULL, n = 0; /* the client sees the connection close without an answer */
+        conn_answer_later(im->conn, buf, n);
+        json_decref(rep);
+        import_free(im);
+}
+
+/* NULL when the import started (the answer comes from import_done). */
+static json_t *do_import(struct agent *a, struct conn *c, json_t *req, int fd)
 {
         if (fd < 0)
                 return error_reply("usage", "import needs the bundle's file descriptor (SCM_RIGHTS)");
@@ -95,38 +163,44 @@ static json_t *do_import(struct agent *a, json_t *req, int fd)
                 close(fd);
                 return error_reply("usage", "the passed file descriptor is not open for reading");
         }
+        if (a->ctl.import) {
+                char msg[400];
+                snprintf(msg, sizeof msg, "the agent is importing %s for another client; run this import again when "
+                         "that one has finished", a->ctl.import->display);
+                close(fd);
+                return error_reply("busy", msg);
+        }
+        struct control_import *im = calloc(1, sizeof *im);
+        if (!im) {
+                close(fd);
+                return error_reply("internal", "out of memory");
+        }
         const char *src = json_string_value(json_object_get(req, "source"));
         if (!src || (strcmp(src, "cli") && strcmp(src, "usb")))
                 src = "cli";
         const char *name = json_string_value(json_object_get(req, "name"));
-        char display[256];
-        snprintf(display, sizeof display, "%s", name ? name : "bundle");
-        struct import_opts o = {
+        im->a = a;
+        im->conn = c;
+        im->fd = fd;
+        snprintf(im->display, sizeof im->display, "%s", name ? name : "bundle");
+        snprintf(im->source, sizeof im->source, "%s", src);
+        im->o = (struct import_opts){
                 .state_dir = a->set.state_dir,
                 .trust_dir = a->set.trust_dir,
-                .source = src,
+                .source = im->source,
                 .backends = a->backends,
-                .n_backends = a->n_backends, .config = a->cfg,
+                .n_backends = a->n_backends,
+                .config = a->cfg,
         };
-        struct import_result res;
         berr e = {0};
-        agent_status(a, "importing %s", display);
-        /* berth_import_fd owns fd from here. */
-        int r = berth_import_fd(&o, fd, display, &res, &e);
-        agent_status(a, a->base_url ? "polling" : "idle (no server configured)");
+        int r = bgjob_start(a->ev, "control-import", import_work, import_done, im, &im->job, &e);
         if (r < 0) {
-                log_error("agent: import of %s (via %s) failed: %s", display, src, berr_msg(&e, r));
+                import_free(im);
                 return error_reply("import", berr_msg(&e, r));
         }
-        log_info("agent: imported %s version %lld via %s%s", res.name, (long long)res.version, src,
-                 res.already_installed ? " (already installed)" : "");
-        if (a->base_url)
-                attrs_report_installed(a);
-        return json_pack("{s:b,s:{s:s,s:I,s:s,s:b,s:i,s:i,s:i,s:I,s:I}}", "ok", 1, "result", "name", res.name, "version",
-                         (json_int_t)res.version, "manifestDigest", res.digest, "alreadyInstalled", res.already_installed,
-                         "images", (int)res.n_images, "blobsStored", (int)res.blobs_stored, "blobsPresent",
-                         (int)res.blobs_present, "bytesStored", (json_int_t)res.bytes_stored, "bytesRead",
-                         (json_int_t)res.bytes_read);
+        a->ctl.import = im;
+        agent_status(a, "importing %s", im->display);
+        return NULL;
 }
 
 /* berth activate / berth rollback while the agent holds the workloads: the engine
@@ -230,7 +304,7 @@ static json_t *dispatch(struct agent *a, struct conn *c, json_t *req)
         if (!strcmp(cmd, "status"))
                 return do_status(a);
         if (!strcmp(cmd, "import"))
-                return do_import(a, req, conn_take_passed_fd(c));
+                return do_import(a, c, req, conn_take_passed_fd(c));
         if (!strcmp(cmd, "activate"))
                 return do_activate(a, req);
         if (!strcmp(cmd, "confirm") || !strcmp(cmd, "deny"))
@@ -248,11 +322,12 @@ static int on_input(struct conn *c, const uint8_t *in, size_t len, void *ud)
         if (r <= 0)
                 return r;
         json_t *rep = dispatch(a, c, req);
+        bool later = !rep && a->ctl.import && a->ctl.import->conn == c;
         if (rep)
                 send_reply(c, rep);
         json_decref(rep);
         json_decref(req);
-        return 1;
+        return later ? 2 : 1;
 }
 
 int control_start(struct agent *a, berr *e)
@@ -277,6 +352,14 @@ int control_start(struct agent *a, berr *e)
 
 void control_stop(struct agent *a)
 {
+        struct control_import *im = a->ctl.import;
+        if (im) {
+                /* Its client's connection goes with the set below, unanswered. */
+                log_info("agent: waiting for the import of %s to finish", im->display);
+                bgjob_wait_free(im->job);
+                import_free(im);
+                a->ctl.import = NULL;
+        }
         bool listening = a->ctl.conns.listen_fd >= 0;
         connset_stop(&a->ctl.conns);
         if (listening)

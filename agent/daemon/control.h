@@ -9,11 +9,14 @@
 #include "daemon/connset.h"
 
 struct agent;
+struct control_import;
 
 struct control_state {
         struct connset conns;           /* the listener and its clients */
+        struct control_import *import;  /* the import running for a client, or NULL */
 };
 
 int control_start(struct agent *a, berr *e);
-/* Closes the clients and the listener, and removes the socket it created. */
+/* Waits for an import still running, closes the clients and the listener, and removes
+ * the socket it created. */
 void control_stop(struct agent *a);

@@ -229,8 +229,8 @@ static void act_step(struct agent *a)
         ACT_LOG_SCOPE(a);
         if (!a->upd.have_act)
                 return;
-        if (a->upd.headf || a->upd.dl)
-                return; /* already working */
+        if (a->upd.headf || a->upd.dl || a->upd.commit)
+                return; /* already working (a commit thread of an ended action included) */
         const char *s = a->upd.act.state;
         if (a->upd.download_allowed == 0 && (!strcmp(s, ACTION_NEW) || !strcmp(s, ACTION_FETCHING))) {
                 /* hawkBit's download: skip — not now; a later poll says when. */
@@ -387,6 +387,7 @@ void update_resume(struct agent *a)
 
 void update_stop(struct agent *a)
 {
+        upd_commit_stop(a);
         act_release(a);
         agent_action_clear(&a->upd.act);
         a->upd.have_act = false;
@@ -419,7 +420,7 @@ const char *update_bundle(const struct agent *a, int64_t *ret_version)
 
 bool update_transferring(const struct agent *a)
 {
-        return a->upd.headf || a->upd.dl;
+        return a->upd.headf || a->upd.dl || a->upd.commit;
 }
 
 bool update_downloading(const struct agent *a)

@@ -19,6 +19,7 @@ struct fetch_range;
 struct head_fetch;
 struct import_head;
 struct sd_event_source;
+struct update_commit;
 
 struct update_state {
         struct agent_action act;        /* the open action (have_act) as persisted */
@@ -32,6 +33,7 @@ struct update_state {
         size_t n_plan, plan_i;
         uint64_t plan_bytes, plan_done, cur_blob_have, cur_blob_durable, fetched;
         struct blob_download *dl;
+        struct update_commit *commit;   /* the store import thread (update_fetch.c), or NULL */
         struct sd_event_source *act_timer;
         unsigned act_failures, corrupt;
         uint64_t last_progress_usec;
@@ -53,7 +55,7 @@ void update_on_workloads(struct agent *a);
 const char *update_state_name(const struct agent *a);
 /* The bundle the open (not final) action installs, or NULL (before its head, or idle). */
 const char *update_bundle(const struct agent *a, int64_t *ret_version);
-/* A head or blob transfer is running. */
+/* A head or blob transfer, or the store import after it, is running. */
 bool update_transferring(const struct agent *a);
 /* The open action is still downloading (new or fetching). */
 bool update_downloading(const struct agent *a);

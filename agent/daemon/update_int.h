@@ -44,6 +44,8 @@ void upd_later(struct agent *a, uint64_t ms);
 /* update_fetch.c */
 void upd_head_fetch(struct agent *a);
 void upd_start_fetching(struct agent *a);
+/* Shutdown: waits for a store import thread still running. */
+void upd_commit_stop(struct agent *a);
 
 /* update_switch.c */
 void upd_maybe_switch(struct agent *a);

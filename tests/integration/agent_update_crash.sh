@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # agent_update_crash.sh — the agent is killed (SIGKILL, through BERTH_FAULT) at every state
 # boundary of a server-driven update with containerd and a workload: after the verified
-# head is stored, after `staged`, after `switching`, after the engine's own `staged`
-# row (the stuck node of the first kill -9 sweep), at each step of the engine's switch
+# head is stored, in the store import's thread (before the import), after `staged`,
+# after `switching`, after the engine's own `staged` row (the stuck node of the first
+# kill -9 sweep), at each step of the engine's switch
 # and probe, after the engine's commit and just before the final state and feedback are
 # written. Restarted, it must finish the same action: success (the crash never counts
 # against the release), exactly one version's task running, one final feedback, and an
 # outcome that names every byte downloaded for the action, also by the killed process.
-# One agent takes the chain v1 → v11. Needs -DBERTH_FAULT_POINTS=ON (scripts/test.sh's
+# One agent takes the chain v1 → v12. Needs -DBERTH_FAULT_POINTS=ON (scripts/test.sh's
 # ASan build); skipped otherwise.
 source "$(dirname "$0")/../lib/harness.sh"
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
@@ -69,7 +70,7 @@ check 1
 t_pass "v1 installed without a fault"
 
 v=1
-for point in update.after_head update.after_staged update.after_switching update.after_engine_staged \
+for point in update.after_head update.commit_thread update.after_staged update.after_switching update.after_engine_staged \
         switch.after_persist \
         switch.after_stop_old switch.after_start_new probe.after_persist commit.after update.before_final; do
         v=$((v + 1))
