@@ -7,11 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/cleanup.h"
+#include "base/digest.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "bundle/builder.h"
 #include "bundle/format.h"
+#include "bundle/platform.h"
 #include "bundle/reader.h"
 #include "bundle/rootstore.h"
 #include "cli/cli.h"
@@ -408,6 +412,59 @@ static int cmd_verify(int argc, char **argv)
         return 0;
 }
 
+/* An image document from the bundle file at its layout offset, its digest checked. */
+static int file_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e)
+{
+        int fd = *(int *)userdata;
+        _cleanup_free_ char *buf = malloc(b->size ? b->size : 1);
+        if (!buf)
+                return berr_set(e, -ENOMEM, "out of memory");
+        for (uint64_t got = 0; got < b->size;) {
+                ssize_t n = pread(fd, buf + got, b->size - got, (off_t)(b->data_offset + got));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return berr_set(e, n < 0 ? -errno : -EIO, "cannot read blob %s from the bundle", b->digest);
+                got += (uint64_t)n;
+        }
+        char dg[DIGEST_STR_LEN + 1];
+        if (sha256_buf_str(buf, b->size, dg) < 0 || strcmp(dg, b->digest))
+                return berr_set(e, -EBADMSG, "blob %s in the bundle does not match its digest", b->digest);
+        json_error_t je;
+        *ret = json_loadb(buf, b->size, JSON_REJECT_DUPLICATES, &je);
+        if (!*ret)
+                return berr_set(e, -EBADMSG, "image document %s is not JSON: %s", b->digest, je.text);
+        return 0;
+}
+
+/* What a node of each platform the bundle carries would fetch; NULL (and *why) when the
+ * image documents cannot be read. */
+static json_t *inspect_platforms(const char *path, const struct bundle_manifest *m, char *why, size_t n_why)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                snprintf(why, n_why, "cannot open %s: %s", path, strerror(errno));
+                return NULL;
+        }
+        struct platform_bytes *pl = NULL;
+        size_t n = 0;
+        berr e = {0};
+        int r = platform_list(m, file_doc, &fd, &pl, &n, &e);
+        if (r < 0) {
+                snprintf(why, n_why, "%s", berr_msg(&e, r));
+                return NULL;
+        }
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < n; i++) {
+                char name[PLATFORM_NAME_MAX];
+                json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:b}", "platform", platform_format(&pl[i].platform, name),
+                                                   "blobs", (json_int_t)pl[i].n_blobs, "bytes",
+                                                   (json_int_t)pl[i].bytes, "allImages", !pl[i].incomplete));
+        }
+        free(pl);
+        return a;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -421,8 +478,10 @@ static int cmd_inspect(int argc, char **argv)
                 case 'h':
                         printf("Usage: berth bundle inspect [--json] FILE.berth\n\n"
                                "Shows a bundle's manifest, signers and blob layout without verifying it\n"
-                               "(use 'berth bundle verify' for that). --json prints the manifest as signed,\n"
-                               "plus the signatures and each blob's byte offset in the file.\n");
+                               "(use 'berth bundle verify' for that), and for each platform its images carry\n"
+                               "the blobs and bytes a gateway of that platform needs. --json prints the\n"
+                               "manifest as signed, plus the signatures, each blob's byte offset in the file\n"
+                               "and the platforms.\n");
                         return 0;
                 default: return EXIT_USAGE;
                 }
@@ -442,7 +501,8 @@ static int cmd_inspect(int argc, char **argv)
         }
         struct bundle_manifest *m = bundle_reader_manifest(rd);
         const struct bundle_signatures *s = bundle_reader_signatures(rd);
-        char cr[32], ex[32], sz[32];
+        char cr[32], ex[32], sz[32], why[400];
+        json_t *platforms = inspect_platforms(argv[optind], m, why, sizeof why);
         time_format_rfc3339(m->created, cr);
         time_format_rfc3339(m->expires, ex);
         if (json) {
@@ -453,8 +513,9 @@ static int cmd_inspect(int argc, char **argv)
                         json_array_append_new(layout, json_pack("{s:s,s:I,s:I}", "digest", m->blobs[i].digest, "offset",
                                                                 (json_int_t)m->blobs[i].data_offset, "size",
                                                                 (json_int_t)m->blobs[i].size));
-                json_t *o = json_pack("{s:s,s:O,s:o,s:o,s:b}", "manifestDigest", m->digest, "manifest", m->root,
-                                      "signatures", sigs, "layout", layout, "verified", 0);
+                json_t *o = json_pack("{s:s,s:O,s:o,s:o,s:b,s:o}", "manifestDigest", m->digest, "manifest", m->root,
+                                      "signatures", sigs, "layout", layout, "verified", 0, "platforms",
+                                      platforms ? platforms : json_string(why));
                 const void *rr;
                 size_t rl;
                 bundle_reader_roots(rd, &rr, &rl);
@@ -484,6 +545,18 @@ static int cmd_inspect(int argc, char **argv)
         for (size_t i = 0; i < m->n_blobs; i++)
                 printf("  %s  %12llu  %s\n", m->blobs[i].digest, (unsigned long long)m->blobs[i].size,
                        m->blobs[i].media_type);
+        if (platforms) {
+                printf("platforms: %zu (what a gateway of each fetches)\n", json_array_size(platforms));
+                size_t i;
+                json_t *p;
+                json_array_foreach(platforms, i, p)
+                        printf("  %-16s %4lld blob(s), %s%s\n", json_string_value(json_object_get(p, "platform")),
+                               (long long)json_integer_value(json_object_get(p, "blobs")),
+                               format_size((uint64_t)json_integer_value(json_object_get(p, "bytes")), sz),
+                               json_is_true(json_object_get(p, "allImages")) ? "" : "  (not every image has it)");
+                json_decref(platforms);
+        } else
+                printf("platforms: cannot tell: %s\n", why);
         json_t *w = json_object_get(m->root, "workloads");
         if (w)
                 printf("workloads: %zu\n", json_array_size(w));
