@@ -234,13 +234,18 @@ static int walk_manifest(struct walk *w, const struct desc *self, bool unpack)
                 return berr_set(w->e, -EBADMSG, "%s: config media type \"%s\" is not an image config", where,
                                 cfg.media_type);
 
-        r = add_blob(w, cfg.digest, cfg.size, cfg.media_type, NULL);
+        /* A manifest not unpacked here (another platform's) may come without its config and
+         * layers: a gateway fetches only its own platform's. Its labels still name them. */
+        if (unpack || content_has(w->cs, cfg.digest, cfg.size))
+                r = add_blob(w, cfg.digest, cfg.size, cfg.media_type, NULL);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < json_array_size(layers); i++) {
                 r = parse_desc(w, json_array_get(layers, i), where, &ld);
                 if (r < 0)
                         return r;
+                if (!unpack && !content_has(w->cs, ld.digest, ld.size))
+                        continue;
                 r = add_blob(w, ld.digest, ld.size, ld.media_type, NULL);
                 if (r < 0)
                         return r;

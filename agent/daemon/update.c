@@ -101,6 +101,10 @@ static void act_release(struct agent *a)
         a->upd.head = NULL;
         free(a->upd.plan);
         a->upd.plan = NULL;
+        free(a->upd.need);
+        a->upd.need = NULL;
+        a->upd.need_known = false;
+        a->upd.docs_bytes = 0;
         a->upd.n_plan = a->upd.plan_i = 0;
         a->upd.plan_bytes = a->upd.plan_done = a->upd.cur_blob_have = a->upd.cur_blob_durable = a->upd.fetched = 0;
         a->upd.act_timer = sd_event_source_disable_unref(a->upd.act_timer);

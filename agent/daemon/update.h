@@ -34,6 +34,11 @@ struct update_state {
         uint64_t plan_bytes, plan_done, cur_blob_have, cur_blob_durable, fetched;
         struct blob_download *dl;
         struct update_commit *commit;   /* the store import thread (update_fetch.c), or NULL */
+        /* The blobs this node's platform needs (import_platform_need), per blob of the
+         * head; NULL with need_known: all of them (single-platform, registry mirror). */
+        bool *need;
+        bool need_known;
+        uint64_t docs_bytes;            /* fetched for the image documents, before need was known */
         struct sd_event_source *act_timer;
         unsigned act_failures, corrupt;
         uint64_t last_progress_usec;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "base/fault.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -183,6 +184,14 @@ static void commit(struct agent *a)
         c->head_len = a->upd.act.head_len;
         c->artifact_size = a->upd.act.size;
         snprintf(c->want, sizeof c->want, "%s", a->upd.act.sha256);
+        if (c->want[0] && a->upd.need) {
+                /* The artifact holds other platforms' blobs this node never fetched: its
+                 * bytes cannot be rebuilt. The signed manifest names every blob's digest,
+                 * and each fetched blob was checked against it. */
+                log_info("agent: %s: the artifact's sha256 is not checked: this gateway fetched only the blobs "
+                         "of its platform", l);
+                c->want[0] = 0;
+        }
         c->head = TAKE_PTR(a->upd.head);
         berr e = {0};
         int r = bgjob_start(a->ev, "update-commit", commit_work, commit_done, c, &c->job, &e);
@@ -231,6 +240,8 @@ static void on_blob_progress(void *ud, size_t i, uint64_t have)
 /* Bytes that came over the network for this action; blobs = 1 when they completed one. */
 static void count_fetched(struct agent *a, uint64_t got, bool blob)
 {
+        if (!a->upd.need_known)
+                a->upd.docs_bytes += got;
         a->upd.fetched += got;
         a->metrics.bytes_downloaded += got;
         if ((got || blob) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, blob, 0, agent_now()) >= 0) {
@@ -363,6 +374,10 @@ static void download_next(struct agent *a)
                         upd_count_requests(a, 1);
                 return;
         }
+        if (!a->upd.need_known) {
+                upd_start_fetching(a); /* the image documents are in: now the blobs they pick */
+                return;
+        }
         commit(a);
 }
 
@@ -371,7 +386,7 @@ static void download_next(struct agent *a)
  * its bytes counted as they come; a deployment the server let past it is not held. */
 static bool budget_allows(struct agent *a, const char *l, uint64_t need)
 {
-        if (!need || a->upd.act.fetched || !strcmp(a->upd.budget_ok, a->upd.act.id))
+        if (!need || a->upd.act.fetched > a->upd.docs_bytes || !strcmp(a->upd.budget_ok, a->upd.act.id))
                 return true;
         if (a->upd.act.budget_override) {
                 log_info("agent: %s: the server lets this deployment past the data budget (%llu bytes to fetch)", l,
@@ -391,7 +406,70 @@ static bool budget_allows(struct agent *a, const char *l, uint64_t need)
 static bool have_blob(void *ud, const struct bundle_blob *b)
 {
         struct agent *a = ud;
+        if (a->upd.need && !a->upd.need[b - import_head_manifest(a->upd.head)->blobs])
+                return true; /* another platform's: never fetched */
         return content_has(a->cs, b->digest, b->size);
+}
+
+static bool is_doc(const struct bundle_blob *b)
+{
+        return media_type_is_index(b->media_type) || media_type_is_manifest(b->media_type);
+}
+
+/* The image documents phase: only indexes and manifests count as missing. */
+static bool have_doc(void *ud, const struct bundle_blob *b)
+{
+        struct agent *a = ud;
+        return !is_doc(b) || content_has(a->cs, b->digest, b->size);
+}
+
+/* Which blobs this node needs (a->upd.need; bundle/platform.h): 0 when known, 1 while
+ * an index or manifest is still to be fetched, <0 when the action failed (an index with
+ * nothing for this platform, a document that is not one). Bundles without an index need
+ * every blob; with a registry mirror every platform is fetched: it serves them all. */
+static int decide_need(struct agent *a)
+{
+        if (a->upd.need_known)
+                return 0;
+        const struct bundle_manifest *m = import_head_manifest(a->upd.head);
+        bool index = false;
+        for (size_t i = 0; i < m->n_blobs && !index; i++)
+                index = media_type_is_index(m->blobs[i].media_type);
+        for (size_t i = 0; i < a->n_backends && index; i++)
+                index = strcmp(a->backends[i]->name, "registry") != 0;
+        if (!index) {
+                /* Single-platform images (every blob is needed), or a registry mirror. */
+                a->upd.need_known = true;
+                return 0;
+        }
+        _cleanup_free_ bool *need = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *need);
+        if (!need) {
+                upd_retry(a, -ENOMEM, "out of memory");
+                return -ENOMEM;
+        }
+        berr e = {0};
+        int r = import_platform_need(a->cs, m, need, NULL, &e);
+        if (r == -ENOENT)
+                return 1;
+        if (r < 0) {
+                upd_fail(a, r, berr_msg(&e, r));
+                return r;
+        }
+        for (size_t i = 0; i < m->n_blobs; i++)
+                if (!need[i]) {
+                        a->upd.need = TAKE_PTR(need);
+                        break;
+                }
+        a->upd.need_known = true;
+        return 0;
+}
+
+static size_t count_skipped(struct agent *a, const struct bundle_manifest *m)
+{
+        size_t k = 0;
+        for (size_t i = 0; a->upd.need && i < m->n_blobs; i++)
+                k += !a->upd.need[i];
+        return k;
 }
 
 void upd_start_fetching(struct agent *a)
@@ -411,14 +489,27 @@ void upd_start_fetching(struct agent *a)
         const struct bundle_manifest *m = import_head_manifest(a->upd.head);
         free(a->upd.plan);
         a->upd.plan = NULL;
-        int r = fetch_plan(m, have_blob, a, &a->upd.plan, &a->upd.n_plan, &a->upd.plan_bytes);
+        int k = decide_need(a);
+        if (k < 0)
+                return;
+        bool docs = k > 0;
+        int r = fetch_plan(m, docs ? have_doc : have_blob, a, &a->upd.plan, &a->upd.n_plan, &a->upd.plan_bytes);
+        if (r >= 0 && docs && a->upd.n_plan == 0) {
+                /* Every blob typed as an index or manifest is here, yet one the images name
+                 * is not: fetch them all rather than guess. */
+                log_warning("agent: %s: cannot tell which blobs this platform needs (an image document is not typed "
+                            "as one in the bundle); fetching every blob", l);
+                a->upd.need_known = true;
+                docs = false;
+                r = fetch_plan(m, have_blob, a, &a->upd.plan, &a->upd.n_plan, &a->upd.plan_bytes);
+        }
         if (r < 0) {
                 upd_retry(a, r, "out of memory");
                 return;
         }
         a->upd.plan_i = 0;
         a->upd.plan_done = 0;
-        if (!a->upd.act.total && a->upd.plan_bytes) {
+        if (!docs && !a->upd.act.total && a->upd.plan_bytes) {
                 /* The first plan fixes the total (kept over restarts). */
                 if (agentdb_action_set_total(a->db, a->upd.act.id, a->upd.plan_bytes, agent_now()) < 0)
                         log_warning("agent: %s: cannot record the download total; progress may restart", l);
@@ -445,16 +536,25 @@ void upd_start_fetching(struct agent *a)
                 upd_fail(a, -ENOSPC, msg);
                 return;
         }
-        if (!budget_allows(a, l, a->upd.plan_bytes - partial))
+        if (!docs && !budget_allows(a, l, a->upd.plan_bytes - partial))
                 return;
-        if (a->upd.act_failures == 0) {
-                snprintf(msg, sizeof msg, "verified %s: %zu of %zu blob(s) to fetch (%llu bytes), %zu already on this node",
-                         l, a->upd.n_plan, m->n_blobs, (unsigned long long)a->upd.plan_bytes, m->n_blobs - a->upd.n_plan);
+        size_t skipped = count_skipped(a, m);
+        if (a->upd.act_failures == 0 && docs)
+                log_info("agent: verified %s: fetching its %zu image index(es) and manifest(s) first (%llu bytes), "
+                         "to pick the blobs of this gateway's platform", l, a->upd.n_plan,
+                         (unsigned long long)a->upd.plan_bytes);
+        else if (a->upd.act_failures == 0) {
+                char sk[96] = "";
+                if (skipped)
+                        snprintf(sk, sizeof sk, ", %zu of other platforms not needed", skipped);
+                snprintf(msg, sizeof msg, "verified %s: %zu of %zu blob(s) to fetch (%llu bytes), %zu already on this "
+                         "node%s", l, a->upd.n_plan, m->n_blobs, (unsigned long long)a->upd.plan_bytes,
+                         m->n_blobs - a->upd.n_plan - skipped, sk);
                 log_info("agent: %s", msg);
                 upd_feedback_progress(a, msg);
         }
         agent_status(a, "downloading %s: %d%%", l, a->upd.plan_bytes ? 0 : 100);
-        if (a->upd.act_failures == 0) {
+        if (a->upd.act_failures == 0 && (docs || !a->upd.docs_bytes)) {
                 a->upd.fetch_start_usec = agent_mono_usec(a);
                 a->upd.fetched = 0;
         }

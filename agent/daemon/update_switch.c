@@ -22,11 +22,17 @@
 static void outcome_detail(struct agent *a, const char *what, char *buf, size_t size)
 {
         char l[200];
-        size_t n = a->upd.head ? import_head_manifest(a->upd.head)->n_blobs : 0;
+        size_t n = a->upd.head ? import_head_manifest(a->upd.head)->n_blobs : 0, other = 0;
+        for (size_t i = 0; a->upd.need && i < n; i++)
+                other += !a->upd.need[i];
+        n -= other; /* the blobs of other platforms were never this node's to fetch */
         size_t got = a->upd.act.blobs_fetched < n ? (size_t)a->upd.act.blobs_fetched : n;
+        char sk[96] = "";
+        if (other)
+                snprintf(sk, sizeof sk, " (%zu of other platforms not needed)", other);
         snprintf(buf, size, "%s %s: %llu bytes downloaded in %llu HTTP request(s), %zu of %zu blob(s) fetched, %zu "
-                 "already on this node", what, upd_label(a, l), (unsigned long long)a->upd.act.fetched,
-                 (unsigned long long)a->upd.act.requests, got, n, n - got);
+                 "already on this node%s", what, upd_label(a, l), (unsigned long long)a->upd.act.fetched,
+                 (unsigned long long)a->upd.act.requests, got, n, n - got, sk);
 }
 
 static void switch_done(struct agent *a)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -15,6 +16,7 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/timeutil.h"
+#include "bundle/platform.h"
 #include "bundle/reader.h"
 #include "bundle/rootstore.h"
 #include "store/db.h"
@@ -409,11 +411,31 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
         r = open_state(o, m, res, &lock, &db, &cs, e);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < m->n_blobs; i++)
-                if (!content_has(cs, m->blobs[i].digest, m->blobs[i].size))
+        /* Every blob, or (a multi-platform image) every blob of this node's platform. */
+        _cleanup_free_ bool *need = NULL;
+        unsigned present = 0;
+        for (size_t i = 0; i < m->n_blobs; i++) {
+                if (content_has(cs, m->blobs[i].digest, m->blobs[i].size)) {
+                        present++;
+                        continue;
+                }
+                if (!need && !o->all_platforms) {
+                        need = calloc(m->n_blobs, sizeof *need);
+                        if (!need)
+                                return berr_set(e, -ENOMEM, "out of memory");
+                        r = import_platform_need(cs, m, need, NULL, e);
+                        if (r < 0 && r != -ENOENT)
+                                return r;
+                        if (r < 0) {
+                                berr_clear(e); /* a document is missing: then every blob is */
+                                memset(need, 1, m->n_blobs * sizeof *need);
+                        }
+                }
+                if (!need || need[i])
                         return berr_set(e, -ENOENT, "bundle %s %lld: blob %s is not in the store yet", m->name,
                                         (long long)m->version, m->blobs[i].digest);
-        res->blobs_present = (unsigned)m->n_blobs;
+        }
+        res->blobs_present = present;
         r = check_version(db, m, e);
         if (r < 0)
                 return r;
@@ -429,4 +451,44 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
         }
         /* Backends read from the store; they run after the DB row and are idempotent. */
         return run_backends(o, m, cs, e);
+}
+
+/* An index or manifest from the store: its digest was checked when it was published. */
+static int store_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e)
+{
+        struct content_store *cs = userdata;
+        _cleanup_close_ int fd = -1;
+        if (content_open(cs, b->digest, &fd) < 0)
+                return berr_set(e, -ENOENT, "image document %s is not in the store yet", b->digest);
+        _cleanup_free_ char *buf = malloc(b->size ? b->size : 1);
+        if (!buf)
+                return berr_set(e, -ENOMEM, "out of memory");
+        for (uint64_t got = 0; got < b->size;) {
+                ssize_t n = pread(fd, buf + got, b->size - got, (off_t)got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return berr_set(e, n < 0 ? -errno : -EIO, "cannot read image document %s from the store",
+                                        b->digest);
+                got += (uint64_t)n;
+        }
+        json_error_t je;
+        *ret = json_loadb(buf, b->size, JSON_REJECT_DUPLICATES, &je);
+        if (!*ret)
+                return berr_set(e, -EBADMSG, "image document %s is not JSON: %s", b->digest, je.text);
+        return 0;
+}
+
+int import_platform_need(struct content_store *cs, const struct bundle_manifest *m, bool *need, uint64_t *bytes,
+                         berr *e)
+{
+        struct platform host;
+        uint64_t sum = 0;
+        platform_host(&host);
+        int r = platform_need(m, &host, store_doc, cs, need, &sum, e);
+        if (r == -ENOEXEC)
+                return berr_prefix(e, r, "bundle %s %lld cannot run on this gateway", m->name, (long long)m->version);
+        if (r >= 0 && bytes)
+                *bytes = sum;
+        return r;
 }

@@ -63,6 +63,10 @@ struct import_opts {
          * parsed per import; config NULL too: the built-in defaults. There is no "off". */
         const struct wl_policy *policy;
         const struct berth_config *config;
+        /* berth_import_stored(): every blob must be in the store, every platform's of a
+         * multi-platform image (a registry mirror serves them all). false: only the
+         * blobs this node's platform needs (import_platform_need). */
+        bool all_platforms;
 };
 
 struct import_result {
@@ -102,6 +106,14 @@ bool import_head_installed(const struct import_head *h);
 void import_head_free(struct import_head *h);
 int berth_import_stored(const struct import_opts *o, const void *head, size_t len, struct import_result *res,
                         berr *e);
+
+/* The blobs of m this node needs (bundle/platform.h: of a multi-platform image, only the
+ * manifest for this node's platform with its config and layers), judged from the image
+ * documents already in cs: need[i] for m->blobs[i], *bytes their total (may be NULL).
+ * -ENOENT while an index or manifest is not in the store yet; -ENOEXEC (a sentence
+ * naming the image and the platform) when an image has nothing for this platform. */
+int import_platform_need(struct content_store *cs, const struct bundle_manifest *m, bool *need, uint64_t *bytes,
+                         berr *e);
 
 #include "base/cleanup.h"
 DEFINE_CLEANUP(struct import_head *, import_head_free)
