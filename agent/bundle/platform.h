@@ -12,7 +12,8 @@
  * The image documents (indexes and manifests; for platform_list() also the configs of
  * plain manifests) come from the caller (doc_fn: the
  * bundle file, the content store), which must have checked their digests. They are
- * small (≤ PLATFORM_MAX_DOC); a layer is never read. Pure otherwise: no I/O of its own.
+ * small (≤ PLATFORM_MAX_DOC); a layer is never read. No I/O of its own but
+ * platform_file_doc(), which reads them from a bundle file.
  */
 #pragma once
 
@@ -31,6 +32,10 @@
  * when the caller does not hold it (yet). */
 typedef int (*platform_doc_fn)(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e);
 
+/* A platform_doc_fn for a .berth file (userdata: int *fd, the manifest laid out): reads
+ * the blob at its offset with pread and checks its digest (-EBADMSG when it differs). */
+int platform_file_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e);
+
 /* "os/architecture" or "os/architecture/variant", e.g. "linux/arm/v7". */
 struct platform {
         char os[32];
@@ -47,9 +52,9 @@ int platform_parse(const char *s, struct platform *p, berr *e);
 const char *platform_format(const struct platform *p, char buf[PLATFORM_NAME_MAX]);
 
 /* need[i] (for every m->blobs[i]) is set true for the blobs a node of platform p needs,
- * false for the others; *ret_bytes is their total size. An index none of whose carried
- * manifests matches p: -ENOEXEC, naming the image. A plain manifest (no index) is needed
- * whole whatever its config says (platform_list() tells). */
+ * false for the others; *ret_bytes (unless NULL) is their total size. An index none of
+ * whose carried manifests matches p: -ENOEXEC, naming the image. A plain manifest (no
+ * index) is needed whole whatever its config says (platform_list() tells). */
 int platform_need(const struct bundle_manifest *m, const struct platform *p, platform_doc_fn doc, void *userdata,
                   bool *need, uint64_t *ret_bytes, berr *e);
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/digest.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "bundle/builder.h"
@@ -412,31 +411,6 @@ static int cmd_verify(int argc, char **argv)
         return 0;
 }
 
-/* An image document from the bundle file at its layout offset, its digest checked. */
-static int file_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e)
-{
-        int fd = *(int *)userdata;
-        _cleanup_free_ char *buf = malloc(b->size ? b->size : 1);
-        if (!buf)
-                return berr_set(e, -ENOMEM, "out of memory");
-        for (uint64_t got = 0; got < b->size;) {
-                ssize_t n = pread(fd, buf + got, b->size - got, (off_t)(b->data_offset + got));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return berr_set(e, n < 0 ? -errno : -EIO, "cannot read blob %s from the bundle", b->digest);
-                got += (uint64_t)n;
-        }
-        char dg[DIGEST_STR_LEN + 1];
-        if (sha256_buf_str(buf, b->size, dg) < 0 || strcmp(dg, b->digest))
-                return berr_set(e, -EBADMSG, "blob %s in the bundle does not match its digest", b->digest);
-        json_error_t je;
-        *ret = json_loadb(buf, b->size, JSON_REJECT_DUPLICATES, &je);
-        if (!*ret)
-                return berr_set(e, -EBADMSG, "image document %s is not JSON: %s", b->digest, je.text);
-        return 0;
-}
-
 /* What a node of each platform the bundle carries would fetch; NULL (and *why) when the
  * image documents cannot be read. */
 static json_t *inspect_platforms(const char *path, const struct bundle_manifest *m, char *why, size_t n_why)
@@ -449,7 +423,7 @@ static json_t *inspect_platforms(const char *path, const struct bundle_manifest 
         struct platform_bytes *pl = NULL;
         size_t n = 0;
         berr e = {0};
-        int r = platform_list(m, file_doc, &fd, &pl, &n, &e);
+        int r = platform_list(m, platform_file_doc, &fd, &pl, &n, &e);
         if (r < 0) {
                 snprintf(why, n_why, "%s", berr_msg(&e, r));
                 return NULL;

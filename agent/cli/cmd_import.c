@@ -55,6 +55,16 @@ static void help(void)
                BERTH_DEFAULT_STATE_DIR, BERTH_DEFAULT_TRUST_DIR, BERTH_DEFAULT_CONFIG);
 }
 
+/* ", N of other platforms not stored" or "". */
+static const char *other_platforms(long long n)
+{
+        static char buf[64];
+        buf[0] = 0;
+        if (n > 0)
+                snprintf(buf, sizeof buf, ", %lld of other platforms not stored", n);
+        return buf;
+}
+
 /* One bundle (already opened as fd) through the running agent: 0 or 1 as exit status,
  * or -ENOTCONN when no agent manages this state and nothing was read from fd (the
  * caller then imports the same fd directly: a FIFO or stream can only be read once). */
@@ -86,14 +96,15 @@ static int import_via_agent(const struct berth_config *cfg, const char *socket, 
                        json_string_value(json_object_get(res, "name")),
                        (long long)json_integer_value(json_object_get(res, "version")));
         else
-                printf("imported %s version %lld: %lld image(s), %lld new blob(s) (%s), %lld already present "
+                printf("imported %s version %lld: %lld image(s), %lld new blob(s) (%s), %lld already present%s "
                        "(through the agent)\n",
                        json_string_value(json_object_get(res, "name")),
                        (long long)json_integer_value(json_object_get(res, "version")),
                        (long long)json_integer_value(json_object_get(res, "images")),
                        (long long)json_integer_value(json_object_get(res, "blobsStored")),
                        format_size((uint64_t)json_integer_value(json_object_get(res, "bytesStored")), sz),
-                       (long long)json_integer_value(json_object_get(res, "blobsPresent")));
+                       (long long)json_integer_value(json_object_get(res, "blobsPresent")),
+                       other_platforms(json_integer_value(json_object_get(res, "blobsOtherPlatforms"))));
         json_decref(rep);
         return 0;
 }
@@ -231,10 +242,11 @@ int cmd_import(int argc, char **argv)
                                res.name, (long long)res.version,
                                n_backends ? ", preload targets checked" : "");
                 else
-                        printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present%s\n",
+                        printf("imported %s version %lld: %u image(s), %u new blob(s) (%s), %u already present%s%s\n",
                                res.name, (long long)res.version, res.n_images, res.blobs_stored,
                                format_size(res.bytes_stored, sz), res.blobs_present,
-                               res.blobs_shipped ? ", the others kept by containerd only" : "");
+                               res.blobs_shipped ? ", the others kept by containerd only" : "",
+                               other_platforms(res.blobs_other_platforms));
                 for (size_t b = 0; b < n_backends; b++)
                         if (!strcmp(backends[b]->name, "registry")) {
                                 const struct registry_stats *st = registry_backend_stats(backends[b]);

@@ -132,10 +132,11 @@ static void import_done(void *ud, int r)
                          res->already_installed ? " (already installed)" : "");
                 if (a->base_url)
                         attrs_report_installed(a);
-                rep = json_pack("{s:b,s:{s:s,s:I,s:s,s:b,s:i,s:i,s:i,s:I,s:I}}", "ok", 1, "result", "name", res->name,
-                                "version", (json_int_t)res->version, "manifestDigest", res->digest,
+                rep = json_pack("{s:b,s:{s:s,s:I,s:s,s:b,s:i,s:i,s:i,s:i,s:I,s:I}}", "ok", 1, "result", "name",
+                                res->name, "version", (json_int_t)res->version, "manifestDigest", res->digest,
                                 "alreadyInstalled", res->already_installed, "images", (int)res->n_images,
                                 "blobsStored", (int)res->blobs_stored, "blobsPresent", (int)res->blobs_present,
+                                "blobsOtherPlatforms", (int)res->blobs_other_platforms,
                                 "bytesStored", (json_int_t)res->bytes_stored, "bytesRead",
                                 (json_int_t)res->bytes_read);
         }

@@ -66,6 +66,23 @@ static int lock_state(const char *state_dir, int *ret_fd, berr *e)
         return 0;
 }
 
+/* A registry mirror serves every platform of an image: it gets them all. */
+static bool all_platforms(const struct import_opts *o)
+{
+        for (size_t i = 0; i < o->n_backends; i++)
+                if (!strcmp(o->backends[i]->name, "registry"))
+                        return true;
+        return false;
+}
+
+static bool has_index(const struct bundle_manifest *m)
+{
+        for (size_t i = 0; i < m->n_blobs; i++)
+                if (media_type_is_index(m->blobs[i].media_type))
+                        return true;
+        return false;
+}
+
 /* Lets backends start on a blob whose digest was just checked (see import.h). */
 static void blob_verified(const struct import_opts *o, const struct bundle_manifest *m, const struct bundle_blob *b,
                           int fd, bool seekable)
@@ -241,9 +258,26 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                 return run_backends(o, m, cs, e);
         }
 
+        /* Of a multi-platform image, this node's platform's blobs (the image documents read
+         * ahead from the file, their digests checked); from a pipe, every blob. */
+        bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
+        _cleanup_free_ bool *wanted = NULL;
+        if (seekable && has_index(m) && !all_platforms(o)) {
+                struct platform host;
+                platform_host(&host);
+                wanted = calloc(m->n_blobs, sizeof *wanted);
+                if (!wanted)
+                        return berr_set(e, -ENOMEM, "out of memory");
+                r = platform_need(m, &host, platform_file_doc, &fd, wanted, NULL, e);
+                if (r == -ENOEXEC)
+                        return berr_prefix(e, r, "bundle %s %lld cannot run on this gateway (nothing was changed)",
+                                           m->name, (long long)m->version);
+                if (r < 0)
+                        return r;
+        }
         uint64_t need = 0;
         for (size_t i = 0; i < m->n_blobs; i++)
-                if (!content_has(cs, m->blobs[i].digest, m->blobs[i].size))
+                if ((!wanted || wanted[i]) && !content_has(cs, m->blobs[i].digest, m->blobs[i].size))
                         need += m->blobs[i].size;
         uint64_t avail = 0;
         if (fs_free_bytes(o->state_dir, &avail) >= 0 && avail < need + IMPORT_SPACE_MARGIN)
@@ -257,8 +291,16 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         if (r < 0)
                 return r;
         const struct bundle_blob *b;
-        bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
         while ((r = bundle_reader_next_blob(rd, &b, e)) > 0) {
+                if (wanted && !wanted[b - m->blobs]) {
+                        /* Another platform's: checked (a corrupt bundle is refused whole),
+                         * neither stored nor handed to a backend. */
+                        r = bundle_reader_stream_blob(rd, NULL, NULL, e);
+                        if (r < 0)
+                                return r;
+                        res->blobs_other_platforms++;
+                        continue;
+                }
                 if (content_has(cs, b->digest, b->size)) {
                         /* Already stored: still hashed, so a corrupt bundle is refused whole. */
                         r = bundle_reader_stream_blob(rd, NULL, NULL, e);
@@ -419,7 +461,7 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
                         present++;
                         continue;
                 }
-                if (!need && !o->all_platforms) {
+                if (!need && !all_platforms(o)) {
                         need = calloc(m->n_blobs, sizeof *need);
                         if (!need)
                                 return berr_set(e, -ENOMEM, "out of memory");

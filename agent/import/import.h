@@ -8,7 +8,9 @@
  * the node policy ([policy]) → refuse a version
  * not newer than the installed one (same version + same manifest digest = no-op) →
  * stream every blob through SHA-256 into a stage (blobs already stored are only
- * hashed) → check end of archive → publish the stage → record in the DB → run the
+ * hashed; of a multi-platform image only this node's platform's blobs are stored, the
+ * others only hashed, unless a registry mirror backend wants every platform) → check
+ * end of archive → publish the stage → record in the DB → run the
  * preload backends. A failure before the DB commit changes nothing visible; a backend
  * failure leaves the bundle stored and recorded, and rerunning the import completes
  * the preload (backends are idempotent).
@@ -63,10 +65,6 @@ struct import_opts {
          * parsed per import; config NULL too: the built-in defaults. There is no "off". */
         const struct wl_policy *policy;
         const struct berth_config *config;
-        /* berth_import_stored(): every blob must be in the store, every platform's of a
-         * multi-platform image (a registry mirror serves them all). false: only the
-         * blobs this node's platform needs (import_platform_need). */
-        bool all_platforms;
 };
 
 struct import_result {
@@ -78,6 +76,7 @@ struct import_result {
         unsigned blobs_stored;          /* new blobs written to the store */
         unsigned blobs_present;         /* blobs the store already had (verified, not written) */
         unsigned blobs_shipped;         /* verified and handed to a backend that keeps them (takes_blob) */
+        unsigned blobs_other_platforms; /* verified, not stored: other platforms' (import_platform_need) */
         uint64_t bytes_read;
         uint64_t bytes_stored;
 };

@@ -10,7 +10,10 @@
 #   * with the containerd backend the image is valid for this platform: `ctr run` runs it
 #     (no pull) although the arm64 manifest's blobs are absent;
 #   * a bundle whose index has an arm64 manifest only fails on this gateway, saying which
-#     image has no manifest for linux/amd64, after fetching only its index and manifest.
+#     image has no manifest for linux/amd64, after fetching only its index and manifest;
+#   * `berth import` of the two-platform bundle from a file (a USB stick) stores only the
+#     amd64 blobs and preloads a runnable image into containerd; the arm64-only bundle is
+#     refused with the same sentence and nothing stored.
 source "$(dirname "$0")/../lib/harness.sh"
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
 [ "$(uname -m)" = x86_64 ] || t_skip "the test builds its other platform as arm64: run it on amd64"
@@ -84,3 +87,21 @@ t_assert_contains "$why" "cannot run on this gateway: image registry.local/test/
 [ "$got" -lt 1048576 ] || t_fail "the refused bundle cost $got bytes: more than its index and manifest"
 t_pass "arm64 only: failed after $got bytes, saying why"
 agent_stop gw-multi
+
+# ---- berth import from a file (USB) --------------------------------------------------------------------
+ST=$T_ROOT/usb-state
+NS=$T_CTRD_NS-usb
+out=$("$BERTH" import --no-agent --state-dir "$ST" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$NS" \
+        "$T_ROOT/app-1.berth" 2>&1) || t_fail "berth import of the two-platform bundle failed: $out"
+t_assert_contains "$out" "3 of other platforms not stored" "berth import's summary"
+[ -e "$ST/store/blobs/sha256/${ARM_LAYER#sha256:}" ] && t_fail "berth import stored the arm64 layer"
+stored=$(find "$ST/store/blobs/sha256" -type f | wc -l)
+out=$(ctr -a "$T_CTRD_SOCK" -n "$NS" run --rm --snapshotter overlayfs registry.local/test/app:1 agent-platform-usb)
+t_assert_contains "$out" "hello from amd64" "ctr run after berth import"
+if out=$("$BERTH" import --no-agent --state-dir "$ST" --trust "$T_TRUST" "$T_ROOT/arm-1.berth" 2>&1); then
+        t_fail "berth import of the arm64-only bundle succeeded: $out"
+fi
+t_assert_contains "$out" "cannot run on this gateway (nothing was changed): image registry.local/test/arm:1 has no manifest for linux/amd64" \
+        "berth import's refusal"
+t_assert_eq "$(find "$ST/store/blobs/sha256" -type f | wc -l)" "$stored" "blobs in the store after the refusal"
+t_pass "berth import: $stored blobs stored (no arm64), the image runs from containerd; the arm64-only bundle refused"

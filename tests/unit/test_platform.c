@@ -124,6 +124,11 @@ static void test_enoexec_message(void **state)
         assert_int_equal(platform_parse("linux/s390x", &p, &e), 0);
         assert_int_equal(platform_need(m, &p, doc, &reads, need, &got, &e), -ENOEXEC);
         assert_string_equal(e.msg, "image x/multi:1 has no manifest for linux/s390x in this bundle");
+        /* The byte count is optional. */
+        berr e2 = {0};
+        assert_int_equal(platform_parse("linux/amd64", &p, &e2), 0);
+        assert_int_equal(platform_need(m, &p, doc, &reads, need, NULL, &e2), 0);
+        assert_true(need[4] && !need[6]);
         bundle_manifest_free(m);
 }
 
