@@ -24,7 +24,8 @@
  * the same table. agent/daemon/README.md has the table of states and transitions.
  *
  * This file holds the action's life (entry points, resume, finish, fail, retry);
- * update_fetch.c takes it from `new` to `staged`, update_switch.c from `staged` to the end.
+ * update_fetch.c takes it from `new` to every blob fetched, update_commit.c on to
+ * `staged`, update_switch.c from `staged` to the end.
  */
 #include <dirent.h>
 #include <errno.h>

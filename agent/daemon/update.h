@@ -33,7 +33,7 @@ struct update_state {
         size_t n_plan, plan_i;
         uint64_t plan_bytes, plan_done, cur_blob_have, cur_blob_durable, fetched;
         struct blob_download *dl;
-        struct update_commit *commit;   /* the store import thread (update_fetch.c), or NULL */
+        struct update_commit *commit;   /* the store import thread (update_commit.c), or NULL */
         /* The blobs this node's platform needs (import_platform_need), per blob of the
          * head; NULL with need_known: all of them (single-platform, registry mirror). */
         bool *need;

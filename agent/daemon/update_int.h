@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* update_int.h — shared by the three files of the update state machine (update.c: the
- * action's life, update_fetch.c: new → staged, update_switch.c: staged → the end).
- * Private to them.
+/* update_int.h — shared by the files of the update state machine (update.c: the
+ * action's life, update_fetch.c: new → every blob fetched, update_commit.c: → staged,
+ * update_switch.c: staged → the end). Private to them.
  */
 #pragma once
 
@@ -44,6 +44,10 @@ void upd_later(struct agent *a, uint64_t ms);
 /* update_fetch.c */
 void upd_head_fetch(struct agent *a);
 void upd_start_fetching(struct agent *a);
+
+/* update_commit.c */
+/* Every needed blob is stored: check the artifact, import and preload on a thread. */
+void upd_commit(struct agent *a);
 /* Shutdown: waits for a store import thread still running. */
 void upd_commit_stop(struct agent *a);
 
