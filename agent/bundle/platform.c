@@ -14,30 +14,34 @@
 
 #define MAX_DEPTH 4
 
-int platform_file_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e)
+int platform_read_doc(int fd, uint64_t offset, const struct bundle_blob *b, json_t **ret, berr *e)
 {
-        int fd = *(int *)userdata;
         if (b->size > PLATFORM_MAX_DOC)
                 return berr_set(e, -EFBIG, "image document %s is too large", b->digest);
         _cleanup_free_ char *buf = malloc(b->size ? b->size : 1);
         if (!buf)
                 return berr_set(e, -ENOMEM, "out of memory");
         for (uint64_t got = 0; got < b->size;) {
-                ssize_t n = pread(fd, buf + got, b->size - got, (off_t)(b->data_offset + got));
+                ssize_t n = pread(fd, buf + got, b->size - got, (off_t)(offset + got));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
-                        return berr_set(e, n < 0 ? -errno : -EIO, "cannot read blob %s from the bundle", b->digest);
+                        return berr_set(e, n < 0 ? -errno : -EIO, "cannot read image document %s", b->digest);
                 got += (uint64_t)n;
         }
         char dg[DIGEST_STR_LEN + 1];
         if (sha256_buf_str(buf, b->size, dg) < 0 || strcmp(dg, b->digest))
-                return berr_set(e, -EBADMSG, "blob %s in the bundle does not match its digest", b->digest);
+                return berr_set(e, -EBADMSG, "image document %s does not match its digest", b->digest);
         json_error_t je;
         *ret = json_loadb(buf, b->size, JSON_REJECT_DUPLICATES, &je);
         if (!*ret)
                 return berr_set(e, -EBADMSG, "image document %s is not JSON: %s", b->digest, je.text);
         return 0;
+}
+
+int platform_file_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e)
+{
+        return platform_read_doc(*(int *)userdata, b->data_offset, b, ret, e);
 }
 
 /* Copies src (NULL: "") into dst of n bytes, cut to fit. */

@@ -32,8 +32,11 @@
  * when the caller does not hold it (yet). */
 typedef int (*platform_doc_fn)(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e);
 
-/* A platform_doc_fn for a .berth file (userdata: int *fd, the manifest laid out): reads
- * the blob at its offset with pread and checks its digest (-EBADMSG when it differs). */
+/* The body of a platform_doc_fn: b's bytes at offset in fd (pread), checked against its
+ * digest (-EBADMSG when they differ), parsed. */
+int platform_read_doc(int fd, uint64_t offset, const struct bundle_blob *b, json_t **ret, berr *e);
+/* A platform_doc_fn for a .berth file (userdata: int *fd, the manifest laid out): each
+ * blob at its offset in the file. */
 int platform_file_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e);
 
 /* "os/architecture" or "os/architecture/variant", e.g. "linux/arm/v7". */

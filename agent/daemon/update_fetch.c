@@ -242,12 +242,7 @@ static int decide_need(struct agent *a)
         if (a->upd.need_known)
                 return 0;
         const struct bundle_manifest *m = import_head_manifest(a->upd.head);
-        bool index = false;
-        for (size_t i = 0; i < m->n_blobs && !index; i++)
-                index = media_type_is_index(m->blobs[i].media_type);
-        for (size_t i = 0; i < a->n_backends && index; i++)
-                index = strcmp(a->backends[i]->name, "registry") != 0;
-        if (!index) {
+        if (!import_picks_platform(a->backends, a->n_backends, m)) {
                 /* Single-platform images (every blob is needed), or a registry mirror. */
                 a->upd.need_known = true;
                 return 0;

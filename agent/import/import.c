@@ -66,17 +66,12 @@ static int lock_state(const char *state_dir, int *ret_fd, berr *e)
         return 0;
 }
 
-/* A registry mirror serves every platform of an image: it gets them all. */
-static bool all_platforms(const struct import_opts *o)
+bool import_picks_platform(struct import_backend *const *backends, size_t n_backends,
+                           const struct bundle_manifest *m)
 {
-        for (size_t i = 0; i < o->n_backends; i++)
-                if (!strcmp(o->backends[i]->name, "registry"))
-                        return true;
-        return false;
-}
-
-static bool has_index(const struct bundle_manifest *m)
-{
+        for (size_t i = 0; i < n_backends; i++)
+                if (!strcmp(backends[i]->name, "registry"))
+                        return false; /* a registry mirror serves every platform: it gets them all */
         for (size_t i = 0; i < m->n_blobs; i++)
                 if (media_type_is_index(m->blobs[i].media_type))
                         return true;
@@ -262,7 +257,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
          * ahead from the file, their digests checked); from a pipe, every blob. */
         bool seekable = lseek(fd, 0, SEEK_CUR) >= 0;
         _cleanup_free_ bool *wanted = NULL;
-        if (seekable && has_index(m) && !all_platforms(o)) {
+        if (seekable && import_picks_platform(o->backends, o->n_backends, m)) {
                 struct platform host;
                 platform_host(&host);
                 wanted = calloc(m->n_blobs, sizeof *wanted);
@@ -461,7 +456,7 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
                         present++;
                         continue;
                 }
-                if (!need && !all_platforms(o)) {
+                if (!need && import_picks_platform(o->backends, o->n_backends, m)) {
                         need = calloc(m->n_blobs, sizeof *need);
                         if (!need)
                                 return berr_set(e, -ENOMEM, "out of memory");
@@ -495,30 +490,13 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
         return run_backends(o, m, cs, e);
 }
 
-/* An index or manifest from the store: its digest was checked when it was published. */
+/* An index or manifest from the store. */
 static int store_doc(void *userdata, const struct bundle_blob *b, json_t **ret, berr *e)
 {
-        struct content_store *cs = userdata;
         _cleanup_close_ int fd = -1;
-        if (content_open(cs, b->digest, &fd) < 0)
+        if (content_open(userdata, b->digest, &fd) < 0)
                 return berr_set(e, -ENOENT, "image document %s is not in the store yet", b->digest);
-        _cleanup_free_ char *buf = malloc(b->size ? b->size : 1);
-        if (!buf)
-                return berr_set(e, -ENOMEM, "out of memory");
-        for (uint64_t got = 0; got < b->size;) {
-                ssize_t n = pread(fd, buf + got, b->size - got, (off_t)got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return berr_set(e, n < 0 ? -errno : -EIO, "cannot read image document %s from the store",
-                                        b->digest);
-                got += (uint64_t)n;
-        }
-        json_error_t je;
-        *ret = json_loadb(buf, b->size, JSON_REJECT_DUPLICATES, &je);
-        if (!*ret)
-                return berr_set(e, -EBADMSG, "image document %s is not JSON: %s", b->digest, je.text);
-        return 0;
+        return platform_read_doc(fd, 0, b, ret, e);
 }
 
 int import_platform_need(struct content_store *cs, const struct bundle_manifest *m, bool *need, uint64_t *bytes,
