@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* attrs.c — what the agent tells the server about its node: DDI configData attributes
- * (hostname, OS, architecture, kernel, berth version, installed bundles) and, through
+ * (hostname, OS, architecture, kernel, berth version, installed bundles, the platform
+ * whose blobs it fetches, data budget) and, through
  * berth-server's installedBase extension, bundles that arrived without the server
  * (USB or CLI imports). The server uses attributes for rollout filters.
  */
@@ -13,7 +14,9 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "bundle/platform.h"
 #include "daemon/agent_int.h"
+#include "import/import.h"
 
 #define MAX_ATTRS 24
 
@@ -118,6 +121,17 @@ char **attrs_collect(struct agent *a)
         v[i++] = strdup(BERTH_VERSION);
         v[i++] = strdup("bundles");
         v[i++] = installed_list(a);
+        /* What rollout plans need to predict this node's download: the platform whose
+         * blobs of a multi-platform image it fetches, or that it fetches them all. */
+        struct platform host;
+        char pname[PLATFORM_NAME_MAX];
+        platform_host(&host);
+        v[i++] = strdup("platform");
+        v[i++] = strdup(platform_format(&host, pname));
+        if (import_mirrors_every_platform(a->backends, a->n_backends)) {
+                v[i++] = strdup("mirror_platforms");
+                v[i++] = strdup("all");
+        }
         if (a->set.budget_limit) {
                 /* In whole MiB: the attributes change (and are reported) about once per MiB used. */
                 uint64_t used = budget_used(a), lim = a->set.budget_limit;

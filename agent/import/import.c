@@ -66,12 +66,19 @@ static int lock_state(const char *state_dir, int *ret_fd, berr *e)
         return 0;
 }
 
-bool import_picks_platform(struct import_backend *const *backends, size_t n_backends,
-                           const struct bundle_manifest *m)
+bool import_mirrors_every_platform(struct import_backend *const *backends, size_t n_backends)
 {
         for (size_t i = 0; i < n_backends; i++)
                 if (!strcmp(backends[i]->name, "registry"))
-                        return false; /* a registry mirror serves every platform: it gets them all */
+                        return true;
+        return false;
+}
+
+bool import_picks_platform(struct import_backend *const *backends, size_t n_backends,
+                           const struct bundle_manifest *m)
+{
+        if (import_mirrors_every_platform(backends, n_backends))
+                return false; /* a registry mirror serves every platform: it gets them all */
         for (size_t i = 0; i < m->n_blobs; i++)
                 if (media_type_is_index(m->blobs[i].media_type))
                         return true;

@@ -113,6 +113,9 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
  * naming the image and the platform) when an image has nothing for this platform. */
 int import_platform_need(struct content_store *cs, const struct bundle_manifest *m, bool *need, uint64_t *bytes,
                          berr *e);
+/* Whether one of these backends is a registry mirror, which serves (so gets) every
+ * platform of an image. */
+bool import_mirrors_every_platform(struct import_backend *const *backends, size_t n_backends);
 /* Whether a node with these backends picks its own platform's blobs of m: m has an image
  * index (multi-platform images), and no registry mirror backend wants every platform. */
 bool import_picks_platform(struct import_backend *const *backends, size_t n_backends,

@@ -6,7 +6,9 @@
  * server knows: its installed bundle and the bundles its agent reports in the "bundles"
  * attribute ("app=3,other=1"); the blobs of those are read from their stored manifests.
  * Every stored file was verified at upload, so manifests are parsed here without
- * checking signatures again. The platform of a bundle is not checked (README).
+ * checking signatures again. A target whose agent reports its "platform" gets what it
+ * fetches of multi-platform images: every image document, and the config and layers of
+ * its own platform's manifests (agent/bundle/platform.h decides, as on the agent).
  */
 #include "server-stub/rollout/plan.h"
 
@@ -22,6 +24,7 @@
 #include "base/cleanup.h"
 #include "base/timeutil.h"
 #include "bundle/manifest.h"
+#include "bundle/platform.h"
 #include "bundle/reader.h"
 #include "server-stub/core/server.h"
 #include "server-stub/db/bundles.h"
@@ -45,9 +48,20 @@ struct known {
         int loaded;             /* 0: not tried, 1: m is set, < 0: unreadable */
 };
 
+/* What a node of one platform fetches of the rollout's bundle (computed once per platform). */
+struct plat_need {
+        char name[PLATFORM_NAME_MAX];
+        bool *need;             /* NULL: every blob */
+        char why[200];          /* set: it refuses the bundle */
+};
+
+#define PLAN_MAX_PLATFORMS 16
+
 struct plan_ctx {
         struct known *v;
         size_t n, cap;
+        struct plat_need plat[PLAN_MAX_PLATFORMS];
+        size_t n_plat;
 };
 
 static void plan_ctx_done(struct plan_ctx *c)
@@ -55,6 +69,8 @@ static void plan_ctx_done(struct plan_ctx *c)
         for (size_t i = 0; i < c->n; i++)
                 bundle_manifest_free(c->v[i].m);
         free(c->v);
+        for (size_t i = 0; i < c->n_plat; i++)
+                free(c->plat[i].need);
 }
 
 static int known_add(void *ud, const struct sdb_bundle *b)
@@ -101,6 +117,7 @@ static int manifest_read(const char *path, struct bundle_manifest **ret, uint64_
         if ((r = bundle_manifest_parse(mb, ml, &m, e)) < 0)
                 return berr_prefix(e, r, "stored bundle %s", path);
         *ret_head = bundle_reader_head_size(rd);
+        bundle_manifest_layout(m, *ret_head); /* where platform_file_doc() finds each blob */
         *ret = m;
         return 0;
 }
@@ -216,6 +233,50 @@ static double seconds_at(uint64_t bytes, uint64_t rate)
         return (double)((bytes * 8 * 1000 + rate - 1) / rate) / 1000.0;
 }
 
+/* What a node reporting platform pname fetches of b; NULL when it fetches every blob (a
+ * name that is no platform, a bundle without image indexes, image documents that cannot
+ * be read: as the agent, which then fetches them all). */
+static const struct plat_need *platform_need_of(struct plan_ctx *c, struct known *b, const char *pname)
+{
+        struct platform p;
+        berr e = {0};
+        if (platform_parse(pname, &p, &e) < 0)
+                return NULL;
+        bool indexed = false;
+        for (size_t i = 0; i < b->m->n_blobs; i++)
+                indexed = indexed || media_type_is_index(b->m->blobs[i].media_type);
+        if (!indexed)
+                return NULL;
+        char name[PLATFORM_NAME_MAX];
+        platform_format(&p, name);
+        for (size_t i = 0; i < c->n_plat; i++)
+                if (!strcmp(c->plat[i].name, name))
+                        return c->plat[i].need || c->plat[i].why[0] ? &c->plat[i] : NULL;
+        if (c->n_plat == PLAN_MAX_PLATFORMS)
+                return NULL;
+        struct plat_need *pn = &c->plat[c->n_plat++];
+        memset(pn, 0, sizeof *pn);
+        snprintf(pn->name, sizeof pn->name, "%s", name);
+        bool *need = calloc(b->m->n_blobs ? b->m->n_blobs : 1, sizeof *need);
+        _cleanup_close_ int fd = open(b->path, O_RDONLY | O_CLOEXEC);
+        if (!need || fd < 0) {
+                free(need);
+                return NULL;
+        }
+        int r = platform_need(b->m, &p, platform_file_doc, &fd, need, NULL, &e);
+        if (r == -ENOEXEC) {
+                snprintf(pn->why, sizeof pn->why, "platform: %s", berr_msg(&e, r));
+                /* It fetches the image documents, finds nothing for it and stops. */
+                for (size_t i = 0; i < b->m->n_blobs; i++)
+                        need[i] = false;
+        } else if (r < 0) {
+                free(need);
+                return NULL;
+        }
+        pn->need = need;
+        return pn;
+}
+
 /* One entry: the target's bytes and, when it will refuse, why (into refuses). */
 static int plan_target(struct server *s, struct plan_ctx *c, const struct sdb_rollout *ro, struct known *b,
                        int64_t tid, json_t **ret, uint64_t *ret_bytes, bool *ret_refuses)
@@ -236,12 +297,23 @@ static int plan_target(struct server *s, struct plan_ctx *c, const struct sdb_ro
                 held_add(c, &h, b->name, known_find(c, t.installed_bundle, NULL, 0));
         held_from_attr(c, &h, b->name, json_string_value(json_object_get(attrs, "bundles")));
 
-        uint64_t bytes = head_cost(b->head, b->size);
-        for (size_t i = 0; i < b->m->n_blobs; i++)
-                if (!held_has_blob(c, &h, b->m->blobs[i].digest))
-                        bytes += b->m->blobs[i].size;
+        /* An agent that mirrors every platform (a registry backend) fetches them all. */
+        const char *pname = json_string_value(json_object_get(attrs, "platform"));
+        const char *mirror = json_string_value(json_object_get(attrs, "mirror_platforms"));
+        const struct plat_need *pn = NULL;
+        if (pname && !(mirror && !strcmp(mirror, "all")))
+                pn = platform_need_of(c, b, pname);
 
-        char why[160] = "";
+        uint64_t bytes = head_cost(b->head, b->size);
+        for (size_t i = 0; i < b->m->n_blobs; i++) {
+                const struct bundle_blob *bl = &b->m->blobs[i];
+                bool fetched = !pn || pn->need[i] || media_type_is_index(bl->media_type) ||
+                               media_type_is_manifest(bl->media_type);
+                if (fetched && !held_has_blob(c, &h, bl->digest))
+                        bytes += bl->size;
+        }
+
+        char why[240] = "";
         uint64_t left;
         if (h.runs >= b->version)
                 snprintf(why, sizeof why, "not newer: runs %s %" PRId64, b->name, h.runs);
@@ -252,7 +324,9 @@ static int plan_target(struct server *s, struct plan_ctx *c, const struct sdb_ro
                 gmtime_r(&x, &tm);
                 strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
                 snprintf(why, sizeof why, "expired %s", when);
-        } else if (!ro->budget_override && attr_u64(attrs, "budget_left_mib", &left) && bytes > left << 20)
+        } else if (pn && pn->why[0])
+                snprintf(why, sizeof why, "%s", pn->why);
+        else if (!ro->budget_override && attr_u64(attrs, "budget_left_mib", &left) && bytes > left << 20)
                 snprintf(why, sizeof why, "budget: needs %" PRIu64 " MiB, %" PRIu64 " MiB left",
                          (bytes + (1u << 20) - 1) >> 20, left);
         json_decref(attrs);

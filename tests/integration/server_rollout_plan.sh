@@ -11,7 +11,12 @@
 #     are within 2 % + 16 KiB (two heads) of the planned total;
 #   * a third rollout of app 2 to gw-a is planned as refused: "not newer";
 #   * agentless targets: blobs of the bundles in the "bundles" attribute count as held,
-#     and a "budget_left_mib" smaller than the bytes needed is a refusal.
+#     and a "budget_left_mib" smaller than the bytes needed is a refusal;
+#   * a two-platform bundle: gw-a (reports "platform" linux/amd64) is planned its own
+#     share plus the image documents, less what it holds, and then downloads that; an
+#     agentless amd64 target the whole amd64 share; an arm64 target the arm64
+#     share, a riscv64 one refuses naming its platform, one that mirrors every platform
+#     ("mirror_platforms": "all") the whole bundle.
 source "$(dirname "$0")/../lib/harness.sh"
 
 AGENT_PROXY=1 agent_env_setup
@@ -125,5 +130,67 @@ t_assert_eq "$(entry "$P" gw-d .refuses)" "budget: needs 2 MiB, 1 MiB left" "gw-
 t_assert_eq "$(echo "$P" | jq -c '[.groups[0].targets, .groups[0].refusing, .totalBytes]')" "[2,1,$pa]" \
         "gw-d counts no bytes"
 t_pass "held blobs from the reported bundles attribute (gw-c: $pa bytes); budget refusal: $(entry "$P" gw-d .refuses)"
+
+# A two-platform image (amd64 and arm64, their own layers): an agent fetches every image
+# document but only its own platform's config and layers, and reports its "platform"; the
+# plan counts the same. An arm64 target gets the arm64 share, a riscv64 one refuses, one
+# that mirrors every platform (a registry backend) needs them all.
+t_make_image -o "$T_ROOT/amd64.tar" --arch amd64 --random-layers 1 --random-size 1M --seed plan-amd
+t_make_image -o "$T_ROOT/arm64.tar" --arch arm64 --random-layers 1 --random-size 3M --seed plan-arm
+bash "$BERTH_SRC/scripts/merge-oci-platforms.sh" -o "$T_ROOT/multi.tar" "$T_ROOT/amd64.tar" "$T_ROOT/arm64.tar"
+t_bundle "$T_ROOT/app-3.berth" --name app --version 3 --image "$T_ROOT/multi.tar"
+INSP=$("$BERTH" bundle inspect --json "$T_ROOT/app-3.berth")
+share() { echo "$INSP" | jq -r --arg p "$1" '.platforms[] | select(.platform == $p) | .bytes'; }
+all3=$(echo "$INSP" | jq '[.manifest.blobs[].size] | add')
+docs3=$(echo "$INSP" | jq '[.manifest.blobs[] | select(.mediaType | test("manifest|index")) | .size] | add')
+amd=$(share linux/amd64)
+arm=$(share linux/arm64/v8)
+echo "app 3: $all3 bytes of blobs; linux/amd64 $amd, linux/arm64/v8 $arm; image documents $docs3"
+srv_upload "$T_ROOT/app-3.berth"
+V3=$BUNDLE_ID
+reported_platform() {
+        mgmt GET /api/v1/targets
+        echo "$BODY" | jq -r --arg c "$1" '.[] | select(.controllerId == $c) | .attributes.platform // ""'
+}
+t_wait_for '[ "$(reported_platform gw-a)" = linux/amd64 ]' 30 ||
+        t_fail "gw-a did not report its platform: $(reported_platform gw-a)"
+mgmt POST /api/v1/targets "$(jq -cn '[
+        {controllerId: "gw-h", attributes: {platform: "linux/amd64"}},
+        {controllerId: "gw-e", attributes: {platform: "linux/arm64/v8"}},
+        {controllerId: "gw-f", attributes: {platform: "linux/riscv64"}},
+        {controllerId: "gw-g", attributes: {platform: "linux/arm64/v8", mirror_platforms: "all"}}]')"
+[ "$CODE" = 200 ] || [ "$CODE" = 201 ] || t_fail "register gw-e, gw-f, gw-g: $CODE $BODY"
+mgmt POST /api/v1/rollouts "$(jq -cn --argjson b "$V3" '{name: "v3", bundleId: $b, filter: {controllerId: "gw-[aefgh]"}}')"
+expect_code 201 "create a rollout of the two-platform app 3"
+R3=$(echo "$BODY" | jq -r .id)
+P=$(plan "$R3")
+echo "$P" | jq -c '.groups[].entries'
+within() { # bytes low high what
+        [ "$1" -ge "$2" ] && [ "$1" -le "$3" ] || t_fail "$4: planned $1 bytes, expected $2..$3"
+}
+# its share, the other platform's manifest, and the head (≤ 8 KiB); gw-a holds app 2's
+# base layer, so less
+within "$(entry "$P" gw-h .bytes)" "$amd" $((amd + docs3 + 8192)) "gw-h (linux/amd64)"
+within "$(entry "$P" gw-a .bytes)" 1 "$(entry "$P" gw-h .bytes)" "gw-a (linux/amd64, holds app 2)"
+within "$(entry "$P" gw-e .bytes)" "$arm" $((arm + docs3 + 8192)) "gw-e (linux/arm64/v8)"
+within "$(entry "$P" gw-g .bytes)" "$all3" $((all3 + 8192)) "gw-g (mirrors every platform)"
+t_assert_contains "$(entry "$P" gw-f .refuses)" "platform: " "gw-f (linux/riscv64) refuses"
+t_assert_contains "$(entry "$P" gw-f .refuses)" "linux/riscv64" "the refusal names the platform"
+t_assert_eq "$(echo "$P" | jq -c '.groups[0].refusing')" 1 "only gw-f refuses"
+pa3=$(entry "$P" gw-a .bytes)
+t_pass "two-platform plan: gw-h $(entry "$P" gw-h .bytes) (amd64 share $amd), gw-a $pa3 (holds app 2), gw-e $(entry "$P" gw-e .bytes) (arm64 share $arm), gw-g $(entry "$P" gw-g .bytes) of $all3, gw-f: $(entry "$P" gw-f .refuses)"
+# What gw-a then really downloads.
+mgmt POST /api/v1/rollouts "$(jq -cn --argjson b "$V3" '{name: "v3-a", bundleId: $b, filter: {controllerId: "gw-a"}}')"
+expect_code 201 "create the rollout of app 3 to gw-a"
+R3A=$(echo "$BODY" | jq -r .id)
+mgmt POST "/api/v1/rollouts/$R3A/start"
+expect_code 200 "start the rollout of app 3 to gw-a"
+t_wait_for 'agent_has gw-a app 3' 90 || t_fail "app 3 not installed on gw-a"
+said=$(action_json gw-a | jq -r '[.. | .details? // empty] | flatten | map(select(test("^installed app 3"))) | .[0] // ""')
+real=$(echo "$said" | grep -o '[0-9]* bytes downloaded' | grep -o '^[0-9]*')
+[ -n "$real" ] || t_fail "gw-a: no download figure in its feedback for app 3: $said"
+diff=$((pa3 > real ? pa3 - real : real - pa3))
+[ "$diff" -le $((real / 50 + 8192)) ] || t_fail "gw-a: planned $pa3 bytes of app 3, really downloaded $real"
+t_pass "two-platform plan vs feedback: gw-a planned $pa3, downloaded $real"
 agent_stop gw-a
 agent_stop gw-b
