@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* builder.c — bundle create and co-sign (see builder.h): the output file, streaming
  * and hashing the blobs into the writer, the manifest and its signatures. Which blobs
- * go in and in what order is builder_plan.c's. */
+ * go in and in what order is builder_plan.c's; the index over several archives of one
+ * image, builder_index.c's. */
 #include "bundle/builder.h"
 
 #include <errno.h>
@@ -112,14 +113,50 @@ static int stream_end(void *ud, const char *digest)
         return 0;
 }
 
-static char *build_manifest(const struct bundle_create_opts *o, struct plan *p, const struct desc *roots, size_t *len)
+/* Writes the blobs no archive holds (they follow every archive's), hashed like the rest. */
+static int stream_memory(struct stream_ctx *c)
+{
+        c->archive = PLAN_IN_MEMORY;
+        while (c->next < c->p->n_blobs) {
+                const struct plan_blob *b = &c->p->blobs[c->next];
+                if (!b->data)
+                        return berr_set(c->e, -EBADMSG, "internal error, blob %s was not written", b->digest);
+                int r = stream_begin(c, b->digest, b->size);
+                if (r >= 0)
+                        r = stream_data(c, b->data, b->size);
+                if (r >= 0)
+                        r = stream_end(c, b->digest);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The archive p->archives[*ret] that is path, scanned on first use; images sharing an
+ * archive share the scan. */
+static int plan_archive(struct plan *p, const char *path, size_t *ret, berr *e)
+{
+        for (size_t j = 0; j < p->n_archives; j++)
+                if (!strcmp(p->archives[j]->path, path)) {
+                        *ret = j;
+                        return 0;
+                }
+        int r = oci_archive_scan(path, &p->archives[p->n_archives], e);
+        if (r < 0)
+                return r;
+        *ret = p->n_archives++;
+        return 0;
+}
+
+static char *build_manifest(const struct bundle_create_opts *o, struct plan *p, const char *const *refs,
+                            const struct desc *roots, size_t n_refs, size_t *len)
 {
         char created[32], expires[32];
         time_format_rfc3339(o->created, created);
         time_format_rfc3339(o->expires, expires);
         json_t *images = json_array(), *blobs = json_array();
-        for (size_t i = 0; i < o->n_images; i++)
-                json_array_append_new(images, json_pack("{s:s,s:s,s:s,s:I}", "ref", o->images[i].ref, "mediaType",
+        for (size_t i = 0; i < n_refs; i++)
+                json_array_append_new(images, json_pack("{s:s,s:s,s:s,s:I}", "ref", refs[i], "mediaType",
                                                         roots[i].media_type, "digest", roots[i].digest, "size",
                                                         (json_int_t)roots[i].size));
         for (size_t i = 0; i < p->n_blobs; i++)
@@ -190,12 +227,16 @@ int bundle_create(const struct bundle_create_opts *o, struct bundle_create_resul
         char *manifest = NULL, *sigjson = NULL, *rootsjson = NULL;
         size_t rootslen = 0;
         struct bundle_signatures *sigs = NULL;
-        struct desc *roots = calloc(o->n_images ? o->n_images : 1, sizeof *roots);
-        size_t *img_archive = calloc(o->n_images ? o->n_images : 1, sizeof *img_archive);
+        /* Per distinct ref, in the order first given: its name, root and written index. */
+        size_t n = o->n_images ? o->n_images : 1, n_refs = 0;
+        struct desc *roots = calloc(n, sizeof *roots);
+        const char **refs = calloc(n, sizeof *refs);
+        char (*index_digest)[DIGEST_STR_LEN + 1] = calloc(n, sizeof *index_digest);
+        size_t *ais = calloc(n, sizeof *ais);
         int r = 0;
         out.fd = -1;
 
-        if (!roots || !img_archive || !(p.archives = calloc(o->n_images ? o->n_images : 1, sizeof *p.archives))) {
+        if (!roots || !refs || !index_digest || !ais || !(p.archives = calloc(n, sizeof *p.archives))) {
                 r = -ENOMEM;
                 goto finish;
         }
@@ -208,40 +249,42 @@ int bundle_create(const struct bundle_create_opts *o, struct bundle_create_resul
                 r = berr_set(e, -EINVAL, "bundle needs a version ≥ 1, an expiry after its creation time, a key and an image");
                 goto finish;
         }
-        /* Scan each distinct archive once; images sharing an archive share the scan. */
-        for (size_t i = 0; i < o->n_images; i++) {
+        for (size_t i = 0; i < o->n_images; i++)
                 if (!image_ref_valid(o->images[i].ref)) {
                         r = berr_set(e, -EINVAL, "image reference '%s' is invalid", o->images[i].ref);
                         goto finish;
                 }
-                for (size_t j = 0; j < i; j++)
-                        if (!strcmp(o->images[j].ref, o->images[i].ref)) {
-                                r = berr_set(e, -EINVAL, "image '%s' is given twice", o->images[i].ref);
-                                goto finish;
+        /* Each image once, at its first --image. A ref given with several archives (one
+         * per platform) gets an image index over them, which bundle create writes. */
+        for (size_t i = 0; i < o->n_images; i++) {
+                const char *ref = o->images[i].ref;
+                size_t n_ais = 0, j = 0;
+                while (j < n_refs && strcmp(refs[j], ref))
+                        j++;
+                if (j < n_refs)
+                        continue;
+                for (j = i; j < o->n_images; j++)
+                        if (!strcmp(o->images[j].ref, ref)) {
+                                r = plan_archive(&p, o->images[j].archive, &ais[n_ais++], e);
+                                if (r < 0)
+                                        goto finish;
                         }
-                size_t ai = p.n_archives;
-                for (size_t j = 0; j < p.n_archives; j++)
-                        if (!strcmp(p.archives[j]->path, o->images[i].archive))
-                                ai = j;
-                if (ai == p.n_archives) {
-                        r = oci_archive_scan(o->images[i].archive, &p.archives[ai], e);
-                        if (r < 0)
-                                goto finish;
-                        p.n_archives++;
-                }
-                img_archive[i] = ai;
-                r = builder_pick_image(p.archives[ai], o->images[i].ref, &roots[i], e);
-                if (r >= 0)
-                        r = builder_plan_walk(&p, ai, &roots[i], e);
+                if (n_ais == 1) {
+                        r = builder_pick_image(p.archives[ais[0]], ref, &roots[n_refs], e);
+                        if (r >= 0)
+                                r = builder_plan_walk(&p, ais[0], &roots[n_refs], 1, e);
+                } else
+                        r = builder_index_merge(&p, ref, ais, n_ais, index_digest[n_refs], &roots[n_refs], e);
                 if (r < 0)
                         goto finish;
+                refs[n_refs++] = ref;
         }
         /* Blob order: by archive (first use), then by position inside it, so each
-         * archive is streamed exactly once, front to back. */
+         * archive is streamed exactly once, front to back; then the indexes written here. */
         qsort(p.blobs, p.n_blobs, sizeof *p.blobs, builder_cmp_plan_blob);
 
         size_t mlen, slen;
-        manifest = build_manifest(o, &p, roots, &mlen);
+        manifest = build_manifest(o, &p, refs, roots, n_refs, &mlen);
         sigs = signatures_new();
         if (!manifest || !sigs) {
                 r = -ENOMEM;
@@ -296,6 +339,8 @@ int bundle_create(const struct bundle_create_opts *o, struct bundle_create_resul
                                      p.archives[ai]->path, p.blobs[sc.next].digest);
         }
         if (r >= 0)
+                r = stream_memory(&sc);
+        if (r >= 0)
                 r = bundle_writer_close(w, e);
         if (r >= 0)
                 r = out_commit(&out, o->output, e);
@@ -310,7 +355,9 @@ finish:
         signatures_free(sigs);
         builder_plan_done(&p);
         free(roots);
-        free(img_archive);
+        free(refs);
+        free(index_digest);
+        free(ais);
         return r;
 }
 

@@ -15,6 +15,9 @@
 #include "bundle/keys.h"
 #include "bundle/rootchain.h"
 
+/* One --image. A ref given more than once names single-platform archives of one image
+ * (one per platform): the bundle carries an image index over them, written by
+ * bundle_create (manifests in argument order, each with its platform). */
 struct bundle_image_arg {
         const char *ref;        /* name the image gets on the node */
         const char *archive;    /* OCI image-layout tar */

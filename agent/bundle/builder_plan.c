@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* builder_plan.c — the blob plan of a new bundle: picks each image in its OCI archive
  * and walks its manifests and indexes breadth first (one archive pass per level),
- * collecting every blob once with the archive that holds it. Reads archives only,
- * never writes the bundle. */
+ * collecting every blob once with the archive that holds it (or, for an index bundle
+ * create writes itself, its bytes). Reads archives only, never writes the bundle. */
 #include "bundle/builder.h"
 
 #include <errno.h>
@@ -33,8 +33,10 @@ void builder_plan_done(struct plan *p)
         for (size_t i = 0; i < p->n_archives; i++)
                 oci_archive_free(p->archives[i]);
         free(p->archives);
-        for (size_t i = 0; i < p->n_blobs; i++)
+        for (size_t i = 0; i < p->n_blobs; i++) {
                 free(p->blobs[i].media_type);
+                free(p->blobs[i].data);
+        }
         free(p->blobs);
 }
 
@@ -44,6 +46,28 @@ static struct plan_blob *plan_find(struct plan *p, const char *digest)
                 if (!strcmp(p->blobs[i].digest, digest))
                         return &p->blobs[i];
         return NULL;
+}
+
+/* A new blob at the end of p (zeroed), or NULL with r set. */
+static struct plan_blob *plan_append(struct plan *p, int *r, berr *e)
+{
+        if (p->n_blobs == BUNDLE_MAX_BLOBS) {
+                *r = berr_set(e, -EFBIG, "more than %u blobs in one bundle", BUNDLE_MAX_BLOBS);
+                return NULL;
+        }
+        if (p->n_blobs == p->cap) {
+                size_t cap = p->cap ? 2 * p->cap : 32;
+                struct plan_blob *nb = realloc(p->blobs, cap * sizeof *nb);
+                if (!nb) {
+                        *r = -ENOMEM;
+                        return NULL;
+                }
+                p->blobs = nb;
+                p->cap = cap;
+        }
+        struct plan_blob *b = &p->blobs[p->n_blobs];
+        *b = (struct plan_blob){0};
+        return b;
 }
 
 /* Adds a blob reached through a descriptor; returns 1 when new, 0 when known. */
@@ -61,16 +85,10 @@ static int plan_add(struct plan *p, size_t ai, const char *digest, uint64_t size
         if (ent->size != size)
                 return berr_set(e, -EBADMSG, "image archive %s: blob %s is %llu bytes, its descriptor says %llu", a->path,
                                 digest, (unsigned long long)ent->size, (unsigned long long)size);
-        if (p->n_blobs == BUNDLE_MAX_BLOBS)
-                return berr_set(e, -EFBIG, "more than %u blobs in one bundle", BUNDLE_MAX_BLOBS);
-        if (p->n_blobs == p->cap) {
-                p->cap = p->cap ? 2 * p->cap : 32;
-                struct plan_blob *nb = realloc(p->blobs, p->cap * sizeof *nb);
-                if (!nb)
-                        return -ENOMEM;
-                p->blobs = nb;
-        }
-        struct plan_blob *b = &p->blobs[p->n_blobs];
+        int r = 0;
+        struct plan_blob *b = plan_append(p, &r, e);
+        if (!b)
+                return r;
         memcpy(b->digest, digest, sizeof b->digest);
         b->size = size;
         b->media_type = strdup(mt);
@@ -80,6 +98,24 @@ static int plan_add(struct plan *p, size_t ai, const char *digest, uint64_t size
                 return -ENOMEM;
         p->n_blobs++;
         return 1;
+}
+
+int builder_plan_add_data(struct plan *p, const char *digest, const char *media_type, char *data, size_t len, berr *e)
+{
+        int r = 0;
+        struct plan_blob *b = plan_find(p, digest) ? NULL : plan_append(p, &r, e);
+        if (!b) {
+                free(data);
+                return r;
+        }
+        memcpy(b->digest, digest, sizeof b->digest);
+        b->size = len;
+        b->media_type = strdup(media_type);
+        b->archive = PLAN_IN_MEMORY;
+        b->position = p->n_blobs;
+        b->data = data;
+        p->n_blobs++; /* even without media_type: builder_plan_done() frees data */
+        return b->media_type ? 1 : -ENOMEM;
 }
 
 static int parse_desc(json_t *o, const char *where, struct desc *d, berr *e)
@@ -197,23 +233,26 @@ static int plan_level(struct plan *p, size_t ai, digest_str *level, size_t n, di
         return r < 0 ? r : 0;
 }
 
-/* Walks manifests/indexes breadth first, one archive pass per level. */
-int builder_plan_walk(struct plan *p, size_t ai, const struct desc *root, berr *e)
+/* Walks manifests/indexes from the n roots breadth first, one archive pass per level. */
+int builder_plan_walk(struct plan *p, size_t ai, const struct desc *roots, size_t n_roots, berr *e)
 {
-        int r = plan_add(p, ai, root->digest, root->size, root->media_type, e);
-        if (r <= 0)
-                return r;
         _cleanup_free_ digest_str *level = calloc(BUNDLE_MAX_BLOBS, sizeof *level);
         _cleanup_free_ digest_str *next = calloc(BUNDLE_MAX_BLOBS, sizeof *next);
         if (!level || !next)
                 return -ENOMEM;
-        size_t n = 1;
-        memcpy(level[0], root->digest, sizeof(digest_str));
+        size_t n = 0;
+        for (size_t i = 0; i < n_roots; i++) {
+                int r = plan_add(p, ai, roots[i].digest, roots[i].size, roots[i].media_type, e);
+                if (r < 0)
+                        return r;
+                if (r > 0 && n < BUNDLE_MAX_BLOBS)
+                        memcpy(level[n++], roots[i].digest, sizeof(digest_str));
+        }
         for (int depth = 0; n > 0; depth++) {
                 if (depth == MAX_GRAPH_DEPTH)
                         return berr_set(e, -ELOOP, "image archive %s: image indexes nest too deeply", p->archives[ai]->path);
                 size_t n_next = 0;
-                r = plan_level(p, ai, level, n, next, &n_next, e);
+                int r = plan_level(p, ai, level, n, next, &n_next, e);
                 if (r < 0)
                         return r;
                 memcpy(level, next, n_next * sizeof *next);
@@ -222,6 +261,7 @@ int builder_plan_walk(struct plan *p, size_t ai, const struct desc *root, berr *
         return 0;
 }
 
+/* PLAN_IN_MEMORY is the largest archive index: blobs in memory go last. */
 int builder_cmp_plan_blob(const void *x, const void *y)
 {
         const struct plan_blob *a = x, *b = y;

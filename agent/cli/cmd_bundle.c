@@ -146,6 +146,9 @@ static int cmd_create(int argc, char **argv)
                                "creation time (90d, 12h; default 90d). The creation time defaults to\n"
                                "$SOURCE_DATE_EPOCH, else now: identical inputs and times give a\n"
                                "byte-identical bundle.\n"
+                               "--image REF=ARCHIVE may be given again with the same REF for single-platform\n"
+                               "archives of one image (one per platform): the bundle then carries an image\n"
+                               "index over them.\n"
                                "--workloads FILE.json: the workload specs to embed (see agent/workload/README.md);\n"
                                "invalid specs are refused with the offending field named.\n"
                                "--roots PATH: trust roots to carry (a root file, a roots.json or a directory of\n"
@@ -187,6 +190,16 @@ static int cmd_create(int argc, char **argv)
                 log_error("--expires must be a time after the creation time (RFC 3339) or a duration like 90d");
                 return EXIT_USAGE;
         }
+        /* Each image once: a REF may come with one archive per platform. */
+        const char *refs[MAX_ARGS];
+        size_t n_refs = 0;
+        for (size_t i = 0; i < n_images; i++) {
+                size_t j = 0;
+                while (j < n_refs && strcmp(refs[j], images[i].ref))
+                        j++;
+                if (j == n_refs)
+                        refs[n_refs++] = images[i].ref;
+        }
         _cleanup_(json_decrefp) json_t *wl = NULL, *upd = NULL;
         if (workloads) {
                 json_error_t je;
@@ -195,11 +208,8 @@ static int cmd_create(int argc, char **argv)
                         log_error("cannot read workloads %s: line %d: %s", workloads, je.line, je.text);
                         return 1;
                 }
-                const char *refs[MAX_ARGS];
-                for (size_t i = 0; i < n_images; i++)
-                        refs[i] = images[i].ref;
                 berr we = {0};
-                int wr = workload_file_check(doc, refs, n_images, &wl, &upd, &we);
+                int wr = workload_file_check(doc, refs, n_refs, &wl, &upd, &we);
                 if (wr < 0) {
                         log_error("invalid workloads %s: %s", workloads, berr_msg(&we, wr));
                         return 1;
@@ -227,7 +237,7 @@ static int cmd_create(int argc, char **argv)
         }
         char sz[32];
         printf("created %s: %s version %lld, %zu image(s), %zu blob(s), %s, %zu signature(s), manifest %s\n", out, name,
-               v, n_images, res.n_blobs, format_size(res.total_size, sz), n_keys, res.manifest_digest);
+               v, n_refs, res.n_blobs, format_size(res.total_size, sz), n_keys, res.manifest_digest);
         print_roots_note(chain, &res);
         return 0;
 }

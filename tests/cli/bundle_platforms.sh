@@ -6,7 +6,9 @@
 # scripts/merge-oci-platforms.sh) lists both, each needing its manifest, config and
 # layers plus the index, and nothing of the other; a single-platform bundle lists its
 # one platform at the whole bundle's bytes; a second image that lacks arm64 marks that
-# platform as not covering every image. Text and --json agree.
+# platform as not covering every image. Text and --json agree. `bundle create` given the
+# two single-platform archives under one REF writes that index itself: the same bytes as
+# the merged archive's, one image, deterministic, and one platform twice is refused.
 source "$(dirname "$0")/../lib/harness.sh"
 
 W=$T_ROOT
@@ -45,3 +47,36 @@ t_assert_eq "$(js two | jq -c '[.platforms[] | [.platform, .allImages]]')" '[["l
 "$BERTH" bundle inspect "$W/two.berth" | grep -q "linux/arm64/v8 .*(not every image has it)" ||
         t_fail "the text output does not say arm64 lacks an image"
 t_pass "an image without arm64: inspect says that platform does not cover every image"
+
+# the same REF twice, one archive per platform: bundle create writes the index itself
+mkdir -p "$W/trust"
+cp "$W/keys/alice.pub" "$W/trust/"
+two_archives=(--image berth.example/x:1.0="$W/amd64.tar" --image berth.example/x:1.0="$W/arm64.tar")
+made() { "$BERTH" bundle create -k "$W/keys/alice.key" --name x --version 1 --created 2026-01-01T00:00:00Z \
+        --expires 2027-01-01T00:00:00Z "$@"; }
+out=$(made "${two_archives[@]}" -o "$W/pair.berth") || t_fail "bundle create with two archives of one image failed"
+t_assert_contains "$out" ", 1 image(s), $(js multi | jq '.manifest.blobs | length') blob(s)," "create counts one image"
+"$BERTH" bundle verify --trust "$W/trust" "$W/pair.berth" >/dev/null || t_fail "the two-archive bundle does not verify"
+t_assert_eq "$(js pair | jq '.manifest.images | length')" 1 "images in the manifest"
+t_assert_eq "$(js pair | jq -c '.manifest.images[0] | [.ref, .mediaType]')" \
+        '["berth.example/x:1.0","application/vnd.oci.image.index.v1+json"]' "the image is an index"
+t_assert_eq "$(js pair | jq -c '.manifest.images[0]')" "$(js multi | jq -c '.manifest.images[0]')" \
+        "the index is merge-oci-platforms.sh's, byte for byte"
+t_assert_eq "$(js pair | jq -c '.platforms')" "$(js multi | jq -c '.platforms')" "platforms, blobs and bytes"
+blob_set() { js "$1" | jq -c '.manifest.blobs | sort_by(.digest)'; }
+t_assert_eq "$(blob_set pair)" "$(blob_set multi)" "the blobs of the merged archive"
+made "${two_archives[@]}" -o "$W/pair2.berth" >/dev/null || t_fail "second bundle create failed"
+cmp -s "$W/pair.berth" "$W/pair2.berth" || t_fail "two runs with the same arguments give different bundles"
+t_pass "one REF, two archives: one image whose index is the merged archive's, verified, deterministic"
+
+# one platform twice: refused, naming both archives and the platform; nothing written
+t_expect_fail made --image berth.example/x:1.0="$W/amd64.tar" --image berth.example/x:1.0="$W/amd64.tar" \
+        -o "$W/dup.berth"
+t_assert_contains "$T_ERR" \
+        "image 'berth.example/x:1.0': archives $W/amd64.tar and $W/amd64.tar both hold linux/amd64; give each platform once" \
+        "the same archive twice"
+t_expect_fail made --image berth.example/x:1.0="$W/multi.tar" --image berth.example/x:1.0="$W/arm64.tar" -o "$W/dup.berth"
+t_assert_contains "$T_ERR" "archives $W/multi.tar and $W/arm64.tar both hold linux/arm64/v8; give each platform once" \
+        "an index and a single-platform archive of one platform"
+if compgen -G "$W/dup.berth*" >/dev/null; then t_fail "a refused bundle left a file: $(ls "$W"/dup.berth*)"; fi
+t_pass "one platform twice for one image is refused and writes nothing"
