@@ -39,6 +39,28 @@ int sha256_update(sha256_ctx *c, const void *data, size_t len)
         return EVP_DigestUpdate(c->md, data, len) == 1 ? 0 : -EIO;
 }
 
+int hex_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+bool hex_decode(const char *s, uint8_t *out, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                int hi = hex_value(s[2 * i]), lo = hi < 0 ? -1 : hex_value(s[2 * i + 1]);
+                if (lo < 0)
+                        return false;
+                out[i] = (uint8_t)(hi << 4 | lo);
+        }
+        return true;
+}
+
 void hex_encode(const uint8_t *in, size_t len, char *out)
 {
         static const char hx[] = "0123456789abcdef";

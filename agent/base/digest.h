@@ -45,3 +45,8 @@ bool digest_valid(const char *s);
 /* The hex part of a valid digest. */
 static inline const char *digest_hex(const char *d) { return d + 7; }
 void hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+/* The value of one hex digit (either case), -1 for anything else. */
+int hex_value(char c);
+/* Exactly 2*n hex digits at s into out[n]; false when one is not (s may end early: the
+ * NUL is not a digit). */
+bool hex_decode(const char *s, uint8_t *out, size_t n);

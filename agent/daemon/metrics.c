@@ -20,6 +20,7 @@
 
 #include "base/log.h"
 #include "daemon/agent_int.h"
+#include "net/addr.h"
 #include "telemetry/prom.h"
 #include "workload/engine.h"
 
@@ -236,46 +237,20 @@ static int on_input(struct conn *c, const uint8_t *in, size_t len, void *ud)
 /* "127.0.0.1:9464", "[::1]:9464" or "localhost:9464"; loopback only. */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, berr *e)
 {
-        char host[64];
-        const char *colon = strrchr(s, ':');
-        memset(ss, 0, sizeof *ss);
-        if (!colon || (size_t)(colon - s) >= sizeof host)
-                goto bad;
-        memcpy(host, s, (size_t)(colon - s));
-        host[colon - s] = 0;
-        char *end;
-        unsigned long port = strtoul(colon + 1, &end, 10);
-        if (*end || !colon[1] || port > 65535)
-                goto bad;
-        if (!strcmp(host, "localhost"))
-                snprintf(host, sizeof host, "127.0.0.1");
-        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-        size_t hl = strlen(host);
-        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-                host[hl - 1] = 0;
-                if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
-                        goto bad;
-                if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
-                        goto notlo;
-                v6->sin6_family = AF_INET6;
-                v6->sin6_port = htons((uint16_t)port);
-                *len = sizeof *v6;
-                return 0;
+        char buf[80];
+        if (!strncmp(s, "localhost:", 10) && strlen(s) < sizeof buf - 1) {
+                snprintf(buf, sizeof buf, "127.0.0.1:%s", s + 10);
+                s = buf;
         }
-        if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
-                goto bad;
-        if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
-                goto notlo;
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        *len = sizeof *v4;
+        if (addr_parse(s, false, ss, len) < 0)
+                return berr_set(e, -EINVAL, "config metrics.listen = '%s': expected 127.0.0.1:PORT or [::1]:PORT", s);
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+        if (ss->ss_family == AF_INET ? (ntohl(v4->sin_addr.s_addr) >> 24) != 127 : !IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+                return berr_set(e, -EINVAL, "config metrics.listen = '%s': the metrics endpoint listens on loopback "
+                                "only (127.0.0.0/8 or ::1); scrape it through a local Prometheus agent or an SSH "
+                                "tunnel", s);
         return 0;
-bad:
-        return berr_set(e, -EINVAL, "config metrics.listen = '%s': expected 127.0.0.1:PORT or [::1]:PORT", s);
-notlo:
-        return berr_set(e, -EINVAL, "config metrics.listen = '%s': the metrics endpoint listens on loopback only "
-                        "(127.0.0.0/8 or ::1); scrape it through a local Prometheus agent or an SSH tunnel", s);
 }
 
 int metrics_start(struct agent *a, berr *e)

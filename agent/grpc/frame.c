@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "base/cleanup.h"
+#include "base/digest.h"
 
 static const char *const code_names[] = {
         [GRPC_OK] = "OK",
@@ -151,17 +152,6 @@ int grpc_deframer_feed(struct grpc_deframer *d, const void *data, size_t len, gr
         return 0;
 }
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 void grpc_percent_decode(const char *in, size_t len, char *out, size_t outsz)
 {
         size_t o = 0;
@@ -169,8 +159,8 @@ void grpc_percent_decode(const char *in, size_t len, char *out, size_t outsz)
         if (outsz == 0)
                 return;
         for (size_t i = 0; i < len && o + 1 < outsz; i++) {
-                if (in[i] == '%' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-                        char c = (char)(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
+                if (in[i] == '%' && i + 2 < len && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+                        char c = (char)(hex_value(in[i + 1]) << 4 | hex_value(in[i + 2]));
                         /* A NUL would cut the message short; show it escaped instead. */
                         out[o++] = c ? c : '?';
                         i += 2;
