@@ -4,8 +4,9 @@
  * in its own header, with its functions: poll.h (DDI polling), consent.h, trustroots.h,
  * outbox.h (queued requests to the server), update.h (the update state machine),
  * workloads.h, control.h (the control socket), telemetry.h (telemetry store-and-forward),
- * metrics.h (the Prometheus endpoint and its counters). What is left in struct agent is
- * read by all: settings, event loop, transport, stores, the workload engine.
+ * metrics.h (the Prometheus endpoint and its counters), peers.h (site peers). What is
+ * left in struct agent is read by all: settings, event loop, transport, stores, the
+ * workload engine.
  * Private to agent/daemon/.
  */
 #pragma once
@@ -30,6 +31,7 @@
 #include "daemon/control.h"
 #include "daemon/metrics.h"
 #include "daemon/outbox.h"
+#include "daemon/peers.h"
 #include "daemon/poll.h"
 #include "daemon/telemetry.h"
 #include "daemon/trustroots.h"
@@ -84,6 +86,10 @@ struct agent {
 
         /* the metrics endpoint and its counters (metrics.h) */
         struct metrics_state metrics;
+
+        /* site peers: the blob server and where missing blobs are (peers.h: peers.c's own;
+         * update_fetch.c asks it) */
+        struct peers_state peers;
 
         char status[256];
 };

@@ -133,6 +133,7 @@ static int make_backends(struct agent *a, berr *e)
 static void agent_free(struct agent *a)
 {
         update_stop(a);
+        peers_stop(a); /* its server threads read the content store */
         poll_stop(a);
         consent_stop(a);
         telemetry_stop(a);
@@ -202,6 +203,8 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 r = control_start(&a, e);
         if (r >= 0)
                 r = metrics_start(&a, e);
+        if (r >= 0)
+                r = peers_start(&a, e);
         if (r >= 0)
                 r = telemetry_start(&a, e);
         if (r < 0) {

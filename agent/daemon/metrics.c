@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "daemon/agent_int.h"
 #include "net/addr.h"
+#include "peers/serve.h"
 #include "telemetry/prom.h"
 #include "workload/engine.h"
 
@@ -122,6 +123,23 @@ char *metrics_render(struct agent *a, size_t *ret_len)
         gauge(&p, "berth_budget_limit_bytes", "The data budget per period (0: none).", (double)a->set.budget_limit);
         gauge(&p, "berth_telemetry_sample_interval_seconds", "Seconds between telemetry samples now (0: none).",
               (double)telemetry_interval_ms(a) / 1000.0);
+        counter(&p, "berth_peer_download_bytes_total", "Bytes of bundle blobs downloaded from site peers.",
+                (double)a->peers.fetched_bytes);
+        counter(&p, "berth_peer_download_failures_total",
+                "Blob downloads from site peers that failed (unreachable, cut, refused, bytes that did not verify).",
+                (double)a->peers.failures);
+        if (a->peers.server) {
+                struct peer_serve_stats ps;
+                peer_serve_stats(a->peers.server, &ps);
+                counter(&p, "berth_peer_served_bytes_total", "Bytes of blobs this gateway served to site peers.",
+                        (double)ps.bytes);
+                prom_family(&p, "berth_peer_requests_total", "counter", "Requests of site peers by answer.");
+                prom_sample(&p, "berth_peer_requests_total", (const char *[]){"answer", "blob", NULL}, (double)ps.blobs);
+                prom_sample(&p, "berth_peer_requests_total", (const char *[]){"answer", "not_found", NULL},
+                            (double)ps.not_found);
+                prom_sample(&p, "berth_peer_requests_total", (const char *[]){"answer", "unauthorized", NULL},
+                            (double)ps.unauthorized);
+        }
         prom_family(&p, "berth_blobs_total", "counter", "Downloaded blobs by verification result.");
         prom_sample(&p, "berth_blobs_total", (const char *[]){"result", "verified", NULL},
                     (double)a->metrics.blobs_verified);

@@ -112,6 +112,10 @@ static void act_release(struct agent *a)
         a->upd.act_failures = a->upd.corrupt = 0;
         a->upd.last_pct = -1;
         a->upd.waiting_reported = false;
+        a->upd.peer_cur = 0;
+        a->upd.peer_plan_i = SIZE_MAX;
+        a->upd.peer_from = 0;
+        peers_forget(a);
 }
 
 /* Partial downloads are kept across cancels and supersedes (the next action likely
@@ -209,7 +213,7 @@ void upd_later(struct agent *a, uint64_t ms)
  * itself; the server can cancel. */
 void upd_count_requests(struct agent *a, unsigned n)
 {
-        if (n && agentdb_action_add_fetched(a->db, a->upd.act.id, 0, 0, n, agent_now()) >= 0)
+        if (n && agentdb_action_add_fetched(a->db, a->upd.act.id, 0, 0, n, 0, agent_now()) >= 0)
                 a->upd.act.requests += n;
 }
 
@@ -403,9 +407,11 @@ json_t *update_status_json(struct agent *a)
         if (!a->upd.have_act)
                 return json_null();
         uint64_t done = upd_progress_done(a, false);
-        return json_pack("{s:s,s:s,s:s?,s:I,s:s,s:I,s:I,s:b}", "id", a->upd.act.id, "state", a->upd.act.state, "bundle",
-                         a->upd.act.name, "version", (json_int_t)a->upd.act.version, "url", a->upd.act.url, "bytesDone",
-                         (json_int_t)done, "bytesTotal", (json_int_t)a->upd.act.total, "downloadOnly",
+        return json_pack("{s:s,s:s,s:s?,s:I,s:s,s:I,s:I,s:I,s:I,s:b}", "id", a->upd.act.id, "state", a->upd.act.state,
+                         "bundle", a->upd.act.name, "version", (json_int_t)a->upd.act.version, "url", a->upd.act.url,
+                         "bytesDone", (json_int_t)done, "bytesTotal", (json_int_t)a->upd.act.total, "bytesFromPeers",
+                         (json_int_t)a->upd.act.peer_fetched, "bytesFromServer",
+                         (json_int_t)(a->upd.act.fetched - a->upd.act.peer_fetched), "downloadOnly",
                          a->upd.act.download_only);
 }
 

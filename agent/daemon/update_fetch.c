@@ -47,16 +47,23 @@ static void on_blob_progress(void *ud, size_t i, uint64_t have)
         }
 }
 
-/* Bytes that came over the network for this action; blobs = 1 when they completed one. */
+/* Bytes that came over the network for this action, from the server or the site peer
+ * the download in flight asks; blobs = 1 when they completed one. */
 static void count_fetched(struct agent *a, uint64_t got, bool blob)
 {
+        uint64_t from_peer = a->upd.peer_cur ? got : 0;
         if (!a->upd.need_known)
                 a->upd.docs_bytes += got;
         a->upd.fetched += got;
-        a->metrics.bytes_downloaded += got;
-        if ((got || blob) && agentdb_action_add_fetched(a->db, a->upd.act.id, got, blob, 0, agent_now()) >= 0) {
+        if (a->upd.peer_cur)
+                peers_served(a, a->upd.peer_cur - 1, got, blob);
+        else
+                a->metrics.bytes_downloaded += got;
+        if ((got || blob) &&
+            agentdb_action_add_fetched(a->db, a->upd.act.id, got, blob, 0, from_peer, agent_now()) >= 0) {
                 a->upd.act.fetched += got;
                 a->upd.act.blobs_fetched += blob;
+                a->upd.act.peer_fetched += from_peer;
         }
 }
 
@@ -91,17 +98,28 @@ static void on_span_done(void *ud, int r, const berr *e)
         blob_download_free(a->upd.dl);
         a->upd.dl = NULL;
         a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
-        if (r == -EBADMSG && ++a->upd.corrupt >= MAX_CORRUPT) {
-                upd_fail(a, r, berr_msg(e, r));
-                return;
-        }
+        size_t peer = a->upd.peer_cur;
+        a->upd.peer_cur = 0;
+        /* a failed span stopped at plan[plan_i] */
+        const struct bundle_blob *b = r < 0 && a->upd.plan_i < a->upd.n_plan
+                                              ? &import_head_manifest(a->upd.head)->blobs[a->upd.plan[a->upd.plan_i].blob]
+                                              : NULL;
+        const char *digest = b ? b->digest : "(after the last blob)";
         if (r == -ENOSPC || r == -EDQUOT) {
-                const struct fetch_range *fr = &a->upd.plan[a->upd.plan_i];
-                const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
                 char msg[600];
-                snprintf(msg, sizeof msg, "disk full while downloading blob %s into %s: %s", b->digest, a->set.state_dir,
+                snprintf(msg, sizeof msg, "disk full while downloading blob %s into %s: %s", digest, a->set.state_dir,
                          berr_msg(e, r));
                 upd_fail(a, r, msg);
+                return;
+        }
+        if (peer && r < 0) {
+                /* A peer's failure is the peer's: the next peer, or the server, has it. */
+                peers_failed(a, peer - 1, digest, r, berr_msg(e, r));
+                download_next(a);
+                return;
+        }
+        if (r == -EBADMSG && ++a->upd.corrupt >= MAX_CORRUPT) {
+                upd_fail(a, r, berr_msg(e, r));
                 return;
         }
         if (r == -EPROTO && e && strstr(e->msg, "HTTP 4")) {
@@ -128,12 +146,75 @@ static size_t plan_span(struct agent *a, struct blob_span_item *items, size_t ma
                 const struct bundle_blob *b = &m->blobs[fr->blob];
                 uint64_t good = 0;
                 if (n && (fr->offset - end > SPAN_GAP_MAX || content_has(a->cs, b->digest, b->size) ||
-                          agentdb_download_get(a->db, b->digest, &good) > 0))
+                          agentdb_download_get(a->db, b->digest, &good) > 0 || peers_holder(a, b->digest, 0) >= 0))
                         break;
                 items[n++] = (struct blob_span_item){.digest = b->digest, .size = b->size, .offset = fr->offset};
                 end = fr->offset + fr->length;
         }
         return n;
+}
+
+/* Starts the download of a span (fetch/download.h) into a->upd.dl; signer: the site
+ * peer request signer's data, NULL for the rollout server. */
+static int start_span(struct agent *a, const struct http_req_opts *req, const struct blob_span_item *items, size_t n,
+                      void *signer, berr *e)
+{
+        struct blob_download_opts o = {
+                .http = a->http,
+                .req = req,
+                .chunk_size = a->set.chunk_size,
+                .db = a->db,
+                .cs = a->cs,
+                .blobs = items,
+                .n_blobs = n,
+                .progress = on_blob_progress,
+                .blob_done = on_blob_stored,
+                .done = on_span_done,
+                .userdata = a,
+                .authorize = signer ? peers_authorize : NULL,
+                .authorize_ud = signer,
+        };
+        a->upd.blob_start_usec = agent_mono_usec(a);
+        return blob_download_start(&o, &a->upd.dl, e);
+}
+
+/* Blob b from the next site peer that holds it: 1 when that download runs, 0 when no
+ * (further) peer has it, so the server is asked. A peer that cannot even be asked is
+ * passed over. */
+static int from_peer(struct agent *a, const struct bundle_blob *b)
+{
+        if (a->upd.peer_plan_i != a->upd.plan_i) {
+                a->upd.peer_plan_i = a->upd.plan_i;
+                a->upd.peer_from = 0;
+        }
+        for (int pi; (pi = peers_holder(a, b->digest, a->upd.peer_from)) >= 0;) {
+                a->upd.peer_from = (size_t)pi + 1;
+                char url[256];
+                peers_blob_url(a, (size_t)pi, b->digest, url, sizeof url);
+                void *signer[2] = {a, url};
+                struct blob_span_item item = {.digest = b->digest, .size = b->size, .offset = 0};
+                struct http_req_opts req = {
+                        .url = url,
+                        .name = a->peers.list[pi].host,
+                        .peer = "the site peer",
+                        .plain_credentials = true, /* a one-time signature (peers/auth.h) */
+                        .connect_timeout_ms = 2000,
+                        .stall_seconds = a->set.stall_timeout,
+                };
+                berr e = {0};
+                a->upd.peer_cur = (size_t)pi + 1;
+                int r = start_span(a, &req, &item, 1, signer, &e);
+                if (r >= 0)
+                        return 1; /* r == 1: complete on disk already; the caller's loop sees it stored */
+                a->upd.dl = NULL;
+                a->upd.peer_cur = 0;
+                if (r == -ENOSPC || r == -EDQUOT) {
+                        upd_fail(a, r, berr_msg(&e, r));
+                        return -1;
+                }
+                peers_failed(a, (size_t)pi, b->digest, r, berr_msg(&e, r));
+        }
+        return 0;
 }
 
 static void download_next(struct agent *a)
@@ -146,28 +227,27 @@ static void download_next(struct agent *a)
                         /* Another action or an import stored it meanwhile. */
                         a->upd.plan_done += fr->length;
                         a->upd.plan_i++;
+                        a->upd.peer_cur = 0;
+                        continue;
+                }
+                int p = a->peers.enabled ? from_peer(a, b) : 0;
+                if (p < 0)
+                        return;
+                if (p > 0 && a->upd.dl)
+                        return;
+                if (p > 0) {
+                        /* its partial file was complete: verified and stored now */
+                        a->upd.plan_done += fr->length;
+                        a->upd.plan_i++;
+                        a->upd.peer_cur = 0;
                         continue;
                 }
                 struct blob_span_item items[SPAN_MAX_BLOBS];
                 struct http_req_opts req = agent_server_req(a, a->upd.act.url);
                 req.max_recv_speed = a->set.bandwidth;
                 req.stall_seconds = a->set.stall_timeout;
-                struct blob_download_opts o = {
-                        .http = a->http,
-                        .req = &req,
-                        .chunk_size = a->set.chunk_size,
-                        .db = a->db,
-                        .cs = a->cs,
-                        .blobs = items,
-                        .n_blobs = plan_span(a, items, SPAN_MAX_BLOBS),
-                        .progress = on_blob_progress,
-                        .blob_done = on_blob_stored,
-                        .done = on_span_done,
-                        .userdata = a,
-                };
                 berr e = {0};
-                a->upd.blob_start_usec = agent_mono_usec(a);
-                int r = blob_download_start(&o, &a->upd.dl, &e);
+                int r = start_span(a, &req, items, plan_span(a, items, SPAN_MAX_BLOBS), NULL, &e);
                 if (r == 1) {
                         /* its first blob was complete on disk: stored now */
                         a->upd.plan_done += fr->length;
@@ -314,6 +394,18 @@ void upd_start_fetching(struct agent *a)
         }
         a->upd.plan_i = 0;
         a->upd.plan_done = 0;
+        a->upd.peer_plan_i = SIZE_MAX;
+        if (!docs && a->peers.enabled) {
+                /* Which site peers hold which missing blob: asked once per action. */
+                r = peers_locate(a, m, a->upd.plan, a->upd.n_plan, upd_start_fetching);
+                if (r < 0)
+                        log_warning("agent: %s: cannot ask the site peers (%s); fetching from the server", l,
+                                    strerror(-r));
+                if (r > 0) {
+                        agent_status(a, "asking the site peers for the blobs of %s", l);
+                        return;
+                }
+        }
         if (!docs && !a->upd.act.total && a->upd.plan_bytes) {
                 /* The first plan fixes the total (kept over restarts). */
                 if (agentdb_action_set_total(a->db, a->upd.act.id, a->upd.plan_bytes, agent_now()) < 0)
@@ -341,7 +433,10 @@ void upd_start_fetching(struct agent *a)
                 upd_fail(a, -ENOSPC, msg);
                 return;
         }
-        if (!docs && !budget_allows(a, l, a->upd.plan_bytes - partial))
+        /* What site peers hold does not cross the WAN: the budget is asked for the rest. */
+        uint64_t held = docs ? 0 : peers_held_bytes(a, m, a->upd.plan, a->upd.n_plan);
+        uint64_t wan = a->upd.plan_bytes - partial > held ? a->upd.plan_bytes - partial - held : 0;
+        if (!docs && !budget_allows(a, l, wan))
                 return;
         size_t skipped = count_skipped(a, m);
         if (a->upd.act_failures == 0 && docs)
@@ -349,9 +444,12 @@ void upd_start_fetching(struct agent *a)
                          "to pick the blobs of this gateway's platform", l, a->upd.n_plan,
                          (unsigned long long)a->upd.plan_bytes);
         else if (a->upd.act_failures == 0) {
-                char sk[96] = "";
+                char sk[192] = "";
+                size_t skl = 0;
                 if (skipped)
-                        snprintf(sk, sizeof sk, ", %zu of other platforms not needed", skipped);
+                        skl = (size_t)snprintf(sk, sizeof sk, ", %zu of other platforms not needed", skipped);
+                if (held)
+                        snprintf(sk + skl, sizeof sk - skl, ", %llu bytes held by site peers", (unsigned long long)held);
                 snprintf(msg, sizeof msg, "verified %s: %zu of %zu blob(s) to fetch (%llu bytes), %zu already on this "
                          "node%s", l, a->upd.n_plan, m->n_blobs, (unsigned long long)a->upd.plan_bytes,
                          m->n_blobs - a->upd.n_plan - skipped, sk);

@@ -27,18 +27,22 @@ static void outcome_detail(struct agent *a, const char *what, char *buf, size_t 
                 other += !a->upd.need[i];
         n -= other; /* the blobs of other platforms were never this node's to fetch */
         size_t got = a->upd.act.blobs_fetched < n ? (size_t)a->upd.act.blobs_fetched : n;
-        char sk[96] = "";
+        char sk[96] = "", peers[96] = "";
         if (other)
                 snprintf(sk, sizeof sk, " (%zu of other platforms not needed)", other);
-        snprintf(buf, size, "%s %s: %llu bytes downloaded in %llu HTTP request(s), %zu of %zu blob(s) fetched, %zu "
-                 "already on this node%s", what, upd_label(a, l), (unsigned long long)a->upd.act.fetched,
+        if (a->upd.act.peer_fetched)
+                snprintf(peers, sizeof peers, " (%llu from site peers, %llu over the WAN)",
+                         (unsigned long long)a->upd.act.peer_fetched,
+                         (unsigned long long)(a->upd.act.fetched - a->upd.act.peer_fetched));
+        snprintf(buf, size, "%s %s: %llu bytes downloaded%s in %llu HTTP request(s), %zu of %zu blob(s) fetched, %zu "
+                 "already on this node%s", what, upd_label(a, l), (unsigned long long)a->upd.act.fetched, peers,
                  (unsigned long long)a->upd.act.requests, got, n, n - got, sk);
 }
 
 static void switch_done(struct agent *a)
 {
         ACT_LOG_SCOPE(a);
-        char detail[400];
+        char detail[512];
         outcome_detail(a, "installed", detail, sizeof detail);
         log_info("agent: %s", detail);
         const char *details[] = {detail, NULL};
@@ -154,7 +158,7 @@ void upd_maybe_switch(struct agent *a)
         upd_label(a, l);
         if (a->upd.act.download_only) {
                 /* hawkBit ends a download-only action with "downloaded": sent once. */
-                char detail[400];
+                char detail[512];
                 outcome_detail(a, "downloaded and preloaded (download only)", detail, sizeof detail);
                 log_info("agent: %s", detail);
                 const char *details[] = {detail, NULL};
@@ -172,7 +176,7 @@ void upd_maybe_switch(struct agent *a)
                                                    : "the server's go-ahead";
         agent_status(a, "%s staged; waiting for %s", l, why);
         if (!a->upd.waiting_reported) {
-                char detail[400];
+                char detail[512];
                 snprintf(detail, sizeof detail, "%s staged (downloaded and preloaded); waiting for %s", l, why);
                 log_info("agent: %s", detail);
                 upd_feedback(a, DDI_EXEC_DOWNLOADED, "none", detail);

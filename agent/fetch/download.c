@@ -39,6 +39,7 @@ struct blob_download {
         int err;                /* a blob failed inside the transfer: why */
         berr e;
         struct http_req *req;
+        char auth[256];         /* the Authorization header, when o.authorize set it */
 };
 
 static int journal(struct blob_download *d)
@@ -330,6 +331,17 @@ int blob_download_start(const struct blob_download_opts *o, struct blob_download
         ho.on_data = on_data;
         ho.on_done = on_done;
         ho.userdata = d;
+        if (o->authorize) {
+                char range[64];
+                snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)ho.range_start,
+                         (unsigned long long)ho.range_end);
+                r = o->authorize(o->authorize_ud, range, d->auth, sizeof d->auth);
+                if (r < 0) {
+                        blob_download_free(d);
+                        return berr_set(e, r, "cannot sign the request for %s", o->req->url);
+                }
+                ho.authorization = d->auth;
+        }
         r = http_start(o->http, &ho, &d->req, e);
         if (r < 0) {
                 blob_download_free(d);

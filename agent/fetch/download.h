@@ -55,6 +55,11 @@ struct blob_download_opts {
         /* r = 0: every blob published. Otherwise the reason; what was fetched is kept. */
         void (*done)(void *ud, int r, const berr *e);
         void *userdata;
+        /* The Authorization header of the request (optional), written into out (n bytes)
+         * once the range is known: range is the Range header's value ("bytes=a-b"). A
+         * site peer's requests are signed over it (peers/auth.h). */
+        int (*authorize)(void *authorize_ud, const char *range, char *out, size_t n);
+        void *authorize_ud;
 };
 
 /* 0 with *ret running; 1 when the span was a single blob already complete on disk that

@@ -109,6 +109,10 @@ void node_status_print(const json_t *st)
                        json_string_value(json_object_get(u, "state")));
                 if (total)
                         printf(" (%lld of %lld bytes)", done, total);
+                long long peers = (long long)json_integer_value(json_object_get(u, "bytesFromPeers"));
+                if (peers)
+                        printf(", %lld bytes from site peers, %lld from the server", peers,
+                               (long long)json_integer_value(json_object_get(u, "bytesFromServer")));
                 printf("\n");
         }
         json_t *trust = json_object_get(st, "trust");

@@ -23,7 +23,6 @@
 
 #define BLOB_PREFIX "/v2/blobs/"
 #define READ_BLOCK (64u * 1024)
-#define PER_IP_LIMIT 2
 #define REPLAY_CAPACITY 4096
 
 /* One token bucket for the bodies of every connection. */
@@ -322,7 +321,7 @@ int peer_serve_start(const struct peer_serve_opts *o, struct peer_server **ret, 
         s->pace.rate = o->rate;
         s->pace.last_ns = now_ns();
         unsigned max = o->max_connections ? o->max_connections : 4;
-        unsigned per_ip = max < PER_IP_LIMIT ? max : PER_IP_LIMIT;
+        unsigned per_ip = (max + 1) / 2; /* one gateway takes at most half of the slots */
         unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 30;
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
         if (ss.ss_family == AF_INET6)

@@ -11,7 +11,7 @@
  *
  * libmicrohttpd runs it on threads of its own, a thread per connection, so nothing a
  * peer does reaches the agent's event loop. At most max_connections are open (further
- * ones are refused at accept), at most 2 from one address; a connection idle for
+ * ones are refused at accept), at most half of them from one address; a connection idle for
  * idle_timeout_s is closed; the bodies of all connections together are paced to `rate`
  * bytes/s, so serving never starves the gateway's own work.
  */

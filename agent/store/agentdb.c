@@ -61,7 +61,7 @@ int agentdb_kv_set(struct berth_db *db, const char *key, const char *value)
 
 #define ACTION_COLS \
         "id, state, url, size, download_only, name, version, detail, fetched, blobs_fetched, total, requests, sha256, " \
-        "budget_override"
+        "budget_override, peer_fetched"
 
 static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
 {
@@ -81,9 +81,10 @@ static int read_action(sqlite3_stmt *st, struct agent_action *a, bool with_head)
         const unsigned char *sha = sqlite3_column_text(st, 12);
         snprintf(a->sha256, sizeof a->sha256, "%s", sha ? (const char *)sha : "");
         a->budget_override = sqlite3_column_int(st, 13) != 0;
+        a->peer_fetched = (uint64_t)sqlite3_column_int64(st, 14);
         if (with_head) {
-                const void *h = sqlite3_column_blob(st, 14);
-                int n = sqlite3_column_bytes(st, 14);
+                const void *h = sqlite3_column_blob(st, 15);
+                int n = sqlite3_column_bytes(st, 15);
                 if (h && n > 0) {
                         a->head = malloc((size_t)n);
                         if (!a->head) {
@@ -164,18 +165,19 @@ int agentdb_action_set_state(struct berth_db *db, const char *id, const char *st
 }
 
 int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, unsigned requests,
-                               int64_t now)
+                               uint64_t peer_bytes, int64_t now)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r = prep(db, "UPDATE agent_actions SET fetched=fetched+?, blobs_fetched=blobs_fetched+?, "
-                     "requests=requests+?, updated=? WHERE id=?", &st);
+                     "requests=requests+?, peer_fetched=peer_fetched+?, updated=? WHERE id=?", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)bytes);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)blobs);
         sqlite3_bind_int64(st, 3, requests);
-        sqlite3_bind_int64(st, 4, now);
-        bind_text(st, 5, id);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)peer_bytes);
+        sqlite3_bind_int64(st, 5, now);
+        bind_text(st, 6, id);
         return step_done(db, st);
 }
 

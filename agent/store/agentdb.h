@@ -51,6 +51,7 @@ struct agent_action {
         uint64_t requests;      /* HTTP requests to the artifact, over every restart */
         char sha256[65];        /* the artifact's sha256 from the deployment (hex), "" unknown */
         bool budget_override;   /* the server let it past the data budget */
+        uint64_t peer_fetched;  /* of fetched, the bytes from site peers */
 };
 
 void agent_action_clear(struct agent_action *a);
@@ -67,10 +68,10 @@ int agentdb_action_insert(struct berth_db *db, const char *id, const char *url, 
 int agentdb_action_set_state(struct berth_db *db, const char *id, const char *state, const char *detail, int64_t now);
 int agentdb_action_set_head(struct berth_db *db, const char *id, const void *head, size_t len, const char *name,
                             int64_t version, int64_t now);
-/* Adds to what the action downloaded (after each verified blob). */
-/* Adds to what the action downloaded: bytes, completed blobs, HTTP requests. */
+/* Adds to what the action downloaded: bytes, completed blobs, HTTP requests, and of the
+ * bytes those that came from site peers. */
 int agentdb_action_add_fetched(struct berth_db *db, const char *id, uint64_t bytes, uint64_t blobs, unsigned requests,
-                               int64_t now);
+                               uint64_t peer_bytes, int64_t now);
 /* What the deployment turned out to be once the server allowed its download. */
 int agentdb_action_set_download_only(struct berth_db *db, const char *id, bool download_only, int64_t now);
 /* Sets the bytes the action lacked at its first plan (progress totals never change). */

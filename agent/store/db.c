@@ -119,6 +119,8 @@ static const char *const migrations[] = {
          * the deployments the server let past it (agentdb.c). */
         ("CREATE TABLE wan_usage (day INTEGER PRIMARY KEY, rx INTEGER NOT NULL, tx INTEGER NOT NULL);"
          "ALTER TABLE agent_actions ADD COLUMN budget_override INTEGER NOT NULL DEFAULT 0;"),
+        /* 8: of an action's downloaded bytes, those that came from site peers (agentdb.c). */
+        "ALTER TABLE agent_actions ADD COLUMN peer_fetched INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)

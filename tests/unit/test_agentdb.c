@@ -73,16 +73,17 @@ static void test_action_finish(void **state)
         berr e = {0};
         assert_int_equal(db_open(dir, &db, &e), 0);
         assert_int_equal(agentdb_action_insert(db, "9", "https://s/a.berth", 10, "", false, true, 100), 0);
-        assert_int_equal(agentdb_action_add_fetched(db, "9", 1000, 1, 2, 101), 0);
+        assert_int_equal(agentdb_action_add_fetched(db, "9", 1000, 1, 2, 600, 101), 0);
         db_close(db);
         assert_int_equal(db_open(dir, &db, &e), 0);
-        assert_int_equal(agentdb_action_add_fetched(db, "9", 500, 0, 1, 102), 0);
-        assert_int_equal(agentdb_action_add_fetched(db, "9", 24, 1, 0, 103), 0);
+        assert_int_equal(agentdb_action_add_fetched(db, "9", 500, 0, 1, 0, 102), 0);
+        assert_int_equal(agentdb_action_add_fetched(db, "9", 24, 1, 0, 24, 103), 0);
         struct agent_action a;
         assert_int_equal(agentdb_action_get(db, "9", &a), 1);
         assert_int_equal(a.fetched, 1524);
         assert_int_equal(a.blobs_fetched, 2);
         assert_int_equal(a.requests, 3); /* kept across the reopen */
+        assert_int_equal(a.peer_fetched, 624); /* of the 1524, from site peers */
         assert_true(a.budget_override);
         agent_action_clear(&a);
 

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* peers.c — the agent's site peers (see peers.h): [peers] settings, the blob server,
+ * locating missing blobs on the peers of the static list, and how a failing peer is
+ * avoided.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "daemon/agent_int.h"
+#include "net/addr.h"
+#include "peers/serve.h"
+
+#define LOCATE_TIMEOUT_MS 3000
+#define PROBES_AT_ONCE 4        /* HEAD requests in flight (each peer serves few connections) */
+#define AVOID_SHORT_S 60                /* unreachable, slow, cut */
+#define AVOID_LONG_S 600                /* bytes that do not verify, the site key refused */
+#define REFUSAL_LOG_S 10
+
+/* A refused peer request, from a server thread: logged (log.c writes whole lines), at
+ * most one line per REFUSAL_LOG_S, so a flood of bad requests cannot flood the journal. */
+static void on_refusal(void *userdata, const char *sentence)
+{
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        static uint64_t last_ns, suppressed;
+        (void)userdata;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, skipped = 0;
+        bool say = false;
+        pthread_mutex_lock(&lock);
+        if (!last_ns || now - last_ns >= REFUSAL_LOG_S * 1000000000ULL) {
+                say = true;
+                skipped = suppressed;
+                suppressed = 0;
+                last_ns = now;
+        } else
+                suppressed++;
+        pthread_mutex_unlock(&lock);
+        if (say && skipped)
+                log_warning("agent: %s (and %llu more refused peer request(s) not logged)", sentence,
+                            (unsigned long long)skipped);
+        else if (say)
+                log_warning("agent: %s", sentence);
+}
+
+/* "host:port, host:port" into the list; each must parse as an address. */
+static int parse_list(struct peers_state *p, const char *v, berr *e)
+{
+        while (v && *v) {
+                while (*v == ' ' || *v == ',')
+                        v++;
+                size_t len = strcspn(v, ", ");
+                if (!len)
+                        break;
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                char one[64];
+                if (len >= sizeof one || (memcpy(one, v, len), one[len] = 0, addr_parse(one, false, &ss, &sl) < 0) ||
+                    ((struct sockaddr_in *)&ss)->sin_port == 0)
+                        return berr_set(e, -EINVAL, "config peers.peers: '%.*s' is not ADDRESS:PORT (or [ADDRESS6]:PORT)",
+                                        (int)len, v);
+                if (p->n == PEERS_MAX)
+                        return berr_set(e, -E2BIG, "config peers.peers lists more than %d peers", PEERS_MAX);
+                snprintf(p->list[p->n++].host, sizeof p->list[0].host, "%s", one);
+                v += len;
+        }
+        return 0;
+}
+
+int peers_start(struct agent *a, berr *e)
+{
+        struct peers_state *p = &a->peers;
+        const char *key_file = config_get(a->cfg, "peers.key_file", NULL);
+        const char *listen = config_get(a->cfg, "peers.listen", NULL);
+        const char *list = config_get(a->cfg, "peers.peers", NULL);
+        if (!key_file) {
+                if (listen || list)
+                        return berr_set(e, -EINVAL, "config [peers] needs key_file (the site key) to serve or fetch "
+                                        "blobs; see agent/peers/README.md");
+                return 0;
+        }
+        int r = peer_key_load(key_file, &p->key, e);
+        if (r < 0)
+                return r;
+        if ((r = parse_list(p, list, e)) < 0)
+                return r;
+        if (listen) {
+                uint64_t rate = 0, maxc = 4;
+                const char *rs = config_get(a->cfg, "peers.rate", "0");
+                if (parse_size(rs, &rate) < 0)
+                        return berr_set(e, -EINVAL, "config peers.rate = '%s': bytes per second (e.g. 20M), 0 = no cap",
+                                        rs);
+                if ((r = config_get_u64(a->cfg, "peers.max_connections", 4, &maxc, e)) < 0)
+                        return r;
+                if (maxc < 1 || maxc > 256)
+                        return berr_set(e, -ERANGE, "config peers.max_connections must be between 1 and 256");
+                struct peer_serve_opts o = {.listen = listen, .key = p->key, .cs = a->cs, .rate = rate,
+                                            .max_connections = (unsigned)maxc, .on_refusal = on_refusal};
+                if ((r = peer_serve_start(&o, &p->server, e)) < 0)
+                        return r;
+                log_info("agent: serving verified blobs to site peers on %s (port %u)", listen,
+                         (unsigned)peer_serve_port(p->server));
+        }
+        p->enabled = true;
+        if (p->n)
+                log_info("agent: %zu site peer(s) asked first for missing blobs", p->n);
+        return 0;
+}
+
+void peers_forget(struct agent *a)
+{
+        struct peers_state *p = &a->peers;
+        for (size_t i = 0; i < p->n_probes; i++)
+                http_req_cancel(p->probes[i]);
+        free(p->probes);
+        p->probes = NULL;
+        p->n_probes = p->probes_left = p->next_pair = 0;
+        free(p->hold);
+        p->hold = NULL;
+        p->n_hold = 0;
+        p->located_for[0] = 0;
+        p->located = NULL;
+}
+
+void peers_stop(struct agent *a)
+{
+        peers_forget(a);
+        peer_serve_stop(a->peers.server);
+        a->peers.server = NULL;
+        sodium_memzero(&a->peers.key, sizeof a->peers.key);
+}
+
+static bool usable(struct agent *a, size_t i)
+{
+        return a->peers.list[i].avoid_until_usec <= agent_mono_usec(a);
+}
+
+void peers_blob_url(struct agent *a, size_t i, const char *digest, char *url, size_t n)
+{
+        snprintf(url, n, "http://%s/v2/blobs/%s", a->peers.list[i].host, digest);
+}
+
+/* Signs for the path of the URL in ud. */
+int peers_authorize(void *ud, const char *range, char *out, size_t n)
+{
+        struct agent *a = ud ? ((void **)ud)[0] : NULL;
+        const char *url = ud ? ((void **)ud)[1] : NULL;
+        const char *path = url ? strchr(url + strlen("http://"), '/') : NULL;
+        if (!a || !path || n < PEER_AUTH_MAX)
+                return -EINVAL;
+        uint8_t nonce[PEER_NONCE_LEN];
+        randombytes_buf(nonce, sizeof nonce);
+        return peer_auth_sign(&a->peers.key, range ? "GET" : "HEAD", path, range, (uint64_t)time(NULL), nonce, out);
+}
+
+/* ---- locate ----------------------------------------------------------------------- */
+
+struct probe {
+        struct agent *a;
+        size_t peer, hold;
+        size_t slot;                    /* in p->probes */
+};
+
+static void locate_finish(struct agent *a)
+{
+        struct peers_state *p = &a->peers;
+        for (size_t i = 0; i < p->n_probes; i++)
+                http_req_cancel(p->probes[i]);
+        free(p->probes);
+        p->probes = NULL;
+        p->n_probes = p->probes_left = 0;
+        size_t held = 0;
+        for (size_t i = 0; i < p->n_hold; i++)
+                held += p->hold[i].mask != 0;
+        log_info("agent: site peers hold %zu of %zu missing blob(s)", held, p->n_hold);
+        void (*done)(struct agent *) = p->located;
+        p->located = NULL;
+        if (done)
+                done(a);
+}
+
+static int start_probe(struct agent *a, size_t peer, size_t hold);
+
+/* Starts the next probes of the (blob, peer) pairs, up to PROBES_AT_ONCE in flight;
+ * finishes the locate when none is left. */
+static void probe_more(struct agent *a)
+{
+        struct peers_state *p = &a->peers;
+        while (p->probes_left < PROBES_AT_ONCE && p->next_pair < p->n_hold * p->n) {
+                size_t i = p->next_pair / p->n, j = p->next_pair % p->n;
+                p->next_pair++;
+                if (usable(a, j) && start_probe(a, j, i) < 0)
+                        log_warning("agent: site peer %s: cannot ask it for blob %s", p->list[j].host,
+                                    p->hold[i].digest);
+        }
+        if (!p->probes_left)
+                locate_finish(a);
+}
+
+static void probe_done(void *ud, int r, const struct http_response *resp, const berr *e)
+{
+        struct probe *pr = ud;
+        struct agent *a = pr->a;
+        struct peers_state *p = &a->peers;
+        p->probes[pr->slot] = NULL;
+        if (r >= 0 && resp->status == 200)
+                p->hold[pr->hold].mask |= 1u << pr->peer;
+        else if (r < 0 && usable(a, pr->peer)) {
+                /* unreachable: not asked again for this update, nor for a minute */
+                p->list[pr->peer].avoid_until_usec = agent_mono_usec(a) + AVOID_SHORT_S * 1000000ULL;
+                log_warning("agent: site peer %s: %s; avoiding it for %d s", p->list[pr->peer].host, berr_msg(e, r),
+                            AVOID_SHORT_S);
+        } else if (r >= 0 && resp->status == 401 && usable(a, pr->peer)) {
+                p->list[pr->peer].avoid_until_usec = agent_mono_usec(a) + AVOID_LONG_S * 1000000ULL;
+                log_warning("agent: site peer %s refuses this gateway's site key (HTTP 401); avoiding it for %d s: "
+                            "check that both use the same [peers] key_file and that their clocks agree",
+                            p->list[pr->peer].host, AVOID_LONG_S);
+        }
+        free(pr);
+        p->probes_left--;
+        probe_more(a);
+}
+
+static int start_probe(struct agent *a, size_t peer, size_t hold)
+{
+        struct peers_state *p = &a->peers;
+        char url[256], auth[PEER_AUTH_MAX];
+        peers_blob_url(a, peer, p->hold[hold].digest, url, sizeof url);
+        void *ud[2] = {a, url};
+        int r = peers_authorize(ud, NULL, auth, sizeof auth);
+        struct probe *pr = calloc(1, sizeof *pr);
+        if (r < 0 || !pr) {
+                free(pr);
+                return r < 0 ? r : -ENOMEM;
+        }
+        *pr = (struct probe){.a = a, .peer = peer, .hold = hold, .slot = p->n_probes};
+        struct http_req_opts o = {
+                .method = "HEAD",
+                .url = url,
+                .name = p->list[peer].host,
+                .peer = "the site peer",
+                .authorization = auth,
+                .plain_credentials = true, /* a one-time signature, not a credential */
+                .connect_timeout_ms = 1000,
+                .timeout_ms = LOCATE_TIMEOUT_MS,
+                .on_done = probe_done,
+                .userdata = pr,
+        };
+        berr e = {0};
+        r = http_start(a->http, &o, &p->probes[p->n_probes], &e);
+        if (r < 0) {
+                free(pr);
+                return r;
+        }
+        p->n_probes++;
+        p->probes_left++;
+        return 0;
+}
+
+int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct fetch_range *plan, size_t n,
+                 void (*done)(struct agent *a))
+{
+        struct peers_state *p = &a->peers;
+        if (!p->enabled || !p->n || !n || !strcmp(p->located_for, a->upd.act.id))
+                return 0;
+        peers_forget(a);
+        size_t peers_usable = 0;
+        for (size_t i = 0; i < p->n; i++)
+                peers_usable += usable(a, i);
+        p->hold = calloc(n, sizeof *p->hold);
+        p->probes = calloc(n * p->n, sizeof *p->probes);
+        if (!p->hold || !p->probes) {
+                peers_forget(a);
+                return -ENOMEM;
+        }
+        p->n_hold = n;
+        for (size_t i = 0; i < n; i++)
+                snprintf(p->hold[i].digest, sizeof p->hold[i].digest, "%s", m->blobs[plan[i].blob].digest);
+        snprintf(p->located_for, sizeof p->located_for, "%s", a->upd.act.id);
+        if (!peers_usable)
+                return 0;
+        /* HEAD requests are tiny; on the LAN they answer in a millisecond. A few run at
+         * once on the loop's curl multi. */
+        p->next_pair = 0;
+        probe_more(a); /* finishes at once, without done, when no probe could start */
+        if (!p->probes_left)
+                return 0;
+        p->located = done;
+        return 1;
+}
+
+int peers_holder(struct agent *a, const char *digest, size_t from)
+{
+        struct peers_state *p = &a->peers;
+        for (size_t i = 0; i < p->n_hold; i++) {
+                if (strcmp(p->hold[i].digest, digest))
+                        continue;
+                for (size_t j = from; j < p->n; j++)
+                        if ((p->hold[i].mask & (1u << j)) && usable(a, j))
+                                return (int)j;
+                return -1;
+        }
+        return -1;
+}
+
+uint64_t peers_held_bytes(struct agent *a, const struct bundle_manifest *m, const struct fetch_range *plan, size_t n)
+{
+        uint64_t b = 0;
+        for (size_t i = 0; i < n; i++)
+                if (peers_holder(a, m->blobs[plan[i].blob].digest, 0) >= 0)
+                        b += plan[i].length;
+        return b;
+}
+
+void peers_served(struct agent *a, size_t i, uint64_t bytes, bool blob)
+{
+        struct peers_state *p = &a->peers;
+        p->list[i].bytes += bytes;
+        p->list[i].blobs += blob;
+        p->fetched_bytes += bytes;
+        p->fetched_blobs += blob;
+}
+
+void peers_failed(struct agent *a, size_t i, const char *digest, int r, const char *why)
+{
+        struct peers_state *p = &a->peers;
+        bool bad = r == -EBADMSG || r == -EACCES;
+        unsigned s = bad ? AVOID_LONG_S : AVOID_SHORT_S;
+        p->list[i].failures++;
+        p->failures++;
+        p->list[i].avoid_until_usec = agent_mono_usec(a) + s * 1000000ULL;
+        if (r == -EBADMSG)
+                log_warning("agent: site peer %s served blob %s with bytes that do not match its digest; they were "
+                            "thrown away, the peer is avoided for %u s", p->list[i].host, digest, s);
+        else
+                log_warning("agent: site peer %s could not deliver blob %s (%s); avoiding it for %u s",
+                            p->list[i].host, digest, why, s);
+}

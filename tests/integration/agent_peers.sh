@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# agent_peers.sh — gateways of one site fetch an update's blobs from each other ([peers];
+# agent/peers/README.md), on loopback, through the counting proxy in front of the server:
+#   * gw-a installs app 1 over the WAN (every blob through the proxy) and serves its store;
+#   * its peer server takes a request signed with the site key once, and refuses the same
+#     request replayed (the signature is made here by Python's hmac, not by berth);
+#   * gw-b (its list starts with a dead peer), gw-c (starts with a lying peer that serves
+#     every blob with its first byte flipped) and gw-d (another site's key) install app 1
+#     together: gw-b and gw-c get every blob from gw-a and nothing but the head over the
+#     WAN; gw-c threw the liar's bytes away, stored only verified blobs and avoids it;
+#     gw-d was refused (gw-a logs it) and fetched over the WAN; the feedback, `berth status`
+#     and the proxy's byte count say so.
+# shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
+source "$(dirname "$0")/../lib/harness.sh"
+
+command -v python3 >/dev/null || t_skip "python3 not installed (scripts/deps.sh)"
+AGENT_PROXY=1 agent_env_setup
+
+sitekey() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1" && chmod 600 "$1"; }
+sitekey "$T_ROOT/site.key"
+sitekey "$T_ROOT/other.key"
+t_make_image -o "$T_ROOT/img1.tar" --random-layers 3 --random-size 1M --seed peers
+t_bundle "$T_ROOT/app-1.berth" --name app --version 1 --image "$T_ROOT/img1.tar"
+BLOBS=$(tar -xOf "$T_ROOT/app-1.berth" manifest.json | jq '[.blobs[].size] | add')
+NBLOBS=$(tar -xOf "$T_ROOT/app-1.berth" manifest.json | jq '.blobs | length')
+
+PA=$(t_free_port)
+PB=$(t_free_port)
+MA=$(t_free_port)
+DEAD=$(t_free_port) # nobody listens there
+agent_add gw-a "[peers]" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PA" "max_connections = 16" \
+        "[metrics]" "listen = 127.0.0.1:$MA"
+agent_start gw-a
+t_assert_contains "$(cat "${AGENT_DIR[gw-a]}/agent.log")" "serving verified blobs to site peers on 127.0.0.1:$PA" \
+        "gw-a serves its store"
+
+srv_upload "$T_ROOT/app-1.berth"
+V1=$BUNDLE_ID
+w0=$(proxy_bytes)
+rollout_create "$(jq -cn --argjson b "$V1" '{name: "a", bundleId: $b, filter: {controllerId: "gw-a"}}')"
+t_wait_for 'agent_has gw-a app 1' 60 || t_fail "app 1 not installed on gw-a"
+wan_a=$(($(proxy_bytes) - w0))
+[ "$wan_a" -ge "$BLOBS" ] || t_fail "gw-a fetched $wan_a bytes over the WAN, the bundle's blobs are $BLOBS"
+t_pass "gw-a installed app 1 over the WAN ($wan_a bytes through the proxy, $BLOBS of blobs)"
+
+# The wire protocol, from an independent implementation: signed once, refused replayed.
+LAYER=$(tar -xOf "$T_ROOT/app-1.berth" manifest.json | jq -r '.blobs[-1].digest')
+AUTH=$(python3 - "$T_ROOT/site.key" "/v2/blobs/$LAYER" <<'PY'
+import hashlib, hmac, os, sys, time
+key = bytes.fromhex(open(sys.argv[1]).read().strip())
+t, n = str(int(time.time())), os.urandom(16).hex()
+msg = "berth-peer v1\nGET\n%s\n\n%s\n%s" % (sys.argv[2], t, n)
+print("Berth-Peer v=1, t=%s, n=%s, mac=%s" % (t, n, hmac.new(key, msg.encode(), hashlib.sha256).hexdigest()))
+PY
+)
+get() { curl -s -o "$T_ROOT/got" -w '%{http_code}' -H "Authorization: $1" "http://127.0.0.1:$PA/v2/blobs/$LAYER"; }
+t_assert_eq "$(get "$AUTH")" 200 "a request signed with the site key gets the blob"
+t_assert_eq "sha256:$(sha256sum <"$T_ROOT/got" | cut -d' ' -f1)" "$LAYER" "the blob's bytes"
+t_assert_eq "$(get "$AUTH")" 401 "the same request replayed is refused"
+t_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PA/v2/blobs/$LAYER")" 401 \
+        "a request without the site key is refused"
+t_pass "the peer server: signed request 200, replay 401, unsigned 401"
+
+python3 "$BERTH_SRC/tests/lib/liarpeer.py" "${AGENT_DIR[gw-a]}/state/store" "$T_ROOT/liar.port" 2>"$T_ROOT/liar.log" &
+LIAR_PID=$!
+t_defer "kill $LIAR_PID"
+t_wait_for "test -s '$T_ROOT/liar.port'" 10 || t_fail "the lying peer did not start: $(cat "$T_ROOT/liar.log")"
+LIAR=$(cat "$T_ROOT/liar.port")
+
+agent_add gw-b "[peers]" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PB" \
+        "peers = 127.0.0.1:$DEAD, 127.0.0.1:$PA"
+agent_add gw-c "[peers]" "key_file = $T_ROOT/site.key" "peers = 127.0.0.1:$LIAR, 127.0.0.1:$PA"
+agent_add gw-d "[peers]" "key_file = $T_ROOT/other.key" "peers = 127.0.0.1:$PA"
+for g in gw-b gw-c gw-d; do agent_start "$g"; done
+w0=$(proxy_bytes)
+rollout_create "$(jq -cn --argjson b "$V1" '{name: "bcd", bundleId: $b, filter: {controllerId: "gw-[bcd]"}}')"
+t_wait_for 'agent_has gw-b app 1 && agent_has gw-c app 1 && agent_has gw-d app 1' 90 ||
+        t_fail "app 1 not installed on gw-b, gw-c and gw-d"
+wan=$(($(proxy_bytes) - w0))
+
+said() { action_json "$1" | jq -r '[.. | .details? // empty] | flatten | map(select(test("^installed app 1"))) | .[0] // ""'; }
+peer_bytes() { said "$1" | sed -n 's/.* (\([0-9]*\) from site peers, \([0-9]*\) over the WAN).*/\1 \2/p'; }
+for g in gw-b gw-c; do
+        read -r from_peers over_wan <<<"$(peer_bytes "$g")"
+        [ -n "$from_peers" ] || t_fail "$g: its feedback does not count bytes from site peers: $(said "$g")"
+        t_assert_eq "$over_wan" 0 "$g fetched no blob bytes over the WAN"
+        [ "$from_peers" -ge "$BLOBS" ] || t_fail "$g: $from_peers bytes from peers, the blobs are $BLOBS"
+done
+read -r from_peers_b _ <<<"$(peer_bytes gw-b)"
+t_assert_eq "$from_peers_b" "$BLOBS" "gw-b got exactly the blobs from gw-a"
+t_assert_contains "$(cat "${AGENT_DIR[gw-b]}/agent.log")" "site peer 127.0.0.1:$DEAD" "gw-b noticed the dead peer"
+t_assert_contains "$(cat "${AGENT_DIR[gw-c]}/agent.log")" \
+        "site peer 127.0.0.1:$LIAR served blob" "gw-c caught the liar"
+t_assert_contains "$(cat "${AGENT_DIR[gw-c]}/agent.log")" "do not match its digest" "gw-c says why"
+for d in "${AGENT_DIR[gw-c]}"/state/store/blobs/sha256/*; do
+        t_assert_eq "$(sha256sum <"$d" | cut -d' ' -f1)" "$(basename "$d")" "gw-c stored only verified blobs"
+done
+t_assert_eq "$(said gw-d | grep -c 'site peers')" 0 "gw-d got nothing from peers: $(said gw-d)"
+t_assert_contains "$(cat "${AGENT_DIR[gw-d]}/agent.log")" "refuses this gateway's site key" "gw-d was refused"
+# gw-a logs refusals (at most one line per 10 s) and counts each one.
+t_assert_contains "$(cat "${AGENT_DIR[gw-a]}/agent.log")" "refused: the request's nonce was used already" \
+        "gw-a logged the replay"
+metric() { curl -s "http://127.0.0.1:$MA/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+unauth=$(metric 'berth_peer_requests_total{answer="unauthorized"}')
+[ "${unauth:-0}" -ge 3 ] || t_fail "gw-a counted ${unauth:-no} unauthorized peer requests (a replay, an unsigned one, gw-d's)"
+served=$(metric berth_peer_served_bytes_total)
+[ "${served:-0}" -ge $((2 * BLOBS)) ] || t_fail "gw-a served ${served:-no} bytes; gw-b and gw-c needed $BLOBS each"
+# The WAN carried gw-d's blobs and three heads (4 KiB each, 16 KiB allowed), nothing more.
+[ "$wan" -ge "$BLOBS" ] && [ "$wan" -le $((BLOBS + 3 * 16384)) ] ||
+        t_fail "the WAN carried $wan bytes for gw-b, gw-c and gw-d; gw-d's blobs are $BLOBS"
+t_pass "gw-b, gw-c from gw-a (WAN 0 blob bytes), gw-d over the WAN: $wan bytes through the proxy for $NBLOBS blobs of $BLOBS bytes"
+for g in gw-a gw-b gw-c gw-d; do agent_stop "$g"; done
