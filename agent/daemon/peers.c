@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include <systemd/sd-event.h>
 
 #include "base/log.h"
 #include "daemon/agent_int.h"
@@ -19,7 +22,6 @@
 #include "peers/serve.h"
 
 #define LOCATE_TIMEOUT_MS 3000
-#define PROBES_AT_ONCE 4        /* HEAD requests in flight (each peer serves few connections) */
 #define AVOID_SHORT_S 60                /* unreachable, slow, cut */
 #define AVOID_LONG_S 600                /* bytes that do not verify, the site key refused */
 #define REFUSAL_LOG_S 10
@@ -49,6 +51,12 @@ static void on_refusal(void *userdata, const char *sentence)
                             (unsigned long long)skipped);
         else if (say)
                 log_warning("agent: %s", sentence);
+}
+
+/* This gateway as its peers know it (Berth-Peer). */
+static const char *my_id(struct agent *a)
+{
+        return a->set.controller_id ? a->set.controller_id : a->set.hostname;
 }
 
 /* "host:port, host:port" into the list; each must parse as an address. */
@@ -102,7 +110,7 @@ int peers_start(struct agent *a, berr *e)
                         return r;
                 if (maxc < 1 || maxc > 256)
                         return berr_set(e, -ERANGE, "config peers.max_connections must be between 1 and 256");
-                struct peer_serve_opts o = {.listen = listen, .key = p->key, .cs = a->cs, .rate = rate,
+                struct peer_serve_opts o = {.id = my_id(a), .listen = listen, .key = p->key, .cs = a->cs, .rate = rate,
                                             .max_connections = (unsigned)maxc, .on_refusal = on_refusal};
                 if ((r = peer_serve_start(&o, &p->server, e)) < 0)
                         return r;
@@ -118,11 +126,15 @@ int peers_start(struct agent *a, berr *e)
 void peers_forget(struct agent *a)
 {
         struct peers_state *p = &a->peers;
+        peer_serve_withdraw_all(p->server);
+        p->settle = sd_event_source_disable_unref(p->settle);
         for (size_t i = 0; i < p->n_probes; i++)
                 http_req_cancel(p->probes[i]);
         free(p->probes);
         p->probes = NULL;
-        p->n_probes = p->probes_left = p->next_pair = 0;
+        p->n_probes = p->probes_left = 0;
+        memset(p->next_blob, 0, sizeof p->next_blob);
+        memset(p->probing, 0, sizeof p->probing);
         free(p->hold);
         p->hold = NULL;
         p->n_hold = 0;
@@ -167,7 +179,35 @@ struct probe {
         struct agent *a;
         size_t peer, hold;
         size_t slot;                    /* in p->probes */
+        char state[16];                 /* Berth-Blob */
+        char id[128];                   /* Berth-Peer */
 };
+
+/* "Name: value\r\n" → value into out when the name matches (case-insensitive). */
+static void header_value(const char *line, size_t len, const char *name, char *out, size_t n)
+{
+        size_t nl = strlen(name);
+        if (len <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':')
+                return;
+        const char *v = line + nl + 1;
+        size_t vl = len - nl - 1;
+        while (vl && (*v == ' ' || *v == '\t'))
+                v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+                vl--;
+        if (vl < n) {
+                memcpy(out, v, vl);
+                out[vl] = 0;
+        }
+}
+
+static int probe_header(void *ud, const char *line, size_t len)
+{
+        struct probe *pr = ud;
+        header_value(line, len, "Berth-Blob", pr->state, sizeof pr->state);
+        header_value(line, len, "Berth-Peer", pr->id, sizeof pr->id);
+        return 0;
+}
 
 static void locate_finish(struct agent *a)
 {
@@ -177,10 +217,14 @@ static void locate_finish(struct agent *a)
         free(p->probes);
         p->probes = NULL;
         p->n_probes = p->probes_left = 0;
-        size_t held = 0;
-        for (size_t i = 0; i < p->n_hold; i++)
-                held += p->hold[i].mask != 0;
-        log_info("agent: site peers hold %zu of %zu missing blob(s)", held, p->n_hold);
+        size_t held = 0, fetching = 0, wanted = 0;
+        for (size_t i = 0; i < p->n_hold; i++) {
+                held += p->hold[i].complete != 0;
+                fetching += !p->hold[i].complete && p->hold[i].fetching;
+                wanted += !p->hold[i].complete && !p->hold[i].fetching && p->hold[i].wanted;
+        }
+        log_info("agent: of %zu missing blob(s), site peers hold %zu, are fetching %zu, want %zu more", p->n_hold,
+                 held, fetching, wanted);
         void (*done)(struct agent *) = p->located;
         p->located = NULL;
         if (done)
@@ -189,18 +233,21 @@ static void locate_finish(struct agent *a)
 
 static int start_probe(struct agent *a, size_t peer, size_t hold);
 
-/* Starts the next probes of the (blob, peer) pairs, up to PROBES_AT_ONCE in flight;
- * finishes the locate when none is left. */
+/* Starts, for each usable peer with blobs left to ask about, its next probe: one at a
+ * time per peer, one kept-alive connection each (a peer serves few connections, at most
+ * all but one of them to one address). Finishes the locate when none is left. */
 static void probe_more(struct agent *a)
 {
         struct peers_state *p = &a->peers;
-        while (p->probes_left < PROBES_AT_ONCE && p->next_pair < p->n_hold * p->n) {
-                size_t i = p->next_pair / p->n, j = p->next_pair % p->n;
-                p->next_pair++;
-                if (usable(a, j) && start_probe(a, j, i) < 0)
-                        log_warning("agent: site peer %s: cannot ask it for blob %s", p->list[j].host,
-                                    p->hold[i].digest);
-        }
+        for (size_t j = 0; j < p->n; j++)
+                while (!p->probing[j] && usable(a, j) && p->next_blob[j] < p->n_hold) {
+                        size_t i = p->next_blob[j]++;
+                        if (start_probe(a, j, i) < 0)
+                                log_warning("agent: site peer %s: cannot ask it for blob %s", p->list[j].host,
+                                            p->hold[i].digest);
+                        else
+                                p->probing[j] = true;
+                }
         if (!p->probes_left)
                 locate_finish(a);
 }
@@ -211,8 +258,18 @@ static void probe_done(void *ud, int r, const struct http_response *resp, const 
         struct agent *a = pr->a;
         struct peers_state *p = &a->peers;
         p->probes[pr->slot] = NULL;
-        if (r >= 0 && resp->status == 200)
-                p->hold[pr->hold].mask |= 1u << pr->peer;
+        uint32_t bit = 1u << pr->peer;
+        if (r >= 0 && resp->status == 200) {
+                struct peer_holding *h = &p->hold[pr->hold];
+                if (!strcmp(pr->state, "fetching"))
+                        h->fetching |= bit;
+                else if (!strcmp(pr->state, "wanted"))
+                        h->wanted |= bit;
+                else
+                        h->complete |= bit;
+                if (pr->id[0])
+                        snprintf(p->list[pr->peer].id, sizeof p->list[0].id, "%s", pr->id);
+        }
         else if (r < 0 && usable(a, pr->peer)) {
                 /* unreachable: not asked again for this update, nor for a minute */
                 p->list[pr->peer].avoid_until_usec = agent_mono_usec(a) + AVOID_SHORT_S * 1000000ULL;
@@ -224,6 +281,7 @@ static void probe_done(void *ud, int r, const struct http_response *resp, const 
                             "check that both use the same [peers] key_file and that their clocks agree",
                             p->list[pr->peer].host, AVOID_LONG_S);
         }
+        p->probing[pr->peer] = false;
         free(pr);
         p->probes_left--;
         probe_more(a);
@@ -251,6 +309,7 @@ static int start_probe(struct agent *a, size_t peer, size_t hold)
                 .plain_credentials = true, /* a one-time signature, not a credential */
                 .connect_timeout_ms = 1000,
                 .timeout_ms = LOCATE_TIMEOUT_MS,
+                .on_header = probe_header,
                 .on_done = probe_done,
                 .userdata = pr,
         };
@@ -262,6 +321,17 @@ static int start_probe(struct agent *a, size_t peer, size_t hold)
         }
         p->n_probes++;
         p->probes_left++;
+        return 0;
+}
+
+static int on_settled(sd_event_source *s, uint64_t usec, void *ud)
+{
+        struct agent *a = ud;
+        (void)s;
+        (void)usec;
+        /* HEAD requests are tiny; on the LAN they answer in a millisecond. One per peer
+         * runs at a time on the loop's curl multi. */
+        probe_more(a); /* when none could start, it finishes (and calls done) at once */
         return 0;
 }
 
@@ -282,17 +352,22 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
                 return -ENOMEM;
         }
         p->n_hold = n;
-        for (size_t i = 0; i < n; i++)
-                snprintf(p->hold[i].digest, sizeof p->hold[i].digest, "%s", m->blobs[plan[i].blob].digest);
+        for (size_t i = 0; i < n; i++) {
+                const struct bundle_blob *b = &m->blobs[plan[i].blob];
+                snprintf(p->hold[i].digest, sizeof p->hold[i].digest, "%s", b->digest);
+                /* Before asking: a peer that starts now sees that this one wants them too. */
+                peers_announce(a, b->digest, b->size, PEER_BLOB_WANTED);
+        }
         snprintf(p->located_for, sizeof p->located_for, "%s", a->upd.act.id);
         if (!peers_usable)
                 return 0;
-        /* HEAD requests are tiny; on the LAN they answer in a millisecond. A few run at
-         * once on the loop's curl multi. */
-        p->next_pair = 0;
-        probe_more(a); /* finishes at once, without done, when no probe could start */
-        if (!p->probes_left)
-                return 0;
+        /* Ask after the settle time: a gateway that starts this update up to then is seen
+         * wanting its blobs, so the two agree on which one fetches (the smaller id); one
+         * that starts later finds that one fetching. */
+        if (agent_timer(a, &p->settle, a->peers.server ? PEERS_SETTLE_MS : 0, on_settled, "peers-settle") < 0) {
+                peers_forget(a);
+                return -ENOMEM;
+        }
         p->located = done;
         return 1;
 }
@@ -303,12 +378,26 @@ int peers_holder(struct agent *a, const char *digest, size_t from)
         for (size_t i = 0; i < p->n_hold; i++) {
                 if (strcmp(p->hold[i].digest, digest))
                         continue;
-                for (size_t j = from; j < p->n; j++)
-                        if ((p->hold[i].mask & (1u << j)) && usable(a, j))
-                                return (int)j;
+                const struct peer_holding *h = &p->hold[i];
+                for (size_t k = from; k < 3 * p->n; k++) {
+                        size_t j = k % p->n;
+                        uint32_t bit = 1u << j;
+                        bool src = k < p->n       ? (h->complete & bit)
+                                   : k < 2 * p->n ? (h->fetching & bit) && !(h->complete & bit)
+                                                  : (h->wanted & bit) && p->list[j].id[0] &&
+                                                            strcmp(p->list[j].id, my_id(a)) < 0;
+                        if (src && usable(a, j))
+                                return (int)k;
+                }
                 return -1;
         }
         return -1;
+}
+
+void peers_announce(struct agent *a, const char *digest, uint64_t size, enum peer_blob_state state)
+{
+        if (a->peers.server && peer_serve_announce(a->peers.server, digest, size, state) < 0)
+                log_warning("agent: cannot announce blob %s to site peers: out of memory", digest);
 }
 
 uint64_t peers_held_bytes(struct agent *a, const struct bundle_manifest *m, const struct fetch_range *plan, size_t n)

@@ -3,12 +3,20 @@
  * runs for the other gateways, and where the update finds a missing blob on the plant
  * network before it goes to the WAN.
  *
- * Before an update's blobs are fetched, every peer of the static list is asked (HEAD,
- * signed with the site key) for every missing blob; the answers say which peer holds
- * which blob. update_fetch.c then fetches each blob a peer holds from that peer, and the
- * rest, or what no peer could deliver, from the rollout server. Whatever served it, a
- * blob is stored only once its digest matches. A peer that serves bytes that do not
- * verify, refuses the site key or cannot be reached is avoided for a while.
+ * Before an update's blobs are fetched, this gateway announces them as wanted on its own
+ * peer server, waits PEERS_SETTLE_MS (so gateways that start within that time all see
+ * each other's wants), then asks every peer of the static list (HEAD, signed with the site key)
+ * for every missing blob; the answers say which peer holds which blob (complete), is
+ * fetching it, or wants it too. update_fetch.c then takes each blob from, in this order:
+ * a peer that holds it; a peer that is fetching it; a peer that wants it and whose id is
+ * smaller than this gateway's (it will fetch it: gateways that start together follow the
+ * smallest one instead of all going to the WAN); else the rollout server. A gateway that
+ * fetches a blob from the server or from a complete copy announces it as fetching; one
+ * that follows a download still in progress keeps it as wanted, so following never goes
+ * round in a circle (every edge goes to a fetching peer, whose source is no follower, or
+ * to a smaller id). Whatever served it, a blob is stored only once its digest matches. A
+ * peer that serves bytes that do not verify, refuses the site key or cannot be reached
+ * is avoided for a while.
  */
 #pragma once
 
@@ -20,23 +28,33 @@
 #include "bundle/manifest.h"
 #include "fetch/plan.h"
 #include "peers/auth.h"
+#include "peers/serve.h"
 
 struct agent;
 struct peer_server;
 struct http_req;
 
 #define PEERS_MAX 32
+#define PEERS_SETTLE_MS 500
 
 struct peer_entry {
         char host[64];                  /* as configured: "10.0.0.5:7379", "[fd00::5]:7379" */
+        char id[128];                   /* what it calls itself (Berth-Peer), "" before it answered */
         uint64_t avoid_until_usec;      /* monotonic; 0 = usable */
         uint64_t bytes, blobs, failures;
 };
 
-/* One blob's holders, from the last locate. */
+/* One blob's sources, from the last locate: bit i for peers.list[i]. */
 struct peer_holding {
         char digest[72];
-        uint32_t mask;                  /* bit i: peers.list[i] has it */
+        uint32_t complete, fetching, wanted;
+};
+
+/* What a source of a blob is (peers_holder()). */
+enum peer_source {
+        PEER_SRC_COMPLETE,              /* holds it */
+        PEER_SRC_FETCHING,              /* is downloading it */
+        PEER_SRC_WANTED,                /* wants it and has a smaller id: it will fetch it */
 };
 
 struct peers_state {
@@ -50,7 +68,10 @@ struct peers_state {
         size_t n_hold;
         char located_for[80];           /* action id the holdings are for */
         struct http_req **probes;
-        size_t n_probes, probes_left, next_pair;
+        size_t n_probes, probes_left;
+        size_t next_blob[PEERS_MAX];    /* per peer: the next blob to ask it about */
+        bool probing[PEERS_MAX];        /* per peer: a probe in flight */
+        struct sd_event_source *settle;  /* between announcing the wants and asking */
         void (*located)(struct agent *a);
         /* process counters for metrics */
         uint64_t fetched_bytes, fetched_blobs, failures;
@@ -66,8 +87,12 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
                  void (*done)(struct agent *a));
 /* Forgets the holdings and stops a locate in flight (the action ended). */
 void peers_forget(struct agent *a);
-/* The first usable peer at index ≥ from that holds digest, or -1. */
+/* The next source of digest: a position ≥ from in the order complete holders, fetching
+ * peers, smaller wanting peers (each in list order), or -1. The peer is list[pos % n], the
+ * kind pos / n. */
 int peers_holder(struct agent *a, const char *digest, size_t from);
+/* Announces a blob of the update on this gateway's peer server (no-op when not serving). */
+void peers_announce(struct agent *a, const char *digest, uint64_t size, enum peer_blob_state state);
 /* Bytes of plan that usable peers hold (the budget counts only the rest). */
 uint64_t peers_held_bytes(struct agent *a, const struct bundle_manifest *m, const struct fetch_range *plan, size_t n);
 /* The URL of digest on peer i into url (n bytes). */

@@ -76,6 +76,7 @@ static void on_blob_stored(void *ud, size_t i, uint64_t got)
         const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[fr->blob];
         count_fetched(a, got, true);
         a->metrics.blobs_verified++;
+        peers_announce(a, b->digest, 0, PEER_BLOB_NONE); /* in the store now: served from there */
         uint64_t now = agent_mono_usec(a), us = now - a->upd.blob_start_usec;
         if (fr->length >= 1024 * 1024 && us)
                 log_info("agent: blob %s: %llu bytes in %.2f s (%.0f KiB/s)", b->digest, (unsigned long long)fr->length,
@@ -187,10 +188,15 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
                 a->upd.peer_plan_i = a->upd.plan_i;
                 a->upd.peer_from = 0;
         }
-        for (int pi; (pi = peers_holder(a, b->digest, a->upd.peer_from)) >= 0;) {
-                a->upd.peer_from = (size_t)pi + 1;
+        for (int k; (k = peers_holder(a, b->digest, a->upd.peer_from)) >= 0;) {
+                a->upd.peer_from = (size_t)k + 1;
+                size_t pi = (size_t)k % a->peers.n;
+                /* Taken from a complete copy, this gateway's download is one others may
+                 * follow; taken from a download in progress it stays "wanted" (peers.h). */
+                peers_announce(a, b->digest, b->size,
+                               (size_t)k / a->peers.n == PEER_SRC_COMPLETE ? PEER_BLOB_FETCHING : PEER_BLOB_WANTED);
                 char url[256];
-                peers_blob_url(a, (size_t)pi, b->digest, url, sizeof url);
+                peers_blob_url(a, pi, b->digest, url, sizeof url);
                 void *signer[2] = {a, url};
                 struct blob_span_item item = {.digest = b->digest, .size = b->size, .offset = 0};
                 struct http_req_opts req = {
@@ -202,7 +208,7 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
                         .stall_seconds = a->set.stall_timeout,
                 };
                 berr e = {0};
-                a->upd.peer_cur = (size_t)pi + 1;
+                a->upd.peer_cur = pi + 1;
                 int r = start_span(a, &req, &item, 1, signer, &e);
                 if (r >= 0)
                         return 1; /* r == 1: complete on disk already; the caller's loop sees it stored */
@@ -212,7 +218,7 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
                         upd_fail(a, r, berr_msg(&e, r));
                         return -1;
                 }
-                peers_failed(a, (size_t)pi, b->digest, r, berr_msg(&e, r));
+                peers_failed(a, pi, b->digest, r, berr_msg(&e, r));
         }
         return 0;
 }
@@ -247,7 +253,10 @@ static void download_next(struct agent *a)
                 req.max_recv_speed = a->set.bandwidth;
                 req.stall_seconds = a->set.stall_timeout;
                 berr e = {0};
-                int r = start_span(a, &req, items, plan_span(a, items, SPAN_MAX_BLOBS), NULL, &e);
+                size_t n = plan_span(a, items, SPAN_MAX_BLOBS);
+                for (size_t i = 0; a->peers.server && i < n; i++)
+                        peers_announce(a, items[i].digest, items[i].size, PEER_BLOB_FETCHING); /* others may follow */
+                int r = start_span(a, &req, items, n, NULL, &e);
                 if (r == 1) {
                         /* its first blob was complete on disk: stored now */
                         a->upd.plan_done += fr->length;

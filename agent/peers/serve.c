@@ -19,6 +19,7 @@
 
 #include "base/cleanup.h"
 #include "base/digest.h"
+#include "base/fs.h"
 #include "net/addr.h"
 
 #define BLOB_PREFIX "/v2/blobs/"
@@ -33,9 +34,20 @@ struct pace {
         uint64_t last_ns;
 };
 
+/* A blob announced before it is in the store. */
+struct ann {
+        char digest[DIGEST_STR_LEN + 1];
+        uint64_t size;
+        enum peer_blob_state state;
+};
+
 struct peer_server {
         struct MHD_Daemon *mhd;
         uint16_t port;
+        char id[128];
+        pthread_mutex_t ann_lock;
+        struct ann *ann;
+        size_t n_ann, cap_ann;
         struct peer_key key;
         struct content_store *cs;
         pthread_mutex_t auth_lock;      /* the replay window */
@@ -47,12 +59,126 @@ struct peer_server {
         void *userdata;
 };
 
-/* One body being sent: a range of an open blob. */
+/* One body being sent: a range of a blob, open in the store, or followed while it
+ * downloads (fd < 0 until its partial file exists). */
 struct body {
         struct peer_server *s;
         int fd;
         uint64_t start;
+        bool follow;
+        bool from_store;                /* fd is the published blob */
+        char digest[DIGEST_STR_LEN + 1];
 };
+
+static enum peer_blob_state ann_get(struct peer_server *s, const char *digest, uint64_t *size)
+{
+        enum peer_blob_state st = PEER_BLOB_NONE;
+        pthread_mutex_lock(&s->ann_lock);
+        for (size_t i = 0; i < s->n_ann; i++)
+                if (!strcmp(s->ann[i].digest, digest)) {
+                        st = s->ann[i].state;
+                        if (size)
+                                *size = s->ann[i].size;
+                        break;
+                }
+        pthread_mutex_unlock(&s->ann_lock);
+        return st;
+}
+
+int peer_serve_announce(struct peer_server *s, const char *digest, uint64_t size, enum peer_blob_state state)
+{
+        if (!s)
+                return 0;
+        if (!digest_valid(digest))
+                return -EINVAL;
+        int r = 0;
+        pthread_mutex_lock(&s->ann_lock);
+        size_t i = 0;
+        while (i < s->n_ann && strcmp(s->ann[i].digest, digest))
+                i++;
+        if (state == PEER_BLOB_NONE) {
+                if (i < s->n_ann)
+                        s->ann[i] = s->ann[--s->n_ann];
+        } else {
+                if (i == s->n_ann && s->n_ann == s->cap_ann) {
+                        size_t cap = s->cap_ann ? 2 * s->cap_ann : 64;
+                        struct ann *v = realloc(s->ann, cap * sizeof *v);
+                        if (!v)
+                                r = -ENOMEM;
+                        else {
+                                s->ann = v;
+                                s->cap_ann = cap;
+                        }
+                }
+                if (r == 0) {
+                        if (i == s->n_ann)
+                                s->n_ann++;
+                        snprintf(s->ann[i].digest, sizeof s->ann[i].digest, "%s", digest);
+                        s->ann[i].size = size;
+                        s->ann[i].state = state;
+                }
+        }
+        pthread_mutex_unlock(&s->ann_lock);
+        return r;
+}
+
+void peer_serve_withdraw_all(struct peer_server *s)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->ann_lock);
+        s->n_ann = 0;
+        pthread_mutex_unlock(&s->ann_lock);
+}
+
+/* For a followed body: an fd to read its bytes from, once there is one. The published
+ * blob wins (a partial file that failed its digest is removed and fetched again). */
+static void follow_open(struct body *b)
+{
+        int fd = -1;
+        if (content_open(b->s->cs, b->digest, &fd) == 0) {
+                if (b->fd >= 0)
+                        close(b->fd);
+                b->fd = fd;
+                b->from_store = true;
+                return;
+        }
+        if (b->fd >= 0 || ann_get(b->s, b->digest, NULL) != PEER_BLOB_FETCHING)
+                return;
+        char name[DIGEST_STR_LEN + 8];
+        snprintf(name, sizeof name, "%s.part", digest_hex(b->digest));
+        _cleanup_free_ char *path = path_join(content_partial_dir(b->s->cs), name);
+        if (path)
+                b->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Reads the next bytes of a followed blob, waiting for them as they arrive: >0 bytes,
+ * or an MHD end when the download was given up, the wait ran out, or the server stops. */
+static ssize_t follow_read(struct body *b, uint64_t off, char *buf, size_t max)
+{
+        uint64_t waited_ms = 0;
+        for (;;) {
+                if (__atomic_load_n(&b->s->stopping, __ATOMIC_RELAXED))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                if (!b->from_store)
+                        follow_open(b);
+                if (b->fd >= 0) {
+                        ssize_t n = pread(b->fd, buf, max, (off_t)off);
+                        if (n > 0)
+                                return n;
+                        if (n < 0 || b->from_store)
+                                return MHD_CONTENT_READER_END_WITH_ERROR; /* a published blob is whole */
+                }
+                /* Nothing at off yet: the download goes on, or was given up. */
+                if (ann_get(b->s, b->digest, NULL) == PEER_BLOB_NONE && !content_has(b->s->cs, b->digest, UINT64_MAX))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                if (waited_ms >= PEER_SERVE_WAIT_S * 1000u)
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                waited_ms += 20;
+        }
+}
 
 static uint64_t now_ns(void)
 {
@@ -100,7 +226,7 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (max > READ_BLOCK)
                 max = READ_BLOCK;
         pace_take(b->s, max);
-        ssize_t n = pread(b->fd, buf, max, (off_t)(b->start + pos));
+        ssize_t n = b->follow ? follow_read(b, b->start + pos, buf, max) : pread(b->fd, buf, max, (off_t)(b->start + pos));
         if (n <= 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR; /* the size was checked: a short blob is an error */
         __atomic_fetch_add(&b->s->stats.bytes, (uint64_t)n, __ATOMIC_RELAXED);
@@ -110,7 +236,8 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void body_free(void *cls)
 {
         struct body *b = cls;
-        close(b->fd);
+        if (b->fd >= 0)
+                close(b->fd);
         free(b);
 }
 
@@ -184,18 +311,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *digest = !strncmp(url, BLOB_PREFIX, strlen(BLOB_PREFIX)) ? url + strlen(BLOB_PREFIX) : NULL;
         int fd = -1;
         struct stat st;
-        if (!digest || !digest_valid(digest) || content_open(s->cs, digest, &fd) < 0 || fstat(fd, &st) < 0 ||
-            !S_ISREG(st.st_mode)) {
-                if (fd >= 0)
+        uint64_t size = 0;
+        enum peer_blob_state ann = PEER_BLOB_NONE;
+        if (digest && digest_valid(digest) && content_open(s->cs, digest, &fd) == 0) {
+                if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                         close(fd);
+                        fd = -1;
+                } else
+                        size = (uint64_t)st.st_size;
+        }
+        if (fd < 0 && digest && digest_valid(digest))
+                ann = ann_get(s, digest, &size);
+        if (fd < 0 && (ann == PEER_BLOB_NONE || size == 0)) {
                 __atomic_fetch_add(&s->stats.not_found, 1, __ATOMIC_RELAXED);
                 return answer_empty(s, c, MHD_HTTP_NOT_FOUND, NULL, NULL);
         }
-        uint64_t size = (uint64_t)st.st_size, start = 0, end = size ? size - 1 : 0;
+        const char *state = fd >= 0 ? "complete" : ann == PEER_BLOB_FETCHING ? "fetching" : "wanted";
+        uint64_t start = 0, end = size ? size - 1 : 0;
         unsigned status = MHD_HTTP_OK;
         if (range) {
                 if (peer_parse_range(range, size, &start, &end) < 0) {
-                        close(fd);
+                        if (fd >= 0)
+                                close(fd);
                         char cr[48];
                         snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
                         refusal(s, c, url, "the Range is not one range of the blob");
@@ -207,14 +344,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         struct body *b = malloc(sizeof *b);
         struct MHD_Response *resp = NULL;
         if (b) {
-                *b = (struct body){.s = s, .fd = fd, .start = start};
+                *b = (struct body){.s = s, .fd = fd, .start = start, .follow = fd < 0, .from_store = fd >= 0};
+                snprintf(b->digest, sizeof b->digest, "%s", digest);
                 resp = MHD_create_response_from_callback(len, READ_BLOCK, body_read, b, body_free);
         }
         if (!resp) {
                 free(b);
-                close(fd);
+                if (fd >= 0)
+                        close(fd);
                 return MHD_NO;
         }
+        MHD_add_response_header(resp, "Berth-Blob", state);
+        if (s->id[0])
+                MHD_add_response_header(resp, "Berth-Peer", s->id);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
         MHD_add_response_header(resp, "Docker-Content-Digest", digest);
@@ -312,6 +454,8 @@ int peer_serve_start(const struct peer_serve_opts *o, struct peer_server **ret, 
                 return -ENOMEM;
         }
         s->port = port;
+        snprintf(s->id, sizeof s->id, "%s", o->id ? o->id : "");
+        pthread_mutex_init(&s->ann_lock, NULL);
         s->key = o->key;
         s->cs = o->cs;
         s->on_refusal = o->on_refusal;
@@ -321,7 +465,9 @@ int peer_serve_start(const struct peer_serve_opts *o, struct peer_server **ret, 
         s->pace.rate = o->rate;
         s->pace.last_ns = now_ns();
         unsigned max = o->max_connections ? o->max_connections : 4;
-        unsigned per_ip = (max + 1) / 2; /* one gateway takes at most half of the slots */
+        /* One address never takes every slot. (A client that reconnects at once may find
+         * its closed connection still counted for a moment: a tighter cap refused those.) */
+        unsigned per_ip = max > 2 ? max - 1 : max;
         unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 30;
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
         if (ss.ss_family == AF_INET6)
@@ -360,6 +506,8 @@ void peer_serve_stop(struct peer_server *s)
         if (s->mhd)
                 MHD_stop_daemon(s->mhd); /* closes the listen socket it was given, joins every thread */
         peer_replay_free(s->replay);
+        free(s->ann);
+        pthread_mutex_destroy(&s->ann_lock);
         pthread_mutex_destroy(&s->auth_lock);
         pthread_mutex_destroy(&s->pace.lock);
         sodium_memzero(&s->key, sizeof s->key);

@@ -6,12 +6,22 @@
  * answers 200 with the blob, 206 with one range of it (Range: bytes=a-b, a-, -n), 416
  * for a range outside it, 404 when the content store does not hold it (or for any other
  * path: there is no listing, no state, no status), 401 without a valid site-key
- * request, 405 for other methods. Only blobs under STATE/store/blobs are served: they
- * were digest-checked before they were published there, and they are immutable.
+ * request, 405 for other methods. The blobs under STATE/store/blobs were digest-checked
+ * before they were published there, and they are immutable.
+ *
+ * A blob this gateway is still to fetch can be announced (peer_serve_announce): wanted
+ * (the update in progress needs it) or fetching (its bytes are arriving in
+ * STATE/store/partial/<hex>.part). A GET of such a blob is answered 200 at once and its
+ * body follows the download as the bytes arrive, waiting (up to PEER_SERVE_WAIT_S without
+ * a byte) for a wanted one to start; if the download is given up the body is cut. So
+ * gateways that start an update together follow the one that fetches over the WAN
+ * instead of all going there. The follower checks the digest, as always. Every answer
+ * names the blob's state here (header Berth-Blob: complete, fetching, wanted) and this
+ * gateway (Berth-Peer: its id).
  *
  * libmicrohttpd runs it on threads of its own, a thread per connection, so nothing a
  * peer does reaches the agent's event loop. At most max_connections are open (further
- * ones are refused at accept), at most half of them from one address; a connection idle for
+ * ones are refused at accept), all but one at most from one address; a connection idle for
  * idle_timeout_s is closed; the bodies of all connections together are paced to `rate`
  * bytes/s, so serving never starves the gateway's own work.
  */
@@ -25,7 +35,16 @@
 #include "peers/auth.h"
 #include "store/content.h"
 
+#define PEER_SERVE_WAIT_S 30
+
+enum peer_blob_state {
+        PEER_BLOB_NONE,                 /* not announced (withdrawn) */
+        PEER_BLOB_WANTED,               /* the update in progress will fetch it */
+        PEER_BLOB_FETCHING,             /* its bytes are arriving in its partial file */
+};
+
 struct peer_serve_opts {
+        const char *id;                 /* this gateway, as peers see it (Berth-Peer), e.g. the controller id */
         const char *listen;             /* "ADDR:PORT", "[ADDR6]:PORT", ":PORT" (every address); PORT may be 0 */
         struct peer_key key;
         struct content_store *cs;       /* read from the server's threads: open() by digest only */
@@ -54,6 +73,12 @@ uint16_t peer_serve_port(const struct peer_server *s);
 void peer_serve_stats(struct peer_server *s, struct peer_serve_stats *out);
 /* Closes the socket and every connection, and joins the threads. NULL is fine. */
 void peer_serve_stop(struct peer_server *s);
+/* Announces a blob this gateway does not hold yet (size: its size in the manifest), or
+ * withdraws it (PEER_BLOB_NONE: published, or given up: bodies following it end). A
+ * published blob is served from the store whatever was announced. Thread-safe. */
+int peer_serve_announce(struct peer_server *s, const char *digest, uint64_t size, enum peer_blob_state state);
+/* Withdraws every announcement (the update ended). */
+void peer_serve_withdraw_all(struct peer_server *s);
 
 /* Parses a listen address as peer_serve_opts.listen takes it. Pure. */
 int peer_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, berr *e);

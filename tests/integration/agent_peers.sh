@@ -9,8 +9,10 @@
 #     every blob with its first byte flipped) and gw-d (another site's key) install app 1
 #     together: gw-b and gw-c get every blob from gw-a and nothing but the head over the
 #     WAN; gw-c threw the liar's bytes away, stored only verified blobs and avoids it;
-#     gw-d was refused (gw-a logs it) and fetched over the WAN; the feedback, `berth status`
-#     and the proxy's byte count say so.
+#     gw-d was refused (gw-a logs it) and fetched over the WAN; the feedback, gw-a's
+#     metrics and the proxy's byte count say so;
+#   * four gateways that list each other install app 2 together: the WAN carries its
+#     blobs once (≤ 1.1× and the heads), the peers three times.
 # shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
 source "$(dirname "$0")/../lib/harness.sh"
 
@@ -111,3 +113,44 @@ served=$(metric berth_peer_served_bytes_total)
         t_fail "the WAN carried $wan bytes for gw-b, gw-c and gw-d; gw-d's blobs are $BLOBS"
 t_pass "gw-b, gw-c from gw-a (WAN 0 blob bytes), gw-d over the WAN: $wan bytes through the proxy for $NBLOBS blobs of $BLOBS bytes"
 for g in gw-a gw-b gw-c gw-d; do agent_stop "$g"; done
+
+# Four gateways that list each other start app 2 (new layers) together: one of them
+# fetches each blob over the WAN, the others follow its download as it arrives.
+t_make_image -o "$T_ROOT/img2.tar" --random-layers 3 --random-size 2M --seed peers-2
+t_bundle "$T_ROOT/app-2.berth" --name app --version 2 --image "$T_ROOT/img2.tar"
+BLOBS2=$(tar -xOf "$T_ROOT/app-2.berth" manifest.json | jq '[.blobs[].size] | add')
+declare -A PORT
+for g in gw-e gw-f gw-g gw-h; do PORT[$g]=$(t_free_port); done
+for g in gw-e gw-f gw-g gw-h; do
+        list=""
+        for o in gw-e gw-f gw-g gw-h; do [ "$o" = "$g" ] || list+="${list:+, }127.0.0.1:${PORT[$o]}"; done
+        # The WAN at 1 MiB/s, so the others start while the first one is still downloading.
+        # (max_connections: on loopback every gateway has the same address.)
+        agent_add "$g" "[peers]" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:${PORT[$g]}" "peers = $list" \
+                "max_connections = 16" "[download]" "bandwidth = 1M"
+        agent_start "$g"
+done
+srv_upload "$T_ROOT/app-2.berth"
+w0=$(proxy_bytes)
+rollout_create "$(jq -cn --argjson b "$BUNDLE_ID" '{name: "together", bundleId: $b, filter: {controllerId: "gw-[efgh]"}}')"
+t_wait_for 'agent_has gw-e app 2 && agent_has gw-f app 2 && agent_has gw-g app 2 && agent_has gw-h app 2' 120 ||
+        t_fail "app 2 not installed on gw-e..gw-h"
+wan=$(($(proxy_bytes) - w0))
+peers_total=0
+for g in gw-e gw-f gw-g gw-h; do
+        installed=$(action_json "$g" | jq -r '[.. | .details? // empty] | flatten | map(select(test("^installed app 2"))) | .[0] // ""')
+        p=$(echo "$installed" | sed -n 's/.* (\([0-9]*\) from site peers.*/\1/p')
+        echo "$g: $installed"
+        peers_total=$((peers_total + ${p:-0}))
+done
+# Once over the WAN (and four heads), three times from peers.
+[ "$wan" -le $((BLOBS2 * 11 / 10 + 4 * 16384)) ] ||
+        t_fail "four gateways that start together moved $wan bytes over the WAN for app 2's $BLOBS2 bytes of blobs"
+[ "$peers_total" -ge $((BLOBS2 * 3)) ] || t_fail "the four got $peers_total bytes from peers; expected 3 x $BLOBS2"
+# They followed a download in progress: some found blobs being fetched or wanted by a peer.
+logs=$(cat "${AGENT_DIR[gw-e]}/agent.log" "${AGENT_DIR[gw-f]}/agent.log" "${AGENT_DIR[gw-g]}/agent.log" "${AGENT_DIR[gw-h]}/agent.log")
+t_log "what they found: $(grep -o 'of [0-9]* missing blob(s), site peers hold.*' <<<"$logs" | tr '\n' ';')"
+grep -qE "site peers hold [0-9]+, are fetching [1-9]|want [1-9][0-9]* more" <<<"$logs" ||
+        t_fail "no gateway found app 2's blobs still downloading on a peer: $(grep 'site peers hold' <<<"$logs")"
+t_pass "four gateways together: $wan bytes over the WAN for $BLOBS2 bytes of blobs ($((wan * 100 / BLOBS2)) %), $peers_total from peers"
+for g in gw-e gw-f gw-g gw-h; do agent_stop "$g"; done

@@ -4,11 +4,15 @@
  * a range (206), HEAD; 401 without the site key, with another key and for a replay; 404
  * for a blob it does not hold and for any other path; 405; 416; the stats; the pace
  * (a rate cap makes a transfer take at least its share of time); the connection limit
- * (idle connections at the limit keep a request out until one closes); the parsers. */
+ * (idle connections at the limit keep a request out until one closes); a blob that is
+ * still downloading: HEAD says wanted, a GET waits for it and follows its partial file
+ * as the bytes arrive, through the publish, and is cut when the download is given up;
+ * the parsers. */
 #include "testutil.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -91,9 +95,9 @@ static long req(struct fx *f, const char *method, const char *path, const char *
                 snprintf(rh, sizeof rh, "Range: %s", range);
                 headers[0] = rh;
         }
+        /* one kept-alive connection, as an agent's requests to one peer */
         struct http_req_opts o = {.method = method, .url = url, .authorization = auth, .plain_credentials = true,
-                                  .headers = headers, .max_body = 2 * BLOB_SIZE, .timeout_ms = 20000,
-                                  .fresh_connection = true};
+                                  .headers = headers, .max_body = 2 * BLOB_SIZE, .timeout_ms = 20000};
         memset(resp, 0, sizeof *resp);
         berr e = {0};
         int r = http_session_perform(f->http, &o, resp, &e);
@@ -237,6 +241,104 @@ static void test_connection_limit(void **state)
         fx_free(f);
 }
 
+struct getter {
+        struct fx *f;
+        char path[128];
+        long status;
+        struct http_response resp;
+        pthread_t t;
+};
+
+static void *getter_run(void *ud)
+{
+        struct getter *g = ud;
+        struct http_session *h = NULL;
+        berr e = {0};
+        char url[256], hdr[PEER_AUTH_MAX];
+        uint8_t n[PEER_NONCE_LEN] = {0x77, (uint8_t)g->path[20]};
+        snprintf(url, sizeof url, "http://127.0.0.1:%u%s", peer_serve_port(g->f->srv), g->path);
+        if (http_session_new(&h, &e) < 0 ||
+            peer_auth_sign(&g->f->key, "GET", g->path, NULL, (uint64_t)time(NULL), n, hdr) < 0)
+                return NULL;
+        struct http_req_opts o = {.url = url, .authorization = hdr, .plain_credentials = true,
+                                  .max_body = 2 * BLOB_SIZE, .timeout_ms = 60000, .fresh_connection = true};
+        int r = http_session_perform(h, &o, &g->resp, &e);
+        g->status = r < 0 ? 0 : g->resp.status;
+        http_session_free(h);
+        return NULL;
+}
+
+/* Waits until the server has sent (at least) n body bytes in all. */
+static void wait_sent(struct fx *f, uint64_t n)
+{
+        struct peer_serve_stats st;
+        for (int i = 0; i < 5000; i++) {
+                peer_serve_stats(f->srv, &st);
+                if (st.bytes >= n)
+                        return;
+                struct timespec ts = {.tv_nsec = 2000000};
+                nanosleep(&ts, NULL);
+        }
+        fail_msg("the server sent %llu of %llu bytes", (unsigned long long)st.bytes, (unsigned long long)n);
+}
+
+static void test_follow_a_download(void **state)
+{
+        (void)state;
+        struct fx *f = fx_new(0, 4);
+        /* a second blob, not in the store: the one "downloading" */
+        uint8_t *blob = malloc(BLOB_SIZE);
+        char digest[DIGEST_STR_LEN + 1];
+        for (unsigned i = 0; i < BLOB_SIZE; i++)
+                blob[i] = (uint8_t)(i * 13 + 5);
+        assert_int_equal(sha256_buf_str(blob, BLOB_SIZE, digest), 0);
+        struct getter g = {.f = f};
+        snprintf(g.path, sizeof g.path, "/v2/blobs/%s", digest);
+        struct http_response resp;
+        assert_int_equal(req(f, "HEAD", g.path, NULL, "sign", &resp), 404);
+        http_response_clear(&resp);
+        assert_int_equal(peer_serve_announce(f->srv, digest, BLOB_SIZE, PEER_BLOB_WANTED), 0);
+        assert_int_equal(req(f, "HEAD", g.path, NULL, "sign", &resp), 200);
+        http_response_clear(&resp);
+
+        /* the follower asks before a byte is there */
+        assert_int_equal(pthread_create(&g.t, NULL, getter_run, &g), 0);
+        char part[4096], name[80];
+        snprintf(name, sizeof name, "%s.part", digest + 7);
+        snprintf(part, sizeof part, "%s/%s", content_partial_dir(f->cs), name);
+        FILE *fp = fopen(part, "w");
+        assert_non_null(fp);
+        assert_int_equal(peer_serve_announce(f->srv, digest, BLOB_SIZE, PEER_BLOB_FETCHING), 0);
+        /* half the bytes arrive; the follower gets them */
+        assert_int_equal(fwrite(blob, 1, BLOB_SIZE / 2, fp), BLOB_SIZE / 2);
+        fflush(fp);
+        wait_sent(f, BLOB_SIZE / 2);
+        /* the rest, then the publish (the partial file becomes the blob) */
+        assert_int_equal(fwrite(blob + BLOB_SIZE / 2, 1, BLOB_SIZE / 2, fp), BLOB_SIZE / 2);
+        fclose(fp);
+        berr e = {0};
+        assert_int_equal(content_publish_file(f->cs, digest, part, &e), 0);
+        assert_int_equal(peer_serve_announce(f->srv, digest, 0, PEER_BLOB_NONE), 0);
+        pthread_join(g.t, NULL);
+        assert_int_equal(g.status, 200);
+        assert_int_equal(g.resp.body_len, BLOB_SIZE);
+        assert_memory_equal(g.resp.body, blob, BLOB_SIZE);
+        http_response_clear(&g.resp);
+
+        /* a download given up: the follower's body is cut */
+        blob[0] ^= 1;
+        assert_int_equal(sha256_buf_str(blob, BLOB_SIZE, digest), 0);
+        snprintf(g.path, sizeof g.path, "/v2/blobs/%s", digest);
+        assert_int_equal(peer_serve_announce(f->srv, digest, BLOB_SIZE, PEER_BLOB_WANTED), 0);
+        assert_int_equal(pthread_create(&g.t, NULL, getter_run, &g), 0);
+        assert_int_equal(peer_serve_announce(f->srv, digest, 0, PEER_BLOB_NONE), 0);
+        pthread_join(g.t, NULL);
+        assert_int_not_equal(g.resp.body_len, BLOB_SIZE);
+        http_response_clear(&g.resp);
+        free(blob);
+        fx_free(f);
+}
+
 static void test_parsers(void **state)
 {
         (void)state;
@@ -275,6 +377,7 @@ int main(void)
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_pace),
                 cmocka_unit_test(test_connection_limit),
+                cmocka_unit_test(test_follow_a_download),
                 cmocka_unit_test(test_parsers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
