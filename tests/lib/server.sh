@@ -39,7 +39,8 @@ srv_pki() {
                 -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
                 -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/server.ext"
+        # T_SRV_SAN: more names for it ("IP:10.99.0.1"), for a server in a network namespace
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost%s\n' "${T_SRV_SAN:+,$T_SRV_SAN}" >"$d/server.ext"
         openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
                 -extfile "$d/server.ext" -out "$d/server.crt" 2>/dev/null
         CA=$d/ca.crt
