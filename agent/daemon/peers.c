@@ -86,6 +86,7 @@ static int parse_list(struct peers_state *p, const char *v, berr *e)
 int peers_start(struct agent *a, berr *e)
 {
         struct peers_state *p = &a->peers;
+        p->disc_fd = -1;
         const char *key_file = config_get(a->cfg, "peers.key_file", NULL);
         const char *listen = config_get(a->cfg, "peers.listen", NULL);
         const char *list = config_get(a->cfg, "peers.peers", NULL);
@@ -120,7 +121,7 @@ int peers_start(struct agent *a, berr *e)
         p->enabled = true;
         if (p->n)
                 log_info("agent: %zu site peer(s) asked first for missing blobs", p->n);
-        return 0;
+        return peers_discover_start(a, e);
 }
 
 void peers_forget(struct agent *a)
@@ -145,6 +146,7 @@ void peers_forget(struct agent *a)
 void peers_stop(struct agent *a)
 {
         peers_forget(a);
+        peers_discover_stop(a);
         peer_serve_stop(a->peers.server);
         a->peers.server = NULL;
         sodium_memzero(&a->peers.key, sizeof a->peers.key);
@@ -339,14 +341,14 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
                  void (*done)(struct agent *a))
 {
         struct peers_state *p = &a->peers;
-        if (!p->enabled || !p->n || !n || !strcmp(p->located_for, a->upd.act.id))
+        if (!p->enabled || (!p->n && p->disc_fd < 0) || !n || !strcmp(p->located_for, a->upd.act.id))
                 return 0;
         peers_forget(a);
         size_t peers_usable = 0;
         for (size_t i = 0; i < p->n; i++)
                 peers_usable += usable(a, i);
         p->hold = calloc(n, sizeof *p->hold);
-        p->probes = calloc(n * p->n, sizeof *p->probes);
+        p->probes = calloc(n * PEERS_MAX, sizeof *p->probes); /* discovery may add peers meanwhile */
         if (!p->hold || !p->probes) {
                 peers_forget(a);
                 return -ENOMEM;
@@ -359,12 +361,15 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
                 peers_announce(a, b->digest, b->size, PEER_BLOB_WANTED);
         }
         snprintf(p->located_for, sizeof p->located_for, "%s", a->upd.act.id);
-        if (!peers_usable)
+        if (!peers_usable && p->disc_fd < 0)
                 return 0;
         /* Ask after the settle time: a gateway that starts this update up to then is seen
          * wanting its blobs, so the two agree on which one fetches (the smaller id); one
-         * that starts later finds that one fetching. */
-        if (agent_timer(a, &p->settle, a->peers.server ? PEERS_SETTLE_MS : 0, on_settled, "peers-settle") < 0) {
+         * that starts later finds that one fetching. The peers on the LAN answer the WHO
+         * within it. */
+        peers_discover_who(a);
+        uint64_t settle = a->peers.server || p->disc_fd >= 0 ? PEERS_SETTLE_MS : 0;
+        if (agent_timer(a, &p->settle, settle, on_settled, "peers-settle") < 0) {
                 peers_forget(a);
                 return -ENOMEM;
         }

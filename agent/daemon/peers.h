@@ -20,6 +20,7 @@
  */
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,7 +39,9 @@ struct http_req;
 #define PEERS_SETTLE_MS 500
 
 struct peer_entry {
-        char host[64];                  /* as configured: "10.0.0.5:7379", "[fd00::5]:7379" */
+        char host[64];                  /* as configured or learned: "10.0.0.5:7379", "[fd00::5]:7379" */
+        bool learned;                   /* from a HELLO (peers_discover.c), not from peers.peers */
+        uint64_t seen_usec;             /* learned: its last HELLO */
         char id[128];                   /* what it calls itself (Berth-Peer), "" before it answered */
         uint64_t avoid_until_usec;      /* monotonic; 0 = usable */
         uint64_t bytes, blobs, failures;
@@ -73,12 +76,25 @@ struct peers_state {
         bool probing[PEERS_MAX];        /* per peer: a probe in flight */
         struct sd_event_source *settle;  /* between announcing the wants and asking */
         void (*located)(struct agent *a);
+        /* discovery on the LAN segment (peers_discover.c) */
+        int disc_fd;                    /* -1: off */
+        struct sd_event_source *disc_src;
+        struct sockaddr_in group;
+        struct peer_replay *disc_replay;
         /* process counters for metrics */
         uint64_t fetched_bytes, fetched_blobs, failures;
 };
 
 int peers_start(struct agent *a, berr *e);
 void peers_stop(struct agent *a);
+
+/* peers_discover.c: [peers] discovery, group, interface. Off without a site key; learns
+ * peers from their HELLOs into list (learned entries are added, and removed only while
+ * no update is in progress, so the holdings' indices stay right). */
+int peers_discover_start(struct agent *a, berr *e);
+void peers_discover_stop(struct agent *a);
+/* Asks the group who serves (before an update; the answers come within the settle time). */
+void peers_discover_who(struct agent *a);
 
 /* Asks every usable peer for the missing blobs of plan (HEAD each); calls done once the
  * answers are in (or after a few seconds). 0 when nothing needs asking (no peers, or

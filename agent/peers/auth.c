@@ -165,6 +165,13 @@ static int replay_add(struct peer_replay *rp, const uint8_t nonce[PEER_NONCE_LEN
         return 0;
 }
 
+int peer_replay_check(struct peer_replay *rp, const uint8_t nonce[PEER_NONCE_LEN], uint64_t t, uint64_t now)
+{
+        if (t + PEER_AUTH_WINDOW_S < now || t > now + PEER_AUTH_WINDOW_S)
+                return -ETIME;
+        return replay_add(rp, nonce, t, now);
+}
+
 /* Parses the digits of t up to the next ','; false on anything else or overflow. */
 static bool parse_time(const char **p, uint64_t *out)
 {

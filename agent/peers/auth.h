@@ -47,6 +47,11 @@ struct peer_replay;
 int peer_replay_new(size_t capacity, struct peer_replay **ret);
 void peer_replay_free(struct peer_replay *rp);
 
+/* Remembers a nonce seen with time t (now: this gateway's clock): 0, or -ETIME (t outside
+ * the window), -EALREADY (seen within it), -EBUSY (the window is full). For messages
+ * that carry their own MAC (peers/discover.h). */
+int peer_replay_check(struct peer_replay *rp, const uint8_t nonce[PEER_NONCE_LEN], uint64_t t, uint64_t now);
+
 /* Checks header (NULL: none) for a request. 0: accepted, and its nonce is remembered.
  * Otherwise, with a sentence for the server's log (the client gets only a status):
  * -EACCES no header, not a Berth-Peer header, or a MAC that does not match (wrong key,

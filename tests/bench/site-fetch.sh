@@ -5,7 +5,8 @@
 # this script makes (nothing leaves them). In the same run:
 #   alone    one gateway installs a bundle by itself: its time is the yardstick;
 #   peers    every gateway installs another bundle of the same size at once, [peers] on
-#            (each lists the others): one fetches over the WAN, the others follow it;
+#            (a site key, no list: they find each other on the LAN by multicast): one
+#            fetches over the WAN, the others follow it;
 #   no peers the same with a third bundle and [peers] off: what a user gets without it
 #            (every gateway pulls every byte over the WAN).
 # It prints, for peers and no peers, the WAN bytes over the bundle's blob bytes (goal
@@ -16,38 +17,10 @@
 #   BERTH_BUILD=build tests/bench/site-fetch.sh   [env: GATEWAYS (6), WAN (20mbit), SIZE (16M)]
 HERE="$(cd "$(dirname "$0")" && pwd)"
 GATEWAYS=${GATEWAYS:-6}
-PFX=bsf$$
-if [ "${BERTH_SITE_INNER:-0}" != 1 ]; then
-        [ "$(id -u)" = 0 ] || { echo "site-fetch.sh: needs root (network namespaces)"; exit 77; }
-        cleanup() {
-                local n
-                for n in s l $(seq 1 "$GATEWAYS"); do ip netns del "$PFX-$n" 2>/dev/null; done
-        }
-        trap cleanup EXIT
-        set -e
-        for n in s l $(seq 1 "$GATEWAYS"); do ip netns add "$PFX-$n"; ip -n "$PFX-$n" link set lo up; done
-        # the LAN: a bridge in its own namespace
-        ip -n "$PFX-l" link add br0 type bridge
-        ip -n "$PFX-l" link set br0 up
-        # the WAN: the server's link to the site, shaped on the server's side (downlink)
-        ip link add "$PFX-s0" netns "$PFX-s" type veth peer name "$PFX-w" netns "$PFX-l"
-        ip -n "$PFX-s" link set "$PFX-s0" name wan0
-        ip -n "$PFX-s" addr add 10.99.0.1/24 dev wan0
-        ip -n "$PFX-s" link set wan0 up
-        ip -n "$PFX-l" link set "$PFX-w" master br0 up
-        ip netns exec "$PFX-s" tc qdisc add dev wan0 root tbf rate "${WAN:-20mbit}" burst 32kbit latency 400ms
-        for n in $(seq 1 "$GATEWAYS"); do
-                ip link add "$PFX-g$n" netns "$PFX-$n" type veth peer name "$PFX-p$n" netns "$PFX-l"
-                ip -n "$PFX-$n" link set "$PFX-g$n" name lan0
-                ip -n "$PFX-$n" addr add "10.99.0.$((10 + n))/24" dev lan0
-                ip -n "$PFX-$n" link set lan0 up
-                ip -n "$PFX-l" link set "$PFX-p$n" master br0 up
-        done
-        set +e
-        BERTH_SITE_INNER=1 BERTH_SITE_PFX=$PFX ip netns exec "$PFX-s" bash "$0" "$@"
-        exit $?
-fi
-PFX=$BERTH_SITE_PFX
+SITE_WAN=${WAN:-20mbit}
+# shellcheck source=../lib/site.sh
+source "$HERE/../lib/site.sh"
+site_enter "$GATEWAYS" "$0" "$@"
 
 export BERTH_BUILD="${BERTH_BUILD:-$HERE/../../build}"
 export BERTH=${BERTH:-$BERTH_BUILD/agent/berth}
@@ -56,16 +29,8 @@ source "$HERE/../lib/harness.sh"
 command -v jq >/dev/null || t_skip "jq not installed"
 
 SIZE=${SIZE:-16M}
-DDI_FIXED=7443
-export T_SRV_SAN="IP:10.99.0.1"
-srv_config "[ddi]" "listen = 10.99.0.1:$DDI_FIXED" "public_url = https://10.99.0.1:$DDI_FIXED" \
-        "polling_sleep = 00:00:02"
-srv_start
-AGENT_SERVER_URL="https://10.99.0.1:$DDI_FIXED"
-wan_bytes() { cat /sys/class/net/wan0/statistics/tx_bytes; }
-
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_ROOT/site.key"
-chmod 600 "$T_ROOT/site.key"
+site_server
+site_key
 for b in solo app plain; do
         t_make_image -q -o "$T_ROOT/$b.tar" --random-layers 4 --random-size "$SIZE" --seed "site-$b"
         t_bundle "$T_ROOT/$b.berth" --name "$b" --version 1 --image "$T_ROOT/$b.tar"
@@ -73,18 +38,9 @@ for b in solo app plain; do
         eval "B_$b=$BUNDLE_ID"
 done
 BLOBS=$(tar -xOf "$T_ROOT/app.berth" manifest.json | jq '[.blobs[].size] | add')
+gw() { site_gw "$@"; }
+wan_bytes() { site_wan_bytes; }
 
-# gw NAME N [config lines]: an agent in gateway namespace N.
-gw() {
-        local name=$1 n=$2
-        shift 2
-        agent_add "$name" "[server]" "poll_min = 1" "poll_max = 2" "$@"
-        rm -f "$SOCK_DIR/$name.sock"
-        ip netns exec "$PFX-$n" "$BERTH" agent --config "${AGENT_DIR[$name]}/agent.conf" \
-                >>"${AGENT_DIR[$name]}/agent.log" 2>&1 &
-        AGENT_PID[$name]=$!
-        t_wait_for "test -S '$SOCK_DIR/$name.sock'" 20 || t_fail "agent $name did not start"
-}
 # run BUNDLE_ID BUNDLE_NAME GLOB NAME...: rolls the bundle out to the agents matching GLOB
 # at once; sets SECS (until the last one has it installed) and WANB (WAN bytes meanwhile).
 run() {
@@ -113,10 +69,9 @@ t_log "alone: $ALONE s, $ALONE_WAN WAN bytes for $BLOBS bytes of blobs"
 PEERS=()
 for n in $(seq 1 "$GATEWAYS"); do PEERS+=("p$n"); done
 for n in $(seq 1 "$GATEWAYS"); do
-        list=""
-        for o in $(seq 1 "$GATEWAYS"); do [ "$o" = "$n" ] || list+="${list:+, }10.99.0.$((10 + o)):7379"; done
-        gw "p$n" "$n" "[peers]" "key_file = $T_ROOT/site.key" "listen = 10.99.0.$((10 + n)):7379" "peers = $list" \
-                "max_connections = $((GATEWAYS + 2))"
+        # zero configuration: the gateways find each other on the LAN (multicast)
+        mapfile -t conf < <(site_peers_conf "$n" "$GATEWAYS")
+        gw "p$n" "$n" "${conf[@]}"
 done
 run "$B_app" app "p*" "${PEERS[@]}"
 P_SECS=$SECS

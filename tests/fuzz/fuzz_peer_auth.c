@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* fuzz_peer_auth.c — libFuzzer target for peer request authentication (peers/auth.h).
+/* fuzz_peer_auth.c — libFuzzer target for peer request authentication (peers/auth.h) and
+ * the discovery datagrams (peers/discover.h): the whole input, read as a datagram, is
+ * never taken (it cannot carry the fixed key's MAC).
  * The input is a header, a path and a range separated by NUL bytes. The header is
  * verified as it is (never accepted: it cannot carry the MAC of the fixed key); then the
  * path and range are signed and verified (accepted unless they hold a control character,
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "peers/auth.h"
+#include "peers/discover.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         berr e = {0};
         FUZZ_CHECK(peer_auth_verify(&key, rp, header, "GET", path, range, NOW, &e) < 0);
+        struct peer_discover_msg m;
+        FUZZ_CHECK(peer_discover_decode(&key, data, size, NOW, &m) < 0);
 
         uint8_t nonce[PEER_NONCE_LEN] = {9};
         char h[PEER_AUTH_MAX];

@@ -14,6 +14,8 @@
 #   * four gateways that list each other install app 2 together: the WAN carries its
 #     blobs once (≤ 1.1× and the heads), the peers three times.
 # shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
+# (On loopback, with discovery off: multicast would leave for the host's network.
+# agent_peers_lan.sh runs discovery in network namespaces.)
 source "$(dirname "$0")/../lib/harness.sh"
 
 command -v python3 >/dev/null || t_skip "python3 not installed (scripts/deps.sh)"
@@ -31,7 +33,7 @@ PA=$(t_free_port)
 PB=$(t_free_port)
 MA=$(t_free_port)
 DEAD=$(t_free_port) # nobody listens there
-agent_add gw-a "[peers]" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PA" "max_connections = 16" \
+agent_add gw-a "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PA" "max_connections = 16" \
         "[metrics]" "listen = 127.0.0.1:$MA"
 agent_start gw-a
 t_assert_contains "$(cat "${AGENT_DIR[gw-a]}/agent.log")" "serving verified blobs to site peers on 127.0.0.1:$PA" \
@@ -70,10 +72,10 @@ t_defer "kill $LIAR_PID"
 t_wait_for "test -s '$T_ROOT/liar.port'" 10 || t_fail "the lying peer did not start: $(cat "$T_ROOT/liar.log")"
 LIAR=$(cat "$T_ROOT/liar.port")
 
-agent_add gw-b "[peers]" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PB" \
+agent_add gw-b "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PB" \
         "peers = 127.0.0.1:$DEAD, 127.0.0.1:$PA"
-agent_add gw-c "[peers]" "key_file = $T_ROOT/site.key" "peers = 127.0.0.1:$LIAR, 127.0.0.1:$PA"
-agent_add gw-d "[peers]" "key_file = $T_ROOT/other.key" "peers = 127.0.0.1:$PA"
+agent_add gw-c "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "peers = 127.0.0.1:$LIAR, 127.0.0.1:$PA"
+agent_add gw-d "[peers]" "discovery = false" "key_file = $T_ROOT/other.key" "peers = 127.0.0.1:$PA"
 for g in gw-b gw-c gw-d; do agent_start "$g"; done
 w0=$(proxy_bytes)
 rollout_create "$(jq -cn --argjson b "$V1" '{name: "bcd", bundleId: $b, filter: {controllerId: "gw-[bcd]"}}')"
@@ -126,7 +128,7 @@ for g in gw-e gw-f gw-g gw-h; do
         for o in gw-e gw-f gw-g gw-h; do [ "$o" = "$g" ] || list+="${list:+, }127.0.0.1:${PORT[$o]}"; done
         # The WAN at 1 MiB/s, so the others start while the first one is still downloading.
         # (max_connections: on loopback every gateway has the same address.)
-        agent_add "$g" "[peers]" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:${PORT[$g]}" "peers = $list" \
+        agent_add "$g" "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:${PORT[$g]}" "peers = $list" \
                 "max_connections = 16" "[download]" "bandwidth = 1M"
         agent_start "$g"
 done
