@@ -140,7 +140,10 @@ static void commit_done(void *ud, int r)
         log_info("agent: %s stored and preloaded: %llu bytes downloaded in %.2f s (%.0f KiB/s)", l,
                  (unsigned long long)a->upd.fetched, (double)us / 1e6,
                  us ? (double)a->upd.fetched / 1024.0 / ((double)us / 1e6) : 0.0);
-        telemetry_event(a, "agent", "update %s staged: %llu bytes downloaded", l, (unsigned long long)a->upd.fetched);
+        /* The action's own figures (over restarts): from site peers and over the WAN. */
+        telemetry_event(a, "agent", "update %s staged: %llu bytes downloaded, %llu from site peers, %llu over the WAN", l,
+                        (unsigned long long)a->upd.act.fetched, (unsigned long long)a->upd.act.peer_fetched,
+                        (unsigned long long)(a->upd.act.fetched - a->upd.act.peer_fetched));
         telemetry_kick(a); /* the download no longer holds telemetry back */
         upd_maybe_switch(a);
 }

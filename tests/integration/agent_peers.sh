@@ -10,7 +10,7 @@
 #     together: gw-b and gw-c get every blob from gw-a and nothing but the head over the
 #     WAN; gw-c threw the liar's bytes away, stored only verified blobs and avoids it;
 #     gw-d was refused (gw-a logs it) and fetched over the WAN; the feedback, gw-a's
-#     metrics and the proxy's byte count say so;
+#     metrics, gw-b's telemetry and the proxy's byte count say so;
 #   * four gateways that list each other install app 2 together: the WAN carries its
 #     blobs once (≤ 1.1× and the heads), the peers three times.
 # shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
@@ -93,6 +93,13 @@ for g in gw-b gw-c; do
 done
 read -r from_peers_b _ <<<"$(peer_bytes gw-b)"
 t_assert_eq "$from_peers_b" "$BLOBS" "gw-b got exactly the blobs from gw-a"
+# telemetry carries the same split
+staged_event() {
+        mgmt GET "/api/v1/targets/gw-b/telemetry?after=0&limit=1000"
+        echo "$BODY" | jq -r '.records[] | select(.kind == "event") | .text' | grep '^update app 1 staged'
+}
+t_wait_for 'staged_event | grep -q "$BLOBS from site peers, 0 over the WAN"' 30 ||
+        t_fail "gw-b's telemetry does not say where app 1 came from: $(staged_event)"
 t_assert_contains "$(cat "${AGENT_DIR[gw-b]}/agent.log")" "site peer 127.0.0.1:$DEAD" "gw-b noticed the dead peer"
 t_assert_contains "$(cat "${AGENT_DIR[gw-c]}/agent.log")" \
         "site peer 127.0.0.1:$LIAR served blob" "gw-c caught the liar"
