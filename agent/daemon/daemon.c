@@ -203,8 +203,16 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 r = control_start(&a, e);
         if (r >= 0)
                 r = metrics_start(&a, e);
-        if (r >= 0)
-                r = peers_start(&a, e);
+        if (r >= 0) {
+                /* Site peers save WAN bytes; they never cost the gateway its updates. */
+                berr pe = {0};
+                int pr = peers_start(&a, &pe);
+                if (pr < 0) {
+                        log_error("agent: site peers are off: %s", berr_msg(&pe, pr));
+                        peers_stop(&a);
+                        a.peers = (struct peers_state){.disc_fd = -1};
+                }
+        }
         if (r >= 0)
                 r = telemetry_start(&a, e);
         if (r < 0) {

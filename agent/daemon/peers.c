@@ -121,7 +121,26 @@ int peers_start(struct agent *a, berr *e)
         p->enabled = true;
         if (p->n)
                 log_info("agent: %zu site peer(s) asked first for missing blobs", p->n);
-        return peers_discover_start(a, e);
+        berr de = {0};
+        r = peers_discover_start(a, &de);
+        if (r < 0)
+                log_error("agent: finding site peers on the LAN is off: %s", berr_msg(&de, r));
+        return 0;
+}
+
+/* Stops the probes still running (their on_done is not called: their data is freed here). */
+static void cancel_probes(struct peers_state *p)
+{
+        for (size_t i = 0; i < p->n_probes; i++) {
+                if (p->probes[i]) {
+                        http_req_cancel(p->probes[i]);
+                        free(p->probe_ud[i]);
+                }
+        }
+        free(p->probes);
+        free(p->probe_ud);
+        p->probes = NULL;
+        p->probe_ud = NULL;
 }
 
 void peers_forget(struct agent *a)
@@ -129,10 +148,7 @@ void peers_forget(struct agent *a)
         struct peers_state *p = &a->peers;
         peer_serve_withdraw_all(p->server);
         p->settle = sd_event_source_disable_unref(p->settle);
-        for (size_t i = 0; i < p->n_probes; i++)
-                http_req_cancel(p->probes[i]);
-        free(p->probes);
-        p->probes = NULL;
+        cancel_probes(p);
         p->n_probes = p->probes_left = 0;
         memset(p->next_blob, 0, sizeof p->next_blob);
         memset(p->probing, 0, sizeof p->probing);
@@ -214,10 +230,7 @@ static int probe_header(void *ud, const char *line, size_t len)
 static void locate_finish(struct agent *a)
 {
         struct peers_state *p = &a->peers;
-        for (size_t i = 0; i < p->n_probes; i++)
-                http_req_cancel(p->probes[i]);
-        free(p->probes);
-        p->probes = NULL;
+        cancel_probes(p);
         p->n_probes = p->probes_left = 0;
         size_t held = 0, fetching = 0, wanted = 0;
         for (size_t i = 0; i < p->n_hold; i++) {
@@ -260,6 +273,7 @@ static void probe_done(void *ud, int r, const struct http_response *resp, const 
         struct agent *a = pr->a;
         struct peers_state *p = &a->peers;
         p->probes[pr->slot] = NULL;
+        p->probe_ud[pr->slot] = NULL;
         uint32_t bit = 1u << pr->peer;
         if (r >= 0 && resp->status == 200) {
                 struct peer_holding *h = &p->hold[pr->hold];
@@ -316,6 +330,7 @@ static int start_probe(struct agent *a, size_t peer, size_t hold)
                 .userdata = pr,
         };
         berr e = {0};
+        p->probe_ud[p->n_probes] = pr;
         r = http_start(a->http, &o, &p->probes[p->n_probes], &e);
         if (r < 0) {
                 free(pr);
@@ -349,7 +364,8 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
                 peers_usable += usable(a, i);
         p->hold = calloc(n, sizeof *p->hold);
         p->probes = calloc(n * PEERS_MAX, sizeof *p->probes); /* discovery may add peers meanwhile */
-        if (!p->hold || !p->probes) {
+        p->probe_ud = calloc(n * PEERS_MAX, sizeof *p->probe_ud);
+        if (!p->hold || !p->probes || !p->probe_ud) {
                 peers_forget(a);
                 return -ENOMEM;
         }
@@ -377,26 +393,52 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
         return 1;
 }
 
-int peers_holder(struct agent *a, const char *digest, size_t from)
+static int cmp_id(const void *x, const void *y, void *ud)
+{
+        const struct peers_state *p = ud;
+        return strcmp(p->list[*(const size_t *)x].id, p->list[*(const size_t *)y].id);
+}
+
+static const struct peer_holding *holding(struct peers_state *p, const char *digest)
+{
+        for (size_t i = 0; i < p->n_hold; i++)
+                if (!strcmp(p->hold[i].digest, digest))
+                        return &p->hold[i];
+        return NULL;
+}
+
+int peers_holder(struct agent *a, const char *digest, size_t *kind, size_t *pos)
 {
         struct peers_state *p = &a->peers;
-        for (size_t i = 0; i < p->n_hold; i++) {
-                if (strcmp(p->hold[i].digest, digest))
-                        continue;
-                const struct peer_holding *h = &p->hold[i];
-                for (size_t k = from; k < 3 * p->n; k++) {
-                        size_t j = k % p->n;
-                        uint32_t bit = 1u << j;
-                        bool src = k < p->n       ? (h->complete & bit)
-                                   : k < 2 * p->n ? (h->fetching & bit) && !(h->complete & bit)
-                                                  : (h->wanted & bit) && p->list[j].id[0] &&
-                                                            strcmp(p->list[j].id, my_id(a)) < 0;
-                        if (src && usable(a, j))
-                                return (int)k;
-                }
+        const struct peer_holding *h = holding(p, digest);
+        if (!h)
                 return -1;
-        }
+        /* wanting peers in the order of their ids: the smallest is the one that fetches */
+        size_t order[PEERS_MAX];
+        for (size_t j = 0; j < p->n; j++)
+                order[j] = j;
+        qsort_r(order, p->n, sizeof *order, cmp_id, p);
+        for (size_t k = *kind; k <= PEER_SRC_WANTED; k++)
+                for (size_t i = k == *kind ? *pos : 0; i < p->n; i++) {
+                        size_t j = k == PEER_SRC_WANTED ? order[i] : i;
+                        uint32_t bit = 1u << j;
+                        bool src = k == PEER_SRC_COMPLETE ? (h->complete & bit)
+                                   : k == PEER_SRC_FETCHING ? (h->fetching & bit) && !(h->complete & bit)
+                                                            : (h->wanted & bit) && p->list[j].id[0] &&
+                                                                      strcmp(p->list[j].id, my_id(a)) < 0;
+                        if (src && usable(a, j)) {
+                                *kind = k;
+                                *pos = k == PEER_SRC_WANTED ? i : j;
+                                return (int)j;
+                        }
+                }
         return -1;
+}
+
+bool peers_have_source(struct agent *a, const char *digest)
+{
+        size_t kind = 0, pos = 0;
+        return peers_holder(a, digest, &kind, &pos) >= 0;
 }
 
 void peers_announce(struct agent *a, const char *digest, uint64_t size, enum peer_blob_state state)
@@ -408,9 +450,15 @@ void peers_announce(struct agent *a, const char *digest, uint64_t size, enum pee
 uint64_t peers_held_bytes(struct agent *a, const struct bundle_manifest *m, const struct fetch_range *plan, size_t n)
 {
         uint64_t b = 0;
-        for (size_t i = 0; i < n; i++)
-                if (peers_holder(a, m->blobs[plan[i].blob].digest, 0) >= 0)
-                        b += plan[i].length;
+        for (size_t i = 0; i < n; i++) {
+                /* Only complete copies: a download in progress elsewhere may still fail. */
+                const struct peer_holding *h = holding(&a->peers, m->blobs[plan[i].blob].digest);
+                for (size_t j = 0; h && j < a->peers.n; j++)
+                        if ((h->complete & (1u << j)) && usable(a, j)) {
+                                b += plan[i].length;
+                                break;
+                        }
+        }
         return b;
 }
 
@@ -426,7 +474,8 @@ void peers_served(struct agent *a, size_t i, uint64_t bytes, bool blob)
 void peers_failed(struct agent *a, size_t i, const char *digest, int r, const char *why)
 {
         struct peers_state *p = &a->peers;
-        bool bad = r == -EBADMSG || r == -EACCES;
+        /* its bytes did not verify, or it refused the site key (a 401 comes as an HTTP error) */
+        bool bad = r == -EBADMSG || r == -EACCES || (why && strstr(why, "HTTP 401"));
         unsigned s = bad ? AVOID_LONG_S : AVOID_SHORT_S;
         p->list[i].failures++;
         p->failures++;

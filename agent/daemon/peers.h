@@ -71,6 +71,7 @@ struct peers_state {
         size_t n_hold;
         char located_for[80];           /* action id the holdings are for */
         struct http_req **probes;
+        void **probe_ud;                /* each probe's data, freed with a cancel */
         size_t n_probes, probes_left;
         size_t next_blob[PEERS_MAX];    /* per peer: the next blob to ask it about */
         bool probing[PEERS_MAX];        /* per peer: a probe in flight */
@@ -81,6 +82,8 @@ struct peers_state {
         struct sd_event_source *disc_src;
         struct sockaddr_in group;
         struct peer_replay *disc_replay;
+        uint8_t who_nonce[PEER_NONCE_LEN];      /* of the last WHO; HELLOs must carry it */
+        uint64_t who_usec;
         /* process counters for metrics */
         uint64_t fetched_bytes, fetched_blobs, failures;
 };
@@ -103,13 +106,15 @@ int peers_locate(struct agent *a, const struct bundle_manifest *m, const struct 
                  void (*done)(struct agent *a));
 /* Forgets the holdings and stops a locate in flight (the action ended). */
 void peers_forget(struct agent *a);
-/* The next source of digest: a position ≥ from in the order complete holders, fetching
- * peers, smaller wanting peers (each in list order), or -1. The peer is list[pos % n], the
- * kind pos / n. */
-int peers_holder(struct agent *a, const char *digest, size_t from);
+/* The next source of digest at or after (*kind, *pos), in the order: complete holders,
+ * fetching peers (both in list order), wanting peers with a smaller id (smallest first):
+ * its index in list, with *kind and *pos set to where it stands; -1 when none is left. */
+int peers_holder(struct agent *a, const char *digest, size_t *kind, size_t *pos);
+/* Whether any usable peer is a source of digest. */
+bool peers_have_source(struct agent *a, const char *digest);
 /* Announces a blob of the update on this gateway's peer server (no-op when not serving). */
 void peers_announce(struct agent *a, const char *digest, uint64_t size, enum peer_blob_state state);
-/* Bytes of plan that usable peers hold (the budget counts only the rest). */
+/* Bytes of plan that usable peers hold complete (the budget counts only the rest). */
 uint64_t peers_held_bytes(struct agent *a, const struct bundle_manifest *m, const struct fetch_range *plan, size_t n);
 /* The URL of digest on peer i into url (n bytes). */
 void peers_blob_url(struct agent *a, size_t i, const char *digest, char *url, size_t n);

@@ -31,7 +31,10 @@ static const char *my_id(struct agent *a)
         return a->set.controller_id ? a->set.controller_id : a->set.hostname;
 }
 
-static void send_msg(struct agent *a, enum peer_discover_kind kind, const struct sockaddr_in *to)
+/* nonce: a HELLO answers with the WHO's (so the asker takes only answers to its own
+ * question); a WHO makes a new one. */
+static void send_msg(struct agent *a, enum peer_discover_kind kind, const struct sockaddr_in *to,
+                     const uint8_t *nonce)
 {
         struct peers_state *p = &a->peers;
         struct peer_discover_msg m = {.kind = kind, .time = (uint64_t)time(NULL)};
@@ -44,7 +47,10 @@ static void send_msg(struct agent *a, enum peer_discover_kind kind, const struct
                 return;
         }
         memcpy(m.id, id, strlen(id) + 1);
-        randombytes_buf(m.nonce, sizeof m.nonce);
+        if (nonce)
+                memcpy(m.nonce, nonce, sizeof m.nonce);
+        else
+                randombytes_buf(m.nonce, sizeof m.nonce);
         uint8_t buf[PEER_DISCOVER_MAX];
         int len = peer_discover_encode(&p->key, &m, buf);
         if (len < 0) {
@@ -58,8 +64,12 @@ static void send_msg(struct agent *a, enum peer_discover_kind kind, const struct
 
 void peers_discover_who(struct agent *a)
 {
-        if (a->peers.disc_fd >= 0)
-                send_msg(a, PEER_WHO, &a->peers.group);
+        struct peers_state *p = &a->peers;
+        if (p->disc_fd < 0)
+                return;
+        randombytes_buf(p->who_nonce, sizeof p->who_nonce);
+        p->who_usec = agent_mono_usec(a);
+        send_msg(a, PEER_WHO, &p->group, p->who_nonce);
 }
 
 /* A HELLO from addr: a peer serving on port, called id. */
@@ -113,13 +123,16 @@ static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *ud)
                     peer_discover_decode(&p->key, buf, (size_t)n, (uint64_t)time(NULL), &m) < 0 ||
                     !strcmp(m.id, my_id(a)))
                         continue; /* not ours, another site's, stale, or our own */
-                if (m.kind == PEER_HELLO)
-                        learn(a, &from, m.port, m.id);
-                else if (p->server) {
+                if (m.kind == PEER_HELLO) {
+                        /* only an answer to this gateway's own WHO of the last 30 s */
+                        if (p->who_usec && agent_mono_usec(a) - p->who_usec < PEER_AUTH_WINDOW_S * 1000000ULL &&
+                            !memcmp(m.nonce, p->who_nonce, sizeof m.nonce))
+                                learn(a, &from, m.port, m.id);
+                } else if (p->server) {
                         /* A WHO is answered once: a replayed one from a forged address gets nothing. */
                         if (peer_replay_check(p->disc_replay, m.nonce, m.time, (uint64_t)time(NULL)) < 0)
                                 continue;
-                        send_msg(a, PEER_HELLO, &from);
+                        send_msg(a, PEER_HELLO, &from, m.nonce);
                 }
         }
         return 0;

@@ -238,7 +238,7 @@ static void act_step(struct agent *a)
         ACT_LOG_SCOPE(a);
         if (!a->upd.have_act)
                 return;
-        if (a->upd.headf || a->upd.dl || a->upd.commit)
+        if (a->upd.headf || a->upd.dl || a->upd.commit || a->peers.located)
                 return; /* already working (a commit thread of an ended action included) */
         const char *s = a->upd.act.state;
         if (a->upd.download_allowed == 0 && (!strcmp(s, ACTION_NEW) || !strcmp(s, ACTION_FETCHING))) {
@@ -431,7 +431,7 @@ const char *update_bundle(const struct agent *a, int64_t *ret_version)
 
 bool update_transferring(const struct agent *a)
 {
-        return a->upd.headf || a->upd.dl || a->upd.commit;
+        return a->upd.headf || a->upd.dl || a->upd.commit || a->peers.located;
 }
 
 bool update_downloading(const struct agent *a)

@@ -47,7 +47,7 @@ struct update_state {
         char budget_ok[65];             /* the action that passed the data budget check */
         /* Site peers (peers.h): 1 + the index of the peer the download in flight asks
          * (0: the rollout server), and for plan[peer_plan_i] the next peer to try. */
-        size_t peer_cur, peer_plan_i, peer_from;
+        size_t peer_cur, peer_plan_i, peer_kind, peer_from;
 };
 
 void update_on_deployment(struct agent *a, const struct ddi_deployment *d);

@@ -114,8 +114,12 @@ static void on_span_done(void *ud, int r, const berr *e)
                 return;
         }
         if (peer && r < 0) {
-                /* A peer's failure is the peer's: the next peer, or the server, has it. */
+                /* A peer's failure is the peer's: the next peer, or the server, has it. What
+                 * it sent is not resumed from another source: a lie in it would be blamed
+                 * on that one. */
                 peers_failed(a, peer - 1, digest, r, berr_msg(e, r));
+                if (b)
+                        blob_partial_drop(a->cs, a->db, b->digest);
                 download_next(a);
                 return;
         }
@@ -147,7 +151,7 @@ static size_t plan_span(struct agent *a, struct blob_span_item *items, size_t ma
                 const struct bundle_blob *b = &m->blobs[fr->blob];
                 uint64_t good = 0;
                 if (n && (fr->offset - end > SPAN_GAP_MAX || content_has(a->cs, b->digest, b->size) ||
-                          agentdb_download_get(a->db, b->digest, &good) > 0 || peers_holder(a, b->digest, 0) >= 0))
+                          agentdb_download_get(a->db, b->digest, &good) > 0 || peers_have_source(a, b->digest)))
                         break;
                 items[n++] = (struct blob_span_item){.digest = b->digest, .size = b->size, .offset = fr->offset};
                 end = fr->offset + fr->length;
@@ -180,21 +184,20 @@ static int start_span(struct agent *a, const struct http_req_opts *req, const st
 }
 
 /* Blob b from the next site peer that holds it: 1 when that download runs, 0 when no
- * (further) peer has it, so the server is asked. A peer that cannot even be asked is
- * passed over. */
+ * (further) peer has it, so the server is asked. A download that cannot even start (a
+ * local error) is left to the server's path, which reports it. */
 static int from_peer(struct agent *a, const struct bundle_blob *b)
 {
         if (a->upd.peer_plan_i != a->upd.plan_i) {
                 a->upd.peer_plan_i = a->upd.plan_i;
-                a->upd.peer_from = 0;
+                a->upd.peer_kind = a->upd.peer_from = 0;
         }
-        for (int k; (k = peers_holder(a, b->digest, a->upd.peer_from)) >= 0;) {
-                a->upd.peer_from = (size_t)k + 1;
-                size_t pi = (size_t)k % a->peers.n;
-                /* Taken from a complete copy, this gateway's download is one others may
-                 * follow; taken from a download in progress it stays "wanted" (peers.h). */
-                peers_announce(a, b->digest, b->size,
-                               (size_t)k / a->peers.n == PEER_SRC_COMPLETE ? PEER_BLOB_FETCHING : PEER_BLOB_WANTED);
+        size_t kind = a->upd.peer_kind, pos = a->upd.peer_from;
+        int j = peers_holder(a, b->digest, &kind, &pos);
+        if (j >= 0) {
+                size_t pi = (size_t)j;
+                a->upd.peer_kind = kind;
+                a->upd.peer_from = pos + 1; /* the next time: the next source */
                 char url[256];
                 peers_blob_url(a, pi, b->digest, url, sizeof url);
                 void *signer[2] = {a, url};
@@ -210,6 +213,11 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
                 berr e = {0};
                 a->upd.peer_cur = pi + 1;
                 int r = start_span(a, &req, &item, 1, signer, &e);
+                if (r == 0)
+                        /* Taken from a complete copy, this gateway's download is one others
+                         * may follow; taken from a download in progress it stays "wanted". */
+                        peers_announce(a, b->digest, b->size,
+                                       kind == PEER_SRC_COMPLETE ? PEER_BLOB_FETCHING : PEER_BLOB_WANTED);
                 if (r >= 0)
                         return 1; /* r == 1: complete on disk already; the caller's loop sees it stored */
                 a->upd.dl = NULL;
@@ -218,7 +226,8 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
                         upd_fail(a, r, berr_msg(&e, r));
                         return -1;
                 }
-                peers_failed(a, pi, b->digest, r, berr_msg(&e, r));
+                log_warning("agent: cannot start fetching blob %s from site peer %s: %s", b->digest,
+                            a->peers.list[pi].host, berr_msg(&e, r));
         }
         return 0;
 }
@@ -254,9 +263,9 @@ static void download_next(struct agent *a)
                 req.stall_seconds = a->set.stall_timeout;
                 berr e = {0};
                 size_t n = plan_span(a, items, SPAN_MAX_BLOBS);
-                for (size_t i = 0; a->peers.server && i < n; i++)
-                        peers_announce(a, items[i].digest, items[i].size, PEER_BLOB_FETCHING); /* others may follow */
                 int r = start_span(a, &req, items, n, NULL, &e);
+                for (size_t i = 0; r == 0 && a->peers.server && i < n; i++)
+                        peers_announce(a, items[i].digest, items[i].size, PEER_BLOB_FETCHING); /* others may follow */
                 if (r == 1) {
                         /* its first blob was complete on disk: stored now */
                         a->upd.plan_done += fr->length;

@@ -95,6 +95,16 @@ uint64_t blob_download_durable(const struct blob_download *d)
         return d->journaled;
 }
 
+void blob_partial_drop(struct content_store *cs, struct berth_db *db, const char *digest)
+{
+        char name[DIGEST_STR_LEN + 8];
+        snprintf(name, sizeof name, "%s.part", digest_hex(digest));
+        _cleanup_free_ char *path = path_join(content_partial_dir(cs), name);
+        (void)agentdb_download_del(db, digest); /* the row first: a file without one is truncated */
+        if (path)
+                unlink(path);
+}
+
 static void drop_partial(struct blob_download *d)
 {
         if (d->fd >= 0)
@@ -336,6 +346,8 @@ int blob_download_start(const struct blob_download_opts *o, struct blob_download
                 snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)ho.range_start,
                          (unsigned long long)ho.range_end);
                 r = o->authorize(o->authorize_ud, range, d->auth, sizeof d->auth);
+                d->o.authorize = NULL; /* used once, here: its data need not outlive the start */
+                d->o.authorize_ud = NULL;
                 if (r < 0) {
                         blob_download_free(d);
                         return berr_set(e, r, "cannot sign the request for %s", o->req->url);

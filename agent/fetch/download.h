@@ -65,6 +65,9 @@ struct blob_download_opts {
 /* 0 with *ret running; 1 when the span was a single blob already complete on disk that
  * has just been verified and published (no request, no callback, *ret untouched). */
 int blob_download_start(const struct blob_download_opts *o, struct blob_download **ret, berr *e);
+/* Removes digest's partial file and its journal row: the next download starts it over
+ * (bytes from a source that failed are not resumed from another one). */
+void blob_partial_drop(struct content_store *cs, struct berth_db *db, const char *digest);
 /* Stops (journaling what is on disk); done is not called. NULL is fine. */
 void blob_download_free(struct blob_download *d);
 /* The blob in progress (index in the span), its bytes from the network in this

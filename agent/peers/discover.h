@@ -3,7 +3,8 @@
  * UDP datagrams on a multicast group, each signed with the site key.
  *
  *     WHO     "who serves blobs here?"                    (to the group, before an update)
- *     HELLO   "I serve blobs on TCP port P, and I am ID"  (the answer, to the asker)
+ *     HELLO   "I serve blobs on TCP port P, and I am ID"  (the answer, to the asker, with
+ *             the WHO's nonce: the asker takes only answers to its own question)
  *
  * A datagram is: "BPD1", its kind (1 HELLO, 2 WHO), the sender's TCP port (2 bytes, big
  * endian; 0 in WHO), its time (8 bytes, Unix seconds, big endian), a 16-byte nonce, the

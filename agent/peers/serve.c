@@ -24,7 +24,7 @@
 
 #define BLOB_PREFIX "/v2/blobs/"
 #define READ_BLOCK (64u * 1024)
-#define REPLAY_CAPACITY 4096
+#define REPLAY_CAPACITY 16384   /* requests per 30 s: a locate asks about every blob of every peer */
 
 /* One token bucket for the bodies of every connection. */
 struct pace {
@@ -132,7 +132,8 @@ void peer_serve_withdraw_all(struct peer_server *s)
 }
 
 /* For a followed body: an fd to read its bytes from, once there is one. The published
- * blob wins (a partial file that failed its digest is removed and fetched again). */
+ * blob wins; else the partial file of the announced download, opened again when it was
+ * replaced (a download that failed its digest starts a new one). */
 static void follow_open(struct body *b)
 {
         int fd = -1;
@@ -143,13 +144,22 @@ static void follow_open(struct body *b)
                 b->from_store = true;
                 return;
         }
-        if (b->fd >= 0 || ann_get(b->s, b->digest, NULL) != PEER_BLOB_FETCHING)
+        if (ann_get(b->s, b->digest, NULL) == PEER_BLOB_NONE)
                 return;
         char name[DIGEST_STR_LEN + 8];
         snprintf(name, sizeof name, "%s.part", digest_hex(b->digest));
         _cleanup_free_ char *path = path_join(content_partial_dir(b->s->cs), name);
-        if (path)
-                b->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat now, open_st;
+        if (!path || stat(path, &now) < 0)
+                return;
+        if (b->fd >= 0 && fstat(b->fd, &open_st) == 0 && open_st.st_ino == now.st_ino && open_st.st_dev == now.st_dev)
+                return;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        if (b->fd >= 0)
+                close(b->fd);
+        b->fd = fd;
 }
 
 /* Reads the next bytes of a followed blob, waiting for them as they arrive: >0 bytes,
@@ -160,8 +170,8 @@ static ssize_t follow_read(struct body *b, uint64_t off, char *buf, size_t max)
         for (;;) {
                 if (__atomic_load_n(&b->s->stopping, __ATOMIC_RELAXED))
                         return MHD_CONTENT_READER_END_WITH_ERROR;
-                if (!b->from_store)
-                        follow_open(b);
+                if (!b->from_store && (b->fd < 0 || waited_ms % 200 == 0))
+                        follow_open(b); /* published meanwhile, or its partial file replaced */
                 if (b->fd >= 0) {
                         ssize_t n = pread(b->fd, buf, max, (off_t)off);
                         if (n > 0)
@@ -302,6 +312,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_lock(&s->auth_lock);
         int r = peer_auth_verify(&s->key, s->replay, auth, method, url, range, (uint64_t)time(NULL), &e);
         pthread_mutex_unlock(&s->auth_lock);
+        if (r == -EBUSY) {
+                /* Too many requests in the window: not the client's fault. */
+                refusal(s, c, url, berr_msg(&e, r));
+                return answer_empty(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        }
         if (r < 0) {
                 __atomic_fetch_add(&s->stats.unauthorized, 1, __ATOMIC_RELAXED);
                 refusal(s, c, url, berr_msg(&e, r));

@@ -6,7 +6,8 @@
  * answers 200 with the blob, 206 with one range of it (Range: bytes=a-b, a-, -n), 416
  * for a range outside it, 404 when the content store does not hold it (or for any other
  * path: there is no listing, no state, no status), 401 without a valid site-key
- * request, 405 for other methods. The blobs under STATE/store/blobs were digest-checked
+ * request, 503 when more requests came within the replay window than it holds, 405 for
+ * other methods. The blobs under STATE/store/blobs were digest-checked
  * before they were published there, and they are immutable.
  *
  * A blob this gateway is still to fetch can be announced (peer_serve_announce): wanted
@@ -35,7 +36,7 @@
 #include "peers/auth.h"
 #include "store/content.h"
 
-#define PEER_SERVE_WAIT_S 30
+#define PEER_SERVE_WAIT_S 20       /* below the 30 s idle timeout of a connection */
 
 enum peer_blob_state {
         PEER_BLOB_NONE,                 /* not announced (withdrawn) */

@@ -6,11 +6,14 @@
 #   * its peer server takes a request signed with the site key once, and refuses the same
 #     request replayed (the signature is made here by Python's hmac, not by berth);
 #   * gw-b (its list starts with a dead peer), gw-c (starts with a lying peer that serves
-#     every blob with its first byte flipped) and gw-d (another site's key) install app 1
-#     together: gw-b and gw-c get every blob from gw-a and nothing but the head over the
-#     WAN; gw-c threw the liar's bytes away, stored only verified blobs and avoids it;
+#     every blob with its first byte flipped), gw-x (starts with one that lies and hangs
+#     up halfway) and gw-d (another site's key) install app 1 together: gw-b, gw-c and
+#     gw-x get every blob from gw-a and nothing but the head over the WAN; gw-c threw the
+#     liar's bytes away, stored only verified blobs and avoids it; gw-x did not resume the
+#     cutter's bytes from gw-a (so it did not blame gw-a);
 #     gw-d was refused (gw-a logs it) and fetched over the WAN; the feedback, gw-a's
 #     metrics, gw-b's telemetry and the proxy's byte count say so;
+#   * a key file others can read: the agent runs, without peers, and says why;
 #   * four gateways that list each other install app 2 together: the WAN carries its
 #     blobs once (≤ 1.1× and the heads), the peers three times.
 # shellcheck disable=SC2016 # t_wait_for conditions are expanded when evaluated
@@ -71,21 +74,27 @@ LIAR_PID=$!
 t_defer "kill $LIAR_PID"
 t_wait_for "test -s '$T_ROOT/liar.port'" 10 || t_fail "the lying peer did not start: $(cat "$T_ROOT/liar.log")"
 LIAR=$(cat "$T_ROOT/liar.port")
+python3 "$BERTH_SRC/tests/lib/liarpeer.py" "${AGENT_DIR[gw-a]}/state/store" "$T_ROOT/cutter.port" cut 2>"$T_ROOT/cutter.log" &
+CUTTER_PID=$!
+t_defer "kill $CUTTER_PID"
+t_wait_for "test -s '$T_ROOT/cutter.port'" 10 || t_fail "the cutting liar did not start: $(cat "$T_ROOT/cutter.log")"
+CUTTER=$(cat "$T_ROOT/cutter.port")
 
 agent_add gw-b "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PB" \
         "peers = 127.0.0.1:$DEAD, 127.0.0.1:$PA"
 agent_add gw-c "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "peers = 127.0.0.1:$LIAR, 127.0.0.1:$PA"
 agent_add gw-d "[peers]" "discovery = false" "key_file = $T_ROOT/other.key" "peers = 127.0.0.1:$PA"
-for g in gw-b gw-c gw-d; do agent_start "$g"; done
+agent_add gw-x "[peers]" "discovery = false" "key_file = $T_ROOT/site.key" "peers = 127.0.0.1:$CUTTER, 127.0.0.1:$PA"
+for g in gw-b gw-c gw-d gw-x; do agent_start "$g"; done
 w0=$(proxy_bytes)
-rollout_create "$(jq -cn --argjson b "$V1" '{name: "bcd", bundleId: $b, filter: {controllerId: "gw-[bcd]"}}')"
-t_wait_for 'agent_has gw-b app 1 && agent_has gw-c app 1 && agent_has gw-d app 1' 90 ||
-        t_fail "app 1 not installed on gw-b, gw-c and gw-d"
+rollout_create "$(jq -cn --argjson b "$V1" '{name: "bcd", bundleId: $b, filter: {controllerId: "gw-[bcdx]"}}')"
+t_wait_for 'agent_has gw-b app 1 && agent_has gw-c app 1 && agent_has gw-d app 1 && agent_has gw-x app 1' 90 ||
+        t_fail "app 1 not installed on gw-b, gw-c, gw-d and gw-x"
 wan=$(($(proxy_bytes) - w0))
 
 said() { action_json "$1" | jq -r '[.. | .details? // empty] | flatten | map(select(test("^installed app 1"))) | .[0] // ""'; }
 peer_bytes() { said "$1" | sed -n 's/.* (\([0-9]*\) from site peers, \([0-9]*\) over the WAN).*/\1 \2/p'; }
-for g in gw-b gw-c; do
+for g in gw-b gw-c gw-x; do
         read -r from_peers over_wan <<<"$(peer_bytes "$g")"
         [ -n "$from_peers" ] || t_fail "$g: its feedback does not count bytes from site peers: $(said "$g")"
         t_assert_eq "$over_wan" 0 "$g fetched no blob bytes over the WAN"
@@ -104,9 +113,16 @@ t_assert_contains "$(cat "${AGENT_DIR[gw-b]}/agent.log")" "site peer 127.0.0.1:$
 t_assert_contains "$(cat "${AGENT_DIR[gw-c]}/agent.log")" \
         "site peer 127.0.0.1:$LIAR served blob" "gw-c caught the liar"
 t_assert_contains "$(cat "${AGENT_DIR[gw-c]}/agent.log")" "do not match its digest" "gw-c says why"
-for d in "${AGENT_DIR[gw-c]}"/state/store/blobs/sha256/*; do
-        t_assert_eq "$(sha256sum <"$d" | cut -d' ' -f1)" "$(basename "$d")" "gw-c stored only verified blobs"
+for d in "${AGENT_DIR[gw-c]}"/state/store/blobs/sha256/* "${AGENT_DIR[gw-x]}"/state/store/blobs/sha256/*; do
+        t_assert_eq "$(sha256sum <"$d" | cut -d' ' -f1)" "$(basename "$d")" "gw-c and gw-x stored only verified blobs"
 done
+# gw-x: the cutter lied, then hung up. Its bytes were not resumed from gw-a (which would
+# then have been blamed for them).
+t_assert_contains "$(cat "${AGENT_DIR[gw-x]}/agent.log")" "site peer 127.0.0.1:$CUTTER could not deliver" \
+        "gw-x noticed the peer that hung up"
+if grep -q "site peer 127.0.0.1:$PA served blob" "${AGENT_DIR[gw-x]}/agent.log"; then
+        t_fail "gw-x blamed gw-a for the cutter's bytes: $(grep 'site peer' "${AGENT_DIR[gw-x]}/agent.log")"
+fi
 t_assert_eq "$(said gw-d | grep -c 'site peers')" 0 "gw-d got nothing from peers: $(said gw-d)"
 t_assert_contains "$(cat "${AGENT_DIR[gw-d]}/agent.log")" "refuses this gateway's site key" "gw-d was refused"
 # gw-a logs refusals (at most one line per 10 s) and counts each one.
@@ -117,11 +133,18 @@ unauth=$(metric 'berth_peer_requests_total{answer="unauthorized"}')
 [ "${unauth:-0}" -ge 3 ] || t_fail "gw-a counted ${unauth:-no} unauthorized peer requests (a replay, an unsigned one, gw-d's)"
 served=$(metric berth_peer_served_bytes_total)
 [ "${served:-0}" -ge $((2 * BLOBS)) ] || t_fail "gw-a served ${served:-no} bytes; gw-b and gw-c needed $BLOBS each"
-# The WAN carried gw-d's blobs and three heads (4 KiB each, 16 KiB allowed), nothing more.
-[ "$wan" -ge "$BLOBS" ] && [ "$wan" -le $((BLOBS + 3 * 16384)) ] ||
-        t_fail "the WAN carried $wan bytes for gw-b, gw-c and gw-d; gw-d's blobs are $BLOBS"
+# The WAN carried gw-d's blobs and four heads (4 KiB each, 16 KiB allowed), nothing more.
+[ "$wan" -ge "$BLOBS" ] && [ "$wan" -le $((BLOBS + 4 * 16384)) ] ||
+        t_fail "the WAN carried $wan bytes for gw-b, gw-c, gw-d and gw-x; gw-d's blobs are $BLOBS"
 t_pass "gw-b, gw-c from gw-a (WAN 0 blob bytes), gw-d over the WAN: $wan bytes through the proxy for $NBLOBS blobs of $BLOBS bytes"
-for g in gw-a gw-b gw-c gw-d; do agent_stop "$g"; done
+# A [peers] that cannot work (a key file others can read) costs the peers, not the agent.
+chmod 644 "$T_ROOT/other.key"
+agent_add gw-y "[peers]" "discovery = false" "key_file = $T_ROOT/other.key" "peers = 127.0.0.1:$PA"
+agent_start gw-y
+t_assert_contains "$(cat "${AGENT_DIR[gw-y]}/agent.log")" "site peers are off: the site key $T_ROOT/other.key can be read by group or others (mode 644); chmod 600 it" \
+        "a key file with the wrong mode: peers off, said once"
+t_assert_contains "$(agent_status gw-y | jq -r .agent.status)" "polling" "the agent runs without peers"
+for g in gw-a gw-b gw-c gw-d gw-x gw-y; do agent_stop "$g"; done
 
 # Four gateways that list each other start app 2 (new layers) together: one of them
 # fetches each blob over the WAN, the others follow its download as it arrives.

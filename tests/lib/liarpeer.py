@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """liarpeer.py — a hostile site peer for the agent's peer fetch tests.
 
-  liarpeer.py STORE_DIR PORT_FILE
+  liarpeer.py STORE_DIR PORT_FILE [cut]
 
 serves GET and HEAD /v2/blobs/sha256:<hex> on 127.0.0.1 (a free port, written to
 PORT_FILE) from STORE_DIR/blobs/sha256/<hex> with the first byte of every blob flipped,
 whatever the request's Authorization: the right size, the wrong bytes. Range is honoured
-("bytes=a-b"), so a resumed download gets the same lie.
+("bytes=a-b"), so a resumed download gets the same lie. With "cut" it sends the first
+half of the body (the lie included) and closes the connection: a peer that dies after
+lying.
 """
 import http.server
 import os
@@ -46,7 +48,12 @@ class Liar(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         body = self.blob()
-        if body:
+        if body and len(sys.argv) > 3 and sys.argv[3] == "cut":
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+        elif body:
             self.wfile.write(body)
 
     def log_message(self, fmt, *args):
