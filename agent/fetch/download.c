@@ -246,7 +246,9 @@ static void on_done(void *ud, int r, const struct http_response *resp, const ber
                 return;
         }
         if (d->err) {
-                done(udata, d->err, &d->e);
+                /* A copy: done() may free d (and d->e with it) before it reads the sentence. */
+                e = d->e;
+                done(udata, d->err, &e);
                 return;
         }
         const struct span_blob *b = &d->blobs[d->i];
