@@ -80,12 +80,19 @@ t_assert_eq "$(ctr -a "$T_CTRD_SOCK" -n "$T_CTRD_NS-berth" content ls -q | wc -l
 walk() {
         local ns=$T_CTRD_NS-$1 mnt=$W/mnt-$1 top
         local c=(ctr -a "$T_CTRD_SOCK" -n "$ns" snapshots --snapshotter overlayfs)
-        # The top is the committed snapshot no other one names as its parent.
-        top=$("${c[@]}" ls | awk 'NR > 1 {k[$1] = 1; if ($2 != "") p[$2] = 1} END {for (x in k) if (!(x in p)) print x}')
-        [ -n "$top" ] || t_fail "no snapshots in $ns"
-        "${c[@]}" view "view-$1" "$top" >/dev/null
+        # The top is the committed snapshot no other one names as its parent (an active one
+        # that containerd's unpack has not removed yet is not a layer).
+        local ls
+        ls=$("${c[@]}" ls)
+        top=$(awk 'NR > 1 && $NF == "Committed" {k[$1] = 1; if (NF == 3) p[$2] = 1}
+                END {for (x in k) if (!(x in p)) print x}' <<<"$ls")
+        [ -n "$top" ] && [ "$(wc -l <<<"$top")" = 1 ] || t_fail "no single top snapshot in $ns: $ls"
         mkdir -p "$mnt"
-        eval "$("${c[@]}" mounts "$mnt" "view-$1")"
+        # The view and its mount command in one call: an unleased view may be garbage
+        # collected by containerd at any moment after (its mount needs only the parents).
+        local m
+        m=$("${c[@]}" view --target "$mnt" "view-$1" "$top") || t_fail "ctr snapshots view of $top in $ns failed: $ls"
+        eval "$m"
         t_defer "umount $mnt 2>/dev/null || true"
         python3 - "$mnt" >"$W/list-$1" <<'EOF'
 import hashlib, os, stat, sys
