@@ -213,6 +213,40 @@ static bool takes_blob(struct import_backend *ib, const struct bundle_manifest *
         return ea->active || early_start(b, m, bundle_fd) >= 0;
 }
 
+/* Every layer of the plan is committed now: its held key (import/held.h), for unpacked(). */
+static int remember_held(struct containerd_backend *b, const struct ctrd_plan *p, berr *e)
+{
+        size_t n = 0;
+        for (size_t u = 0; u < p->n_unpacks; u++)
+                n += p->unpacks[u].n_layers;
+        free(b->held);
+        b->held = calloc(n ? n : 1, sizeof *b->held);
+        b->n_held = 0;
+        if (!b->held)
+                return berr_set(e, -ENOMEM, "out of memory");
+        for (size_t u = 0; u < p->n_unpacks; u++) {
+                const char *prev = "";
+                for (size_t i = 0; i < p->unpacks[u].n_layers; i++) {
+                        held_key_next(b->scope, prev, p->unpacks[u].layers[i].digest, b->held[b->n_held]);
+                        if (!b->held[b->n_held][0])
+                                return berr_set(e, -ENOMEM, "out of memory");
+                        prev = b->held[b->n_held++];
+                }
+        }
+        return 0;
+}
+
+static int unpacked(struct import_backend *ib, int (*fn)(void *ud, const char *key), void *ud)
+{
+        struct containerd_backend *b = (struct containerd_backend *)ib;
+        for (size_t i = 0; i < b->n_held; i++) {
+                int r = fn(ud, b->held[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int preload(struct import_backend *ib, const struct bundle_manifest *m, struct content_store *cs, berr *e)
 {
         struct containerd_backend *b = (struct containerd_backend *)ib;
@@ -242,6 +276,8 @@ static int preload(struct import_backend *ib, const struct bundle_manifest *m, s
         /* The early writers point into p: they must be done before it is freed. */
         r = preload_plan(b, m, cs, p, e);
         preload_early_finish(b);
+        if (r >= 0)
+                r = remember_held(b, p, e);
         return r;
 }
 
@@ -254,6 +290,8 @@ static void backend_free(struct import_backend *ib)
         free(b->address);
         free(b->ns);
         free(b->snapshotter);
+        free(b->scope);
+        free(b->held);
         free(b);
 }
 
@@ -299,7 +337,11 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
         b->snapshotter = strdup(ctrd_snapshotter(probe));
         b->prune_layers = o->prune_layers;
         b->containerd_unpacks = o->unpack && !strcmp(o->unpack, "containerd");
-        if (!b->address || !b->ns || !b->snapshotter) {
+        if (b->address && b->ns && b->snapshotter && asprintf(&b->scope, "containerd %s %s", b->ns, b->snapshotter) < 0)
+                b->scope = NULL;
+        b->base.layer_scope = b->scope;
+        b->base.unpacked = unpacked;
+        if (!b->address || !b->ns || !b->snapshotter || !b->scope) {
                 backend_free(&b->base);
                 return berr_set(e, -ENOMEM, "out of memory");
         }

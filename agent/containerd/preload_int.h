@@ -12,6 +12,7 @@
 #include "containerd/client.h"
 #include "containerd/plan.h"
 #include "containerd/preload.h"
+#include "import/held.h"
 
 #define LEASE_EXPIRE_S (24u * 3600u)
 /* Blob writes run in this many threads (one gRPC connection each) while the main
@@ -57,6 +58,9 @@ struct containerd_backend {
         bool containerd_unpacks;        /* unpack = containerd: every blob goes into its content store */
         struct containerd_preload_stats stats;
         struct early early;
+        char *scope;                    /* import_backend.layer_scope */
+        char (*held)[HELD_KEY_LEN + 1]; /* the held keys of the last successful preload */
+        size_t n_held;
 };
 /* preload_backend.c: where the bundle being imported holds digest (for blobs berth did not store). */
 bool preload_early_lookup(struct early *ea, const char *digest, uint64_t *ret_offset);

@@ -31,6 +31,7 @@
 #include "daemon/control.h"
 #include "daemon/metrics.h"
 #include "daemon/outbox.h"
+#include "daemon/layers.h"
 #include "daemon/peers.h"
 #include "daemon/poll.h"
 #include "daemon/telemetry.h"
@@ -90,6 +91,9 @@ struct agent {
         /* site peers: the blob server and where missing blobs are (peers.h: peers.c's own;
          * update_fetch.c asks it) */
         struct peers_state peers;
+
+        /* dropping layers containerd holds unpacked (layers.h: layers.c's own) */
+        struct layers_state layers;
 
         char status[256];
 };

@@ -122,17 +122,18 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 }
 
 /* Preload targets named in update.backends ("store" is implicit: every bundle lands in
- * the content store first). The agent keeps layers in its own store by default: delta
- * downloads compare against that store (containerd.keep_layers). */
+ * the content store first). Layers containerd unpacked leave berth's store (at once, or
+ * after peers.keep_for on a gateway serving site peers: layers.h). */
 static int make_backends(struct agent *a, berr *e)
 {
-        const struct import_backends_opts o = {.names = a->set.backends, .store_feeds_deltas = true};
+        const struct import_backends_opts o = {.names = a->set.backends};
         return import_backends_new(a->cfg, &o, a->backends, &a->n_backends, e);
 }
 
 static void agent_free(struct agent *a)
 {
         update_stop(a);
+        layers_stop(a);
         peers_stop(a); /* its server threads read the content store */
         poll_stop(a);
         consent_stop(a);
@@ -212,6 +213,12 @@ int agent_main(const struct berth_config *cfg, berr *e)
                         peers_stop(&a);
                         a.peers = (struct peers_state){.disc_fd = -1};
                 }
+        }
+        if (r >= 0) {
+                berr le = {0};
+                int lr = layers_start(&a, &le);
+                if (lr < 0)
+                        log_error("agent: berth's store keeps every compressed layer: %s", berr_msg(&le, lr));
         }
         if (r >= 0)
                 r = telemetry_start(&a, e);

@@ -27,7 +27,7 @@ const char *const agent_settings_known_keys[] = {
         "telemetry.enabled", "telemetry.interval", "telemetry.max_records", "telemetry.max_bytes", "telemetry.max_age",
         "metrics.listen",
         "peers.key_file", "peers.listen", "peers.peers", "peers.rate", "peers.max_connections", "peers.discovery",
-        "peers.group", "peers.interface",
+        "peers.group", "peers.interface", "peers.keep_for",
         "budget.limit", "budget.period", "budget.per_update", "budget.low",
         /* read by the backends themselves */
         "registry.url", "registry.ca_file", "registry.username", "registry.password", "registry.password_file",

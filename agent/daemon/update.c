@@ -104,6 +104,8 @@ static void act_release(struct agent *a)
         a->upd.plan = NULL;
         free(a->upd.need);
         a->upd.need = NULL;
+        free(a->upd.held);
+        a->upd.held = NULL;
         a->upd.need_known = false;
         a->upd.docs_bytes = 0;
         a->upd.n_plan = a->upd.plan_i = 0;

@@ -38,6 +38,9 @@ struct update_state {
          * head; NULL with need_known: all of them (single-platform, registry mirror). */
         bool *need;
         bool need_known;
+        /* m->blobs[i] is a layer the containerd backend holds unpacked (import/held.h): not
+         * fetched although the store lacks it. NULL: none. Known with need. */
+        bool *held;
         uint64_t docs_bytes;            /* fetched for the image documents, before need was known */
         struct sd_event_source *act_timer;
         unsigned act_failures, corrupt;

@@ -116,9 +116,13 @@ static void commit_done(void *ud, int r)
         if (c->want[0])
                 log_info("agent: %s: the artifact's sha256 %s matches the deployment", l, c->got);
         if (r == -ENOENT) {
-                /* A blob vanished from the store (garbage collection?): plan again. */
+                /* A blob vanished from the store (garbage collection?), or containerd lost a
+                 * layer it held unpacked (the import forgot it: import/held.h): plan again. */
                 free(a->upd.plan);
                 a->upd.plan = NULL;
+                free(a->upd.held);
+                a->upd.held = NULL;
+                a->upd.need_known = false;
                 upd_retry(a, r, berr_msg(&c->e, r));
                 commit_free(c);
                 return;
@@ -145,6 +149,7 @@ static void commit_done(void *ud, int r)
                         (unsigned long long)a->upd.act.fetched, (unsigned long long)a->upd.act.peer_fetched,
                         (unsigned long long)(a->upd.act.fetched - a->upd.act.peer_fetched));
         telemetry_kick(a); /* the download no longer holds telemetry back */
+        layers_kick(a);
         upd_maybe_switch(a);
 }
 
@@ -173,12 +178,13 @@ void upd_commit(struct agent *a)
         c->head_len = a->upd.act.head_len;
         c->artifact_size = a->upd.act.size;
         snprintf(c->want, sizeof c->want, "%s", a->upd.act.sha256);
-        if (c->want[0] && a->upd.need) {
-                /* The artifact holds other platforms' blobs this node never fetched: its
-                 * bytes cannot be rebuilt. The signed manifest names every blob's digest,
-                 * and each fetched blob was checked against it. */
+        if (c->want[0] && (a->upd.need || a->upd.held)) {
+                /* The artifact holds blobs this node never fetched (other platforms', or
+                 * layers containerd holds unpacked): its bytes cannot be rebuilt. The signed
+                 * manifest names every blob's digest, and each fetched blob was checked
+                 * against it. */
                 log_info("agent: %s: the artifact's sha256 is not checked: this gateway fetched only the blobs "
-                         "of its platform", l);
+                         "%s", l, a->upd.need ? "of its platform" : "it does not hold unpacked");
                 c->want[0] = 0;
         }
         c->head = TAKE_PTR(a->upd.head);

@@ -17,6 +17,7 @@
 #include "daemon/agent_int.h"
 #include "daemon/update_int.h"
 #include "fetch/head.h"
+#include "import/held.h"
 
 #define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
 /* Missing blobs at most this far apart go in one request (the bytes between them, tar
@@ -314,9 +315,10 @@ static bool budget_allows(struct agent *a, const char *l, uint64_t need)
 static bool have_blob(void *ud, const struct bundle_blob *b)
 {
         struct agent *a = ud;
-        if (a->upd.need && !a->upd.need[b - import_head_manifest(a->upd.head)->blobs])
+        size_t i = (size_t)(b - import_head_manifest(a->upd.head)->blobs);
+        if (a->upd.need && !a->upd.need[i])
                 return true; /* another platform's: never fetched */
-        return content_has(a->cs, b->digest, b->size);
+        return content_has(a->cs, b->digest, b->size) || (a->upd.held && a->upd.held[i]);
 }
 
 static bool is_doc(const struct bundle_blob *b)
@@ -340,27 +342,43 @@ static int decide_need(struct agent *a)
         if (a->upd.need_known)
                 return 0;
         const struct bundle_manifest *m = import_head_manifest(a->upd.head);
-        if (!import_picks_platform(a->backends, a->n_backends, m)) {
+        const char *scope = import_held_scope(a->backends, a->n_backends);
+        bool picks = import_picks_platform(a->backends, a->n_backends, m);
+        if (!picks && !scope) {
                 /* Single-platform images (every blob is needed), or a registry mirror. */
                 a->upd.need_known = true;
                 return 0;
         }
+        /* The manifests tell which layers containerd holds unpacked: fetch them first. */
+        for (size_t i = 0; scope && i < m->n_blobs; i++)
+                if (is_doc(&m->blobs[i]) && !content_has(a->cs, m->blobs[i].digest, m->blobs[i].size))
+                        return 1;
         _cleanup_free_ bool *need = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *need);
-        if (!need) {
+        _cleanup_free_ bool *held = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *held);
+        if (!need || !held) {
                 upd_retry(a, -ENOMEM, "out of memory");
                 return -ENOMEM;
         }
         berr e = {0};
-        int r = import_platform_need(a->cs, m, need, NULL, &e);
+        int r = picks ? import_platform_need(a->cs, m, need, NULL, &e) : 0;
         if (r == -ENOENT)
                 return 1;
         if (r < 0) {
                 upd_fail(a, r, berr_msg(&e, r));
                 return r;
         }
-        for (size_t i = 0; i < m->n_blobs; i++)
+        if (scope && (r = import_held_layers(a->db, a->cs, scope, m, picks ? need : NULL, held, &e)) < 0) {
+                upd_retry(a, r, berr_msg(&e, r));
+                return r;
+        }
+        for (size_t i = 0; picks && i < m->n_blobs; i++)
                 if (!need[i]) {
                         a->upd.need = TAKE_PTR(need);
+                        break;
+                }
+        for (size_t i = 0; i < m->n_blobs; i++)
+                if (held[i] && !content_has(a->cs, m->blobs[i].digest, m->blobs[i].size)) {
+                        a->upd.held = TAKE_PTR(held);
                         break;
                 }
         a->upd.need_known = true;
@@ -459,8 +477,9 @@ void upd_start_fetching(struct agent *a)
         size_t skipped = count_skipped(a, m);
         if (a->upd.act_failures == 0 && docs)
                 log_info("agent: verified %s: fetching its %zu image index(es) and manifest(s) first (%llu bytes), "
-                         "to pick the blobs of this gateway's platform", l, a->upd.n_plan,
-                         (unsigned long long)a->upd.plan_bytes);
+                         "to pick the blobs %s", l, a->upd.n_plan, (unsigned long long)a->upd.plan_bytes,
+                         import_picks_platform(a->backends, a->n_backends, m) ? "of this gateway's platform"
+                                                                              : "containerd does not hold yet");
         else if (a->upd.act_failures == 0) {
                 char sk[192] = "";
                 size_t skl = 0;

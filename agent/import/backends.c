@@ -38,18 +38,24 @@ static int add_registry(const struct berth_config *cfg, const struct import_back
 static int add_containerd(const struct berth_config *cfg, const struct import_backends_opts *o, bool with_registry,
                           struct import_backend **ret, berr *e)
 {
-        bool keep = o->store_feeds_deltas;
-        int r = config_get_bool(cfg, "containerd.keep_layers", o->store_feeds_deltas, &keep, e);
+        bool keep = false;
+        int r = config_get_bool(cfg, "containerd.keep_layers", false, &keep, e);
         if (r < 0)
                 return r;
-        /* The registry mirror reads layers from berth's store: with it, berth keeps them. */
-        bool prune = !keep && !o->keep_layers && !with_registry;
+        /* The registry mirror and the peer server read layers from berth's store: with
+         * either, berth keeps them (the agent drops them for the peers later). */
+        bool prune = !keep && !o->keep_layers && !with_registry && !import_serves_peers(cfg);
         struct containerd_backend_opts co = {0};
         if (o->ctrd)
                 co = *o->ctrd;
         containerd_backend_opts_from_config(&co, cfg);  /* address, namespace, snapshotter */
         co.prune_layers = prune;
         return containerd_backend_new(&co, ret, e);
+}
+
+bool import_serves_peers(const struct berth_config *cfg)
+{
+        return config_get(cfg, "peers.listen", NULL) && config_get(cfg, "peers.key_file", NULL);
 }
 
 /* Whether names lists the backend name (comma/space separated). */

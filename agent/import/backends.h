@@ -28,15 +28,16 @@ struct import_backends_opts {
          * Setting ctrd (with or without address) enables containerd when names is NULL. */
         const struct containerd_backend_opts *ctrd;
         bool keep_layers;               /* --keep-layers: never prune berth's layer copies */
-        /* Later downloads compare against berth's store (the agent's delta fetch), so
-         * pruning is off unless containerd.keep_layers = false says otherwise. */
-        bool store_feeds_deltas;
 };
 
-/* Creates the backends into ret[0..*n). Pruning of layers (containerd) is on only when
- * nothing later reads them from berth's store: never with a registry mirror backend,
- * never with keep_layers or containerd.keep_layers = true; containerd.keep_layers
- * defaults to store_feeds_deltas. On failure nothing is left allocated. */
+/* Creates the backends into ret[0..*n). The containerd backend drops berth's copy of the
+ * layers it unpacked (one copy on disk; import/held.h keeps deltas knowing them) unless
+ * something reads them from berth's store: a registry mirror backend, keep_layers or
+ * containerd.keep_layers = true, or a site peer server ([peers] listen with key_file),
+ * whose agent drops them after peers.keep_for (daemon/layers.c). On failure nothing is
+ * left allocated. */
+/* Whether this node serves its blobs to site peers ([peers] listen and key_file). */
+bool import_serves_peers(const struct berth_config *cfg);
 int import_backends_new(const struct berth_config *cfg, const struct import_backends_opts *o,
                         struct import_backend *ret[IMPORT_MAX_BACKENDS], size_t *n, berr *e);
 void import_backends_free(struct import_backend **b, size_t n);

@@ -19,6 +19,7 @@
 #include "bundle/platform.h"
 #include "bundle/reader.h"
 #include "bundle/rootstore.h"
+#include "import/held.h"
 #include "store/db.h"
 #include "workload/spec.h"
 
@@ -105,14 +106,29 @@ static bool blob_taken(const struct import_opts *o, const struct bundle_manifest
         return false;
 }
 
-static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct content_store *cs, berr *e)
+static int record_unpacked(void *ud, const char *key)
+{
+        struct berth_db *db = ud;
+        return db_unpacked_add(db, key, now_seconds(), NULL);
+}
+
+/* Each backend in turn. What a backend holds unpacked is recorded (import/held.h); when
+ * one misses a layer it was thought to hold (-ENOENT), those records of m go, so the
+ * next plan fetches the layers. */
+static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct berth_db *db,
+                        struct content_store *cs, berr *e)
 {
         for (size_t i = 0; i < o->n_backends; i++) {
                 struct import_backend *b = o->backends[i];
                 int r = b->preload(b, m, cs, e);
+                if (r == -ENOENT && b->layer_scope)
+                        (void)import_held_forget(db, cs, b->layer_scope, m, NULL);
                 if (r < 0)
                         return berr_prefix(e, r, "%s %lld was verified and stored, but preloading into %s failed "
                                            "(fix that and import again to finish)", m->name, (long long)m->version, b->name);
+                if (b->unpacked && (r = b->unpacked(b, record_unpacked, db)) < 0)
+                        return berr_set(e, r, "%s %lld: recording the layers %s holds unpacked failed: %s", m->name,
+                                        (long long)m->version, b->name, db_last_error(db));
         }
         return 0;
 }
@@ -257,7 +273,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
                 res->already_installed = true;
                 res->blobs_present = (unsigned)m->n_blobs;
                 res->bytes_read = bundle_reader_bytes_read(rd);
-                return run_backends(o, m, cs, e);
+                return run_backends(o, m, db, cs, e);
         }
 
         /* Of a multi-platform image, this node's platform's blobs (the image documents read
@@ -357,7 +373,7 @@ int berth_import_fd(const struct import_opts *o, int fd, const char *display_nam
         r = db_record_bundle(db, m, mraw, mlen, sraw, slen, o->source, now, e);
         if (r < 0)
                 return r;
-        return run_backends(o, m, cs, e);
+        return run_backends(o, m, db, cs, e);
 }
 
 int berth_import_file(const struct import_opts *o, const char *path, struct import_result *res, berr *e)
@@ -437,6 +453,33 @@ int import_head_verify(const struct import_opts *o, const void *head, size_t len
         return 0;
 }
 
+/* For berth_import_stored: which blobs this node needs (*need NULL: all) and which
+ * layers a backend holds unpacked (*held NULL: none). */
+static int missing_blobs_plan(const struct import_opts *o, const struct bundle_manifest *m, struct berth_db *db,
+                              struct content_store *cs, bool **need, bool **held, berr *e)
+{
+        int r;
+        if (import_picks_platform(o->backends, o->n_backends, m)) {
+                *need = calloc(m->n_blobs, sizeof **need);
+                if (!*need)
+                        return berr_set(e, -ENOMEM, "out of memory");
+                r = import_platform_need(cs, m, *need, NULL, e);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r < 0) {
+                        berr_clear(e); /* a document is missing: then every blob is */
+                        memset(*need, 1, m->n_blobs * sizeof **need);
+                }
+        }
+        const char *scope = import_held_scope(o->backends, o->n_backends);
+        if (!scope)
+                return 0;
+        *held = calloc(m->n_blobs, sizeof **held);
+        if (!*held)
+                return berr_set(e, -ENOMEM, "out of memory");
+        return import_held_layers(db, cs, scope, m, *need, *held, e);
+}
+
 int berth_import_stored(const struct import_opts *o, const void *head, size_t len, struct import_result *res, berr *e)
 {
         struct import_result dummy;
@@ -455,25 +498,25 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
         r = open_state(o, m, res, &lock, &db, &cs, e);
         if (r < 0)
                 return r;
-        /* Every blob, or (a multi-platform image) every blob of this node's platform. */
-        _cleanup_free_ bool *need = NULL;
+        /* Every blob, or (a multi-platform image) every blob of this node's platform;
+         * a layer a backend holds unpacked needs no copy (import/held.h). */
+        _cleanup_free_ bool *need = NULL, *held = NULL;
+        bool looked = false;
         unsigned present = 0;
         for (size_t i = 0; i < m->n_blobs; i++) {
                 if (content_has(cs, m->blobs[i].digest, m->blobs[i].size)) {
                         present++;
                         continue;
                 }
-                if (!need && import_picks_platform(o->backends, o->n_backends, m)) {
-                        need = calloc(m->n_blobs, sizeof *need);
-                        if (!need)
-                                return berr_set(e, -ENOMEM, "out of memory");
-                        r = import_platform_need(cs, m, need, NULL, e);
-                        if (r < 0 && r != -ENOENT)
+                if (!looked) {
+                        looked = true;
+                        r = missing_blobs_plan(o, m, db, cs, &need, &held, e);
+                        if (r < 0)
                                 return r;
-                        if (r < 0) {
-                                berr_clear(e); /* a document is missing: then every blob is */
-                                memset(need, 1, m->n_blobs * sizeof *need);
-                        }
+                }
+                if (held && held[i]) {
+                        present++;
+                        continue;
                 }
                 if (!need || need[i])
                         return berr_set(e, -ENOENT, "bundle %s %lld: blob %s is not in the store yet", m->name,
@@ -494,7 +537,7 @@ int berth_import_stored(const struct import_opts *o, const void *head, size_t le
                         return r;
         }
         /* Backends read from the store; they run after the DB row and are idempotent. */
-        return run_backends(o, m, cs, e);
+        return run_backends(o, m, db, cs, e);
 }
 
 /* An index or manifest from the store. */

@@ -51,6 +51,12 @@ struct import_backend {
          * a bundle whose backend fails afterwards needs its file imported again. */
         bool (*takes_blob)(struct import_backend *b, const struct bundle_manifest *m,
                            const struct bundle_blob *blob, int bundle_fd);
+        /* Optional, for backends that unpack layers (containerd): where they hold them
+         * (e.g. "containerd k8s.io overlayfs"), and, after a successful preload, the held
+         * key (import/held.h) of every layer it now holds unpacked, one fn call each. The
+         * import records them, so a later bundle needs no copy of those layers. */
+        const char *layer_scope;
+        int (*unpacked)(struct import_backend *b, int (*fn)(void *ud, const char *key), void *ud);
 };
 
 struct import_opts {

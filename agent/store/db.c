@@ -121,6 +121,8 @@ static const char *const migrations[] = {
          "ALTER TABLE agent_actions ADD COLUMN budget_override INTEGER NOT NULL DEFAULT 0;"),
         /* 8: of an action's downloaded bytes, those that came from site peers (agentdb.c). */
         "ALTER TABLE agent_actions ADD COLUMN peer_fetched INTEGER NOT NULL DEFAULT 0;",
+        /* 9: layers held only unpacked, by their held key (import/held.h). */
+        "CREATE TABLE unpacked_layers (key TEXT PRIMARY KEY, at INTEGER NOT NULL);",
 };
 
 static int sq_err(struct berth_db *db, berr *e, const char *what)
@@ -420,4 +422,53 @@ int db_list_images(struct berth_db *db, const char *name, int64_t version, db_im
                 r = sq_err(db, NULL, "reading bundles");
         sqlite3_finalize(st);
         return r;
+}
+
+int db_unpacked_add(struct berth_db *db, const char *key, int64_t now, berr *e)
+{
+        _cleanup_sql_ sql_stmt *st = NULL;
+        int r = sql_prep(db, "INSERT INTO unpacked_layers(key, at) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET at = excluded.at", &st, e);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        r = sql_step(db, st, e);
+        return r < 0 ? r : 0;
+}
+
+int db_unpacked_has(struct berth_db *db, const char *key, berr *e)
+{
+        _cleanup_sql_ sql_stmt *st = NULL;
+        int r = sql_prep(db, "SELECT 1 FROM unpacked_layers WHERE key = ?", &st, e);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        return sql_step(db, st, e);
+}
+
+int db_unpacked_forget(struct berth_db *db, const char *key, berr *e)
+{
+        _cleanup_sql_ sql_stmt *st = NULL;
+        int r = sql_prep(db, "DELETE FROM unpacked_layers WHERE key = ?", &st, e);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        r = sql_step(db, st, e);
+        return r < 0 ? r : 0;
+}
+
+int db_blob_last_import(struct berth_db *db, const char *digest, int64_t *ret, berr *e)
+{
+        _cleanup_sql_ sql_stmt *st = NULL;
+        int r = sql_prep(db, "SELECT MAX(b.imported_at) FROM bundle_blobs bb JOIN bundles b ON b.id = bb.bundle_id "
+                         "WHERE bb.digest = ?", &st, e);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+        r = sql_step(db, st, e);
+        if (r <= 0 || sqlite3_column_type(st, 0) == SQLITE_NULL)
+                return r < 0 ? r : 0;
+        *ret = sqlite3_column_int64(st, 0);
+        return 1;
 }

@@ -50,6 +50,14 @@ int db_list_images(struct berth_db *db, const char *name, int64_t version, db_im
 int db_get_manifest(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
 /* Exact signatures.json bytes it was installed with (to re-check it under a newer trust root). */
 int db_get_signatures(struct berth_db *db, const char *name, int64_t version, char **ret, size_t *ret_len);
+/* Layers held only unpacked (import/held.h), by held key: add (or refresh), look up
+ * (1 held, 0 not), forget. */
+int db_unpacked_add(struct berth_db *db, const char *key, int64_t now, berr *e);
+int db_unpacked_has(struct berth_db *db, const char *key, berr *e);
+int db_unpacked_forget(struct berth_db *db, const char *key, berr *e);
+/* When the newest recorded bundle that lists blob digest was imported: 1 with *ret, 0 when
+ * no bundle lists it. */
+int db_blob_last_import(struct berth_db *db, const char *digest, int64_t *ret, berr *e);
 /* Path of the database file. */
 const char *db_path(struct berth_db *db);
 /* The sentence of the last failed statement (store/sql.c), "" when none; for APIs without a berr. */

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # flash-writes.sh — benchmark: bytes written to storage when an image goes into
 # containerd, by `ctr images import` (OCI archive), `berth import --containerd` (signed
-# bundle; berth unpacks the layers itself) and `berth import --keep-layers` (containerd
-# unpacks; the compressed layers stay, as a mirror or site peers need them).
+# bundle; berth unpacks the layers itself), `berth import --keep-layers` (the compressed
+# layers stay, as a mirror needs them) and `berth import` on a gateway that serves site
+# peers ([peers] listen: the layers stay for peers.keep_for).
 #
 # Counted: write_bytes − cancelled_write_bytes of /proc/PID/io, for the client (read
 # by its parent shell after it was reaped, which adds a child's counts to its own) and
@@ -76,9 +77,10 @@ run_tool() {
                 U1=$(unpacked)
                 W2[$tool]=$(measure ctr -a "$T_CTRD_SOCK" -n "$ns" images import --snapshotter overlayfs "$W/v2.tar")
                 ;;
-        berth | berth-keep)
+        berth | berth-keep | berth-peers)
                 local o=(import --state-dir "$st" --trust "$T_TRUST" --containerd "$T_CTRD_SOCK" --namespace "$ns")
-                [ "$tool" = berth ] || o+=(--keep-layers)
+                [ "$tool" != berth-keep ] || o+=(--keep-layers)
+                [ "$tool" != berth-peers ] || o+=(--config "$W/peers.conf")
                 W1[$tool]=$(measure "$B" "${o[@]}" "$W/v1.berth")
                 U1=$(unpacked)
                 W2[$tool]=$(measure "$B" "${o[@]}" "$W/v2.berth")
@@ -88,15 +90,21 @@ run_tool() {
         t_assert_contains "$(ctr -a "$T_CTRD_SOCK" -n "$ns" images ls -q)" "$REF2" "$tool imported v2"
 }
 
+# A gateway that serves its site's peers keeps the compressed layers (for peers.keep_for;
+# dropping them later writes nothing).
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/site.key"
+chmod 600 "$W/site.key"
+printf '[control]\nsocket = %s/none.sock\n[peers]\nkey_file = %s/site.key\nlisten = 127.0.0.1:0\n' "$W" "$W" >"$W/peers.conf"
 for run in $(seq "$RUNS"); do
-        for tool in ctr berth berth-keep; do
+        for tool in ctr berth berth-keep berth-peers; do
                 run_tool "$tool"
                 printf '%-11s v1 %-11s (%.2fx of %s unpacked)   v2 %-11s (its new layer: %s unpacked)\n' "$tool" \
                         "$(mib "${W1[$tool]}")" "$(awk -v a="${W1[$tool]}" -v b="$U1" 'BEGIN {print a / b}')" \
                         "$(mib "$U1")" "$(mib "${W2[$tool]}")" "$(mib "$U2")"
         done
-        printf 'run %d: bytes written, berth/ctr: v1 %.2f, v2 %.3f; berth --keep-layers/ctr: v1 %.2f\n' "$run" \
+        printf 'run %d: bytes written, berth/ctr: v1 %.2f, v2 %.3f; berth --keep-layers/ctr: v1 %.2f; serving peers/ctr: v1 %.2f\n' "$run" \
                 "$(awk -v a="${W1[berth]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')" \
                 "$(awk -v a="${W2[berth]}" -v b="${W2[ctr]}" 'BEGIN {print a / b}')" \
-                "$(awk -v a="${W1[berth-keep]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')"
+                "$(awk -v a="${W1[berth-keep]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')" \
+                "$(awk -v a="${W1[berth-peers]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')"
 done

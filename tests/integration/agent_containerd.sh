@@ -1,33 +1,106 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # agent_containerd.sh — `berth agent` with update.backends = containerd against a real
-# containerd (private socket/root, CRI off): a server deployment ends with the image
-# present and unpacked in containerd (`ctr run` runs it, no pull), berth's store keeps
-# the layers (containerd.keep_layers defaults to true for the agent, so the next delta
-# can reuse them), and the server sees success.
+# containerd (private socket/root, CRI off), one copy of every layer on disk:
+#   * a deployment ends with the image present and unpacked in containerd (`ctr run`
+#     runs it, no pull), the server sees success, and berth's store keeps no compressed
+#     layer (containerd holds them unpacked; import/held.h);
+#   * the next version, sharing all layers but one, downloads only the changed blobs
+#     (counted by a proxy in front of the server), although the store has none of them;
+#   * containerd loses the layers (images removed, garbage collected): the next version
+#     still installs, the agent fetching what containerd no longer holds;
+#   * a gateway that serves site peers keeps the compressed layers for peers.keep_for,
+#     then drops them.
 source "$(dirname "$0")/../lib/harness.sh"
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
 CTRD_DIR=$(t_tmpdir)
 t_containerd_start "$CTRD_DIR"
 
-agent_env_setup
-t_make_image -o "$T_ROOT/img.tar" --cmd 'echo hello from the agent deployment'
-t_bundle "$T_ROOT/app-1.berth" --name app --version 1 --image "$T_ROOT/img.tar"
-srv_upload "$T_ROOT/app-1.berth"
-REF=registry.local/test/app:1
-DIGEST=$(tar -xOf "$T_ROOT/img.tar" index.json | jq -r '.manifests[0].digest')
+AGENT_PROXY=1 agent_env_setup
+# No workloads: a bundle of images only, whose update soaks 1 s (not the default 30 s).
+echo '{"soak": "1s", "workloads": []}' >"$T_ROOT/wl.json"
+for v in 1 2 3; do
+        head -c 300000 /dev/urandom >"$T_ROOT/data-$v"
+        t_make_image -o "$T_ROOT/img$v.tar" --ref "registry.local/test/app:$v" --random-layers 2 --random-size 2M \
+                --seed onecopy --file "$T_ROOT/data-$v:/data/blob" --cmd 'echo hello from the agent deployment'
+        t_bundle "$T_ROOT/app-$v.berth" --name app --version "$v" --image "$T_ROOT/img$v.tar" \
+                --ref "registry.local/test/app:$v" -- --workloads "$T_ROOT/wl.json"
+done
+blobs() { tar -xOf "$1" manifest.json | jq -r '.blobs[] | "\(.digest) \(.size)"' | sort; }
+layers() { tar -xOf "$1" manifest.json | jq -r '.blobs[] | select(.mediaType | test("layer")) | .digest'; }
+store_layers() { # gateway bundle: how many of the bundle's layers berth's store holds
+        local n=0 l
+        for l in $(layers "$2"); do
+                [ -f "${AGENT_DIR[$1]}/state/store/blobs/sha256/${l#sha256:}" ] && n=$((n + 1))
+        done
+        echo "$n"
+}
+declare -A UPLOADED
+deploy() { # gateway version
+        [ -n "${UPLOADED[$2]:-}" ] || { srv_upload "$T_ROOT/app-$2.berth"; UPLOADED[$2]=$BUNDLE_ID; }
+        rollout_create "$(jq -cn --argjson b "${UPLOADED[$2]}" --arg n "$1-$2" --arg c "$1" \
+                '{name: $n, bundleId: $b, filter: {controllerId: $c}}')"
+        t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 90 ||
+                t_fail "rollout of app $2 to $1 did not finish: $(tail -5 "${AGENT_DIR[$1]}/agent.log")"
+}
+
 agent_add gw-ctrd "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
         "namespace = $T_CTRD_NS" "snapshotter = overlayfs"
 agent_start gw-ctrd
-rollout_create "$(jq -cn --argjson b "$BUNDLE_ID" '{name: "ctrd", bundleId: $b, filter: {controllerId: "gw-ctrd"}}')"
-t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 60 || t_fail "rollout did not finish: $(tail -5 "${AGENT_DIR[gw-ctrd]}/agent.log")"
-line=$(t_ctr images ls | awk -v r="$REF" '$1 == r')
-echo "$line" | grep -q "$DIGEST" || t_fail "containerd lacks $REF@$DIGEST: $(t_ctr images ls)"
+deploy gw-ctrd 1
+REF=registry.local/test/app:1
+DIGEST=$(tar -xOf "$T_ROOT/img1.tar" index.json | jq -r '.manifests[0].digest')
+t_ctr images ls | awk -v r="$REF" '$1 == r' | grep -q "$DIGEST" || t_fail "containerd lacks $REF@$DIGEST: $(t_ctr images ls)"
 out=$(t_ctr run --rm --snapshotter overlayfs "$REF" agent-ctrd-1)
-echo "$out" | grep -q "hello from the agent deployment" || t_fail "ctr run: $out"
-layers=$(tar -xOf "$T_ROOT/app-1.berth" manifest.json | jq -r '.blobs[] | select(.mediaType | test("layer")) | .digest')
-for l in $layers; do
-        [ -f "${AGENT_DIR[gw-ctrd]}/state/store/blobs/sha256/${l#sha256:}" ] || t_fail "layer $l not kept in berth's store"
-done
-t_pass "deployment preloaded into containerd (ctr run works, no pull); layers kept for deltas"
+t_assert_contains "$out" "hello from the agent deployment" "ctr run of the deployed image"
+t_assert_eq "$(store_layers gw-ctrd "$T_ROOT/app-1.berth")" 0 "compressed layers of app 1 left in berth's store"
+t_pass "deployment preloaded into containerd (ctr run works, no pull); berth's store keeps no layer"
+
+# Version 2 shares every layer but the files layer: only the changed blobs travel.
+b1=$(proxy_bytes)
+changed=$(comm -13 <(blobs "$T_ROOT/app-1.berth") <(blobs "$T_ROOT/app-2.berth") | awk '{s += $2} END {print s + 0}')
+all2=$(blobs "$T_ROOT/app-2.berth" | awk '{s += $2} END {print s}')
+deploy gw-ctrd 2
+b2=$(( $(proxy_bytes) - b1 ))
+echo "version 2: $b2 artifact bytes for $changed bytes of changed blobs ($all2 in all)"
+# The changed blobs, the head (≤ 8 KiB) and a tar header per request.
+[ "$b2" -le $(( changed + 16384 )) ] ||
+        t_fail "version 2 fetched $b2 bytes; only $changed bytes of blobs changed (the shared layers were fetched again)"
+t_assert_eq "$(store_layers gw-ctrd "$T_ROOT/app-2.berth")" 0 "compressed layers of app 2 left in berth's store"
+out=$(t_ctr run --rm --snapshotter overlayfs registry.local/test/app:2 agent-ctrd-2)
+t_assert_contains "$out" "hello from the agent deployment" "ctr run of version 2"
+t_pass "version 2 fetched $b2 bytes for $changed bytes of changed blobs: the layers containerd holds were not fetched"
+
+# containerd loses everything (an operator's `ctr images rm`, its GC): version 3 shares
+# the base layers, which the agent believes containerd holds. The preload finds them
+# missing; the agent forgets them and fetches them.
+t_ctr images rm --sync registry.local/test/app:1 registry.local/test/app:2 >/dev/null
+t_wait_for '[ -z "$(t_ctr snapshots --snapshotter overlayfs ls | tail -n +2)" ]' 30 ||
+        t_fail "containerd kept snapshots after the images went: $(t_ctr snapshots --snapshotter overlayfs ls)"
+deploy gw-ctrd 3
+t_wait_for 'agent_has gw-ctrd app 3' 10 || t_fail "app 3 not recorded"
+t_assert_eq "$(target_action_status gw-ctrd)" success "app 3's action"
+out=$(t_ctr run --rm --snapshotter overlayfs registry.local/test/app:3 agent-ctrd-3)
+t_assert_contains "$out" "hello from the agent deployment" "ctr run of version 3 after containerd lost the layers"
+grep -q "in neither containerd nor berth's store" "${AGENT_DIR[gw-ctrd]}/agent.log" ||
+        t_fail "the agent did not find the lost layers missing (did it fetch everything anyway?)"
+t_pass "containerd lost the layers: version 3 installed, the agent fetched what containerd no longer held"
 agent_stop gw-ctrd
+
+# A gateway serving its site's peers keeps the compressed layers for peers.keep_for.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_ROOT/site.key"
+chmod 600 "$T_ROOT/site.key"
+agent_add gw-peer "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
+        "namespace = peerns" "snapshotter = overlayfs" "[peers]" "discovery = false" \
+        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$(t_free_port)" "keep_for = 4s"
+agent_start gw-peer
+deploy gw-peer 3
+n=$(layers "$T_ROOT/app-3.berth" | wc -l)
+t_assert_eq "$(store_layers gw-peer "$T_ROOT/app-3.berth")" "$n" "layers kept for the site peers right after the install"
+t_wait_for '[ "$(store_layers gw-peer "$T_ROOT/app-3.berth")" = 0 ]' 30 ||
+        t_fail "layers still in berth's store after peers.keep_for: $(store_layers gw-peer "$T_ROOT/app-3.berth") of $n"
+grep -q "dropped $n compressed layer(s)" "${AGENT_DIR[gw-peer]}/agent.log" || t_fail "no log line for the dropped layers"
+out=$(ctr -a "$T_CTRD_SOCK" -n peerns run --rm --snapshotter overlayfs registry.local/test/app:3 agent-peer-3)
+t_assert_contains "$out" "hello from the agent deployment" "ctr run after the layers were dropped"
+t_pass "a gateway serving peers kept the $n layers for peers.keep_for, then dropped them"
+agent_stop gw-peer

@@ -107,7 +107,7 @@ static void agent_open(struct env *v)
         assert_true(asprintf(&a->base_url, "http://127.0.0.1:%d/default/controller/v1/gw", v->sink.t.port) > 0);
         assert_int_equal(db_open(a->set.state_dir, &a->db, &e), 0);
         assert_int_equal(content_store_open(a->set.state_dir, &a->cs, &e), 0);
-        const struct import_backends_opts bo = {.names = "store", .store_feeds_deltas = true};
+        const struct import_backends_opts bo = {.names = "store"};
         assert_int_equal(import_backends_new(v->cfg, &bo, a->backends, &a->n_backends, &e), 0);
         assert_true(sd_event_new(&a->ev) >= 0);
         assert_int_equal(http_loop_new(a->ev, &a->http, &e), 0);
