@@ -6,11 +6,15 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "base/cleanup.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/cmd_activate.h"
+#include "cli/import_peers.h"
 #include "containerd/preload.h"
 #include "import/import.h"
 #include "import/backends.h"
@@ -20,7 +24,8 @@
 
 static void help(void)
 {
-        printf("Usage: berth import [--state-dir DIR] [--trust DIR] [--config FILE] FILE.berth...\n\n"
+        printf("Usage: berth import [--state-dir DIR] [--trust DIR] [--config FILE] FILE.berth...\n"
+               "       berth import --from-peers [--config FILE] NAME VERSION\n\n"
                "Verifies each bundle while streaming it (signatures, expiry, every digest) and\n"
                "stores it on this node. A version not newer than the installed one is refused;\n"
                "importing the same bundle again changes nothing. A refused bundle leaves the\n"
@@ -44,7 +49,11 @@ static void help(void)
                "                   (as 'berth activate': probe, commit or roll back; direct imports only)\n"
                "  --socket PATH    the agent's control socket (config 'control.socket')\n"
                "  --no-agent       import directly even if the agent runs (not recommended)\n"
-               "  --source usb     record the import as coming from a USB stick (default cli)\n\n"
+               "  --source usb     record the import as coming from a USB stick (default cli)\n"
+               "  --from-peers     take bundle NAME VERSION from the site's peers instead of a\n"
+               "                   file (one gateway imported it from the USB stick; config\n"
+               "                   [peers]: key_file, peers, discovery): its signed head and the\n"
+               "                   blobs this gateway lacks, each verified; nothing over the WAN\n\n"
                "A bundle whose workload specs ask for more than this gateway's [policy] (in the\n"
                "config file) allows is refused before anything is stored, naming each workload,\n"
                "field and policy key.\n\n"
@@ -69,11 +78,12 @@ static const char *other_platforms(long long n)
  * or -ENOTCONN when no agent manages this state and nothing was read from fd (the
  * caller then imports the same fd directly: a FIFO or stream can only be read once). */
 static int import_via_agent(const struct berth_config *cfg, const char *socket, const char *state, const char *source,
-                            const char *name, int fd)
+                            const char *name, int fd, bool stored)
 {
         json_t *req = cli_daemon_request("import", state);
         if (req && (json_object_set_new(req, "source", json_string(source)) < 0 ||
-                    json_object_set_new(req, "name", json_string(name)) < 0)) {
+                    json_object_set_new(req, "name", json_string(name)) < 0 ||
+                    json_object_set_new(req, "stored", json_boolean(stored)) < 0)) {
                 json_decref(req);
                 req = NULL;
         }
@@ -109,6 +119,61 @@ static int import_via_agent(const struct berth_config *cfg, const char *socket, 
         return 0;
 }
 
+static int parse_version(const char *s, int64_t *v)
+{
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (errno || end == s || *end || x < 1)
+                return -EINVAL;
+        *v = x;
+        return 0;
+}
+
+/* berth import --from-peers NAME VERSION: the blobs into the store from the site's peers
+ * (import_peers.h), then the import of the stored bundle, through the agent if it runs. */
+static int import_from_peers(const struct berth_config *cfg, const struct import_opts *o, const char *socket,
+                             const char *state, bool via_agent, const char *name, int64_t version)
+{
+        char label[200], sz[32];
+        snprintf(label, sizeof label, "%s %lld", name, (long long)version);
+        _cleanup_free_ void *head = NULL;
+        size_t len = 0;
+        struct peers_import_stats st;
+        berr e = {0};
+        int r = peers_import_fetch(cfg, o, name, version, &head, &len, &st, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                return 1;
+        }
+        printf("%s: %u blob(s) (%s) from site peers%s%s, %u already on this node; nothing over the WAN\n", label,
+               st.blobs, format_size(st.bytes, sz), st.from[0] ? ": " : "", st.from, st.present);
+        if (via_agent) {
+                _cleanup_close_ int fd = memfd_create("berth-head", MFD_CLOEXEC);
+                if (fd < 0 || write_all(fd, head, len) < 0) {
+                        log_error_errno(errno, "cannot hand the head of %s to the agent: %m", label);
+                        return 1;
+                }
+                int a = import_via_agent(cfg, socket, state, "peers", label, fd, true);
+                if (a != -ENOTCONN)
+                        return a;
+        }
+        struct import_result res;
+        r = berth_import_stored(o, head, len, &res, &e);
+        if (r < 0) {
+                log_error_errno(r, "%s", berr_msg(&e, r));
+                return 1;
+        }
+        log_journal(LOG_LEVEL_NOTICE, "%s %s version %lld from site peers",
+                    res.already_installed ? "kept installed" : "imported", res.name, (long long)res.version);
+        if (res.already_installed)
+                printf("%s version %lld is already installed: store unchanged\n", res.name, (long long)res.version);
+        else
+                printf("imported %s version %lld: %u image(s), %u blob(s) in the store\n", res.name,
+                       (long long)res.version, res.n_images, res.blobs_present);
+        return 0;
+}
+
 int cmd_import(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -120,6 +185,7 @@ int cmd_import(int argc, char **argv)
                 {"registry", required_argument, NULL, 'R'},  {"registry-ca", required_argument, NULL, 'A'},
                 {"socket", required_argument, NULL, 'O'},    {"no-agent", no_argument, NULL, 'D'},
                 {"source", required_argument, NULL, 'U'},    {"activate", no_argument, NULL, 'V'},
+                {"from-peers", no_argument, NULL, 'F'},
                 {0},
         };
         bool activate = false;
@@ -127,7 +193,7 @@ int cmd_import(int argc, char **argv)
         struct containerd_backend_opts ctrd = {0};
         bool use_ctrd = false, keep_layers = false;
         const char *socket = NULL, *source = "cli";
-        bool direct = false;
+        bool direct = false, from_peers = false;
         int c;
         while ((c = getopt_long(argc, argv, "s:t:c:h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -145,6 +211,7 @@ int cmd_import(int argc, char **argv)
                 case 'A': registry_ca = optarg; break;
                 case 'O': socket = optarg; break;
                 case 'D': direct = true; break;
+                case 'F': from_peers = true; break;
                 case 'U':
                         if (strcmp(optarg, "cli") && strcmp(optarg, "usb")) {
                                 log_error("--source is cli or usb");
@@ -154,6 +221,12 @@ int cmd_import(int argc, char **argv)
                         break;
                 default: return EXIT_USAGE;
                 }
+        }
+        int64_t peer_version = 0;
+        if (from_peers && (argc - optind != 2 || parse_version(argv[optind + 1], &peer_version) < 0 || activate)) {
+                log_error("--from-peers takes a bundle NAME and VERSION (e.g. berth import --from-peers app 3), "
+                          "and no --activate");
+                return EXIT_USAGE;
         }
         if (optind >= argc) {
                 log_error("import needs at least one bundle file; see 'berth import --help'");
@@ -196,6 +269,12 @@ int cmd_import(int argc, char **argv)
         };
         bool via_agent = !direct, cli_backends = registry || registry_ca || use_ctrd;
         int ret = 0;
+        if (from_peers) {
+                o.source = "peers";
+                ret = import_from_peers(cfg, &o, socket, state, via_agent, argv[optind], peer_version);
+                import_backends_free(backends, n_backends);
+                return ret;
+        }
         for (int i = optind; i < argc; i++) {
                 berr e = {0};
                 struct import_result res;
@@ -209,7 +288,7 @@ int cmd_import(int argc, char **argv)
                         continue;
                 }
                 if (via_agent) {
-                        int a = import_via_agent(cfg, socket, state, source, argv[i], fd);
+                        int a = import_via_agent(cfg, socket, state, source, argv[i], fd, false);
                         if (a != -ENOTCONN) {
                                 if (i == optind && a == 0 && cli_backends)
                                         log_warning("the agent is running: it preloads with its own configured "

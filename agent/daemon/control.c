@@ -2,7 +2,9 @@
 /* control.c — the daemon side of the control socket (protocol in ctl/ctl.h):
  *
  *   {"cmd": "status"}                         → node status + "agent" + "update"
- *   {"cmd": "import", "source": "cli"|"usb", "name": "…", "stateDir": "…"} + fd
+ *   {"cmd": "import", "source": "cli"|"usb"|"peers", "name": "…", "stateDir": "…"} + fd
+ *     ("stored": true: fd holds only the bundle's head, its blobs are in the store:
+ *     `berth import --from-peers`)
  *                                             → {"ok": true, "result": {…}}
  *   {"cmd": "activate", "bundle": "…", "version": N | "rollback": true}
  *                                             → {"ok": true, "result": {"started": …}}; the
@@ -87,6 +89,8 @@ static json_t *do_status(struct agent *a)
 /* An import for a client of the socket (a USB stick, `berth import`), on a thread of its
  * own (bgjob.h): the bundle is read, hashed, stored and preloaded while the loop goes on;
  * the client's answer is written when it ends. It owns everything the thread uses. */
+#define CONTROL_MAX_HEAD (16u << 20)
+
 struct control_import {
         struct agent *a;                /* for done(), on the loop only */
         struct conn *conn;              /* the client, answered later (connset.h) */
@@ -94,6 +98,7 @@ struct control_import {
         int fd;                         /* the bundle; berth_import_fd() owns it */
         char display[256];
         char source[8];
+        bool stored;                    /* fd holds a verified head whose blobs are stored (--from-peers) */
         struct import_opts o;
         struct import_result res;
         berr e;
@@ -105,6 +110,16 @@ static int import_work(void *ud)
         int fd = im->fd;
         im->fd = -1;
         FAULT_POINT("control.import_thread");
+        if (im->stored) {
+                /* `berth import --from-peers`: the head; the client put the blobs in the store. */
+                _cleanup_close_ int hfd = fd;
+                _cleanup_free_ uint8_t *head = malloc(CONTROL_MAX_HEAD);
+                ssize_t n = head ? pread(hfd, head, CONTROL_MAX_HEAD, 0) : -1;
+                if (n <= 0 || n == CONTROL_MAX_HEAD)
+                        return berr_set(&im->e, -EINVAL, "the bundle head passed for %s cannot be read (empty or "
+                                        "larger than %u bytes)", im->display, CONTROL_MAX_HEAD);
+                return berth_import_stored(&im->o, head, (size_t)n, &im->res, &im->e);
+        }
         return berth_import_fd(&im->o, fd, im->display, &im->res, &im->e);
 }
 
@@ -177,8 +192,9 @@ static json_t *do_import(struct agent *a, struct conn *c, json_t *req, int fd)
                 return error_reply("internal", "out of memory");
         }
         const char *src = json_string_value(json_object_get(req, "source"));
-        if (!src || (strcmp(src, "cli") && strcmp(src, "usb")))
+        if (!src || (strcmp(src, "cli") && strcmp(src, "usb") && strcmp(src, "peers")))
                 src = "cli";
+        im->stored = json_is_true(json_object_get(req, "stored"));
         const char *name = json_string_value(json_object_get(req, "name"));
         im->a = a;
         im->conn = c;

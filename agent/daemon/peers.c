@@ -54,7 +54,7 @@ static void on_refusal(void *userdata, const char *sentence)
 }
 
 /* This gateway as its peers know it (Berth-Peer). */
-static const char *my_id(struct agent *a)
+const char *peers_my_id(const struct agent *a)
 {
         return a->set.controller_id ? a->set.controller_id : a->set.hostname;
 }
@@ -81,6 +81,17 @@ static int parse_list(struct peers_state *p, const char *v, berr *e)
                 v += len;
         }
         return 0;
+}
+
+/* peer_serve_opts.head_fn, on a server thread: the settings it reads never change. */
+static int serve_head(void *userdata, const char *name, int64_t version, void **ret, size_t *ret_len)
+{
+        const struct agent *a = userdata;
+        berr e = {0};
+        int r = import_installed_head(a->set.state_dir, a->set.trust_dir, name, version, ret, ret_len, &e);
+        if (r < 0 && r != -ENOENT)
+                log_warning("agent: a site peer asked for %s %" PRId64 ": %s", name, version, berr_msg(&e, r));
+        return r;
 }
 
 int peers_start(struct agent *a, berr *e)
@@ -111,8 +122,9 @@ int peers_start(struct agent *a, berr *e)
                         return r;
                 if (maxc < 1 || maxc > 256)
                         return berr_set(e, -ERANGE, "config peers.max_connections must be between 1 and 256");
-                struct peer_serve_opts o = {.id = my_id(a), .listen = listen, .key = p->key, .cs = a->cs, .rate = rate,
-                                            .max_connections = (unsigned)maxc, .on_refusal = on_refusal};
+                struct peer_serve_opts o = {.id = peers_my_id(a), .listen = listen, .key = p->key, .cs = a->cs, .rate = rate,
+                                            .max_connections = (unsigned)maxc, .on_refusal = on_refusal,
+                                            .head_fn = serve_head, .userdata = a};
                 if ((r = peer_serve_start(&o, &p->server, e)) < 0)
                         return r;
                 log_info("agent: serving verified blobs to site peers on %s (port %u)", listen,
@@ -425,7 +437,7 @@ int peers_holder(struct agent *a, const char *digest, size_t *kind, size_t *pos)
                         bool src = k == PEER_SRC_COMPLETE ? (h->complete & bit)
                                    : k == PEER_SRC_FETCHING ? (h->fetching & bit) && !(h->complete & bit)
                                                             : (h->wanted & bit) && p->list[j].id[0] &&
-                                                                      strcmp(p->list[j].id, my_id(a)) < 0;
+                                                                      strcmp(p->list[j].id, peers_my_id(a)) < 0;
                         if (src && usable(a, j)) {
                                 *kind = k;
                                 *pos = k == PEER_SRC_WANTED ? i : j;

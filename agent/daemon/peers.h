@@ -124,4 +124,6 @@ int peers_authorize(void *ud, const char *range, char *out, size_t n);
 void peers_served(struct agent *a, size_t i, uint64_t bytes, bool blob);
 /* Peer i failed a blob with r (e: why): logged, counted, and the peer avoided for a while
  * (longer when its bytes did not verify or it refused the site key). */
+/* What this gateway calls itself to its peers: the controller id, else the host name. */
+const char *peers_my_id(const struct agent *a);
 void peers_failed(struct agent *a, size_t i, const char *digest, int r, const char *why);

@@ -23,13 +23,7 @@
 #include "net/addr.h"
 #include "peers/discover.h"
 
-#define DEFAULT_GROUP "239.255.66.77:7380"
 #define FORGET_AFTER_S 600      /* a learned peer not heard from for this long is dropped */
-
-static const char *my_id(struct agent *a)
-{
-        return a->set.controller_id ? a->set.controller_id : a->set.hostname;
-}
 
 /* nonce: a HELLO answers with the WHO's (so the asker takes only answers to its own
  * question); a WHO makes a new one. */
@@ -40,7 +34,7 @@ static void send_msg(struct agent *a, enum peer_discover_kind kind, const struct
         struct peer_discover_msg m = {.kind = kind, .time = (uint64_t)time(NULL)};
         if (kind == PEER_HELLO)
                 m.port = peer_serve_port(p->server);
-        const char *id = my_id(a);
+        const char *id = peers_my_id(a);
         if (strlen(id) >= sizeof m.id) {
                 log_warning("agent: peer discovery: this gateway's id '%s' is longer than %d characters", id,
                             PEER_DISCOVER_ID_MAX);
@@ -121,7 +115,7 @@ static int on_datagram(sd_event_source *s, int fd, uint32_t revents, void *ud)
                 struct peer_discover_msg m;
                 if (from.sin_family != AF_INET ||
                     peer_discover_decode(&p->key, buf, (size_t)n, (uint64_t)time(NULL), &m) < 0 ||
-                    !strcmp(m.id, my_id(a)))
+                    !strcmp(m.id, peers_my_id(a)))
                         continue; /* not ours, another site's, stale, or our own */
                 if (m.kind == PEER_HELLO) {
                         /* only an answer to this gateway's own WHO of the last 30 s */
@@ -146,14 +140,14 @@ int peers_discover_start(struct agent *a, berr *e)
         int r = config_get_bool(a->cfg, "peers.discovery", true, &on, e);
         if (r < 0 || !on)
                 return r < 0 ? r : 0;
-        const char *group = config_get(a->cfg, "peers.group", DEFAULT_GROUP);
+        const char *group = config_get(a->cfg, "peers.group", PEER_DISCOVER_GROUP);
         const char *ifname = config_get(a->cfg, "peers.interface", NULL);
         struct sockaddr_storage ss;
         socklen_t sl;
         if (addr_parse(group, false, &ss, &sl) < 0 || ss.ss_family != AF_INET ||
             !IN_MULTICAST(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr)) || !((struct sockaddr_in *)&ss)->sin_port)
                 return berr_set(e, -EINVAL, "config peers.group = '%s': an IPv4 multicast ADDRESS:PORT (e.g. %s)",
-                                group, DEFAULT_GROUP);
+                                group, PEER_DISCOVER_GROUP);
         memcpy(&p->group, &ss, sizeof p->group);
         unsigned ifindex = 0;
         if (ifname && !(ifindex = if_nametoindex(ifname)))

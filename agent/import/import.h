@@ -112,6 +112,14 @@ void import_head_free(struct import_head *h);
 int berth_import_stored(const struct import_opts *o, const void *head, size_t len, struct import_result *res,
                         berr *e);
 
+/* The signed head of installed bundle name/version, rebuilt as the first entries of a
+ * .berth (manifest.json and signatures.json as recorded, roots.json with the trust roots
+ * this node accepted beyond its anchor) and the end of the archive: what a site peer
+ * hands `berth import --from-peers` (peers/serve.h). *ret is malloc'd. -ENOENT when it
+ * is not installed. Opens its own DB connection (any thread). */
+int import_installed_head(const char *state_dir, const char *trust_dir, const char *name, int64_t version, void **ret,
+                          size_t *ret_len, berr *e);
+
 /* The blobs of m this node needs (bundle/platform.h: of a multi-platform image, only the
  * manifest for this node's platform with its config and layers), judged from the image
  * documents already in cs: need[i] for m->blobs[i], *bytes their total (may be NULL).

@@ -21,6 +21,7 @@
 
 #include "peers/auth.h"
 
+#define PEER_DISCOVER_GROUP "239.255.66.77:7380"    /* the default group (peers.group) */
 #define PEER_DISCOVER_ID_MAX 64
 #define PEER_DISCOVER_MAX 160   /* the largest datagram */
 

@@ -20,9 +20,12 @@
 #include "base/cleanup.h"
 #include "base/digest.h"
 #include "base/fs.h"
+#include "bundle/format.h"
+#include "bundle/manifest.h"
 #include "net/addr.h"
 
 #define BLOB_PREFIX "/v2/blobs/"
+#define HEAD_PREFIX "/v2/heads/"
 #define READ_BLOCK (64u * 1024)
 #define REPLAY_CAPACITY 16384   /* requests per 30 s: a locate asks about every blob of every peer */
 
@@ -57,6 +60,7 @@ struct peer_server {
         struct peer_serve_stats stats;  /* updated with __atomic */
         void (*on_refusal)(void *userdata, const char *sentence);
         void *userdata;
+        int (*head_fn)(void *userdata, const char *name, int64_t version, void **ret, size_t *ret_len);
 };
 
 /* One body being sent: a range of a blob, open in the store, or followed while it
@@ -293,6 +297,54 @@ static void refusal(struct peer_server *s, struct MHD_Connection *c, const char 
         s->on_refusal(s->userdata, msg);
 }
 
+/* "<name>/<version>": a bundle name (bundle/format.h's rules) and a decimal version. */
+int peer_parse_head_path(const char *p, char *name, int64_t *version)
+{
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n > BUNDLE_MAX_NAME_LEN || p[n] != '/')
+                return -EINVAL;
+        memcpy(name, p, n);
+        name[n] = 0;
+        if (!bundle_name_valid(name))
+                return -EINVAL;
+        const char *v = p + n + 1;
+        if (*v < '0' || *v > '9' || strlen(v) > 18)
+                return -EINVAL;
+        int64_t x = 0;
+        for (; *v; v++) {
+                if (*v < '0' || *v > '9')
+                        return -EINVAL;
+                x = x * 10 + (*v - '0');
+        }
+        *version = x;
+        return 0;
+}
+
+static enum MHD_Result answer_head(struct peer_server *s, struct MHD_Connection *c, const char *path, bool head)
+{
+        char name[BUNDLE_MAX_NAME_LEN + 1];
+        int64_t version;
+        void *buf = NULL;
+        size_t len = 0;
+        if (head || !s->head_fn || peer_parse_head_path(path, name, &version) < 0 ||
+            s->head_fn(s->userdata, name, version, &buf, &len) < 0) {
+                __atomic_fetch_add(&s->stats.not_found, 1, __ATOMIC_RELAXED);
+                return answer_empty(s, c, MHD_HTTP_NOT_FOUND, NULL, NULL);
+        }
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(buf);
+                return MHD_NO;
+        }
+        if (s->id[0])
+                MHD_add_response_header(resp, "Berth-Peer", s->id);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-tar");
+        enum MHD_Result mr = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        __atomic_fetch_add(&s->stats.requests, 1, __ATOMIC_RELAXED);
+        return mr;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -323,6 +375,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return answer_empty(s, c, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Berth-Peer v=1");
         }
 
+        if (!strncmp(url, HEAD_PREFIX, strlen(HEAD_PREFIX)))
+                return answer_head(s, c, url + strlen(HEAD_PREFIX), head);
         const char *digest = !strncmp(url, BLOB_PREFIX, strlen(BLOB_PREFIX)) ? url + strlen(BLOB_PREFIX) : NULL;
         int fd = -1;
         struct stat st;
@@ -475,6 +529,7 @@ int peer_serve_start(const struct peer_serve_opts *o, struct peer_server **ret, 
         s->cs = o->cs;
         s->on_refusal = o->on_refusal;
         s->userdata = o->userdata;
+        s->head_fn = o->head_fn;
         pthread_mutex_init(&s->auth_lock, NULL);
         pthread_mutex_init(&s->pace.lock, NULL);
         s->pace.rate = o->rate;

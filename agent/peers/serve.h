@@ -2,6 +2,7 @@
 /* serve.h — a gateway's verified blobs, served to the other gateways of its site.
  *
  *     GET|HEAD /v2/blobs/sha256:<hex>      Authorization: Berth-Peer … (auth.h)
+ *     GET /v2/heads/<name>/<version>      (with head_fn: an installed bundle's signed head)
  *
  * answers 200 with the blob, 206 with one range of it (Range: bytes=a-b, a-, -n), 416
  * for a range outside it, 404 when the content store does not hold it (or for any other
@@ -56,6 +57,13 @@ struct peer_serve_opts {
          * sentence naming the client's address. */
         void (*on_refusal)(void *userdata, const char *sentence);
         void *userdata;
+        /* Optional (for `berth import --from-peers`): the signed head of installed bundle
+         * name/version as the first entries of a .berth (manifest.json, signatures.json,
+         * roots.json with the trust roots this gateway holds), in *ret (malloc'd): 0, or
+         * -ENOENT when it is not installed here. Called from a server thread; name
+         * is checked against bundle name rules first. The requester verifies it
+         * against its own trust root, as a USB import. */
+        int (*head_fn)(void *userdata, const char *name, int64_t version, void **ret, size_t *ret_len);
 };
 
 struct peer_serve_stats {
@@ -81,6 +89,9 @@ int peer_serve_announce(struct peer_server *s, const char *digest, uint64_t size
 /* Withdraws every announcement (the update ended). */
 void peer_serve_withdraw_all(struct peer_server *s);
 
+/* Parses "<name>/<version>" of a head path into name (bundle name characters, at most
+ * BUNDLE_MAX_NAME_LEN) and version: 0 or -EINVAL. Pure. */
+int peer_parse_head_path(const char *p, char *name /* BUNDLE_MAX_NAME_LEN + 1 */, int64_t *version);
 /* Parses a listen address as peer_serve_opts.listen takes it. Pure. */
 int peer_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, berr *e);
 /* Parses a Range header against a blob of size bytes into [*start, *end]: 0, or

@@ -5,7 +5,8 @@
  * The input is a header, a path and a range separated by NUL bytes. The header is
  * verified as it is (never accepted: it cannot carry the MAC of the fixed key); then the
  * path and range are signed and verified (accepted unless they hold a control character,
- * once only), and refused for another path.
+ * once only), and refused for another path. The path is also parsed as a head path
+ * (peers/serve.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,9 @@
 
 #include "peers/auth.h"
 #include "peers/discover.h"
+#include "peers/serve.h"
+#include "bundle/format.h"
+#include "bundle/manifest.h"
 #include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,6 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(peer_auth_verify(&key, rp, header, "GET", path, range, NOW, &e) < 0);
         struct peer_discover_msg m;
         FUZZ_CHECK(peer_discover_decode(&key, data, size, NOW, &m) < 0);
+        /* The head path a peer asks for: a valid bundle name and version, or refused. */
+        char name[BUNDLE_MAX_NAME_LEN + 1];
+        int64_t version = -1;
+        if (peer_parse_head_path(path, name, &version) == 0)
+                FUZZ_CHECK(bundle_name_valid(name) && version >= 0 && !strchr(name, '/'));
 
         uint8_t nonce[PEER_NONCE_LEN] = {9};
         char h[PEER_AUTH_MAX];

@@ -144,6 +144,45 @@ agent_start gw-y
 t_assert_contains "$(cat "${AGENT_DIR[gw-y]}/agent.log")" "site peers are off: the site key $T_ROOT/other.key can be read by group or others (mode 644); chmod 600 it" \
         "a key file with the wrong mode: peers off, said once"
 t_assert_contains "$(agent_status gw-y | jq -r .agent.status)" "polling" "the agent runs without peers"
+
+# An offline site: gw-a imports app 3 from a USB stick (through its agent); the other
+# gateways take it from the site's peers, verified as a download, the WAN unused. gw-z
+# has no agent and no server at all; gw-b imports through its running agent.
+t_make_image -o "$T_ROOT/img3.tar" --random-layers 2 --random-size 1M --seed peers-3
+t_bundle "$T_ROOT/app-3.berth" --name app --version 3 --image "$T_ROOT/img3.tar"
+BLOBS3=$(tar -xOf "$T_ROOT/app-3.berth" manifest.json | jq '[.blobs[].size] | add')
+"$BERTH" import --config "${AGENT_DIR[gw-a]}/agent.conf" --source usb "$T_ROOT/app-3.berth" >/dev/null ||
+        t_fail "gw-a: the USB import of app 3 failed"
+mkdir -p "$T_ROOT/gw-z"
+cat >"$T_ROOT/gw-z/agent.conf" <<CONF
+state_dir = $T_ROOT/gw-z/state
+trust_dir = $T_TRUST
+[control]
+socket = $T_ROOT/gw-z/none.sock
+[peers]
+discovery = false
+key_file = $T_ROOT/site.key
+peers = 127.0.0.1:$LIAR, 127.0.0.1:$PA
+CONF
+AGENT_DIR[gw-z]=$T_ROOT/gw-z
+w0=$(proxy_bytes)
+out=$("$BERTH" import --from-peers --config "$T_ROOT/gw-z/agent.conf" app 3 2>&1) || t_fail "gw-z: import --from-peers failed: $out"
+echo "$out"
+agent_has gw-z app 3 || t_fail "gw-z: app 3 not installed after import --from-peers"
+t_assert_contains "$out" "from site peers: gw-a (127.0.0.1:$PA)" "gw-z names the peer that served app 3"
+t_assert_contains "$out" "site peer 127.0.0.1:$LIAR served blob" "gw-z caught the lying peer"
+for d in "$T_ROOT"/gw-z/state/store/blobs/sha256/*; do
+        t_assert_eq "$(sha256sum <"$d" | cut -d' ' -f1)" "$(basename "$d")" "gw-z stored only verified blobs"
+done
+out=$("$BERTH" import --from-peers --config "${AGENT_DIR[gw-b]}/agent.conf" app 3 2>&1) ||
+        t_fail "gw-b: import --from-peers failed: $out"
+t_assert_contains "$out" "(through the agent)" "gw-b's import went through its agent"
+agent_has gw-b app 3 || t_fail "gw-b: app 3 not installed after import --from-peers"
+t_assert_eq "$(($(proxy_bytes) - w0))" 0 "WAN bytes while two gateways imported app 3 from peers"
+out=$("$BERTH" import --from-peers --config "$T_ROOT/gw-z/agent.conf" app 9 2>&1) && t_fail "app 9 from peers: $out"
+t_assert_contains "$out" "none of the 2 site peer(s) found has app 9" "a version no peer has"
+t_pass "offline site: gw-a from the USB stick, gw-z and gw-b from it ($BLOBS3 bytes of blobs each), the WAN unused"
+
 for g in gw-a gw-b gw-c gw-d gw-x gw-y; do agent_stop "$g"; done
 
 # Four gateways that list each other start app 2 (new layers) together: one of them

@@ -4,8 +4,8 @@
 
   liarpeer.py STORE_DIR PORT_FILE [cut]
 
-serves GET and HEAD /v2/blobs/sha256:<hex> on 127.0.0.1 (a free port, written to
-PORT_FILE) from STORE_DIR/blobs/sha256/<hex> with the first byte of every blob flipped,
+serves GET and HEAD /v2/blobs/sha256:<hex> on 127.0.0.1 (or $LIAR_HOST; a free port,
+written to PORT_FILE) from STORE_DIR/blobs/sha256/<hex> with the first byte of every blob flipped,
 whatever the request's Authorization: the right size, the wrong bytes. Range is honoured
 ("bytes=a-b"), so a resumed download gets the same lie. With "cut" it sends the first
 half of the body (the lie included) and closes the connection: a peer that dies after
@@ -60,7 +60,7 @@ class Liar(http.server.BaseHTTPRequestHandler):
         sys.stderr.write("liarpeer: " + fmt % args + "\n")
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+srv = http.server.ThreadingHTTPServer((os.environ.get("LIAR_HOST", "127.0.0.1"), 0), Liar)
 with open(sys.argv[2] + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 os.rename(sys.argv[2] + ".tmp", sys.argv[2])

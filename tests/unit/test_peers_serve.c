@@ -19,6 +19,7 @@
 
 #include "base/digest.h"
 #include "net/http.h"
+#include "bundle/format.h"
 #include "peers/serve.h"
 #include "store/content.h"
 
@@ -368,6 +369,53 @@ static void test_parsers(void **state)
         const char *badl[] = {"7379", "host:7379", "1.2.3.4:", "1.2.3.4:70000", "1.2.3.4:-1", "[::1:5", NULL};
         for (size_t i = 0; i < sizeof badl / sizeof *badl; i++)
                 assert_int_equal(peer_parse_listen(badl[i], &ss, &len, &e), -EINVAL);
+
+        char name[BUNDLE_MAX_NAME_LEN + 1];
+        int64_t v = 0;
+        assert_int_equal(peer_parse_head_path("gw-stack/12", name, &v), 0);
+        assert_string_equal(name, "gw-stack");
+        assert_int_equal(v, 12);
+        const char *badh[] = {"app", "app/", "/1", "app/1x", "app/-1", "../x/1", "a b/1", "app/1/2",
+                              "app/9999999999999999999", ".hidden/1", "app/+1"};
+        for (size_t i = 0; i < sizeof badh / sizeof *badh; i++)
+                assert_int_equal(peer_parse_head_path(badh[i], name, &v), -EINVAL);
+}
+
+/* A head_fn that knows one bundle, app 3. */
+static int fake_head(void *ud, const char *name, int64_t version, void **ret, size_t *ret_len)
+{
+        (void)ud;
+        if (strcmp(name, "app") || version != 3)
+                return -ENOENT;
+        *ret = strdup("HEAD-BYTES");
+        *ret_len = 10;
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* GET /v2/heads/NAME/VERSION: the signed head from head_fn, 404 for another bundle or
+ * without head_fn, 401 unsigned. */
+static void test_heads(void **state)
+{
+        (void)state;
+        struct fx *f = fx_new(0, 4);
+        struct http_response r;
+        assert_int_equal(req(f, "GET", "/v2/heads/app/3", NULL, "sign", &r), 404); /* no head_fn */
+        http_response_clear(&r);
+        peer_serve_stop(f->srv);
+        berr e = {0};
+        struct peer_serve_opts o = {.listen = "127.0.0.1:0", .key = f->key, .cs = f->cs, .head_fn = fake_head};
+        assert_int_equal(peer_serve_start(&o, &f->srv, &e), 0);
+        assert_int_equal(req(f, "GET", "/v2/heads/app/3", NULL, "sign", &r), 200);
+        assert_int_equal(r.body_len, 10);
+        assert_memory_equal(r.body, "HEAD-BYTES", 10);
+        http_response_clear(&r);
+        assert_int_equal(req(f, "GET", "/v2/heads/app/4", NULL, "sign", &r), 404);
+        http_response_clear(&r);
+        assert_int_equal(req(f, "GET", "/v2/heads/.hidden/3", NULL, "sign", &r), 404); /* not a bundle name */
+        http_response_clear(&r);
+        assert_int_equal(req(f, "GET", "/v2/heads/app/3", NULL, NULL, &r), 401);
+        http_response_clear(&r);
+        fx_free(f);
 }
 
 int main(void)
@@ -379,6 +427,7 @@ int main(void)
                 cmocka_unit_test(test_connection_limit),
                 cmocka_unit_test(test_follow_a_download),
                 cmocka_unit_test(test_parsers),
+                cmocka_unit_test(test_heads),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
