@@ -4,7 +4,8 @@
 # containerd, by `ctr images import` (OCI archive), `berth import --containerd` (signed
 # bundle; berth unpacks the layers itself), `berth import --keep-layers` (the compressed
 # layers stay, as a mirror needs them) and `berth import` on a gateway that serves site
-# peers ([peers] listen: the layers stay for peers.keep_for).
+# peers ([peers] listen: the layers stay for peers.keep_for), and the agent updating from
+# berth-server (it downloads each layer into its store, unpacks it, then drops it).
 #
 # Counted: write_bytes − cancelled_write_bytes of /proc/PID/io, for the client (read
 # by its parent shell after it was reaped, which adds a child's counts to its own) and
@@ -19,7 +20,8 @@
 # snapshots' files), and berth/ctr.
 #
 # Usage: tests/bench/flash-writes.sh   (env: SIZE=200M LAYERS=4 RUNS=1,
-#        BERTH=path/to/berth, default build/agent/berth)
+#        BERTH=path/to/berth, default build/agent/berth; BERTH_BUILD=build dir, for
+#        berth-server)
 source "$(dirname "$0")/../lib/harness.sh"
 
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd)"
@@ -39,8 +41,10 @@ echo "v2" >"$W/v2.txt"
 t_make_image -o "$W/v2.tar" --ref "$REF2" --random-layers "$LAYERS" --random-size "$SIZE" --seed flash \
         --file "$W/v2.txt:/etc/v2.txt"
 t_keys
-t_bundle "$W/v1.berth" --name flash --version 1 --image "$W/v1.tar" --ref "$REF"
-t_bundle "$W/v2.berth" --name flash --version 2 --image "$W/v2.tar" --ref "$REF2"
+# No workloads: the agent's update of images only soaks 1 s.
+echo '{"soak": "1s", "workloads": []}' >"$W/wl.json"
+t_bundle "$W/v1.berth" --name flash --version 1 --image "$W/v1.tar" --ref "$REF" -- --workloads "$W/wl.json"
+t_bundle "$W/v2.berth" --name flash --version 2 --image "$W/v2.tar" --ref "$REF2" -- --workloads "$W/wl.json"
 cat "$W"/*.tar "$W"/*.berth >/dev/null
 
 # io_of PID: bytes PID has caused (or will cause) to be written to storage.
@@ -62,6 +66,22 @@ measure() {
 }
 unpacked() { du -sb --apparent-size "$CTRD_ROOT/root/io.containerd.snapshotter.v1.overlayfs/snapshots" | cut -f1; }
 mib() { awk -v b="$1" 'BEGIN {if (b >= 1048576) printf "%.1f MiB", b / 1048576; else printf "%.1f KiB", b / 1024}'; }
+
+# agent_update GATEWAY VERSION: deploys flash VERSION from berth-server to the running
+# agent; prints the bytes the agent and containerd wrote meanwhile (the OTA path: the
+# agent downloads the blobs, then unpacks the layers).
+declare -A BUNDLE_IDS
+agent_update() {
+        local g=$1 v=$2 pid=${AGENT_PID[$1]} a0 c0
+        sync
+        a0=$(io_of "$pid")
+        c0=$(io_of "$T_CTRD_PID")
+        rollout_create "$(jq -cn --argjson b "${BUNDLE_IDS[$v]}" --arg n "$g-$v" --arg c "$g" \
+                '{name: $n, bundleId: $b, filter: {controllerId: $c}}')"
+        t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 300 >&2 || t_fail "the agent did not install flash $v"
+        sync
+        echo $(($(io_of "$pid") - a0 + $(io_of "$T_CTRD_PID") - c0))
+}
 
 declare -A W1 W2
 run_tool() {
@@ -85,6 +105,20 @@ run_tool() {
                 U1=$(unpacked)
                 W2[$tool]=$(measure "$B" "${o[@]}" "$W/v2.berth")
                 ;;
+        berth-agent)
+                if [ -z "${AGENT_SERVER_URL:-}" ]; then
+                        agent_env_setup
+                        for v in 1 2; do srv_upload "$W/v$v.berth"; BUNDLE_IDS[$v]=$BUNDLE_ID; done
+                fi
+                local g=gw-$run
+                agent_add "$g" "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
+                        "namespace = $ns" "snapshotter = overlayfs"
+                agent_start "$g"
+                W1[$tool]=$(agent_update "$g" 1)
+                U1=$(unpacked)
+                W2[$tool]=$(agent_update "$g" 2)
+                agent_stop "$g"
+                ;;
         esac
         U2=$(($(unpacked) - U1))
         t_assert_contains "$(ctr -a "$T_CTRD_SOCK" -n "$ns" images ls -q)" "$REF2" "$tool imported v2"
@@ -96,7 +130,7 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/site.key"
 chmod 600 "$W/site.key"
 printf '[control]\nsocket = %s/none.sock\n[peers]\nkey_file = %s/site.key\nlisten = 127.0.0.1:0\n' "$W" "$W" >"$W/peers.conf"
 for run in $(seq "$RUNS"); do
-        for tool in ctr berth berth-keep berth-peers; do
+        for tool in ctr berth berth-keep berth-peers berth-agent; do
                 run_tool "$tool"
                 printf '%-11s v1 %-11s (%.2fx of %s unpacked)   v2 %-11s (its new layer: %s unpacked)\n' "$tool" \
                         "$(mib "${W1[$tool]}")" "$(awk -v a="${W1[$tool]}" -v b="$U1" 'BEGIN {print a / b}')" \
@@ -107,4 +141,6 @@ for run in $(seq "$RUNS"); do
                 "$(awk -v a="${W2[berth]}" -v b="${W2[ctr]}" 'BEGIN {print a / b}')" \
                 "$(awk -v a="${W1[berth-keep]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')" \
                 "$(awk -v a="${W1[berth-peers]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')"
+        printf 'run %d: the agent (download, then unpack; one copy kept): v1 %.2fx unpacked, v2 %s\n' "$run" \
+                "$(awk -v a="${W1[berth-agent]}" -v b="$U1" 'BEGIN {print a / b}')" "$(mib "${W2[berth-agent]}")"
 done
