@@ -15,6 +15,7 @@
 #include "cli/common.h"
 #include "cli/cmd_activate.h"
 #include "cli/import_peers.h"
+#include "bundle/manifest.h"
 #include "containerd/preload.h"
 #include "import/import.h"
 #include "import/backends.h"
@@ -223,7 +224,8 @@ int cmd_import(int argc, char **argv)
                 }
         }
         int64_t peer_version = 0;
-        if (from_peers && (argc - optind != 2 || parse_version(argv[optind + 1], &peer_version) < 0 || activate)) {
+        if (from_peers && (argc - optind != 2 || !bundle_name_valid(argv[optind]) ||
+                           parse_version(argv[optind + 1], &peer_version) < 0 || activate)) {
                 log_error("--from-peers takes a bundle NAME and VERSION (e.g. berth import --from-peers app 3), "
                           "and no --activate");
                 return EXIT_USAGE;
@@ -249,7 +251,9 @@ int cmd_import(int argc, char **argv)
         struct import_backend *backends[IMPORT_MAX_BACKENDS];
         size_t n_backends = 0;
         berr be = {0};
+        /* --from-peers fetches what the agent's backends lack: the same backends as the agent. */
         const struct import_backends_opts bo = {
+                .names = from_peers ? config_get(cfg, "update.backends", "store") : NULL,
                 .registry_url = registry, .registry_ca = registry_ca,
                 .ctrd = use_ctrd ? &ctrd : NULL, .keep_layers = keep_layers,
         };

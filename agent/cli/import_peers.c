@@ -105,15 +105,20 @@ static int discover(struct ctx *c, const struct berth_config *cfg, berr *e)
         int ttl = 1;
         struct ip_mreqn mif = {.imr_ifindex = (int)ifindex};
         if (fd < 0 || setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) < 0 ||
-            (ifindex && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mif, sizeof mif) < 0))
-                return berr_set(e, -errno, "asking %s for site peers: %s", group, strerror(errno));
+            (ifindex && setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mif, sizeof mif) < 0)) {
+                log_warning("cannot ask %s for site peers (%m); set [peers] interface, or list them in peers", group);
+                return 0;
+        }
         struct peer_discover_msg who = {.kind = PEER_WHO, .time = (uint64_t)time(NULL)};
         snprintf(who.id, sizeof who.id, "berth-import");
         randombytes_buf(who.nonce, sizeof who.nonce);
         uint8_t buf[PEER_DISCOVER_MAX];
         int len = peer_discover_encode(&c->key, &who, buf);
-        if (len < 0 || sendto(fd, buf, (size_t)len, 0, (struct sockaddr *)&ss, sl) < 0)
-                return berr_set(e, -errno, "asking %s for site peers: %s", group, strerror(errno));
+        if (len < 0 || sendto(fd, buf, (size_t)len, 0, (struct sockaddr *)&ss, sl) < 0) {
+                /* A LAN without a multicast route: the list may still do. */
+                log_warning("cannot ask %s for site peers (%m); set [peers] interface, or list them in peers", group);
+                return 0;
+        }
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
@@ -191,7 +196,8 @@ static long get(struct ctx *c, struct peer *p, const char *path, struct sink *s)
         curl_easy_setopt(k, CURLOPT_HEADERDATA, p);
         curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http");
         curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 5L);
-        curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        /* A LAN peer slower than 1 KiB/s for 30 s is no peer: the next one is asked. */
+        curl_easy_setopt(k, CURLOPT_LOW_SPEED_LIMIT, 1024L);
         curl_easy_setopt(k, CURLOPT_LOW_SPEED_TIME, 30L);
         curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
         CURLcode cr = curl_easy_perform(k);
@@ -248,7 +254,12 @@ static int fetch_head(struct ctx *c, const struct import_opts *o, const char *na
                 if (st != 200) {
                         free(m.b);
                         if (st == 401)
-                                log_warning("site peer %s refuses this gateway's site key", peer_name(p, who, sizeof who));
+                                log_warning("site peer %s refuses this request: another site key, or clocks more "
+                                            "than 30 s apart", peer_name(p, who, sizeof who));
+                        else if (st < 0)
+                                log_warning("site peer %s cannot be reached", peer_name(p, who, sizeof who));
+                        else if (st != 404)
+                                log_warning("site peer %s answers HTTP %ld", peer_name(p, who, sizeof who), st);
                         continue;
                 }
                 int r = fetch_head_need(m.b, m.n, &need);
@@ -294,13 +305,21 @@ struct blobfile {
         int fd;
         sha256_ctx *h;
         uint64_t got, size;
+        int local_error;        /* writing here failed (-errno): not the peer's fault */
 };
 
 static size_t file_write(void *ud, const char *buf, size_t n)
 {
         struct blobfile *f = ud;
-        if (f->got + n > f->size || write_all(f->fd, buf, n) < 0 || sha256_update(f->h, buf, n) < 0)
+        if (f->got + n > f->size)
+                return 0; /* more than the signed size: the peer lies */
+        int r = write_all(f->fd, buf, n);
+        if (r >= 0)
+                r = sha256_update(f->h, buf, n);
+        if (r < 0) {
+                f->local_error = r;
                 return 0;
+        }
         f->got += n;
         return n;
 }
@@ -311,7 +330,7 @@ static int fetch_blob(struct ctx *c, struct content_store *cs, const struct bund
 {
         char path[128], tmp[4096], who[200];
         snprintf(path, sizeof path, "/v2/blobs/%s", b->digest);
-        snprintf(tmp, sizeof tmp, "%s/%s.from-peers", content_partial_dir(cs), digest_hex(b->digest));
+        snprintf(tmp, sizeof tmp, "%s/%s" CONTENT_FROM_PEERS_SUFFIX, content_partial_dir(cs), digest_hex(b->digest));
         for (size_t i = 0; i < c->n; i++) {
                 struct peer *p = &c->p[i];
                 if (p->bad)
@@ -342,15 +361,22 @@ static int fetch_blob(struct ctx *c, struct content_store *cs, const struct bund
                         return 0;
                 }
                 unlink(tmp);
+                if (f.local_error)
+                        return berr_set(e, f.local_error, "cannot write blob %s to %s: %s (free space on the state "
+                                        "disk and run this again)", b->digest, content_partial_dir(cs),
+                                        strerror(-f.local_error));
                 if (status == 200 || status == -EMSGSIZE) {
                         log_warning("site peer %s served blob %s with the wrong %s; not stored, not asking it again",
                                     peer_name(p, who, sizeof who), b->digest, f.got == b->size ? "digest" : "size");
                         p->bad = true;
                 } else if (status == 401)
-                        log_warning("site peer %s refuses this gateway's site key", peer_name(p, who, sizeof who));
+                        log_warning("site peer %s refuses this request: another site key, or clocks more than "
+                                    "30 s apart", peer_name(p, who, sizeof who));
         }
         return berr_set(e, -ENOENT, "no site peer served blob %s (%" PRIu64 " bytes) whole and verified; nothing was "
-                        "installed (run this again when a peer that holds it is up)", b->digest, b->size);
+                        "installed. A serving gateway drops its layers peers.keep_for after an install: import "
+                        "the bundle from the USB stick again on one gateway, or run this when a peer that holds it "
+                        "is up (the blobs fetched so far are kept)", b->digest, b->size);
 }
 
 static bool is_doc(const struct bundle_blob *b)
@@ -378,7 +404,8 @@ int peers_import_fetch(const struct berth_config *cfg, const struct import_opts 
                 return r;
         st->peers = (unsigned)c->n;
         if (!c->n)
-                return berr_set(e, -ENOENT, "no site peer found: none answered on the LAN and [peers] peers lists none");
+                return berr_set(e, -ENOENT, "no site peer found: none answered on the LAN (are the clocks within 30 s "
+                                "of each other, is [peers] interface the plant network?) and [peers] peers lists none");
         if (!(c->curl = curl_easy_init()))
                 return berr_set(e, -ENOMEM, "out of memory");
 

@@ -109,7 +109,8 @@ int preload_sync_blob(struct containerd_preload_stats *stats, struct ctrd *c, st
                 }
                 return berr_set(e, -ENOENT,
                                 "blob %s is in neither containerd nor berth's store (berth dropped its copy "
-                                "after an earlier preload); import the bundle file again to restore it",
+                                "once containerd held it unpacked, and containerd lost it since); an agent "
+                                "fetches it again, `berth import` needs the bundle file again",
                                 pb->digest);
         }
         _cleanup_close_ int fd = -1;

@@ -218,7 +218,7 @@ int agent_main(const struct berth_config *cfg, berr *e)
                 berr le = {0};
                 int lr = layers_start(&a, &le);
                 if (lr < 0)
-                        log_error("agent: berth's store keeps every compressed layer: %s", berr_msg(&le, lr));
+                        log_error("agent: the layers kept for site peers are not dropped later: %s", berr_msg(&le, lr));
         }
         if (r >= 0)
                 r = telemetry_start(&a, e);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <systemd/sd-event.h>
 
@@ -23,48 +24,101 @@
 #define INTERVAL_MIN_USEC (1000000ULL)
 #define BUSY_RETRY_USEC (60ULL * 1000000)
 
+#define RECENT_S 600              /* a blob published this recently is not dropped */
+
+struct digest_size {
+        char digest[DIGEST_STR_LEN + 1];
+        uint64_t size;
+};
+
 struct sweep {
         struct agent *a;
         int64_t now;
-        unsigned blobs;
-        uint64_t bytes;
-        unsigned kept;          /* held, but a site peer may still want it */
+        struct digest_size *drop, *keep;   /* candidates; blobs some bundle still needs stored */
+        size_t n_drop, n_keep;
+        int r;
 };
 
-/* The held layers of one installed bundle that no newer install keeps for the peers. */
+static bool listed(const struct digest_size *v, size_t n, const char *digest)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!strcmp(v[i].digest, digest))
+                        return true;
+        return false;
+}
+
+static int add(struct digest_size **v, size_t *n, const struct bundle_blob *b)
+{
+        if (listed(*v, *n, b->digest))
+                return 0;
+        struct digest_size *x = realloc(*v, (*n + 1) * sizeof **v);
+        if (!x)
+                return -ENOMEM;
+        *v = x;
+        snprintf(x[*n].digest, sizeof x[*n].digest, "%s", b->digest);
+        x[(*n)++].size = b->size;
+        return 0;
+}
+
+/* One installed bundle: its layers containerd holds at every position it uses them are
+ * candidates; any other blob it lists stays (a layer it uses on another parent, a
+ * config, another platform's). */
 static int sweep_bundle(void *ud, const struct db_bundle *b)
 {
         struct sweep *s = ud;
         struct agent *a = s->a;
         _cleanup_free_ char *raw = NULL;
         size_t len = 0;
-        if (db_get_manifest(a->db, b->name, b->version, &raw, &len) < 0)
-                return 0;
         struct bundle_manifest *m = NULL;
         berr e = {0};
-        if (bundle_manifest_parse(raw, len, &m, &e) < 0)
-                return 0;
-        _cleanup_free_ bool *held = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *held);
-        int r = held ? import_held_layers(a->db, a->cs, a->layers.scope, m, NULL, held, &e) : -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < m->n_blobs; i++) {
-                const struct bundle_blob *bl = &m->blobs[i];
-                int64_t at = 0;
-                if (!held[i] || !content_has(a->cs, bl->digest, bl->size))
-                        continue;
-                if (db_blob_last_import(a->db, bl->digest, &at, NULL) > 0 && s->now - at < a->layers.keep_for) {
-                        s->kept++;
-                        continue;
-                }
-                if (content_remove(a->cs, bl->digest) >= 0) {
-                        s->blobs++;
-                        s->bytes += bl->size;
-                }
+        int r = db_get_manifest(a->db, b->name, b->version, &raw, &len);
+        if (r >= 0)
+                r = bundle_manifest_parse(raw, len, &m, &e);
+        _cleanup_free_ bool *held = r >= 0 ? calloc(m->n_blobs ? m->n_blobs : 1, sizeof *held) : NULL;
+        if (r >= 0)
+                r = held ? import_held_layers(a->db, a->cs, a->layers.scope, m, NULL, held, &e) : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < m->n_blobs; i++)
+                r = held[i] ? add(&s->drop, &s->n_drop, &m->blobs[i]) : add(&s->keep, &s->n_keep, &m->blobs[i]);
+        if (r < 0) {
+                /* Not knowing what one bundle needs, drop nothing. */
+                log_warning("agent: cannot tell which layers of %s %" PRId64 " containerd holds, so none is dropped "
+                            "from berth's store: %s", b->name, b->version, r == -ENOMEM ? "out of memory"
+                            : e.msg[0] ? berr_msg(&e, r) : db_last_error(a->db));
+                s->r = r;
         }
-        if (r < 0)
-                log_warning("agent: cannot tell which layers of %s %" PRId64 " containerd holds: %s", b->name,
-                            b->version, berr_msg(&e, r));
         bundle_manifest_free(m);
         return 0;
+}
+
+/* Drops the candidates no bundle needs stored, that are old enough for the peers. */
+static void sweep(struct agent *a, unsigned *ret_blobs, uint64_t *ret_bytes, unsigned *ret_kept)
+{
+        struct sweep s = {.a = a, .now = now_seconds()};
+        *ret_blobs = *ret_kept = 0;
+        *ret_bytes = 0;
+        int r = db_list_bundles(a->db, sweep_bundle, &s);
+        if (r < 0)
+                log_warning("agent: cannot list the installed bundles to drop layers: %s", db_last_error(a->db));
+        for (size_t i = 0; r >= 0 && s.r >= 0 && i < s.n_drop; i++) {
+                const struct digest_size *d = &s.drop[i];
+                int64_t at = 0;
+                struct stat st;
+                if (listed(s.keep, s.n_keep, d->digest) || !content_has(a->cs, d->digest, d->size))
+                        continue;
+                if (db_blob_last_import(a->db, d->digest, &at, NULL) > 0 && s.now - at < a->layers.keep_for) {
+                        (*ret_kept)++; /* the site's peers may still want it */
+                        continue;
+                }
+                _cleanup_close_ int fd = -1;
+                if (content_open(a->cs, d->digest, &fd) < 0 || fstat(fd, &st) < 0 || s.now - st.st_mtime < RECENT_S)
+                        continue; /* just published: an import (`--from-peers`) may be about to record it */
+                if (content_remove(a->cs, d->digest) >= 0) {
+                        (*ret_blobs)++;
+                        *ret_bytes += d->size;
+                }
+        }
+        free(s.drop);
+        free(s.keep);
 }
 
 /* The state lock every import holds (import.c): a `berth import` beside the agent may be
@@ -100,17 +154,19 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *ud)
         } else if (!try_lock(a)) {
                 next = BUSY_RETRY_USEC < next ? BUSY_RETRY_USEC : next; /* a `berth import` runs */
         } else {
-                struct sweep s = {.a = a, .now = now_seconds()};
-                int r = db_list_bundles(a->db, sweep_bundle, &s);
-                if (r < 0)
-                        log_warning("agent: cannot list the installed bundles to drop layers: %s",
-                                    db_last_error(a->db));
-                if (s.blobs) {
+                unsigned blobs, kept;
+                uint64_t bytes;
+                sweep(a, &blobs, &bytes, &kept);
+                if (kept != a->layers.kept && kept)
+                        log_info("agent: keeping %u compressed layer(s) in berth's store for the site peers "
+                                 "(peers.keep_for = %" PRId64 " s after an install)", kept, a->layers.keep_for);
+                a->layers.kept = kept;
+                if (blobs) {
                         log_info("agent: dropped %u compressed layer(s), %" PRIu64 " bytes, from berth's store: "
-                                 "containerd holds them unpacked%s", s.blobs, s.bytes,
+                                 "containerd holds them unpacked%s", blobs, bytes,
                                  a->layers.keep_for ? " and the site peers had them for peers.keep_for" : "");
-                        a->layers.dropped_blobs += s.blobs;
-                        a->layers.dropped_bytes += s.bytes;
+                        a->layers.dropped_blobs += blobs;
+                        a->layers.dropped_bytes += bytes;
                 }
                 unlock(a);
         }
@@ -136,7 +192,9 @@ int layers_start(struct agent *a, berr *e)
                 return 0;
         l->scope = scope;
         l->keep_for = import_serves_peers(a->cfg) ? keep_for : 0;
-        uint64_t iv = (uint64_t)l->keep_for * 1000000 / 4;
+        /* Without peers the preload drops the layers itself: the sweep only catches what an
+         * interrupted one left, hourly. */
+        uint64_t iv = l->keep_for ? (uint64_t)l->keep_for * 1000000 / 4 : INTERVAL_MAX_USEC;
         l->interval_usec = iv < INTERVAL_MIN_USEC ? INTERVAL_MIN_USEC : iv > INTERVAL_MAX_USEC ? INTERVAL_MAX_USEC : iv;
         r = sd_event_add_time_relative(a->ev, &l->timer, CLOCK_MONOTONIC, INTERVAL_MIN_USEC, 100000, on_timer, a);
         if (r < 0)

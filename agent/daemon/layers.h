@@ -7,12 +7,16 @@
  * serves its site's peers ([peers] listen) needs the compressed layers of a new bundle
  * while its site rolls it out: it keeps them for peers.keep_for (default 3d) after the
  * newest bundle naming them was installed, then this sweep drops them. The sweep also
- * drops what a failed or interrupted preload left behind. Off with a registry mirror
+ * drops what a failed or interrupted preload left behind. A layer is dropped only when
+ * every installed bundle that lists it uses it where containerd holds it, and not within
+ * 10 minutes of its publication (a `berth import --from-peers` may be about to record
+ * the bundle that needs it). Off with a registry mirror
  * backend or containerd.keep_layers = true (both read layers from the store).
  *
  * Runs on the loop (manifests from the DB, a stat and an unlink per layer), never while
- * an update is in progress; every interval (a quarter of keep_for, at most an hour) and
- * right after an update is installed.
+ * an update is in progress or an import holds the state lock; every quarter of keep_for
+ * (at least a second, at most an hour; hourly without peers) and right after an update
+ * ends.
  */
 #pragma once
 
@@ -32,10 +36,11 @@ struct layers_state {
         uint64_t interval_usec;
         struct sd_event_source *timer;
         int lock_fd;                    /* the state lock, held during a sweep */
-        uint64_t dropped_blobs, dropped_bytes;  /* since start, for status and tests */
+        uint64_t dropped_blobs, dropped_bytes;  /* since start */
+        unsigned kept;                  /* at the last sweep: held, kept for the peers */
 };
 
 int layers_start(struct agent *a, berr *e);
 void layers_stop(struct agent *a);
-/* A bundle was installed: sweep soon (its own layers wait for keep_for). */
+/* An update ended: sweep soon (a new bundle's own layers wait for keep_for). */
 void layers_kick(struct agent *a);

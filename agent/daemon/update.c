@@ -29,9 +29,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <systemd/sd-event.h>
 
@@ -132,9 +135,17 @@ static void purge_partials(struct agent *a)
         if (!d)
                 return;
         struct dirent *de;
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        (void)unlinkat(dirfd(d), de->d_name, 0);
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                /* `berth import --from-peers` may be writing it (cli/import_peers.c). */
+                size_t n = strlen(de->d_name), k = strlen(CONTENT_FROM_PEERS_SUFFIX);
+                struct stat st;
+                if (n > k && !strcmp(de->d_name + n - k, CONTENT_FROM_PEERS_SUFFIX) &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && time(NULL) - st.st_mtime < 3600)
+                        continue;
+                (void)unlinkat(dirfd(d), de->d_name, 0);
+        }
         closedir(d);
 }
 
@@ -186,6 +197,7 @@ int upd_finish(struct agent *a, const char *state, const char *detail, const str
         a->upd.have_act = false;
         a->upd.update_allowed = -1;
         agent_status(a, "polling");
+        layers_kick(a); /* the sweep waited for the action */
         return 0;
 }
 

@@ -122,6 +122,8 @@ static void commit_done(void *ud, int r)
                 a->upd.plan = NULL;
                 free(a->upd.held);
                 a->upd.held = NULL;
+                free(a->upd.need);
+                a->upd.need = NULL;
                 a->upd.need_known = false;
                 upd_retry(a, r, berr_msg(&c->e, r));
                 commit_free(c);
@@ -149,7 +151,6 @@ static void commit_done(void *ud, int r)
                         (unsigned long long)a->upd.act.fetched, (unsigned long long)a->upd.act.peer_fetched,
                         (unsigned long long)(a->upd.act.fetched - a->upd.act.peer_fetched));
         telemetry_kick(a); /* the download no longer holds telemetry back */
-        layers_kick(a);
         upd_maybe_switch(a);
 }
 

@@ -33,6 +33,9 @@ void held_key_next(const char *scope, const char *prev, const char *layer_digest
 
 const char *import_held_scope(struct import_backend *const *backends, size_t n_backends)
 {
+        /* A registry mirror reads every layer from berth's store: none may be missing. */
+        if (import_mirrors_every_platform(backends, n_backends))
+                return NULL;
         for (size_t i = 0; i < n_backends; i++)
                 if (backends[i]->layer_scope)
                         return backends[i]->layer_scope;

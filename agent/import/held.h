@@ -32,7 +32,8 @@
 /* key of the layer after prev (prev NULL or "": the first layer of a manifest). */
 void held_key_next(const char *scope, const char *prev, const char *layer_digest, char key[HELD_KEY_LEN + 1]);
 
-/* The layer scope of the first backend that unpacks layers; NULL when none does. */
+/* The layer scope of the first backend that unpacks layers; NULL when none does, or when
+ * a registry mirror backend needs every layer in berth's store. */
 const char *import_held_scope(struct import_backend *const *backends, size_t n_backends);
 
 /* held[i] (for every m->blobs[i]) = blob i is a layer that every needed manifest of m

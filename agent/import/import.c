@@ -15,6 +15,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/log.h"
 #include "base/timeutil.h"
 #include "bundle/platform.h"
 #include "bundle/reader.h"
@@ -118,17 +119,20 @@ static int record_unpacked(void *ud, const char *key)
 static int run_backends(const struct import_opts *o, const struct bundle_manifest *m, struct berth_db *db,
                         struct content_store *cs, berr *e)
 {
+        const char *scope = import_held_scope(o->backends, o->n_backends);
         for (size_t i = 0; i < o->n_backends; i++) {
                 struct import_backend *b = o->backends[i];
                 int r = b->preload(b, m, cs, e);
-                if (r == -ENOENT && b->layer_scope)
-                        (void)import_held_forget(db, cs, b->layer_scope, m, NULL);
+                if (r == -ENOENT && scope)
+                        (void)import_held_forget(db, cs, scope, m, NULL);
                 if (r < 0)
                         return berr_prefix(e, r, "%s %lld was verified and stored, but preloading into %s failed "
                                            "(fix that and import again to finish)", m->name, (long long)m->version, b->name);
-                if (b->unpacked && (r = b->unpacked(b, record_unpacked, db)) < 0)
-                        return berr_set(e, r, "%s %lld: recording the layers %s holds unpacked failed: %s", m->name,
-                                        (long long)m->version, b->name, db_last_error(db));
+                /* The bundle is in: a record that fails costs the next update those layers
+                 * again (they are fetched, not found), nothing more. */
+                if (b->unpacked && scope && b->unpacked(b, record_unpacked, db) < 0)
+                        log_warning("%s %lld: cannot record which layers %s holds unpacked (%s); the next update "
+                                    "fetches them again", m->name, (long long)m->version, b->name, db_last_error(db));
         }
         return 0;
 }

@@ -46,6 +46,9 @@ void content_stage_discard(struct content_stage *st, const char *digest, int fd)
 int content_stage_commit(struct content_stage *st, berr *e);
 /* Directory for resumable partial downloads (exists after content_store_open). */
 const char *content_partial_dir(const struct content_store *cs);
+/* The suffix of the files `berth import --from-peers` writes in the partial directory
+ * (<hex>.from-peers), which the agent leaves alone for an hour. */
+#define CONTENT_FROM_PEERS_SUFFIX ".from-peers"
 /* Publishes a fully written file whose content the caller verified hashes to digest:
  * fsync, read-only, rename into the store, fsync the directory. path must be on the
  * store's filesystem (e.g. in content_partial_dir). */

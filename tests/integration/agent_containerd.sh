@@ -92,11 +92,22 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_ROOT/site.key"
 chmod 600 "$T_ROOT/site.key"
 agent_add gw-peer "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
         "namespace = peerns" "snapshotter = overlayfs" "[peers]" "discovery = false" \
-        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$(t_free_port)" "keep_for = 4s"
+        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$(t_free_port)" "keep_for = 1h"
 agent_start gw-peer
 deploy gw-peer 3
 n=$(layers "$T_ROOT/app-3.berth" | wc -l)
 t_assert_eq "$(store_layers gw-peer "$T_ROOT/app-3.berth")" "$n" "layers kept for the site peers right after the install"
+# A blob published in the last 10 minutes is never dropped (an import may be about to
+# record the bundle that needs it): age them past that, so keep_for alone keeps them.
+for l in $(layers "$T_ROOT/app-3.berth"); do
+        touch -h -d '-20 minutes' "${AGENT_DIR[gw-peer]}/state/store/blobs/sha256/${l#sha256:}"
+done
+t_wait_for 'grep -q "keeping $n compressed layer(s) in berth.s store for the site peers" "${AGENT_DIR[gw-peer]}/agent.log"' 30 ||
+        t_fail "no sweep kept the layers for the peers: $(tail -3 "${AGENT_DIR[gw-peer]}/agent.log")"
+t_assert_eq "$(store_layers gw-peer "$T_ROOT/app-3.berth")" "$n" "layers kept within peers.keep_for"
+# Two hours later (the agent's clock: BERTH_NOW), keep_for has passed.
+agent_stop gw-peer
+agent_start gw-peer BERTH_NOW=$(($(date +%s) + 7200))
 t_wait_for '[ "$(store_layers gw-peer "$T_ROOT/app-3.berth")" = 0 ]' 30 ||
         t_fail "layers still in berth's store after peers.keep_for: $(store_layers gw-peer "$T_ROOT/app-3.berth") of $n"
 grep -q "dropped $n compressed layer(s)" "${AGENT_DIR[gw-peer]}/agent.log" || t_fail "no log line for the dropped layers"
