@@ -123,6 +123,12 @@ char *metrics_render(struct agent *a, size_t *ret_len)
         gauge(&p, "berth_budget_limit_bytes", "The data budget per period (0: none).", (double)a->set.budget_limit);
         gauge(&p, "berth_telemetry_sample_interval_seconds", "Seconds between telemetry samples now (0: none).",
               (double)telemetry_interval_ms(a) / 1000.0);
+        counter(&p, "berth_layers_dropped_bytes_total",
+                "Compressed layer bytes dropped from berth's store because containerd holds them unpacked.",
+                (double)a->layers.dropped_bytes);
+        gauge(&p, "berth_layers_kept_for_peers",
+              "Compressed layers containerd holds unpacked that berth's store keeps for site peers (peers.keep_for).",
+              (double)a->layers.kept);
         counter(&p, "berth_peer_download_bytes_total", "Bytes of bundle blobs downloaded from site peers.",
                 (double)a->peers.fetched_bytes);
         counter(&p, "berth_peer_download_failures_total",

@@ -92,7 +92,8 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_ROOT/site.key"
 chmod 600 "$T_ROOT/site.key"
 agent_add gw-peer "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
         "namespace = peerns" "snapshotter = overlayfs" "[peers]" "discovery = false" \
-        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$(t_free_port)" "keep_for = 1h"
+        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$(t_free_port)" "keep_for = 1h" \
+        "[metrics]" "listen = 127.0.0.1:$(t_free_port)"
 agent_start gw-peer
 deploy gw-peer 3
 n=$(layers "$T_ROOT/app-3.berth" | wc -l)
@@ -105,12 +106,18 @@ done
 t_wait_for 'grep -q "keeping $n compressed layer(s) in berth.s store for the site peers" "${AGENT_DIR[gw-peer]}/agent.log"' 30 ||
         t_fail "no sweep kept the layers for the peers: $(tail -3 "${AGENT_DIR[gw-peer]}/agent.log")"
 t_assert_eq "$(store_layers gw-peer "$T_ROOT/app-3.berth")" "$n" "layers kept within peers.keep_for"
+MPORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "${AGENT_DIR[gw-peer]}/agent.conf" | tail -1)
+metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+t_assert_eq "$(metric berth_layers_kept_for_peers)" "$n" "the metric of layers kept for the peers"
 # Two hours later (the agent's clock: BERTH_NOW), keep_for has passed.
 agent_stop gw-peer
 agent_start gw-peer BERTH_NOW=$(($(date +%s) + 7200))
 t_wait_for '[ "$(store_layers gw-peer "$T_ROOT/app-3.berth")" = 0 ]' 30 ||
         t_fail "layers still in berth's store after peers.keep_for: $(store_layers gw-peer "$T_ROOT/app-3.berth") of $n"
 grep -q "dropped $n compressed layer(s)" "${AGENT_DIR[gw-peer]}/agent.log" || t_fail "no log line for the dropped layers"
+dropped=$(metric berth_layers_dropped_bytes_total)
+bytes=$(tar -xOf "$T_ROOT/app-3.berth" manifest.json | jq '[.blobs[] | select(.mediaType | test("layer")) | .size] | add')
+t_assert_eq "${dropped%.*}" "$bytes" "the metric of dropped layer bytes"
 out=$(ctr -a "$T_CTRD_SOCK" -n peerns run --rm --snapshotter overlayfs registry.local/test/app:3 agent-peer-3)
 t_assert_contains "$out" "hello from the agent deployment" "ctr run after the layers were dropped"
 t_pass "a gateway serving peers kept the $n layers for peers.keep_for, then dropped them"
