@@ -45,7 +45,8 @@ used=$(agent_status gw | jq -r .wan.used)
         t_fail "the agent counted $used WAN bytes for $art artifact bytes and some polls: far too many"
 m_rx=$(curl -fsS "$URL" | awk '/^berth_wan_bytes_total\{direction="rx"\}/ {print $2}')
 [ "${m_rx%.*}" -ge "$art" ] || t_fail "metrics berth_wan_bytes_total{direction=rx} = $m_rx, below $art"
-curl -fsS "$URL" | grep -q '^berth_budget_limit_bytes 3145728$' || t_fail "metrics: no berth_budget_limit_bytes 3145728"
+# (grep -q on a pipe fails at random under pipefail: the producer may still be writing)
+grep -q '^berth_budget_limit_bytes 3145728$' <<<"$(curl -fsS "$URL")" || t_fail "metrics: no berth_budget_limit_bytes 3145728"
 t_wait_for '[ "$(wan_samples)" -gt 0 ]' 30 ||
         t_fail "no wan sample (used, left, limit) reached the server's telemetry"
 agent_stop gw
