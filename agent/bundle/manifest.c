@@ -66,6 +66,11 @@ bool media_type_is_manifest(const char *mt)
                       !strcmp(mt, "application/vnd.docker.distribution.manifest.v2+json"));
 }
 
+bool media_type_is_document(const char *mt)
+{
+        return media_type_is_index(mt) || media_type_is_manifest(mt);
+}
+
 static bool media_type_valid(const char *mt)
 {
         size_t n = mt ? strlen(mt) : 0;

@@ -63,6 +63,8 @@ bool bundle_name_valid(const char *name);
 bool image_ref_valid(const char *ref);
 bool media_type_is_index(const char *mt);
 bool media_type_is_manifest(const char *mt);
+/* An image index or an image manifest: the documents that say which blobs an image needs. */
+bool media_type_is_document(const char *mt);
 
 static inline uint64_t tar_padded(uint64_t n)
 {

@@ -379,11 +379,6 @@ static int fetch_blob(struct ctx *c, struct content_store *cs, const struct bund
                         "is up (the blobs fetched so far are kept)", b->digest, b->size);
 }
 
-static bool is_doc(const struct bundle_blob *b)
-{
-        return media_type_is_index(b->media_type) || media_type_is_manifest(b->media_type);
-}
-
 int peers_import_fetch(const struct berth_config *cfg, const struct import_opts *o, const char *name,
                        int64_t version, void **ret_head, size_t *ret_len, struct peers_import_stats *st, berr *e)
 {
@@ -422,7 +417,7 @@ int peers_import_fetch(const struct berth_config *cfg, const struct import_opts 
         const struct bundle_manifest *m = h ? import_head_manifest(h) : NULL;
         /* The image documents first: they say which blobs this gateway needs. */
         for (size_t i = 0; r >= 0 && i < m->n_blobs; i++)
-                if (is_doc(&m->blobs[i]) && !content_has(cs, m->blobs[i].digest, m->blobs[i].size))
+                if (media_type_is_document(m->blobs[i].media_type) && !content_has(cs, m->blobs[i].digest, m->blobs[i].size))
                         r = fetch_blob(c, cs, &m->blobs[i], st, e);
         _cleanup_free_ bool *need = NULL, *held = NULL;
         if (r >= 0 && (!(need = calloc(m->n_blobs + 1, sizeof *need)) || !(held = calloc(m->n_blobs + 1, sizeof *held))))
@@ -435,7 +430,7 @@ int peers_import_fetch(const struct berth_config *cfg, const struct import_opts 
                                        held, e);
         for (size_t i = 0; r >= 0 && i < m->n_blobs; i++) {
                 const struct bundle_blob *b = &m->blobs[i];
-                if ((picks && !need[i]) || is_doc(b))
+                if ((picks && !need[i]) || media_type_is_document(b->media_type))
                         continue;
                 if (content_has(cs, b->digest, b->size) || held[i]) {
                         st->present++;

@@ -165,7 +165,6 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *ud)
                         log_info("agent: dropped %u compressed layer(s), %" PRIu64 " bytes, from berth's store: "
                                  "containerd holds them unpacked%s", blobs, bytes,
                                  a->layers.keep_for ? " and the site peers had them for peers.keep_for" : "");
-                        a->layers.dropped_blobs += blobs;
                         a->layers.dropped_bytes += bytes;
                 }
                 unlock(a);

@@ -36,7 +36,7 @@ struct layers_state {
         uint64_t interval_usec;
         struct sd_event_source *timer;
         int lock_fd;                    /* the state lock, held during a sweep */
-        uint64_t dropped_blobs, dropped_bytes;  /* since start */
+        uint64_t dropped_bytes;         /* since start (metrics) */
         unsigned kept;                  /* at the last sweep: held, kept for the peers */
 };
 

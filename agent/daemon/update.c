@@ -105,11 +105,7 @@ static void act_release(struct agent *a)
         a->upd.head = NULL;
         free(a->upd.plan);
         a->upd.plan = NULL;
-        free(a->upd.need);
-        a->upd.need = NULL;
-        free(a->upd.held);
-        a->upd.held = NULL;
-        a->upd.need_known = false;
+        upd_need_clear(a);
         a->upd.docs_bytes = 0;
         a->upd.n_plan = a->upd.plan_i = 0;
         a->upd.plan_bytes = a->upd.plan_done = a->upd.cur_blob_have = a->upd.cur_blob_durable = a->upd.fetched = 0;
@@ -199,6 +195,15 @@ int upd_finish(struct agent *a, const char *state, const char *detail, const str
         agent_status(a, "polling");
         layers_kick(a); /* the sweep waited for the action */
         return 0;
+}
+
+void upd_need_clear(struct agent *a)
+{
+        free(a->upd.need);
+        a->upd.need = NULL;
+        free(a->upd.held);
+        a->upd.held = NULL;
+        a->upd.need_known = false;
 }
 
 void upd_fail(struct agent *a, int r, const char *msg)

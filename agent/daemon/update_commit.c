@@ -120,11 +120,7 @@ static void commit_done(void *ud, int r)
                  * layer it held unpacked (the import forgot it: import/held.h): plan again. */
                 free(a->upd.plan);
                 a->upd.plan = NULL;
-                free(a->upd.held);
-                a->upd.held = NULL;
-                free(a->upd.need);
-                a->upd.need = NULL;
-                a->upd.need_known = false;
+                upd_need_clear(a);
                 upd_retry(a, r, berr_msg(&c->e, r));
                 commit_free(c);
                 return;

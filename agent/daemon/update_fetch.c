@@ -321,16 +321,11 @@ static bool have_blob(void *ud, const struct bundle_blob *b)
         return content_has(a->cs, b->digest, b->size) || (a->upd.held && a->upd.held[i]);
 }
 
-static bool is_doc(const struct bundle_blob *b)
-{
-        return media_type_is_index(b->media_type) || media_type_is_manifest(b->media_type);
-}
-
 /* The image documents phase: only indexes and manifests count as missing. */
 static bool have_doc(void *ud, const struct bundle_blob *b)
 {
         struct agent *a = ud;
-        return !is_doc(b) || content_has(a->cs, b->digest, b->size);
+        return !media_type_is_document(b->media_type) || content_has(a->cs, b->digest, b->size);
 }
 
 /* Which blobs this node needs (a->upd.need; bundle/platform.h): 0 when known, 1 while
@@ -351,7 +346,7 @@ static int decide_need(struct agent *a)
         }
         /* The manifests tell which layers containerd holds unpacked: fetch them first. */
         for (size_t i = 0; scope && i < m->n_blobs; i++)
-                if (is_doc(&m->blobs[i]) && !content_has(a->cs, m->blobs[i].digest, m->blobs[i].size))
+                if (media_type_is_document(m->blobs[i].media_type) && !content_has(a->cs, m->blobs[i].digest, m->blobs[i].size))
                         return 1;
         _cleanup_free_ bool *need = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *need);
         _cleanup_free_ bool *held = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *held);

@@ -32,6 +32,8 @@ void upd_feedback_progress(struct agent *a, const char *detail);
 int upd_finish(struct agent *a, const char *state, const char *detail, const struct ddi_feedback *f);
 /* The release failed the action (closed/failure with msg). */
 void upd_fail(struct agent *a, int r, const char *msg);
+/* Forgets which blobs this node needs and which containerd holds: the next plan asks again. */
+void upd_need_clear(struct agent *a);
 /* Transient trouble (network, server): report, wait with backoff, try again. */
 void upd_retry(struct agent *a, int r, const char *msg);
 /* n more HTTP requests to the artifact for the open action (kept in agent_actions). */
