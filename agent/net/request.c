@@ -184,6 +184,14 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
                 if (k == 0)
                         r->resp.bytes_received += len;
         }
+        if (k == HTTP_DATA_PAUSE && r->on_data && ok) {
+                /* Not taken: curl delivers the same chunk again after the pause. */
+                r->resp.bytes_received -= len;
+                if (!r->loop || http_loop_pause(r, HTTP_DATA_PAUSE_USEC) < 0)
+                        k = -EIO; /* only the loop driver can wait without blocking */
+                else
+                        return CURL_WRITEFUNC_PAUSE;
+        }
         if (k < 0) {
                 r->data_error = k;
                 return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
