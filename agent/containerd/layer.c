@@ -95,10 +95,12 @@ int layer_target_open(const struct ctrd_mounts *m, struct layer_target *ret, ber
         return 0;
 }
 
-/* The blob as libarchive reads it: pread, hash, gunzip, hash. */
+/* The blob as libarchive reads it: read, hash, gunzip, hash. */
 struct src {
-        int fd;
-        uint64_t off, end;
+        layer_read_fn rd;
+        void *rd_ud;
+        uint64_t off, end;      /* compressed bytes read so far; the blob's size */
+        uint64_t unpacked, max_unpacked;
         bool gzip, z_done;
         z_stream z;
         sha256_ctx *csum, *usum;
@@ -112,15 +114,23 @@ static ssize_t src_fill_in(struct src *s)
         size_t want = s->end - s->off < IN_BUF ? (size_t)(s->end - s->off) : IN_BUF;
         if (want == 0)
                 return 0;
-        ssize_t n = pread(s->fd, s->in, want, (off_t)s->off);
+        ssize_t n = s->rd(s->rd_ud, s->in, want);
         if (n < 0)
-                return -errno;
-        if (n == 0)
-                return -EBADMSG; /* the file is shorter than the blob: changed since */
+                return n;
+        if (n == 0 || (size_t)n > want)
+                return -EBADMSG; /* shorter than the blob: a file changed since, or a stream cut */
         s->off += (uint64_t)n;
         if (sha256_update(s->csum, s->in, (size_t)n) < 0)
                 return -ENOMEM;
         return n;
+}
+
+static int src_count(struct src *s, size_t n)
+{
+        s->unpacked += n;
+        if (s->max_unpacked && s->unpacked > s->max_unpacked)
+                return -EFBIG;
+        return sha256_update(s->usum, s->out, n) < 0 ? -ENOMEM : 0;
 }
 
 /* Next uncompressed bytes into s->out; 0 at the end. */
@@ -131,8 +141,9 @@ static ssize_t src_next(struct src *s)
                 n = src_fill_in(s);
                 if (n > 0) {
                         memcpy(s->out, s->in, (size_t)n);
-                        if (sha256_update(s->usum, s->out, (size_t)n) < 0)
-                                return -ENOMEM;
+                        int r = src_count(s, (size_t)n);
+                        if (r < 0)
+                                return r;
                 }
                 return n;
         }
@@ -162,8 +173,8 @@ static ssize_t src_next(struct src *s)
                         return zr == Z_MEM_ERROR ? -ENOMEM : -EBADMSG;
         }
         size_t have = OUT_BUF - s->z.avail_out;
-        if (have > 0 && sha256_update(s->usum, s->out, have) < 0)
-                return -ENOMEM;
+        if (have > 0 && (n = src_count(s, have)) < 0)
+                return n;
         return (ssize_t)have;
 }
 
@@ -181,6 +192,18 @@ static la_ssize_t src_read(struct archive *a, void *ud, const void **buf)
         return n;
 }
 
+/* Why reading the blob stopped, as one sentence. */
+static int src_failed(const struct src *s, berr *e)
+{
+        if (s->error == -EFBIG)
+                return berr_set(e, -EFBIG, "it unpacks to more than %llu bytes before its digest could be checked",
+                                (unsigned long long)s->max_unpacked);
+        if (s->error == -EBADMSG)
+                return berr_set(e, -EBADMSG, "reading it failed (not valid gzip, cut short, or the file changed since it "
+                                "was verified)");
+        return berr_set(e, s->error, "reading it failed: %s", strerror(-s->error));
+}
+
 static void src_done(struct src *s)
 {
         if (s->gzip)
@@ -191,15 +214,49 @@ static void src_done(struct src *s)
         free(s->out);
 }
 
+struct pread_src {
+        int fd;
+        uint64_t off;
+};
+
+static ssize_t pread_read(void *ud, void *buf, size_t n)
+{
+        struct pread_src *p = ud;
+        ssize_t k;
+        do
+                k = pread(p->fd, buf, n, (off_t)p->off);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return -errno;
+        p->off += (uint64_t)k;
+        return k;
+}
+
 int layer_apply(const struct layer_target *t, int fd, uint64_t offset, uint64_t size, const char *digest,
                 const char *media_type, char ret_diff_id[DIGEST_STR_LEN + 1], struct layer_apply_stats *stats,
                 berr *e)
+{
+        struct pread_src p = { .fd = fd, .off = offset };
+        struct layer_apply_stats st = { 0 };
+        int r = layer_apply_from(t, pread_read, &p, size, digest, media_type, 0, ret_diff_id, &st, e);
+        if (stats) {
+                stats->bytes_written += st.bytes_written;
+                stats->entries += st.entries;
+        }
+        if (r == -EBADMSG && st.digest_mismatch)
+                berr_prefix(e, r, "its bytes changed on disk since they were verified");
+        return r;
+}
+
+int layer_apply_from(const struct layer_target *t, layer_read_fn rd, void *rd_ud, uint64_t size, const char *digest,
+                     const char *media_type, uint64_t max_unpacked, char ret_diff_id[DIGEST_STR_LEN + 1],
+                     struct layer_apply_stats *stats, berr *e)
 {
         int kind = media_kind(media_type);
         if (kind < 0)
                 return berr_set(e, -EOPNOTSUPP, "layer %s has media type %s", digest, media_type);
 
-        struct src s = { .fd = fd, .off = offset, .end = offset + size, .gzip = kind == 1 };
+        struct src s = { .rd = rd, .rd_ud = rd_ud, .end = size, .max_unpacked = max_unpacked, .gzip = kind == 1 };
         s.in = malloc(IN_BUF);
         s.out = malloc(OUT_BUF);
         if (!s.in || !s.out || sha256_new(&s.csum) < 0 || sha256_new(&s.usum) < 0) {
@@ -231,8 +288,7 @@ int layer_apply(const struct layer_target *t, int fd, uint64_t offset, uint64_t 
                         break;
                 if (ar < ARCHIVE_WARN) {
                         if (s.error)
-                                r = berr_set(e, s.error, "reading it failed (not valid gzip, or the file "
-                                             "changed since it was verified)");
+                                r = src_failed(&s, e);
                         else
                                 r = berr_set(e, -EBADMSG, "%s", archive_error_string(a));
                         goto out;
@@ -240,8 +296,7 @@ int layer_apply(const struct layer_target *t, int fd, uint64_t offset, uint64_t 
                 r = layer_fs_entry(fs, a, ent, e);
                 if (r < 0) {
                         if (s.error)
-                                r = berr_set(e, s.error, "reading it failed (not valid gzip, or the file "
-                                             "changed since it was verified)");
+                                r = src_failed(&s, e);
                         goto out;
                 }
                 if (stats)
@@ -253,7 +308,8 @@ int layer_apply(const struct layer_target *t, int fd, uint64_t offset, uint64_t 
         while ((n = src_next(&s)) > 0)
                 ;
         if (n < 0) {
-                r = berr_set(e, (int)n, "the data after the tar archive is not valid");
+                s.error = (int)n;
+                r = n == -EBADMSG ? berr_set(e, (int)n, "the data after the tar archive is not valid") : src_failed(&s, e);
                 goto out;
         }
         char got[DIGEST_STR_LEN + 1];
@@ -262,7 +318,9 @@ int layer_apply(const struct layer_target *t, int fd, uint64_t offset, uint64_t 
                 goto out;
         }
         if (strcmp(got, digest) != 0) {
-                r = berr_set(e, -EBADMSG, "its bytes changed on disk since they were verified (they hash to %s now)", got);
+                if (stats)
+                        stats->digest_mismatch = true;
+                r = berr_set(e, -EBADMSG, "its bytes hash to %s, not to the digest the signed manifest names", got);
                 goto out;
         }
         r = layer_fs_finish(fs, e);

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/digest.h"
 #include "base/err.h"
@@ -36,6 +37,7 @@ void layer_target_close(struct layer_target *t);
 struct layer_apply_stats {
         uint64_t bytes_written;         /* file data written into the snapshot */
         unsigned entries;
+        bool digest_mismatch;           /* -EBADMSG because the bytes did not hash to the digest */
 };
 
 /* Applies the blob at fd[offset, offset + size) of media type media_type to t, then
@@ -45,6 +47,17 @@ struct layer_apply_stats {
 int layer_apply(const struct layer_target *t, int fd, uint64_t offset, uint64_t size, const char *digest,
                 const char *media_type, char ret_diff_id[DIGEST_STR_LEN + 1], struct layer_apply_stats *stats,
                 berr *e);
+
+/* The blob's bytes from elsewhere (a download in progress): up to n bytes into buf, >0,
+ * or <0 (-errno). The applier asks for exactly size bytes in all. */
+typedef ssize_t (*layer_read_fn)(void *ud, void *buf, size_t n);
+
+/* As layer_apply, reading with rd. max_unpacked > 0: -EFBIG once the uncompressed
+ * stream grows past it (bytes whose digest is not checked yet may be a gzip bomb). On
+ * any error the snapshot directory holds a partial layer: the caller removes it. */
+int layer_apply_from(const struct layer_target *t, layer_read_fn rd, void *rd_ud, uint64_t size, const char *digest,
+                     const char *media_type, uint64_t max_unpacked, char ret_diff_id[DIGEST_STR_LEN + 1],
+                     struct layer_apply_stats *stats, berr *e);
 
 /* Is media_type a layer this applier can read (tar, tar+gzip, Docker's tar.gzip)? */
 bool layer_media_type_supported(const char *media_type);
