@@ -195,6 +195,39 @@ static int finish_blob(struct blob_download *d, berr *e)
         return open_blob(d, d->i + 1, false, e);
 }
 
+/* Sink mode (one blob): the chunk's bytes of the blob go to the sink in one call, before
+ * anything here changes, so a chunk the sink cannot take now comes again unchanged. */
+static int on_data_sink(struct blob_download *d, const uint8_t *p, size_t len)
+{
+        const struct span_blob *b = &d->blobs[0];
+        uint64_t lo = b->offset + d->have, hi = b->offset + b->size;
+        uint64_t from = d->pos > lo ? d->pos : lo, to = d->pos + len < hi ? d->pos + len : hi;
+        if (d->pos > lo)
+                return -EPROTO; /* a gap: bytes of the blob were skipped */
+        if (from < to) {
+                int r = d->o.sink(d->o.sink_ud, p + (from - d->pos), (size_t)(to - from));
+                if (r == -EAGAIN)
+                        return HTTP_DATA_PAUSE;
+                if (r < 0) {
+                        d->err = r;
+                        berr_set(&d->e, r, "blob %s: the consumer of its bytes stopped (%s)", b->digest, strerror(-r));
+                        return r;
+                }
+                d->have += to - from;
+                d->fetched += to - from;
+        }
+        d->pos += len;
+        if (d->o.progress && from < to)
+                d->o.progress(d->o.userdata, 0, d->have);
+        if (d->have == b->size) {
+                d->complete = true;
+                if (d->o.blob_done)
+                        d->o.blob_done(d->o.userdata, 0, d->fetched);
+                return -ECANCELED; /* stops a 200 stream early; a finished 206 never gets here again */
+        }
+        return 0;
+}
+
 static int on_data(void *ud, const struct http_response *resp, const void *buf, size_t len)
 {
         struct blob_download *d = ud;
@@ -205,6 +238,8 @@ static int on_data(void *ud, const struct http_response *resp, const void *buf, 
                 return r;
         if (skip)
                 d->pos = 0; /* a 200: the whole file from its first byte */
+        if (d->o.sink)
+                return on_data_sink(d, p, len);
         while (len && !d->complete) {
                 const struct span_blob *b = &d->blobs[d->i];
                 uint64_t want = b->offset + d->have;
@@ -310,12 +345,19 @@ int blob_download_start(const struct blob_download_opts *o, struct blob_download
         }
         if (!d->o.chunk_size)
                 d->o.chunk_size = 1024 * 1024;
-        int r = open_blob(d, 0, true, e);
-        if (r < 0) {
+        int r = 0;
+        if (o->sink) {
+                if (d->n != 1 || o->sink_offset >= d->blobs[0].size) {
+                        blob_download_free(d);
+                        return -EINVAL;
+                }
+                d->i = 0;
+                d->have = o->sink_offset;
+        } else if ((r = open_blob(d, 0, true, e)) < 0) {
                 blob_download_free(d);
                 return r;
         }
-        if (d->have == d->blobs[0].size) {
+        if (!o->sink && d->have == d->blobs[0].size) {
                 /* Killed between the last byte and the publish: verify and publish now. */
                 char got[DIGEST_STR_LEN + 1];
                 if (sha256_final_str(d->h, got) >= 0 && !strcmp(got, d->blobs[0].digest)) {

@@ -60,6 +60,15 @@ struct blob_download_opts {
          * site peer's requests are signed over it (peers/auth.h). */
         int (*authorize)(void *authorize_ud, const char *range, char *out, size_t n);
         void *authorize_ud;
+        /* Optional, for a span of one blob: its bytes go to sink(sink_ud, …) instead of a
+         * partial file, from byte sink_offset of the blob on (what the sink took before a
+         * break), unhashed and unjournaled: the sink checks them (containerd/layer_stream.h).
+         * sink returns 0 (taken), -EAGAIN (not now: the transfer pauses and offers the
+         * same bytes again) or an error (the download ends with it). blob_done is called
+         * when the last byte was taken; nothing is published. */
+        int (*sink)(void *sink_ud, const void *p, size_t n);
+        void *sink_ud;
+        uint64_t sink_offset;
 };
 
 /* 0 with *ret running; 1 when the span was a single blob already complete on disk that
