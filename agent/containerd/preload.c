@@ -26,6 +26,7 @@
 #include "containerd/diff.h"
 #include "containerd/images.h"
 #include "containerd/layer.h"
+#include "containerd/layer_stream.h"
 #include "containerd/leases.h"
 #include "containerd/plan.h"
 #include "containerd/snapshots.h"
@@ -513,6 +514,16 @@ int preload_plan(struct containerd_backend *b, const struct bundle_manifest *m, 
         r = ctrd_lease_delete(c, lease, e);
         if (r < 0)
                 return berr_prefix(e, r, "deleting containerd lease %s", lease);
+        /* And the leases of layers an agent unpacked as it downloaded them. */
+        for (size_t u = 0; b->base.stream_layer && u < p->n_unpacks; u++)
+                for (size_t i = 0; i < p->unpacks[u].n_layers; i++) {
+                        char sl[64];
+                        layer_stream_lease(p->unpacks[u].layers[i].chain_id, sl);
+                        r = ctrd_lease_delete(c, sl, e);
+                        if (r < 0 && r != -ENOENT)
+                                return berr_prefix(e, r, "deleting containerd lease %s", sl);
+                        berr_clear(e);
+                }
 
         if (b->prune_layers)
                 for (size_t i = 0; i < p->n_blobs; i++) {

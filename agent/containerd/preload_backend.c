@@ -21,6 +21,7 @@
 #include "containerd/leases.h"
 #include "containerd/plan.h"
 #include "containerd/snapshots.h"
+#include "containerd/layer_stream.h"
 #include "containerd/preload_int.h"
 
 #define EARLY_QUEUE_MAX 4096
@@ -312,6 +313,14 @@ void containerd_backend_opts_from_config(struct containerd_backend_opts *o, cons
                 o->prune_layers = false;
 }
 
+/* import_backend.stream_layer: only set when berth unpacks and keeps no copy. */
+static int stream_layer(struct import_backend *ib, const struct layer_stream_spec *spec, struct layer_stream **ret,
+                        berr *e)
+{
+        struct containerd_backend *b = (struct containerd_backend *)ib;
+        return layer_stream_new(b->address, b->ns, b->snapshotter, spec, ret, e);
+}
+
 int containerd_backend_new(const struct containerd_backend_opts *o, struct import_backend **ret, berr *e)
 {
         _cleanup_(ctrd_freep) struct ctrd *probe = NULL;
@@ -341,6 +350,8 @@ int containerd_backend_new(const struct containerd_backend_opts *o, struct impor
                 b->scope = NULL;
         b->base.layer_scope = b->scope;
         b->base.unpacked = unpacked;
+        if (b->prune_layers && !b->containerd_unpacks)
+                b->base.stream_layer = stream_layer;
         if (!b->address || !b->ns || !b->snapshotter || !b->scope) {
                 backend_free(&b->base);
                 return berr_set(e, -ENOMEM, "out of memory");

@@ -29,6 +29,9 @@
 #include "workload/policy.h"
 
 /* A preload target (containerd, registry mirror). */
+struct layer_stream;
+struct layer_stream_spec;
+
 struct import_backend {
         const char *name;
         /* Makes every image of m available from the backend, reading blobs from cs.
@@ -57,6 +60,12 @@ struct import_backend {
          * import records them, so a later bundle needs no copy of those layers. */
         const char *layer_scope;
         int (*unpacked)(struct import_backend *b, int (*fn)(void *ud, const char *key), void *ud);
+        /* Optional, for backends that unpack layers and keep no compressed copy: a layer
+         * taken as its bytes are downloaded (containerd/layer_stream.h), so berth never
+         * writes it to flash. NULL when the backend keeps compressed layers (keep_layers,
+         * a gateway serving site peers, unpack = containerd). */
+        int (*stream_layer)(struct import_backend *b, const struct layer_stream_spec *spec,
+                            struct layer_stream **ret, berr *e);
 };
 
 struct import_opts {
