@@ -71,6 +71,12 @@ bool media_type_is_document(const char *mt)
         return media_type_is_index(mt) || media_type_is_manifest(mt);
 }
 
+bool media_type_is_config(const char *mt)
+{
+        return mt && (!strcmp(mt, "application/vnd.oci.image.config.v1+json") ||
+                      !strcmp(mt, "application/vnd.docker.container.image.v1+json"));
+}
+
 static bool media_type_valid(const char *mt)
 {
         size_t n = mt ? strlen(mt) : 0;

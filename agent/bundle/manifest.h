@@ -65,6 +65,8 @@ bool media_type_is_index(const char *mt);
 bool media_type_is_manifest(const char *mt);
 /* An image index or an image manifest: the documents that say which blobs an image needs. */
 bool media_type_is_document(const char *mt);
+/* An image config (OCI or Docker): the diff IDs of an image's layers. */
+bool media_type_is_config(const char *mt);
 
 static inline uint64_t tar_padded(uint64_t n)
 {

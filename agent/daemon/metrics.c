@@ -123,6 +123,11 @@ char *metrics_render(struct agent *a, size_t *ret_len)
         gauge(&p, "berth_budget_limit_bytes", "The data budget per period (0: none).", (double)a->set.budget_limit);
         gauge(&p, "berth_telemetry_sample_interval_seconds", "Seconds between telemetry samples now (0: none).",
               (double)telemetry_interval_ms(a) / 1000.0);
+        counter(&p, "berth_layers_streamed_total",
+                "Layers unpacked into containerd as they were downloaded, never stored compressed.",
+                (double)a->metrics.layers_streamed);
+        counter(&p, "berth_layers_streamed_bytes_total", "Compressed bytes of the layers unpacked as they arrived.",
+                (double)a->metrics.layers_streamed_bytes);
         counter(&p, "berth_layers_dropped_bytes_total",
                 "Compressed layer bytes dropped from berth's store because containerd holds them unpacked.",
                 (double)a->layers.dropped_bytes);

@@ -16,6 +16,7 @@ struct agent;
 struct metrics_state {
         uint64_t polls_ok, polls_failed;
         uint64_t bytes_downloaded, blobs_verified, blobs_corrupt;
+        uint64_t layers_streamed, layers_streamed_bytes; /* unpacked as they arrived (update_stream.c) */
         uint64_t updates_ok, updates_failed, updates_canceled;
         uint64_t tm_sent;
         struct connset endpoint;        /* the listener and its connections */

@@ -101,6 +101,8 @@ static void act_release(struct agent *a)
         a->upd.headf = NULL;
         blob_download_free(a->upd.dl);
         a->upd.dl = NULL;
+        a->upd.dl_sink = false;
+        upd_stream_release(a);
         import_head_free(a->upd.head);
         a->upd.head = NULL;
         free(a->upd.plan);
@@ -199,6 +201,7 @@ int upd_finish(struct agent *a, const char *state, const char *detail, const str
 
 void upd_need_clear(struct agent *a)
 {
+        upd_stream_release(a); /* its plan follows from need and held */
         free(a->upd.need);
         a->upd.need = NULL;
         free(a->upd.held);
@@ -257,7 +260,7 @@ static void act_step(struct agent *a)
         ACT_LOG_SCOPE(a);
         if (!a->upd.have_act)
                 return;
-        if (a->upd.headf || a->upd.dl || a->upd.commit || a->peers.located)
+        if (a->upd.headf || a->upd.dl || a->upd.commit || a->peers.located || upd_stream_busy(a))
                 return; /* already working (a commit thread of an ended action included) */
         const char *s = a->upd.act.state;
         if (a->upd.download_allowed == 0 && (!strcmp(s, ACTION_NEW) || !strcmp(s, ACTION_FETCHING))) {
@@ -416,6 +419,7 @@ void update_resume(struct agent *a)
 void update_stop(struct agent *a)
 {
         upd_commit_stop(a);
+        upd_stream_stop(a);
         act_release(a);
         agent_action_clear(&a->upd.act);
         a->upd.have_act = false;

@@ -18,6 +18,8 @@ struct blob_download;
 struct fetch_range;
 struct head_fetch;
 struct import_head;
+struct upd_layer;
+struct upd_stream;
 struct sd_event_source;
 struct update_commit;
 
@@ -33,6 +35,7 @@ struct update_state {
         size_t n_plan, plan_i;
         uint64_t plan_bytes, plan_done, cur_blob_have, cur_blob_durable, fetched;
         struct blob_download *dl;
+        bool dl_sink;                   /* dl feeds the layer in flight (update_stream.c) */
         struct update_commit *commit;   /* the store import thread (update_commit.c), or NULL */
         /* The blobs this node's platform needs (import_platform_need), per blob of the
          * head; NULL with need_known: all of them (single-platform, registry mirror). */
@@ -51,6 +54,12 @@ struct update_state {
         /* Site peers (peers.h): 1 + the index of the peer the download in flight asks
          * (0: the rollout server), and for plan[peer_plan_i] the next peer to try. */
         size_t peer_cur, peer_plan_i, peer_kind, peer_from;
+        /* Layers unpacked into containerd as they arrive (update_stream.c): per blob of
+         * the head, whether and how (NULL: none); the one in flight; off for this action
+         * (the plan could not be made). */
+        struct upd_layer *layers;
+        struct upd_stream *stream, *streams_gone;
+        bool streams_off;
 };
 
 void update_on_deployment(struct agent *a, const struct ddi_deployment *d);

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "daemon/agent_int.h"
 #include "daemon/update_int.h"
+#include "fetch/download.h"
 #include "fetch/head.h"
 #include "import/held.h"
 
@@ -26,7 +27,6 @@
 #define SPAN_GAP_MAX 4096
 #define SPAN_MAX_BLOBS 64
 
-static void download_next(struct agent *a);
 
 static void on_blob_progress(void *ud, size_t i, uint64_t have)
 {
@@ -89,19 +89,47 @@ static void on_blob_stored(void *ud, size_t i, uint64_t got)
         a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
 }
 
+void upd_download_abort(struct agent *a)
+{
+        if (!a->upd.dl)
+                return;
+        count_fetched(a, blob_download_fetched(a->upd.dl), false);
+        blob_download_free(a->upd.dl);
+        a->upd.dl = NULL;
+        a->upd.dl_sink = false;
+        a->upd.peer_cur = 0;
+}
+
+/* A streamed layer's last byte went to the applier (update_stream.c finishes it). */
+static void on_layer_bytes_in(void *ud, size_t i, uint64_t got)
+{
+        (void)i;
+        count_fetched(ud, got, false);
+}
+
 static void on_span_done(void *ud, int r, const berr *e)
 {
         struct agent *a = ud;
         ACT_LOG_SCOPE(a);
+        bool sink = a->upd.dl_sink;
         if (r < 0)
                 count_fetched(a, blob_download_fetched(a->upd.dl), false);
         if (r == -EBADMSG)
                 a->metrics.blobs_corrupt++;
         blob_download_free(a->upd.dl);
         a->upd.dl = NULL;
-        a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
+        a->upd.dl_sink = false;
+        if (!sink)
+                a->upd.cur_blob_have = a->upd.cur_blob_durable = 0;
         size_t peer = a->upd.peer_cur;
         a->upd.peer_cur = 0;
+        if (sink && (r >= 0 || r == -EPIPE))
+                return; /* the applier has every byte, or stopped: its end decides */
+        if (sink && peer) {
+                /* What the peer sent is in the applier: that layer starts over. */
+                upd_stream_source_failed(a);
+                a->upd.cur_blob_have = 0;
+        }
         /* a failed span stopped at plan[plan_i] */
         const struct bundle_blob *b = r < 0 && a->upd.plan_i < a->upd.n_plan
                                               ? &import_head_manifest(a->upd.head)->blobs[a->upd.plan[a->upd.plan_i].blob]
@@ -119,9 +147,9 @@ static void on_span_done(void *ud, int r, const berr *e)
                  * it sent is not resumed from another source: a lie in it would be blamed
                  * on that one. */
                 peers_failed(a, peer - 1, digest, r, berr_msg(e, r));
-                if (b)
+                if (b && !sink)
                         blob_partial_drop(a->cs, a->db, b->digest);
-                download_next(a);
+                upd_download_next(a);
                 return;
         }
         if (r == -EBADMSG && ++a->upd.corrupt >= MAX_CORRUPT) {
@@ -136,7 +164,7 @@ static void on_span_done(void *ud, int r, const berr *e)
                 upd_retry(a, r, berr_msg(e, r));
                 return;
         }
-        download_next(a);
+        upd_download_next(a);
 }
 
 /* The span starting at plan[plan_i]: that blob and the missing blobs right behind it
@@ -151,7 +179,8 @@ static size_t plan_span(struct agent *a, struct blob_span_item *items, size_t ma
                 const struct fetch_range *fr = &a->upd.plan[j];
                 const struct bundle_blob *b = &m->blobs[fr->blob];
                 uint64_t good = 0;
-                if (n && (fr->offset - end > SPAN_GAP_MAX || content_has(a->cs, b->digest, b->size) ||
+                if (n && (fr->offset - end > SPAN_GAP_MAX || upd_stream_layer(a, fr->blob) ||
+                          content_has(a->cs, b->digest, b->size) ||
                           agentdb_download_get(a->db, b->digest, &good) > 0 || peers_have_source(a, b->digest)))
                         break;
                 items[n++] = (struct blob_span_item){.digest = b->digest, .size = b->size, .offset = fr->offset};
@@ -163,7 +192,7 @@ static size_t plan_span(struct agent *a, struct blob_span_item *items, size_t ma
 /* Starts the download of a span (fetch/download.h) into a->upd.dl; signer: the site
  * peer request signer's data, NULL for the rollout server. */
 static int start_span(struct agent *a, const struct http_req_opts *req, const struct blob_span_item *items, size_t n,
-                      void *signer, berr *e)
+                      void *signer, bool sink, berr *e)
 {
         struct blob_download_opts o = {
                 .http = a->http,
@@ -180,14 +209,21 @@ static int start_span(struct agent *a, const struct http_req_opts *req, const st
                 .authorize = signer ? peers_authorize : NULL,
                 .authorize_ud = signer,
         };
-        a->upd.blob_start_usec = agent_mono_usec(a);
-        return blob_download_start(&o, &a->upd.dl, e);
+        if (sink) {
+                upd_stream_sink(a, &o);
+                o.blob_done = on_layer_bytes_in;
+        }
+        if (!sink || !o.sink_offset)
+                a->upd.blob_start_usec = agent_mono_usec(a);
+        int r = blob_download_start(&o, &a->upd.dl, e);
+        a->upd.dl_sink = sink && r == 0;
+        return r;
 }
 
 /* Blob b from the next site peer that holds it: 1 when that download runs, 0 when no
  * (further) peer has it, so the server is asked. A download that cannot even start (a
  * local error) is left to the server's path, which reports it. */
-static int from_peer(struct agent *a, const struct bundle_blob *b)
+static int from_peer(struct agent *a, const struct bundle_blob *b, bool sink)
 {
         if (a->upd.peer_plan_i != a->upd.plan_i) {
                 a->upd.peer_plan_i = a->upd.plan_i;
@@ -213,7 +249,7 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
                 };
                 berr e = {0};
                 a->upd.peer_cur = pi + 1;
-                int r = start_span(a, &req, &item, 1, signer, &e);
+                int r = start_span(a, &req, &item, 1, signer, sink, &e);
                 if (r == 0)
                         /* Taken from a complete copy, this gateway's download is one others
                          * may follow; taken from a download in progress it stays "wanted". */
@@ -233,7 +269,7 @@ static int from_peer(struct agent *a, const struct bundle_blob *b)
         return 0;
 }
 
-static void download_next(struct agent *a)
+void upd_download_next(struct agent *a)
 {
         const struct bundle_manifest *m = import_head_manifest(a->upd.head);
         while (a->upd.plan_i < a->upd.n_plan) {
@@ -246,7 +282,20 @@ static void download_next(struct agent *a)
                         a->upd.peer_cur = 0;
                         continue;
                 }
-                int p = a->peers.enabled ? from_peer(a, b) : 0;
+                bool sink = false;
+                if (upd_stream_layer(a, fr->blob)) {
+                        int k = upd_stream_step(a, fr->blob);
+                        if (k < 0) {
+                                upd_retry(a, k, "out of memory");
+                                return;
+                        }
+                        if (k == 1)
+                                return; /* update_stream.c goes on from here */
+                        sink = k == 2;
+                }
+                /* A layer half in the applier goes on from where its bytes came from: the
+                 * server (a peer that failed has started it over). */
+                int p = a->peers.enabled && !(sink && upd_stream_resuming(a)) ? from_peer(a, b, sink) : 0;
                 if (p < 0)
                         return;
                 if (p > 0 && a->upd.dl)
@@ -263,8 +312,10 @@ static void download_next(struct agent *a)
                 req.max_recv_speed = a->set.bandwidth;
                 req.stall_seconds = a->set.stall_timeout;
                 berr e = {0};
-                size_t n = plan_span(a, items, SPAN_MAX_BLOBS);
-                int r = start_span(a, &req, items, n, NULL, &e);
+                size_t n = sink ? 1 : plan_span(a, items, SPAN_MAX_BLOBS);
+                if (sink)
+                        items[0] = (struct blob_span_item){.digest = b->digest, .size = b->size, .offset = fr->offset};
+                int r = start_span(a, &req, items, n, NULL, sink, &e);
                 for (size_t i = 0; r == 0 && a->peers.server && i < n; i++)
                         peers_announce(a, items[i].digest, items[i].size, PEER_BLOB_FETCHING); /* others may follow */
                 if (r == 1) {
@@ -321,11 +372,17 @@ static bool have_blob(void *ud, const struct bundle_blob *b)
         return content_has(a->cs, b->digest, b->size) || (a->upd.held && a->upd.held[i]);
 }
 
-/* The image documents phase: only indexes and manifests count as missing. */
+static bool is_doc(struct agent *a, const struct bundle_blob *b)
+{
+        return media_type_is_document(b->media_type) || (upd_stream_wanted(a) && media_type_is_config(b->media_type));
+}
+
+/* The documents phase: only indexes and manifests count as missing, and the image
+ * configs when layers stream (their diff IDs name the snapshots). */
 static bool have_doc(void *ud, const struct bundle_blob *b)
 {
         struct agent *a = ud;
-        return !media_type_is_document(b->media_type) || content_has(a->cs, b->digest, b->size);
+        return !is_doc(a, b) || content_has(a->cs, b->digest, b->size);
 }
 
 /* Which blobs this node needs (a->upd.need; bundle/platform.h): 0 when known, 1 while
@@ -346,7 +403,7 @@ static int decide_need(struct agent *a)
         }
         /* The manifests tell which layers containerd holds unpacked: fetch them first. */
         for (size_t i = 0; scope && i < m->n_blobs; i++)
-                if (media_type_is_document(m->blobs[i].media_type) && !content_has(a->cs, m->blobs[i].digest, m->blobs[i].size))
+                if (is_doc(a, &m->blobs[i]) && !content_has(a->cs, m->blobs[i].digest, m->blobs[i].size))
                         return 1;
         _cleanup_free_ bool *need = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *need);
         _cleanup_free_ bool *held = calloc(m->n_blobs ? m->n_blobs : 1, sizeof *held);
@@ -377,6 +434,7 @@ static int decide_need(struct agent *a)
                         break;
                 }
         a->upd.need_known = true;
+        upd_stream_plan(a);
         return 0;
 }
 
@@ -423,6 +481,8 @@ void upd_start_fetching(struct agent *a)
                 upd_retry(a, r, "out of memory");
                 return;
         }
+        if (!docs)
+                upd_stream_order(a);
         a->upd.plan_i = 0;
         a->upd.plan_done = 0;
         a->upd.peer_plan_i = SIZE_MAX;
@@ -493,7 +553,7 @@ void upd_start_fetching(struct agent *a)
                 a->upd.fetch_start_usec = agent_mono_usec(a);
                 a->upd.fetched = 0;
         }
-        download_next(a);
+        upd_download_next(a);
 }
 
 /* ---- new: the head ---------------------------------------------------------------- */

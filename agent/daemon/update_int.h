@@ -47,6 +47,37 @@ void upd_later(struct agent *a, uint64_t ms);
 void upd_head_fetch(struct agent *a);
 void upd_start_fetching(struct agent *a);
 
+/* Fetches the next blob of the plan, or commits when there is none. */
+void upd_download_next(struct agent *a);
+/* Stops the blob download in flight, counting what it fetched. */
+void upd_download_abort(struct agent *a);
+
+/* update_stream.c: layers unpacked into containerd as they arrive */
+struct blob_download_opts;
+/* A backend streams layers, and this action has not turned it off. */
+bool upd_stream_wanted(struct agent *a);
+/* The layer in flight is being prepared or finished: nothing to step. */
+bool upd_stream_busy(const struct agent *a);
+/* Once the documents and configs are in: which missing layers stream (a->upd.layers). */
+void upd_stream_plan(struct agent *a);
+/* After fetch_plan: stored blobs first, then the streamed layers base first. */
+void upd_stream_order(struct agent *a);
+/* m->blobs[blob] is to be streamed. */
+bool upd_stream_layer(const struct agent *a, size_t blob);
+/* For plan[plan_i] (= blob, a streamed layer): 1 wait (a job or the download runs), 0
+ * store it instead (it cannot stream), 2 start its download with upd_stream_sink, <0 no
+ * memory. */
+int upd_stream_step(struct agent *a, size_t blob);
+/* The layer in flight has bytes already: resume from the same source. */
+bool upd_stream_resuming(const struct agent *a);
+/* Points o at the layer in flight (its source: a->upd.peer_cur). */
+void upd_stream_sink(struct agent *a, struct blob_download_opts *o);
+/* Its source failed: the layer starts over (from another). */
+void upd_stream_source_failed(struct agent *a);
+/* End of the action / shutdown (waits for the worker). */
+void upd_stream_release(struct agent *a);
+void upd_stream_stop(struct agent *a);
+
 /* update_commit.c */
 /* Every needed blob is stored: check the artifact, import and preload on a thread. */
 void upd_commit(struct agent *a);

@@ -5,7 +5,8 @@
 # bundle; berth unpacks the layers itself), `berth import --keep-layers` (the compressed
 # layers stay, as a mirror needs them) and `berth import` on a gateway that serves site
 # peers ([peers] listen: the layers stay for peers.keep_for), and the agent updating from
-# berth-server (it downloads each layer into its store, unpacks it, then drops it).
+# berth-server (it unpacks each layer into containerd as it downloads it:
+# agent/daemon/update_stream.c).
 #
 # Counted: write_bytes − cancelled_write_bytes of /proc/PID/io, for the client (read
 # by its parent shell after it was reaped, which adds a child's counts to its own) and
@@ -69,7 +70,7 @@ mib() { awk -v b="$1" 'BEGIN {if (b >= 1048576) printf "%.1f MiB", b / 1048576; 
 
 # agent_update GATEWAY VERSION: deploys flash VERSION from berth-server to the running
 # agent; prints the bytes the agent and containerd wrote meanwhile (the OTA path: the
-# agent downloads the blobs, then unpacks the layers).
+# agent downloads the blobs, unpacking the layers as they arrive).
 declare -A BUNDLE_IDS
 agent_update() {
         local g=$1 v=$2 pid=${AGENT_PID[$1]} a0 c0
@@ -141,6 +142,7 @@ for run in $(seq "$RUNS"); do
                 "$(awk -v a="${W2[berth]}" -v b="${W2[ctr]}" 'BEGIN {print a / b}')" \
                 "$(awk -v a="${W1[berth-keep]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')" \
                 "$(awk -v a="${W1[berth-peers]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')"
-        printf 'run %d: the agent (download, then unpack; one copy kept): v1 %.2fx unpacked, v2 %s\n' "$run" \
-                "$(awk -v a="${W1[berth-agent]}" -v b="$U1" 'BEGIN {print a / b}')" "$(mib "${W2[berth-agent]}")"
+        printf 'run %d: the agent (layers unpacked as they arrive): v1 %.2fx unpacked, agent/ctr %.2f; v2 %s\n' "$run" \
+                "$(awk -v a="${W1[berth-agent]}" -v b="$U1" 'BEGIN {print a / b}')" \
+                "$(awk -v a="${W1[berth-agent]}" -v b="${W1[ctr]}" 'BEGIN {print a / b}')" "$(mib "${W2[berth-agent]}")"
 done

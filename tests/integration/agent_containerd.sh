@@ -5,10 +5,15 @@
 #   * a deployment ends with the image present and unpacked in containerd (`ctr run`
 #     runs it, no pull), the server sees success, and berth's store keeps no compressed
 #     layer (containerd holds them unpacked; import/held.h);
+#   * every layer was unpacked as it arrived (daemon/update_stream.c): the agent wrote
+#     about the unpacked size to disk (/proc/PID/io), not the compressed layers too, and
+#     a connection cut in the middle of a layer resumed at the byte where it broke;
 #   * the next version, sharing all layers but one, downloads only the changed blobs
 #     (counted by a proxy in front of the server), although the store has none of them;
 #   * containerd loses the layers (images removed, garbage collected): the next version
 #     still installs, the agent fetching what containerd no longer holds;
+#   * an agent killed in the middle of a layer leaves a prepared snapshot and nothing
+#     committed; restarted, it starts that layer over and leaves no snapshot or lease;
 #   * a gateway that serves site peers keeps the compressed layers for peers.keep_for,
 #     then drops them.
 source "$(dirname "$0")/../lib/harness.sh"
@@ -16,7 +21,7 @@ source "$(dirname "$0")/../lib/harness.sh"
 CTRD_DIR=$(t_tmpdir)
 t_containerd_start "$CTRD_DIR"
 
-AGENT_PROXY=1 agent_env_setup
+AGENT_PROXY=1 PROXY_ARGS="--cut-after 700000 --cuts 1" agent_env_setup
 # No workloads: a bundle of images only, whose update soaks 1 s (not the default 30 s).
 echo '{"soak": "1s", "workloads": []}' >"$T_ROOT/wl.json"
 for v in 1 2 3; do
@@ -44,10 +49,24 @@ deploy() { # gateway version
                 t_fail "rollout of app $2 to $1 did not finish: $(tail -5 "${AGENT_DIR[$1]}/agent.log")"
 }
 
+# What the layers of a bundle unpack to (their tar streams).
+unpacked_bytes() { # image.tar bundle
+        local l n=0
+        for l in $(layers "$2"); do
+                n=$(( n + $(tar -xOf "$1" "blobs/sha256/${l#sha256:}" | gzip -dc | wc -c) ))
+        done
+        echo "$n"
+}
+written() { awk '$1 == "write_bytes:" {print $2}' "/proc/$1/io"; }
+streams() { ctr -a "$T_CTRD_SOCK" -n "$1" snapshots --snapshotter overlayfs ls | grep -c 'extract-berth-stream' || true; }
+stream_leases() { ctr -a "$T_CTRD_SOCK" -n "$1" leases ls | grep -c 'berth-stream-' || true; }
+
 agent_add gw-ctrd "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
-        "namespace = $T_CTRD_NS" "snapshotter = overlayfs"
+        "namespace = $T_CTRD_NS" "snapshotter = overlayfs" "[metrics]" "listen = 127.0.0.1:$(t_free_port)"
 agent_start gw-ctrd
+w0=$(written "${AGENT_PID[gw-ctrd]}")
 deploy gw-ctrd 1
+w1=$(( $(written "${AGENT_PID[gw-ctrd]}") - w0 ))
 REF=registry.local/test/app:1
 DIGEST=$(tar -xOf "$T_ROOT/img1.tar" index.json | jq -r '.manifests[0].digest')
 t_ctr images ls | awk -v r="$REF" '$1 == r' | grep -q "$DIGEST" || t_fail "containerd lacks $REF@$DIGEST: $(t_ctr images ls)"
@@ -56,8 +75,28 @@ t_assert_contains "$out" "hello from the agent deployment" "ctr run of the deplo
 t_assert_eq "$(store_layers gw-ctrd "$T_ROOT/app-1.berth")" 0 "compressed layers of app 1 left in berth's store"
 t_pass "deployment preloaded into containerd (ctr run works, no pull); berth's store keeps no layer"
 
-# Version 2 shares every layer but the files layer: only the changed blobs travel.
+# Each layer went from the wire into its snapshot: written once, as unpacked files.
+n1=$(layers "$T_ROOT/app-1.berth" | wc -l)
+t_assert_eq "$(grep -c 'unpacked into containerd as it arrived' "${AGENT_DIR[gw-ctrd]}/agent.log")" "$n1" \
+        "layers of app 1 unpacked as they arrived"
+CPORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "${AGENT_DIR[gw-ctrd]}/agent.conf" | tail -1)
+m=$(curl -s "http://127.0.0.1:$CPORT/metrics")
+t_assert_eq "$(awk '$1 == "berth_layers_streamed_total" {print $2}' <<<"$m")" "$n1" "the metric of streamed layers"
+u1=$(unpacked_bytes "$T_ROOT/img1.tar" "$T_ROOT/app-1.berth")
+echo "app 1: the agent wrote $w1 bytes for $u1 bytes of unpacked layers"
+# ≤ 1.1 × unpacked, plus 1 MiB for the documents, the database and the log.
+[ "$w1" -le $(( u1 * 11 / 10 + 1048576 )) ] ||
+        t_fail "the agent wrote $w1 bytes for $u1 bytes of unpacked layers (the compressed layers went to disk too?)"
+t_assert_eq "$(streams "$T_CTRD_NS")$(stream_leases "$T_CTRD_NS")" 00 "prepared snapshots and stream leases left"
+# The proxy cut one transfer in the middle of a layer; the applier kept its bytes.
+t_assert_eq "$(grep -c 'cut=1' "$T_ROOT/proxy.log")" 1 "transfers the proxy cut"
+all1=$(blobs "$T_ROOT/app-1.berth" | awk '{s += $2} END {print s}')
 b1=$(proxy_bytes)
+[ "$b1" -le $(( all1 + 16384 )) ] ||
+        t_fail "app 1 took $b1 bytes for $all1 bytes of blobs: the layer cut in the middle was fetched again"
+t_pass "every layer unpacked as it arrived: $w1 bytes written for $u1 unpacked; a cut resumed mid-layer ($b1 bytes for $all1)"
+
+# Version 2 shares every layer but the files layer: only the changed blobs travel.
 changed=$(comm -13 <(blobs "$T_ROOT/app-1.berth") <(blobs "$T_ROOT/app-2.berth") | awk '{s += $2} END {print s + 0}')
 all2=$(blobs "$T_ROOT/app-2.berth" | awk '{s += $2} END {print s}')
 deploy gw-ctrd 2
@@ -86,6 +125,30 @@ grep -q "in neither containerd nor berth's store" "${AGENT_DIR[gw-ctrd]}/agent.l
         t_fail "the agent did not find the lost layers missing (did it fetch everything anyway?)"
 t_pass "containerd lost the layers: version 3 installed, the agent fetched what containerd no longer held"
 agent_stop gw-ctrd
+
+# Killed in the middle of a layer (a capped link keeps it there): the prepared snapshot
+# holds part of it, nothing is committed; restarted, the agent starts the layer over.
+agent_add gw-kill "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
+        "namespace = killns" "snapshotter = overlayfs" "[download]" "bandwidth = 512k"
+agent_start gw-kill
+deploy_async() { # gateway version
+        rollout_create "$(jq -cn --argjson b "${UPLOADED[$2]}" --arg n "$1-$2" --arg c "$1" \
+                '{name: $n, bundleId: $b, filter: {controllerId: $c}}')"
+}
+deploy_async gw-kill 1
+t_wait_for '[ "$(streams killns)" = 1 ]' 60 || t_fail "gw-kill never streamed a layer: $(tail -3 "${AGENT_DIR[gw-kill]}/agent.log")"
+agent_kill gw-kill
+t_assert_eq "$(streams killns)" 1 "the prepared snapshot the killed agent left"
+sed -i '/^bandwidth = /d' "${AGENT_DIR[gw-kill]}/agent.conf"
+agent_start gw-kill
+t_wait_for 'rollout_is "$ROLLOUT_ID" finished' 90 ||
+        t_fail "gw-kill did not finish after the restart: $(tail -5 "${AGENT_DIR[gw-kill]}/agent.log")"
+t_assert_eq "$(target_action_status gw-kill)" success "gw-kill's action"
+t_assert_eq "$(streams killns)$(stream_leases killns)" 00 "prepared snapshots and stream leases left after the restart"
+out=$(ctr -a "$T_CTRD_SOCK" -n killns run --rm --snapshotter overlayfs registry.local/test/app:1 agent-kill-1)
+t_assert_contains "$out" "hello from the agent deployment" "ctr run after a kill mid-layer"
+t_pass "killed mid-layer: nothing committed, the restarted agent started the layer over and installed"
+agent_stop gw-kill
 
 # A gateway serving its site's peers keeps the compressed layers for peers.keep_for.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_ROOT/site.key"
