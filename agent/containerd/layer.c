@@ -192,15 +192,22 @@ static la_ssize_t src_read(struct archive *a, void *ud, const void **buf)
         return n;
 }
 
-/* Why reading the blob stopped, as one sentence. */
+static ssize_t pread_read(void *ud, void *buf, size_t n);
+
+/* Why reading the blob stopped, as one sentence (the first error of the applier, which
+ * only saw its read fail, is replaced). */
 static int src_failed(const struct src *s, berr *e)
 {
+        berr_clear(e);
         if (s->error == -EFBIG)
                 return berr_set(e, -EFBIG, "it unpacks to more than %llu bytes before its digest could be checked",
                                 (unsigned long long)s->max_unpacked);
+        if (s->error == -EBADMSG && s->rd == pread_read)
+                return berr_set(e, -EBADMSG, "reading it failed (not valid gzip, or the file changed since it was "
+                                "verified)");
         if (s->error == -EBADMSG)
-                return berr_set(e, -EBADMSG, "reading it failed (not valid gzip, cut short, or the file changed since it "
-                                "was verified)");
+                return berr_set(e, -EBADMSG, "its bytes are not valid gzip (damaged on the way, or a broken bundle: "
+                                "their digest is not checked yet)");
         return berr_set(e, s->error, "reading it failed: %s", strerror(-s->error));
 }
 

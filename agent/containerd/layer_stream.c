@@ -105,11 +105,11 @@ int layer_stream_prepare(struct layer_stream *s, berr *e)
                 return berr_prefix(e, r, "containerd at %s: %s", s->address, berr_msg(&tmp, r));
         if (sp->parent[0]) {
                 committed = false;
-                r = ctrd_snapshot_stat(s->c, sp->parent, &committed, NULL);
+                r = ctrd_snapshot_stat(s->c, sp->parent, &committed, &tmp);
                 if (r == -ENOENT || (r >= 0 && !committed))
                         return berr_set(e, -EOPNOTSUPP, "the layers below %s are not unpacked yet", sp->digest);
                 if (r < 0)
-                        return berr_set(e, r, "containerd at %s does not answer", s->address);
+                        return berr_set(e, r, "containerd at %s: %s", s->address, berr_msg(&tmp, r));
         }
         char lease[64];
         layer_stream_lease(sp->chain_id, lease);
@@ -179,9 +179,15 @@ int layer_stream_apply(struct layer_stream *s, berr *e)
         s->stopped = true; /* pushes fail from now on */
         pthread_mutex_unlock(&s->lock);
         layer_target_close(&s->target);
+        if (r == -EBADMSG && !st.digest_mismatch)
+                /* Bytes whose digest is not known do not unpack: damaged on the way, or a
+                 * layer only a verified copy can tell about. */
+                r = -EILSEQ;
+        if (r < 0 && r != -ECANCELED && r != -EBADMSG && r != -EILSEQ && r != -EFBIG && r != -EOPNOTSUPP)
+                berr_prefix(e, r, "unpacking layer %s as it arrived", sp->digest); /* the caller names the rest */
         if (r >= 0 && strcmp(diff_id, sp->diff_id) != 0)
-                r = berr_set(e, -EBADMSG, "layer %s unpacked to diff ID %s, but the image config says %s", sp->digest,
-                             diff_id, sp->diff_id);
+                r = berr_set(e, -ENOTRECOVERABLE, "layer %s unpacked to diff ID %s, but the signed image config says %s: "
+                             "the bundle is broken; build it again", sp->digest, diff_id, sp->diff_id);
         FAULT_POINT("layer_stream.before_commit");
         if (r >= 0) {
                 struct ctrd_label labels[] = { { "containerd.io/snapshot.ref", sp->chain_id } };
@@ -200,6 +206,13 @@ int layer_stream_apply(struct layer_stream *s, berr *e)
         ctrd_snapshot_remove(s->c, s->key, NULL);
         s->prepared = false;
         return r;
+}
+
+void layer_stream_discard(struct layer_stream *s)
+{
+        if (s->prepared && s->c)
+                ctrd_snapshot_remove(s->c, s->key, NULL);
+        s->prepared = false;
 }
 
 int layer_stream_push(struct layer_stream *s, const void *p, size_t n)

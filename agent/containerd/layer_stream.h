@@ -58,10 +58,17 @@ const struct layer_stream_spec *layer_stream_spec(const struct layer_stream *s);
 int layer_stream_prepare(struct layer_stream *s, berr *e);
 /* After prepare returned 0: unpacks the bytes as they are pushed, checks both digests,
  * syncs the file system and commits. On failure nothing is committed and the prepared
- * snapshot is gone: -EBADMSG (the bytes are not the layer), -EFBIG (the cap above),
- * -EOPNOTSUPP (something only containerd's applier does: store it), -ECANCELED
- * (aborted), or containerd's error. */
+ * snapshot is gone:
+ *   -EBADMSG           the bytes do not hash to the digest (damaged or a lie: fetch again)
+ *   -EILSEQ            they do not unpack (gzip, tar) before their digest is known: store
+ *                      the layer and verify it first, which tells which it is
+ *   -EFBIG             the cap above: store it and unpack it verified
+ *   -EOPNOTSUPP        something only containerd's applier does: store it
+ *   -ENOTRECOVERABLE   the right bytes, but not the diff ID the signed config names
+ *   -ECANCELED         aborted; or containerd's or the file system's error. */
 int layer_stream_apply(struct layer_stream *s, berr *e);
+/* Removes the prepared snapshot when apply never ran (blocking: shutdown only). */
+void layer_stream_discard(struct layer_stream *s);
 
 /* ---- on the loop ---- */
 

@@ -419,8 +419,8 @@ void update_resume(struct agent *a)
 void update_stop(struct agent *a)
 {
         upd_commit_stop(a);
+        act_release(a); /* the download first: it may push into the layer in flight */
         upd_stream_stop(a);
-        act_release(a);
         agent_action_clear(&a->upd.act);
         a->upd.have_act = false;
 }

@@ -110,15 +110,28 @@ static void stream_detach(struct agent *a)
         a->upd.streams_gone = st;
 }
 
-/* A detached stream's job ended. */
+/* A detached stream's job ended: the action may now stream the same layer again. */
 static void gone_done(struct upd_stream *st)
 {
-        for (struct upd_stream **p = &st->a->upd.streams_gone; *p; p = &(*p)->next_gone)
+        struct agent *a = st->a;
+        for (struct upd_stream **p = &a->upd.streams_gone; *p; p = &(*p)->next_gone)
                 if (*p == st) {
                         *p = st->next_gone;
                         break;
                 }
         stream_free(st);
+        if (a->upd.have_act)
+                upd_later(a, 0);
+}
+
+/* A detached stream of the same chain still runs: its end removes the prepared snapshot
+ * a new one would use (the key is fixed per chain, so a restart finds it). */
+static bool chain_busy(struct agent *a, const char *chain_id)
+{
+        for (const struct upd_stream *g = a->upd.streams_gone; g; g = g->next_gone)
+                if (!strcmp(layer_stream_spec(g->ls)->chain_id, chain_id))
+                        return true;
+        return false;
 }
 
 void upd_stream_release(struct agent *a)
@@ -135,6 +148,7 @@ void upd_stream_stop(struct agent *a)
                 struct upd_stream *st = a->upd.streams_gone;
                 a->upd.streams_gone = st->next_gone;
                 bgjob_wait_free(st->job); /* aborted: the applier returns at its next read */
+                layer_stream_discard(st->ls); /* prepared, never applied */
                 stream_free(st);
         }
 }
@@ -300,7 +314,8 @@ static void stream_ended(struct agent *a, struct upd_stream *st, int r)
         char msg[700];
         a->upd.stream = NULL;
         /* The applier may stop before the download does (bytes that are not the layer). */
-        upd_download_abort(a);
+        if (a->upd.dl_sink)
+                upd_download_abort(a);
         const struct bundle_blob *b = &import_head_manifest(a->upd.head)->blobs[st->blob];
         if (r >= 0) {
                 layer_held(a, st, r == 0);
@@ -311,7 +326,11 @@ static void stream_ended(struct agent *a, struct upd_stream *st, int r)
         snprintf(msg, sizeof msg, "%s", berr_msg(&st->e, r));
         size_t source = st->source;
         stream_free(st);
-        if (r == -EOPNOTSUPP || r == -EFBIG) {
+        if (r == -ENOTRECOVERABLE) {
+                upd_fail(a, r, msg);
+                return;
+        }
+        if (r == -EOPNOTSUPP || r == -EFBIG || r == -EILSEQ) {
                 layer_stored(a, (size_t)(b - import_head_manifest(a->upd.head)->blobs), msg);
                 upd_download_next(a);
                 return;
@@ -356,6 +375,9 @@ static void prepare_done(void *ud, int r)
         struct upd_stream *st = ud;
         st->job = NULL;
         struct agent *a = st->a;
+        if (st->detached && r == 0 &&
+            bgjob_start(a->ev, "layer-apply", apply_work, apply_done, st, &st->job, NULL) >= 0)
+                return; /* the aborted applier removes the prepared snapshot */
         if (st->detached) {
                 gone_done(st);
                 return;
@@ -367,6 +389,7 @@ static void prepare_done(void *ud, int r)
         berr e = {0};
         r = bgjob_start(a->ev, "layer-apply", apply_work, apply_done, st, &st->job, &e);
         if (r < 0) {
+                /* (its prepared snapshot stays until the next try of this chain removes it) */
                 st->e = e;
                 stream_ended(a, st, r);
                 return;
@@ -388,6 +411,8 @@ int upd_stream_step(struct agent *a, size_t blob)
                 stream_detach(a); /* the plan changed under it */
                 st = NULL;
         }
+        if (!st && chain_busy(a, a->upd.layers[blob].spec.chain_id))
+                return 1; /* gone_done steps the action again */
         if (!st) {
                 struct import_backend *ib = stream_backend(a);
                 st = calloc(1, sizeof *st);
