@@ -8,6 +8,11 @@
  * whiteouts, devices), the answer is 0 or a negative errno with a message, and nothing
  * outside the directory appears or changes. The bytes' own digest is passed, as the
  * import would after verifying them.
+ *
+ * Then the same bytes again as a download streams them (layer_apply_from, read in
+ * chunks of odd sizes, a cap on what they unpack to) with a digest they do not have,
+ * as unverified bytes from the network may: the answer is always an error with a
+ * message, and nothing outside the directory appears or changes either.
  */
 #include "fuzz_check.h"
 
@@ -52,6 +57,24 @@ static void setup(void)
         FUZZ_CHECK(write_file_atomic(p, "root\n", 5, 0644) == 0);
 }
 
+/* A download's bytes: in chunks of step bytes, then of step + 7, and so on. */
+struct chunks {
+        const uint8_t *data;
+        size_t size, off, step;
+};
+
+static ssize_t chunk_read(void *ud, void *buf, size_t n)
+{
+        struct chunks *c = ud;
+        size_t k = c->step < n ? c->step : n;
+        if (k > c->size - c->off)
+                k = c->size - c->off;
+        memcpy(buf, c->data + c->off, k);
+        c->off += k;
+        c->step = c->step % 4096 + 7;
+        return (ssize_t)k;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!base[0])
@@ -76,6 +99,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(!strcmp(diff_id, digest)); /* uncompressed: the same bytes */
         layer_target_close(&t);
         close(fd);
+
+        /* Streamed: unverified, so the digest is wrong. */
+        struct chunks ch = { .data = data, .size = size, .step = size ? 1 + data[0] % 61 : 1 };
+        t.root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        FUZZ_CHECK(t.root_fd >= 0);
+        berr e2 = {0};
+        char wrong[DIGEST_STR_LEN + 1];
+        memcpy(wrong, digest, sizeof wrong);
+        wrong[DIGEST_STR_LEN - 1] = wrong[DIGEST_STR_LEN - 1] == '0' ? '1' : '0';
+        r = layer_apply_from(&t, chunk_read, &ch, size, wrong, "application/vnd.oci.image.layer.v1.tar",
+                             (uint64_t)size * 64 + 4096, diff_id, NULL, &e2);
+        FUZZ_CHECK(r < 0 && e2.msg[0] != 0);
+        layer_target_close(&t);
 
         /* Nothing but root/ and host/ next to it; host/ untouched. */
         FUZZ_CHECK(count_entries(base) == 2);

@@ -134,53 +134,46 @@ grep -q "in neither containerd nor berth's store" "${AGENT_DIR[gw-ctrd]}/agent.l
         t_fail "the agent did not find the lost layers missing (did it fetch everything anyway?)"
 t_pass "containerd lost the layers: version 3 installed, the agent fetched what containerd no longer held"
 
-# The server's copy of version 4 is damaged in its new layer (after the upload's check),
-# in the gzip header's time field: the layer still unpacks whole, and only its digest,
-# at the last byte, tells. Nothing may be committed, and version 3 stays.
-srv_upload "$T_ROOT/app-4.berth"
-UPLOADED[4]=$BUNDLE_ID
-new4=$(comm -13 <(layers "$T_ROOT/app-3.berth" | sort) <(layers "$T_ROOT/app-4.berth" | sort))
-art=$(ls -t "$SRV_STATE/artifacts"/* | head -1)
-off=$(python3 -c 'import sys, tarfile
-t = tarfile.open(sys.argv[1]); print(t.getmember("blobs/sha256/" + sys.argv[2][7:]).offset_data + 4)' \
-        "$art" "$new4")
-printf '\x5a' | dd of="$art" bs=1 seek="$off" conv=notrunc status=none
+# deploy_damaged VERSION AT: the server's copy of app VERSION gets one byte of its new
+# layer (NEW) changed after the upload's check, at byte AT of the layer ("mid": its
+# middle); deploys it to gw-ctrd and waits for the action to fail.
 committed() { t_ctr snapshots --snapshotter overlayfs ls | awk '$3 == "Committed"' | wc -l; }
+deploy_damaged() {
+        local art off
+        srv_upload "$T_ROOT/app-$1.berth"
+        NEW=$(comm -13 <(layers "$T_ROOT/app-3.berth" | sort) <(layers "$T_ROOT/app-$1.berth" | sort))
+        art=$(ls -t "$SRV_STATE/artifacts"/* | head -1)
+        off=$(python3 -c 'import sys, tarfile
+m = tarfile.open(sys.argv[1]).getmember("blobs/sha256/" + sys.argv[2][7:])
+print(m.offset_data + (m.size // 2 if sys.argv[3] == "mid" else int(sys.argv[3])))' "$art" "$NEW" "$2")
+        printf '\x5a' | dd of="$art" bs=1 seek="$off" conv=notrunc status=none
+        rollout_create "$(jq -cn --argjson b "$BUNDLE_ID" --arg n "bad-$1" '{name: $n, bundleId: $b, filter: {controllerId: "gw-ctrd"}}')"
+        t_wait_for '[ "$(target_action_status gw-ctrd)" = failure ]' 60 ||
+                t_fail "the damaged layer of app $1 was not refused: $(tail -3 "${AGENT_DIR[gw-ctrd]}/agent.log")"
+        t_assert_eq "$(committed)" "$c3" "committed snapshots after app $1's damaged layer"
+        t_assert_eq "$(streams "$T_CTRD_NS")" 0 "prepared snapshots left by app $1's damaged layer"
+        t_ctr images ls | grep -q "registry.local/test/app:$1" && t_fail "containerd has an image record for app $1"
+        agent_has gw-ctrd app 3 || t_fail "app 3 no longer recorded"
+        ! agent_has gw-ctrd app "$1" || t_fail "the damaged app $1 was recorded"
+}
 c3=$(committed)
-rollout_create "$(jq -cn --argjson b "${UPLOADED[4]}" '{name: "bad-4", bundleId: $b, filter: {controllerId: "gw-ctrd"}}')"
-t_wait_for '[ "$(target_action_status gw-ctrd)" = failure ]' 60 ||
-        t_fail "the damaged layer was not refused: $(target_action_status gw-ctrd); $(tail -3 "${AGENT_DIR[gw-ctrd]}/agent.log")"
-grep -q "layer $new4 from the server is corrupt: its bytes hash to .*, not to the digest the signed manifest names" \
+
+# Damaged in the gzip header's time field, version 4's new layer still unpacks whole,
+# and only its digest, at the last byte, tells. Nothing may be committed; app 3 stays.
+deploy_damaged 4 4
+grep -q "layer $NEW from the server is corrupt: its bytes hash to .*, not to the digest the signed manifest names" \
         "${AGENT_DIR[gw-ctrd]}/agent.log" ||
         t_fail "no message naming the damaged layer: $(grep -i corrupt "${AGENT_DIR[gw-ctrd]}/agent.log" | tail -2)"
-t_assert_eq "$(committed)" "$c3" "committed snapshots after the damaged layer"
-t_assert_eq "$(streams "$T_CTRD_NS")" 0 "prepared snapshots left by the damaged layer"
-t_ctr images ls | grep -q 'registry.local/test/app:4' && t_fail "containerd has an image record for the damaged version"
-agent_has gw-ctrd app 3 || t_fail "app 3 no longer recorded"
-agent_has gw-ctrd app 4 && t_fail "the damaged app 4 was recorded"
 t_pass "a layer unpacked whole but not hashing right was refused and removed: nothing committed, app 3 stays"
 
 # Damaged in the middle of its data, version 5's new layer stops unpacking before its
 # digest is known: the agent stores it first instead (the digest then tells), and the
 # store's check refuses it. Nothing committed either.
-srv_upload "$T_ROOT/app-5.berth"
-UPLOADED[5]=$BUNDLE_ID
-new5=$(comm -13 <(layers "$T_ROOT/app-3.berth" | sort) <(layers "$T_ROOT/app-5.berth" | sort))
-art=$(ls -t "$SRV_STATE/artifacts"/* | head -1)
-off=$(python3 -c 'import sys, tarfile
-t = tarfile.open(sys.argv[1]); m = t.getmember("blobs/sha256/" + sys.argv[2][7:]); print(m.offset_data + m.size // 2)' \
-        "$art" "$new5")
-printf '\x5a' | dd of="$art" bs=1 seek="$off" conv=notrunc status=none
-rollout_create "$(jq -cn --argjson b "${UPLOADED[5]}" '{name: "bad-5", bundleId: $b, filter: {controllerId: "gw-ctrd"}}')"
-t_wait_for '[ "$(target_action_status gw-ctrd)" = failure ]' 60 ||
-        t_fail "the damaged layer of app 5 was not refused: $(tail -3 "${AGENT_DIR[gw-ctrd]}/agent.log")"
-grep -q "layer $new5 cannot be unpacked as it arrives (its bytes are not valid gzip" \
-        "${AGENT_DIR[gw-ctrd]}/agent.log" || t_fail "the agent did not fall back to storing layer $new5 first"
-grep -q "blob $new5 from .* is corrupt" "${AGENT_DIR[gw-ctrd]}/agent.log" ||
-        t_fail "the stored copy of $new5 was not refused by its digest"
-t_assert_eq "$(committed)" "$c3" "committed snapshots after app 5's damaged layer"
-t_assert_eq "$(streams "$T_CTRD_NS")" 0 "prepared snapshots left by app 5's damaged layer"
-agent_has gw-ctrd app 5 && t_fail "the damaged app 5 was recorded"
+deploy_damaged 5 mid
+grep -q "layer $NEW cannot be unpacked as it arrives (its bytes are not valid gzip" \
+        "${AGENT_DIR[gw-ctrd]}/agent.log" || t_fail "the agent did not fall back to storing layer $NEW first"
+grep -q "blob $NEW from .* is corrupt" "${AGENT_DIR[gw-ctrd]}/agent.log" ||
+        t_fail "the stored copy of $NEW was not refused by its digest"
 t_pass "a layer that stopped unpacking before its digest was known was stored first and refused by its digest"
 agent_stop gw-ctrd
 
