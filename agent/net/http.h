@@ -64,7 +64,7 @@ struct http_response {
  * chunk comes again (resp->bytes_received does not count it meanwhile), so a consumer
  * slower than the link holds the sender back instead of buffering. */
 #define HTTP_DATA_PAUSE 1
-#define HTTP_DATA_PAUSE_USEC 2000
+#define HTTP_DATA_PAUSE_USEC 10000
 typedef int (*http_data_fn)(void *userdata, const struct http_response *resp, const void *buf, size_t len);
 /* One raw header line ("HTTP/1.1 200 OK", "Name: value", trailers too), CRLF included.
  * <0 aborts the request with that error. */
