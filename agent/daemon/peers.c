@@ -487,7 +487,7 @@ void peers_failed(struct agent *a, size_t i, const char *digest, int r, const ch
 {
         struct peers_state *p = &a->peers;
         /* its bytes did not verify, or it refused the site key (a 401 comes as an HTTP error) */
-        bool bad = r == -EBADMSG || r == -EACCES || (why && strstr(why, "HTTP 401"));
+        bool bad = r == -EBADMSG || r == -EILSEQ || r == -EACCES || (why && strstr(why, "HTTP 401"));
         unsigned s = bad ? AVOID_LONG_S : AVOID_SHORT_S;
         p->list[i].failures++;
         p->failures++;
@@ -495,6 +495,9 @@ void peers_failed(struct agent *a, size_t i, const char *digest, int r, const ch
         if (r == -EBADMSG)
                 log_warning("agent: site peer %s served blob %s with bytes that do not match its digest; they were "
                             "thrown away, the peer is avoided for %u s", p->list[i].host, digest, s);
+        else if (r == -EILSEQ)
+                log_warning("agent: site peer %s served layer %s with bytes that do not unpack (%s); what they made "
+                            "was removed, the peer is avoided for %u s", p->list[i].host, digest, why, s);
         else
                 log_warning("agent: site peer %s could not deliver blob %s (%s); avoiding it for %u s",
                             p->list[i].host, digest, why, s);

@@ -330,6 +330,13 @@ static void stream_ended(struct agent *a, struct upd_stream *st, int r)
                 upd_fail(a, r, msg);
                 return;
         }
+        if (r == -EILSEQ && source) {
+                /* From a site peer, bytes that do not unpack are its lie first: the next
+                 * source (the server last) streams the layer again. */
+                peers_failed(a, source - 1, b->digest, r, msg);
+                upd_download_next(a);
+                return;
+        }
         if (r == -EOPNOTSUPP || r == -EFBIG || r == -EILSEQ) {
                 layer_stored(a, (size_t)(b - import_head_manifest(a->upd.head)->blobs), msg);
                 upd_download_next(a);

@@ -19,7 +19,8 @@
 #   * an agent killed in the middle of a layer leaves a prepared snapshot and nothing
 #     committed; restarted, it starts that layer over and leaves no snapshot or lease;
 #   * a gateway that serves site peers keeps the compressed layers for peers.keep_for,
-#     then drops them.
+#     then drops them; meanwhile a gateway of its site streams them from it into its
+#     own containerd, past a lying peer.
 source "$(dirname "$0")/../lib/harness.sh"
 [ "$(id -u)" = 0 ] || t_skip "needs root (containerd, runc, mounts)"
 CTRD_DIR=$(t_tmpdir)
@@ -204,9 +205,10 @@ agent_stop gw-kill
 # A gateway serving its site's peers keeps the compressed layers for peers.keep_for.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_ROOT/site.key"
 chmod 600 "$T_ROOT/site.key"
+PPORT=$(t_free_port)
 agent_add gw-peer "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
         "namespace = peerns" "snapshotter = overlayfs" "[peers]" "discovery = false" \
-        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$(t_free_port)" "keep_for = 1h" \
+        "key_file = $T_ROOT/site.key" "listen = 127.0.0.1:$PPORT" "keep_for = 1h" \
         "[metrics]" "listen = 127.0.0.1:$(t_free_port)"
 agent_start gw-peer
 deploy gw-peer 3
@@ -223,6 +225,35 @@ t_assert_eq "$(store_layers gw-peer "$T_ROOT/app-3.berth")" "$n" "layers kept wi
 MPORT=$(sed -n 's/^listen = 127.0.0.1:\([0-9]*\)$/\1/p' "${AGENT_DIR[gw-peer]}/agent.conf" | tail -1)
 metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 t_assert_eq "$(metric berth_layers_kept_for_peers)" "$n" "the metric of layers kept for the peers"
+
+# A gateway of the same site that does not serve peers streams the layers from gw-peer
+# into its containerd, past a peer that lies (every blob's first byte flipped: the
+# bytes do not unpack), which it blames; the WAN carries the head and the documents.
+python3 "$BERTH_SRC/tests/lib/liarpeer.py" "${AGENT_DIR[gw-peer]}/state/store" "$T_ROOT/liar.port" 2>"$T_ROOT/liar.log" &
+LIAR_PID=$!
+t_defer "kill $LIAR_PID"
+t_wait_for "test -s '$T_ROOT/liar.port'" 10 || t_fail "the lying peer did not start: $(cat "$T_ROOT/liar.log")"
+LIAR=$(cat "$T_ROOT/liar.port")
+agent_add gw-follow "[update]" "backends = containerd" "[containerd]" "address = $T_CTRD_SOCK" \
+        "namespace = followns" "snapshotter = overlayfs" "[peers]" "discovery = false" \
+        "key_file = $T_ROOT/site.key" "peers = 127.0.0.1:$LIAR, 127.0.0.1:$PPORT"
+agent_start gw-follow
+w0=$(proxy_bytes)
+deploy gw-follow 3
+wan=$(( $(proxy_bytes) - w0 ))
+docs=$(tar -xOf "$T_ROOT/app-3.berth" manifest.json | jq '[.blobs[] | select(.mediaType | test("layer") | not) | .size] | add')
+t_assert_eq "$(grep -c 'unpacked into containerd as it arrived' "${AGENT_DIR[gw-follow]}/agent.log")" "$n" \
+        "layers gw-follow unpacked as they arrived"
+grep -q "site peer 127.0.0.1:$LIAR served layer .* with bytes that do not unpack" "${AGENT_DIR[gw-follow]}/agent.log" ||
+        t_fail "gw-follow did not blame the lying peer: $(grep -i 'peer' "${AGENT_DIR[gw-follow]}/agent.log" | tail -3)"
+[ "$wan" -le $(( docs + 16384 )) ] ||
+        t_fail "gw-follow fetched $wan bytes over the WAN; the documents are $docs bytes (layers came from the server?)"
+t_assert_eq "$(store_layers gw-follow "$T_ROOT/app-3.berth")" 0 "compressed layers in gw-follow's store"
+out=$(ctr -a "$T_CTRD_SOCK" -n followns run --rm --snapshotter overlayfs registry.local/test/app:3 agent-follow-3)
+t_assert_contains "$out" "hello from the agent deployment" "ctr run on gw-follow"
+t_pass "gw-follow streamed the $n layers from its site peer past a liar: $wan bytes over the WAN"
+agent_stop gw-follow
+
 # Two hours later (the agent's clock: BERTH_NOW), keep_for has passed.
 agent_stop gw-peer
 agent_start gw-peer BERTH_NOW=$(($(date +%s) + 7200))
