@@ -125,7 +125,7 @@ static bool platform_obj_matches(json_t *pl, const struct platform *p)
                (!var || !p->variant[0] || !strcmp(var, p->variant));
 }
 
-static bool desc_matches(json_t *desc, const struct platform *p)
+bool platform_desc_matches(json_t *desc, const struct platform *p)
 {
         json_t *pl = json_object_get(desc, "platform");
         return !json_is_object(pl) || platform_obj_matches(pl, p);
@@ -268,7 +268,7 @@ static int walk_index(struct walk *w, const struct bundle_blob *b, unsigned dept
                                 r = add_platform(w, &p);
                         continue;
                 }
-                if (!desc_matches(d, w->p))
+                if (!platform_desc_matches(d, w->p))
                         continue;
                 if (media_type_is_index(cmt)) {
                         /* A nested index is needed only when it gives a manifest for w->p. */

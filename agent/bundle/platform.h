@@ -54,6 +54,10 @@ int platform_parse(const char *s, struct platform *p, berr *e);
 /* Formats p into buf (PLATFORM_NAME_MAX bytes). */
 const char *platform_format(const struct platform *p, char buf[PLATFORM_NAME_MAX]);
 
+/* Does an index's manifest descriptor fit p? One without a platform fits any; a variant
+ * only counts when both name one. The one rule of berth's picks (containerd/plan.c too). */
+bool platform_desc_matches(json_t *desc, const struct platform *p);
+
 /* need[i] (for every m->blobs[i]) is set true for the blobs a node of platform p needs,
  * false for the others; *ret_bytes (unless NULL) is their total size. An index none of
  * whose carried manifests matches p: -ENOEXEC, naming the image. A plain manifest (no

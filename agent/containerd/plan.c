@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "bundle/platform.h"
 
 #define MAX_DEPTH 4
 #define MAX_CHILDREN 4096
@@ -93,7 +94,7 @@ struct ctrd_label *ctrd_plan_blob_labels(const struct ctrd_plan_blob *b)
 struct walk {
         struct content_store *cs;
         struct ctrd_plan *p;
-        const char *arch;
+        struct platform host;
         berr *e;
 };
 
@@ -320,15 +321,6 @@ static int walk_manifest(struct walk *w, const struct desc *self, bool unpack)
         return 0;
 }
 
-static bool platform_matches(struct walk *w, json_t *desc)
-{
-        json_t *pl = json_object_get(desc, "platform");
-        if (!json_is_object(pl))
-                return true;
-        const char *os = json_string_value(json_object_get(pl, "os"));
-        const char *arch = json_string_value(json_object_get(pl, "architecture"));
-        return (!os || !strcmp(os, "linux")) && (!arch || !strcmp(arch, w->arch));
-}
 
 static int walk(struct walk *w, const struct desc *d, bool unpack, unsigned depth);
 
@@ -358,7 +350,8 @@ static int walk_index(struct walk *w, const struct desc *self, unsigned depth)
                         return r;
                 if (!content_has(w->cs, cd.digest, cd.size))
                         continue;
-                bool unpack = !picked && platform_matches(w, o) && media_type_is_manifest(cd.media_type);
+                /* The manifest platform_need() picked for this node: what it fetched. */
+                bool unpack = !picked && platform_desc_matches(o, &w->host) && media_type_is_manifest(cd.media_type);
                 picked = picked || unpack;
                 r = walk(w, &cd, unpack, depth + 1);
                 if (r < 0)
@@ -391,13 +384,13 @@ static int walk(struct walk *w, const struct desc *d, bool unpack, unsigned dept
                         d->media_type);
 }
 
-int ctrd_plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
-                     struct ctrd_plan **ret, berr *e)
+int ctrd_plan_build_image_on(const struct platform *host, const char *digest, const char *media_type, uint64_t size,
+                             struct content_store *cs, struct ctrd_plan **ret, berr *e)
 {
         _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = calloc(1, sizeof *p);
         if (!p)
                 return berr_set(e, -ENOMEM, "out of memory");
-        struct walk w = { .cs = cs, .p = p, .arch = ctrd_plan_host_arch(), .e = e };
+        struct walk w = { .cs = cs, .p = p, .host = *host, .e = e };
         struct desc d = { digest, media_type, size };
         int r = walk(&w, &d, true, 0);
         if (r < 0)
@@ -406,12 +399,21 @@ int ctrd_plan_build_image(const char *digest, const char *media_type, uint64_t s
         return 0;
 }
 
+int ctrd_plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
+                          struct ctrd_plan **ret, berr *e)
+{
+        struct platform host;
+        platform_host(&host);
+        return ctrd_plan_build_image_on(&host, digest, media_type, size, cs, ret, e);
+}
+
 int ctrd_plan_build(const struct bundle_manifest *m, struct content_store *cs, struct ctrd_plan **ret, berr *e)
 {
         _cleanup_(ctrd_plan_freep) struct ctrd_plan *p = calloc(1, sizeof *p);
         if (!p)
                 return berr_set(e, -ENOMEM, "out of memory");
-        struct walk w = { .cs = cs, .p = p, .arch = ctrd_plan_host_arch(), .e = e };
+        struct walk w = { .cs = cs, .p = p, .e = e };
+        platform_host(&w.host);
         for (size_t i = 0; i < m->n_images; i++) {
                 const struct bundle_image *im = &m->images[i];
                 struct desc d = { im->digest, im->media_type, im->size };

@@ -3,7 +3,9 @@
  * verified OCI manifests, indexes and configs in berth's content store before
  * containerd is touched: the blobs to write (children before parents) with the GC
  * labels containerd's own tools set, and, per image manifest for this host's
- * platform, the layers to unpack with their diff IDs and chain IDs.
+ * platform, the layers to unpack with their diff IDs and chain IDs. The manifest picked
+ * in an index is the one bundle/platform.h picks (variants included), so what is
+ * unpacked is what a gateway fetched.
  *
  * Reads only from the berth content store (verified blobs); JSON documents are
  * bounded (4 MiB) and every digest is validated before use.
@@ -57,7 +59,10 @@ struct ctrd_plan {
 
 /* Builds the plan for every image of m. */
 int ctrd_plan_build(const struct bundle_manifest *m, struct content_store *cs, struct ctrd_plan **ret, berr *e);
-/* Same for a single image (used by status). */
+/* Same for a single image (used by status); _on: for a node of platform host (tests). */
+struct platform;
+int ctrd_plan_build_image_on(const struct platform *host, const char *digest, const char *media_type, uint64_t size,
+                             struct content_store *cs, struct ctrd_plan **ret, berr *e);
 int ctrd_plan_build_image(const char *digest, const char *media_type, uint64_t size, struct content_store *cs,
                      struct ctrd_plan **ret, berr *e);
 void ctrd_plan_free(struct ctrd_plan *p);
