@@ -155,8 +155,7 @@ void upd_stream_stop(struct agent *a)
 
 /* ---- which layers ---------------------------------------------------------------- */
 
-static int plan_layer(struct agent *a, const struct ctrd_plan *p, const char *scope, const struct bundle_blob *b,
-                      struct upd_layer *ul)
+static void plan_layer(const struct ctrd_plan *p, const char *scope, const struct bundle_blob *b, struct upd_layer *ul)
 {
         bool found = false;
         for (size_t u = 0; u < p->n_unpacks; u++) {
@@ -169,9 +168,9 @@ static int plan_layer(struct agent *a, const struct ctrd_plan *p, const char *sc
                                 continue;
                         const char *parent = j ? up->layers[j - 1].chain_id : "";
                         if (found && (strcmp(ul->spec.chain_id, l->chain_id) || strcmp(ul->spec.parent, parent)))
-                                return 0; /* on two chains: unpacked twice, so stored */
+                                return; /* on two chains: unpacked twice, so stored */
                         if (ul->n_keys == MAX_KEYS)
-                                return 0;
+                                return;
                         snprintf(ul->keys[ul->n_keys++], HELD_KEY_LEN + 1, "%s", key);
                         if (found)
                                 continue;
@@ -185,9 +184,7 @@ static int plan_layer(struct agent *a, const struct ctrd_plan *p, const char *sc
                         snprintf(ul->spec.parent, sizeof ul->spec.parent, "%s", parent);
                 }
         }
-        (void)a;
         ul->on = found;
-        return 0;
 }
 
 void upd_stream_plan(struct agent *a)
@@ -215,7 +212,7 @@ void upd_stream_plan(struct agent *a)
                 if ((a->upd.need && !a->upd.need[i]) || (a->upd.held && a->upd.held[i]) ||
                     media_type_is_document(b->media_type) || media_type_is_config(b->media_type))
                         continue;
-                plan_layer(a, p, scope, b, &ls[i]);
+                plan_layer(p, scope, b, &ls[i]);
         }
         a->upd.layers = ls;
 }
@@ -227,11 +224,10 @@ bool upd_stream_layer(const struct agent *a, size_t blob)
 
 /* The plan in the order it is fetched: what is stored first (artifact order), then the
  * streamed layers, each image's base first: a layer streams onto its committed parent. */
-static const struct agent *sort_agent;
-static int cmp_plan(const void *x, const void *y)
+static int cmp_plan(const void *x, const void *y, void *ud)
 {
         const struct fetch_range *p = x, *q = y;
-        const struct upd_layer *ls = sort_agent->upd.layers;
+        const struct upd_layer *ls = ud;
         bool sp = ls[p->blob].on, sq = ls[q->blob].on;
         if (sp != sq)
                 return sp ? 1 : -1;
@@ -242,11 +238,8 @@ static int cmp_plan(const void *x, const void *y)
 
 void upd_stream_order(struct agent *a)
 {
-        if (!a->upd.layers || a->upd.n_plan < 2)
-                return;
-        sort_agent = a;
-        qsort(a->upd.plan, a->upd.n_plan, sizeof *a->upd.plan, cmp_plan);
-        sort_agent = NULL;
+        if (a->upd.layers && a->upd.n_plan > 1)
+                qsort_r(a->upd.plan, a->upd.n_plan, sizeof *a->upd.plan, cmp_plan, a->upd.layers);
 }
 
 /* ---- one layer ------------------------------------------------------------------- */
