@@ -20,7 +20,6 @@
 #include "fetch/head.h"
 #include "import/held.h"
 
-#define MAX_CORRUPT 3           /* a blob that keeps failing its digest fails the action */
 /* Missing blobs at most this far apart go in one request (the bytes between them, tar
  * headers and padding or a small blob the node already has, are fetched and dropped);
  * at most this many per request. */

@@ -47,6 +47,9 @@ void upd_later(struct agent *a, uint64_t ms);
 void upd_head_fetch(struct agent *a);
 void upd_start_fetching(struct agent *a);
 
+/* A blob that keeps failing its digest (stored or streamed) fails the action. */
+#define MAX_CORRUPT 3
+
 /* Fetches the next blob of the plan, or commits when there is none. */
 void upd_download_next(struct agent *a);
 /* Stops the blob download in flight, counting what it fetched. */

@@ -37,7 +37,6 @@
 #include "import/held.h"
 
 #define MAX_KEYS 8              /* a layer used at more places than this is stored */
-#define MAX_CORRUPT 3
 
 struct upd_layer {
         bool on;                        /* streamed */
@@ -317,7 +316,7 @@ static void stream_ended(struct agent *a, struct upd_stream *st, int r)
                 return;
         }
         snprintf(msg, sizeof msg, "%s", berr_msg(&st->e, r));
-        size_t source = st->source;
+        size_t source = st->source, blob = st->blob;
         stream_free(st);
         if (r == -ENOTRECOVERABLE) {
                 upd_fail(a, r, msg);
@@ -331,7 +330,7 @@ static void stream_ended(struct agent *a, struct upd_stream *st, int r)
                 return;
         }
         if (r == -EOPNOTSUPP || r == -EFBIG || r == -EILSEQ) {
-                layer_stored(a, (size_t)(b - import_head_manifest(a->upd.head)->blobs), msg);
+                layer_stored(a, blob, msg);
                 upd_download_next(a);
                 return;
         }
